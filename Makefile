@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+# tlsguard build. `make` builds build/tlsguard; `make test` installs what is
+# missing, builds with sanitizers and runs every test; `make demo` shows it work.
+
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+ARCH		?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH	:= $(shell gcc -print-multiarch 2>/dev/null)
+VERSION		:= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+BUILD		?= build
+CLANG		?= clang
+BPFTOOL		?= bpftool
+CC		?= gcc
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
+WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) -Iinclude -Iagent -I$(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' \
+		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS		?= -O2
+LDLIBS		:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
+SANFLAGS	:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -Ibpf \
+		   -I/usr/include/$(MULTIARCH)
+
+BPF_SRCS	:= bpf/tlsguard.bpf.c
+BPF_TEST_SRCS	:= $(wildcard tests/bpf/*.bpf.c)
+AGENT_SRCS	:= $(wildcard agent/*.c agent/cli/*.c)
+AGENT_LIB_SRCS	:= $(filter-out agent/main.c,$(AGENT_SRCS))
+UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
+BPFTEST_SRCS	:= $(wildcard tests/bpf/test_*.c)
+HELPER_SRCS	:= $(wildcard tests/helpers/*.c)
+HEADERS		:= $(wildcard include/tlsguard/*.h agent/*.h agent/cli/*.h bpf/lib/*.h)
+
+SKELS		:= $(BUILD)/tlsguard.skel.h $(patsubst tests/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_TEST_SRCS))
+
+# Two userspace flavours: release (build/obj) and sanitized for tests (build/san).
+OBJ		:= $(BUILD)/obj
+SAN		:= $(BUILD)/san
+
+all: $(BUILD)/tlsguard
+
+# ---- dependencies ---------------------------------------------------------
+# Debian packages the build and the tests need; installed only when missing.
+DEB_BUILD_DEPS	:= clang llvm gcc make pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev \
+		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev \
+		   linux-libc-dev
+DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev
+
+deps:
+	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS)
+
+test-deps: deps
+	$(Q)scripts/install-deps.sh $(DEB_TEST_DEPS)
+
+# ---- BPF ------------------------------------------------------------------
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(HEADERS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(BUILD)/%.bpf.o: tests/bpf/%.bpf.c $(HEADERS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+# ---- userspace ------------------------------------------------------------
+$(OBJ)/%.o: %.c $(HEADERS) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
+
+$(SAN)/%.o: %.c $(HEADERS) $(SKELS)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/tlsguard: $(patsubst %.c,$(OBJ)/%.o,$(AGENT_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+$(SAN)/tlsguard: $(patsubst %.c,$(SAN)/%.o,$(AGENT_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SAN)/unit/%: $(SAN)/tests/unit/%.o $(patsubst %.c,$(SAN)/%.o,$(AGENT_LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(SAN)/bpftest/%: $(SAN)/tests/bpf/%.o $(patsubst %.c,$(SAN)/%.o,$(AGENT_LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(SAN)/helpers/%: $(SAN)/tests/helpers/%.o
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $^
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+UNIT_BINS	:= $(patsubst tests/unit/%.c,$(SAN)/unit/%,$(UNIT_SRCS))
+BPFTEST_BINS	:= $(patsubst tests/bpf/%.c,$(SAN)/bpftest/%,$(BPFTEST_SRCS))
+HELPER_BINS	:= $(patsubst tests/helpers/%.c,$(SAN)/helpers/%,$(HELPER_SRCS))
+
+test-build: $(BUILD)/tlsguard $(SAN)/tlsguard $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
+
+# ---- tests ----------------------------------------------------------------
+# `make test` is what CI runs: dependencies, build, then every suite.
+test: test-deps
+	$(Q)$(MAKE) --no-print-directory test-build
+	$(Q)tests/run-all.sh $(SAN)
+
+unit: test-build
+	$(Q)tests/run-suite.sh unit $(UNIT_BINS)
+
+bpf-test: test-build
+	$(Q)tests/run-suite.sh bpf $(BPFTEST_BINS)
+
+integration: test-build
+	$(Q)tests/integration/run.sh $(SAN)
+
+demo: test-deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/tlsguard
+	$(Q)scripts/demo.sh $(BUILD)/tlsguard
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+.PHONY: all deps test-deps test test-build unit bpf-test integration demo clean
+.SECONDARY:

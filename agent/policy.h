@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The policy file (YAML, see DESIGN.md and docs/policy.md) as the agent holds
+ * it after validation. Everything here is plain data: turning it into kernel
+ * map entries is loader/dest code's job.
+ */
+#ifndef TLSGUARD_AGENT_POLICY_H
+#define TLSGUARD_AGENT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsguard/dest.h"
+
+enum tg_fail_mode {
+	TG_FAIL_CLOSED = 0,
+	TG_FAIL_OPEN = 1,
+};
+
+enum tg_protocol {
+	TG_PROTO_TLS = 0,		/* TLS from the first byte (default) */
+	TG_PROTO_POSTGRES,
+	TG_PROTO_MYSQL,
+	TG_PROTO_TDS,
+};
+
+/* TLS versions as their wire minor number: 1.0 → 1 ... 1.3 → 4 (0x0301..0x0304). */
+#define TG_TLS_1_0 1
+#define TG_TLS_1_2 3
+#define TG_TLS_1_3 4
+
+struct tg_cidr {
+	uint8_t addr[16];		/* v4-mapped for IPv4, network byte order */
+	uint8_t prefixlen;		/* of the 128-bit form: IPv4 /24 is 120 */
+	uint8_t family;			/* AF_INET or AF_INET6 as written */
+};
+
+struct tg_strlist {
+	char **v;
+	size_t n;
+};
+
+struct tg_label {
+	char *key;
+	char *value;			/* "*" matches any value */
+};
+
+struct tg_policy_dest {
+	char *name;
+	struct tg_strlist hosts;	/* exact names and "*.suffix" wildcards */
+	struct tg_cidr *cidrs;
+	size_t ncidrs;
+	struct tg_port_range ports[TG_MAX_PORT_RANGES];
+	size_t nports;			/* 0: every port */
+	int mode;			/* enum tg_mode, or -1 to inherit the policy's */
+	int protocol;			/* enum tg_protocol */
+	int min_tls_version;		/* 0: inherit */
+	int require_sni;		/* -1 inherit (false), 0, 1 */
+	char *service_tags_file;	/* NULL when absent */
+	struct tg_strlist service_tags;
+	int line, col;			/* where the entry starts, for messages */
+};
+
+struct tg_policy_exception {
+	char *name;			/* optional */
+	struct tg_cidr *cidrs;
+	size_t ncidrs;
+	struct tg_strlist hosts;
+	int line, col;
+};
+
+struct tg_policy {
+	char *source;			/* file path, or "built-in" */
+	int mode;			/* enum tg_mode, default audit */
+	int fail_mode;			/* enum tg_fail_mode, default closed */
+	unsigned int fail_open_after_s;	/* default 10 */
+	int min_tls_version;		/* default TG_TLS_1_2 */
+
+	struct tg_strlist cgroups;	/* workloads.cgroups, relative to the cgroup2 mount */
+	struct tg_strlist k8s_namespaces;
+	struct tg_label *k8s_labels;
+	size_t nk8s_labels;
+
+	struct tg_policy_dest *dests;
+	size_t ndests;
+	struct tg_policy_exception *exceptions;
+	size_t nexceptions;
+	struct tg_strlist proxies;	/* "host:port" of forward proxies */
+
+	char *events_file;		/* NULL: stdout; "-" also stdout */
+	bool log_tls_flows;
+	char *ai_connection_string_file;/* events.application_insights.* */
+	char *ai_ca_file;
+	struct tg_strlist encrypt_fields;
+	struct tg_strlist hash_fields;
+	struct tg_strlist key_files;	/* events.key_file (one) or events.key_files */
+	char *spool_dir;
+	uint64_t spool_max_bytes;
+	unsigned int spool_max_age_s;
+
+	char *control_socket;
+	char *control_group;
+	char *metrics_listen;		/* NULL: metrics off */
+};
+
+/* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
+struct tg_diag {
+	char **msgs;
+	size_t n;
+};
+
+/*
+ * Parse and validate. On success returns 0 and *out owns a policy; on failure
+ * returns -EINVAL (invalid policy; every problem found is in @diag),
+ * or another -errno (file unreadable, out of memory; also described in @diag).
+ */
+int policy_load_file(const char *path, struct tg_policy **out, struct tg_diag *diag);
+int policy_load_buffer(const char *name, const char *yaml, size_t len,
+		       struct tg_policy **out, struct tg_diag *diag);
+void policy_free(struct tg_policy *p);
+void diag_free(struct tg_diag *d);
+
+/* Effective per-destination settings after inheritance. */
+int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d);
+
+/* Parse "10.0.0.0/8", "2001:db8::/32" or a bare address (full-length prefix). */
+int policy_parse_cidr(const char *text, struct tg_cidr *out);
+
+#endif /* TLSGUARD_AGENT_POLICY_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Protected destinations as the kernel sees them: one LPM trie keyed by
+ * IPv6 address (IPv4 stored v4-mapped, ::ffff:a.b.c.d/96+n) so connect4,
+ * connect6 and v4-mapped connects on AF_INET6 sockets share one lookup,
+ * and one array of classes indexed by class id.
+ */
+#ifndef TLSGUARD_DEST_H
+#define TLSGUARD_DEST_H
+
+#include <linux/types.h>
+
+#define TG_MAX_DESTS		65536	/* LPM entries (prefixes + resolved IPs) */
+#define TG_MAX_CLASSES		256	/* class id 0 is "no class" */
+#define TG_MAX_PORT_RANGES	16
+#define TG_V4_MAPPED_PREFIX	96	/* prefixlen of ::ffff:0.0.0.0 */
+
+enum tg_mode {
+	TG_MODE_AUDIT = 0,
+	TG_MODE_ENFORCE = 1,
+};
+
+enum tg_dest_flags {
+	TG_DEST_EXCEPTION = 1 << 0,	/* never tracked (IMDS and friends) */
+};
+
+struct tg_dest_key {
+	__u32 prefixlen;		/* LPM trie convention: bits of addr that count */
+	__u8 addr[16];			/* network byte order, v4-mapped for IPv4 */
+};
+_Static_assert(sizeof(struct tg_dest_key) == 20, "tg_dest_key layout");
+
+struct tg_dest_value {
+	__u16 class_id;			/* index into the classes map, 0 for exceptions */
+	__u8 flags;			/* enum tg_dest_flags */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct tg_dest_value) == 4, "tg_dest_value layout");
+
+struct tg_port_range {
+	__u16 lo;			/* host byte order, inclusive */
+	__u16 hi;
+};
+
+struct tg_class {
+	__u8 mode;			/* enum tg_mode */
+	__u8 nranges;			/* 0: every port is allowed */
+	__u8 pad[2];
+	__u32 flags;			/* reserved for protocol/TLS options */
+	struct tg_port_range ports[TG_MAX_PORT_RANGES];
+};
+_Static_assert(sizeof(struct tg_class) == 72, "tg_class layout");
+
+#endif /* TLSGUARD_DEST_H */
