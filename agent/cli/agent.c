@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cli/cli.h"
+#include "loader.h"
+#include "log.h"
+#include "tlsguard/dest.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: tlsguard agent [--config FILE] [--cgroup PATH]... [--mode audit|enforce]\n"
+		"                      [--events-file FILE|-] [--pin-path DIR] [-v]\n\n"
+		"Run the enforcement daemon in the foreground.\n\n"
+		"  -c, --config FILE       policy file (default %s if present, else the\n"
+		"                          built-in policy: 'tlsguard policy show-default')\n"
+		"  -g, --cgroup PATH       cgroup v2 directory to watch, absolute or relative to\n"
+		"                          the cgroup2 mount; repeatable; overrides workloads.cgroups\n"
+		"                          (default: the whole host)\n"
+		"  -m, --mode MODE         audit or enforce for every destination, overriding the policy\n"
+		"  -e, --events-file FILE  where events go as JSON lines; '-' is stdout (default)\n"
+		"  -p, --pin-path DIR      bpffs directory for pinned maps and links (default %s)\n"
+		"  -v, --verbose           debug output, including the BPF verifier log\n"
+		"  -h, --help              this text\n\n"
+		"SIGHUP reloads the policy file; SIGINT/SIGTERM stop the agent. Programs stay\n"
+		"attached after it stops, so enforcement continues; 'tlsguard uninstall' removes them.\n",
+		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH);
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "events-file", required_argument, NULL, 'e' },
+		{ "pin-path", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tg_agent_opts opts = { .mode_override = -1, .pin_path = TG_DEFAULT_PIN_PATH };
+	int c, ret;
+
+	opts.cgroups = calloc(argc, sizeof(char *));
+	if (!opts.cgroups)
+		return TG_EXIT_FAIL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:g:m:e:p:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			opts.config = optarg;
+			break;
+		case 'g':
+			opts.cgroups[opts.ncgroups++] = optarg;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "audit")) {
+				opts.mode_override = TG_MODE_AUDIT;
+			} else if (!strcmp(optarg, "enforce")) {
+				opts.mode_override = TG_MODE_ENFORCE;
+			} else {
+				tg_err("--mode must be audit or enforce, not '%s'", optarg);
+				free(opts.cgroups);
+				return TG_EXIT_USAGE;
+			}
+			break;
+		case 'e':
+			opts.events_file = optarg;
+			break;
+		case 'p':
+			opts.pin_path = optarg;
+			break;
+		case 'v':
+			tg_verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			free(opts.cgroups);
+			return TG_EXIT_OK;
+		default:
+			usage(stderr);
+			free(opts.cgroups);
+			return TG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		tg_err("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		free(opts.cgroups);
+		return TG_EXIT_USAGE;
+	}
+	ret = agent_run(&opts);
+	free(opts.cgroups);
+	return ret;
+}

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "loader.h"
+#include "log.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: tlsguard uninstall [--pin-path DIR]\n\n"
+		     "Detach every program tlsguard pinned under DIR (default %s) from its\n"
+		     "cgroup and remove the pinned maps and links. Stop the agent first.\n",
+		TG_DEFAULT_PIN_PATH);
+}
+
+int cmd_uninstall(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pin-path", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *pin_path = TG_DEFAULT_PIN_PATH;
+	bool found;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			pin_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return TG_EXIT_OK;
+		default:
+			usage(stderr);
+			return TG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return TG_EXIT_USAGE;
+	}
+	err = loader_uninstall(pin_path, &found);
+	if (err) {
+		tg_err("cannot uninstall %s: %s", pin_path, strerror(-err));
+		return TG_EXIT_FAIL;
+	}
+	printf(found ? "removed %s: programs detached, maps and links unpinned\n"
+		     : "nothing to remove: %s does not exist\n", pin_path);
+	return TG_EXIT_OK;
+}
