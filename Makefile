@@ -75,7 +75,7 @@ $(BUILD)/%.bpf.o: tests/bpf/%.bpf.c $(HEADERS) | $(BUILD)
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # ---- userspace ------------------------------------------------------------
 $(OBJ)/%.o: %.c $(HEADERS) $(SKELS)

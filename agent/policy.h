@@ -27,6 +27,7 @@ enum tg_protocol {
 
 /* TLS versions as their wire minor number: 1.0 → 1 ... 1.3 → 4 (0x0301..0x0304). */
 #define TG_TLS_1_0 1
+#define TG_TLS_1_1 2
 #define TG_TLS_1_2 3
 #define TG_TLS_1_3 4
 
@@ -104,6 +105,11 @@ struct tg_policy {
 	char *metrics_listen;		/* NULL: metrics off */
 };
 
+/* Defaults the loader fills in when the file says nothing. */
+#define TG_FAIL_OPEN_AFTER_DEFAULT	10			/* seconds */
+#define TG_SPOOL_MAX_BYTES_DEFAULT	(50ULL << 20)		/* 50 MiB */
+#define TG_SPOOL_MAX_AGE_DEFAULT	(7U * 24 * 3600)	/* 7 days */
+
 /* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
 struct tg_diag {
 	char **msgs;
@@ -126,5 +132,37 @@ int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d);
 
 /* Parse "10.0.0.0/8", "2001:db8::/32" or a bare address (full-length prefix). */
 int policy_parse_cidr(const char *text, struct tg_cidr *out);
+
+/*
+ * Additions to the API above.
+ *
+ * policy_parse_cidr() returns 0, -EINVAL when @text is not an address with an
+ * optional prefix length that fits its family, or -ERANGE when bits past the
+ * prefix are set ("10.0.0.1/8"); then @out holds the masked network so the
+ * caller can suggest it.
+ *
+ * Diagnostics are appended: pass a zeroed struct tg_diag (or one already in
+ * use) and free it with diag_free() whatever the result.
+ *
+ * An empty file (or one holding only comments) is a valid policy with every
+ * default and no destinations: YAML reads it as null, and refusing it would
+ * only make "start from nothing" harder.
+ */
+
+/* The built-in policy (Azure Machine Learning endpoints), as YAML. */
+extern const char tg_default_policy_yaml[];
+
+/* policy_load_buffer("built-in", tg_default_policy_yaml, ...). */
+int policy_load_default(struct tg_policy **out, struct tg_diag *diag);
+
+int policy_dest_min_tls_version(const struct tg_policy *p, const struct tg_policy_dest *d);
+bool policy_dest_require_sni(const struct tg_policy *p, const struct tg_policy_dest *d);
+
+/*
+ * Host name syntax: LDH labels of 1..63 characters, at most 253 in all, an
+ * optional single leading "*." wildcard label and no other '*'. Returns 0 or
+ * -EINVAL with the reason in @why (may be NULL).
+ */
+int policy_check_host(const char *name, char *why, size_t whylen);
 
 #endif /* TLSGUARD_AGENT_POLICY_H */

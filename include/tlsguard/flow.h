@@ -31,7 +31,8 @@ struct tg_flow {
 	__u8 mode;			/* enum tg_mode, copied from the class */
 	__u8 state;			/* enum tg_flow_state */
 	__u8 prefix_len;		/* bytes of prefix[] collected so far */
-	__u8 prefix[8];			/* first payload bytes, for split ClientHellos */
+	__u8 prefix[16];		/* first payload bytes (6 used; room for a masked
+					 * offset plus a masked length, for the verifier) */
 	char comm[16];
 };
 _Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");
