@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/* Policy → destination table (LPM entries and classes), without a kernel. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dests.h"
+#include "policy.h"
+
+static struct tg_policy *load(const char *yaml)
+{
+	struct tg_diag diag = { 0 };
+	struct tg_policy *p = NULL;
+
+	assert_int_equal(policy_load_buffer("t.yaml", yaml, strlen(yaml), &p, &diag), 0);
+	diag_free(&diag);
+	return p;
+}
+
+static const struct tg_dest_entry *find(const struct tg_dest_table *t, const char *addr, unsigned plen)
+{
+	uint8_t a[16] = { 0 };
+
+	if (strchr(addr, ':')) {
+		inet_pton(AF_INET6, addr, a);
+	} else {
+		a[10] = a[11] = 0xff;
+		inet_pton(AF_INET, addr, a + 12);
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].key.prefixlen == plen && !memcmp(t->v[i].key.addr, a, 16))
+			return &t->v[i];
+	return NULL;
+}
+
+static void test_classes_and_prefixes(void **state)
+{
+	struct tg_policy *p = load("mode: audit\n"
+				   "destinations:\n"
+				   "  - name: storage\n"
+				   "    cidrs: [\"198.51.100.0/24\"]\n"
+				   "    ports: [443, \"8000-8100\"]\n"
+				   "    mode: enforce\n"
+				   "  - name: db\n"
+				   "    cidrs: [\"2001:db8::/32\"]\n");
+	struct tg_dest_table t;
+	const struct tg_dest_entry *e;
+
+	assert_int_equal(dests_build(p, -1, NULL, &t), 0);
+	assert_int_equal(t.nclasses, 2);
+	assert_string_equal(dests_class_name(&t, 1), "storage");
+	assert_string_equal(dests_class_name(&t, 2), "db");
+	assert_null(dests_class_name(&t, 3));
+	assert_int_equal(t.classes[1].mode, TG_MODE_ENFORCE);
+	assert_int_equal(t.classes[2].mode, TG_MODE_AUDIT);
+	assert_int_equal(t.classes[1].nranges, 2);
+	assert_int_equal(t.classes[1].ports[1].lo, 8000);
+	assert_int_equal(t.classes[1].ports[1].hi, 8100);
+	assert_int_equal(t.classes[2].nranges, 0);
+	e = find(&t, "198.51.100.0", 96 + 24);
+	assert_non_null(e);
+	assert_int_equal(e->val.class_id, 1);
+	e = find(&t, "2001:db8::", 32);
+	assert_non_null(e);
+	assert_int_equal(e->val.class_id, 2);
+	dests_free(&t);
+	policy_free(p);
+}
+
+static void test_mode_override_wins(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: a\n    cidrs: [\"10.0.0.0/8\"]\n    mode: audit\n");
+	struct tg_dest_table t;
+
+	assert_int_equal(dests_build(p, TG_MODE_ENFORCE, NULL, &t), 0);
+	assert_int_equal(t.classes[1].mode, TG_MODE_ENFORCE);
+	dests_free(&t);
+	policy_free(p);
+}
+
+static void test_exception_wins_over_same_prefix(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: a\n    cidrs: [\"169.254.169.254/32\", \"10.0.0.0/8\"]\n"
+				   "exceptions:\n  - cidrs: [\"169.254.169.254/32\"]\n");
+	struct tg_dest_table t;
+	const struct tg_dest_entry *e;
+
+	assert_int_equal(dests_build(p, -1, NULL, &t), 0);
+	assert_int_equal(t.n, 2);
+	e = find(&t, "169.254.169.254", 128);
+	assert_non_null(e);
+	assert_true(e->val.flags & TG_DEST_EXCEPTION);
+	assert_int_equal(e->val.class_id, 0);
+	dests_free(&t);
+	policy_free(p);
+}
+
+static void test_resolved_hosts_become_entries_with_names(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: storage\n    hosts: [\"acct.blob.core.windows.net\"]\n");
+	struct tg_hosts h;
+	struct tg_dest_table t;
+	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 51, [14] = 100, [15] = 9 };
+
+	/* a host table filled by hand: resolution itself is exercised in integration */
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.lock, NULL);
+	h.n = 1;
+	h.v = calloc(1, sizeof(*h.v));
+	h.v[0].name = "acct.blob.core.windows.net";
+	memcpy(h.v[0].addrs.addrs[0], addr, 16);
+	h.v[0].addrs.naddrs = 1;
+	assert_int_equal(dests_build(p, -1, &h, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.v[0].key.prefixlen, 128);
+	assert_string_equal(dests_name_for(&t, addr), "acct.blob.core.windows.net");
+	addr[15] = 10;
+	assert_null(dests_name_for(&t, addr));
+	dests_free(&t);
+	free(h.v);
+	pthread_mutex_destroy(&h.lock);
+	policy_free(p);
+}
+
+/* Two classes whose names resolve to one address: the first class named keeps it. */
+static void test_shared_address_goes_to_first_class(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: a\n    hosts: [\"one.example\"]\n"
+				   "  - name: b\n    hosts: [\"two.example\"]\n");
+	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 51, [14] = 100, [15] = 9 };
+	struct tg_dest_table t;
+	struct tg_hosts h;
+
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.lock, NULL);
+	h.n = 2;
+	h.v = calloc(2, sizeof(*h.v));
+	h.v[0].name = "one.example";
+	h.v[1].name = "two.example";
+	for (int i = 0; i < 2; i++) {
+		memcpy(h.v[i].addrs.addrs[0], addr, 16);
+		h.v[i].addrs.naddrs = 1;
+	}
+	assert_int_equal(dests_build(p, -1, &h, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.v[0].val.class_id, 1);
+	dests_free(&t);
+	free(h.v);
+	pthread_mutex_destroy(&h.lock);
+	policy_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classes_and_prefixes),
+		cmocka_unit_test(test_mode_override_wins),
+		cmocka_unit_test(test_exception_wins_over_same_prefix),
+		cmocka_unit_test(test_resolved_hosts_become_entries_with_names),
+		cmocka_unit_test(test_shared_address_goes_to_first_class),
+	};
+
+	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);
+}
