@@ -144,3 +144,6 @@ clean:
 
 .PHONY: all deps test-deps test test-build unit bpf-test integration demo clean
 .SECONDARY:
+
+# Feature areas add their own targets (install, deb, bench, kernel-test, fuzz) here.
+-include $(wildcard mk/*.mk)
