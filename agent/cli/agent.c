@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "cli/cli.h"
+#include "control.h"
 #include "loader.h"
 #include "log.h"
 #include "tlsguard/dest.h"
@@ -14,7 +15,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tlsguard agent [--config FILE] [--cgroup PATH]... [--mode audit|enforce]\n"
-		"                      [--events-file FILE|-] [--pin-path DIR] [-v]\n\n"
+		"                      [--events-file FILE|-] [--pin-path DIR] [--socket PATH] [-v]\n\n"
 		"Run the enforcement daemon in the foreground.\n\n"
 		"  -c, --config FILE       policy file (default %s if present, else the\n"
 		"                          built-in policy: 'tlsguard policy show-default')\n"
@@ -24,11 +25,13 @@ static void usage(FILE *out)
 		"  -m, --mode MODE         audit or enforce for every destination, overriding the policy\n"
 		"  -e, --events-file FILE  where events go as JSON lines; '-' is stdout (default)\n"
 		"  -p, --pin-path DIR      bpffs directory for pinned maps and links (default %s)\n"
+		"  -s, --socket PATH       control socket for 'tlsguard status' and 'tlsguard events'\n"
+		"                          (default control.socket, else %s)\n"
 		"  -v, --verbose           debug output, including the BPF verifier log\n"
 		"  -h, --help              this text\n\n"
 		"SIGHUP reloads the policy file; SIGINT/SIGTERM stop the agent. Programs stay\n"
 		"attached after it stops, so enforcement continues; 'tlsguard uninstall' removes them.\n",
-		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH);
+		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH, TG_DEFAULT_SOCKET);
 }
 
 int cmd_agent(int argc, char **argv)
@@ -39,6 +42,7 @@ int cmd_agent(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "events-file", required_argument, NULL, 'e' },
 		{ "pin-path", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -50,7 +54,7 @@ int cmd_agent(int argc, char **argv)
 	if (!opts.cgroups)
 		return TG_EXIT_FAIL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:g:m:e:p:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:g:m:e:p:s:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opts.config = optarg;
@@ -74,6 +78,9 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'p':
 			opts.pin_path = optarg;
+			break;
+		case 's':
+			opts.socket_path = optarg;
 			break;
 		case 'v':
 			tg_verbose = true;

@@ -25,4 +25,22 @@ enum tg_counter {
 	TG_CNT__MAX,
 };
 
+/*
+ * Per-class verdict counters: slot class_id * TG_CS_STRIDE + stat of a
+ * per-CPU array. Counted once per flow (at connect or at the verdict), never
+ * per packet.
+ */
+enum tg_class_stat {
+	TG_CS_TRACKED = 0,
+	TG_CS_TLS,
+	TG_CS_PLAINTEXT_FLAGGED,
+	TG_CS_PLAINTEXT_BLOCKED,
+	TG_CS_CONNECT_FLAGGED,
+	TG_CS_CONNECT_BLOCKED,
+	TG_CS__MAX,
+};
+
+#define TG_CS_STRIDE 8
+_Static_assert(TG_CS__MAX <= TG_CS_STRIDE, "class stats fit their stride");
+
 #endif /* TLSGUARD_COUNTERS_H */

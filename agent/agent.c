@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent.h"
+#include "agent_state.h"
+#include "cgroup.h"
+#include "cli/cli.h"
+#include "dests.h"
+#include "enforcer.h"
+#include "events.h"
+#include "hosts.h"
+#include "loader.h"
+#include "log.h"
+#include "policy.h"
+#include "status.h"
+#include "tlsguard/config.h"
+#include "tlsguard.skel.h"
+
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !tg_verbose)
+		return 0;
+	if (!tg_verbose)
+		return 0;	/* errors are reported once, by us, with what to do */
+	return vfprintf(stderr, fmt, args);
+}
+
+static void print_diag(const struct tg_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		tg_err("%s", d->msgs[i]);
+}
+
+static int load_policy(const char *path, struct tg_policy **out)
+{
+	struct tg_diag diag = { 0 };
+	int err;
+
+	if (path)
+		err = policy_load_file(path, out, &diag);
+	else if (access(TG_DEFAULT_CONFIG, F_OK) == 0)
+		err = policy_load_file(TG_DEFAULT_CONFIG, out, &diag);
+	else
+		err = policy_load_buffer("built-in", tg_default_policy_yaml,
+					 strlen(tg_default_policy_yaml), out, &diag);
+	print_diag(&diag);
+	diag_free(&diag);
+	return err;
+}
+
+/* --cgroup wins over workloads.cgroups; neither means the whole host. */
+static int resolve_cgroups(struct agent *a)
+{
+	char *const *names = a->opts->ncgroups ? a->opts->cgroups : a->policy->cgroups.v;
+	size_t n = a->opts->ncgroups ? a->opts->ncgroups : a->policy->cgroups.n;
+	char *const root[] = { "/" };
+	char abs[PATH_MAX];
+	int err;
+
+	err = cgroup_find_mount(a->cg_mount, sizeof(a->cg_mount));
+	if (err) {
+		tg_err("no cgroup2 file system is mounted (see /proc/mounts); "
+		       "tlsguard needs the unified cgroup hierarchy");
+		return err;
+	}
+	if (!n) {
+		names = root;
+		n = 1;
+	}
+	a->cg_paths = calloc(n, sizeof(char *));
+	if (!a->cg_paths)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		err = cgroup_resolve(a->cg_mount, names[i], abs, sizeof(abs));
+		if (err) {
+			tg_err("cannot attach to cgroup %s: %s", names[i],
+			       err == -ENOTDIR ? "not a cgroup2 directory" : strerror(-err));
+			return err;
+		}
+		a->cg_paths[i] = strdup(abs);
+		if (!a->cg_paths[i])
+			return -ENOMEM;
+		a->ncg++;
+	}
+	return 0;
+}
+
+static int collect_host_names(const struct tg_policy *p, char ***out, size_t *n)
+{
+	size_t total = 0, k = 0;
+	char **v;
+
+	for (size_t i = 0; i < p->ndests; i++)
+		total += p->dests[i].hosts.n;
+	for (size_t i = 0; i < p->nexceptions; i++)
+		total += p->exceptions[i].hosts.n;
+	v = calloc(total ? total : 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->ndests; i++)
+		for (size_t j = 0; j < p->dests[i].hosts.n; j++)
+			v[k++] = p->dests[i].hosts.v[j];
+	for (size_t i = 0; i < p->nexceptions; i++)
+		for (size_t j = 0; j < p->exceptions[i].hosts.n; j++)
+			v[k++] = p->exceptions[i].hosts.v[j];
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void warn_wildcards(const struct tg_policy *p)
+{
+	for (size_t i = 0; i < p->ndests; i++)
+		for (size_t j = 0; j < p->dests[i].hosts.n; j++)
+			if (hosts_is_wildcard(p->dests[i].hosts.v[j]))
+				tg_warn("destination %s: wildcard host %s is not enforced yet "
+					"(needs DNS answer learning); list exact names or cidrs",
+					p->dests[i].name, p->dests[i].hosts.v[j]);
+}
+
+static int start_hosts(struct agent *a)
+{
+	char **names;
+	size_t n;
+	int err = collect_host_names(a->policy, &names, &n);
+
+	if (err)
+		return err;
+	err = hosts_init(&a->hosts, names, n);
+	free(names);
+	if (err)
+		return err;
+	for (size_t i = 0; i < a->hosts.n; i++)
+		if (!a->hosts.v[i].addrs.naddrs)
+			tg_warn("host %s has no address yet; it is protected once it resolves",
+				a->hosts.v[i].name);
+	return hosts_start(&a->hosts);
+}
+
+/* Rebuild the destination table from policy + current addresses and apply it. */
+static int sync_dests(struct agent *a, struct tg_policy *policy)
+{
+	struct tg_dest_table next;
+	int err;
+
+	err = dests_build(policy, a->opts->mode_override, &a->hosts, &next);
+	if (err) {
+		tg_err("cannot build destination table: %s", strerror(-err));
+		return err;
+	}
+	err = dests_apply(bpf_map__fd(a->loader.skel->maps.tg_dests),
+			  bpf_map__fd(a->loader.skel->maps.tg_classes), &a->dests, &next);
+	if (err) {
+		tg_err("cannot write destination maps: %s", strerror(-err));
+		dests_free(&next);
+		return err;
+	}
+	dests_free(&a->dests);
+	a->dests = next;
+	a->ev_ctx.dests = &a->dests;
+	return 0;
+}
+
+static int write_config(struct agent *a)
+{
+	struct tg_config cfg = { .log_tls_flows = a->policy->log_tls_flows };
+	__u32 key = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(a->loader.skel->maps.tg_config), &key, &cfg, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static int64_t now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void write_to_file_sink(struct agent *a, json_object *obj)
+{
+	int err = event_file_write(&a->ev_file, obj);
+
+	if (err) {
+		a->file_sink.failed++;
+		a->events_write_failed++;
+		if (a->file_sink.ok)
+			tg_err("cannot write events: %s", strerror(-err));
+		a->file_sink.ok = false;
+		snprintf(a->file_sink.last_error, sizeof(a->file_sink.last_error), "write: %s",
+			 strerror(-err));
+		return;
+	}
+	a->file_sink.ok = true;
+	a->file_sink.sent++;
+	a->file_sink.last_success_ns = now_real_ns();
+	a->events_emitted++;
+}
+
+static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
+{
+	int err = enforcer_destroy(&a->enforcer, ev);
+
+	if (!err) {
+		a->sockets_destroyed++;
+	} else if (err != -ENOENT) {
+		a->destroy_failed++;
+		tg_warn("cannot destroy blocked socket (cookie %llu): %s; its segments stay dropped",
+			(unsigned long long)ev->cookie, strerror(-err));
+	}
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct tg_event *ev = data;
+	json_object *obj;
+
+	if (size < sizeof(*ev))
+		return 0;	/* a record from an incompatible build; ignored */
+	/* the application is waiting on a dropped segment: unblock it first */
+	if (ev->type == TG_EV_PLAINTEXT && ev->action == TG_ACT_BLOCKED)
+		destroy_blocked_socket(a, ev);
+	obj = events_to_json(&a->ev_ctx, ev);
+	if (!obj) {
+		a->events_write_failed++;
+		return 0;
+	}
+	write_to_file_sink(a, obj);
+	status_tally_event(a, obj);
+	control_publish_event(&a->control, obj);
+	json_object_put(obj);
+	return 0;
+}
+
+/* sha256 of what the policy was loaded from, and when: status shows both. */
+static void record_policy_identity(struct agent *a, const char *path)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char buf[65536];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	FILE *f = path ? fopen(path, "re") : NULL;
+	size_t n;
+
+	a->policy_sha256[0] = '\0';
+	a->policy_loaded_ns = now_real_ns();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	if (!path) {
+		EVP_DigestUpdate(ctx, tg_default_policy_yaml, strlen(tg_default_policy_yaml));
+	} else if (f) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			EVP_DigestUpdate(ctx, buf, n);
+	} else {
+		goto out;
+	}
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+		goto out;
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		sprintf(a->policy_sha256 + 2 * i, "%02x", md[i]);
+out:
+	if (f)
+		fclose(f);
+	EVP_MD_CTX_free(ctx);
+}
+
+static const char *config_path(const struct tg_agent_opts *opts)
+{
+	if (opts->config)
+		return opts->config;
+	return access(TG_DEFAULT_CONFIG, F_OK) == 0 ? TG_DEFAULT_CONFIG : NULL;
+}
+
+static int reload_policy(struct agent *a)
+{
+	struct tg_policy *next = NULL;
+	const char *path;
+
+	path = config_path(a->opts);
+	if (!path) {
+		tg_info("reload: built-in policy, nothing to reload");
+		return 0;
+	}
+	if (load_policy(path, &next)) {
+		tg_err("reload: %s is invalid; the previous policy stays in force", path);
+		a->reload_failures++;
+		return -EINVAL;
+	}
+	if (sync_dests(a, next)) {
+		policy_free(next);
+		a->reload_failures++;
+		return -EIO;
+	}
+	policy_free(a->policy);
+	a->policy = next;
+	record_policy_identity(a, path);
+	write_config(a);
+	a->reloads++;
+	tg_info("reload: policy %s in force (%zu destinations, %zu map entries)", path,
+		next->ndests, a->dests.n);
+	return 0;
+}
+
+int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(a->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+void agent_unwatch(struct agent *a, struct tg_watch *w)
+{
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload_policy(a);
+		else
+			a->stop = true;
+	}
+}
+
+static void on_ring(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+
+	ring_buffer__consume(a->rb);
+}
+
+static void on_hosts(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	uint64_t v;
+
+	if (read(a->hosts.event_fd, &v, sizeof(v)) == sizeof(v))
+		sync_dests(a, a->policy);
+}
+
+static int setup_loop(struct agent *a)
+{
+	sigset_t mask;
+	int err;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->sigfd < 0 || a->epfd < 0)
+		return -errno;
+	a->w_signal = (struct tg_watch){ .fd = a->sigfd, .handle = on_signal, .ctx = a };
+	a->w_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->rb), .handle = on_ring, .ctx = a };
+	a->w_hosts = (struct tg_watch){ .fd = a->hosts.event_fd, .handle = on_hosts, .ctx = a };
+	err = agent_watch(a, &a->w_signal, EPOLLIN);
+	if (!err)
+		err = agent_watch(a, &a->w_ring, EPOLLIN);
+	if (!err)
+		err = agent_watch(a, &a->w_hosts, EPOLLIN);
+	return err;
+}
+
+static int run_loop(struct agent *a)
+{
+	struct epoll_event evs[16];
+
+	while (!a->stop) {
+		/* wake at least once a second to time out idle control clients */
+		int n = epoll_wait(a->epfd, evs, 16, 1000);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tg_watch *w = evs[i].data.ptr;
+
+			w->handle(w->ctx, evs[i].events);
+		}
+		control_sweep(&a->control);
+	}
+	ring_buffer__consume(a->rb);	/* what arrived before the signal */
+	return 0;
+}
+
+int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.tg_counters);
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < TG_CNT__MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_CS__MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.tg_class_stats);
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < TG_CS__MAX; s++) {
+		uint32_t k = class_id * TG_CS_STRIDE + s;
+
+		out[s] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[s] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+static int attach_all(struct agent *a)
+{
+	for (size_t i = 0; i < a->ncg; i++) {
+		int err = loader_attach_cgroup(&a->loader, a->cg_paths[i]);
+
+		if (err) {
+			tg_err("cannot attach to cgroup %s: %s", a->cg_paths[i], strerror(-err));
+			return err;
+		}
+	}
+	/* only now that every wanted cgroup is covered may old links go */
+	return loader_prune_links(&a->loader);
+}
+
+static int start(struct agent *a)
+{
+	struct tg_dest_table current;
+	int err;
+
+	err = loader_load(&a->loader, a->opts->pin_path);
+	if (err)
+		return err;
+	if (a->loader.adopted_maps) {
+		/* the previous agent's entries: the first sync must remove stale ones */
+		err = dests_read_map(bpf_map__fd(a->loader.skel->maps.tg_dests), &current);
+		if (err)
+			return err;
+		a->dests = current;
+	}
+	err = sync_dests(a, a->policy);
+	if (!err)
+		err = write_config(a);
+	if (!err)
+		err = attach_all(a);
+	return err;
+}
+
+static int open_outputs(struct agent *a)
+{
+	const char *path = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
+	int err = event_file_open(&a->ev_file, path);
+
+	if (err) {
+		tg_err("cannot open events file %s: %s", path, strerror(-err));
+		return err;
+	}
+	events_ctx_init(&a->ev_ctx);
+	a->ev_ctx.dests = &a->dests;
+	a->ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
+	a->rb = ring_buffer__new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, a, NULL);
+	if (!a->rb) {
+		err = -errno;
+		tg_err("cannot open the event ring buffer: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int open_control(struct agent *a)
+{
+	const char *path = a->opts->socket_path ? a->opts->socket_path :
+			   a->policy->control_socket ? a->policy->control_socket : TG_DEFAULT_SOCKET;
+	int err = control_open(&a->control, a, path, a->policy->control_group);
+
+	if (err)
+		return err;
+	return metrics_open(&a->metrics, a, a->policy->metrics_listen);
+}
+
+static void cleanup(struct agent *a)
+{
+	metrics_close(&a->metrics);
+	control_close(&a->control);
+	ring_buffer__free(a->rb);
+	cgroup_names_free(a->ev_ctx.cgroups);
+	event_file_close(&a->ev_file);
+	hosts_free(&a->hosts);
+	dests_free(&a->dests);
+	loader_close(&a->loader);
+	enforcer_free(&a->enforcer);
+	for (size_t i = 0; i < a->ncg; i++)
+		free(a->cg_paths[i]);
+	free(a->cg_paths);
+	policy_free(a->policy);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	if (a->epfd >= 0)
+		close(a->epfd);
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
+}
+
+int agent_run(const struct tg_agent_opts *opts)
+{
+	struct agent a = { .opts = opts, .epfd = -1, .sigfd = -1 };
+	int ret = TG_EXIT_FAIL, err;
+
+	a.hosts.event_fd = -1;
+	a.enforcer.own_netns_fd = -1;
+	a.control.listen_fd = -1;
+	a.metrics.listen_fd = -1;
+	a.file_sink = (struct tg_sink_stats){ .name = "file", .ok = true };
+	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
+	a.started_real_ns = now_real_ns();
+	libbpf_set_print(libbpf_log);
+	if (load_policy(opts->config, &a.policy)) {
+		ret = TG_EXIT_USAGE;
+		goto out;
+	}
+	record_policy_identity(&a, config_path(opts));
+	if (resolve_cgroups(&a)) {
+		ret = TG_EXIT_USAGE;
+		goto out;
+	}
+	warn_wildcards(a.policy);
+	if (enforcer_init(&a.enforcer) || start_hosts(&a))
+		goto out;
+	if (start(&a) || open_outputs(&a))
+		goto out;
+	agent_read_counters(&a, a.counters_at_start);
+	err = setup_loop(&a);
+	if (err) {
+		tg_err("cannot set up the event loop: %s", strerror(-err));
+		goto out;
+	}
+	if (open_control(&a))
+		goto out;
+	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "
+		"pins %s%s, control %s",
+		a.policy->source, a.policy->ndests, a.dests.n,
+		mode_name(opts->mode_override >= 0 ? opts->mode_override : a.policy->mode),
+		opts->mode_override >= 0 ? " (--mode)" : "", a.ncg, opts->pin_path,
+		a.loader.adopted_maps ? " (adopted)" : "", a.control.path);
+	err = run_loop(&a);
+	if (err) {
+		tg_err("event loop failed: %s", strerror(-err));
+		goto out;
+	}
+	tg_info("stopping: %llu events written, %llu blocked sockets destroyed; programs stay "
+		"attached (pinned under %s; 'tlsguard uninstall' removes them)",
+		(unsigned long long)a.events_emitted, (unsigned long long)a.sockets_destroyed,
+		opts->pin_path);
+	ret = TG_EXIT_OK;
+out:
+	cleanup(&a);
+	return ret;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state, shared by the files that make up the agent (agent.c:
+ * lifecycle and event loop; status.c: what `tlsguard status` and metrics
+ * report; control.c: the socket that serves them). Not for the CLI side.
+ */
+#ifndef TLSGUARD_AGENT_STATE_H
+#define TLSGUARD_AGENT_STATE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "agent.h"
+#include "control.h"
+#include "dests.h"
+#include "enforcer.h"
+#include "events.h"
+#include "hosts.h"
+#include "loader.h"
+#include "metrics.h"
+#include "policy.h"
+#include "tlsguard/counters.h"
+
+#define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
+
+/* One fd in the epoll loop and who handles it. */
+struct tg_watch {
+	int fd;
+	void (*handle)(void *ctx, uint32_t events);
+	void *ctx;
+};
+
+struct tg_tally {
+	char key[320];
+	uint64_t count;
+};
+
+struct tg_sink_stats {
+	const char *name;
+	bool ok;
+	uint64_t sent, failed, queued, spooled;
+	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
+	char last_error[256];
+};
+
+struct agent {
+	const struct tg_agent_opts *opts;
+	struct tg_policy *policy;
+	char policy_sha256[65];
+	int64_t policy_loaded_ns;	/* CLOCK_REALTIME */
+	char cg_mount[PATH_MAX];
+	char **cg_paths;		/* absolute cgroup directories watched */
+	size_t ncg;
+	struct tg_hosts hosts;
+	struct tg_loader loader;
+	struct tg_dest_table dests;
+	struct tg_enforcer enforcer;
+	struct tg_event_ctx ev_ctx;
+	struct tg_event_file ev_file;
+	struct ring_buffer *rb;
+	struct tg_control control;
+	struct tg_metrics metrics;
+	int epfd, sigfd;
+	struct tg_watch w_signal, w_ring, w_hosts;
+	bool stop;
+	struct timespec started_mono;
+	int64_t started_real_ns;
+	uint64_t counters_at_start[TG_CNT__MAX];	/* kernel totals when we started */
+	uint64_t events_emitted, events_write_failed;
+	uint64_t sockets_destroyed, destroy_failed;
+	uint64_t reloads, reload_failures;
+	struct tg_sink_stats file_sink;
+	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
+};
+
+/* Register/unregister an fd with the agent's epoll loop. */
+int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events);
+void agent_unwatch(struct agent *a, struct tg_watch *w);
+
+/* Kernel counters summed over CPUs. */
+int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX]);
+int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_CS__MAX]);
+
+#endif /* TLSGUARD_AGENT_STATE_H */

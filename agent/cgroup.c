@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "cgroup.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CGROUP_CACHE_MAX	4096
+#define CGROUP_RESCAN_MIN_NS	(1000ULL * 1000 * 1000)	/* at most one rescan a second */
+
+int cgroup_find_mount(char *out, size_t len)
+{
+	struct mntent *m;
+	FILE *f = setmntent("/proc/mounts", "r");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2"))
+			continue;
+		if (strlen(m->mnt_dir) >= len) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		strcpy(out, m->mnt_dir);
+		ret = 0;
+		break;
+	}
+	endmntent(f);
+	return ret;
+}
+
+static int is_cgroup2_dir(const char *path)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (statfs(path, &sfs) < 0)
+		return -errno;
+	return sfs.f_type == CGROUP2_SUPER_MAGIC ? 0 : -ENOTDIR;
+}
+
+int cgroup_resolve(const char *mount, const char *user_path, char *out, size_t len)
+{
+	size_t mlen = strlen(mount);
+	int n;
+
+	/* an absolute path already under the mount is taken as it is */
+	if (!strncmp(user_path, mount, mlen) && (user_path[mlen] == '/' || !user_path[mlen]))
+		n = snprintf(out, len, "%s", user_path);
+	else
+		n = snprintf(out, len, "%s/%s", mount, user_path[0] == '/' ? user_path + 1 : user_path);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	/* "mount/" and "mount" are the same cgroup; keep the shorter spelling */
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return is_cgroup2_dir(out);
+}
+
+int cgroup_id_of(const char *abs_path, uint64_t *id)
+{
+	struct stat st;
+
+	/* on cgroup2 the kernfs inode number is the cgroup id (64-bit kernels) */
+	if (stat(abs_path, &st) < 0)
+		return -errno;
+	*id = st.st_ino;
+	return 0;
+}
+
+struct cgroup_name {
+	uint64_t id;
+	char *path;
+};
+
+struct cgroup_names {
+	char mount[PATH_MAX];
+	char **roots;
+	size_t nroots;
+	struct cgroup_name *v;
+	size_t n;
+	unsigned long long last_rescan_ns;
+};
+
+/* nftw has no user pointer: the walk in progress */
+static struct cgroup_names *walking;
+
+static void cache_put(struct cgroup_names *c, uint64_t id, const char *rel)
+{
+	char *copy;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].id == id)
+			return;
+	if (c->n >= CGROUP_CACHE_MAX)
+		return;	/* bounded: uncached ids are reported by id */
+	copy = strdup(rel[0] ? rel : "/");
+	if (!copy)
+		return;
+	c->v[c->n].id = id;
+	c->v[c->n].path = copy;
+	c->n++;
+}
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_D)
+		cache_put(walking, st->st_ino, path + strlen(walking->mount));
+	return 0;
+}
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void rescan(struct cgroup_names *c)
+{
+	walking = c;
+	for (size_t i = 0; i < c->nroots; i++)
+		nftw(c->roots[i], walk_one, 16, FTW_PHYS | FTW_MOUNT);
+	walking = NULL;
+	c->last_rescan_ns = now_ns();
+}
+
+struct cgroup_names *cgroup_names_new(const char *mount, char *const *roots, size_t nroots)
+{
+	struct cgroup_names *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	snprintf(c->mount, sizeof(c->mount), "%s", mount);
+	c->v = calloc(CGROUP_CACHE_MAX, sizeof(*c->v));
+	c->roots = calloc(nroots ? nroots : 1, sizeof(char *));
+	if (!c->v || !c->roots) {
+		cgroup_names_free(c);
+		return NULL;
+	}
+	for (size_t i = 0; i < nroots; i++) {
+		c->roots[i] = strdup(roots[i]);
+		if (!c->roots[i]) {
+			cgroup_names_free(c);
+			return NULL;
+		}
+		c->nroots++;
+	}
+	rescan(c);
+	return c;
+}
+
+const char *cgroup_names_lookup(struct cgroup_names *c, uint64_t id)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->n; i++)
+			if (c->v[i].id == id)
+				return c->v[i].path;
+		/* a cgroup made after the last scan: look again, rate-limited */
+		if (pass || now_ns() - c->last_rescan_ns < CGROUP_RESCAN_MIN_NS)
+			break;
+		rescan(c);
+	}
+	return NULL;
+}
+
+void cgroup_names_free(struct cgroup_names *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].path);
+	for (size_t i = 0; i < c->nroots; i++)
+		free(c->roots[i]);
+	free(c->roots);
+	free(c->v);
+	free(c);
+}

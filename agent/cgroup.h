@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup v2: where it is mounted, what a path's id is, and back again. */
+#ifndef TLSGUARD_AGENT_CGROUP_H
+#define TLSGUARD_AGENT_CGROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The cgroup2 mount point from /proc/mounts; 0 or -ENOENT. */
+int cgroup_find_mount(char *out, size_t len);
+
+/*
+ * Turn a user-supplied cgroup (absolute under the mount, or relative to it)
+ * into an absolute directory path. 0 or -errno (-ENOENT when it does not
+ * exist, -ENOTDIR when it is not a cgroup2 directory).
+ */
+int cgroup_resolve(const char *mount, const char *user_path, char *out, size_t len);
+
+/* The cgroup id (what bpf_get_current_cgroup_id returns) of a cgroup dir. */
+int cgroup_id_of(const char *abs_path, uint64_t *id);
+
+/*
+ * Cache of cgroup id → path (relative to the mount, "/" for the root).
+ * Misses rescan the watched subtrees, bounded.
+ */
+struct cgroup_names;
+
+struct cgroup_names *cgroup_names_new(const char *mount, char *const *roots, size_t nroots);
+const char *cgroup_names_lookup(struct cgroup_names *c, uint64_t id);
+void cgroup_names_free(struct cgroup_names *c);
+
+#endif /* TLSGUARD_AGENT_CGROUP_H */

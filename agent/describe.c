@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "describe.h"
+#include "tlsguard/tls_prefix.h"
+
+static const char *const http_methods[] = {
+	"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+};
+
+/* "METHOD " at the start; returns the method or NULL. */
+static const char *http_method(const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]); i++) {
+		size_t n = strlen(http_methods[i]);
+
+		if (len > n && !memcmp(buf, http_methods[i], n) && buf[n] == ' ')
+			return http_methods[i];
+	}
+	return NULL;
+}
+
+/* Host header value: printable characters only, so an event stays one clean line. */
+static void copy_header_value(const uint8_t *v, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n && o + 1 < outlen; i++) {
+		if (!isgraph(v[i]))
+			break;
+		out[o++] = v[i];
+	}
+	out[o] = '\0';
+}
+
+static void http_host(const uint8_t *buf, size_t len, char *out, size_t outlen)
+{
+	size_t line = 0;
+
+	out[0] = '\0';
+	/* skip the request line: its target may carry a path, which is never kept */
+	while (line < len && buf[line] != '\n')
+		line++;
+	while (++line < len) {
+		size_t end = line;
+
+		while (end < len && buf[end] != '\n')
+			end++;
+		if (end == len)
+			return;	/* a header cut off by the capture limit is not trusted */
+		if (end - line >= 5 && !strncasecmp((const char *)buf + line, "host:", 5)) {
+			copy_header_value(buf + line + 5, end - line - 5, out, outlen);
+			return;
+		}
+		if (end - line <= 1)
+			return;	/* blank line: end of headers */
+		line = end;
+	}
+}
+
+void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *out)
+{
+	const char *method;
+
+	memset(out, 0, sizeof(*out));
+	if (tg_classify_prefix(buf, len) == TG_PREFIX_TLS) {
+		out->detected = "tls";
+		return;
+	}
+	method = http_method(buf, len);
+	if (method) {
+		out->detected = "http";
+		strcpy(out->method, method);
+		http_host(buf, len, out->host, sizeof(out->host));
+		return;
+	}
+	out->detected = "unknown";
+}

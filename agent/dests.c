@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <bpf/bpf.h>
+
+#include "dests.h"
+#include "log.h"
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct tg_dest_entry *x = a, *y = b;
+
+	if (x->key.prefixlen != y->key.prefixlen)
+		return x->key.prefixlen < y->key.prefixlen ? -1 : 1;
+	return memcmp(x->key.addr, y->key.addr, 16);
+}
+
+static void mask_prefix(uint8_t addr[16], unsigned int prefixlen)
+{
+	for (unsigned int bit = prefixlen; bit < 128; bit++)
+		addr[bit / 8] &= ~(0x80 >> (bit % 8));
+}
+
+static int push(struct tg_dest_table *t, size_t *cap, const uint8_t addr[16], unsigned int prefixlen,
+		uint16_t class_id, uint8_t flags, const char *name)
+{
+	struct tg_dest_entry *e;
+
+	if (t->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct tg_dest_entry *nv = realloc(t->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		t->v = nv;
+		*cap = ncap;
+	}
+	e = &t->v[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->key.prefixlen = prefixlen;
+	memcpy(e->key.addr, addr, 16);
+	mask_prefix(e->key.addr, prefixlen);
+	e->val.class_id = class_id;
+	e->val.flags = flags;
+	e->name = name;
+	return 0;
+}
+
+static int add_hosts(struct tg_dest_table *t, size_t *cap, const struct tg_strlist *names,
+		     uint16_t class_id, uint8_t flags, struct tg_hosts *hosts)
+{
+	int err = 0;
+
+	if (!hosts)
+		return 0;
+	pthread_mutex_lock(&hosts->lock);
+	for (size_t i = 0; i < names->n && !err; i++) {
+		for (size_t h = 0; h < hosts->n && !err; h++) {
+			if (strcasecmp(hosts->v[h].name, names->v[i]))
+				continue;
+			for (size_t a = 0; a < hosts->v[h].addrs.naddrs && !err; a++)
+				err = push(t, cap, hosts->v[h].addrs.addrs[a], 128, class_id, flags,
+					   names->v[i]);
+		}
+	}
+	pthread_mutex_unlock(&hosts->lock);
+	return err;
+}
+
+static void build_class(struct tg_class *c, const struct tg_policy *p, const struct tg_policy_dest *d,
+			int mode_override)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = mode_override >= 0 ? mode_override : policy_dest_mode(p, d);
+	c->nranges = d->nports;
+	memcpy(c->ports, d->ports, d->nports * sizeof(d->ports[0]));
+}
+
+/* The same prefix twice: exceptions win, then the first class named. */
+static void drop_duplicates(struct tg_dest_table *t)
+{
+	size_t out = 0;
+
+	qsort(t->v, t->n, sizeof(t->v[0]), key_cmp);
+	for (size_t i = 0; i < t->n; i++) {
+		if (out && !key_cmp(&t->v[out - 1], &t->v[i])) {
+			struct tg_dest_entry *kept = &t->v[out - 1];
+
+			if (t->v[i].val.flags & TG_DEST_EXCEPTION)
+				*kept = t->v[i];
+			continue;
+		}
+		t->v[out++] = t->v[i];
+	}
+	t->n = out;
+}
+
+int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
+		struct tg_dest_table *out)
+{
+	size_t cap = 0;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (p->ndests >= TG_MAX_CLASSES)
+		return -E2BIG;
+	for (size_t i = 0; i < p->ndests && !err; i++) {
+		const struct tg_policy_dest *d = &p->dests[i];
+		uint16_t id = i + 1;
+
+		build_class(&out->classes[id], p, d, mode_override);
+		out->class_names[id] = d->name;
+		for (size_t c = 0; c < d->ncidrs && !err; c++)
+			err = push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
+		if (!err)
+			err = add_hosts(out, &cap, &d->hosts, id, 0, hosts);
+	}
+	out->nclasses = p->ndests;
+	for (size_t i = 0; i < p->nexceptions && !err; i++) {
+		const struct tg_policy_exception *x = &p->exceptions[i];
+
+		for (size_t c = 0; c < x->ncidrs && !err; c++)
+			err = push(out, &cap, x->cidrs[c].addr, x->cidrs[c].prefixlen, 0,
+				   TG_DEST_EXCEPTION, NULL);
+		if (!err)
+			err = add_hosts(out, &cap, &x->hosts, 0, TG_DEST_EXCEPTION, hosts);
+	}
+	if (err) {
+		dests_free(out);
+		return err;
+	}
+	if (out->n > TG_MAX_DESTS) {
+		dests_free(out);
+		return -E2BIG;
+	}
+	drop_duplicates(out);
+	return 0;
+}
+
+static const struct tg_dest_entry *find(const struct tg_dest_table *t, const struct tg_dest_entry *e)
+{
+	return t && t->n ? bsearch(e, t->v, t->n, sizeof(t->v[0]), key_cmp) : NULL;
+}
+
+int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
+		const struct tg_dest_table *next)
+{
+	/* classes first: a new entry must never point at a class not yet written */
+	for (uint32_t id = 1; id <= next->nclasses; id++) {
+		if (bpf_map_update_elem(classes_fd, &id, &next->classes[id], BPF_ANY))
+			return -errno;
+	}
+	for (size_t i = 0; i < next->n; i++) {
+		const struct tg_dest_entry *prev = find(old, &next->v[i]);
+
+		if (prev && !memcmp(&prev->val, &next->v[i].val, sizeof(prev->val)))
+			continue;
+		if (bpf_map_update_elem(dests_fd, &next->v[i].key, &next->v[i].val, BPF_ANY))
+			return -errno;
+	}
+	for (size_t i = 0; old && i < old->n; i++) {
+		if (find(next, &old->v[i]))
+			continue;
+		if (bpf_map_delete_elem(dests_fd, &old->v[i].key) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+void dests_free(struct tg_dest_table *t)
+{
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16])
+{
+	struct tg_dest_entry probe = { .key.prefixlen = 128 };
+	const struct tg_dest_entry *e;
+
+	memcpy(probe.key.addr, addr, 16);
+	e = find(t, &probe);
+	return e ? e->name : NULL;
+}
+
+const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id)
+{
+	return class_id && class_id <= t->nclasses ? t->class_names[class_id] : NULL;
+}
+
+int dests_read_map(int dests_fd, struct tg_dest_table *out)
+{
+	struct tg_dest_key key, next;
+	struct tg_dest_value val;
+	size_t cap = 0;
+	void *prev = NULL;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	while (!bpf_map_get_next_key(dests_fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(dests_fd, &key, &val))
+			continue;	/* deleted meanwhile */
+		err = push(out, &cap, key.addr, key.prefixlen, val.class_id, val.flags, NULL);
+		if (err) {
+			dests_free(out);
+			return err;
+		}
+	}
+	if (errno != ENOENT) {
+		err = -errno;
+		dests_free(out);
+		return err;
+	}
+	qsort(out->v, out->n, sizeof(out->v[0]), key_cmp);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From policy (+ resolved host names) to the kernel's destination maps.
+ * The agent keeps what it last wrote; a new table is applied by writing
+ * every new or changed entry first and deleting stale ones after, so the
+ * maps never pass through an emptier state than either policy.
+ */
+#ifndef TLSGUARD_AGENT_DESTS_H
+#define TLSGUARD_AGENT_DESTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hosts.h"
+#include "policy.h"
+#include "tlsguard/dest.h"
+
+struct tg_dest_entry {
+	struct tg_dest_key key;
+	struct tg_dest_value val;
+	const char *name;		/* host name the address came from, or NULL */
+};
+
+struct tg_dest_table {
+	struct tg_dest_entry *v;
+	size_t n;
+	struct tg_class classes[TG_MAX_CLASSES];
+	const char *class_names[TG_MAX_CLASSES];	/* point into the policy */
+	size_t nclasses;		/* ids 1..nclasses are in use */
+};
+
+/*
+ * Build the table. mode_override is -1 or an enum tg_mode that replaces every
+ * class's mode (the --mode flag). Host names are resolved addresses from
+ * @hosts (may be NULL). 0 or -errno.
+ */
+int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
+		struct tg_dest_table *out);
+int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
+		const struct tg_dest_table *next);
+void dests_free(struct tg_dest_table *t);
+
+/* The host name a destination address was resolved from, or NULL. */
+const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16]);
+const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id);
+
+
+
+/* Read what a map holds now (after adopting pins from an earlier agent). */
+int dests_read_map(int dests_fd, struct tg_dest_table *out);
+#endif /* TLSGUARD_AGENT_DESTS_H */

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "describe.h"
+#include "dests.h"
+#include "events.h"
+
+static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+void events_ctx_init(struct tg_event_ctx *ctx)
+{
+	struct timespec mono, real;
+
+	memset(ctx, 0, sizeof(*ctx));
+	if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
+		strcpy(ctx->host, "unknown");
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ctx->mono_to_real_ns = (real.tv_sec - mono.tv_sec) * 1000000000LL + (real.tv_nsec - mono.tv_nsec);
+}
+
+const char *events_type_name(uint8_t type)
+{
+	switch (type) {
+	case TG_EV_PLAINTEXT:
+		return "plaintext";
+	case TG_EV_TLS:
+		return "tls";
+	case TG_EV_BLOCKED_CONNECT:
+		return "blocked_connect";
+	default:
+		return "unknown";
+	}
+}
+
+const char *events_action_name(uint8_t action)
+{
+	switch (action) {
+	case TG_ACT_FLAGGED:
+		return "flagged";
+	case TG_ACT_BLOCKED:
+		return "blocked";
+	default:
+		return "allowed";
+	}
+}
+
+void events_format_addr(const uint8_t addr[16], char *out, size_t len)
+{
+	if (!memcmp(addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)))
+		inet_ntop(AF_INET, addr + 12, out, len);
+	else
+		inet_ntop(AF_INET6, addr, out, len);
+}
+
+void events_format_time(int64_t real_ns, char *out, size_t len)
+{
+	time_t secs = real_ns / 1000000000LL;
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%06ldZ", base, (long)(real_ns % 1000000000LL) / 1000);
+}
+
+static int is_unset_addr(const uint8_t addr[16])
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(addr, zero, 16) ||
+	       (!memcmp(addr, v4_mapped_prefix, 12) && !memcmp(addr + 12, zero, 4));
+}
+
+static void add_str(json_object *o, const char *key, const char *val)
+{
+	json_object_object_add(o, key, val ? json_object_new_string(val) : NULL);
+}
+
+static json_object *destination_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+{
+	json_object *d = json_object_new_object();
+	const char *name = ctx->dests ? dests_name_for(ctx->dests, ev->daddr) : NULL;
+	const char *cls = ctx->dests ? dests_class_name(ctx->dests, ev->class_id) : NULL;
+	char ip[INET6_ADDRSTRLEN];
+
+	events_format_addr(ev->daddr, ip, sizeof(ip));
+	add_str(d, "class", cls);
+	add_str(d, "ip", ip);
+	json_object_object_add(d, "port", json_object_new_int(ev->dport));
+	if (name)
+		add_str(d, "name", name);
+	return d;
+}
+
+static json_object *source_json(const struct tg_event *ev)
+{
+	json_object *s;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!ev->sport && is_unset_addr(ev->saddr))
+		return NULL;	/* connect() time: the kernel has not picked one yet */
+	s = json_object_new_object();
+	events_format_addr(ev->saddr, ip, sizeof(ip));
+	add_str(s, "ip", ip);
+	json_object_object_add(s, "port", json_object_new_int(ev->sport));
+	return s;
+}
+
+static json_object *workload_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+{
+	json_object *w = json_object_new_object();
+	const char *path = ctx->cgroups ? cgroup_names_lookup(ctx->cgroups, ev->cgroup_id) : NULL;
+	char comm[sizeof(ev->comm) + 1];
+
+	if (path)
+		add_str(w, "cgroup", path);
+	json_object_object_add(w, "cgroup_id", json_object_new_uint64(ev->cgroup_id));
+	if (ev->tgid)
+		json_object_object_add(w, "pid", json_object_new_int64(ev->tgid));
+	memcpy(comm, ev->comm, sizeof(ev->comm));
+	comm[sizeof(ev->comm)] = '\0';
+	if (comm[0])
+		add_str(w, "comm", comm);
+	return w;
+}
+
+static json_object *protocol_json(const struct tg_event *ev)
+{
+	struct tg_payload_desc desc;
+	json_object *p;
+	size_t n = ev->payload_len < TG_PAYLOAD_MAX ? ev->payload_len : TG_PAYLOAD_MAX;
+
+	if (ev->type == TG_EV_BLOCKED_CONNECT)
+		return NULL;	/* nothing was sent */
+	describe_payload(ev->payload, n, &desc);
+	p = json_object_new_object();
+	add_str(p, "detected", desc.detected);
+	if (desc.method[0])
+		add_str(p, "method", desc.method);
+	if (desc.host[0])
+		add_str(p, "host", desc.host);
+	return p;
+}
+
+json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+{
+	json_object *o = json_object_new_object(), *flow;
+	char when[64];
+
+	if (!o)
+		return NULL;
+	events_format_time((int64_t)ev->ts_ns + ctx->mono_to_real_ns, when, sizeof(when));
+	add_str(o, "schema", TG_EVENT_SCHEMA);
+	add_str(o, "time", when);
+	add_str(o, "host", ctx->host);
+	add_str(o, "type", events_type_name(ev->type));
+	add_str(o, "action", events_action_name(ev->action));
+	json_object_object_add(o, "destination", destination_json(ctx, ev));
+	json_object_object_add(o, "source", source_json(ev));
+	json_object_object_add(o, "workload", workload_json(ctx, ev));
+	json_object_object_add(o, "protocol", protocol_json(ev));
+	/* TLS details (version, SNI, ALPN) come with the handshake parser */
+	json_object_object_add(o, "tls", ev->type == TG_EV_TLS ? json_object_new_object() : NULL);
+	flow = json_object_new_object();
+	json_object_object_add(flow, "cookie", json_object_new_uint64(ev->cookie));
+	json_object_object_add(o, "flow", flow);
+	return o;
+}
+
+int event_file_open(struct tg_event_file *out, const char *path)
+{
+	int fd;
+
+	out->owned = 0;
+	out->f = stdout;
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	/* events name workloads and endpoints: not for other local users */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	out->f = fdopen(fd, "a");
+	if (!out->f) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	out->owned = 1;
+	return 0;
+}
+
+int event_file_write(struct tg_event_file *ef, json_object *obj)
+{
+	const char *line = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (fputs(line, ef->f) < 0 || fputc('\n', ef->f) < 0 || fflush(ef->f))
+		return -EIO;
+	return 0;
+}
+
+void event_file_close(struct tg_event_file *ef)
+{
+	if (ef->owned && ef->f)
+		fclose(ef->f);
+	ef->f = NULL;
+}

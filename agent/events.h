@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel events → the DESIGN event schema (tlsguard.event/v1), one JSON
+ * object per line. Building (events_to_json) is kept apart from writing so
+ * every sink sees the same object.
+ */
+#ifndef TLSGUARD_AGENT_EVENTS_H
+#define TLSGUARD_AGENT_EVENTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "tlsguard/event.h"
+
+#define TG_EVENT_SCHEMA "tlsguard.event/v1"
+
+struct cgroup_names;
+struct tg_dest_table;
+
+struct tg_event_ctx {
+	char host[256];
+	int64_t mono_to_real_ns;	/* add to CLOCK_MONOTONIC ns to get UTC ns */
+	const struct tg_dest_table *dests;
+	struct cgroup_names *cgroups;
+};
+
+void events_ctx_init(struct tg_event_ctx *ctx);
+
+/* A new json object, or NULL (ENOMEM). */
+json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_event *ev);
+
+const char *events_type_name(uint8_t type);
+const char *events_action_name(uint8_t action);
+
+/* Format an address (16-byte, v4-mapped for IPv4) the way events print it. */
+void events_format_addr(const uint8_t addr[16], char *out, size_t len);
+
+/* Format a UTC time with microseconds, "2026-11-22T19:00:00.123456Z". */
+void events_format_time(int64_t real_ns, char *out, size_t len);
+
+struct tg_event_file {
+	FILE *f;
+	int owned;			/* 0 for stdout */
+};
+
+/* path NULL or "-": stdout. Appends, creates 0600. */
+int event_file_open(struct tg_event_file *out, const char *path);
+int event_file_write(struct tg_event_file *ef, json_object *obj);
+void event_file_close(struct tg_event_file *ef);
+
+#endif /* TLSGUARD_AGENT_EVENTS_H */

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hosts.h"
+#include "log.h"
+
+#define NS_PER_S 1000000000ULL
+#define RETRY_AFTER_FAILURE_S 10
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+bool hosts_is_wildcard(const char *name)
+{
+	return name[0] == '*';
+}
+
+static bool same_addrs(const struct tg_resolved *a, const struct tg_resolved *b)
+{
+	if (a->naddrs != b->naddrs)
+		return false;
+	for (size_t i = 0; i < a->naddrs; i++) {
+		size_t j = 0;
+
+		while (j < b->naddrs && memcmp(a->addrs[i], b->addrs[j], 16))
+			j++;
+		if (j == b->naddrs)
+			return false;
+	}
+	return true;
+}
+
+/* Resolve one name; returns true when its address set changed. Caller holds no lock. */
+static bool refresh_one(struct tg_hosts *h, size_t i, const char *name)
+{
+	struct tg_resolved r;
+	int err = resolve_host(name, &r);
+	bool changed = false;
+
+	pthread_mutex_lock(&h->lock);
+	if (err) {
+		/* keep the last good addresses: a DNS hiccup must not open a hole */
+		if (err != h->v[i].last_err)
+			tg_warn("cannot resolve %s: %s; keeping %zu known address(es)", name,
+				err == -ENOENT ? "no address" : strerror(-err), h->v[i].addrs.naddrs);
+		h->v[i].next_ns = mono_ns() + RETRY_AFTER_FAILURE_S * NS_PER_S;
+	} else {
+		changed = !same_addrs(&r, &h->v[i].addrs);
+		h->v[i].addrs = r;
+		h->v[i].next_ns = mono_ns() + (uint64_t)r.ttl_s * NS_PER_S;
+	}
+	h->v[i].last_err = err;
+	pthread_mutex_unlock(&h->lock);
+	return changed;
+}
+
+int hosts_init(struct tg_hosts *h, char *const *names, size_t n)
+{
+	memset(h, 0, sizeof(*h));
+	h->event_fd = -1;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->wake, NULL);
+	h->v = calloc(n ? n : 1, sizeof(*h->v));
+	if (!h->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+
+		if (hosts_is_wildcard(names[i]))
+			continue;
+		for (size_t j = 0; j < h->n; j++)
+			dup = dup || !strcasecmp(h->v[j].name, names[i]);
+		if (dup)
+			continue;
+		h->v[h->n].name = strdup(names[i]);
+		if (!h->v[h->n].name)
+			return -ENOMEM;
+		h->n++;
+	}
+	h->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->event_fd < 0)
+		return -errno;
+	for (size_t i = 0; i < h->n; i++)
+		refresh_one(h, i, h->v[i].name);
+	return 0;
+}
+
+static void *refresh_loop(void *arg)
+{
+	struct tg_hosts *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stop) {
+		uint64_t now = mono_ns(), next = now + 3600 * NS_PER_S;
+		struct timespec until;
+		bool changed = false;
+
+		for (size_t i = 0; i < h->n && !h->stop; i++) {
+			char *name;
+
+			if (h->v[i].next_ns > now) {
+				if (h->v[i].next_ns < next)
+					next = h->v[i].next_ns;
+				continue;
+			}
+			name = h->v[i].name;	/* stable: the array never changes size */
+			pthread_mutex_unlock(&h->lock);
+			changed |= refresh_one(h, i, name);
+			pthread_mutex_lock(&h->lock);
+			if (h->v[i].next_ns < next)
+				next = h->v[i].next_ns;
+		}
+		if (changed) {
+			uint64_t one = 1;
+
+			if (write(h->event_fd, &one, sizeof(one)) < 0)
+				tg_debug("hosts: eventfd write: %s", strerror(errno));
+		}
+		if (h->stop)
+			break;
+		/* pthread_cond_timedwait wants CLOCK_REALTIME: convert the delay */
+		clock_gettime(CLOCK_REALTIME, &until);
+		{
+			uint64_t delay = next > mono_ns() ? next - mono_ns() : 0;
+			uint64_t t = until.tv_sec * NS_PER_S + until.tv_nsec + delay;
+
+			until.tv_sec = t / NS_PER_S;
+			until.tv_nsec = t % NS_PER_S;
+		}
+		pthread_cond_timedwait(&h->wake, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+int hosts_start(struct tg_hosts *h)
+{
+	int err;
+
+	if (!h->n)
+		return 0;
+	err = pthread_create(&h->thread, NULL, refresh_loop, h);
+	if (err)
+		return -err;
+	h->running = true;
+	return 0;
+}
+
+void hosts_free(struct tg_hosts *h)
+{
+	if (h->running) {
+		pthread_mutex_lock(&h->lock);
+		h->stop = true;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->thread, NULL);
+		h->running = false;
+	}
+	for (size_t i = 0; i < h->n; i++)
+		free(h->v[i].name);
+	free(h->v);
+	h->v = NULL;
+	h->n = 0;
+	if (h->event_fd >= 0)
+		close(h->event_fd);
+	h->event_fd = -1;
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
+}

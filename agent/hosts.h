@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exact host names of the policy and their current addresses. A resolver
+ * thread re-resolves each name when its TTL runs out and wakes the event loop
+ * through an eventfd, so a slow DNS server never stalls event handling.
+ */
+#ifndef TLSGUARD_AGENT_HOSTS_H
+#define TLSGUARD_AGENT_HOSTS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resolve.h"
+
+struct tg_host {
+	char *name;
+	struct tg_resolved addrs;	/* last good answer; kept when a refresh fails */
+	uint64_t next_ns;		/* CLOCK_MONOTONIC time of the next refresh */
+	int last_err;
+};
+
+struct tg_hosts {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool running, stop;
+	struct tg_host *v;
+	size_t n;
+	int event_fd;			/* readable when addresses changed */
+};
+
+/* Collect the names (wildcards excluded) and resolve each once, synchronously. */
+int hosts_init(struct tg_hosts *h, char *const *names, size_t n);
+/* Start the refresh thread. */
+int hosts_start(struct tg_hosts *h);
+void hosts_free(struct tg_hosts *h);
+bool hosts_is_wildcard(const char *name);
+
+#endif /* TLSGUARD_AGENT_HOSTS_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Load the BPF object, pin its maps and links under a bpffs directory, and
+ * attach to cgroups. Over existing pins of the same layout it adopts: maps
+ * are reused (flow state and unread events survive) and each pinned link is
+ * switched to the new program atomically (bpf_link_update), so enforcement
+ * never stops and nothing is attached twice.
+ */
+#ifndef TLSGUARD_AGENT_LOADER_H
+#define TLSGUARD_AGENT_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_DEFAULT_PIN_PATH "/sys/fs/bpf/tlsguard"
+
+struct tlsguard_bpf;
+
+enum tg_hook {
+	TG_HOOK_CONNECT4 = 0,
+	TG_HOOK_CONNECT6,
+	TG_HOOK_EGRESS,
+	TG_HOOK__MAX,
+};
+
+struct tg_attachment {
+	char path[4096];		/* absolute cgroup directory */
+	uint64_t cgroup_id;
+	int link_fd[TG_HOOK__MAX];
+	bool adopted[TG_HOOK__MAX];	/* was pinned before this agent started */
+};
+
+struct tg_loader {
+	struct tlsguard_bpf *skel;
+	char pin_dir[4096];
+	bool adopted_maps;		/* maps came from existing pins */
+	struct tg_attachment *atts;
+	size_t natts;
+	bool have_current_task;		/* kernel feature probes */
+	bool have_current_cgroup;
+};
+
+/* Open, probe, pin maps, load. 0 or -errno, with the reason logged. */
+int loader_load(struct tg_loader *l, const char *pin_dir);
+
+/* Attach (or adopt) all hooks on one cgroup directory. */
+int loader_attach_cgroup(struct tg_loader *l, const char *abs_cgroup_path);
+
+/* Detach pinned links of cgroups this agent was not asked to watch. */
+int loader_prune_links(struct tg_loader *l);
+
+/* Close fds; pins stay, so the kernel keeps enforcing. */
+void loader_close(struct tg_loader *l);
+
+/* Detach every pinned link and remove the pin directory. */
+int loader_uninstall(const char *pin_dir, bool *found);
+
+const char *loader_hook_name(enum tg_hook h);
+
+#endif /* TLSGUARD_AGENT_LOADER_H */

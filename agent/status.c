@@ -1,0 +1,585 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent_state.h"
+#include "status.h"
+#include "tlsguard.skel.h"
+
+/* Names of the kernel counters, as status and metrics show them. */
+static const char *const counter_names[] = {
+	[TG_CNT_FLOWS_TRACKED] = "flows_tracked",
+	[TG_CNT_EXCEPTION_HIT] = "exception_hit",
+	[TG_CNT_CONNECT_FLAGGED] = "connect_flagged",
+	[TG_CNT_CONNECT_BLOCKED] = "connect_blocked",
+	[TG_CNT_VERDICT_TLS] = "verdict_tls",
+	[TG_CNT_PLAINTEXT_FLAGGED] = "plaintext_flagged",
+	[TG_CNT_PLAINTEXT_BLOCKED] = "plaintext_blocked",
+	[TG_CNT_SEGMENTS_DROPPED] = "segments_dropped",
+	[TG_CNT_PARTIAL_PREFIX] = "partial_prefix",
+	[TG_CNT_OUT_OF_ORDER] = "out_of_order",
+	[TG_CNT_ERR_STORAGE] = "err_storage",
+	[TG_CNT_ERR_RINGBUF] = "err_ringbuf",
+	[TG_CNT_ERR_HEADER] = "err_header",
+	[TG_CNT_ERR_NO_SOCK] = "err_no_sock",
+};
+_Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
+	       "every kernel counter has a name");
+
+static const char *const class_stat_names[] = {
+	[TG_CS_TRACKED] = "tracked",
+	[TG_CS_TLS] = "tls",
+	[TG_CS_PLAINTEXT_FLAGGED] = "plaintext_flagged",
+	[TG_CS_PLAINTEXT_BLOCKED] = "plaintext_blocked",
+	[TG_CS_CONNECT_FLAGGED] = "connect_flagged",
+	[TG_CS_CONNECT_BLOCKED] = "connect_blocked",
+};
+_Static_assert(sizeof(class_stat_names) / sizeof(class_stat_names[0]) == TG_CS__MAX,
+	       "every class stat has a name");
+
+/* The figures both status and metrics report, read once per request. */
+struct snapshot {
+	uint64_t total[TG_CNT__MAX];	/* since the pins were created */
+	uint64_t since[TG_CNT__MAX];	/* since this agent started */
+	uint64_t events_lost;
+	double uptime_s;
+};
+
+static void take_snapshot(struct agent *a, struct snapshot *s)
+{
+	struct timespec now;
+
+	memset(s, 0, sizeof(*s));
+	agent_read_counters(a, s->total);
+	for (int i = 0; i < TG_CNT__MAX; i++)
+		s->since[i] = s->total[i] >= a->counters_at_start[i] ?
+			      s->total[i] - a->counters_at_start[i] : s->total[i];
+	s->events_lost = s->since[TG_CNT_ERR_RINGBUF] + a->events_write_failed;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s->uptime_s = (now.tv_sec - a->started_mono.tv_sec) +
+		      (now.tv_nsec - a->started_mono.tv_nsec) / 1e9;
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
+}
+
+static void add_time(json_object *o, const char *key, int64_t real_ns)
+{
+	char buf[64];
+
+	if (!real_ns) {
+		json_object_object_add(o, key, NULL);
+		return;
+	}
+	events_format_time(real_ns, buf, sizeof(buf));
+	json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+static json_object *agent_json(struct agent *a, const struct snapshot *s)
+{
+	json_object *o = json_object_new_object();
+	int mode = a->opts->mode_override >= 0 ? a->opts->mode_override : a->policy->mode;
+
+	json_object_object_add(o, "version", json_object_new_string(TLSGUARD_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)s->uptime_s));
+	add_time(o, "started_at", a->started_real_ns);
+	json_object_object_add(o, "mode", json_object_new_string(mode_name(mode)));
+	json_object_object_add(o, "mode_source",
+			       json_object_new_string(a->opts->mode_override >= 0 ? "--mode" : "policy"));
+	json_object_object_add(o, "fail_mode", json_object_new_string(
+				       a->policy->fail_mode == TG_FAIL_OPEN ? "open" : "closed"));
+	json_object_object_add(o, "pin_path", json_object_new_string(a->loader.pin_dir));
+	json_object_object_add(o, "adopted_pins", json_object_new_boolean(a->loader.adopted_maps));
+	return o;
+}
+
+struct hook_state {
+	bool attached;
+	uint32_t prog_id;
+	uint64_t run_cnt, run_time_ns;
+};
+
+static void read_hook(int link_fd, struct hook_state *h)
+{
+	struct bpf_link_info link = { 0 };
+	struct bpf_prog_info prog = { 0 };
+	__u32 len = sizeof(link);
+	int fd;
+
+	memset(h, 0, sizeof(*h));
+	if (link_fd < 0 || bpf_obj_get_info_by_fd(link_fd, &link, &len))
+		return;
+	/* a cgroup link whose cgroup went away reads back with cgroup id 0 */
+	h->attached = link.cgroup.cgroup_id != 0;
+	h->prog_id = link.prog_id;
+	fd = bpf_prog_get_fd_by_id(link.prog_id);
+	if (fd < 0)
+		return;
+	len = sizeof(prog);
+	if (!bpf_obj_get_info_by_fd(fd, &prog, &len)) {
+		h->run_cnt = prog.run_cnt;
+		h->run_time_ns = prog.run_time_ns;
+	}
+	close(fd);
+}
+
+static const char *rel_cgroup(struct agent *a, const char *abs)
+{
+	size_t n = strlen(a->cg_mount);
+
+	return !strncmp(abs, a->cg_mount, n) && abs[n] ? abs + n : "/";
+}
+
+static json_object *hooks_json(struct agent *a, int *missing)
+{
+	json_object *arr = json_object_new_array();
+
+	*missing = 0;
+	for (size_t i = 0; i < a->loader.natts; i++) {
+		const struct tg_attachment *att = &a->loader.atts[i];
+
+		for (int h = 0; h < TG_HOOK__MAX; h++) {
+			json_object *o = json_object_new_object();
+			struct hook_state st;
+			char pin[4400];
+
+			read_hook(att->link_fd[h], &st);
+			if (!st.attached)
+				(*missing)++;
+			snprintf(pin, sizeof(pin), "%s/links/%llu_%s", a->loader.pin_dir,
+				 (unsigned long long)att->cgroup_id, loader_hook_name(h));
+			json_object_object_add(o, "name", json_object_new_string(loader_hook_name(h)));
+			json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
+			json_object_object_add(o, "cgroup", json_object_new_string(rel_cgroup(a, att->path)));
+			json_object_object_add(o, "pinned", json_object_new_string(pin));
+			json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
+			json_object_object_add(o, "adopted", json_object_new_boolean(att->adopted[h]));
+			json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
+			json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
+			json_object_array_add(arr, o);
+		}
+	}
+	return arr;
+}
+
+static char *ports_text(const struct tg_class *c, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (!c->nranges) {
+		snprintf(buf, len, "any");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (int i = 0; i < c->nranges && i < TG_MAX_PORT_RANGES && off < len; i++) {
+		if (c->ports[i].lo == c->ports[i].hi)
+			off += snprintf(buf + off, len - off, "%s%u", i ? "," : "", c->ports[i].lo);
+		else
+			off += snprintf(buf + off, len - off, "%s%u-%u", i ? "," : "", c->ports[i].lo,
+					c->ports[i].hi);
+	}
+	return buf;
+}
+
+static json_object *classes_json(struct agent *a)
+{
+	json_object *arr = json_object_new_array();
+
+	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
+		json_object *o = json_object_new_object(), *flows = json_object_new_object();
+		uint64_t stats[TG_CS__MAX] = { 0 };
+		char ports[160];
+		size_t entries = 0;
+
+		for (size_t i = 0; i < a->dests.n; i++)
+			entries += a->dests.v[i].val.class_id == id;
+		agent_read_class_stats(a, id, stats);
+		json_object_object_add(o, "name", json_object_new_string(dests_class_name(&a->dests, id)));
+		json_object_object_add(o, "mode", json_object_new_string(mode_name(a->dests.classes[id].mode)));
+		json_object_object_add(o, "ports",
+				       json_object_new_string(ports_text(&a->dests.classes[id], ports, sizeof(ports))));
+		json_object_object_add(o, "map_entries", json_object_new_int64(entries));
+		for (int s = 0; s < TG_CS__MAX; s++)
+			json_object_object_add(flows, class_stat_names[s], json_object_new_uint64(stats[s]));
+		json_object_object_add(o, "flows", flows);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static json_object *policy_json(struct agent *a)
+{
+	json_object *o = json_object_new_object();
+	size_t resolved = 0, unresolved = 0;
+
+	pthread_mutex_lock(&a->hosts.lock);
+	for (size_t i = 0; i < a->hosts.n; i++) {
+		resolved += a->hosts.v[i].addrs.naddrs;
+		unresolved += !a->hosts.v[i].addrs.naddrs;
+	}
+	pthread_mutex_unlock(&a->hosts.lock);
+	json_object_object_add(o, "source", json_object_new_string(a->policy->source));
+	json_object_object_add(o, "sha256", json_object_new_string(a->policy_sha256));
+	add_time(o, "loaded_at", a->policy_loaded_ns);
+	json_object_object_add(o, "destinations", json_object_new_int64(a->policy->ndests));
+	json_object_object_add(o, "exceptions", json_object_new_int64(a->policy->nexceptions));
+	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts.n));
+	json_object_object_add(o, "resolved_ips", json_object_new_int64(resolved));
+	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(unresolved));
+	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
+	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
+	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));
+	json_object_object_add(o, "classes", classes_json(a));
+	return o;
+}
+
+static json_object *counters_json(struct agent *a, const struct snapshot *s)
+{
+	json_object *o = json_object_new_object();
+	const uint64_t *c = s->since;
+
+	json_object_object_add(o, "flows_tracked", json_object_new_uint64(c[TG_CNT_FLOWS_TRACKED]));
+	json_object_object_add(o, "tls", json_object_new_uint64(c[TG_CNT_VERDICT_TLS]));
+	json_object_object_add(o, "plaintext",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_PLAINTEXT_BLOCKED]));
+	/* handshake checks (TLS version, SNI) are not part of this build: always 0 */
+	json_object_object_add(o, "weak_tls", json_object_new_uint64(0));
+	json_object_object_add(o, "sni_mismatch", json_object_new_uint64(0));
+	json_object_object_add(o, "blocked",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_BLOCKED] + c[TG_CNT_CONNECT_BLOCKED]));
+	json_object_object_add(o, "flagged",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_CONNECT_FLAGGED]));
+	json_object_object_add(o, "connect_blocked", json_object_new_uint64(c[TG_CNT_CONNECT_BLOCKED]));
+	json_object_object_add(o, "connect_flagged", json_object_new_uint64(c[TG_CNT_CONNECT_FLAGGED]));
+	json_object_object_add(o, "events_emitted", json_object_new_uint64(a->events_emitted));
+	json_object_object_add(o, "events_lost", json_object_new_uint64(s->events_lost));
+	json_object_object_add(o, "sockets_destroyed", json_object_new_uint64(a->sockets_destroyed));
+	json_object_object_add(o, "destroy_failed", json_object_new_uint64(a->destroy_failed));
+	return o;
+}
+
+static json_object *kernel_counters_json(const struct snapshot *s)
+{
+	json_object *o = json_object_new_object();
+
+	for (int i = 0; i < TG_CNT__MAX; i++)
+		json_object_object_add(o, counter_names[i], json_object_new_uint64(s->total[i]));
+	return o;
+}
+
+static json_object *sinks_json(struct agent *a)
+{
+	json_object *arr = json_object_new_array(), *o = json_object_new_object();
+	const struct tg_sink_stats *f = &a->file_sink;
+	const char *target = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
+
+	json_object_object_add(o, "name", json_object_new_string(f->name));
+	json_object_object_add(o, "target", json_object_new_string(target && strcmp(target, "-") ?
+								   target : "stdout"));
+	json_object_object_add(o, "state", json_object_new_string(f->ok ? "ok" : "error"));
+	json_object_object_add(o, "sent", json_object_new_uint64(f->sent));
+	json_object_object_add(o, "failed", json_object_new_uint64(f->failed));
+	json_object_object_add(o, "queued", json_object_new_uint64(f->queued));
+	json_object_object_add(o, "spooled", json_object_new_uint64(f->spooled));
+	add_time(o, "last_success", f->last_success_ns);
+	json_object_object_add(o, "last_error", f->last_error[0] ? json_object_new_string(f->last_error) : NULL);
+	json_object_array_add(arr, o);
+	return arr;
+}
+
+static int tally_cmp(const void *x, const void *y)
+{
+	const struct tg_tally *a = x, *b = y;
+
+	return a->count < b->count ? 1 : a->count > b->count ? -1 : strcmp(a->key, b->key);
+}
+
+static json_object *top_json(const struct tg_tally *t, const char *label)
+{
+	struct tg_tally sorted[TG_TOP_MAX];
+	json_object *arr = json_object_new_array();
+	size_t n = 0;
+
+	for (size_t i = 0; i < TG_TOP_MAX; i++)
+		if (t[i].count)
+			sorted[n++] = t[i];
+	qsort(sorted, n, sizeof(sorted[0]), tally_cmp);
+	for (size_t i = 0; i < n && i < 5; i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, label, json_object_new_string(sorted[i].key));
+		json_object_object_add(o, "violations", json_object_new_uint64(sorted[i].count));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static json_object *health_json(struct agent *a, const struct snapshot *s, int missing_hooks)
+{
+	json_object *o = json_object_new_object(), *reasons = json_object_new_array();
+	json_object *warnings = json_object_new_array();
+	char buf[512];
+
+	if (missing_hooks) {
+		snprintf(buf, sizeof(buf), "%d hook(s) not attached", missing_hooks);
+		json_object_array_add(reasons, json_object_new_string(buf));
+	}
+	if (!a->file_sink.ok) {
+		snprintf(buf, sizeof(buf), "event sink %s failing: %s", a->file_sink.name, a->file_sink.last_error);
+		json_object_array_add(reasons, json_object_new_string(buf));
+	}
+	/* losses are reported, but restarting the agent would not bring them back */
+	if (s->events_lost) {
+		snprintf(buf, sizeof(buf), "%llu event(s) lost since start", (unsigned long long)s->events_lost);
+		json_object_array_add(warnings, json_object_new_string(buf));
+	}
+	if (a->destroy_failed) {
+		snprintf(buf, sizeof(buf), "%llu blocked socket(s) could not be destroyed",
+			 (unsigned long long)a->destroy_failed);
+		json_object_array_add(warnings, json_object_new_string(buf));
+	}
+	json_object_object_add(o, "state", json_object_new_string(
+				       json_object_array_length(reasons) ? "degraded" : "healthy"));
+	json_object_object_add(o, "reasons", reasons);
+	json_object_object_add(o, "warnings", warnings);
+	return o;
+}
+
+json_object *status_build_json(struct agent *a)
+{
+	json_object *o = json_object_new_object(), *top = json_object_new_object();
+	json_object *control = json_object_new_object(), *hooks;
+	struct snapshot s;
+	int missing;
+
+	take_snapshot(a, &s);
+	hooks = hooks_json(a, &missing);
+	json_object_object_add(o, "agent", agent_json(a, &s));
+	json_object_object_add(o, "health", health_json(a, &s, missing));
+	json_object_object_add(o, "hooks", hooks);
+	json_object_object_add(o, "policy", policy_json(a));
+	json_object_object_add(o, "counters", counters_json(a, &s));
+	json_object_object_add(o, "kernel_counters", kernel_counters_json(&s));
+	json_object_object_add(o, "sinks", sinks_json(a));
+	json_object_object_add(top, "workloads", top_json(a->top_workloads, "workload"));
+	json_object_object_add(top, "destinations", top_json(a->top_destinations, "destination"));
+	json_object_object_add(o, "top", top);
+	json_object_object_add(control, "socket", json_object_new_string(a->control.path));
+	json_object_object_add(control, "refused_peers", json_object_new_uint64(a->control.refused_peers));
+	json_object_object_add(control, "bad_requests", json_object_new_uint64(a->control.bad_requests));
+	json_object_object_add(control, "follower_drops", json_object_new_uint64(a->control.follower_drops));
+	json_object_object_add(o, "control", control);
+	return o;
+}
+
+static void tally(struct tg_tally *t, const char *key)
+{
+	struct tg_tally *least = &t[0];
+
+	for (size_t i = 0; i < TG_TOP_MAX; i++) {
+		if (t[i].count && !strcmp(t[i].key, key)) {
+			t[i].count++;
+			return;
+		}
+		if (t[i].count < least->count)
+			least = &t[i];
+	}
+	/* full: the least seen gives way (top-N of a bounded table, not exact) */
+	snprintf(least->key, sizeof(least->key), "%s", key);
+	least->count = 1;
+}
+
+static const char *get2(json_object *o, const char *a, const char *b)
+{
+	json_object *x;
+
+	if (!json_object_object_get_ex(o, a, &x) || !x || !json_object_object_get_ex(x, b, &x) || !x)
+		return NULL;
+	return json_object_get_string(x);
+}
+
+void status_tally_event(struct agent *a, json_object *ev)
+{
+	const char *type = NULL, *name, *ip, *port, *cls, *cg, *comm;
+	json_object *t;
+	char key[320];
+
+	if (json_object_object_get_ex(ev, "type", &t))
+		type = json_object_get_string(t);
+	if (!type || !strcmp(type, "tls"))
+		return;
+	cg = get2(ev, "workload", "cgroup");
+	comm = get2(ev, "workload", "comm");
+	snprintf(key, sizeof(key), "%s%s%s%s", cg ? cg : "?", comm ? " (" : "", comm ? comm : "",
+		 comm ? ")" : "");
+	tally(a->top_workloads, key);
+	name = get2(ev, "destination", "name");
+	ip = get2(ev, "destination", "ip");
+	port = get2(ev, "destination", "port");
+	cls = get2(ev, "destination", "class");
+	snprintf(key, sizeof(key), "%s %s:%s", cls ? cls : "?", name ? name : ip ? ip : "?",
+		 port ? port : "?");
+	tally(a->top_destinations, key);
+}
+
+/* ---- Prometheus ---------------------------------------------------------- */
+
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static void mprintf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mprintf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->err)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < b->cap - b->len) {
+			b->len += n;
+			return;
+		}
+		char *grown = realloc(b->p, b->cap * 2 + n + 1);
+
+		if (!grown) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = grown;
+		b->cap = b->cap * 2 + n + 1;
+	}
+}
+
+static void metric_head(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values: escape backslash, quote and newline as the format asks. */
+static const char *label(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 2 < len; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = *s == '\n' ? 'n' : *s;
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void metrics_flows(struct agent *a, struct mbuf *b)
+{
+	char l[256];
+
+	metric_head(b, "tlsguard_flows_total", "counter",
+		    "Flows to protected destinations by class and outcome (since the pins were created).");
+	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
+		uint64_t st[TG_CS__MAX] = { 0 };
+
+		agent_read_class_stats(a, id, st);
+		for (int s = 0; s < TG_CS__MAX; s++)
+			mprintf(b, "tlsguard_flows_total{class=\"%s\",verdict=\"%s\"} %llu\n",
+				label(dests_class_name(&a->dests, id), l, sizeof(l)), class_stat_names[s],
+				(unsigned long long)st[s]);
+	}
+}
+
+static void metrics_hooks(struct agent *a, struct mbuf *b)
+{
+	metric_head(b, "tlsguard_bpf_run_time_seconds_total", "counter",
+		    "Kernel time spent in each program (needs kernel.bpf_stats_enabled=1).");
+	for (size_t i = 0; i < a->loader.natts; i++)
+		for (int h = 0; h < TG_HOOK__MAX; h++) {
+			struct hook_state st;
+
+			read_hook(a->loader.atts[i].link_fd[h], &st);
+			mprintf(b, "tlsguard_bpf_run_time_seconds_total{program=\"%s\",cgroup=\"%s\"} %.9f\n",
+				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path), st.run_time_ns / 1e9);
+		}
+	metric_head(b, "tlsguard_bpf_run_count_total", "counter", "Invocations of each program.");
+	for (size_t i = 0; i < a->loader.natts; i++)
+		for (int h = 0; h < TG_HOOK__MAX; h++) {
+			struct hook_state st;
+
+			read_hook(a->loader.atts[i].link_fd[h], &st);
+			mprintf(b, "tlsguard_bpf_run_count_total{program=\"%s\",cgroup=\"%s\"} %llu\n",
+				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path),
+				(unsigned long long)st.run_cnt);
+		}
+}
+
+int status_build_metrics(struct agent *a, char **out, size_t *len)
+{
+	struct mbuf b = { .cap = 8192 };
+	struct snapshot s;
+	const uint64_t *t;
+
+	b.p = malloc(b.cap);
+	if (!b.p)
+		return -ENOMEM;
+	take_snapshot(a, &s);
+	t = s.total;
+	metrics_flows(a, &b);
+	metric_head(&b, "tlsguard_violations_total", "counter", "Violations by type and action.");
+	mprintf(&b, "tlsguard_violations_total{type=\"plaintext\",action=\"flagged\"} %llu\n",
+		(unsigned long long)t[TG_CNT_PLAINTEXT_FLAGGED]);
+	mprintf(&b, "tlsguard_violations_total{type=\"plaintext\",action=\"blocked\"} %llu\n",
+		(unsigned long long)t[TG_CNT_PLAINTEXT_BLOCKED]);
+	mprintf(&b, "tlsguard_violations_total{type=\"blocked_connect\",action=\"flagged\"} %llu\n",
+		(unsigned long long)t[TG_CNT_CONNECT_FLAGGED]);
+	mprintf(&b, "tlsguard_violations_total{type=\"blocked_connect\",action=\"blocked\"} %llu\n",
+		(unsigned long long)t[TG_CNT_CONNECT_BLOCKED]);
+	metric_head(&b, "tlsguard_events_emitted_total", "counter", "Events written by this agent.");
+	mprintf(&b, "tlsguard_events_emitted_total %llu\n", (unsigned long long)a->events_emitted);
+	metric_head(&b, "tlsguard_events_lost_total", "counter", "Events lost since this agent started, by reason.");
+	mprintf(&b, "tlsguard_events_lost_total{reason=\"ringbuf_full\"} %llu\n",
+		(unsigned long long)s.since[TG_CNT_ERR_RINGBUF]);
+	mprintf(&b, "tlsguard_events_lost_total{reason=\"write_failed\"} %llu\n",
+		(unsigned long long)a->events_write_failed);
+	metric_head(&b, "tlsguard_sink_up", "gauge", "1 when the event sink is delivering.");
+	mprintf(&b, "tlsguard_sink_up{sink=\"%s\"} %d\n", a->file_sink.name, a->file_sink.ok);
+	metric_head(&b, "tlsguard_sink_sent_total", "counter", "Events delivered by each sink.");
+	mprintf(&b, "tlsguard_sink_sent_total{sink=\"%s\"} %llu\n", a->file_sink.name,
+		(unsigned long long)a->file_sink.sent);
+	metric_head(&b, "tlsguard_sockets_destroyed_total", "counter", "Blocked sockets destroyed.");
+	mprintf(&b, "tlsguard_sockets_destroyed_total %llu\n", (unsigned long long)a->sockets_destroyed);
+	metrics_hooks(a, &b);
+	metric_head(&b, "tlsguard_kernel_counter_total", "counter",
+		    "Every kernel verdict and failure counter (since the pins were created).");
+	for (int i = 0; i < TG_CNT__MAX; i++)
+		mprintf(&b, "tlsguard_kernel_counter_total{name=\"%s\"} %llu\n", counter_names[i],
+			(unsigned long long)t[i]);
+	metric_head(&b, "tlsguard_agent_uptime_seconds", "gauge", "Seconds since the agent started.");
+	mprintf(&b, "tlsguard_agent_uptime_seconds %.0f\n", s.uptime_s);
+	if (b.err) {
+		free(b.p);
+		return b.err;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}

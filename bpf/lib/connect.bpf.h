@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* connect(): find the destination's class, check the port, start tracking. */
+#ifndef TLSGUARD_CONNECT_BPF_H
+#define TLSGUARD_CONNECT_BPF_H
+
+#include <linux/socket.h>
+#include "emit.bpf.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/*
+ * Helpers a kernel may not offer to cgroup/connect programs (pid and comm of
+ * the caller arrived for sock_addr programs later than the hooks themselves).
+ * The agent probes and sets these before load; the verifier prunes the
+ * branches that are off, so the program loads either way.
+ */
+const volatile __u8 tg_have_current_task = 1;
+const volatile __u8 tg_have_current_cgroup = 1;
+
+static __always_inline int tg_port_allowed(const struct tg_class *cls, __u16 port)
+{
+	int i;
+
+	if (cls->nranges == 0)
+		return 1;
+	for (i = 0; i < TG_MAX_PORT_RANGES && i < cls->nranges; i++) {
+		if (port >= cls->ports[i].lo && port <= cls->ports[i].hi)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_addr *ctx,
+					 const struct tg_dest_key *key, __u8 family,
+					 __u16 port, __u16 class_id, __u8 mode)
+{
+	__builtin_memset(flow, 0, sizeof(*flow));
+	flow->cookie = bpf_get_socket_cookie(ctx);
+	flow->connect_ns = bpf_ktime_get_ns();
+	if (tg_have_current_task) {
+		flow->tgid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(flow->comm, sizeof(flow->comm));
+	}
+	if (tg_have_current_cgroup)
+		flow->cgroup_id = bpf_get_current_cgroup_id();
+	__builtin_memcpy(flow->daddr, key->addr, 16);
+	flow->dport = port;
+	flow->class_id = class_id;
+	flow->family = family;
+	flow->mode = mode;
+	flow->state = TG_FLOW_PENDING;
+}
+
+static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 action)
+{
+	struct tg_event *ev = tg_event_reserve();
+
+	if (!ev)
+		return;
+	tg_event_from_flow(ev, flow, TG_EV_BLOCKED_CONNECT, action);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Returns 1 to let connect() proceed, 0 to fail it with EPERM. */
+static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
+					 __u8 family, __u16 port)
+{
+	struct tg_dest_value *dest;
+	struct tg_class *cls;
+	struct tg_flow *flow;
+	struct tg_flow scratch;
+	__u32 class_id;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 1;
+	dest = bpf_map_lookup_elem(&tg_dests, key);
+	if (!dest)
+		return 1;
+	if (dest->flags & TG_DEST_EXCEPTION) {
+		tg_count(TG_CNT_EXCEPTION_HIT);
+		return 1;
+	}
+	class_id = dest->class_id;
+	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	if (!cls)
+		return 1;	/* class ids come from the same policy; cannot miss */
+
+	if (!tg_port_allowed(cls, port)) {
+		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls->mode);
+		if (cls->mode == TG_MODE_ENFORCE) {
+			tg_count(TG_CNT_CONNECT_BLOCKED);
+			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
+			tg_emit_connect(&scratch, TG_ACT_BLOCKED);
+			return 0;
+		}
+		tg_count(TG_CNT_CONNECT_FLAGGED);
+		tg_count_class(class_id, TG_CS_CONNECT_FLAGGED);
+		tg_emit_connect(&scratch, TG_ACT_FLAGGED);
+		/* audit: the flow goes on and its payload is judged too */
+	}
+
+	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!flow) {
+		tg_count(TG_CNT_ERR_STORAGE);
+		return 1;
+	}
+	tg_flow_init(flow, ctx, key, family, port, class_id, cls->mode);
+	tg_count(TG_CNT_FLOWS_TRACKED);
+	tg_count_class(class_id, TG_CS_TRACKED);
+	return 1;
+}
+
+#endif /* TLSGUARD_CONNECT_BPF_H */

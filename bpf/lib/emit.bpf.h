@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Events to the agent. A full ring buffer never blocks: it is counted. */
+#ifndef TLSGUARD_EMIT_BPF_H
+#define TLSGUARD_EMIT_BPF_H
+
+#include "count.bpf.h"
+#include "packet.bpf.h"
+
+static __always_inline struct tg_event *tg_event_reserve(void)
+{
+	struct tg_event *ev = bpf_ringbuf_reserve(&tg_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		tg_count(TG_CNT_ERR_RINGBUF);
+		return NULL;
+	}
+	/* reserved memory is not zeroed; nothing stale may reach userspace */
+	__builtin_memset(ev, 0, sizeof(*ev));
+	return ev;
+}
+
+static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct tg_flow *flow,
+					       __u8 type, __u8 action)
+{
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->cookie = flow->cookie;
+	ev->cgroup_id = flow->cgroup_id;
+	ev->tgid = flow->tgid;
+	ev->class_id = flow->class_id;
+	ev->type = type;
+	ev->action = action;
+	ev->family = flow->family;
+	ev->dport = flow->dport;
+	__builtin_memcpy(ev->daddr, flow->daddr, 16);
+	__builtin_memcpy(ev->comm, flow->comm, sizeof(ev->comm));
+}
+
+/*
+ * Event for a classified segment: flow metadata, the source address seen on
+ * the wire, and the first payload bytes so the agent can say what it was.
+ * When the flow's first bytes came in earlier segments (a split write), the
+ * collected prefix is sent instead of this segment's bytes.
+ */
+static __always_inline void tg_emit_segment(struct __sk_buff *skb, const struct tg_flow *flow,
+					    const struct tg_segment *seg, __u32 seg_rel,
+					    __u8 type, __u8 action)
+{
+	struct tg_event *ev = tg_event_reserve();
+	__u32 n;
+
+	if (!ev)
+		return;
+	tg_event_from_flow(ev, flow, type, action);
+	__builtin_memcpy(ev->saddr, seg->saddr, 16);
+	ev->sport = seg->sport;
+	ev->segment_len = seg->payload_len;
+	if (seg_rel == 0) {
+		n = seg->payload_len;
+		if (n > TG_PAYLOAD_MAX)
+			n = TG_PAYLOAD_MAX;
+		/* callers pass payload_len >= 1; the mask keeps n in 1..TG_PAYLOAD_MAX
+		 * in a way the verifier can follow (TG_PAYLOAD_MAX is a power of 2) */
+		n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, seg->payload_off, ev->payload, n) == 0)
+			ev->payload_len = n;
+	} else {
+		__builtin_memcpy(ev->payload, flow->prefix, TG_TLS_PREFIX_LEN);
+		ev->payload_len = flow->prefix_len;
+	}
+	bpf_ringbuf_submit(ev, 0);
+}
+
+#endif /* TLSGUARD_EMIT_BPF_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps shared by the entry programs (and by the BPF unit-test programs). */
+#ifndef TLSGUARD_MAPS_BPF_H
+#define TLSGUARD_MAPS_BPF_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "tlsguard/config.h"
+#include "tlsguard/counters.h"
+#include "tlsguard/dest.h"
+#include "tlsguard/event.h"
+#include "tlsguard/flow.h"
+
+#define TG_RINGBUF_BYTES	(1 << 20)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, TG_MAX_DESTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* required for LPM tries */
+	__type(key, struct tg_dest_key);
+	__type(value, struct tg_dest_value);
+} tg_dests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_CLASSES);
+	__type(key, __u32);
+	__type(value, struct tg_class);
+} tg_classes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* required for sk_storage */
+	__type(key, int);
+	__type(value, struct tg_flow);
+} tg_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TG_RINGBUF_BYTES);
+} tg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_MAX_CLASSES * TG_CS_STRIDE);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_class_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_config);
+} tg_config SEC(".maps");
+
+#endif /* TLSGUARD_MAPS_BPF_H */

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tlsguard entry programs. Thin on purpose: the logic lives in the lib/ headers so
+ * the BPF unit tests (tests/bpf/) run the same code on crafted packets.
+ */
+#include "lib/connect.bpf.h"
+#include "lib/egress.bpf.h"
+
+SEC("cgroup/connect4")
+int tg_connect4(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+
+	tg_v4_mapped(key.addr, ctx->user_ip4);
+	return tg_on_connect(ctx, &key, AF_INET, bpf_ntohs(ctx->user_port));
+}
+
+SEC("cgroup/connect6")
+int tg_connect6(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	__u32 *words = (__u32 *)key.addr;
+
+	/* v4-mapped destinations land on the same LPM entries as connect4 */
+	words[0] = ctx->user_ip6[0];
+	words[1] = ctx->user_ip6[1];
+	words[2] = ctx->user_ip6[2];
+	words[3] = ctx->user_ip6[3];
+	return tg_on_connect(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
+}
+
+SEC("cgroup_skb/egress")
+int tg_egress(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tg_flow *flow;
+
+	if (!sk)
+		return TG_PASS;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return TG_PASS;
+	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
+	if (!flow)
+		return TG_PASS;	/* untracked: the fast path ends here */
+	return tg_flow_on_egress(skb, flow);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
