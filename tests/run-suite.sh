@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Run cmocka test binaries as one suite:
+#
+#   tests/run-suite.sh NAME BIN...
+#
+# Counts test cases from cmocka's "[  PASSED  ] N test(s)." and
+# "[  FAILED  ] M test(s)" lines; a binary that fails without saying so (crash,
+# sanitizer report) counts as one failure. Shows a failing binary's output and
+# ends with "NAME: N passed, M failed". Exit status 1 when any failed.
+set -uo pipefail
+
+if [[ $# -lt 1 ]]; then
+	echo "usage: $0 NAME BIN..." >&2
+	exit 2
+fi
+name=$1
+shift
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:print_summary=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+out=$(mktemp /tmp/tg-suite.XXXXXX)
+trap 'rm -f "$out"' EXIT
+
+passed=0 failed=0
+for bin in "$@"; do
+	if [[ ! -x "$bin" ]]; then
+		echo "FAIL $(basename "$bin"): not an executable: $bin"
+		failed=$((failed + 1))
+		continue
+	fi
+	"$bin" >"$out" 2>&1 </dev/null
+	rc=$?
+	p=$(awk '/^\[  PASSED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
+	f=$(awk '/^\[  FAILED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
+	if [[ $rc -ne 0 && $f -eq 0 ]]; then
+		f=1 # crashed or failed outside a test case
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [[ $rc -ne 0 || $f -gt 0 ]]; then
+		echo "FAIL $(basename "$bin") (exit $rc)"
+		sed 's/^/    /' "$out"
+	else
+		echo "PASS $(basename "$bin") ($p test(s))"
+	fi
+done
+
+echo "$name: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
