@@ -105,7 +105,7 @@ echo "nameserver 127.0.0.1" > "$WORK/resolv.conf"
 unshare -m --propagation private sh -c \
 	"mount --bind '$WORK/hosts' /etc/hosts && mount --bind '$WORK/resolv.conf' /etc/resolv.conf &&
 	 exec '$TLSGUARD' agent --config '$WORK/policy.yaml' --cgroup '$ID' --pin-path '$PINS' \
-	      --events-file '$WORK/events.json'" 2> "$WORK/agent.log" &
+	      --events-file '$WORK/events.json' --socket '$WORK/tlsguard.sock'" 2> "$WORK/agent.log" &
 AGENT_PID=$!
 for _ in $(seq 100); do grep -q "ready" "$WORK/agent.log" && break; sleep 0.1; done
 grep -q "ready" "$WORK/agent.log" || { cat "$WORK/agent.log"; echo "demo: agent did not start" >&2; exit 1; }
@@ -136,20 +136,13 @@ try "plain  http://$STORAGE/ (enforce)" curl -sS -m 5 -X PUT "http://$STORAGE/co
 try "plain  http://$SCORING:80/ (port not allowed)" curl -sS -m 5 "http://$SCORING/score"
 sleep 0.5
 
-step "What tlsguard reported (events, one JSON object per line in $WORK/events.json)"
-python3 - "$WORK/events.json" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    d, w, p = e["destination"], e["workload"], e.get("protocol") or {}
-    what = p.get("detected", "-")
-    if p.get("method"):
-        what += f' {p["method"]} Host={p.get("host", "")}'
-    print(f'  {e["type"]:<16} {e["action"]:<8} class={d["class"]:<9} '
-          f'{d.get("name", d["ip"])}:{d["port"]:<4} by {w.get("comm")}[{w.get("pid")}]  {what}')
-print()
-print("  one raw event:")
-print("  " + open(sys.argv[1]).readline().strip())
-PY
+step "What tlsguard reported: tlsguard events"
+"$TLSGUARD" events --socket "$WORK/tlsguard.sock" | sed 's/^/  /'
+echo
+echo "  one event as written to the events file (JSON lines):"
+head -n 2 "$WORK/events.json" | tail -n 1 | sed 's/^/  /'
+
+step "What an operator sees: tlsguard status"
+"$TLSGUARD" status --socket "$WORK/tlsguard.sock" | sed 's/^/  /'
 
 step "Done: the sandbox, cgroup, pins and processes are being removed"

@@ -13,7 +13,10 @@
 #define TG_EXIT_USAGE	2
 
 int cmd_agent(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 int cmd_uninstall(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

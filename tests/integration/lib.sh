@@ -398,6 +398,7 @@ tg_setup()
 	TG_TMP=$(mktemp -d "/tmp/$TG_ID.XXXXXX")
 	TG_EVENTS="$TG_TMP/events.jsonl"
 	TG_PIN="/sys/fs/bpf/$TG_ID"
+	TG_SOCK="$TG_TMP/tlsguard.sock"
 	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
 		tg_skip "bpffs is not mounted at /sys/fs/bpf"
 	fi
@@ -609,7 +610,7 @@ tg_start_agent()
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
 	"$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
-		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --mode "$mode" -v "$@" \
+		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" --mode "$mode" -v "$@" \
 		</dev/null >"$TG_AGENT_LOG" 2>&1 &
 	TG_AGENT_PID=$!
 	for ((i = 0; i < TG_AGENT_READY_TIMEOUT * 10; i++)); do

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/* tlsguard status: what the agent is doing, for people (-o text) and programs (-o json). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "control.h"
+#include "log.h"
+
+struct style {
+	const char *bold, *green, *red, *yellow, *reset;
+};
+
+static const char *s(json_object *o, const char *path)
+{
+	char key[64];
+	const char *dot;
+	json_object *x = o;
+
+	while (x && (dot = strchr(path, '.'))) {
+		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
+		if (!json_object_object_get_ex(x, key, &x))
+			return "-";
+		path = dot + 1;
+	}
+	if (!x || !json_object_object_get_ex(x, path, &x) || !x)
+		return "-";
+	return json_object_get_string(x);
+}
+
+static void section(const struct style *st, const char *title)
+{
+	printf("\n%s%s%s\n", st->bold, title, st->reset);
+}
+
+static void print_agent(const struct style *st, json_object *o)
+{
+	section(st, "Agent");
+	printf("  %-16s %s (up %ss, since %s)\n", "pid", s(o, "agent.pid"), s(o, "agent.uptime_s"),
+	       s(o, "agent.started_at"));
+	printf("  %-16s %s (from %s)\n", "mode", s(o, "agent.mode"), s(o, "agent.mode_source"));
+	printf("  %-16s %s\n", "fail mode", s(o, "agent.fail_mode"));
+	printf("  %-16s %s%s\n", "pins", s(o, "agent.pin_path"),
+	       !strcmp(s(o, "agent.adopted_pins"), "true") ? " (adopted from a previous agent)" : "");
+	printf("  %-16s %s\n", "control socket", s(o, "control.socket"));
+}
+
+static void print_hooks(const struct style *st, json_object *o)
+{
+	json_object *hooks;
+
+	section(st, "Kernel hooks");
+	if (!json_object_object_get_ex(o, "hooks", &hooks))
+		return;
+	for (size_t i = 0; i < json_object_array_length(hooks); i++) {
+		json_object *h = json_object_array_get_idx(hooks, i);
+		int ok = !strcmp(s(h, "attached"), "true");
+
+		printf("  %-9s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
+		       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
+		       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
+	}
+}
+
+static void print_policy(const struct style *st, json_object *o)
+{
+	json_object *classes;
+
+	section(st, "Policy");
+	printf("  %-16s %s\n", "source", s(o, "policy.source"));
+	printf("  %-16s %s\n", "sha256", s(o, "policy.sha256"));
+	printf("  %-16s %s (reloads %s, failed %s)\n", "loaded", s(o, "policy.loaded_at"),
+	       s(o, "policy.reloads"), s(o, "policy.reload_failures"));
+	printf("  %-16s %s, %s exceptions, %s map entries, %s IPs resolved from %s hosts (%s unresolved)\n",
+	       "destinations", s(o, "policy.destinations"), s(o, "policy.exceptions"),
+	       s(o, "policy.map_entries"), s(o, "policy.resolved_ips"), s(o, "policy.hosts"),
+	       s(o, "policy.unresolved_hosts"));
+	if (!json_object_object_get_ex(json_object_object_get(o, "policy"), "classes", &classes) ||
+	    !json_object_array_length(classes))
+		return;
+	printf("  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", "CLASS", "MODE", "PORTS", "FLOWS", "TLS",
+	       "FLAGGED", "BLOCKED", "REFUSED");
+	for (size_t i = 0; i < json_object_array_length(classes); i++) {
+		json_object *c = json_object_array_get_idx(classes, i);
+
+		printf("  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", s(c, "name"), s(c, "mode"),
+		       s(c, "ports"), s(c, "flows.tracked"), s(c, "flows.tls"),
+		       s(c, "flows.plaintext_flagged"), s(c, "flows.plaintext_blocked"),
+		       s(c, "flows.connect_blocked"));
+	}
+}
+
+static void print_counters(const struct style *st, json_object *o)
+{
+	section(st, "Counters since the agent started");
+	printf("  %-16s %-8s %-16s %s\n", "flows tracked", s(o, "counters.flows_tracked"), "tls",
+	       s(o, "counters.tls"));
+	printf("  %-16s %-8s %-16s %s\n", "plaintext", s(o, "counters.plaintext"), "blocked",
+	       s(o, "counters.blocked"));
+	printf("  %-16s %-8s %-16s %s\n", "flagged", s(o, "counters.flagged"), "refused connects",
+	       s(o, "counters.connect_blocked"));
+	printf("  %-16s %-8s %-16s %s\n", "weak tls", s(o, "counters.weak_tls"), "sni mismatch",
+	       s(o, "counters.sni_mismatch"));
+	printf("  %-16s %-8s %-16s %s\n", "events emitted", s(o, "counters.events_emitted"), "events lost",
+	       s(o, "counters.events_lost"));
+	printf("  %-16s %-8s %-16s %s\n", "sockets killed", s(o, "counters.sockets_destroyed"),
+	       "destroy failed", s(o, "counters.destroy_failed"));
+}
+
+static void print_sinks(const struct style *st, json_object *o)
+{
+	json_object *sinks;
+
+	section(st, "Sinks");
+	if (!json_object_object_get_ex(o, "sinks", &sinks))
+		return;
+	for (size_t i = 0; i < json_object_array_length(sinks); i++) {
+		json_object *k = json_object_array_get_idx(sinks, i);
+		int ok = !strcmp(s(k, "state"), "ok");
+
+		printf("  %-8s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
+		       s(k, "name"), ok ? st->green : st->red, s(k, "state"), st->reset, s(k, "target"),
+		       s(k, "sent"), s(k, "failed"), s(k, "queued"), s(k, "spooled"), s(k, "last_success"));
+		if (strcmp(s(k, "last_error"), "-"))
+			printf(", last error: %s", s(k, "last_error"));
+		printf("\n");
+	}
+}
+
+static void print_top(const struct style *st, json_object *o, const char *which, const char *title,
+		      const char *label)
+{
+	json_object *top = json_object_object_get(o, "top"), *arr;
+
+	section(st, title);
+	if (!json_object_object_get_ex(top, which, &arr) || !json_object_array_length(arr)) {
+		printf("  none\n");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *t = json_object_array_get_idx(arr, i);
+
+		printf("  %6s  %s\n", s(t, "violations"), s(t, label));
+	}
+}
+
+static void print_health(const struct style *st, json_object *o)
+{
+	json_object *h = json_object_object_get(o, "health"), *list;
+	int healthy = !strcmp(s(o, "health.state"), "healthy");
+
+	printf("%stlsguard %s%s  %s%s%s\n", st->bold, s(o, "agent.version"), st->reset,
+	       healthy ? st->green : st->red, s(o, "health.state"), st->reset);
+	if (json_object_object_get_ex(h, "reasons", &list))
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			printf("  %s!%s %s\n", st->red, st->reset,
+			       json_object_get_string(json_object_array_get_idx(list, i)));
+	if (json_object_object_get_ex(h, "warnings", &list))
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			printf("  %s!%s %s\n", st->yellow, st->reset,
+			       json_object_get_string(json_object_array_get_idx(list, i)));
+}
+
+static void print_text(json_object *o)
+{
+	static const struct style color = { "\033[1m", "\033[32m", "\033[31m", "\033[33m", "\033[0m" };
+	static const struct style plain = { "", "", "", "", "" };
+	const struct style *st = isatty(STDOUT_FILENO) ? &color : &plain;
+
+	print_health(st, o);
+	print_agent(st, o);
+	print_hooks(st, o);
+	print_policy(st, o);
+	print_counters(st, o);
+	print_sinks(st, o);
+	print_top(st, o, "workloads", "Top violating workloads", "workload");
+	print_top(st, o, "destinations", "Top violated destinations", "destination");
+}
+
+/* --check: exit 0 when healthy, 1 with the reasons when degraded. */
+static int check(json_object *o)
+{
+	json_object *reasons;
+
+	if (!strcmp(s(o, "health.state"), "healthy")) {
+		printf("healthy\n");
+		return TG_EXIT_OK;
+	}
+	printf("degraded");
+	if (json_object_object_get_ex(json_object_object_get(o, "health"), "reasons", &reasons))
+		for (size_t i = 0; i < json_object_array_length(reasons); i++)
+			printf("%s %s", i ? ";" : ":", json_object_get_string(json_object_array_get_idx(reasons, i)));
+	printf("\n");
+	return TG_EXIT_FAIL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: tlsguard status [--socket PATH] [-o text|json] [--check]\n\n"
+		"What the agent is doing: health, kernel hooks, policy, counters, sinks and\n"
+		"the top violating workloads and destinations.\n\n"
+		"  -s, --socket PATH   control socket (default %s)\n"
+		"  -o, --output FMT    text (default; colour on a terminal) or json\n"
+		"      --check         for probes: print 'healthy' and exit 0, or 'degraded: REASONS'\n"
+		"                      and exit 1\n"
+		"  -h, --help          this text\n\n"
+		"Exit status: 0 ok, 1 agent unreachable or (with --check) degraded, 2 usage.\n",
+		TG_DEFAULT_SOCKET);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "check", no_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *socket_path = TG_DEFAULT_SOCKET, *fmt = "text";
+	json_object *req, *resp, *status;
+	int c, bad, do_check = 0, ret = TG_EXIT_FAIL;
+	FILE *f;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'o':
+			fmt = optarg;
+			break;
+		case 'c':
+			do_check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return TG_EXIT_OK;
+		default:
+			usage(stderr);
+			return TG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (strcmp(fmt, "text") && strcmp(fmt, "json"))) {
+		usage(stderr);
+		return TG_EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "v", json_object_new_int(TG_CONTROL_VERSION));
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	f = client_request(socket_path, req);
+	json_object_put(req);
+	if (!f)
+		return TG_EXIT_FAIL;
+	resp = client_read(f, &bad);
+	fclose(f);
+	if (!resp || !json_object_object_get_ex(resp, "status", &status)) {
+		tg_err("the agent at %s sent no status%s", socket_path, bad ? " (malformed reply)" : "");
+		json_object_put(resp);
+		return TG_EXIT_FAIL;
+	}
+	if (do_check)
+		ret = check(status);
+	else if (!strcmp(fmt, "json"))
+		ret = printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY |
+								    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0;
+	else {
+		print_text(status);
+		ret = TG_EXIT_OK;
+	}
+	json_object_put(resp);
+	return ret;
+}
