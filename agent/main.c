@@ -11,6 +11,9 @@ static const struct {
 	const char *description;
 } subcommands[] = {
 	{ "agent", cmd_agent, "run the enforcement daemon (foreground)" },
+	{ "decrypt", cmd_decrypt, "decrypt protected event fields for an authorised reader" },
+	{ "status", cmd_status, "show what the agent is doing (--check for probes)" },
+	{ "events", cmd_events, "print recent and (--follow) live events" },
 	{ "policy", cmd_policy, "check a policy file or print the built-in one" },
 	{ "uninstall", cmd_uninstall, "detach and remove pinned programs and maps" },
 	{ "version", cmd_version, "print version, libbpf version and kernel features" },
