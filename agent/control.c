@@ -26,6 +26,7 @@ struct tg_control_client {
 	char *out;			/* pending output */
 	size_t out_len, out_off;
 	bool have_request, follow, close_after_flush;
+	bool draining;			/* answered; reading the rest until the client closes */
 	char *type, *workload;		/* follow filters */
 	time_t accepted;
 };
@@ -214,19 +215,50 @@ static void read_request(struct tg_control_client *cl, bool *gone)
 	}
 }
 
+/*
+ * Closing a unix socket with unread input resets the peer, which can then
+ * lose our answer: after answering, shut down our side and discard what the
+ * client still sends until it closes (or the request timeout passes).
+ */
+static bool drain(struct tg_control_client *cl)
+{
+	char scratch[4096];
+	ssize_t n;
+
+	while ((n = recv(cl->watch.fd, scratch, sizeof(scratch), MSG_DONTWAIT)) > 0)
+		;
+	return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 static void on_client(void *ctx, uint32_t events)
 {
 	struct tg_control_client *cl = ctx;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &cl->watch };
 	bool gone = false;
 
+	if (cl->draining) {
+		if (drain(cl))
+			client_remove(cl->ctl, cl);
+		return;
+	}
 	if (!cl->have_request && (events & EPOLLIN))
 		read_request(cl, &gone);
 	else if (cl->have_request && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		gone = true;	/* a follower left */
 	if (!gone && flush_out(cl) < 0)
 		gone = true;
-	if (gone || (cl->close_after_flush && cl->out_len == 0)) {
+	if (gone) {
 		client_remove(cl->ctl, cl);
+		return;
+	}
+	if (cl->close_after_flush && cl->out_len == 0) {
+		shutdown(cl->watch.fd, SHUT_WR);
+		cl->draining = true;
+		cl->accepted = time(NULL);	/* the drain gets its own timeout */
+		if (drain(cl))
+			client_remove(cl->ctl, cl);
+		else
+			epoll_ctl(cl->ctl->agent->epfd, EPOLL_CTL_MOD, cl->watch.fd, &ev);
 		return;
 	}
 	update_interest(cl);
@@ -464,8 +496,9 @@ void control_sweep(struct tg_control *c)
 	time_t now = time(NULL);
 
 	for (size_t i = c->nclients; i-- > 0;) {
-		if (!v[i]->have_request && now - v[i]->accepted > TG_CONTROL_REQ_TIMEOUT_S) {
-			c->bad_requests++;
+		if ((!v[i]->have_request || v[i]->draining) &&
+		    now - v[i]->accepted > TG_CONTROL_REQ_TIMEOUT_S) {
+			c->bad_requests += !v[i]->have_request;
 			client_remove(c, v[i]);
 		}
 	}

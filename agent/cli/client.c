@@ -46,8 +46,9 @@ FILE *client_request(const char *socket_path, json_object *req)
 			close(fd);
 		return NULL;
 	}
-	if (dprintf(fd, "%s\n", line) < 0) {
-		tg_err("cannot send to the agent at %s: %s", socket_path, strerror(errno));
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		tg_err("the agent at %s closed the connection: %s (it answers only root and the "
+		       "group named in control.group)", socket_path, strerror(errno));
 		close(fd);
 		return NULL;
 	}

@@ -260,7 +260,11 @@ int cmd_status(int argc, char **argv)
 	resp = client_read(f, &bad);
 	fclose(f);
 	if (!resp || !json_object_object_get_ex(resp, "status", &status)) {
-		tg_err("the agent at %s sent no status%s", socket_path, bad ? " (malformed reply)" : "");
+		if (bad)
+			tg_err("the agent at %s sent a malformed reply", socket_path);
+		else
+			tg_err("the agent at %s closed the connection without a status (it answers "
+			       "only root and the group named in control.group)", socket_path);
 		json_object_put(resp);
 		return TG_EXIT_FAIL;
 	}
