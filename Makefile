@@ -23,7 +23,7 @@ endif
 
 PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' \
+CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
 		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS		?= -O2
 LDLIBS		:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread

@@ -159,7 +159,7 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 	struct tg_dest_table next;
 	int err;
 
-	err = dests_build(policy, a->opts->mode_override, &a->hosts, &next);
+	err = dests_build(policy, a->opts->mode_override, &a->hosts, &a->dests, &next);
 	if (err) {
 		tg_err("cannot build destination table: %s", strerror(-err));
 		return err;

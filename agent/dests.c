@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,6 +9,7 @@
 
 #include "dests.h"
 #include "log.h"
+#include "servicetags.h"
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -98,27 +100,113 @@ static void drop_duplicates(struct tg_dest_table *t)
 	t->n = out;
 }
 
-int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
-		struct tg_dest_table *out)
+struct tag_ctx {
+	struct tg_dest_table *t;
+	size_t *cap;
+	uint16_t class_id;
+};
+
+static int add_tag_prefix(const struct tg_cidr *cidr, void *arg)
 {
+	struct tag_ctx *c = arg;
+
+	return push(c->t, c->cap, cidr->addr, cidr->prefixlen, c->class_id, 0, NULL);
+}
+
+static int add_service_tags(struct tg_dest_table *t, size_t *cap, const struct tg_policy_dest *d,
+			    uint16_t class_id)
+{
+	struct tag_ctx ctx = { .t = t, .cap = cap, .class_id = class_id };
+	char err[512];
+	int ret;
+
+	if (!d->service_tags_file || !d->service_tags.n)
+		return 0;
+	ret = servicetags_load(d->service_tags_file, &d->service_tags, add_tag_prefix, &ctx, err,
+			       sizeof(err));
+	if (ret && ret != -ENOMEM)
+		tg_err("destination %s: %s", d->name, err);
+	return ret;
+}
+
+/*
+ * Class ids stay with their class name across reloads, so per-class kernel
+ * counters keep their meaning; new names take the lowest id the previous
+ * table did not use.
+ */
+static uint16_t pick_class_id(const struct tg_dest_table *prev, const struct tg_dest_table *out,
+			      const char *name)
+{
+	for (uint16_t id = 1; prev && id <= prev->nclasses; id++)
+		if (prev->class_names[id] && !strcmp(prev->class_names[id], name) && !out->class_names[id])
+			return id;
+	for (uint16_t id = 1; id < TG_MAX_CLASSES; id++) {
+		bool taken_before = false;
+
+		for (size_t j = 1; prev && j <= prev->nclasses && !taken_before; j++)
+			taken_before = j == id && prev->class_names[j];
+		if (!out->class_names[id] && !taken_before)
+			return id;
+	}
+	for (uint16_t id = 1; id < TG_MAX_CLASSES; id++)	/* all used once: reuse */
+		if (!out->class_names[id])
+			return id;
+	return 0;
+}
+
+static bool name_in_prev(const struct tg_dest_table *prev, const char *name)
+{
+	for (uint16_t id = 1; prev && id <= prev->nclasses; id++)
+		if (prev->class_names[id] && !strcmp(prev->class_names[id], name))
+			return true;
+	return false;
+}
+
+static int assign_class_ids(const struct tg_policy *p, const struct tg_dest_table *prev,
+			    struct tg_dest_table *out, uint16_t *ids)
+{
+	/* names carried over first, so a new name cannot take a kept class's id */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < p->ndests; i++) {
+			uint16_t id;
+
+			if (name_in_prev(prev, p->dests[i].name) != (pass == 0))
+				continue;
+			id = pick_class_id(prev, out, p->dests[i].name);
+			if (!id)
+				return -E2BIG;
+			ids[i] = id;
+			out->class_names[id] = p->dests[i].name;
+			if (id > out->nclasses)
+				out->nclasses = id;
+		}
+	}
+	return 0;
+}
+
+int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
+		const struct tg_dest_table *prev, struct tg_dest_table *out)
+{
+	uint16_t ids[TG_MAX_CLASSES] = { 0 };
 	size_t cap = 0;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (p->ndests >= TG_MAX_CLASSES)
 		return -E2BIG;
+	err = assign_class_ids(p, prev, out, ids);
 	for (size_t i = 0; i < p->ndests && !err; i++) {
 		const struct tg_policy_dest *d = &p->dests[i];
-		uint16_t id = i + 1;
+		uint16_t id = ids[i];
 
 		build_class(&out->classes[id], p, d, mode_override);
-		out->class_names[id] = d->name;
 		for (size_t c = 0; c < d->ncidrs && !err; c++)
 			err = push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
 		if (!err)
 			err = add_hosts(out, &cap, &d->hosts, id, 0, hosts);
+		if (!err)
+			err = add_service_tags(out, &cap, d, id);
 	}
-	out->nclasses = p->ndests;
 	for (size_t i = 0; i < p->nexceptions && !err; i++) {
 		const struct tg_policy_exception *x = &p->exceptions[i];
 
@@ -150,6 +238,8 @@ int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 {
 	/* classes first: a new entry must never point at a class not yet written */
 	for (uint32_t id = 1; id <= next->nclasses; id++) {
+		if (!next->class_names[id])
+			continue;
 		if (bpf_map_update_elem(classes_fd, &id, &next->classes[id], BPF_ANY))
 			return -errno;
 	}
@@ -189,7 +279,8 @@ const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16]
 
 const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id)
 {
-	return class_id && class_id <= t->nclasses ? t->class_names[class_id] : NULL;
+	return class_id && class_id <= t->nclasses && class_id < TG_MAX_CLASSES ?
+	       t->class_names[class_id] : NULL;
 }
 
 int dests_read_map(int dests_fd, struct tg_dest_table *out)

@@ -25,17 +25,18 @@ struct tg_dest_table {
 	struct tg_dest_entry *v;
 	size_t n;
 	struct tg_class classes[TG_MAX_CLASSES];
-	const char *class_names[TG_MAX_CLASSES];	/* point into the policy */
-	size_t nclasses;		/* ids 1..nclasses are in use */
+	const char *class_names[TG_MAX_CLASSES];	/* point into the policy; NULL: id unused */
+	size_t nclasses;		/* highest class id in use */
 };
 
 /*
  * Build the table. mode_override is -1 or an enum tg_mode that replaces every
  * class's mode (the --mode flag). Host names are resolved addresses from
- * @hosts (may be NULL). 0 or -errno.
+ * @hosts (may be NULL); service tags are read from their files. Class ids of
+ * names already in @prev (may be NULL) are kept. 0 or -errno (logged).
  */
 int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
-		struct tg_dest_table *out);
+		const struct tg_dest_table *prev, struct tg_dest_table *out);
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next);
 void dests_free(struct tg_dest_table *t);

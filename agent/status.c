@@ -198,11 +198,15 @@ static json_object *classes_json(struct agent *a)
 	json_object *arr = json_object_new_array();
 
 	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
-		json_object *o = json_object_new_object(), *flows = json_object_new_object();
+		json_object *o, *flows;
 		uint64_t stats[TG_CS__MAX] = { 0 };
 		char ports[160];
 		size_t entries = 0;
 
+		if (!dests_class_name(&a->dests, id))
+			continue;	/* an id left free by a reload */
+		o = json_object_new_object();
+		flows = json_object_new_object();
 		for (size_t i = 0; i < a->dests.n; i++)
 			entries += a->dests.v[i].val.class_id == id;
 		agent_read_class_stats(a, id, stats);
@@ -500,6 +504,8 @@ static void metrics_flows(struct agent *a, struct mbuf *b)
 	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
 		uint64_t st[TG_CS__MAX] = { 0 };
 
+		if (!dests_class_name(&a->dests, id))
+			continue;
 		agent_read_class_stats(a, id, st);
 		for (int s = 0; s < TG_CS__MAX; s++)
 			mprintf(b, "tlsguard_flows_total{class=\"%s\",verdict=\"%s\"} %llu\n",

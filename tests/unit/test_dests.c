@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Policy → destination table (LPM entries and classes), without a kernel. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,7 +53,7 @@ static void test_classes_and_prefixes(void **state)
 	struct tg_dest_table t;
 	const struct tg_dest_entry *e;
 
-	assert_int_equal(dests_build(p, -1, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
 	assert_int_equal(t.nclasses, 2);
 	assert_string_equal(dests_class_name(&t, 1), "storage");
 	assert_string_equal(dests_class_name(&t, 2), "db");
@@ -79,7 +80,7 @@ static void test_mode_override_wins(void **state)
 				   "  - name: a\n    cidrs: [\"10.0.0.0/8\"]\n    mode: audit\n");
 	struct tg_dest_table t;
 
-	assert_int_equal(dests_build(p, TG_MODE_ENFORCE, NULL, &t), 0);
+	assert_int_equal(dests_build(p, TG_MODE_ENFORCE, NULL, NULL, &t), 0);
 	assert_int_equal(t.classes[1].mode, TG_MODE_ENFORCE);
 	dests_free(&t);
 	policy_free(p);
@@ -93,7 +94,7 @@ static void test_exception_wins_over_same_prefix(void **state)
 	struct tg_dest_table t;
 	const struct tg_dest_entry *e;
 
-	assert_int_equal(dests_build(p, -1, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
 	assert_int_equal(t.n, 2);
 	e = find(&t, "169.254.169.254", 128);
 	assert_non_null(e);
@@ -119,7 +120,7 @@ static void test_resolved_hosts_become_entries_with_names(void **state)
 	h.v[0].name = "acct.blob.core.windows.net";
 	memcpy(h.v[0].addrs.addrs[0], addr, 16);
 	h.v[0].addrs.naddrs = 1;
-	assert_int_equal(dests_build(p, -1, &h, &t), 0);
+	assert_int_equal(dests_build(p, -1, &h, NULL, &t), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].key.prefixlen, 128);
 	assert_string_equal(dests_name_for(&t, addr), "acct.blob.core.windows.net");
@@ -151,13 +152,80 @@ static void test_shared_address_goes_to_first_class(void **state)
 		memcpy(h.v[i].addrs.addrs[0], addr, 16);
 		h.v[i].addrs.naddrs = 1;
 	}
-	assert_int_equal(dests_build(p, -1, &h, &t), 0);
+	assert_int_equal(dests_build(p, -1, &h, NULL, &t), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].val.class_id, 1);
 	dests_free(&t);
 	free(h.v);
 	pthread_mutex_destroy(&h.lock);
 	policy_free(p);
+}
+
+#define DATA_DIR TG_TEST_DATA "/servicetags/"
+
+static void test_service_tags_become_prefixes(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: storage\n"
+				   "    service_tags:\n"
+				   "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
+				   "      tags: [Storage.WestEurope]\n");
+	struct tg_dest_table t;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(t.n, 3);
+	assert_non_null(find(&t, "20.60.0.0", 96 + 16));
+	assert_non_null(find(&t, "20.38.108.0", 96 + 23));
+	assert_non_null(find(&t, "2603:1020:206::", 48));
+	assert_null(find(&t, "20.50.201.0", 96 + 26));	/* another tag */
+	dests_free(&t);
+	policy_free(p);
+}
+
+static void test_service_tag_missing_is_an_error(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - name: storage\n"
+				   "    service_tags:\n"
+				   "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
+				   "      tags: [Storage.MarsNorth]\n");
+	struct tg_policy *q = load("destinations:\n"
+				   "  - name: storage\n"
+				   "    service_tags:\n"
+				   "      file: \"" DATA_DIR "no-such-file.json\"\n"
+				   "      tags: [Storage.WestEurope]\n");
+	struct tg_dest_table t;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), -ENOENT);
+	assert_int_not_equal(dests_build(q, -1, NULL, NULL, &t), 0);
+	policy_free(p);
+	policy_free(q);
+}
+
+/* A reload keeps each class's id (per-class counters keep their meaning). */
+static void test_class_ids_survive_reload(void **state)
+{
+	struct tg_policy *p1 = load("destinations:\n"
+				    "  - name: a\n    cidrs: [\"10.1.0.0/16\"]\n"
+				    "  - name: b\n    cidrs: [\"10.2.0.0/16\"]\n"
+				    "  - name: c\n    cidrs: [\"10.3.0.0/16\"]\n");
+	struct tg_policy *p2 = load("destinations:\n"
+				    "  - name: new\n    cidrs: [\"10.4.0.0/16\"]\n"
+				    "  - name: c\n    cidrs: [\"10.3.0.0/16\"]\n"
+				    "  - name: a\n    cidrs: [\"10.1.0.0/16\"]\n");
+	struct tg_dest_table t1, t2;
+
+	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1), 0);
+	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2), 0);
+	assert_string_equal(dests_class_name(&t2, 1), "a");
+	assert_string_equal(dests_class_name(&t2, 3), "c");
+	assert_null(dests_class_name(&t2, 2));		/* b's id is not handed to "new" */
+	assert_string_equal(dests_class_name(&t2, 4), "new");
+	assert_int_equal(find(&t2, "10.3.0.0", 112)->val.class_id, 3);
+	dests_free(&t1);
+	dests_free(&t2);
+	policy_free(p1);
+	policy_free(p2);
 }
 
 int main(void)
@@ -168,6 +236,9 @@ int main(void)
 		cmocka_unit_test(test_exception_wins_over_same_prefix),
 		cmocka_unit_test(test_resolved_hosts_become_entries_with_names),
 		cmocka_unit_test(test_shared_address_goes_to_first_class),
+		cmocka_unit_test(test_service_tags_become_prefixes),
+		cmocka_unit_test(test_service_tag_missing_is_an_error),
+		cmocka_unit_test(test_class_ids_survive_reload),
 	};
 
 	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);
