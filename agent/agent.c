@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,8 +252,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* sha256 of what the policy was loaded from, and when: status shows both. */
-static void record_policy_identity(struct agent *a, const char *path)
+/* Hex sha256 of a file (or of the built-in policy when @path is NULL); "" when unreadable. */
+static void policy_sha256_hex(const char *path, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -261,8 +262,7 @@ static void record_policy_identity(struct agent *a, const char *path)
 	FILE *f = path ? fopen(path, "re") : NULL;
 	size_t n;
 
-	a->policy_sha256[0] = '\0';
-	a->policy_loaded_ns = now_real_ns();
+	out[0] = '\0';
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
 	if (!path) {
@@ -276,11 +276,54 @@ static void record_policy_identity(struct agent *a, const char *path)
 	if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
 		goto out;
 	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		sprintf(a->policy_sha256 + 2 * i, "%02x", md[i]);
+		sprintf(out + 2 * i, "%02x", md[i]);
 out:
 	if (f)
 		fclose(f);
 	EVP_MD_CTX_free(ctx);
+}
+
+/* sha256 of what the policy was loaded from, and when: status shows both. */
+static void record_policy_identity(struct agent *a, const char *path)
+{
+	policy_sha256_hex(path, a->policy_sha256);
+	a->policy_loaded_ns = now_real_ns();
+}
+
+/*
+ * `agent` events: start, stop, reload, reload_failed and loss, on the same
+ * paths as kernel events (file sink, `tlsguard events`), so an auditor sees
+ * when enforcement changed and when findings were lost.
+ */
+static void emit_agent_event(struct agent *a, const char *action, const char *message)
+{
+	json_object *o = json_object_new_object(), *ag = json_object_new_object();
+	json_object *pol = json_object_new_object();
+	char when[64];
+
+	if (!o || !ag || !pol) {
+		json_object_put(o);
+		json_object_put(ag);
+		json_object_put(pol);
+		return;
+	}
+	events_format_time(now_real_ns(), when, sizeof(when));
+	json_object_object_add(o, "schema", json_object_new_string(TG_EVENT_SCHEMA));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "host", json_object_new_string(a->ev_ctx.host));
+	json_object_object_add(o, "type", json_object_new_string("agent"));
+	json_object_object_add(o, "action", json_object_new_string(action));
+	json_object_object_add(ag, "version", json_object_new_string(TLSGUARD_VERSION));
+	json_object_object_add(ag, "pid", json_object_new_int(getpid()));
+	json_object_object_add(ag, "pin_path", json_object_new_string(a->loader.pin_dir));
+	json_object_object_add(o, "agent", ag);
+	json_object_object_add(pol, "source", json_object_new_string(a->policy->source));
+	json_object_object_add(pol, "sha256", json_object_new_string(a->policy_sha256));
+	json_object_object_add(o, "policy", pol);
+	json_object_object_add(o, "message", message ? json_object_new_string(message) : NULL);
+	write_to_file_sink(a, o);
+	control_publish_event(&a->control, o);
+	json_object_put(o);
 }
 
 static const char *config_path(const struct tg_agent_opts *opts)
@@ -303,11 +346,14 @@ static int reload_policy(struct agent *a)
 	if (load_policy(path, &next)) {
 		tg_err("reload: %s is invalid; the previous policy stays in force", path);
 		a->reload_failures++;
+		emit_agent_event(a, "reload_failed", "policy is invalid; the previous policy stays in force");
 		return -EINVAL;
 	}
 	if (sync_dests(a, next)) {
 		policy_free(next);
 		a->reload_failures++;
+		emit_agent_event(a, "reload_failed", "cannot apply the policy to the kernel maps; "
+				 "the previous policy stays in force");
 		return -EIO;
 	}
 	policy_free(a->policy);
@@ -317,6 +363,7 @@ static int reload_policy(struct agent *a)
 	a->reloads++;
 	tg_info("reload: policy %s in force (%zu destinations, %zu map entries)", path,
 		next->ndests, a->dests.n);
+	emit_agent_event(a, "reload", NULL);
 	return 0;
 }
 
@@ -350,6 +397,91 @@ static void on_ring(void *ctx, uint32_t events)
 	struct agent *a = ctx;
 
 	ring_buffer__consume(a->rb);
+}
+
+/*
+ * The policy file's directory is watched rather than the file: editors and
+ * Kubernetes ConfigMap updates replace the file (rename, or swap the ..data
+ * symlink), which a watch on the old inode would never see.
+ */
+static void on_config_change(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *path = config_path(a->opts), *base;
+	char sha[65];
+	bool relevant = false;
+	ssize_t n;
+
+	base = path ? strrchr(path, '/') : NULL;
+	base = base ? base + 1 : path;
+	while ((n = read(a->inotify_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ie = (struct inotify_event *)p;
+
+			if (ie->len && base && (!strcmp(ie->name, base) || !strncmp(ie->name, "..data", 6)))
+				relevant = true;
+			p += sizeof(*ie) + ie->len;
+		}
+	}
+	if (!relevant || !path)
+		return;
+	policy_sha256_hex(path, sha);
+	if (!sha[0] || !strcmp(sha, a->policy_sha256))
+		return;	/* gone for a moment, or unchanged content */
+	tg_info("policy file %s changed; reloading", path);
+	reload_policy(a);
+}
+
+static int watch_config(struct agent *a)
+{
+	const char *path = config_path(a->opts);
+	char dir[PATH_MAX];
+	char *slash;
+
+	a->inotify_fd = -1;
+	if (!path)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (a->inotify_fd < 0 ||
+	    inotify_add_watch(a->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		tg_warn("cannot watch %s for policy changes (%s); reload with SIGHUP", dir, strerror(errno));
+		if (a->inotify_fd >= 0)
+			close(a->inotify_fd);
+		a->inotify_fd = -1;
+		return 0;
+	}
+	a->w_config = (struct tg_watch){ .fd = a->inotify_fd, .handle = on_config_change, .ctx = a };
+	return agent_watch(a, &a->w_config, EPOLLIN);
+}
+
+/* Once a second: report events the kernel could not hand over (ring buffer full). */
+static void housekeeping(struct agent *a)
+{
+	uint64_t counters[TG_CNT__MAX];
+	struct timespec now;
+	char msg[160];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == a->last_housekeeping.tv_sec)
+		return;
+	a->last_housekeeping = now;
+	control_sweep(&a->control);
+	if (agent_read_counters(a, counters) || counters[TG_CNT_ERR_RINGBUF] <= a->ringbuf_lost_seen)
+		return;
+	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
+		 (unsigned long long)(counters[TG_CNT_ERR_RINGBUF] - a->ringbuf_lost_seen));
+	a->ringbuf_lost_seen = counters[TG_CNT_ERR_RINGBUF];
+	tg_warn("%s", msg);
+	emit_agent_event(a, "loss", msg);
 }
 
 static void on_hosts(void *ctx, uint32_t events)
@@ -405,7 +537,7 @@ static int run_loop(struct agent *a)
 
 			w->handle(w->ctx, evs[i].events);
 		}
-		control_sweep(&a->control);
+		housekeeping(a);
 	}
 	ring_buffer__consume(a->rb);	/* what arrived before the signal */
 	return 0;
@@ -526,6 +658,8 @@ static int open_control(struct agent *a)
 
 static void cleanup(struct agent *a)
 {
+	if (a->inotify_fd >= 0)
+		close(a->inotify_fd);
 	metrics_close(&a->metrics);
 	control_close(&a->control);
 	ring_buffer__free(a->rb);
@@ -559,6 +693,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.enforcer.own_netns_fd = -1;
 	a.control.listen_fd = -1;
 	a.metrics.listen_fd = -1;
+	a.inotify_fd = -1;
 	a.file_sink = (struct tg_sink_stats){ .name = "file", .ok = true };
 	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
 	a.started_real_ns = now_real_ns();
@@ -583,8 +718,11 @@ int agent_run(const struct tg_agent_opts *opts)
 		tg_err("cannot set up the event loop: %s", strerror(-err));
 		goto out;
 	}
-	if (open_control(&a))
+	if (open_control(&a) || watch_config(&a))
 		goto out;
+	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
+	emit_agent_event(&a, "start", a.loader.adopted_maps ?
+			 "adopted the pinned programs and maps of a previous agent" : NULL);
 	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "
 		"pins %s%s, control %s",
 		a.policy->source, a.policy->ndests, a.dests.n,
@@ -596,6 +734,7 @@ int agent_run(const struct tg_agent_opts *opts)
 		tg_err("event loop failed: %s", strerror(-err));
 		goto out;
 	}
+	emit_agent_event(&a, "stop", "programs stay attached and keep enforcing");
 	tg_info("stopping: %llu events written, %llu blocked sockets destroyed; programs stay "
 		"attached (pinned under %s; 'tlsguard uninstall' removes them)",
 		(unsigned long long)a.events_emitted, (unsigned long long)a.sockets_destroyed,

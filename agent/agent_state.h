@@ -63,7 +63,10 @@ struct agent {
 	struct tg_control control;
 	struct tg_metrics metrics;
 	int epfd, sigfd;
-	struct tg_watch w_signal, w_ring, w_hosts;
+	struct tg_watch w_signal, w_ring, w_hosts, w_config;
+	int inotify_fd;			/* watches the policy file's directory, -1: none */
+	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
+	struct timespec last_housekeeping;
 	bool stop;
 	struct timespec started_mono;
 	int64_t started_real_ns;

@@ -30,6 +30,7 @@ tg_write_policy "$TG_TMP/policy.yaml" enforce "[80, 443]"
 printf 'metrics:\n  listen: "127.0.0.1:%s"\n' "$metrics_port" >>"$TG_TMP/policy.yaml"
 tg_start_agent enforce "$TG_TMP/policy.yaml"
 
+# (events_emitted counts every event written: the agent's start event and the 2 violations)
 # ---- known traffic: 2 TLS flows, 1 plaintext (blocked), 1 refused connect
 for i in 1 2; do
 	tg_client "tls$i" curl -sS -k --max-time 5 -o /dev/null "$(tg_url https "$TG_PROT4")"
@@ -57,7 +58,7 @@ want = {
     "policy.destinations": 1, "policy.exceptions": 1,
     "counters.flows_tracked": 3, "counters.tls": 2, "counters.plaintext": 1,
     "counters.blocked": 2, "counters.connect_blocked": 1, "counters.flagged": 0,
-    "counters.weak_tls": 0, "counters.events_emitted": 2, "counters.events_lost": 0,
+    "counters.weak_tls": 0, "counters.events_emitted": 3, "counters.events_lost": 0,
     "counters.sockets_destroyed": 1, "health.state": "healthy",
     "kernel_counters.plaintext_blocked": 1, "kernel_counters.verdict_tls": 2,
 }
@@ -86,7 +87,7 @@ elif cls[0]["flows"] != {"tracked": 3, "tls": 2, "plaintext_flagged": 0, "plaint
                          "connect_flagged": 0, "connect_blocked": 1}:
     bad.append(f"class flows: {cls[0]['flows']}")
 sink = s["sinks"][0]
-if sink["name"] != "file" or sink["state"] != "ok" or sink["sent"] != 2 or sink["target"] != events:
+if sink["name"] != "file" or sink["state"] != "ok" or sink["sent"] != 3 or sink["target"] != events:
     bad.append(f"sink: {sink}")
 top = s["top"]["workloads"]
 if not top or top[0]["violations"] != 2 or cg not in top[0]["workload"]:
@@ -118,7 +119,9 @@ assert_file_contains "$TG_OUT" '^healthy$' "--check says healthy"
 # ---- events: recent, filtered, json
 tg_capture events-json "$TLSGUARD" events --socket "$TG_SOCK" -o json
 assert_rc 0 "events -o json"
-assert_eq 2 "$(wc -l <"$TG_OUT")" "recent events"
+assert_eq 3 "$(wc -l <"$TG_OUT")" "recent events (agent start + 2 violations)"
+tg_capture events-agent "$TLSGUARD" events --socket "$TG_SOCK" -o json --type agent
+assert_file_contains "$TG_OUT" '"type":"agent","action":"start"' "agent start event"
 tg_capture events-type "$TLSGUARD" events --socket "$TG_SOCK" -o json --type plaintext
 assert_eq 1 "$(wc -l <"$TG_OUT")" "events --type plaintext"
 tg_capture events-wl "$TLSGUARD" events --socket "$TG_SOCK" -o json --workload no-such-workload
