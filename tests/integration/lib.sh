@@ -609,7 +609,8 @@ tg_start_agent()
 	[[ -z "$TG_AGENT_PID" ]] || tg_fail "tg_start_agent: agent already running (pid $TG_AGENT_PID)"
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
-	"$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
+	# shellcheck disable=SC2086 # TG_AGENT_WRAPPER is a command line (e.g. valgrind ...)
+	${TG_AGENT_WRAPPER:-} "$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
 		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" --mode "$mode" -v "$@" \
 		</dev/null >"$TG_AGENT_LOG" 2>&1 &
 	TG_AGENT_PID=$!
