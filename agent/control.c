@@ -137,15 +137,87 @@ static const char *opt_string(json_object *req, const char *key)
 	return json_object_get_string(v);
 }
 
-static void reply_events(struct tg_control_client *cl, json_object *req)
+static bool only_space(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return false;
+	return true;
+}
+
+void control_request_free(struct tg_control_request *r)
+{
+	free(r->type);
+	free(r->workload);
+	r->type = r->workload = NULL;
+}
+
+int control_parse_request(const char *line, size_t len, struct tg_control_request *out,
+			  const char **err)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *req = NULL, *v, *cmd, *follow;
+	const char *name, *type, *workload;
+	int ret = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	*err = "request is not a JSON object";
+	if (!tok)
+		return -ENOMEM;
+	if (len <= INT32_MAX)
+		req = json_tokener_parse_ex(tok, line, (int)len);
+	/* trailing bytes after the object, or an unfinished one, are not a request */
+	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
+	    !only_space(line + json_tokener_get_parse_end(tok), line + len) ||
+	    !json_object_is_type(req, json_type_object))
+		goto out;
+	if (!json_object_object_get_ex(req, "v", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int(v) != TG_CONTROL_VERSION) {
+		*err = "unsupported protocol version (this agent speaks v1)";
+		goto out;
+	}
+	if (!json_object_object_get_ex(req, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string)) {
+		*err = "missing \"cmd\"";
+		goto out;
+	}
+	name = json_object_get_string(cmd);
+	if (!strcmp(name, "status")) {
+		out->cmd = TG_CMD_STATUS;
+	} else if (!strcmp(name, "events")) {
+		out->cmd = TG_CMD_EVENTS;
+		type = opt_string(req, "type");
+		workload = opt_string(req, "workload");
+		out->type = type ? strdup(type) : NULL;
+		out->workload = workload ? strdup(workload) : NULL;
+		out->follow = json_object_object_get_ex(req, "follow", &follow) &&
+			      json_object_get_boolean(follow);
+		if ((type && !out->type) || (workload && !out->workload)) {
+			control_request_free(out);
+			ret = -ENOMEM;
+			*err = "out of memory";
+			goto out;
+		}
+	} else {
+		*err = "unknown command";
+		goto out;
+	}
+	*err = NULL;
+	ret = 0;
+out:
+	json_object_put(req);
+	json_tokener_free(tok);
+	return ret;
+}
+
+static void reply_events(struct tg_control_client *cl, struct tg_control_request *req)
 {
 	struct tg_control *c = cl->ctl;
-	const char *type = opt_string(req, "type"), *workload = opt_string(req, "workload");
-	json_object *follow;
 
-	cl->type = type ? strdup(type) : NULL;
-	cl->workload = workload ? strdup(workload) : NULL;
-	cl->follow = json_object_object_get_ex(req, "follow", &follow) && json_object_get_boolean(follow);
+	/* the client keeps the filters for the live part */
+	cl->type = req->type;
+	cl->workload = req->workload;
+	req->type = req->workload = NULL;
+	cl->follow = req->follow;
 	for (size_t i = 0; i < c->recent_n; i++) {
 		size_t idx = (c->recent_head + TG_RECENT_EVENTS - c->recent_n + i) % TG_RECENT_EVENTS;
 		json_object *ev = json_tokener_parse(c->recent[idx]);
@@ -160,30 +232,20 @@ static void reply_events(struct tg_control_client *cl, json_object *req)
 
 static void handle_request(struct tg_control_client *cl)
 {
-	json_object *req, *v, *cmd;
-	const char *name;
+	struct tg_control_request req;
+	const char *err;
 
 	cl->have_request = true;
 	cl->req[cl->req_len] = '\0';
-	req = json_tokener_parse(cl->req);
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		reply_error(cl, "request is not a JSON object");
-		json_object_put(req);
+	if (control_parse_request(cl->req, cl->req_len, &req, &err)) {
+		reply_error(cl, err);
 		return;
 	}
-	if (!json_object_object_get_ex(req, "v", &v) || json_object_get_int(v) != TG_CONTROL_VERSION) {
-		reply_error(cl, "unsupported protocol version (this agent speaks v1)");
-	} else if (!json_object_object_get_ex(req, "cmd", &cmd) ||
-		   !(name = json_object_get_string(cmd))) {
-		reply_error(cl, "missing \"cmd\"");
-	} else if (!strcmp(name, "status")) {
+	if (req.cmd == TG_CMD_STATUS)
 		reply_status(cl);
-	} else if (!strcmp(name, "events")) {
-		reply_events(cl, req);
-	} else {
-		reply_error(cl, "unknown command");
-	}
-	json_object_put(req);
+	else
+		reply_events(cl, &req);
+	control_request_free(&req);
 }
 
 static void read_request(struct tg_control_client *cl, bool *gone)

@@ -57,7 +57,26 @@ void control_publish_event(struct tg_control *c, json_object *ev);
 /* Close clients whose request did not arrive in time. Call about once a second. */
 void control_sweep(struct tg_control *c);
 
-/* Does event @ev match the filters (NULL = any)? Shared with the CLI's tests. */
+enum tg_control_cmd {
+	TG_CMD_STATUS = 1,
+	TG_CMD_EVENTS,
+};
+
+struct tg_control_request {
+	int cmd;			/* enum tg_control_cmd */
+	bool follow;
+	char *type, *workload;		/* events filters, NULL = any */
+};
+
+/*
+ * Parse one request line (without its newline). 0, or -EINVAL with *err
+ * naming what is wrong (a static string). Free with control_request_free().
+ */
+int control_parse_request(const char *line, size_t len, struct tg_control_request *out,
+			  const char **err);
+void control_request_free(struct tg_control_request *r);
+
+/* Does event @ev match the filters (NULL = any)? */
 bool control_event_matches(json_object *ev, const char *type, const char *workload);
 
 #endif /* TLSGUARD_AGENT_CONTROL_H */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "kernel_features.h"
+
+/* Both helpers must be there for the flag to be on; unknown beats absent. */
+static int probe_both(int a, int b)
+{
+	if (a == 1 && b == 1)
+		return 1;
+	if (a == 0 || b == 0)
+		return 0;
+	return a < 0 ? a : b;
+}
+
+/* kfuncs are not helpers: the only way to ask is the kernel's own BTF. */
+static int probe_kfunc(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int ret;
+
+	if (!btf)
+		return -errno;
+	ret = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+	btf__free(btf);
+	return ret;
+}
+
+void features_probe(struct tg_features *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->prog_cgroup_sock_addr = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL);
+	f->prog_cgroup_skb = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, NULL);
+	f->map_sk_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
+	f->map_ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	f->map_lpm_trie = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL);
+	f->vmlinux_btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? 1 :
+			 errno == ENOENT ? 0 : -errno;
+	f->current_task =
+		probe_both(libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+						   BPF_FUNC_get_current_pid_tgid, NULL),
+			   libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+						   BPF_FUNC_get_current_comm, NULL));
+	f->current_cgroup = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+						    BPF_FUNC_get_current_cgroup_id, NULL);
+	f->sock_destroy_kfunc = f->vmlinux_btf == 1 ? probe_kfunc("bpf_sock_destroy") : 0;
+}
+
+const char *features_str(int probe)
+{
+	return probe == 1 ? "yes" : probe == 0 ? "no" : "unknown";
+}
+
+/* The required features, in the order a message should name the first missing one. */
+static const struct {
+	size_t offset;
+	const char *what;
+	const char *since;
+} required[] = {
+	{ offsetof(struct tg_features, prog_cgroup_sock_addr), "cgroup/connect BPF programs", "4.17" },
+	{ offsetof(struct tg_features, prog_cgroup_skb), "cgroup_skb BPF programs", "4.10" },
+	{ offsetof(struct tg_features, map_lpm_trie), "LPM trie maps", "4.11" },
+	{ offsetof(struct tg_features, map_sk_storage), "socket local storage (sk_storage) maps", "5.2" },
+	{ offsetof(struct tg_features, map_ringbuf), "BPF ring buffer maps", "5.8" },
+};
+
+int features_check_required(const struct tg_features *f, char *msg, size_t len)
+{
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		int v = *(const int *)((const char *)f + required[i].offset);
+
+		if (v == 1)
+			continue;
+		if (v == 0)
+			snprintf(msg, len, "this kernel lacks %s (Linux %s+); tlsguard needs Linux %s or newer "
+				 "(AKS node images ship 5.15+), see docs/troubleshooting.md",
+				 required[i].what, required[i].since, TG_MIN_KERNEL);
+		else
+			snprintf(msg, len, "cannot probe the kernel for %s: %s (is tlsguard running as root, "
+				 "with CAP_BPF or CAP_SYS_ADMIN?)", required[i].what, strerror(-v));
+		return -ENOTSUP;
+	}
+	return 0;
+}

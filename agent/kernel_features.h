@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the running kernel offers tlsguard, probed once before the BPF object
+ * is loaded. The loader sets rodata flags from it so the programs load on
+ * kernels without the optional helpers; `tlsguard version` and the kernel
+ * matrix (tests/kernel/) print it. Each field is 1 (present), 0 (absent) or
+ * a negative errno when the probe itself could not run. (Not named features.h:
+ * agent/ is on the include path and that would shadow glibc's <features.h>.)
+ */
+#ifndef TLSGUARD_AGENT_KERNEL_FEATURES_H
+#define TLSGUARD_AGENT_KERNEL_FEATURES_H
+
+#include <stddef.h>
+
+struct tg_features {
+	/* required: the agent cannot enforce anything without these */
+	int prog_cgroup_sock_addr;	/* cgroup/connect4, connect6 */
+	int prog_cgroup_skb;		/* cgroup_skb/egress */
+	int map_sk_storage;		/* per-socket flow state */
+	int map_ringbuf;		/* events */
+	int map_lpm_trie;		/* destinations */
+	int vmlinux_btf;		/* /sys/kernel/btf/vmlinux */
+	/* optional: a fallback is picked when absent */
+	int current_task;		/* pid_tgid and comm helpers in cgroup/connect */
+	int current_cgroup;		/* current_cgroup_id helper in cgroup/connect */
+	int sock_destroy_kfunc;		/* bpf_sock_destroy (6.5+), else sock_diag */
+};
+
+/* Fill *f. Never fails: a probe that cannot run leaves its -errno. */
+void features_probe(struct tg_features *f);
+
+/* The oldest kernel tlsguard supports: BPF ring buffers arrived in 5.8. */
+#define TG_MIN_KERNEL "5.8"
+
+/*
+ * 0 when every required feature is there; else -ENOTSUP and one line in @msg
+ * naming the first missing feature and what to do (no verifier dump).
+ */
+int features_check_required(const struct tg_features *f, char *msg, size_t len);
+
+/* "yes", "no" or "unknown" for one field. */
+const char *features_str(int probe);
+
+#endif /* TLSGUARD_AGENT_KERNEL_FEATURES_H */

@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: MIT
+# `make kernel-test`: the kernel matrix. Builds tests/kernel/kmatrix (static:
+# libbpf.a, libelf.a, libz.a) and runs it on the host kernel and, under
+# qemu-system-x86_64, on Debian's newest 6.1 cloud kernel (fetched with
+# apt-get download into $(KT_DIR), kept there). Writes the table in
+# docs/kernel-matrix.md; fails unless every kernel passes.
+
+KT_DIR		:= $(BUILD)/kernel-test
+KT_DEB_DEPS	:= qemu-system-x86 busybox-static cpio gzip libbpf-dev libelf-dev zlib1g-dev
+KMATRIX		:= $(KT_DIR)/kmatrix
+# tests/kernel first: its cmocka.h stands in for the shared-only libcmocka
+KT_CFLAGS	:= -std=gnu11 -g -O2 $(WARN) -Itests/kernel -Iinclude -Iagent -I$(BUILD)
+KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_features.c agent/cgroup.c
+KT_LIBS		:= -lbpf -lelf -lz
+
+$(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/kernel/cmocka.h $(HEADERS) $(SKELS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(KT_CFLAGS) -Dmain=tg_verdict_main -c tests/bpf/test_verdict.c \
+		-o $(KT_DIR)/test_verdict.o
+	$(Q)$(CC) $(KT_CFLAGS) -static -o $@ $(KT_SRCS) $(KT_DIR)/test_verdict.o $(KT_LIBS)
+
+kernel-test:
+	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(KT_DEB_DEPS)
+	$(Q)$(MAKE) --no-print-directory $(KMATRIX)
+	$(Q)tests/kernel/kernel-test.sh $(KT_DIR) $(KMATRIX) docs/kernel-matrix.md
+
+.PHONY: kernel-test
