@@ -1,0 +1,1029 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tlsguard overhead benchmark (`make bench`):
+#
+#   bench/run.sh TLSGUARD BENCHDIR RESULTS_MD
+#
+# TLSGUARD is the agent binary, BENCHDIR holds loadgen and empty.bpf.o (mk/bench.mk
+# builds both). Writes RESULTS_MD and prints it. Exit status: 0 when every workload
+# ran (targets met or not), 1 when the benchmark itself broke, 2 usage.
+#
+# One network namespace (lo up, 198.51.100.10 protected, .20 not) holds a sink server
+# (loadgen sink). Clients run in one of four sibling cgroups under one parent:
+#   base   no programs                          variant A (without tlsguard)
+#   tg     tlsguard's programs (the agent)      variant B (with tlsguard)
+#   empty  one empty program per hook type      variant E (the bpf_stats yardstick, and
+#          tlsguard attached (bench/empty.bpf.c)  what merely having programs costs)
+#   srv    the sink, never watched
+# and variant N is base with an equivalent nftables rule set loaded in the netns.
+# Variants of one workload alternate round by round (A B N, B N A, N A B, ...), so
+# drift from other load on the machine hits all of them alike; figures are medians
+# over the rounds, ratios median(B)/median(A), spread the min..max of the per-round
+# ratios. bpf_stats is on only for the run-time rounds (it adds two clock reads to
+# every invocation) and its old value is restored on exit.
+#
+# Everything is named tg-bench-<pid>-<random> and removed on exit, also on failure.
+#
+# Environment: BENCH_ROUNDS (default 7), BENCH_SECS (2), BENCH_CONC (32 connections in
+# flight), BENCH_QUICK=1 (2 rounds of 1 s: for working on the bench, not for results),
+# BENCH_KEEP_TMP=1 keeps the raw data and logs.
+set -euo pipefail
+
+if [[ $# -ne 3 ]]; then
+	echo "usage: $0 TLSGUARD BENCHDIR RESULTS_MD" >&2
+	exit 2
+fi
+TLSGUARD=$(realpath "$1")
+BENCHDIR=$(realpath "$2")
+RESULTS=$3
+LOADGEN=$BENCHDIR/loadgen
+EMPTY_OBJ=$BENCHDIR/empty.bpf.o
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+ROUNDS=${BENCH_ROUNDS:-7}
+SECS=${BENCH_SECS:-2}
+CONC=${BENCH_CONC:-32}
+SMALL_ROUNDS=3		# growth curves and bpf_stats
+SMALL_SECS=2
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
+	ROUNDS=2 SECS=1 SMALL_ROUNDS=2 SMALL_SECS=1
+fi
+LAT_N=5000		# sequential connections per latency round
+PREFIXES=(1 100 10000 100000)
+OPEN_FLOWS=(10 100 1000 10000)
+
+PROT=198.51.100.10	# in the policy
+OTHER=198.51.100.20	# not in the policy
+
+ID="tg-bench-$$-$RANDOM"
+NS=$ID
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CGP="$CG2/$ID"
+PIN="/sys/fs/bpf/$ID"
+EPIN="/sys/fs/bpf/$ID-empty"
+TMP=""
+RAW=""
+META=""
+AGENT_PID=""
+AGENT_LOG=""
+SINK_PID=""
+STATS_OLD=""
+NFT_ON=0
+T_START=$(date +%s)
+
+log() { printf '[bench %3ds] %s\n' "$(($(date +%s) - T_START))" "$*" >&2; }
+
+die()
+{
+	printf 'bench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# ---- cleanup ---------------------------------------------------------------------
+
+kill_wait()
+{
+	local pid=$1 i
+	[[ -n "$pid" ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup()
+{
+	local rc=$? cg i
+	set +e
+	trap - EXIT INT TERM
+	[[ -n "$STATS_OLD" ]] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
+	kill_wait "$AGENT_PID"
+	kill_wait "$SINK_PID"
+	if [[ -d "$CGP" ]]; then
+		for cg in "$CGP"/*/; do
+			[[ -e "$cg/cgroup.kill" ]] && echo 1 >"$cg/cgroup.kill" 2>/dev/null
+		done
+	fi
+	if [[ -e "$PIN" ]]; then
+		"$TLSGUARD" uninstall --pin-path "$PIN" >/dev/null 2>&1
+		rm -rf "$PIN"
+	fi
+	rm -rf "$EPIN"
+	for cg in base tg empty srv; do
+		for ((i = 0; i < 30; i++)); do
+			[[ -d "$CGP/$cg" ]] || break
+			rmdir "$CGP/$cg" 2>/dev/null && break
+			sleep 0.1
+		done
+	done
+	[[ -d "$CGP" ]] && rmdir "$CGP" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	if [[ -n "$TMP" && -d "$TMP" ]]; then
+		if [[ "${BENCH_KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
+			echo "bench: raw data and logs kept in $TMP" >&2
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	for cg in "$CGP" "$PIN" "$EPIN"; do
+		[[ -e "$cg" ]] && echo "bench: WARNING: could not remove $cg" >&2
+	done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- checks and setup --------------------------------------------------------------
+
+[[ $(id -u) -eq 0 ]] || die "needs root (netns, cgroups, BPF): run 'sudo make bench'"
+for c in ip nft bpftool python3 sysctl timeout; do
+	command -v "$c" >/dev/null || die "command '$c' not found (make bench installs it: scripts/install-deps.sh)"
+done
+for f in "$TLSGUARD" "$LOADGEN"; do
+	[[ -x "$f" ]] || die "$f is missing (make bench-build)"
+done
+[[ -r "$EMPTY_OBJ" ]] || die "$EMPTY_OBJ is missing (make bench-build)"
+[[ -n "$CG2" ]] || die "no cgroup2 mount in /proc/mounts"
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || die "bpffs is not mounted at /sys/fs/bpf"
+
+TMP=$(mktemp -d "/tmp/$ID.XXXXXX")
+RAW=$TMP/raw.tsv
+META=$TMP/meta
+: >"$RAW"
+: >"$META"
+HELPER=$TMP/bench.py
+
+# Helper for JSON (bpftool), policies with many prefixes and the report.
+cat >"$HELPER" <<'PYEOF'
+import json, random, statistics, subprocess, sys
+
+def bpftool(*args):
+    out = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=True).stdout
+    return json.loads(out) if out.strip() else []
+
+# bpftool's attach types → the names `bpftool cgroup attach` takes (and the report uses)
+HOOKS = {"cgroup_inet_egress": "egress", "cgroup_inet_ingress": "ingress",
+         "cgroup_inet4_connect": "connect4", "cgroup_inet6_connect": "connect6",
+         "sock_ops": "sock_ops", "cgroup_inet_sock_create": "sock_create",
+         "cgroup_inet_sock_release": "sock_release"}
+
+def cmd_cgprogs(cg):
+    """HOOK:NAME:ID for every program attached to the cgroup, one per line."""
+    for p in bpftool("cgroup", "show", cg):
+        t = p.get("attach_type", "?")
+        print("%s:%s:%d" % (HOOKS.get(t, t), p.get("name") or "prog", p["id"]))
+
+def cmd_progstats(*progs):
+    """HOOK:NAME RUN_CNT RUN_TIME_NS for each HOOK:NAME:ID (0 0 before bpf_stats counted)."""
+    stats = {p.get("id"): (p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in bpftool("prog", "show")}
+    for spec in progs:
+        hook, name, pid = spec.split(":")
+        c, t = stats.get(int(pid), (0, 0))
+        print("%s:%s %d %d" % (hook, name, c, t))
+
+def cmd_policy(path, mode, cg_rel, events, nprefix, ports, protected):
+    """A policy with one class "storage" of NPREFIX cidrs: PROTECTED/32 first, the rest
+    random prefixes (/16../32, seeded, never covering the bench's addresses)."""
+    n = int(nprefix)
+    cidrs = [protected + "/32"]
+    seen = set(cidrs)
+    rng = random.Random(20261122)
+    lens = [16, 18, 20, 22, 24, 24, 24, 26, 28, 32, 32, 32]
+    while len(cidrs) < n:
+        a = rng.getrandbits(32)
+        if a >> 24 in (0, 10, 127, 198) or a >> 28 >= 14:
+            continue
+        plen = rng.choice(lens)
+        a &= (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+        s = "%d.%d.%d.%d/%d" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, plen)
+        if s not in seen:
+            seen.add(s)
+            cidrs.append(s)
+    with open(path, "w") as f:
+        f.write("# written by bench/run.sh: %d protected prefixes\n" % n)
+        f.write("mode: %s\nmin_tls_version: \"1.2\"\nworkloads:\n  cgroups: [\"%s\"]\n" % (mode, cg_rel))
+        f.write("destinations:\n  - name: storage\n    cidrs:\n")
+        for c in cidrs:
+            f.write("      - \"%s\"\n" % c)
+        f.write("    ports: %s\n    mode: %s\n" % (ports, mode))
+        f.write("exceptions:\n  - cidrs: [\"192.0.2.99/32\"]\n")
+        f.write("events:\n  file: \"%s\"\n  log_tls_flows: false\n" % events)
+
+def cmd_status_get(path, *keys):
+    """Values at dotted paths of a status JSON document."""
+    doc = json.load(open(path))
+    for k in keys:
+        cur = doc
+        for part in k.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        print(cur if cur is not None else "")
+
+# ---- report --------------------------------------------------------------------
+
+def load_raw(path):
+    data = {}
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) != 5:
+            continue
+        wl, var, rnd, key, val = f
+        try:
+            v = float(val)
+        except ValueError:
+            continue
+        data.setdefault((wl, var, key), []).append((int(rnd), v))
+    return data
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+def fmt(v, nd=1):
+    if v is None:
+        return "–"
+    if abs(v) >= 1000 and nd <= 1:
+        return "{:,.0f}".format(v)
+    return "{:.{}f}".format(v, nd)
+
+class R:
+    def __init__(self, data):
+        self.d = data
+    def vals(self, wl, var, key):
+        return [v for _, v in sorted(self.d.get((wl, var, key), []))]
+    def byround(self, wl, var, key):
+        return dict(self.d.get((wl, var, key), []))
+    def median(self, wl, var, key):
+        return med(self.vals(wl, var, key))
+    def ratio(self, wl, num, den, key):
+        """median(num)/median(den) and min..max of the per-round ratios."""
+        a, b = self.median(wl, den, key), self.median(wl, num, key)
+        if not a or b is None:
+            return None, None, None
+        ra, rb = self.byround(wl, den, key), self.byround(wl, num, key)
+        per = [rb[r] / ra[r] for r in ra if r in rb and ra[r]]
+        return b / a, (min(per) if per else None), (max(per) if per else None)
+    def diff(self, wl, num, den, key, den_key=None):
+        """median(num)-median(den) and min..max of the per-round differences."""
+        dk = den_key or key
+        a, b = self.median(wl, den, dk), self.median(wl, num, key)
+        if a is None or b is None:
+            return None, None, None
+        ra, rb = self.byround(wl, den, dk), self.byround(wl, num, key)
+        per = [rb[r] - ra[r] for r in ra if r in rb]
+        return b - a, (min(per) if per else None), (max(per) if per else None)
+    def progs(self, wl):
+        """(hook, name) of the tlsguard programs bpf_stats counted in this workload."""
+        out = set()
+        for (w_, v, k) in self.d:
+            if w_ == wl and v == "B" and k.endswith("_ns") and ":" in k:
+                hook, name = k[:-3].split(":", 1)
+                out.add((hook, name))
+        order = {"connect4": 0, "connect6": 1, "egress": 2, "ingress": 3}
+        return sorted(out, key=lambda x: (order.get(x[0], 9), x[1]))
+    def bpf(self, wl, hook, name):
+        """tlsguard ns, empty ns, (Δ, lo, hi), invocations per round."""
+        k, ek = "%s:%s_ns" % (hook, name), "%s:empty_%s_ns" % (hook, hook)
+        return (self.median(wl, "B", k), self.median(wl, "E", ek), self.diff(wl, "B", "E", k, ek),
+                self.median(wl, "B", "%s:%s_cnt" % (hook, name)))
+    def cv(self, wl, var, key):
+        xs = self.vals(wl, var, key)
+        if len(xs) < 2 or not statistics.mean(xs):
+            return None
+        return statistics.stdev(xs) / statistics.mean(xs) * 100
+
+def spread(lo, hi, nd=3):
+    if lo is None:
+        return "–"
+    return "{:.{n}f}–{:.{n}f}".format(lo, hi, n=nd)
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "met" if ok else "**MISSED**"
+
+def cmd_report(raw, meta, out):
+    data = R(load_raw(raw))
+    m = {}
+    notes = []
+    for line in open(meta):
+        k, _, v = line.rstrip("\n").partition("=")
+        if k == "note":
+            notes.append(v)
+        else:
+            m[k] = v
+    L = []
+    w = L.append
+    w("# tlsguard benchmark results")
+    w("")
+    w("Written by `make bench` (bench/run.sh). Method at the end; raw numbers are medians over rounds.")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k, label in [("date", "date (UTC)"), ("machine", "machine"), ("kernel", "kernel"),
+                     ("tlsguard", "tlsguard"), ("commit", "source"), ("run", "run"),
+                     ("load", "load average (1 min) at start / end"),
+                     ("bpf_stats_before", "kernel.bpf_stats_enabled before the run"),
+                     ("mitigations", "CPU mitigations (every BPF helper call and return pays them)"),
+                     ("duration", "duration")]:
+        if k in m:
+            w("| %s | %s |" % (label, m[k]))
+    w("")
+    for n in notes:
+        w("> " + n)
+        w("")
+
+    # ---- targets
+    w("## Targets")
+    w("")
+    w("| # | what | target | measured | spread | |")
+    w("|---|---|---|---|---|---|")
+    r1 = data.ratio("conn_prot", "B", "A", "rate")
+    r2 = data.ratio("conn_other", "B", "A", "rate")
+    r3 = data.ratio("bulk", "B", "A", "gbit_s")
+    def trow(num, what, target, r, thr):
+        ok = None if r[0] is None else r[0] >= thr
+        w("| %s | %s | %s | %s | %s | %s |" % (num, what, target, fmt(r[0], 3), spread(r[1], r[2]), verdict(ok)))
+    trow(1, "short connections/s to a protected destination (ClientHello), ratio", "≥ 0.97", r1, 0.97)
+    trow(2, "short connections/s to an unprotected destination, ratio", "≥ 0.99", r2, 0.99)
+    trow(3, "bulk throughput of one allowed TLS flow after its verdict, ratio", "≥ 0.99", r3, 0.99)
+    lat = data.diff("latency", "B", "A", "connect_p50_us")
+    lat99 = data.diff("latency", "B", "A", "connect_p99_us")
+    w("| 4 | connect() latency, with − without | report | p50 %s µs, p99 %s µs | p50 %s | – |" % (
+        fmt(lat[0], 2), fmt(lat99[0], 2), spread(lat[1], lat[2], 2)))
+    for cls, what, thr, issue in [("bulk_prot", "on a tracked, decided flow (bulk)", 60, 100),
+                                  ("bulk_other", "on untracked traffic (bulk)", 30, 60),
+                                  ("conn_other", "on untracked traffic (short connections)", 30, 60)]:
+        wl = "stats_" + cls
+        for hook, name in data.progs(wl):
+            if hook not in ("egress", "ingress"):
+                continue
+            b, e, d, cnt = data.bpf(wl, hook, name)
+            ok = None if d[0] is None else d[0] <= thr
+            w("| 5 | BPF %s `%s` %s, Δ vs empty %s | ≤ +%d ns (issue: ≤ %d ns absolute) | %s ns (absolute %s ns) | %s | %s |" % (
+                hook, name, what, hook, thr, issue, fmt(d[0]), fmt(b), spread(d[1], d[2], 1), verdict(ok)))
+    cap = data.median("events", "B", "per_cpu_s")
+    obs = data.median("events", "B", "rate")
+    ok = None if cap is None else cap >= 100000
+    lost = sum(data.vals("events", "B", "lost"))
+    w("| 6 | events/s to a file (JSON lines), per agent CPU-second | ≥ 100,000 | %s (observed %s/s, generator-bound; %s of %s lost) | %s | %s |" % (
+        fmt(cap, 0), fmt(obs, 0), fmt(lost, 0), fmt(sum(data.vals("events", "B", "violations")), 0), spread(min(data.vals("events", "B", "per_cpu_s") or [0]),
+                                         max(data.vals("events", "B", "per_cpu_s") or [0]), 0), verdict(ok)))
+    w("| 6 | events/s per core to App Insights batches (gzip + field encryption) | ≥ 50,000 | not measured: the agent has no App Insights sink yet | – | n/a |")
+    rest = data.median("rss", "B", "rest_kib")
+    ok = None if rest is None else rest / 1024 <= 32
+    w("| 7 | agent RSS at rest | ≤ 32 MiB | %s MiB | – | %s |" % (fmt(rest / 1024 if rest else None, 1), verdict(ok)))
+    n1 = data.ratio("conn_prot", "N", "A", "rate")
+    n3 = data.ratio("bulk", "N", "A", "gbit_s")
+    w("| 8 | nftables reference (same runs): connections/s ratio, bulk ratio | reference | %s, %s | %s, %s | – |" % (
+        fmt(n1[0], 3), fmt(n3[0], 3), spread(n1[1], n1[2]), spread(n3[1], n3[2])))
+    w("")
+
+    # ---- throughput
+    w("## 1–3 and 8: throughput, without (A), with tlsguard (B), with nftables instead (N)")
+    w("")
+    w("\"Empty programs\" (E) is the same workload in a cgroup carrying one empty program of each type tlsguard")
+    w("attaches: what any cgroup-BPF agent pays before doing anything, part of tlsguard's ratio too.")
+    w("")
+    w("| workload | without | with tlsguard | ratio | spread | CV A/B | with nftables | ratio | spread | empty programs ratio | spread |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for wl, key, what, unit in [("conn_prot", "rate", "1. short connections to protected 198.51.100.10:443, ClientHello", "conn/s"),
+                                ("conn_other", "rate", "2. short connections to unprotected 198.51.100.20:443", "conn/s"),
+                                ("bulk", "gbit_s", "3. one bulk flow to protected :8443 after its ClientHello", "Gbit/s")]:
+        a, b, n = (data.median(wl, v, key) for v in "ABN")
+        rb, rn = data.ratio(wl, "B", "A", key), data.ratio(wl, "N", "A", key)
+        nd = 2 if unit == "Gbit/s" else 0
+        cva, cvb = data.cv(wl, "A", key), data.cv(wl, "B", key)
+        re_ = data.ratio(wl, "E", "A", key)
+        w("| %s | %s %s | %s | %s | %s | %s%%/%s%% | %s | %s | %s | %s | %s |" % (
+            what, fmt(a, nd), unit, fmt(b, nd), fmt(rb[0], 3), spread(rb[1], rb[2]),
+            fmt(cva, 1), fmt(cvb, 1), fmt(n, nd) if n is not None else "–",
+            fmt(rn[0], 3) if n is not None else "–", spread(rn[1], rn[2]) if n is not None else "–",
+            fmt(re_[0], 3), spread(re_[1], re_[2])))
+    w("")
+
+    # ---- latency
+    w("## 4: connection latency (µs, sequential connections to the protected destination)")
+    w("")
+    w("| | without | with tlsguard | difference | spread of the difference |")
+    w("|---|---|---|---|---|")
+    for key, what in [("connect_p50_us", "connect() p50"), ("connect_p99_us", "connect() p99"),
+                      ("txn_p50_us", "connect → ClientHello → server closed, p50"),
+                      ("txn_p99_us", "connect → ClientHello → server closed, p99")]:
+        d = data.diff("latency", "B", "A", key)
+        w("| %s | %s | %s | %s | %s |" % (what, fmt(data.median("latency", "A", key), 2),
+                                         fmt(data.median("latency", "B", key), 2), fmt(d[0], 2), spread(d[1], d[2], 2)))
+    w("")
+
+    # ---- bpf_stats
+    w("## 5: BPF run time per invocation (kernel bpf_stats)")
+    w("")
+    w("tlsguard's programs (cgroup `tg`) against empty programs of the same types (cgroup `empty`) on the same workload,")
+    w("alternating; Δ = median(tlsguard) − median(empty), spread = min..max of the per-round Δ.")
+    w("")
+    w("| traffic | program | tlsguard ns | empty ns | Δ ns | spread Δ | invocations/round |")
+    w("|---|---|---|---|---|---|---|")
+    for cls, what in [("bulk_prot", "bulk flow to protected :8443 (tracked, decided)"),
+                      ("conn_prot", "short connections to protected :443 (tracked: connect, classify)"),
+                      ("bulk_other", "bulk flow to unprotected :8443 (untracked)"),
+                      ("conn_other", "short connections to unprotected :443 (untracked)")]:
+        wl = "stats_" + cls
+        for hook, name in data.progs(wl):
+            b, e, d, cnt = data.bpf(wl, hook, name)
+            if (cnt or 0) < 100:
+                continue	# e.g. one connect per bulk round: too few to mean anything
+            w("| %s | %s `%s` | %s | %s | %s | %s | %s |" % (what, hook, name, fmt(b), fmt(e), fmt(d[0]),
+                                                             spread(d[1], d[2], 1), fmt(cnt, 0)))
+    w("")
+
+    # ---- events and RSS
+    w("## 6–7: event pipeline and agent memory")
+    w("")
+    w("Plaintext HTTP connections to the protected destination in audit mode: one `plaintext`/`flagged`")
+    w("event each, written by the agent as a JSON line to its events file.")
+    w("")
+    w("| | median | min | max |")
+    w("|---|---|---|---|")
+    for key, what, nd in [("violations", "violations driven per round", 0),
+                          ("events", "events written per round", 0),
+                          ("lost", "violations without an event (lost)", 0),
+                          ("rate", "events/s observed (limited by the generator on this machine)", 0),
+                          ("cpu_pct", "agent CPU while doing it (% of one core)", 1),
+                          ("per_cpu_s", "events per agent CPU-second (what one core sustains)", 0),
+                          ("us_per_event", "agent CPU per event (µs)", 2)]:
+        xs = data.vals("events", "B", key)
+        w("| %s | %s | %s | %s |" % (what, fmt(med(xs), nd), fmt(min(xs) if xs else None, nd), fmt(max(xs) if xs else None, nd)))
+    for key, what in [("rest_kib", "agent VmRSS at rest (MiB), 1 prefix"),
+                      ("flood_kib", "agent VmRSS under the event flood, highest sample (MiB)"),
+                      ("hwm_kib", "agent VmHWM after the flood (MiB)")]:
+        xs = data.vals("rss", "B", key)
+        w("| %s | %s | %s | %s |" % (what, fmt(med(xs) / 1024 if xs else None, 1),
+                                     fmt(min(xs) / 1024 if xs else None, 1), fmt(max(xs) / 1024 if xs else None, 1)))
+    w("")
+    w("App Insights batches (gzip + field encryption): not measured. The batch/envelope/encryption code")
+    w("exists (agent/ai_batch.c, ai_envelope.c, fieldcrypt.c) but the agent does not run an App Insights")
+    w("sink yet, so there is no pipeline to drive; re-run `make bench` once it does.")
+    w("")
+
+    # ---- growth: prefixes
+    w("## Cost growth: protected prefixes (workload 1)")
+    w("")
+    w("| prefixes in the policy | agent ready (s) | RSS at rest (MiB) | without conn/s | with conn/s | ratio | spread | BPF Δ ns per invocation vs empty |")
+    w("|---|---|---|---|---|---|---|---|")
+    for p in m.get("prefixes", "").split():
+        wl = "prefix_%s" % p
+        if m.get("prefix_%s_error" % p):
+            w("| %s | agent refused the policy: %s | | | | | | |" % ("{:,}".format(int(p)), m["prefix_%s_error" % p]))
+            continue
+        r = data.ratio(wl, "B", "A", "rate")
+        deltas = []
+        for hook, name in data.progs(wl):
+            b, e, d, cnt = data.bpf(wl, hook, name)
+            if (cnt or 0) >= 100:
+                deltas.append("%s %s" % (name, fmt(d[0])))
+        rss = data.median(wl, "B", "rss_kib")
+        w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            "{:,}".format(int(p)), fmt(data.median(wl, "B", "ready_s"), 2), fmt(rss / 1024 if rss else None, 1),
+            fmt(data.median(wl, "A", "rate"), 0), fmt(data.median(wl, "B", "rate"), 0), fmt(r[0], 3),
+            spread(r[1], r[2]), "; ".join(deltas) or "–"))
+    w("")
+
+    # ---- growth: open flows
+    w("## Cost growth: concurrently open tracked flows (workload 1 while N decided TLS flows stay open)")
+    w("")
+    w("| open flows | without conn/s | with conn/s | ratio | spread |")
+    w("|---|---|---|---|---|")
+    for n in m.get("open_flows", "").split():
+        wl = "open_%s" % n
+        r = data.ratio(wl, "B", "A", "rate")
+        w("| %s | %s | %s | %s | %s |" % ("{:,}".format(int(n)), fmt(data.median(wl, "A", "rate"), 0),
+                                         fmt(data.median(wl, "B", "rate"), 0), fmt(r[0], 3), spread(r[1], r[2])))
+    w("")
+
+    w("## Method")
+    w("")
+    for line in METHOD.strip().splitlines():
+        w(line)
+    w("")
+    text = "\n".join(L)
+    with open(out, "w") as f:
+        f.write(text)
+    print(text)
+
+METHOD = """
+- One network namespace, lo up, 198.51.100.10 (protected: the policy's only destination, class
+  `storage`, ports 443 and 8443) and 198.51.100.20 (unprotected). A sink (`loadgen sink`) listens on
+  both: `:443` reads one message and resets the connection (no TIME_WAIT build-up), `:8443` reads until
+  the client closes, `:80` (protected) is the plaintext target of workload 6. The sink runs in its own
+  cgroup, never watched.
+- Clients (`loadgen`, epoll, libc only) run in sibling cgroups: `base` (no BPF: without), `tg`
+  (the agent's `--cgroup`: with), `empty` (one empty program of each type tlsguard attaches,
+  bench/empty.bpf.c: the bpf_stats yardstick and the "empty programs" column). "With nftables" is `base` with a table in the netns that drops TCP to
+  port 80 of the protected set (`ip daddr @protected tcp dport 80 drop`, output hook) — what a user
+  might deploy instead. The agent runs in enforce mode with the bench policy for workloads 1–5 and in
+  audit mode for 6–7.
+- 1/2: short connections, 32 in flight; each connects, sends a 517-byte TLS 1.3 ClientHello, gets
+  a TLS 1.3 ServerHello back and the server's reset. 3: one connection sends a ClientHello, reads the
+  ServerHello (the flow is decided: min_tls_version 1.2 is judged on it), then 256 KiB writes for the
+  round. 4: sequential connections; connect() time and connect → ClientHello →
+  server-close time. Variants alternate round by round (A B N, B N A, ...); medians over rounds;
+  ratio = median(with)/median(without); spread = min–max of the per-round ratios (each round's
+  runs are adjacent in time); CV = coefficient of variation over rounds.
+- 5: `kernel.bpf_stats_enabled=1` only for these rounds (restored afterwards). Per-invocation
+  time = Δrun_time_ns/Δrun_cnt of each program over a round; tlsguard's and the empty programs'
+  rounds alternate on the same workload; the difference removes the two clock reads bpf_stats adds.
+- 6: HTTP requests (plaintext) to the protected destination's port 80, agent in audit mode: one
+  `plaintext` event each. Events = growth of the events file in lines; the agent's CPU time from
+  /proc/PID/schedstat over the same window gives events per CPU-second (the rate one core sustains,
+  since the generator on a 2-core machine cannot outrun the agent). Lost = violations − events.
+- 7: VmRSS of the agent after start and 1 s idle (at rest), sampled during the flood, and VmHWM.
+- Growth: the agent restarted with 1, 100, 10,000 and 100,000 prefixes (the protected /32 first,
+  the rest seeded random /16–/32 prefixes elsewhere in IPv4 space); workload 1 A/B, then bpf_stats
+  rounds. Open flows: before workload 1 starts, N connections to :8443 send a ClientHello (decided
+  TLS flows, tracked when in `tg`) and stay open until it ends.
+"""
+
+if __name__ == "__main__":
+    globals()["cmd_" + sys.argv[1].replace("-", "_")](*sys.argv[2:])
+PYEOF
+
+py() { python3 "$HELPER" "$@"; }
+
+# record WORKLOAD VARIANT ROUND KEY VALUE
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+meta() { printf '%s=%s\n' "$1" "$2" >>"$META"; }
+
+# kv LINE KEY → the value of KEY=... in loadgen's output line
+kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+setup()
+{
+	local cg
+	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,srv}, pins $PIN"
+	ip netns add "$NS" || die "ip netns add $NS"
+	ip -n "$NS" link set lo up
+	ip -n "$NS" addr add "$PROT/32" dev lo
+	ip -n "$NS" addr add "$OTHER/32" dev lo
+	ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" \
+		net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192 ||
+		die "netns sysctls"
+	mkdir "$CGP" || die "mkdir $CGP"
+	for cg in base tg empty srv; do
+		mkdir "$CGP/$cg" || die "mkdir $CGP/$cg"
+	done
+
+	# the yardstick: attached by attach_empty once the agent shows its hook types
+	bpftool prog loadall "$EMPTY_OBJ" "$EPIN" || die "loading $EMPTY_OBJ"
+
+	# the nftables reference: loaded only for variant N
+	cat >"$TMP/nft-on.nft" <<-EOF
+		table inet tgbench {
+			set protected4 {
+				type ipv4_addr
+				flags interval
+				elements = { $PROT/32 }
+			}
+			chain out {
+				type filter hook output priority 0; policy accept;
+				ip daddr @protected4 tcp dport 80 drop
+			}
+		}
+	EOF
+	ip netns exec "$NS" nft -c -f "$TMP/nft-on.nft" || die "nft rule set does not load"
+
+	start_sink
+}
+
+start_sink()
+{
+	sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2; exec ip netns exec "$ns" "$@"' \
+		sink "$CGP/srv" "$NS" "$LOADGEN" sink --max-time 1800 \
+		"$PROT:443/hello" "$OTHER:443/hello" "$PROT:80/hello" \
+		"$PROT:8443/drain" "$OTHER:8443/drain" \
+		>"$TMP/sink.out" 2>&1 </dev/null &
+	SINK_PID=$!
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q '^ready' "$TMP/sink.out" 2>/dev/null && return 0
+		kill -0 "$SINK_PID" 2>/dev/null || die "sink exited: $(cat "$TMP/sink.out")"
+		sleep 0.1
+	done
+	die "sink not ready: $(cat "$TMP/sink.out")"
+}
+
+nft_on()
+{
+	ip netns exec "$NS" nft -f "$TMP/nft-on.nft" || die "loading the nftables rule set"
+	NFT_ON=1
+}
+
+nft_off()
+{
+	[[ $NFT_ON -eq 1 ]] || return 0
+	ip netns exec "$NS" nft delete table inet tgbench || die "removing the nftables rule set"
+	NFT_ON=0
+}
+
+variant_cgroup()
+{
+	case $1 in
+	A | N) echo base ;;
+	B) echo tg ;;
+	E) echo empty ;;
+	*) die "unknown variant $1" ;;
+	esac
+}
+
+# lg VARIANT MODE ARGS... → loadgen's key=value line; a failed run breaks the bench.
+lg()
+{
+	local v=$1 cg out rc=0
+	shift
+	cg=$(variant_cgroup "$v")
+	[[ $v == N ]] && nft_on
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	out=$(timeout -k 5 900 sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2
+exec ip netns exec "$ns" "$@"' lg "$CGP/$cg" "$NS" "$LOADGEN" "$@" 2>"$TMP/lg.err") || rc=$?
+	[[ $v == N ]] && nft_off
+	if [[ $rc -ne 0 ]]; then
+		die "loadgen $* (variant $v) exited with $rc: $(cat "$TMP/lg.err")"
+	fi
+	[[ "${BENCH_VERBOSE:-0}" == 1 ]] && log "  $v: $out"
+	printf '%s\n' "$out"
+}
+
+# rotate ROUND VARIANTS... → the variants in this round's order (A B N, B N A, N A B, ...)
+rotate()
+{
+	local r=$1 n i
+	shift
+	local vs=("$@")
+	n=${#vs[@]}
+	for ((i = 0; i < n; i++)); do
+		printf '%s ' "${vs[$(((i + r) % n))]}"
+	done
+}
+
+# ---- the agent ---------------------------------------------------------------------
+
+POLICY=$TMP/policy.yaml
+EVENTS=$TMP/events.jsonl
+SOCK=$TMP/tlsguard.sock
+AGENT_STARTS=0
+AGENT_READY_S=0
+LAST_AGENT_ERROR=""
+
+# start_agent POLICY → 0 when ready; 1 with LAST_AGENT_ERROR when it refused to start.
+start_agent()
+{
+	local policy=$1 i t0 t1
+	AGENT_STARTS=$((AGENT_STARTS + 1))
+	AGENT_LOG=$TMP/agent.$AGENT_STARTS.log
+	t0=$(date +%s%N)
+	"$TLSGUARD" agent --config "$policy" --cgroup "$CGP/tg" --pin-path "$PIN" \
+		--events-file "$EVENTS" --socket "$SOCK" </dev/null >"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for ((i = 0; i < 1200; i++)); do
+		if grep -q 'tlsguard: ready' "$AGENT_LOG" 2>/dev/null; then
+			t1=$(date +%s%N)
+			AGENT_READY_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+			return 0
+		fi
+		if ! kill -0 "$AGENT_PID" 2>/dev/null; then
+			local rc=0
+			wait "$AGENT_PID" 2>/dev/null || rc=$?
+			AGENT_PID=""
+			LAST_AGENT_ERROR=$(grep -v '^libbpf: ' "$AGENT_LOG" | grep -i 'error\|cannot\|fail\|invalid\|too many\|tlsguard:' |
+				head -n 3 | tr '\n' ' ' | sed 's/|/\\|/g')
+			[[ -n "$LAST_AGENT_ERROR" ]] || LAST_AGENT_ERROR=$(tail -n 3 "$AGENT_LOG" | tr '\n' ' ')
+			LAST_AGENT_ERROR="exit status $rc: ${LAST_AGENT_ERROR:-no output}"
+			return 1
+		fi
+		sleep 0.05
+	done
+	LAST_AGENT_ERROR="not ready within 60 s"
+	kill_wait "$AGENT_PID"
+	AGENT_PID=""
+	return 1
+}
+
+stop_agent()
+{
+	[[ -n "$AGENT_PID" ]] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill_wait "$AGENT_PID"
+	AGENT_PID=""
+	# start every configuration from scratch: no adopted maps, no programs left behind
+	if [[ -e "$PIN" ]]; then
+		"$TLSGUARD" uninstall --pin-path "$PIN" >"$TMP/uninstall.log" 2>&1 ||
+			die "tlsguard uninstall --pin-path $PIN: $(cat "$TMP/uninstall.log")"
+	fi
+}
+
+must_start_agent()
+{
+	start_agent "$1" || die "agent did not start with $1: $LAST_AGENT_ERROR (log: $AGENT_LOG)"
+}
+
+rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
+
+status_json()
+{
+	"$TLSGUARD" status --socket "$SOCK" -o json >"$TMP/status.json" 2>"$TMP/status.err" ||
+		die "tlsguard status: $(cat "$TMP/status.err")"
+}
+
+counter() { py status_get "$TMP/status.json" "counters.$1"; }
+
+# ---- bpf_stats -------------------------------------------------------------------------
+
+# progs CGROUP → "HOOK:NAME:ID ..." of every program attached there
+progs()
+{
+	local out
+	out=$(py cgprogs "$1" | tr '\n' ' ') || die "bpftool cgroup show $1"
+	[[ -n "$out" ]] || die "no program attached to $1"
+	echo "$out"
+}
+
+# One empty program per hook type tlsguard attached (the same types, the same
+# cgroup level): variant E and the bpf_stats yardstick.
+attach_empty()
+{
+	local spec hook done_hooks=" "
+	for spec in $(progs "$CGP/tg"); do
+		hook=${spec%%:*}
+		[[ $done_hooks == *" $hook "* ]] && continue
+		done_hooks+="$hook "
+		if [[ ! -e "$EPIN/empty_$hook" ]]; then
+			log "WARNING: no empty $hook program in bench/empty.bpf.c: $hook is reported without a yardstick"
+			continue
+		fi
+		bpftool cgroup attach "$CGP/empty" "$hook" pinned "$EPIN/empty_$hook" multi ||
+			die "attaching the empty $hook program"
+	done
+	log "tlsguard hooks: $(progs "$CGP/tg"); yardstick: $(progs "$CGP/empty")"
+}
+
+stats_on()
+{
+	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1 || die "cannot enable kernel.bpf_stats_enabled"
+}
+
+stats_off()
+{
+	[[ -n "$STATS_OLD" ]] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
+	STATS_OLD=""
+}
+
+# stats_round WL VARIANT ROUND MODE ARGS... : one loadgen run with the per-invocation
+# run time of that variant's egress and connect4 programs recorded.
+stats_round()
+{
+	local wl=$1 v=$2 r=$3 specs before after
+	shift 3
+	if [[ $v == B ]]; then specs=$TG_PROGS; else specs=$EMPTY_PROGS; fi
+	# shellcheck disable=SC2086 # one word per program
+	before=$(py progstats $specs)
+	lg "$v" "$@" >/dev/null
+	# shellcheck disable=SC2086
+	after=$(py progstats $specs)
+	# keys: HOOK:NAME_ns / _cnt (the empty programs are named empty_HOOK)
+	paste <(echo "$before") <(echo "$after") | awk -v wl="$wl" -v v="$v" -v r="$r" '
+		{
+			dc = $5 - $2; dt = $6 - $3
+			if (dc > 0) {
+				printf "%s\t%s\t%s\t%s_ns\t%.2f\n", wl, v, r, $1, dt / dc
+				printf "%s\t%s\t%s\t%s_cnt\t%d\n", wl, v, r, $1, dc
+			}
+		}' >>"$RAW"
+}
+
+# ---- workloads ---------------------------------------------------------------------
+
+CONN_ARGS=(-c "$CONC")
+
+workload_throughput()
+{
+	local r v out
+	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E x $ROUNDS, ${SECS}s)"
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" A B N E); do
+			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
+			record conn_prot "$v" "$r" rate "$(kv "$out" rate)"
+		done
+	done
+	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS)"
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" A B E); do
+			out=$(lg "$v" conn -d "$OTHER:443" "${CONN_ARGS[@]}" -t "$SECS")
+			record conn_other "$v" "$r" rate "$(kv "$out" rate)"
+		done
+	done
+	log "workloads 3 and 8: one bulk flow after its ClientHello (A/B/N x $ROUNDS)"
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" A B N); do
+			out=$(lg "$v" bulk -d "$PROT:8443" -t "$SECS")
+			record bulk "$v" "$r" gbit_s "$(kv "$out" gbit_s)"
+		done
+	done
+	log "workload 4: connect latency ($LAT_N sequential connections, A/B x $ROUNDS)"
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" A B); do
+			out=$(lg "$v" latency -d "$PROT:443" -n "$LAT_N" -t 30)
+			local k
+			for k in connect_p50_us connect_p99_us txn_p50_us txn_p99_us; do
+				record latency "$v" "$r" "$k" "$(kv "$out" "$k")"
+			done
+		done
+	done
+
+	# the B runs must have been tracked and classified, the unprotected ones not
+	status_json
+	local tracked tls
+	tracked=$(counter flows_tracked)
+	tls=$(counter tls)
+	log "agent counters: flows_tracked=$tracked tls=$tls"
+	[[ "${tracked:-0}" -gt 0 && "${tls:-0}" -gt 0 ]] ||
+		die "variant B did not measure the classification path: flows_tracked=$tracked, TLS verdicts=$tls (the sink answers every ClientHello with a TLS 1.3 ServerHello)"
+}
+
+workload_bpf_stats()
+{
+	local r v
+	TG_PROGS=$(progs "$CGP/tg")
+	EMPTY_PROGS=$(progs "$CGP/empty")
+	log "workload 5: BPF run time per invocation (B/E x $SMALL_ROUNDS)"
+	stats_on
+	for ((r = 0; r < SMALL_ROUNDS; r++)); do
+		for v in $(rotate "$r" B E); do
+			stats_round stats_bulk_prot "$v" "$r" bulk -d "$PROT:8443" -t "$SMALL_SECS"
+			stats_round stats_bulk_other "$v" "$r" bulk -d "$OTHER:8443" -t "$SMALL_SECS"
+			stats_round stats_conn_prot "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SMALL_SECS"
+			stats_round stats_conn_other "$v" "$r" conn -d "$OTHER:443" "${CONN_ARGS[@]}" -t "$SMALL_SECS"
+		done
+	done
+	stats_off
+}
+
+workload_events()
+{
+	local r out lines0 lines1 cpu0 cpu1 t0 t1 peak s n prev i lgpid viol
+	stop_agent
+	py policy "$POLICY" audit "/$ID/tg" "$EVENTS" 1 "[80, 443, 8443]" "$PROT"
+	must_start_agent "$POLICY"
+	sleep 1
+	record rss B 0 rest_kib "$(rss_kib "$AGENT_PID" VmRSS)"
+	log "workload 7: agent VmRSS at rest $(rss_kib "$AGENT_PID" VmRSS) kB"
+	log "workload 6: plaintext violations in audit mode -> events file (x $SMALL_ROUNDS, ${SECS}s)"
+	for ((r = 0; r < SMALL_ROUNDS; r++)); do
+		lines0=$(wc -l <"$EVENTS")
+		cpu0=$(cpu_ns "$AGENT_PID")
+		t0=$(date +%s%N)
+		lg B conn -d "$PROT:80" -p http "${CONN_ARGS[@]}" -t "$SECS" >"$TMP/events-lg.out" &
+		lgpid=$!
+		peak=0
+		while kill -0 "$lgpid" 2>/dev/null; do
+			s=$(rss_kib "$AGENT_PID" VmRSS)
+			((s > peak)) && peak=$s
+			sleep 0.2
+		done
+		wait "$lgpid" || die "event generator failed"
+		out=$(cat "$TMP/events-lg.out")
+		viol=$(kv "$out" conns)
+		# the agent may still be writing: wait until the file stops growing
+		prev=-1
+		for ((i = 0; i < 50; i++)); do
+			n=$(wc -l <"$EVENTS")
+			[[ $n -eq $prev ]] && break
+			prev=$n
+			t1=$(date +%s%N)
+			sleep 0.1
+		done
+		lines1=$(wc -l <"$EVENTS")
+		cpu1=$(cpu_ns "$AGENT_PID")
+		n=$((lines1 - lines0))
+		record events B "$r" violations "$viol"
+		record events B "$r" events "$n"
+		record events B "$r" lost "$((viol - n))"
+		record events B "$r" rate "$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / ((b - a) / 1e9) }')"
+		record events B "$r" cpu_pct "$(awk -v c="$((cpu1 - cpu0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", c / (b - a) * 100 }')"
+		if ((n > 0 && cpu1 > cpu0)); then
+			record events B "$r" per_cpu_s "$(awk -v n="$n" -v c="$((cpu1 - cpu0))" 'BEGIN { printf "%.1f", n / (c / 1e9) }')"
+			record events B "$r" us_per_event "$(awk -v n="$n" -v c="$((cpu1 - cpu0))" 'BEGIN { printf "%.3f", c / 1e3 / n }')"
+		fi
+		record rss B "$r" flood_kib "$peak"
+		log "  round $r: $viol violations, $n events, agent CPU $(((cpu1 - cpu0) / 1000000)) ms"
+	done
+	record rss B 0 hwm_kib "$(rss_kib "$AGENT_PID" VmHWM)"
+	status_json
+	meta note "Event flood: the agent's own counters after it: events_emitted=$(counter events_emitted), events_lost=$(counter events_lost), plaintext=$(counter plaintext)."
+	[[ "$(counter plaintext)" -gt 0 ]] || die "no plaintext verdict during the event flood"
+}
+
+workload_prefixes()
+{
+	local p r v out
+	EMPTY_PROGS=$(progs "$CGP/empty")
+	meta prefixes "${PREFIXES[*]}"
+	for p in "${PREFIXES[@]}"; do
+		stop_agent
+		py policy "$POLICY.$p" enforce "/$ID/tg" "$EVENTS" "$p" "[443, 8443]" "$PROT"
+		if ! start_agent "$POLICY.$p"; then
+			log "growth: $p prefixes: the agent refused: $LAST_AGENT_ERROR"
+			meta "prefix_${p}_error" "$LAST_AGENT_ERROR"
+			continue
+		fi
+		sleep 1
+		record "prefix_$p" B 0 ready_s "$AGENT_READY_S"
+		record "prefix_$p" B 0 rss_kib "$(rss_kib "$AGENT_PID" VmRSS)"
+		log "growth: $p prefixes: agent ready in ${AGENT_READY_S}s, VmRSS $(rss_kib "$AGENT_PID" VmRSS) kB"
+		for ((r = 0; r < SMALL_ROUNDS; r++)); do
+			for v in $(rotate "$r" A B); do
+				out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SMALL_SECS")
+				record "prefix_$p" "$v" "$r" rate "$(kv "$out" rate)"
+			done
+		done
+		TG_PROGS=$(progs "$CGP/tg")
+		stats_on
+		for ((r = 0; r < SMALL_ROUNDS; r++)); do
+			for v in $(rotate "$r" B E); do
+				stats_round "prefix_$p" "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t 1
+			done
+		done
+		stats_off
+	done
+	stop_agent
+}
+
+workload_open_flows()
+{
+	local n r v out
+	meta open_flows "${OPEN_FLOWS[*]}"
+	py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+	must_start_agent "$POLICY"
+	for n in "${OPEN_FLOWS[@]}"; do
+		log "growth: workload 1 with $n open tracked flows (A/B x $SMALL_ROUNDS)"
+		for ((r = 0; r < SMALL_ROUNDS; r++)); do
+			for v in $(rotate "$r" A B); do
+				out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SMALL_SECS" \
+					--open "$n" --open-to "$PROT:8443")
+				record "open_$n" "$v" "$r" rate "$(kv "$out" rate)"
+			done
+		done
+	done
+	stop_agent
+}
+
+# ---- main --------------------------------------------------------------------------------
+
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta machine "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+meta kernel "$(uname -sr)"
+meta tlsguard "$("$TLSGUARD" version 2>/dev/null | head -n 1)"
+if command -v git >/dev/null && git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+	dirty=""
+	[[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=" + uncommitted changes"
+	meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
+fi
+meta run "$ROUNDS rounds x ${SECS}s (growth and bpf_stats: $SMALL_ROUNDS x ${SMALL_SECS}s), $CONC connections in flight, IPv4 over lo in a netns"
+meta bpf_stats_before "$(sysctl -n kernel.bpf_stats_enabled)"
+mitig=""
+for f in spectre_v2 retbleed spec_rstack_overflow; do
+	[[ -r /sys/devices/system/cpu/vulnerabilities/$f ]] &&
+		mitig+="$f: $(cut -c1-60 /sys/devices/system/cpu/vulnerabilities/$f); "
+done
+meta mitigations "${mitig%; }"
+[[ "$(sysctl -n kernel.bpf_stats_enabled)" != 0 ]] &&
+	meta note "kernel.bpf_stats_enabled was already on when the run started (another user?): every BPF invocation paid two extra clock reads during the A/B rounds too."
+
+setup
+py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+must_start_agent "$POLICY"
+log "agent ready in ${AGENT_READY_S}s (pid $AGENT_PID)"
+attach_empty
+workload_throughput
+workload_bpf_stats
+workload_events
+stop_agent
+workload_prefixes
+workload_open_flows
+
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+meta load "$LOAD0 / $LOAD1 ($(nproc) CPUs)"
+meta duration "$(($(date +%s) - T_START)) s"
+if awk -v a="$LOAD0" -v b="$LOAD1" -v n="$(nproc)" 'BEGIN { exit !(a > 0.5 || b > n + 0.5) }'; then
+	meta note "The machine was not idle (load average $LOAD0 before the run): other jobs compete for the same CPUs, so expect noise; compare the spread columns before reading much into a ratio."
+fi
+py report "$RAW" "$META" "$RESULTS"
+log "wrote $RESULTS"

@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: MIT
+# `make bench`: what tlsguard costs against the same run without it (bench/run.sh).
+# Builds the agent, bench/loadgen and the empty yardstick programs, installs what is
+# missing from Debian, runs every workload A/B and writes bench/results.md. Exits
+# non-zero only when the benchmark itself broke, never because a target is missed.
+# BENCH_QUICK=1 runs fewer, shorter rounds (for working on the bench, not for results).
+
+BENCH_DIR	:= $(BUILD)/bench
+BENCH_DEB_DEPS	:= iproute2 nftables procps python3 coreutils
+BENCH_RESULTS	?= bench/results.md
+
+$(BENCH_DIR)/loadgen: bench/loadgen.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+$(BENCH_DIR)/empty.bpf.o: bench/empty.bpf.c
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+bench-build: $(BUILD)/tlsguard $(BENCH_DIR)/loadgen $(BENCH_DIR)/empty.bpf.o
+
+bench:
+	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(BENCH_DEB_DEPS)
+	$(Q)$(MAKE) --no-print-directory bench-build
+	$(Q)bench/run.sh $(BUILD)/tlsguard $(BENCH_DIR) $(BENCH_RESULTS)
+
+.PHONY: bench bench-build
