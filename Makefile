@@ -32,7 +32,7 @@ SANFLAGS	:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-saniti
 BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -Ibpf \
 		   -I/usr/include/$(MULTIARCH)
 
-BPF_SRCS	:= bpf/tlsguard.bpf.c
+BPF_SRCS	:= bpf/tlsguard.bpf.c bpf/dns.bpf.c
 BPF_TEST_SRCS	:= $(wildcard tests/bpf/*.bpf.c)
 AGENT_SRCS	:= $(wildcard agent/*.c agent/cli/*.c)
 AGENT_LIB_SRCS	:= $(filter-out agent/main.c,$(AGENT_SRCS))
@@ -41,7 +41,7 @@ BPFTEST_SRCS	:= $(wildcard tests/bpf/test_*.c)
 HELPER_SRCS	:= $(wildcard tests/helpers/*.c)
 HEADERS		:= $(wildcard include/tlsguard/*.h agent/*.h agent/cli/*.h bpf/lib/*.h)
 
-SKELS		:= $(BUILD)/tlsguard.skel.h $(patsubst tests/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_TEST_SRCS))
+SKELS		:= $(BUILD)/tlsguard.skel.h $(BUILD)/dns.skel.h $(patsubst tests/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_TEST_SRCS))
 
 # Two userspace flavours: release (build/obj) and sanitized for tests (build/san).
 OBJ		:= $(BUILD)/obj
@@ -54,7 +54,7 @@ all: $(BUILD)/tlsguard
 DEB_BUILD_DEPS	:= clang llvm gcc make pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev \
 		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev \
 		   linux-libc-dev
-DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev
+DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev valgrind passwd util-linux dnsmasq-base python3-yaml lintian postgresql mariadb-server mariadb-client tinyproxy
 
 deps:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS)

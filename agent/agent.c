@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "agent_ai.h"
 #include "agent_state.h"
 #include "cgroup.h"
 #include "cli/cli.h"
@@ -25,11 +26,13 @@
 #include "enforcer.h"
 #include "events.h"
 #include "hosts.h"
+#include "kernel_features.h"
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
 #include "status.h"
 #include "tlsguard/config.h"
+#include "workload.h"
 #include "tlsguard.skel.h"
 
 
@@ -71,7 +74,6 @@ static int resolve_cgroups(struct agent *a)
 	char *const *names = a->opts->ncgroups ? a->opts->cgroups : a->policy->cgroups.v;
 	size_t n = a->opts->ncgroups ? a->opts->ncgroups : a->policy->cgroups.n;
 	char *const root[] = { "/" };
-	char abs[PATH_MAX];
 	int err;
 
 	err = cgroup_find_mount(a->cg_mount, sizeof(a->cg_mount));
@@ -84,20 +86,16 @@ static int resolve_cgroups(struct agent *a)
 		names = root;
 		n = 1;
 	}
-	a->cg_paths = calloc(n, sizeof(char *));
-	if (!a->cg_paths)
-		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		err = cgroup_resolve(a->cg_mount, names[i], abs, sizeof(abs));
+		/* globs are expanded once, here: cgroups made later are covered by their parent */
+		err = cgroup_expand(a->cg_mount, names[i], &a->cg_paths, &a->ncg);
 		if (err) {
 			tg_err("cannot attach to cgroup %s: %s", names[i],
-			       err == -ENOTDIR ? "not a cgroup2 directory" : strerror(-err));
+			       err == -ENOTDIR ? "not a cgroup2 directory" :
+			       err == -ENOENT && strpbrk(names[i], "*?[") ? "the pattern matches no cgroup" :
+			       strerror(-err));
 			return err;
 		}
-		a->cg_paths[i] = strdup(abs);
-		if (!a->cg_paths[i])
-			return -ENOMEM;
-		a->ncg++;
 	}
 	return 0;
 }
@@ -125,14 +123,21 @@ static int collect_host_names(const struct tg_policy *p, char ***out, size_t *n)
 	return 0;
 }
 
+/*
+ * Wildcard hosts of destinations are learned from DNS answers (dnslearn.h);
+ * those of exceptions are not: an answer a workload can forge to itself
+ * must never exempt an address.
+ */
 static void warn_wildcards(const struct tg_policy *p)
 {
-	for (size_t i = 0; i < p->ndests; i++)
-		for (size_t j = 0; j < p->dests[i].hosts.n; j++)
-			if (hosts_is_wildcard(p->dests[i].hosts.v[j]))
-				tg_warn("destination %s: wildcard host %s is not enforced yet "
-					"(needs DNS answer learning); list exact names or cidrs",
-					p->dests[i].name, p->dests[i].hosts.v[j]);
+	for (size_t i = 0; i < p->nexceptions; i++)
+		for (size_t j = 0; j < p->exceptions[i].hosts.n; j++)
+			if (hosts_is_wildcard(p->exceptions[i].hosts.v[j]))
+				tg_warn("exception%s%s: wildcard host %s is ignored (exceptions are "
+					"not learned from DNS answers); list exact names or cidrs",
+					p->exceptions[i].name ? " " : "",
+					p->exceptions[i].name ? p->exceptions[i].name : "",
+					p->exceptions[i].hosts.v[j]);
 }
 
 static int start_hosts(struct agent *a)
@@ -161,6 +166,11 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 	int err;
 
 	err = dests_build(policy, a->opts->mode_override, &a->hosts, &a->dests, &next);
+	if (!err) {
+		err = dests_add_learned(&next, dnslearn_table(a->dns));
+		if (err)
+			dests_free(&next);
+	}
 	if (err) {
 		tg_err("cannot build destination table: %s", strerror(-err));
 		return err;
@@ -237,16 +247,22 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*ev))
 		return 0;	/* a record from an incompatible build; ignored */
-	/* the application is waiting on a dropped segment: unblock it first */
-	if (ev->type == TG_EV_PLAINTEXT && ev->action == TG_ACT_BLOCKED)
+	/* the application is waiting on a dropped segment: unblock it first
+	 * (plaintext, weak TLS, SNI mismatch: every blocked flow but connect()) */
+	if (ev->type != TG_EV_BLOCKED_CONNECT && ev->action == TG_ACT_BLOCKED)
 		destroy_blocked_socket(a, ev);
+	/* pods outside workloads.kubernetes are not reported (a block never goes silent) */
+	if (a->ev_ctx.workloads && ev->action != TG_ACT_BLOCKED &&
+	    !workloads_event_selected(a->ev_ctx.workloads, ev->cgroup_id))
+		return 0;
 	obj = events_to_json(&a->ev_ctx, ev);
 	if (!obj) {
 		a->events_write_failed++;
 		return 0;
 	}
+	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
+	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
 	write_to_file_sink(a, obj);
-	status_tally_event(a, obj);
 	control_publish_event(&a->control, obj);
 	json_object_put(obj);
 	return 0;
@@ -321,9 +337,16 @@ static void emit_agent_event(struct agent *a, const char *action, const char *me
 	json_object_object_add(pol, "sha256", json_object_new_string(a->policy_sha256));
 	json_object_object_add(o, "policy", pol);
 	json_object_object_add(o, "message", message ? json_object_new_string(message) : NULL);
+	agent_ai_event(a, o);
 	write_to_file_sink(a, o);
 	control_publish_event(&a->control, o);
 	json_object_put(o);
+}
+
+/* The App Insights sink lost items (spool full, queue full): an `agent` loss event. */
+static void ai_loss_event(struct agent *a, const char *message)
+{
+	emit_agent_event(a, "loss", message);
 }
 
 static const char *config_path(const struct tg_agent_opts *opts)
@@ -358,6 +381,10 @@ static int reload_policy(struct agent *a)
 	}
 	policy_free(a->policy);
 	a->policy = next;
+	if (a->dns && dnslearn_set_policy(a->dns, next) > 0)
+		sync_dests(a, a->policy);	/* learned names the new policy no longer has */
+	if (a->ev_ctx.workloads)
+		workloads_set_selector(a->ev_ctx.workloads, next);
 	record_policy_identity(a, path);
 	write_config(a);
 	a->reloads++;
@@ -475,6 +502,7 @@ static void housekeeping(struct agent *a)
 		return;
 	a->last_housekeeping = now;
 	control_sweep(&a->control);
+	agent_ai_tick(a);
 	if (agent_read_counters(a, counters) || counters[TG_CNT_ERR_RINGBUF] <= a->ringbuf_lost_seen)
 		return;
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
@@ -491,6 +519,17 @@ static void on_hosts(void *ctx, uint32_t events)
 
 	if (read(a->hosts.event_fd, &v, sizeof(v)) == sizeof(v))
 		sync_dests(a, a->policy);
+}
+
+static void on_dns(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	int n = dnslearn_poll(a->dns);
+
+	if (n > 0)
+		sync_dests(a, a->policy);
+	else if (n < 0)
+		tg_warn("dns: cannot process DNS answers: %s", strerror(-n));
 }
 
 static int setup_loop(struct agent *a)
@@ -516,6 +555,9 @@ static int setup_loop(struct agent *a)
 		err = agent_watch(a, &a->w_ring, EPOLLIN);
 	if (!err)
 		err = agent_watch(a, &a->w_hosts, EPOLLIN);
+	a->w_dns = (struct tg_watch){ .fd = dnslearn_fd(a->dns), .handle = on_dns, .ctx = a };
+	if (!err)
+		err = agent_watch(a, &a->w_dns, EPOLLIN);
 	return err;
 }
 
@@ -587,18 +629,28 @@ int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_C
 	return 0;
 }
 
+/* Detach the pinned links (of every BPF object) of cgroups no longer watched. */
+static int prune_links(struct agent *a)
+{
+	int err = loader_prune_links(&a->loader);
+
+	return err ? err : dnslearn_prune_links(a->dns);
+}
+
 static int attach_all(struct agent *a)
 {
 	for (size_t i = 0; i < a->ncg; i++) {
 		int err = loader_attach_cgroup(&a->loader, a->cg_paths[i]);
 
+		if (!err)
+			err = dnslearn_attach_cgroup(a->dns, a->cg_paths[i]);
 		if (err) {
 			tg_err("cannot attach to cgroup %s: %s", a->cg_paths[i], strerror(-err));
 			return err;
 		}
 	}
 	/* only now that every wanted cgroup is covered may old links go */
-	return loader_prune_links(&a->loader);
+	return prune_links(a);
 }
 
 static int start(struct agent *a)
@@ -607,6 +659,8 @@ static int start(struct agent *a)
 	int err;
 
 	err = loader_load(&a->loader, a->opts->pin_path);
+	if (!err)
+		err = dnslearn_open(&a->dns, a->opts->pin_path, a->policy);
 	if (err)
 		return err;
 	if (a->loader.adopted_maps) {
@@ -645,6 +699,48 @@ static int open_outputs(struct agent *a)
 	return 0;
 }
 
+static void on_workloads(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+
+	workloads_refresh(a->ev_ctx.workloads);
+}
+
+/*
+ * Pod and unit attribution, and the workloads.kubernetes selection. Programs
+ * stay attached where workloads.cgroups says (new pods inherit them at once);
+ * pods outside the selector go into the kernel's unwatched-cgroup map when
+ * the BPF object has one (see docs/policy.md, "Selecting pods").
+ */
+static int start_workloads(struct agent *a)
+{
+	struct bpf_map *skip = bpf_object__find_map_by_name(a->loader.skel->obj, "tg_skip_cgroups");
+	struct tg_workloads *w;
+	struct wl_config cfg;
+	int err = workload_config_from_policy(a->policy, &cfg);
+
+	if (err)
+		return err;
+	w = workloads_new(&cfg, a->ev_ctx.cgroups, a->cg_mount, a->cg_paths, a->ncg);
+	workload_config_free(&cfg);
+	if (!w) {
+		err = -errno;
+		tg_err("cannot set up workload attribution: %s", strerror(-err));
+		return err;
+	}
+	a->ev_ctx.workloads = w;
+	workloads_set_skip_map(w, skip ? bpf_map__fd(skip) : -1);
+	if (!skip && a->policy->k8s_namespaces.n + a->policy->nk8s_labels)
+		tg_warn("workloads.kubernetes: these BPF programs cannot skip pods outside the "
+			"selector; their findings are not reported, but in enforce mode their "
+			"plaintext is still blocked (and reported)");
+	err = workloads_start(w);
+	if (err)
+		return err;
+	a->w_workloads = (struct tg_watch){ .fd = workloads_event_fd(w), .handle = on_workloads, .ctx = a };
+	return agent_watch(a, &a->w_workloads, EPOLLIN);
+}
+
 static int open_control(struct agent *a)
 {
 	const char *path = a->opts->socket_path ? a->opts->socket_path :
@@ -663,10 +759,13 @@ static void cleanup(struct agent *a)
 	metrics_close(&a->metrics);
 	control_close(&a->control);
 	ring_buffer__free(a->rb);
+	workloads_free(a->ev_ctx.workloads);	/* before the cgroup names it borrows */
 	cgroup_names_free(a->ev_ctx.cgroups);
+	agent_ai_close(a);	/* flushes: events still in flight are sent or spooled */
 	event_file_close(&a->ev_file);
 	hosts_free(&a->hosts);
 	dests_free(&a->dests);
+	dnslearn_close(a->dns);
 	loader_close(&a->loader);
 	enforcer_free(&a->enforcer);
 	for (size_t i = 0; i < a->ncg; i++)
@@ -677,6 +776,19 @@ static void cleanup(struct agent *a)
 		close(a->sigfd);
 	if (a->epfd >= 0)
 		close(a->epfd);
+}
+
+/* Refuse to start, in one line, on a kernel that cannot run the programs. */
+static int check_kernel(void)
+{
+	struct tg_features f;
+	char msg[320];
+
+	features_probe(&f);
+	if (!features_check_required(&f, msg, sizeof(msg)))
+		return 0;
+	tg_err("%s", msg);
+	return -ENOTSUP;
 }
 
 static const char *mode_name(int mode)
@@ -708,6 +820,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	warn_wildcards(a.policy);
+	if (check_kernel())
+		goto out;
 	if (enforcer_init(&a.enforcer) || start_hosts(&a))
 		goto out;
 	if (start(&a) || open_outputs(&a))
@@ -718,8 +832,15 @@ int agent_run(const struct tg_agent_opts *opts)
 		tg_err("cannot set up the event loop: %s", strerror(-err));
 		goto out;
 	}
+	if (start_workloads(&a))
+		goto out;
 	if (open_control(&a) || watch_config(&a))
 		goto out;
+	err = agent_ai_open(&a, ai_loss_event);
+	if (err) {
+		ret = err == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
+		goto out;
+	}
 	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
 	emit_agent_event(&a, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);

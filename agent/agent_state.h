@@ -17,6 +17,7 @@
 #include "dests.h"
 #include "enforcer.h"
 #include "events.h"
+#include "dnslearn.h"
 #include "hosts.h"
 #include "loader.h"
 #include "metrics.h"
@@ -37,6 +38,10 @@ struct tg_tally {
 	uint64_t count;
 };
 
+struct tg_sink_ai;
+struct tg_keyring;
+struct tg_fieldcrypt;
+
 struct tg_sink_stats {
 	const char *name;
 	bool ok;
@@ -54,6 +59,8 @@ struct agent {
 	char **cg_paths;		/* absolute cgroup directories watched */
 	size_t ncg;
 	struct tg_hosts hosts;
+	struct tg_dnslearn *dns;		/* names learned from DNS answers */
+	struct tg_watch w_dns;
 	struct tg_loader loader;
 	struct tg_dest_table dests;
 	struct tg_enforcer enforcer;
@@ -67,6 +74,7 @@ struct agent {
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
 	struct timespec last_housekeeping;
+	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
 	bool stop;
 	struct timespec started_mono;
 	int64_t started_real_ns;
@@ -75,6 +83,12 @@ struct agent {
 	uint64_t sockets_destroyed, destroy_failed;
 	uint64_t reloads, reload_failures;
 	struct tg_sink_stats file_sink;
+	struct tg_sink_ai *ai;		/* App Insights sink (agent_ai.c), NULL when not configured */
+	struct tg_keyring *keys;	/* events.key_file(s), NULL without */
+	struct tg_fieldcrypt *fc;	/* encrypt/hash_fields for the file sink and control socket */
+	struct tg_watch w_ai;		/* the sink's loss notifications */
+	void (*ai_on_loss)(struct agent *a, const char *message);
+	bool ai_protect_logged;
 	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
 };
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <ftw.h>
+#include <glob.h>
 #include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
@@ -73,6 +74,59 @@ int cgroup_resolve(const char *mount, const char *user_path, char *out, size_t l
 	while (n > 1 && out[n - 1] == '/')
 		out[--n] = '\0';
 	return is_cgroup2_dir(out);
+}
+
+static int push_path(char ***v, size_t *n, const char *path)
+{
+	char **grown, *copy;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i], path))
+			return 0;	/* two patterns, one cgroup */
+	copy = strdup(path);
+	grown = copy ? realloc(*v, (*n + 1) * sizeof(char *)) : NULL;
+	if (!grown) {
+		free(copy);
+		return -ENOMEM;
+	}
+	grown[(*n)++] = copy;
+	*v = grown;
+	return 0;
+}
+
+int cgroup_expand(const char *mount, const char *user_path, char ***v, size_t *n)
+{
+	char abs[PATH_MAX], pattern[PATH_MAX];
+	size_t found = 0;
+	glob_t g;
+	int err;
+
+	if (!strpbrk(user_path, "*?[")) {
+		err = cgroup_resolve(mount, user_path, abs, sizeof(abs));
+		return err ? err : push_path(v, n, abs);
+	}
+	/* cgroup_resolve's joining, then glob(3) over the result */
+	if (!strncmp(user_path, mount, strlen(mount)) && user_path[strlen(mount)] == '/')
+		err = snprintf(pattern, sizeof(pattern), "%s", user_path);
+	else
+		err = snprintf(pattern, sizeof(pattern), "%s/%s", mount,
+			       user_path[0] == '/' ? user_path + 1 : user_path);
+	if (err < 0 || (size_t)err >= sizeof(pattern))
+		return -ENAMETOOLONG;
+	err = glob(pattern, GLOB_ONLYDIR, NULL, &g);
+	if (err == GLOB_NOMATCH)
+		return -ENOENT;
+	if (err)
+		return err == GLOB_NOSPACE ? -ENOMEM : -EIO;
+	for (size_t i = 0; i < g.gl_pathc && !err; i++) {
+		/* cgroup.* files match "*" too: only cgroup directories count */
+		if (cgroup_resolve(mount, g.gl_pathv[i], abs, sizeof(abs)))
+			continue;
+		err = push_path(v, n, abs);
+		found++;
+	}
+	globfree(&g);
+	return err ? err : found ? 0 : -ENOENT;
 }
 
 int cgroup_id_of(const char *abs_path, uint64_t *id)

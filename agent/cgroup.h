@@ -16,6 +16,13 @@ int cgroup_find_mount(char *out, size_t len);
  */
 int cgroup_resolve(const char *mount, const char *user_path, char *out, size_t len);
 
+/*
+ * cgroup_resolve() for a path that may hold glob(7) wildcards ("/kubepods.slice/
+ * kubepods-*.slice"): appends the absolute path of every cgroup2 directory it
+ * matches to *v (realloc'd; *n counts). -ENOENT when a pattern matches none.
+ */
+int cgroup_expand(const char *mount, const char *user_path, char ***v, size_t *n);
+
 /* The cgroup id (what bpf_get_current_cgroup_id returns) of a cgroup dir. */
 int cgroup_id_of(const char *abs_path, uint64_t *id);
 

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "describe.h"
+#include "tlsguard/preface.h"
 #include "tlsguard/tls_prefix.h"
 
 static const char *const http_methods[] = {
@@ -83,4 +84,77 @@ void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *ou
 		return;
 	}
 	out->detected = "unknown";
+}
+
+static const char *negotiation_name(unsigned int pf_kind)
+{
+	switch (pf_kind) {
+	case TG_PK_PG_SSLREQUEST:
+		return "postgres-sslrequest";
+	case TG_PK_MYSQL_SSL:
+		return "mysql-ssl-request";
+	case TG_PK_TDS_PRELOGIN:
+		return "tds-prelogin";
+	case TG_PK_CONNECT:
+		return "http-connect";
+	default:
+		return NULL;
+	}
+}
+
+void describe_tls(unsigned int l7, unsigned int pf_kind, struct tg_payload_desc *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->detected = "tls";
+	out->negotiation = negotiation_name(pf_kind);
+}
+
+static uint32_t be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int pf_kind,
+		   unsigned int tls_off, struct tg_payload_desc *out)
+{
+	switch (l7) {
+	case TG_L7_POSTGRES:
+		memset(out, 0, sizeof(*out));
+		/* StartupMessage (protocol 3.0), CancelRequest, GSSENCRequest: all postgres */
+		if (len >= 8 && (be32(buf + 4) == 0x00030000 || be32(buf + 4) == 80877102 ||
+				 be32(buf + 4) == 80877104)) {
+			out->detected = "postgres";
+			return;
+		}
+		if (pf_kind == TG_PK_PG_SSLREQUEST && len >= 16 && be32(buf + 12) == 0x00030000) {
+			out->detected = "postgres";	/* server said 'N', startup in the clear */
+			out->negotiation = negotiation_name(pf_kind);
+			return;
+		}
+		break;
+	case TG_L7_MYSQL:
+		memset(out, 0, sizeof(*out));
+		/* a client packet with sequence id 1: HandshakeResponse */
+		if (len >= 4 && buf[3] == 1) {
+			out->detected = "mysql";
+			return;
+		}
+		break;
+	case TG_L7_TDS:
+		memset(out, 0, sizeof(*out));
+		if (len >= 8 && (buf[0] == 0x12 || buf[0] == 0x10 || buf[0] == 0x01)) {
+			out->detected = "tds";	/* PRELOGIN without encryption, LOGIN7, SQL batch */
+			return;
+		}
+		break;
+	case TG_L7_CONNECT:
+		if (pf_kind == TG_PK_CONNECT && tls_off < len) {
+			/* what went into the tunnel instead of a ClientHello */
+			describe_payload(buf + tls_off, len - tls_off, out);
+			out->negotiation = negotiation_name(pf_kind);
+			return;
+		}
+		break;
+	}
+	describe_payload(buf, len, out);
 }

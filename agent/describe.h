@@ -13,11 +13,24 @@
 #define TG_DESCRIBE_HOST_MAX 256
 
 struct tg_payload_desc {
-	const char *detected;		/* "tls", "http", "unknown" */
+	const char *detected;		/* "tls", "http", "postgres", "mysql", "tds", "unknown" */
+	const char *negotiation;	/* how TLS was (to be) reached: "postgres-sslrequest", ... */
 	char method[16];		/* HTTP method, "" otherwise */
 	char host[TG_DESCRIBE_HOST_MAX];/* HTTP Host header, "" when absent */
 };
 
 void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *out);
+
+/*
+ * A plaintext flow's first bytes, knowing its protocol machine (enum tg_l7),
+ * the preface the client sent (enum tg_preface_kind) and where TLS was due:
+ * what was sent instead ("postgres" for a StartupMessage, HTTP inside a
+ * CONNECT tunnel, ...).
+ */
+void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int pf_kind,
+		   unsigned int tls_off, struct tg_payload_desc *out);
+
+/* A TLS flow (weak_tls, sni_mismatch, tls events): "tls" and how it was reached. */
+void describe_tls(unsigned int l7, unsigned int pf_kind, struct tg_payload_desc *out);
 
 #endif /* TLSGUARD_AGENT_DESCRIBE_H */

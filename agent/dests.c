@@ -8,6 +8,8 @@
 #include <bpf/bpf.h>
 
 #include "dests.h"
+#include "handshake.h"
+#include "dnslearn.h"
 #include "log.h"
 #include "servicetags.h"
 
@@ -79,6 +81,7 @@ static void build_class(struct tg_class *c, const struct tg_policy *p, const str
 	c->mode = mode_override >= 0 ? mode_override : policy_dest_mode(p, d);
 	c->nranges = d->nports;
 	memcpy(c->ports, d->ports, d->nports * sizeof(d->ports[0]));
+	handshake_class_fill(c, p, d);	/* protocol, min_tls_version, SNI binding */
 }
 
 /* The same prefix twice: exceptions win, then the first class named. */
@@ -86,6 +89,8 @@ static void drop_duplicates(struct tg_dest_table *t)
 {
 	size_t out = 0;
 
+	if (!t->n)
+		return;	/* a policy of wildcard hosts only: nothing until DNS answers come */
 	qsort(t->v, t->n, sizeof(t->v[0]), key_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		if (out && !key_cmp(&t->v[out - 1], &t->v[i])) {
@@ -220,17 +225,129 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 		dests_free(out);
 		return err;
 	}
+	drop_duplicates(out);
 	if (out->n > TG_MAX_DESTS) {
+		tg_err("the policy needs %zu destination map entries (prefixes, resolved and learned "
+		       "addresses); the kernel map holds at most %d: merge prefixes or split the policy",
+		       out->n, TG_MAX_DESTS);
 		dests_free(out);
 		return -E2BIG;
 	}
-	drop_duplicates(out);
 	return 0;
 }
 
 static const struct tg_dest_entry *find(const struct tg_dest_table *t, const struct tg_dest_entry *e)
 {
 	return t && t->n ? bsearch(e, t->v, t->n, sizeof(t->v[0]), key_cmp) : NULL;
+}
+
+struct learned_ctx {
+	struct tg_dest_table *t;
+	size_t n_policy;		/* entries before the learned ones: what lookups see */
+	uint8_t plens[129];		/* prefix lengths present, longest first */
+	size_t nplens;
+	char *names, *next_name;
+	const char *last_class;		/* entries of one class share the name pointer */
+	uint16_t last_id;
+};
+
+/* The longest prefix of the policy's entries holding @addr, or NULL. */
+static const struct tg_dest_entry *policy_lpm(const struct learned_ctx *c, const uint8_t addr[16])
+{
+	for (size_t i = 0; i < c->nplens; i++) {
+		struct tg_dest_entry probe = { .key.prefixlen = c->plens[i] };
+		const struct tg_dest_entry *e;
+
+		memcpy(probe.key.addr, addr, 16);
+		mask_prefix(probe.key.addr, c->plens[i]);
+		e = bsearch(&probe, c->t->v, c->n_policy, sizeof(c->t->v[0]), key_cmp);
+		if (e)
+			return e;
+	}
+	return NULL;
+}
+
+static uint16_t class_id_by_name(struct learned_ctx *c, const char *name)
+{
+	if (name == c->last_class)
+		return c->last_id;
+	c->last_class = name;
+	c->last_id = 0;
+	for (uint16_t id = 1; id <= c->t->nclasses && id < TG_MAX_CLASSES; id++)
+		if (c->t->class_names[id] && !strcmp(c->t->class_names[id], name))
+			c->last_id = id;
+	return c->last_id;
+}
+
+static int add_one_learned(void *ctx, const struct tg_learned_entry *le)
+{
+	struct learned_ctx *c = ctx;
+	struct tg_dest_table *t = c->t;
+	const struct tg_dest_entry *cover;
+	struct tg_dest_entry *e;
+	uint16_t id = class_id_by_name(c, le->class_name);
+	size_t len;
+
+	if (!id)
+		return 0;	/* the class is gone; the learner drops it on its next policy */
+	cover = policy_lpm(c, le->addr);
+	if (cover && (cover->val.flags & TG_DEST_EXCEPTION || cover->key.prefixlen == 128))
+		return 0;
+	if (cover)
+		id = cover->val.class_id;
+	if (t->n >= TG_MAX_DESTS) {
+		t->learned_left_out++;
+		return 0;
+	}
+	len = strlen(le->qname) + 1;
+	memcpy(c->next_name, le->qname, len);
+	e = &t->v[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->key.prefixlen = 128;
+	memcpy(e->key.addr, le->addr, 16);
+	e->val.class_id = id;
+	e->name = c->next_name;
+	c->next_name += len;
+	t->learned++;
+	return 0;
+}
+
+static int sum_name(void *ctx, const struct tg_learned_entry *le)
+{
+	*(size_t *)ctx += strlen(le->qname) + 1;
+	return 0;
+}
+
+int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned)
+{
+	struct learned_ctx c = { .t = t, .n_policy = t->n };
+	size_t n = learned ? learned_count(learned) : 0, bytes = 0;
+	struct tg_dest_entry *nv;
+	bool seen[129] = { false };
+
+	if (!n)
+		return 0;
+	learned_for_each(learned, sum_name, &bytes);
+	c.names = c.next_name = malloc(bytes);
+	nv = realloc(t->v, (t->n + n) * sizeof(*nv));
+	if (!c.names || !nv) {
+		free(c.names);
+		if (nv)
+			t->v = nv;
+		return -ENOMEM;
+	}
+	t->v = nv;
+	for (size_t i = 0; i < t->n; i++)
+		seen[t->v[i].key.prefixlen] = true;
+	for (int plen = 128; plen >= 0; plen--)
+		if (seen[plen])
+			c.plens[c.nplens++] = plen;
+	learned_for_each(learned, add_one_learned, &c);
+	free(t->learned_names);
+	t->learned_names = c.names;
+	/* learned addresses are distinct and never a policy /128: no duplicates to drop */
+	qsort(t->v, t->n, sizeof(t->v[0]), key_cmp);
+	return 0;
 }
 
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
@@ -265,6 +382,9 @@ void dests_free(struct tg_dest_table *t)
 	free(t->v);
 	t->v = NULL;
 	t->n = 0;
+	free(t->learned_names);
+	t->learned_names = NULL;
+	t->learned = t->learned_left_out = 0;
 }
 
 const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16])

@@ -27,6 +27,9 @@ struct tg_dest_table {
 	struct tg_class classes[TG_MAX_CLASSES];
 	const char *class_names[TG_MAX_CLASSES];	/* point into the policy; NULL: id unused */
 	size_t nclasses;		/* highest class id in use */
+	char *learned_names;		/* names of the learned entries (dests_add_learned) */
+	size_t learned;			/* entries from DNS answers */
+	size_t learned_left_out;	/* learned addresses the map had no room for */
 };
 
 /*
@@ -37,6 +40,20 @@ struct tg_dest_table {
  */
 int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
 		const struct tg_dest_table *prev, struct tg_dest_table *out);
+
+struct tg_learned;
+
+/*
+ * Add what was learned from DNS answers (dnslearn.h) to a built table: one
+ * /128 per address, named by the name the client asked for. What the policy
+ * itself says about an address wins: an address inside an exception is left
+ * out, one the policy already lists exactly (/128) keeps the policy's entry,
+ * and one inside a class's prefix keeps that class (the entry adds the
+ * name). Entries of classes the policy no longer has are left out, and so
+ * is what does not fit the map (counted in learned_left_out). 0 or -ENOMEM.
+ */
+int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned);
+
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next);
 void dests_free(struct tg_dest_table *t);

@@ -37,6 +37,13 @@ static int diag_socket_for(struct tg_enforcer *e, __u32 tgid)
 	if (tgid) {
 		snprintf(path, sizeof(path), "/proc/%u/ns/net", tgid);
 		ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+		/*
+		 * Only a process that is gone sends us to our own namespace; a
+		 * namespace we may not open (no CAP_SYS_PTRACE over the workload)
+		 * is a failed destroy, said out loud, not a silent miss.
+		 */
+		if (ns_fd < 0 && errno != ENOENT && errno != ESRCH)
+			return -errno;
 	}
 	if (ns_fd < 0)
 		return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);

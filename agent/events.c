@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 #include "describe.h"
 #include "dests.h"
 #include "events.h"
+#include "handshake.h"
+#include "workload.h"
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -20,8 +23,13 @@ void events_ctx_init(struct tg_event_ctx *ctx)
 {
 	struct timespec mono, real;
 
+	const char *node = getenv("NODE_NAME");
+
 	memset(ctx, 0, sizeof(*ctx));
-	if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
+	/* in a DaemonSet the host name is the pod's; the downward API gives the node's */
+	if (node && *node)
+		snprintf(ctx->host, sizeof(ctx->host), "%s", node);
+	else if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
 		strcpy(ctx->host, "unknown");
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
@@ -37,6 +45,10 @@ const char *events_type_name(uint8_t type)
 		return "tls";
 	case TG_EV_BLOCKED_CONNECT:
 		return "blocked_connect";
+	case TG_EV_WEAK_TLS:
+		return "weak_tls";
+	case TG_EV_SNI_MISMATCH:
+		return "sni_mismatch";
 	default:
 		return "unknown";
 	}
@@ -93,10 +105,24 @@ static json_object *destination_json(const struct tg_event_ctx *ctx, const struc
 	const char *cls = ctx->dests ? dests_class_name(ctx->dests, ev->class_id) : NULL;
 	char ip[INET6_ADDRSTRLEN];
 
+	char host[TG_DESCRIBE_HOST_MAX];
+	unsigned int port = 0;
+
 	events_format_addr(ev->daddr, ip, sizeof(ip));
 	add_str(d, "class", cls);
 	add_str(d, "ip", ip);
 	json_object_object_add(d, "port", json_object_new_int(ev->dport));
+	if (ev->type != TG_EV_BLOCKED_CONNECT && !handshake_tunnel_host(ev, host, sizeof(host), &port)) {
+		/* through a forward proxy: ip/port are the proxy's, the name is the tunnel's */
+		json_object *t = json_object_new_object();
+
+		add_str(t, "host", host);
+		if (port)
+			json_object_object_add(t, "port", json_object_new_int(port));
+		json_object_object_add(d, "tunnel", t);
+		name = NULL;
+		add_str(d, "name", host);
+	}
 	if (name)
 		add_str(d, "name", name);
 	return d;
@@ -131,6 +157,19 @@ static json_object *workload_json(const struct tg_event_ctx *ctx, const struct t
 	comm[sizeof(ev->comm)] = '\0';
 	if (comm[0])
 		add_str(w, "comm", comm);
+	if (ctx->workloads) {
+		struct wl_attribution wa;
+
+		workloads_lookup(ctx->workloads, ev->cgroup_id, &wa);
+		if (wa.pod)
+			add_str(w, "pod", wa.pod);
+		if (wa.namespace)
+			add_str(w, "namespace", wa.namespace);
+		if (wa.container)
+			add_str(w, "container", wa.container);
+		if (wa.unit)
+			add_str(w, "unit", wa.unit);
+	}
 	return w;
 }
 
@@ -142,9 +181,14 @@ static json_object *protocol_json(const struct tg_event *ev)
 
 	if (ev->type == TG_EV_BLOCKED_CONNECT)
 		return NULL;	/* nothing was sent */
-	describe_payload(ev->payload, n, &desc);
+	if (ev->type == TG_EV_PLAINTEXT)
+		describe_flow(ev->payload, n, ev->tls.l7, ev->tls.pf_kind, ev->tls.tls_off, &desc);
+	else
+		describe_tls(ev->tls.l7, ev->tls.pf_kind, &desc);
 	p = json_object_new_object();
 	add_str(p, "detected", desc.detected);
+	if (desc.negotiation)
+		add_str(p, "negotiation", desc.negotiation);
 	if (desc.method[0])
 		add_str(p, "method", desc.method);
 	if (desc.host[0])
@@ -169,8 +213,7 @@ json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_even
 	json_object_object_add(o, "source", source_json(ev));
 	json_object_object_add(o, "workload", workload_json(ctx, ev));
 	json_object_object_add(o, "protocol", protocol_json(ev));
-	/* TLS details (version, SNI, ALPN) come with the handshake parser */
-	json_object_object_add(o, "tls", ev->type == TG_EV_TLS ? json_object_new_object() : NULL);
+	json_object_object_add(o, "tls", handshake_tls_json(ev));
 	flow = json_object_new_object();
 	json_object_object_add(flow, "cookie", json_object_new_uint64(ev->cookie));
 	json_object_object_add(o, "flow", flow);

@@ -18,12 +18,14 @@
 
 struct cgroup_names;
 struct tg_dest_table;
+struct tg_workloads;
 
 struct tg_event_ctx {
 	char host[256];
 	int64_t mono_to_real_ns;	/* add to CLOCK_MONOTONIC ns to get UTC ns */
 	const struct tg_dest_table *dests;
 	struct cgroup_names *cgroups;
+	struct tg_workloads *workloads;	/* pod/unit attribution; NULL: cgroup only */
 };
 
 void events_ctx_init(struct tg_event_ctx *ctx);

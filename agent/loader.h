@@ -21,6 +21,7 @@ enum tg_hook {
 	TG_HOOK_CONNECT4 = 0,
 	TG_HOOK_CONNECT6,
 	TG_HOOK_EGRESS,
+	TG_HOOK_INGRESS,		/* ServerHello and server prefaces */
 	TG_HOOK__MAX,
 };
 

@@ -173,10 +173,11 @@ static bool pos_after(const struct pos *a, const struct pos *b)
 static void sort_messages(struct ctx *c)
 {
 	size_t n = c->diag->n - c->diag_start;
-	char **m = c->diag->msgs + c->diag_start;
+	char **m;
 
-	if (c->nomem || n > MAX_ERRORS + 1)
+	if (c->nomem || n > MAX_ERRORS + 1 || !c->diag->msgs)
 		return;
+	m = c->diag->msgs + c->diag_start;	/* no arithmetic on NULL (UB; fuzz_policy) */
 	/* insertion sort: stable, and there are at most MAX_ERRORS + 1 */
 	for (size_t i = 1; i < n; i++) {
 		struct pos p = c->pos[i];
@@ -622,6 +623,7 @@ enum ftype {
 	F_TLSVER,	/* int: TG_TLS_* */
 	F_DURATION,	/* unsigned int seconds */
 	F_SIZE,		/* uint64_t bytes */
+	F_UINT,		/* unsigned int, a plain number */
 	F_MAP,		/* nested mapping filling the same object */
 	F_FN,		/* anything else */
 };
@@ -641,6 +643,9 @@ static const char *const mode_names[] = { "audit", "enforce", NULL };
 static const char *const fail_mode_names[] = { "closed", "open", NULL };
 static const char *const protocol_names[] = { "tls", "postgres", "mysql", "tds", NULL };
 static const char *const tls_names[] = { "1.0", "1.1", "1.2", "1.3", NULL };
+/* indexed by enum tg_ai_auth_mode (ai_auth.h) */
+static const char *const ai_auth_names[] = { "auto", "none", "managed_identity",
+					     "workload_identity", NULL };
 
 static int walk_map(struct ctx *c, const char *what, yaml_node_t *n,
 		    const struct field *fields, void *obj);
@@ -798,6 +803,14 @@ static int parse_field(struct ctx *c, const struct field *f, yaml_node_t *v, voi
 			return node_err(c, v, "invalid size %s (%s)", quote(qb, sval(v)),
 					"bytes, or a number with KB, MB, GB, TB, KiB, MiB, GiB or TiB");
 		return 0;
+	case F_UINT: {
+		uint64_t u;
+
+		if (v->type != YAML_SCALAR_NODE || parse_uint(sval(v), strlen(sval(v)), UINT_MAX, &u))
+			return node_err(c, v, "\"%s\" must be a whole number", f->key);
+		*(unsigned int *)dst = (unsigned int)u;
+		return 0;
+	}
 	case F_MAP:
 		return walk_map(c, f->key, v, f->sub, obj);
 	case F_FN:
@@ -1205,6 +1218,18 @@ static int parse_key_file(struct ctx *c, const char *key, yaml_node_t *v, void *
 static const struct field ai_fields[] = {
 	{ "connection_string_file", F_STR, P(ai_connection_string_file) },
 	{ "ca_file", F_STR, P(ai_ca_file) },
+	{ "batch_items", F_UINT, P(ai_batch_items) },
+	{ "batch_bytes", F_SIZE, P(ai_batch_bytes) },
+	{ "batch_age", F_DURATION, P(ai_batch_age_s) },
+	{ "queue_max", F_UINT, P(ai_queue_max) },
+	{ "timeout", F_DURATION, P(ai_timeout_s) },
+	{ "retry_base", F_DURATION, P(ai_retry_base_s) },
+	{ "retry_max", F_DURATION, P(ai_retry_max_s) },
+	{ "metrics_interval", F_DURATION, P(ai_metrics_interval_s) },
+	{ "flood_window", F_DURATION, P(ai_flood_window_s) },
+	{ "auth", F_ENUM, P(ai_auth), .names = ai_auth_names },
+	{ "client_id", F_STR, P(ai_client_id) },
+	{ "imds_url", F_STR, P(ai_imds_url) },
 	END
 };
 
@@ -1239,6 +1264,11 @@ static int parse_events(struct ctx *c, const char *key, yaml_node_t *v, void *ob
 	    node_err(c, v, "\"encrypt_fields\" needs a key: set \"key_file\" or \"key_files\"") ==
 	    -ENOMEM)
 		return -ENOMEM;
+	/* the HMAC key is derived from the event key: no key, no hashing */
+	if (p->hash_fields.n && !p->key_files.n &&
+	    node_err(c, v, "\"hash_fields\" needs a key: set \"key_file\" or \"key_files\"") ==
+	    -ENOMEM)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1255,9 +1285,33 @@ static int parse_listen(struct ctx *c, const char *key, yaml_node_t *v, void *ob
 	return set_str(&((struct tg_policy *)obj)->metrics_listen, s);
 }
 
+/* The bearer token must not travel in clear text. */
+static int parse_api_server(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	char qb[QBUF];
+	const char *s;
+
+	if (scalar_str(c, key, v, &s))
+		return c->nomem ? -ENOMEM : 0;
+	if (strncmp(s, "https://", 8) || !s[8] || strchr(s + 8, '?') || strchr(s + 8, '#'))
+		return node_err(c, v, "invalid API server %s (expected https://HOST[:PORT])",
+				quote(qb, s));
+	return set_str(&((struct tg_policy *)obj)->k8s_api_server, s);
+}
+
+static const struct field kubernetes_api_fields[] = {
+	{ "server", F_FN, .fn = parse_api_server },
+	{ "token_file", F_STR, P(k8s_token_file) },
+	{ "ca_file", F_STR, P(k8s_ca_file) },
+	END
+};
+
 static const struct field kubernetes_fields[] = {
 	{ "namespaces", F_STRLIST, P(k8s_namespaces) },
 	{ "labels", F_FN, .fn = parse_labels },
+	{ "node_name", F_STR, P(k8s_node_name) },
+	{ "api", F_MAP, .sub = kubernetes_api_fields },
+	{ "log_dir", F_STR, P(k8s_log_dir) },
 	END
 };
 
@@ -1278,6 +1332,26 @@ static const struct field metrics_fields[] = {
 	END
 };
 
+/* A count of learned addresses: they share the kernel's destination map. */
+static int parse_max_learned(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	char qb[QBUF];
+	uint64_t n;
+
+	if (v->type != YAML_SCALAR_NODE)
+		return node_err(c, v, "\"%s\" must be a number", key);
+	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, &n) || n < 1 || n > TG_MAX_DESTS)
+		return node_err(c, v, "invalid %s %s (1 to %d)", key, quote(qb, sval(v)), TG_MAX_DESTS);
+	((struct tg_policy *)obj)->dns_max_learned = n;
+	return 0;
+}
+
+static const struct field dns_fields[] = {
+	{ "grace", F_DURATION, P(dns_grace_s) },
+	{ "max_learned", F_FN, .fn = parse_max_learned },
+	END
+};
+
 static const struct field top_fields[] = {
 	{ "mode", F_ENUM, P(mode), .names = mode_names },
 	{ "fail_mode", F_ENUM, P(fail_mode), .names = fail_mode_names },
@@ -1290,6 +1364,7 @@ static const struct field top_fields[] = {
 	{ "events", F_FN, .fn = parse_events },
 	{ "control", F_MAP, .sub = control_fields },
 	{ "metrics", F_MAP, .sub = metrics_fields },
+	{ "dns", F_MAP, .sub = dns_fields },
 	END
 };
 
@@ -1389,6 +1464,10 @@ static struct tg_policy *policy_new(const char *name)
 	p->min_tls_version = TG_TLS_1_2;
 	p->spool_max_bytes = TG_SPOOL_MAX_BYTES_DEFAULT;
 	p->spool_max_age_s = TG_SPOOL_MAX_AGE_DEFAULT;
+	p->ai_metrics_interval_s = TG_AI_METRICS_INTERVAL_DEFAULT;
+	p->ai_flood_window_s = TG_AI_FLOOD_WINDOW_DEFAULT;
+	p->dns_grace_s = TG_DNS_GRACE_DEFAULT;
+	p->dns_max_learned = TG_DNS_MAX_LEARNED_DEFAULT;
 	return p;
 }
 
@@ -1404,6 +1483,11 @@ void policy_free(struct tg_policy *p)
 		free(p->k8s_labels[i].value);
 	}
 	free(p->k8s_labels);
+	free(p->k8s_node_name);
+	free(p->k8s_api_server);
+	free(p->k8s_token_file);
+	free(p->k8s_ca_file);
+	free(p->k8s_log_dir);
 	for (size_t i = 0; i < p->ndests; i++) {
 		struct tg_policy_dest *d = &p->dests[i];
 
@@ -1424,6 +1508,8 @@ void policy_free(struct tg_policy *p)
 	free(p->events_file);
 	free(p->ai_connection_string_file);
 	free(p->ai_ca_file);
+	free(p->ai_client_id);
+	free(p->ai_imds_url);
 	strlist_free(&p->encrypt_fields);
 	strlist_free(&p->hash_fields);
 	strlist_free(&p->key_files);

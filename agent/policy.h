@@ -82,6 +82,11 @@ struct tg_policy {
 	struct tg_strlist k8s_namespaces;
 	struct tg_label *k8s_labels;
 	size_t nk8s_labels;
+	char *k8s_node_name;		/* workloads.kubernetes.node_name; NULL: $NODE_NAME, hostname */
+	char *k8s_api_server;		/* .api.server (https://...); NULL: in-cluster env */
+	char *k8s_token_file;		/* .api.token_file; NULL: service account default */
+	char *k8s_ca_file;		/* .api.ca_file; NULL: service account default */
+	char *k8s_log_dir;		/* .log_dir (pods/, containers/); NULL: /var/log */
 
 	struct tg_policy_dest *dests;
 	size_t ndests;
@@ -99,16 +104,36 @@ struct tg_policy {
 	char *spool_dir;
 	uint64_t spool_max_bytes;
 	unsigned int spool_max_age_s;
+	/* events.application_insights tuning; 0 means the sink's default unless noted */
+	unsigned int ai_batch_items;
+	uint64_t ai_batch_bytes;
+	unsigned int ai_batch_age_s;
+	unsigned int ai_queue_max;
+	unsigned int ai_timeout_s;
+	unsigned int ai_retry_base_s;
+	unsigned int ai_retry_max_s;
+	unsigned int ai_metrics_interval_s;	/* default 60; 0: no metrics */
+	unsigned int ai_flood_window_s;		/* default 60; 0: no folding */
+	int ai_auth;				/* enum tg_ai_auth_mode (ai_auth.h), default auto */
+	char *ai_client_id;			/* user-assigned managed identity */
+	char *ai_imds_url;			/* NULL: the IMDS address */
 
 	char *control_socket;
 	char *control_group;
 	char *metrics_listen;		/* NULL: metrics off */
+
+	unsigned int dns_grace_s;	/* dns.grace: learned addresses outlive their TTL by this */
+	unsigned int dns_max_learned;	/* dns.max_learned: addresses learned from DNS, at most */
 };
 
 /* Defaults the loader fills in when the file says nothing. */
 #define TG_FAIL_OPEN_AFTER_DEFAULT	10			/* seconds */
 #define TG_SPOOL_MAX_BYTES_DEFAULT	(50ULL << 20)		/* 50 MiB */
 #define TG_SPOOL_MAX_AGE_DEFAULT	(7U * 24 * 3600)	/* 7 days */
+#define TG_AI_METRICS_INTERVAL_DEFAULT	60			/* seconds */
+#define TG_AI_FLOOD_WINDOW_DEFAULT	60			/* seconds */
+#define TG_DNS_GRACE_DEFAULT		60			/* seconds */
+#define TG_DNS_MAX_LEARNED_DEFAULT	16384
 
 /* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
 struct tg_diag {

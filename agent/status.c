@@ -12,8 +12,10 @@
 #include <bpf/libbpf.h>
 
 #include "agent_state.h"
+#include "sink_ai.h"
 #include "status.h"
 #include "tlsguard.skel.h"
+#include "workload.h"
 
 /* Names of the kernel counters, as status and metrics show them. */
 static const char *const counter_names[] = {
@@ -31,6 +33,17 @@ static const char *const counter_names[] = {
 	[TG_CNT_ERR_RINGBUF] = "err_ringbuf",
 	[TG_CNT_ERR_HEADER] = "err_header",
 	[TG_CNT_ERR_NO_SOCK] = "err_no_sock",
+	[TG_CNT_WEAK_TLS_FLAGGED] = "weak_tls_flagged",
+	[TG_CNT_WEAK_TLS_BLOCKED] = "weak_tls_blocked",
+	[TG_CNT_SNI_MISMATCH_FLAGGED] = "sni_mismatch_flagged",
+	[TG_CNT_SNI_MISMATCH_BLOCKED] = "sni_mismatch_blocked",
+	[TG_CNT_HELLO_SPLIT] = "hello_split",
+	[TG_CNT_HELLO_TRUNCATED] = "hello_truncated",
+	[TG_CNT_SERVER_HELLO] = "server_hello",
+	[TG_CNT_SERVER_UNJUDGED] = "server_unjudged",
+	[TG_CNT_PROXY_UNTRACKED] = "proxy_untracked",
+	[TG_CNT_ERR_HS_STORAGE] = "err_hs_storage",
+	[TG_CNT_QUIC_INITIAL] = "quic_initial",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");
@@ -42,6 +55,8 @@ static const char *const class_stat_names[] = {
 	[TG_CS_PLAINTEXT_BLOCKED] = "plaintext_blocked",
 	[TG_CS_CONNECT_FLAGGED] = "connect_flagged",
 	[TG_CS_CONNECT_BLOCKED] = "connect_blocked",
+	[TG_CS_WEAK_TLS] = "weak_tls",
+	[TG_CS_SNI_MISMATCH] = "sni_mismatch",
 };
 _Static_assert(sizeof(class_stat_names) / sizeof(class_stat_names[0]) == TG_CS__MAX,
 	       "every class stat has a name");
@@ -142,6 +157,34 @@ static const char *rel_cgroup(struct agent *a, const char *abs)
 	return !strncmp(abs, a->cg_mount, n) && abs[n] ? abs + n : "/";
 }
 
+/* DNS answer learning's ingress program on the same cgroup (dnslearn.h). */
+static void dns_hook_json(struct agent *a, const struct tg_attachment *att, json_object *arr,
+			  int *missing)
+{
+	json_object *o;
+	struct hook_state st;
+	char pin[4400] = "";
+	bool adopted = false;
+	int fd;
+
+	if (!a->dns)
+		return;
+	fd = dnslearn_link(a->dns, att->cgroup_id, pin, sizeof(pin), &adopted);
+	read_hook(fd, &st);
+	if (!st.attached)
+		(*missing)++;
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string("dns_ingress"));
+	json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
+	json_object_object_add(o, "cgroup", json_object_new_string(rel_cgroup(a, att->path)));
+	json_object_object_add(o, "pinned", json_object_new_string(pin));
+	json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
+	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
+	json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
+	json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
+	json_object_array_add(arr, o);
+}
+
 static json_object *hooks_json(struct agent *a, int *missing)
 {
 	json_object *arr = json_object_new_array();
@@ -170,6 +213,7 @@ static json_object *hooks_json(struct agent *a, int *missing)
 			json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
 			json_object_array_add(arr, o);
 		}
+		dns_hook_json(a, att, arr, missing);
 	}
 	return arr;
 }
@@ -223,6 +267,69 @@ static json_object *classes_json(struct agent *a)
 	return arr;
 }
 
+static json_object *counts_json(const char *const *names, const uint64_t *v, size_t n)
+{
+	json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, names[i], json_object_new_uint64(v[i]));
+	return o;
+}
+
+static size_t learned_count_or_0(struct agent *a)
+{
+	const struct tg_learned *t = dnslearn_table(a->dns);
+
+	return t ? learned_count(t) : 0;
+}
+
+/* The LRU-full counter: learned addresses that gave way to newer ones. */
+static uint64_t learned_evicted_or_0(struct agent *a)
+{
+	const struct tg_learned *t = dnslearn_table(a->dns);
+	struct tg_learned_stats st = { 0 };
+
+	if (t)
+		learned_get_stats(t, &st);
+	return st.evicted;
+}
+
+/* Learning from DNS answers: the table, the parser, the kernel copy. */
+static json_object *dns_json(struct agent *a)
+{
+	static const char *const parse_names[TG_DNSP__MAX] = {
+		"ok", "malformed", "not_answer", "truncated", "rcode", "no_question",
+	};
+	static const char *const tcp_names[] = { "messages", "gaps", "evicted", "oversized" };
+	json_object *o = json_object_new_object();
+	struct tg_dnslearn_stats st;
+	uint64_t tcp[4];
+
+	dnslearn_get_stats(a->dns, &st);
+	tcp[0] = st.tcp.messages;
+	tcp[1] = st.tcp.gaps;
+	tcp[2] = st.tcp.evicted;
+	tcp[3] = st.tcp.oversized;
+	json_object_object_add(o, "learned_ips", json_object_new_int64(st.learned_ips));
+	json_object_object_add(o, "max_learned", json_object_new_int64(st.max_learned));
+	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.learned));
+	json_object_object_add(o, "left_out", json_object_new_int64(a->dests.learned_left_out));
+	json_object_object_add(o, "evicted", json_object_new_uint64(st.table.evicted));
+	json_object_object_add(o, "expired", json_object_new_uint64(st.table.expired));
+	json_object_object_add(o, "learned", json_object_new_uint64(st.table.learned));
+	json_object_object_add(o, "refreshed", json_object_new_uint64(st.table.refreshed));
+	json_object_object_add(o, "class_conflicts", json_object_new_uint64(st.table.class_conflicts));
+	json_object_object_add(o, "answers", json_object_new_uint64(st.table.answers));
+	json_object_object_add(o, "answers_matched", json_object_new_uint64(st.table.answers_matched));
+	json_object_object_add(o, "records", json_object_new_uint64(st.records));
+	json_object_object_add(o, "udp_truncated", json_object_new_uint64(st.udp_truncated));
+	json_object_object_add(o, "parsed", counts_json(parse_names, st.parsed, TG_DNSP__MAX));
+	json_object_object_add(o, "tcp", counts_json(tcp_names, tcp, 4));
+	if (st.kernel_names)
+		json_object_object_add(o, "kernel", counts_json(st.kernel_names, st.kernel, st.nkernel));
+	return o;
+}
+
 static json_object *policy_json(struct agent *a)
 {
 	json_object *o = json_object_new_object();
@@ -242,6 +349,9 @@ static json_object *policy_json(struct agent *a)
 	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts.n));
 	json_object_object_add(o, "resolved_ips", json_object_new_int64(resolved));
 	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(unresolved));
+	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(a)));
+	json_object_object_add(o, "learned_evicted", json_object_new_uint64(learned_evicted_or_0(a)));
+	json_object_object_add(o, "dns", dns_json(a));
 	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
 	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
 	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));
@@ -258,9 +368,11 @@ static json_object *counters_json(struct agent *a, const struct snapshot *s)
 	json_object_object_add(o, "tls", json_object_new_uint64(c[TG_CNT_VERDICT_TLS]));
 	json_object_object_add(o, "plaintext",
 			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_PLAINTEXT_BLOCKED]));
-	/* handshake checks (TLS version, SNI) are not part of this build: always 0 */
-	json_object_object_add(o, "weak_tls", json_object_new_uint64(0));
-	json_object_object_add(o, "sni_mismatch", json_object_new_uint64(0));
+	json_object_object_add(o, "weak_tls",
+			       json_object_new_uint64(c[TG_CNT_WEAK_TLS_FLAGGED] + c[TG_CNT_WEAK_TLS_BLOCKED]));
+	json_object_object_add(o, "sni_mismatch",
+			       json_object_new_uint64(c[TG_CNT_SNI_MISMATCH_FLAGGED] +
+						      c[TG_CNT_SNI_MISMATCH_BLOCKED]));
 	json_object_object_add(o, "blocked",
 			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_BLOCKED] + c[TG_CNT_CONNECT_BLOCKED]));
 	json_object_object_add(o, "flagged",
@@ -283,6 +395,46 @@ static json_object *kernel_counters_json(const struct snapshot *s)
 	return o;
 }
 
+/* The App Insights sink: "disabled" without a connection string. */
+static json_object *ai_sink_json(struct agent *a)
+{
+	json_object *o = json_object_new_object(), *lost;
+	struct tg_sink_ai_stats st;
+
+	json_object_object_add(o, "name", json_object_new_string("appinsights"));
+	if (!a->ai) {
+		json_object_object_add(o, "state", json_object_new_string("disabled"));
+		return o;
+	}
+	sink_ai_stats(a->ai, &st);
+	lost = json_object_new_object();
+	json_object_object_add(o, "target", json_object_new_string(st.endpoint));
+	json_object_object_add(o, "state", json_object_new_string(sink_ai_state_name(st.state)));
+	json_object_object_add(o, "sent", json_object_new_uint64(st.sent));
+	json_object_object_add(o, "failed", json_object_new_uint64(st.failed));
+	json_object_object_add(o, "queued", json_object_new_uint64(st.queued));
+	json_object_object_add(o, "spooled", json_object_new_uint64(st.spooled));
+	json_object_object_add(o, "spool_bytes", json_object_new_uint64(st.spool_bytes));
+	json_object_object_add(o, "spool", json_object_new_string(!st.spool_on_disk ? "memory" :
+				       st.spool_encrypted ? "disk, encrypted" : "disk, NOT encrypted"));
+	add_time(o, "last_success", st.last_success_ns);
+	json_object_object_add(o, "last_error", st.last_error[0] ? json_object_new_string(st.last_error) : NULL);
+	json_object_object_add(lost, "rejected", json_object_new_uint64(st.lost_rejected));
+	json_object_object_add(lost, "queue_full", json_object_new_uint64(st.lost_queue_full));
+	json_object_object_add(lost, "evicted", json_object_new_uint64(st.lost_evicted));
+	json_object_object_add(lost, "expired", json_object_new_uint64(st.lost_expired));
+	json_object_object_add(lost, "other", json_object_new_uint64(st.lost_other));
+	json_object_object_add(o, "lost", lost);
+	json_object_object_add(o, "requests", json_object_new_uint64(st.requests));
+	json_object_object_add(o, "retries", json_object_new_uint64(st.retries));
+	json_object_object_add(o, "throttled", json_object_new_uint64(st.throttled));
+	json_object_object_add(o, "redirects", json_object_new_uint64(st.redirects));
+	json_object_object_add(o, "token_fetches", json_object_new_uint64(st.token_fetches));
+	json_object_object_add(o, "flood_folded", json_object_new_uint64(st.flood_folded));
+	json_object_object_add(o, "flood_summaries", json_object_new_uint64(st.flood_summaries));
+	return o;
+}
+
 static json_object *sinks_json(struct agent *a)
 {
 	json_object *arr = json_object_new_array(), *o = json_object_new_object();
@@ -300,6 +452,7 @@ static json_object *sinks_json(struct agent *a)
 	add_time(o, "last_success", f->last_success_ns);
 	json_object_object_add(o, "last_error", f->last_error[0] ? json_object_new_string(f->last_error) : NULL);
 	json_object_array_add(arr, o);
+	json_object_array_add(arr, ai_sink_json(a));
 	return arr;
 }
 
@@ -344,6 +497,20 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 		snprintf(buf, sizeof(buf), "event sink %s failing: %s", a->file_sink.name, a->file_sink.last_error);
 		json_object_array_add(reasons, json_object_new_string(buf));
 	}
+	if (a->ai) {
+		struct tg_sink_ai_stats st;
+
+		sink_ai_stats(a->ai, &st);
+		if (st.state == TG_SINK_AI_DOWN) {
+			snprintf(buf, sizeof(buf), "event sink appinsights down: %s", st.last_error);
+			json_object_array_add(reasons, json_object_new_string(buf));
+		}
+		if (st.failed) {
+			snprintf(buf, sizeof(buf), "appinsights: %llu item(s) lost since start",
+				 (unsigned long long)st.failed);
+			json_object_array_add(warnings, json_object_new_string(buf));
+		}
+	}
 	/* losses are reported, but restarting the agent would not bring them back */
 	if (s->events_lost) {
 		snprintf(buf, sizeof(buf), "%llu event(s) lost since start", (unsigned long long)s->events_lost);
@@ -377,6 +544,8 @@ json_object *status_build_json(struct agent *a)
 	json_object_object_add(o, "counters", counters_json(a, &s));
 	json_object_object_add(o, "kernel_counters", kernel_counters_json(&s));
 	json_object_object_add(o, "sinks", sinks_json(a));
+	if (a->ev_ctx.workloads)
+		json_object_object_add(o, "workloads", workloads_status_json(a->ev_ctx.workloads));
 	json_object_object_add(top, "workloads", top_json(a->top_workloads, "workload"));
 	json_object_object_add(top, "destinations", top_json(a->top_destinations, "destination"));
 	json_object_object_add(o, "top", top);
@@ -538,9 +707,41 @@ static void metrics_hooks(struct agent *a, struct mbuf *b)
 		}
 }
 
+/* The App Insights sink beyond up/sent (those share the families of every sink). */
+static void metrics_ai(struct mbuf *b, const struct tg_sink_ai_stats *st)
+{
+	mprintf(b, "tlsguard_sink_sent_total{sink=\"appinsights\"} %llu\n", (unsigned long long)st->sent);
+	metric_head(b, "tlsguard_sink_lost_total", "counter", "Items a sink lost, by reason.");
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"rejected\"} %llu\n",
+		(unsigned long long)st->lost_rejected);
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"queue_full\"} %llu\n",
+		(unsigned long long)st->lost_queue_full);
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"evicted\"} %llu\n",
+		(unsigned long long)st->lost_evicted);
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"expired\"} %llu\n",
+		(unsigned long long)st->lost_expired);
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"other\"} %llu\n",
+		(unsigned long long)st->lost_other);
+	metric_head(b, "tlsguard_sink_queued", "gauge", "Items waiting in memory.");
+	mprintf(b, "tlsguard_sink_queued{sink=\"appinsights\"} %llu\n", (unsigned long long)st->queued);
+	metric_head(b, "tlsguard_sink_spooled", "gauge", "Items waiting in the spool.");
+	mprintf(b, "tlsguard_sink_spooled{sink=\"appinsights\"} %llu\n", (unsigned long long)st->spooled);
+	metric_head(b, "tlsguard_sink_requests_total", "counter", "Requests to the ingestion endpoint.");
+	mprintf(b, "tlsguard_sink_requests_total{sink=\"appinsights\"} %llu\n",
+		(unsigned long long)st->requests);
+	metric_head(b, "tlsguard_sink_retries_total", "counter", "Failed requests that will be retried.");
+	mprintf(b, "tlsguard_sink_retries_total{sink=\"appinsights\"} %llu\n",
+		(unsigned long long)st->retries);
+	metric_head(b, "tlsguard_sink_flood_folded_total", "counter",
+		    "Repeated violations folded into flood-control summaries.");
+	mprintf(b, "tlsguard_sink_flood_folded_total{sink=\"appinsights\"} %llu\n",
+		(unsigned long long)st->flood_folded);
+}
+
 int status_build_metrics(struct agent *a, char **out, size_t *len)
 {
 	struct mbuf b = { .cap = 8192 };
+	struct tg_sink_ai_stats ai = { 0 };
 	struct snapshot s;
 	const uint64_t *t;
 
@@ -549,6 +750,8 @@ int status_build_metrics(struct agent *a, char **out, size_t *len)
 		return -ENOMEM;
 	take_snapshot(a, &s);
 	t = s.total;
+	if (a->ai)
+		sink_ai_stats(a->ai, &ai);
 	metrics_flows(a, &b);
 	metric_head(&b, "tlsguard_violations_total", "counter", "Violations by type and action.");
 	mprintf(&b, "tlsguard_violations_total{type=\"plaintext\",action=\"flagged\"} %llu\n",
@@ -568,9 +771,13 @@ int status_build_metrics(struct agent *a, char **out, size_t *len)
 		(unsigned long long)a->events_write_failed);
 	metric_head(&b, "tlsguard_sink_up", "gauge", "1 when the event sink is delivering.");
 	mprintf(&b, "tlsguard_sink_up{sink=\"%s\"} %d\n", a->file_sink.name, a->file_sink.ok);
+	if (a->ai)
+		mprintf(&b, "tlsguard_sink_up{sink=\"appinsights\"} %d\n", ai.state == TG_SINK_AI_OK);
 	metric_head(&b, "tlsguard_sink_sent_total", "counter", "Events delivered by each sink.");
 	mprintf(&b, "tlsguard_sink_sent_total{sink=\"%s\"} %llu\n", a->file_sink.name,
 		(unsigned long long)a->file_sink.sent);
+	if (a->ai)
+		metrics_ai(&b, &ai);
 	metric_head(&b, "tlsguard_sockets_destroyed_total", "counter", "Blocked sockets destroyed.");
 	mprintf(&b, "tlsguard_sockets_destroyed_total %llu\n", (unsigned long long)a->sockets_destroyed);
 	metrics_hooks(a, &b);

@@ -4,7 +4,18 @@
  * the BPF unit tests (tests/bpf/) run the same code on crafted packets.
  */
 #include "lib/connect.bpf.h"
-#include "lib/egress.bpf.h"
+#include "lib/ingress.bpf.h"
+
+/* Handshake state lives in sk_storage next to the flow (see flow.h). */
+static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_flow *flow, int create)
+{
+	return bpf_sk_storage_get(&tg_hs_map, sk, NULL, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	bpf_sk_storage_delete(&tg_hs_map, sk);
+}
 
 SEC("cgroup/connect4")
 int tg_connect4(struct bpf_sock_addr *ctx)
@@ -43,7 +54,24 @@ int tg_egress(struct __sk_buff *skb)
 	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
 	if (!flow)
 		return TG_PASS;	/* untracked: the fast path ends here */
-	return tg_flow_on_egress(skb, flow);
+	return tg_flow_on_egress(skb, sk, flow);
+}
+
+SEC("cgroup_skb/ingress")
+int tg_ingress(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tg_flow *flow;
+
+	if (!sk)
+		return TG_PASS;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return TG_PASS;
+	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
+	if (!flow)
+		return TG_PASS;	/* untracked: the fast path ends here */
+	return tg_flow_on_ingress(skb, sk, flow);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

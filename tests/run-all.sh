@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Every suite against the sanitizer build, in order: unit, bpf, integration.
+# Every suite against the sanitizer build, in order: unit, bpf, integration,
+# fuzz (a short libFuzzer run of every parser of untrusted bytes).
 #
 #   tests/run-all.sh SANDIR
 #
@@ -52,6 +53,8 @@ run_suite()
 run_suite unit "$here/run-suite.sh" unit "$sandir"/unit/*
 run_suite bpf "$here/run-suite.sh" bpf "$sandir"/bpftest/*
 run_suite integration "$here/integration/run.sh" "$sandir"
+# libFuzzer targets, briefly (mk/fuzz.mk; BUILD is the directory above SANDIR)
+run_suite fuzz make -C "$here/.." --no-print-directory BUILD="$(cd "$sandir/.." && pwd)" fuzz-smoke
 
 summary="$total_p passed, $total_f failed"
 [[ $total_s -gt 0 ]] && summary+=", $total_s skipped"

@@ -78,6 +78,9 @@ static void print_policy(const struct style *st, json_object *o)
 	       "destinations", s(o, "policy.destinations"), s(o, "policy.exceptions"),
 	       s(o, "policy.map_entries"), s(o, "policy.resolved_ips"), s(o, "policy.hosts"),
 	       s(o, "policy.unresolved_hosts"));
+	printf("  %-16s %s IPs from DNS answers (at most %s, %s evicted, %s expired)\n", "learned",
+	       s(o, "policy.learned_ips"), s(o, "policy.dns.max_learned"), s(o, "policy.learned_evicted"),
+	       s(o, "policy.dns.expired"));
 	if (!json_object_object_get_ex(json_object_object_get(o, "policy"), "classes", &classes) ||
 	    !json_object_array_length(classes))
 		return;

@@ -5,6 +5,7 @@
 
 #include <linux/socket.h>
 #include "emit.bpf.h"
+#include "tlsguard/preface.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -37,7 +38,7 @@ static __always_inline int tg_port_allowed(const struct tg_class *cls, __u16 por
 
 static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_addr *ctx,
 					 const struct tg_dest_key *key, __u8 family,
-					 __u16 port, __u16 class_id, __u8 mode)
+					 __u16 port, __u16 class_id, const struct tg_class *cls)
 {
 	__builtin_memset(flow, 0, sizeof(*flow));
 	flow->cookie = bpf_get_socket_cookie(ctx);
@@ -52,8 +53,20 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 	flow->dport = port;
 	flow->class_id = class_id;
 	flow->family = family;
-	flow->mode = mode;
 	flow->state = TG_FLOW_PENDING;
+	if (ctx->protocol == IPPROTO_UDP)
+		flow->hs_flags |= TG_HSF_UDP;
+	if (!cls) {
+		/* a forward proxy: the class comes with the CONNECT */
+		flow->proto = TG_L7_CONNECT;
+		return;
+	}
+	flow->mode = cls->mode;
+	flow->proto = cls->protocol < TG_L7__MAX ? cls->protocol : TG_L7_TLS;
+	flow->min_tls = cls->min_tls;
+	flow->cls_flags = cls->flags;
+	if (flow->proto == TG_L7_TLS)
+		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* the ServerHello comes first */
 }
 
 static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 action)
@@ -63,7 +76,30 @@ static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 act
 	if (!ev)
 		return;
 	tg_event_from_flow(ev, flow, TG_EV_BLOCKED_CONNECT, action);
+	ev->tls.l7 = flow->proto;
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/* A connect to a listed forward proxy: tracked, its class comes later. */
+static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
+					       const struct tg_dest_key *key, __u8 family,
+					       __u16 port)
+{
+	struct tg_proxy_key pk = { .port = port };
+	struct tg_flow *flow;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 1;
+	__builtin_memcpy(pk.addr, key->addr, 16);
+	if (!bpf_map_lookup_elem(&tg_proxies, &pk))
+		return 1;
+	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!flow) {
+		tg_count(TG_CNT_ERR_STORAGE);
+		return 1;
+	}
+	tg_flow_init(flow, ctx, key, family, port, 0, NULL);
+	return 1;
 }
 
 /* Returns 1 to let connect() proceed, 0 to fail it with EPERM. */
@@ -76,11 +112,11 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	struct tg_flow scratch;
 	__u32 class_id;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return 1;
 	dest = bpf_map_lookup_elem(&tg_dests, key);
 	if (!dest)
-		return 1;
+		return tg_on_proxy_connect(ctx, key, family, port);
 	if (dest->flags & TG_DEST_EXCEPTION) {
 		tg_count(TG_CNT_EXCEPTION_HIT);
 		return 1;
@@ -91,7 +127,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 		return 1;	/* class ids come from the same policy; cannot miss */
 
 	if (!tg_port_allowed(cls, port)) {
-		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls->mode);
+		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls);
 		if (cls->mode == TG_MODE_ENFORCE) {
 			tg_count(TG_CNT_CONNECT_BLOCKED);
 			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
@@ -109,7 +145,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 		tg_count(TG_CNT_ERR_STORAGE);
 		return 1;
 	}
-	tg_flow_init(flow, ctx, key, family, port, class_id, cls->mode);
+	tg_flow_init(flow, ctx, key, family, port, class_id, cls);
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
 	return 1;

@@ -1,24 +1,33 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The first-payload verdict. Called for every egress packet of a tracked
- * flow; decided flows return after one switch.
+ * The client side of the verdict. Called for every egress packet of a
+ * tracked flow; decided flows return after one switch. Undecided flows
+ * collect their first bytes (at most TG_HELLO_MAX, across segments) in the
+ * handshake state and run the flow's protocol machine over them:
+ *
+ *   preface (postgres, mysql, tds, CONNECT)  →  TLS records  →  ClientHello
+ *
+ * Each step answers "need more", "plaintext" or "go on"; the ClientHello
+ * answers with the highest offered version (weak_tls) and the SNI
+ * (sni_mismatch). Segments pass while bytes are collected; the segment that
+ * completes a violating hello is the one dropped in enforce mode, so the
+ * peer never gets a whole hello and no application data is ever exchanged.
  */
 #ifndef TLSGUARD_EGRESS_BPF_H
 #define TLSGUARD_EGRESS_BPF_H
 
-#include "emit.bpf.h"
-#include "tlsguard/tls_prefix.h"
+#include "verdict.bpf.h"
+#include "tlsguard/quic.h"
 
-#define TG_PASS 1
-#define TG_DROP 0
-
-/* Blocked flows: drop every later payload segment; let RST/FIN/ACK through
- * so both ends can tear the connection down. */
-static __always_inline int tg_blocked_segment(struct __sk_buff *skb)
+/*
+ * Blocked flows: drop every later payload segment; let RST/FIN/ACK through
+ * so both ends can tear the connection down.
+ */
+static __always_inline int tg_blocked_segment(struct __sk_buff *skb, int dir)
 {
 	struct tg_segment seg;
 
-	if (tg_parse_segment(skb, &seg) < 0)
+	if (tg_parse_segment(skb, &seg, dir) < 0)
 		return TG_DROP;	/* unreadable packet of a blocked flow: fail closed */
 	if (seg.payload_len == 0)
 		return TG_PASS;
@@ -27,101 +36,229 @@ static __always_inline int tg_blocked_segment(struct __sk_buff *skb)
 }
 
 /*
- * Add this segment's bytes to the flow's prefix. Returns the segment's offset
- * relative to the first payload byte, or -1 when the segment starts past what
- * has been collected (a gap: cannot be judged, must not pass unjudged).
+ * Append what this segment adds to the bytes collected in hs->buf. @rel is
+ * the segment's stream offset, @base the stream offset of buf[0]. Returns
+ * 0, or -1 when the segment starts past what has been collected (a gap:
+ * cannot be judged, must not pass unjudged).
  */
-static __always_inline int tg_collect_prefix(struct __sk_buff *skb, struct tg_flow *flow,
-					     const struct tg_segment *seg)
+static __always_inline int tg_collect(struct __sk_buff *skb, struct tg_hs *hs,
+				      const struct tg_segment *seg, __u32 rel, __u32 base)
 {
-	__u32 have, rel, skip, n;
+	__u32 have = hs->have, skip = 0, n, at;
 
-	if (flow->prefix_len == 0)
-		flow->first_seq = seg->seq;
-	have = flow->prefix_len;
-	rel = seg->seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
-	if (rel > have)
+	if (rel < base) {
+		skip = base - rel;		/* bytes before buf[0] (a preface) */
+		if (skip >= seg->payload_len)
+			return 0;
+		rel = base;
+	}
+	at = rel - base;
+	if (at > have)
 		return -1;
-	skip = have - rel;			/* bytes of this segment already held */
-	if (skip >= seg->payload_len)
-		return rel;			/* pure retransmission */
+	skip += have - at;			/* bytes of this segment already held */
+	if (skip >= seg->payload_len || have >= TG_HELLO_MAX)
+		return 0;			/* a retransmission, or the buffer is full */
 	n = seg->payload_len - skip;
-	if (n > TG_TLS_PREFIX_LEN - have)
-		n = TG_TLS_PREFIX_LEN - have;
-	/* masks only for the verifier: have <= 5 and 1 <= n <= 6 already hold */
-	have &= 7;
-	n &= 7;
-	if (n < 1)
-		return rel;
-	if (bpf_skb_load_bytes(skb, seg->payload_off + skip, &flow->prefix[have], n) < 0)
+	if (n > TG_HELLO_MAX - have)
+		n = TG_HELLO_MAX - have;
+	/* masks only for the verifier: have < TG_HELLO_MAX and 1 <= n <= TG_HELLO_MAX hold */
+	have &= TG_HELLO_MASK;
+	n = ((n - 1) & TG_HELLO_MASK) + 1;
+	if (bpf_skb_load_bytes(skb, seg->payload_off + skip, &hs->buf[have], n) < 0)
 		return -1;
-	flow->prefix_len = have + n;
-	return rel;
+	hs->have = have + n;
+	return 0;
 }
 
-static __always_inline int tg_decide(struct __sk_buff *skb, struct tg_flow *flow,
-				     const struct tg_segment *seg, __u32 rel)
+/* The CONNECT host (or an absolute-form request's host): which class names it? */
+static __always_inline __u32 tg_proxy_class(struct tg_hs *hs, __u32 host_off, __u32 host_len)
 {
-	const struct tg_config *cfg;
-	__u32 have = flow->prefix_len;
-	int verdict;
+	struct tg_dest_key key = {};
+	struct tg_dest_value *dest;
 
-	if (have > TG_TLS_PREFIX_LEN)	/* for the verifier */
-		have = TG_TLS_PREFIX_LEN;
-	verdict = tg_classify_prefix(flow->prefix, have);
-	if (verdict == TG_PREFIX_NEED_MORE) {
-		tg_count(TG_CNT_PARTIAL_PREFIX);
-		return TG_PASS;
+	/* an IPv4 literal is looked up like connect() would */
+	if (tg_host_ipv4(hs, host_off, host_len, &key)) {
+		dest = bpf_map_lookup_elem(&tg_dests, &key);
+		if (!dest || (dest->flags & TG_DEST_EXCEPTION))
+			return 0;
+		return dest->class_id;
 	}
-	if (verdict == TG_PREFIX_TLS) {
-		flow->state = TG_FLOW_TLS;
-		tg_count(TG_CNT_VERDICT_TLS);
-		tg_count_class(flow->class_id, TG_CS_TLS);
-		cfg = tg_get_config();
-		if (cfg && cfg->log_tls_flows)
-			tg_emit_segment(skb, flow, seg, rel, TG_EV_TLS, TG_ACT_ALLOWED);
-		return TG_PASS;
-	}
-	if (flow->mode == TG_MODE_ENFORCE) {
-		flow->state = TG_FLOW_BLOCKED;
-		tg_count(TG_CNT_PLAINTEXT_BLOCKED);
-		tg_count_class(flow->class_id, TG_CS_PLAINTEXT_BLOCKED);
-		tg_count(TG_CNT_SEGMENTS_DROPPED);
-		tg_emit_segment(skb, flow, seg, rel, TG_EV_PLAINTEXT, TG_ACT_BLOCKED);
-		return TG_DROP;
-	}
-	flow->state = TG_FLOW_FLAGGED;
-	tg_count(TG_CNT_PLAINTEXT_FLAGGED);
-	tg_count_class(flow->class_id, TG_CS_PLAINTEXT_FLAGGED);
-	tg_emit_segment(skb, flow, seg, rel, TG_EV_PLAINTEXT, TG_ACT_FLAGGED);
+	return tg_name_class(hs, host_off, host_len, TG_NAME_ANY_CLASS);
+}
+
+/* A proxy flow takes on the class of the host it asked for. 0 when none. */
+static __always_inline int tg_proxy_adopt(struct tg_flow *flow, struct tg_hs *hs)
+{
+	struct tg_class *cls;
+	__u32 class_id = tg_proxy_class(hs, hs->pf.host_off, hs->pf.host_len);
+
+	if (!class_id)
+		return 0;
+	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	if (!cls)
+		return 0;
+	flow->class_id = class_id;
+	flow->mode = cls->mode;
+	flow->min_tls = cls->min_tls;
+	flow->cls_flags = cls->flags;
+	tg_count(TG_CNT_FLOWS_TRACKED);
+	tg_count_class(class_id, TG_CS_TRACKED);
+	return 1;
+}
+
+static __always_inline int tg_proxy_untracked(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	flow->state = TG_FLOW_UNTRACKED;
+	tg_count(TG_CNT_PROXY_UNTRACKED);
+	tg_hs_put(sk, flow);
 	return TG_PASS;
 }
 
-static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct tg_flow *flow)
+/* SNI binding: TG_SNI_* for this flow's class. */
+static __always_inline __u8 tg_sni_check(struct tg_flow *flow, struct tg_hs *hs)
+{
+	__u32 flags = hs->hi.flags;
+
+	if (flags & TG_HELLO_F_SNI) {
+		if (!(flow->cls_flags & TG_CLS_SNI_BIND))
+			return TG_SNI_UNCHECKED;
+		return tg_name_class(hs, hs->hi.sni_off, hs->hi.sni_len, flow->class_id) ?
+			       TG_SNI_MATCH : TG_SNI_MISMATCH;
+	}
+	if ((flags & TG_HELLO_F_TRUNCATED) && !(flags & TG_HELLO_F_SNI_INVALID))
+		return TG_SNI_UNCHECKED;	/* it may be in the part that did not fit */
+	if (flow->cls_flags & TG_CLS_REQUIRE_SNI)
+		return TG_SNI_MISSING;
+	return TG_SNI_UNCHECKED;
+}
+
+/* The bytes in hs->buf, from the first payload byte on: decide if they allow it. */
+static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_sock *sk,
+					    struct tg_flow *flow, struct tg_hs *hs,
+					    const struct tg_segment *seg)
+{
+	const struct tg_config *cfg;
+	__u32 n = hs->have, limit, full, tls_off, tls_end;
+	int r;
+
+	r = tg_parse_preface(hs, flow->proto);
+	if (r == TG_PF_NEED_MORE && n < TG_HELLO_MAX) {
+		tg_count(TG_CNT_PARTIAL_PREFIX);
+		return TG_PASS;
+	}
+	if (flow->proto == TG_L7_CONNECT && !flow->class_id) {
+		if (!hs->pf.host_len || !tg_proxy_adopt(flow, hs))
+			return tg_proxy_untracked(sk, flow);
+		tg_keep_tunnel(hs);
+	}
+	flow->pf_kind = hs->pf.kind;
+	if (r != TG_PF_TLS)
+		return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
+	tls_off = hs->pf.tls_off;
+	tls_end = hs->pf.tls_end;
+	flow->tls_off = tls_off;
+	hs->tls.tls_off = tls_off;
+	limit = n;
+	full = n >= TG_HELLO_MAX;
+	if (tls_end && tls_end <= n) {
+		limit = tls_end;	/* TDS: the hello ends with its packet */
+		full = 1;
+	}
+	r = tg_parse_records(hs, tls_off, limit, 0, full);
+	if (r == TG_PF_NEED_MORE) {
+		tg_count(TG_CNT_PARTIAL_PREFIX);
+		return TG_PASS;
+	}
+	if (r != TG_PF_TLS)
+		return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
+	if (seg->payload_len < n)
+		tg_count(TG_CNT_HELLO_SPLIT);
+	r = tg_parse_hello_hs(hs, 0);
+	if (r == TG_HELLO_BAD)
+		return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
+	if (r == TG_HELLO_TRUNCATED)
+		tg_count(TG_CNT_HELLO_TRUNCATED);
+	tg_hello_summary(hs, r);
+	if (flow->min_tls && hs->tls.offered && hs->tls.offered < TG_TLS_VERSION(flow->min_tls)) {
+		hs->tls.side = TG_SIDE_CLIENT;
+		return tg_violation(skb, sk, flow, hs, seg, TG_EV_WEAK_TLS);
+	}
+	hs->tls.sni_result = tg_sni_check(flow, hs);
+	if (hs->tls.sni_result == TG_SNI_MISMATCH || hs->tls.sni_result == TG_SNI_MISSING)
+		return tg_violation(skb, sk, flow, hs, seg, TG_EV_SNI_MISMATCH);
+	/* the client is fine; the ServerHello says what was negotiated */
+	cfg = tg_get_config();
+	if (!flow->min_tls && !(cfg && cfg->log_tls_flows))
+		return tg_allow(skb, sk, flow, hs, seg);
+	flow->state = TG_FLOW_SERVER_HELLO;
+	hs->dir = 1;
+	hs->have = 0;
+	return TG_PASS;
+}
+
+/* UDP: the first datagram decides. A QUIC Initial is TLS 1.3 inside. */
+static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock *sk,
+					 struct tg_flow *flow, const struct tg_segment *seg)
+{
+	__u8 b[TG_QUIC_PEEK];
+
+	if (seg->l4 != IPPROTO_UDP || seg->payload_len < 1)
+		return TG_PASS;
+	__builtin_memset(b, 0, sizeof(b));
+	if (seg->payload_len >= TG_QUIC_PEEK &&
+	    bpf_skb_load_bytes(skb, seg->payload_off, b, TG_QUIC_PEEK) < 0)
+		return TG_DROP;
+	if (tg_quic_client_initial(b, seg->payload_len >= TG_QUIC_PEEK ? TG_QUIC_PEEK : 0,
+				   seg->payload_len)) {
+		tg_count(TG_CNT_QUIC_INITIAL);
+		return tg_allow(skb, sk, flow, NULL, seg);
+	}
+	return tg_violation(skb, sk, flow, NULL, seg, TG_EV_PLAINTEXT);
+}
+
+static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow)
 {
 	struct tg_segment seg;
-	int rel;
+	struct tg_hs *hs;
+	__u32 rel;
 
 	switch (flow->state) {
-	case TG_FLOW_TLS:
-	case TG_FLOW_FLAGGED:
-		return TG_PASS;
+	case TG_FLOW_PENDING:
+		break;
 	case TG_FLOW_BLOCKED:
-		return tg_blocked_segment(skb);
+		return tg_blocked_segment(skb, TG_DIR_EGRESS);
+	default:
+		return TG_PASS;	/* decided, or waiting for the server */
 	}
-	if (tg_parse_segment(skb, &seg) < 0) {
+	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0) {
 		tg_count(TG_CNT_ERR_HEADER);
 		return TG_PASS;
 	}
+	if (flow->hs_flags & TG_HSF_UDP)
+		return tg_udp_egress(skb, sk, flow, &seg);
 	if (seg.payload_len == 0)
 		return TG_PASS;	/* SYN, pure ACK: nothing to judge yet */
-	rel = tg_collect_prefix(skb, flow, &seg);
-	if (rel < 0) {
+	if (!(flow->hs_flags & TG_HSF_STARTED)) {
+		flow->first_seq = seg.seq;
+		flow->hs_flags |= TG_HSF_STARTED;
+	}
+	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
+	hs = tg_hs_get(sk, flow, 1);
+	if (!hs) {
+		/* no memory for the handshake state: enforce keeps the data back
+		 * (TCP retransmits), audit lets it go uninspected */
+		tg_count(TG_CNT_ERR_HS_STORAGE);
+		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
+	}
+	if (hs->dir != 0)
+		return TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
+	if (tg_collect(skb, hs, &seg, rel, 0) < 0) {
 		/* TCP will retransmit; judging starts from the first byte */
 		tg_count(TG_CNT_OUT_OF_ORDER);
 		return TG_DROP;
 	}
-	return tg_decide(skb, flow, &seg, rel);
+	return tg_client_decide(skb, sk, flow, hs, &seg);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

@@ -36,14 +36,14 @@ static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct
 }
 
 /*
- * Event for a classified segment: flow metadata, the source address seen on
- * the wire, and the first payload bytes so the agent can say what it was.
- * When the flow's first bytes came in earlier segments (a split write), the
- * collected prefix is sent instead of this segment's bytes.
+ * Event for a judged flow: flow metadata, the workload's address as seen on
+ * the wire (@seg, NULL at connect time), the flow's first client bytes (from
+ * the handshake state when there is one, else from this segment) so the
+ * agent can say what they were, and what the handshake showed.
  */
-static __always_inline void tg_emit_segment(struct __sk_buff *skb, const struct tg_flow *flow,
-					    const struct tg_segment *seg, __u32 seg_rel,
-					    __u8 type, __u8 action)
+static __always_inline void tg_emit_flow(struct __sk_buff *skb, const struct tg_flow *flow,
+					 const struct tg_segment *seg, const struct tg_hs *hs,
+					 __u8 type, __u8 action)
 {
 	struct tg_event *ev = tg_event_reserve();
 	__u32 n;
@@ -51,22 +51,32 @@ static __always_inline void tg_emit_segment(struct __sk_buff *skb, const struct 
 	if (!ev)
 		return;
 	tg_event_from_flow(ev, flow, type, action);
-	__builtin_memcpy(ev->saddr, seg->saddr, 16);
-	ev->sport = seg->sport;
-	ev->segment_len = seg->payload_len;
-	if (seg_rel == 0) {
+	if (seg) {
+		__builtin_memcpy(ev->saddr, seg->saddr, 16);
+		ev->sport = seg->sport;
+		ev->segment_len = seg->payload_len;
+	}
+	if (hs) {
+		__builtin_memcpy(&ev->tls, &hs->tls, sizeof(ev->tls));
+		if (hs->dir == 0) {
+			__builtin_memcpy(ev->payload, hs->buf, TG_PAYLOAD_MAX);
+			n = hs->have;
+			ev->payload_len = n < TG_PAYLOAD_MAX ? n : TG_PAYLOAD_MAX;
+		}
+	} else if (seg && skb && seg->payload_len) {
 		n = seg->payload_len;
 		if (n > TG_PAYLOAD_MAX)
 			n = TG_PAYLOAD_MAX;
-		/* callers pass payload_len >= 1; the mask keeps n in 1..TG_PAYLOAD_MAX
-		 * in a way the verifier can follow (TG_PAYLOAD_MAX is a power of 2) */
+		/* payload_len >= 1 here; the mask keeps n in 1..TG_PAYLOAD_MAX in a
+		 * way the verifier can follow (TG_PAYLOAD_MAX is a power of 2) */
 		n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
 		if (bpf_skb_load_bytes(skb, seg->payload_off, ev->payload, n) == 0)
 			ev->payload_len = n;
-	} else {
-		__builtin_memcpy(ev->payload, flow->prefix, TG_TLS_PREFIX_LEN);
-		ev->payload_len = flow->prefix_len;
 	}
+	ev->tls.l7 = flow->proto;
+	ev->tls.pf_kind = flow->pf_kind;
+	ev->tls.tls_off = flow->tls_off;
+	ev->tls.min = flow->min_tls ? TG_TLS_VERSION(flow->min_tls) : 0;
 	bpf_ringbuf_submit(ev, 0);
 }
 

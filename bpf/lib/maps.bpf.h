@@ -11,6 +11,7 @@
 #include "tlsguard/dest.h"
 #include "tlsguard/event.h"
 #include "tlsguard/flow.h"
+#include "tlsguard/names.h"
 
 #define TG_RINGBUF_BYTES	(1 << 20)
 
@@ -61,5 +62,35 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tg_config);
 } tg_config SEC(".maps");
+
+/* Handshake state, only while a flow's handshake is judged (see flow.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* required for sk_storage */
+	__type(key, int);
+	__type(value, struct tg_hs);
+} tg_hs_map SEC(".maps");
+
+/* Host names of the classes, as keyed hashes (see names.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_NAMES);
+	__type(key, struct tg_name_key);
+	__type(value, struct tg_name_value);
+} tg_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_sipkey);
+} tg_sipkey SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_PROXIES);
+	__type(key, struct tg_proxy_key);
+	__type(value, __u32);
+} tg_proxies SEC(".maps");
 
 #endif /* TLSGUARD_MAPS_BPF_H */

@@ -12,14 +12,20 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+/* Which way a packet goes, seen from the workload's socket. */
+#define TG_DIR_EGRESS	0
+#define TG_DIR_INGRESS	1
+
 struct tg_segment {
-	__u8 saddr[16];			/* v4-mapped for IPv4 */
-	__u16 sport;			/* host byte order */
-	__u16 pad;
-	__u32 seq;			/* host byte order */
+	__u8 saddr[16];			/* the workload's (local) address, v4-mapped for IPv4 */
+	__u16 sport;			/* the workload's port, host byte order */
+	__u8 l4;			/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+	__u32 seq;			/* host byte order: seq of the first payload byte */
 	__u32 payload_off;		/* from the network header */
 	__u32 payload_len;		/* whole skb, GSO super-packets included */
 };
@@ -32,17 +38,18 @@ static __always_inline void tg_v4_mapped(__u8 out[16], __u32 addr_be)
 	__builtin_memcpy(&out[12], &addr_be, 4);
 }
 
-/* Returns the L4 offset, or -1 when the packet is not IPv4/IPv6 TCP. */
-static __always_inline int tg_parse_l3(struct __sk_buff *skb, struct tg_segment *seg)
+/* Returns the L4 offset, or -1 when the packet is not IPv4/IPv6 TCP or UDP. */
+static __always_inline int tg_parse_l3(struct __sk_buff *skb, struct tg_segment *seg, int dir)
 {
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
 			return -1;
-		if (ip.protocol != IPPROTO_TCP || ip.ihl < 5)
+		if ((ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP) || ip.ihl < 5)
 			return -1;
-		tg_v4_mapped(seg->saddr, ip.saddr);
+		seg->l4 = ip.protocol;
+		tg_v4_mapped(seg->saddr, dir == TG_DIR_EGRESS ? ip.saddr : ip.daddr);
 		return ip.ihl * 4;
 	}
 	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
@@ -50,24 +57,46 @@ static __always_inline int tg_parse_l3(struct __sk_buff *skb, struct tg_segment 
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
 			return -1;
-		/* our own TCP sockets do not emit extension headers */
-		if (ip6.nexthdr != IPPROTO_TCP)
+		/* our own sockets do not emit extension headers */
+		if (ip6.nexthdr != IPPROTO_TCP && ip6.nexthdr != IPPROTO_UDP)
 			return -1;
-		__builtin_memcpy(seg->saddr, &ip6.saddr, 16);
+		seg->l4 = ip6.nexthdr;
+		if (dir == TG_DIR_EGRESS)
+			__builtin_memcpy(seg->saddr, &ip6.saddr, 16);
+		else
+			__builtin_memcpy(seg->saddr, &ip6.daddr, 16);
 		return sizeof(ip6);
 	}
 	return -1;
 }
 
-static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_segment *seg)
+static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_segment *seg, int dir)
 {
 	struct tcphdr th;
 	__u32 l4_off, hdr_end;
-	int off = tg_parse_l3(skb, seg);
+	int off;
 
+	/* every field defined on every path: clang may merge paths and copy
+	 * values the error path never set, which the verifier refuses */
+	__builtin_memset(seg, 0, sizeof(*seg));
+	off = tg_parse_l3(skb, seg, dir);
 	if (off < 0)
 		return -1;
 	l4_off = off;
+	if (seg->l4 == IPPROTO_UDP) {
+		struct udphdr uh;
+
+		if (bpf_skb_load_bytes(skb, l4_off, &uh, sizeof(uh)) < 0)
+			return -1;
+		hdr_end = l4_off + sizeof(uh);
+		if (hdr_end > skb->len)
+			return -1;
+		seg->sport = bpf_ntohs(dir == TG_DIR_EGRESS ? uh.source : uh.dest);
+		seg->seq = 0;
+		seg->payload_off = hdr_end;
+		seg->payload_len = skb->len - hdr_end;
+		return 0;
+	}
 	if (bpf_skb_load_bytes(skb, l4_off, &th, sizeof(th)) < 0)
 		return -1;
 	if (th.doff < 5)
@@ -75,8 +104,9 @@ static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_seg
 	hdr_end = l4_off + th.doff * 4;
 	if (hdr_end > skb->len)
 		return -1;
-	seg->sport = bpf_ntohs(th.source);
-	seg->seq = bpf_ntohl(th.seq);
+	seg->sport = bpf_ntohs(dir == TG_DIR_EGRESS ? th.source : th.dest);
+	/* data on a SYN (TCP Fast Open) starts one past the SYN's own sequence number */
+	seg->seq = bpf_ntohl(th.seq) + (th.syn ? 1 : 0);
 	seg->payload_off = hdr_end;
 	seg->payload_len = skb->len - hdr_end;
 	return 0;

@@ -15,6 +15,6 @@ struct tg_config {
 _Static_assert(sizeof(struct tg_config) == 8, "tg_config layout");
 
 /* Bump when a pinned map's key, value or meaning changes. */
-#define TG_PIN_LAYOUT_VERSION	1
+#define TG_PIN_LAYOUT_VERSION	2	/* 2: handshake state, names, proxies */
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -22,6 +22,17 @@ enum tg_counter {
 	TG_CNT_ERR_RINGBUF,		/* event lost: ring buffer full */
 	TG_CNT_ERR_HEADER,		/* IP/TCP header unreadable: passed */
 	TG_CNT_ERR_NO_SOCK,		/* egress packet without a full socket */
+	TG_CNT_WEAK_TLS_FLAGGED,	/* TLS below the class minimum, audit */
+	TG_CNT_WEAK_TLS_BLOCKED,	/* TLS below the class minimum, enforce */
+	TG_CNT_SNI_MISMATCH_FLAGGED,	/* SNI not one of the class's names (or missing), audit */
+	TG_CNT_SNI_MISMATCH_BLOCKED,	/* the same, enforce */
+	TG_CNT_HELLO_SPLIT,		/* ClientHello assembled from more than one segment */
+	TG_CNT_HELLO_TRUNCATED,		/* ClientHello longer than the assembly buffer */
+	TG_CNT_SERVER_HELLO,		/* ServerHello parsed (negotiated version known) */
+	TG_CNT_SERVER_UNJUDGED,		/* server side could not be parsed: client verdict stands */
+	TG_CNT_PROXY_UNTRACKED,		/* proxy flow to a host no class names: let go */
+	TG_CNT_ERR_HS_STORAGE,		/* no handshake state could be made: dropped or passed */
+	TG_CNT_QUIC_INITIAL,		/* UDP flow opened by a QUIC Initial */
 	TG_CNT__MAX,
 };
 
@@ -37,6 +48,8 @@ enum tg_class_stat {
 	TG_CS_PLAINTEXT_BLOCKED,
 	TG_CS_CONNECT_FLAGGED,
 	TG_CS_CONNECT_BLOCKED,
+	TG_CS_WEAK_TLS,			/* flagged or blocked */
+	TG_CS_SNI_MISMATCH,		/* flagged or blocked */
 	TG_CS__MAX,
 };
 

@@ -42,13 +42,32 @@ struct tg_port_range {
 	__u16 hi;
 };
 
+enum tg_class_flags {
+	TG_CLS_SNI_BIND = 1 << 0,	/* the class names hosts: a TLS flow's SNI must be one */
+	TG_CLS_REQUIRE_SNI = 1 << 1,	/* a ClientHello without SNI is an sni_mismatch */
+};
+
 struct tg_class {
 	__u8 mode;			/* enum tg_mode */
 	__u8 nranges;			/* 0: every port is allowed */
-	__u8 pad[2];
-	__u32 flags;			/* reserved for protocol/TLS options */
+	__u8 protocol;			/* enum tg_l7 (tlsguard/preface.h) */
+	__u8 min_tls;			/* lowest TLS minor allowed: 1 = 1.0 .. 4 = 1.3; 0 none */
+	__u32 flags;			/* enum tg_class_flags */
 	struct tg_port_range ports[TG_MAX_PORT_RANGES];
 };
 _Static_assert(sizeof(struct tg_class) == 72, "tg_class layout");
+
+/*
+ * Forward proxies (policy `proxies:`): connects to one of these get a flow
+ * whose class comes from the host its CONNECT names.
+ */
+#define TG_MAX_PROXIES		64
+
+struct tg_proxy_key {
+	__u8 addr[16];			/* v4-mapped for IPv4 */
+	__u16 port;			/* host byte order */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct tg_proxy_key) == 20, "tg_proxy_key layout");
 
 #endif /* TLSGUARD_DEST_H */

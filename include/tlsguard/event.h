@@ -9,9 +9,52 @@
 
 enum tg_event_type {
 	TG_EV_PLAINTEXT = 1,		/* first payload of a tracked flow was not TLS */
-	TG_EV_TLS = 2,			/* first payload was a TLS ClientHello */
+	TG_EV_TLS = 2,			/* compliant TLS flow (events.log_tls_flows) */
 	TG_EV_BLOCKED_CONNECT = 3,	/* connect() to a port the class does not allow */
+	TG_EV_WEAK_TLS = 4,		/* a hello below the class's min_tls_version */
+	TG_EV_SNI_MISMATCH = 5,		/* SNI not one of the class's names, or missing */
 };
+
+enum tg_tls_side {
+	TG_SIDE_NONE = 0,
+	TG_SIDE_CLIENT = 1,		/* the ClientHello offered nothing good enough */
+	TG_SIDE_SERVER = 2,		/* the ServerHello negotiated below the minimum */
+};
+
+enum tg_sni_result {
+	TG_SNI_UNCHECKED = 0,		/* the class names no hosts */
+	TG_SNI_MATCH = 1,
+	TG_SNI_MISMATCH = 2,		/* a name the class does not list */
+	TG_SNI_MISSING = 3,		/* no (usable) server_name at all */
+};
+
+/*
+ * What the kernel learnt from the handshake. The strings are copied raw;
+ * the agent checks and formats them.
+ */
+#define TG_ALPN_MAX	64		/* ALPN protocol_name_list bytes kept */
+#define TG_TUNNEL_MAX	64		/* CONNECT host bytes kept */
+
+struct tg_tls_summary {
+	__u16 offered;			/* highest version the client offered (0x0303), 0 unknown */
+	__u16 legacy;			/* ClientHello legacy_version */
+	__u16 negotiated;		/* ServerHello's version, 0 before/unknown */
+	__u16 min;			/* the class minimum (0x0303), 0 none */
+	__u8 side;			/* enum tg_tls_side: which side was weak */
+	__u8 hello_flags;		/* enum tg_hello_flags of the ClientHello */
+	__u8 sni_len;
+	__u8 alpn_len;
+	__u8 sni_result;		/* enum tg_sni_result */
+	__u8 l7;			/* enum tg_l7 of the flow */
+	__u8 pf_kind;			/* enum tg_preface_kind of the client's preface */
+	__u8 pad;
+	__u16 tls_off;			/* stream offset where TLS was due (after a preface) */
+	__u16 tunnel_port;		/* CONNECT port, proxy flows */
+	char sni[256];
+	__u8 alpn[TG_ALPN_MAX];
+	char tunnel[TG_TUNNEL_MAX];	/* the host a proxy flow asked for (cut to fit) */
+};
+_Static_assert(sizeof(struct tg_tls_summary) == 404, "tg_tls_summary layout");
 
 enum tg_action {
 	TG_ACT_FLAGGED = 0,
@@ -37,8 +80,10 @@ struct tg_event {
 	char comm[16];
 	__u32 segment_len;		/* payload bytes in the classified segment */
 	__u32 pad2;
-	__u8 payload[TG_PAYLOAD_MAX];
+	__u8 payload[TG_PAYLOAD_MAX];	/* the flow's first bytes (client side) */
+	struct tg_tls_summary tls;
+	__u32 pad3;
 };
-_Static_assert(sizeof(struct tg_event) == 352, "tg_event layout");
+_Static_assert(sizeof(struct tg_event) == 760, "tg_event layout");
 
 #endif /* TLSGUARD_EVENT_H */

@@ -1,21 +1,37 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Per-socket flow state, kept in sk_storage from connect() to close. Only
- * sockets that connect to a protected destination get one, so every other
- * packet pays exactly one failed sk_storage lookup.
+ * sockets that connect to a protected destination (or to a listed forward
+ * proxy) get one, so every other packet pays exactly one failed sk_storage
+ * lookup.
  */
 #ifndef TLSGUARD_FLOW_H
 #define TLSGUARD_FLOW_H
 
 #include <linux/types.h>
 
-#define TG_TLS_PREFIX_LEN	6	/* record header (5) + handshake type (1) */
+#include "tlsguard/event.h"
+#include "tlsguard/names.h"
+#include "tlsguard/preface.h"
+#include "tlsguard/tls_hello.h"
+
+#define TG_SRV_PREFACE_MAX	256	/* server bytes before its TLS that are looked at */
+#define TG_SRV_NONE		0xffff	/* srv_tls_off: no ServerHello to judge */
 
 enum tg_flow_state {
-	TG_FLOW_PENDING = 0,		/* connected, no payload classified yet */
-	TG_FLOW_TLS = 1,		/* first payload was a ClientHello: pass */
-	TG_FLOW_FLAGGED = 2,		/* plaintext in audit mode: pass, reported once */
-	TG_FLOW_BLOCKED = 3,		/* plaintext in enforce mode: drop all payload */
+	TG_FLOW_PENDING = 0,		/* connected, client side not decided yet */
+	TG_FLOW_TLS = 1,		/* compliant: pass, never parsed again */
+	TG_FLOW_FLAGGED = 2,		/* violation in audit mode: pass, reported once */
+	TG_FLOW_BLOCKED = 3,		/* violation in enforce mode: drop all payload */
+	TG_FLOW_SERVER_HELLO = 4,	/* ClientHello allowed; the ServerHello (ingress) decides */
+	TG_FLOW_UNTRACKED = 5,		/* proxy flow to a host no class names: pass */
+};
+
+enum tg_hs_flags {
+	TG_HSF_STARTED = 1 << 0,	/* first_seq holds the client's first payload byte */
+	TG_HSF_SRV_STARTED = 1 << 1,	/* srv_first_seq holds the server's */
+	TG_HSF_SRV_PREFACE = 1 << 2,	/* srv_tls_off is known */
+	TG_HSF_UDP = 1 << 3,		/* a UDP socket: QUIC or plaintext */
 };
 
 struct tg_flow {
@@ -23,18 +39,52 @@ struct tg_flow {
 	__u64 cgroup_id;		/* cgroup of the connecting task */
 	__u64 connect_ns;		/* bpf_ktime_get_ns() at connect */
 	__u32 tgid;			/* 0 when the kernel cannot tell */
-	__u32 first_seq;		/* TCP seq of the first payload byte */
+	__u32 first_seq;		/* TCP seq of the client's first payload byte */
 	__u8 daddr[16];			/* v4-mapped for IPv4 */
 	__u16 dport;			/* host byte order */
-	__u16 class_id;
+	__u16 class_id;			/* 0 for a proxy flow until its CONNECT names a class */
 	__u8 family;			/* AF_INET or AF_INET6 of the destination */
 	__u8 mode;			/* enum tg_mode, copied from the class */
 	__u8 state;			/* enum tg_flow_state */
-	__u8 prefix_len;		/* bytes of prefix[] collected so far */
-	__u8 prefix[16];		/* first payload bytes (6 used; room for a masked
-					 * offset plus a masked length, for the verifier) */
+	__u8 proto;			/* enum tg_l7, copied from the class */
+	__u8 min_tls;			/* copied from the class */
+	__u8 cls_flags;			/* enum tg_class_flags, copied from the class */
+	__u8 hs_flags;			/* enum tg_hs_flags */
+	__u8 pf_kind;			/* enum tg_preface_kind, once the client's preface is known */
+	__u32 srv_first_seq;		/* TCP seq of the server's first payload byte */
+	__u16 tls_off;			/* client stream offset where its TLS starts */
+	__u16 srv_tls_off;		/* server stream offset where its TLS starts */
+	__u8 pad[4];
 	char comm[16];
 };
 _Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");
+
+/*
+ * Handshake state: a second sk_storage value that lives only while the
+ * handshake is judged (from the first payload to the verdict on the
+ * ServerHello) and is deleted then. buf holds the first bytes of one
+ * direction: the client's until its verdict, then the server's.
+ */
+struct tg_hs {
+	__u16 have;			/* bytes of buf filled */
+	__u8 dir;			/* 0: client bytes, 1: server bytes */
+	__u8 pad[5];
+	/*
+	 * Parser results live here, not on the stack: read back from a map
+	 * value they are unknown numbers to the verifier, which keeps it from
+	 * verifying the rest of the program once per loop exit.
+	 */
+	struct tg_preface pf;
+	struct tg_hello_info hi;
+	__u32 rec_off, rec_len;		/* the hello message within buf */
+	struct tg_tls_recs recs;	/* its pieces, when records split it */
+	__u32 name_len;			/* bytes of name that are the name */
+	__u32 name_dot;			/* offset of the first dot in name, 0: none */
+	__u32 name_bad;			/* name holds a byte no DNS name has */
+	struct tg_tls_summary tls;	/* what the ClientHello said, for later events */
+	__u8 name[TG_NAME_BUF];		/* a host name being hashed (zero padded) */
+	__u8 srv[TG_SRV_PREFACE_MAX];	/* the server's first bytes (its preface) */
+	__u8 buf[TG_HELLO_BUF];		/* TG_HELLO_MAX used; the rest is verifier room */
+};
 
 #endif /* TLSGUARD_FLOW_H */

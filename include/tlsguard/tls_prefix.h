@@ -27,8 +27,11 @@ enum tg_prefix_verdict {
 	TG_PREFIX_PLAINTEXT = 2,
 };
 
-/* Classify the first @n bytes of a flow (only the first 6 are looked at). */
-TG_INLINE int tg_classify_prefix(const __u8 *b, __u32 n)
+/*
+ * Classify the first @n bytes of a TLS stream (only the first 6 are looked
+ * at): a handshake record whose message is of type @hs_type.
+ */
+TG_INLINE int tg_classify_record(const __u8 *b, __u32 n, __u32 hs_type)
 {
 	if (n < 1)
 		return TG_PREFIX_NEED_MORE;
@@ -57,9 +60,15 @@ TG_INLINE int tg_classify_prefix(const __u8 *b, __u32 n)
 	}
 	if (n < 6)
 		return TG_PREFIX_NEED_MORE;
-	if (b[5] != TG_TLS_HANDSHAKE_CLIENT_HELLO)
+	if (b[5] != hs_type)
 		return TG_PREFIX_PLAINTEXT;
 	return TG_PREFIX_TLS;
+}
+
+/* Classify the first @n bytes of a flow: a ClientHello record or not. */
+TG_INLINE int tg_classify_prefix(const __u8 *b, __u32 n)
+{
+	return tg_classify_record(b, n, TG_TLS_HANDSHAKE_CLIENT_HELLO);
 }
 
 #endif /* TLSGUARD_TLS_PREFIX_H */

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * BPF_PROG_TEST_RUN tests of the first-payload verdict: crafted IPv4 and
- * IPv6 TCP segments go through the real egress logic; each test checks the
- * verdict (pass/drop), the flow state left behind, the counters and the
- * event the agent would receive. Needs root (loads BPF programs).
+ * BPF_PROG_TEST_RUN tests of the verdicts: crafted IPv4 and IPv6 TCP (and
+ * UDP) packets carrying recorded real handshakes (handshakes.h) go through
+ * the real egress and ingress logic; each test checks the verdict
+ * (pass/drop), the flow state left behind, the counters and the event the
+ * agent would receive. Needs root (loads BPF programs).
  */
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,17 +30,22 @@
 #include "tlsguard/dest.h"
 #include "tlsguard/event.h"
 #include "tlsguard/flow.h"
+#include "tlsguard/names.h"
+#include "tlsguard/preface.h"
 #include "verdict_test.skel.h"
+#include "handshakes.h"
 
 #define PASS 1
 #define DROP 0
 #define SPORT 41234
 #define DPORT 443
 #define SEQ0 1000000u
+#define TG_DIR_EGRESS 0
+#define TG_DIR_INGRESS 1
 
-static const uint8_t client_hello[] = {
-	0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03, 0xaa, 0xbb,
-};
+/* a whole ClientHello (TLS 1.3, SNI storage.test) recorded from openssl s_client */
+#define client_hello hs_client_openssl_tls13
+#define CH_LEN hs_client_openssl_tls13_len
 static const char http_get[] = "GET /container/blob.bin HTTP/1.1\r\nHost: acct.blob.core.windows.net\r\n\r\n";
 
 struct fixture {
@@ -46,6 +53,9 @@ struct fixture {
 	struct ring_buffer *rb;
 	struct tg_event events[8];
 	int nevents;
+	int dir;		/* TG_DIR_EGRESS / TG_DIR_INGRESS for the next run() */
+	int udp;		/* next run() sends UDP */
+	uint8_t tcp_flags;	/* next run(): 0 = ACK|PSH (payload) or ACK */
 };
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -89,12 +99,13 @@ static void set_config(struct fixture *f, int log_tls)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
 }
 
-/* A fresh, undecided flow in the given mode; counters and events reset. */
+/* A fresh, undecided TLS flow (no minimum version) in the given mode; counters and events reset. */
 static void reset_flow(struct fixture *f, int mode, int family)
 {
 	struct tg_flow flow = { .cookie = 81234, .cgroup_id = 77, .tgid = 4242, .class_id = 1,
 				.dport = DPORT, .family = family, .mode = mode,
-				.state = TG_FLOW_PENDING };
+				.state = TG_FLOW_PENDING, .proto = TG_L7_TLS,
+				.hs_flags = TG_HSF_SRV_PREFACE };
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 zero[ncpu];
 	__u32 key = 0;
@@ -102,11 +113,43 @@ static void reset_flow(struct fixture *f, int mode, int family)
 	memset(zero, 0, sizeof(zero));
 	strcpy(flow.comm, "python3");
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_hs_live), &key, &key, 0), 0);
+	f->dir = 0;
+	f->udp = 0;
+	f->tcp_flags = 0;
 	for (__u32 c = 0; c < TG_CNT__MAX; c++)
 		bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_counters), &c, zero, 0);
 	ring_buffer__consume(f->rb);
 	f->nevents = 0;
 	set_config(f, 0);
+}
+
+/* Change the undecided flow: protocol, minimum TLS minor, class flags. */
+static void set_flow(struct fixture *f, int proto, int min_tls, int cls_flags)
+{
+	struct tg_flow flow;
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+	flow.proto = proto;
+	flow.min_tls = min_tls;
+	flow.cls_flags = cls_flags;
+	if (proto != TG_L7_TLS)
+		flow.hs_flags &= ~TG_HSF_SRV_PREFACE;
+	if (proto == TG_L7_CONNECT) {
+		flow.class_id = 0;
+		flow.mode = TG_MODE_AUDIT;
+	}
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+}
+
+static struct tg_hs get_hs(struct fixture *f)
+{
+	static struct tg_hs hs;
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_hs), &key, &hs), 0);
+	return hs;
 }
 
 static struct tg_flow get_flow(struct fixture *f)
@@ -130,15 +173,25 @@ static __u64 counter(struct fixture *f, enum tg_counter c)
 	return sum;
 }
 
-/* Build eth + IPv4/IPv6 + TCP + payload; returns the frame length. */
+/*
+ * Build eth + IPv4/IPv6 + TCP (or UDP) + payload; returns the frame length.
+ * @dir TG_DIR_INGRESS swaps the ends: the server's packet to the workload.
+ */
 static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *payload, size_t len,
-			   uint8_t tcp_flags)
+			   uint8_t tcp_flags, int dir, int udp)
 {
 	struct ethhdr *eth = (struct ethhdr *)buf;
+	const char *local4 = "10.244.1.7", *remote4 = "198.51.100.10";
+	const char *local6 = "2001:db8::7", *remote6 = "2001:db8::10";
+	size_t l4len = udp ? sizeof(struct udphdr) : sizeof(struct tcphdr);
 	struct tcphdr *th;
 	size_t l3;
 
-	memset(buf, 0, 1600);
+	if (dir == TG_DIR_INGRESS) {
+		local4 = "198.51.100.10", remote4 = "10.244.1.7";
+		local6 = "2001:db8::10", remote6 = "2001:db8::7";
+	}
+	memset(buf, 0, 4200);
 	if (family == AF_INET) {
 		struct iphdr *ip = (struct iphdr *)(eth + 1);
 
@@ -146,26 +199,36 @@ static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *p
 		ip->version = 4;
 		ip->ihl = 5;
 		ip->ttl = 64;
-		ip->protocol = IPPROTO_TCP;
-		ip->tot_len = htons(sizeof(*ip) + sizeof(*th) + len);
-		inet_pton(AF_INET, "10.244.1.7", &ip->saddr);
-		inet_pton(AF_INET, "198.51.100.10", &ip->daddr);
+		ip->protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
+		ip->tot_len = htons(sizeof(*ip) + l4len + len);
+		inet_pton(AF_INET, local4, &ip->saddr);
+		inet_pton(AF_INET, remote4, &ip->daddr);
 		l3 = sizeof(*ip);
 	} else {
 		struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
 
 		eth->h_proto = htons(ETH_P_IPV6);
 		ip6->version = 6;
-		ip6->nexthdr = IPPROTO_TCP;
+		ip6->nexthdr = udp ? IPPROTO_UDP : IPPROTO_TCP;
 		ip6->hop_limit = 64;
-		ip6->payload_len = htons(sizeof(*th) + len);
-		inet_pton(AF_INET6, "2001:db8::7", &ip6->saddr);
-		inet_pton(AF_INET6, "2001:db8::10", &ip6->daddr);
+		ip6->payload_len = htons(l4len + len);
+		inet_pton(AF_INET6, local6, &ip6->saddr);
+		inet_pton(AF_INET6, remote6, &ip6->daddr);
 		l3 = sizeof(*ip6);
 	}
+	if (udp) {
+		struct udphdr *uh = (struct udphdr *)((uint8_t *)(eth + 1) + l3);
+
+		uh->source = htons(dir == TG_DIR_INGRESS ? DPORT : SPORT);
+		uh->dest = htons(dir == TG_DIR_INGRESS ? SPORT : DPORT);
+		uh->len = htons(sizeof(*uh) + len);
+		if (len)
+			memcpy((uint8_t *)(uh + 1), payload, len);
+		return sizeof(*eth) + l3 + sizeof(*uh) + len;
+	}
 	th = (struct tcphdr *)((uint8_t *)(eth + 1) + l3);
-	th->source = htons(SPORT);
-	th->dest = htons(DPORT);
+	th->source = htons(dir == TG_DIR_INGRESS ? DPORT : SPORT);
+	th->dest = htons(dir == TG_DIR_INGRESS ? SPORT : DPORT);
 	th->seq = htonl(seq);
 	th->doff = 5;
 	((uint8_t *)th)[13] = tcp_flags;
@@ -178,12 +241,15 @@ static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *p
 static int run(struct fixture *f, int family, uint32_t seq, const void *payload, size_t len)
 {
 	/* 2 bytes in, so the IP header after the 14-byte Ethernet header is aligned */
-	static uint8_t storage[1604] __attribute__((aligned(4)));
+	static uint8_t storage[4204] __attribute__((aligned(4)));
 	uint8_t *pkt = storage + 2;
-	size_t n = build_packet(pkt, family, seq, payload, len, len ? 0x18 : 0x10);
+	uint8_t flags = f->tcp_flags ? f->tcp_flags : len ? 0x18 : 0x10;
+	size_t n = build_packet(pkt, family, seq, payload, len, flags, f->dir, f->udp);
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
+	struct bpf_program *prog = f->dir == TG_DIR_INGRESS ? f->skel->progs.test_ingress :
+							      f->skel->progs.test_egress;
 
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.test_egress), &opts), 0);
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
 	ring_buffer__consume(f->rb);
 	return opts.retval;
 }
@@ -193,7 +259,7 @@ static void test_v4_client_hello_passes(void **state)
 	struct fixture *f = *state;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
-	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, sizeof(client_hello)), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 1);
 	assert_int_equal(f->nevents, 0);	/* log_tls_flows is off */
@@ -260,7 +326,7 @@ static void test_decided_tls_flow_never_reparsed(void **state)
 	struct fixture *f = *state;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
-	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, sizeof(client_hello)), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
 	assert_int_equal(run(f, AF_INET, SEQ0 + 300, http_get, strlen(http_get)), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(counter(f, TG_CNT_PLAINTEXT_BLOCKED), 0);
@@ -273,7 +339,7 @@ static void test_syn_and_ack_leave_flow_pending(void **state)
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0 - 1, NULL, 0), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
-	assert_int_equal(get_flow(f).prefix_len, 0);
+	assert_int_equal(get_flow(f).hs_flags & TG_HSF_STARTED, 0);
 }
 
 static void test_split_client_hello_one_byte_writes(void **state)
@@ -281,14 +347,15 @@ static void test_split_client_hello_one_byte_writes(void **state)
 	struct fixture *f = *state;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i + 1 < CH_LEN; i++) {
 		assert_int_equal(run(f, AF_INET, SEQ0 + i, &client_hello[i], 1), PASS);
 		assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
-		assert_int_equal(get_flow(f).prefix_len, i + 1);
+		assert_int_equal(get_hs(f).have, i + 1);
 	}
-	assert_int_equal(run(f, AF_INET, SEQ0 + 5, &client_hello[5], 1), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN - 1, &client_hello[CH_LEN - 1], 1), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
-	assert_int_equal(counter(f, TG_CNT_PARTIAL_PREFIX), 5);
+	assert_int_equal(counter(f, TG_CNT_PARTIAL_PREFIX), CH_LEN - 1);
+	assert_int_equal(counter(f, TG_CNT_HELLO_SPLIT), 1);
 }
 
 static void test_split_then_retransmit_overlapping(void **state)
@@ -299,9 +366,9 @@ static void test_split_then_retransmit_overlapping(void **state)
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, 2), PASS);
 	/* retransmission of the same two bytes: nothing new */
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, 2), PASS);
-	assert_int_equal(get_flow(f).prefix_len, 2);
+	assert_int_equal(get_hs(f).have, 2);
 	/* a coalesced retransmission from the start with the rest */
-	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, sizeof(client_hello)), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 }
 
@@ -352,14 +419,28 @@ static void test_not_a_client_hello(void **state)
 static void test_log_tls_flows_emits_allowed_event(void **state)
 {
 	struct fixture *f = *state;
+	struct tg_event *ev;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_config(f, 1);
-	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, sizeof(client_hello)), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	/* logged with what was negotiated: the ServerHello comes first */
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(f->nevents, 0);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 5000, hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(f->nevents, 1);
-	assert_int_equal(f->events[0].type, TG_EV_TLS);
-	assert_int_equal(f->events[0].action, TG_ACT_ALLOWED);
-	assert_memory_equal(f->events[0].payload, client_hello, sizeof(client_hello));
+	ev = &f->events[0];
+	assert_int_equal(ev->type, TG_EV_TLS);
+	assert_int_equal(ev->action, TG_ACT_ALLOWED);
+	assert_int_equal(ev->tls.negotiated, 0x0304);
+	assert_int_equal(ev->tls.offered, 0x0304);
+	assert_int_equal(ev->tls.sni_len, strlen("storage.test"));
+	assert_memory_equal(ev->tls.sni, "storage.test", ev->tls.sni_len);
+	assert_int_equal(ev->sport, SPORT);	/* the workload's end, also on ingress */
+	assert_int_equal(ev->payload_len, 0);	/* the buffer holds the server's bytes by then */
+	assert_int_equal(counter(f, TG_CNT_SERVER_HELLO), 1);
 }
 
 static void test_v6_client_hello_passes(void **state)
@@ -367,7 +448,7 @@ static void test_v6_client_hello_passes(void **state)
 	struct fixture *f = *state;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
-	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, sizeof(client_hello)), PASS);
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 }
 
@@ -408,6 +489,415 @@ static void test_payload_capture_is_bounded(void **state)
 	assert_int_equal(f->events[0].segment_len, sizeof(big));
 }
 
+
+/* ---- handshake verdicts --------------------------------------------------- */
+
+static void test_weak_client_blocked_in_enforce(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_event *ev;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 3, 0);		/* min_tls_version 1.2 */
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_tls11, hs_client_openssl_tls11_len),
+			 DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(counter(f, TG_CNT_WEAK_TLS_BLOCKED), 1);
+	assert_int_equal(f->nevents, 1);
+	ev = &f->events[0];
+	assert_int_equal(ev->type, TG_EV_WEAK_TLS);
+	assert_int_equal(ev->action, TG_ACT_BLOCKED);
+	assert_int_equal(ev->tls.side, TG_SIDE_CLIENT);
+	assert_int_equal(ev->tls.offered, 0x0302);
+	assert_int_equal(ev->tls.min, 0x0303);
+	assert_memory_equal(ev->tls.sni, "storage.test", 12);
+	/* nothing more of the flow goes out, not even the retransmission */
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_tls11, hs_client_openssl_tls11_len),
+			 DROP);
+}
+
+static void test_weak_client_flagged_in_audit(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_AUDIT, AF_INET6);
+	set_flow(f, TG_L7_TLS, 3, 0);
+	assert_int_equal(run(f, AF_INET6, SEQ0, hs_client_openssl_tls11, hs_client_openssl_tls11_len),
+			 PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	assert_int_equal(counter(f, TG_CNT_WEAK_TLS_FLAGGED), 1);
+	assert_int_equal(f->events[0].action, TG_ACT_FLAGGED);
+}
+
+/* A client offering up to 1.3 whose server settles for 1.1: the server side is weak. */
+static void test_weak_server_blocked_on_ingress(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_event *ev;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 7000, hs_server_tls11, hs_server_tls11_len), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(f->nevents, 1);
+	ev = &f->events[0];
+	assert_int_equal(ev->type, TG_EV_WEAK_TLS);
+	assert_int_equal(ev->tls.side, TG_SIDE_SERVER);
+	assert_int_equal(ev->tls.negotiated, 0x0302);
+	assert_int_equal(ev->tls.offered, 0x0304);
+	assert_memory_equal(ev->tls.sni, "acct.blob.core.windows.net", 26);
+	/* the client's next flight never leaves */
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + hs_client_curl_len, "\x16\x03\x03\x00\x05hello", 10),
+			 DROP);
+}
+
+static void test_tls13_server_allowed(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 4, 0);		/* min 1.3 */
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	/* the ServerHello split in two segments */
+	assert_int_equal(run(f, AF_INET, 7000, hs_server_tls13, 40), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(run(f, AF_INET, 7040, hs_server_tls13 + 40, hs_server_tls13_len - 40), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(f->nevents, 0);
+}
+
+/* Names as the agent writes them: keyed hash per class and for any class. */
+static void add_name(struct fixture *f, const char *name, int class_id)
+{
+	struct tg_sipkey key = { .k0 = 0x1111, .k1 = 0x2222 };
+	struct tg_name_key k = { 0 };
+	struct tg_name_value v = { .class_id = class_id };
+	uint8_t buf[TG_NAME_BUF] = { 0 };
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_sipkey), &zero, &key, 0), 0);
+	if (!strncmp(name, "*.", 2)) {
+		name++;
+		k.flags = TG_NAME_WILDCARD;
+	}
+	memcpy(buf, name, strlen(name));
+	k.hash = tg_siphash(&key, buf, strlen(name));
+	k.class_id = class_id;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_names), &k, &v, 0), 0);
+	k.class_id = TG_NAME_ANY_CLASS;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_names), &k, &v, 0), 0);
+}
+
+static void clear_names(struct fixture *f)
+{
+	struct tg_name_key k, next;
+	int fd = bpf_map__fd(f->skel->maps.tg_names);
+
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		k = next;
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
+static void test_sni_binding(void **state)
+{
+	struct fixture *f = *state;
+
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	/* exact name: allowed */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* another name on the same address: blocked */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_tls13, hs_client_openssl_tls13_len),
+			 DROP);
+	assert_int_equal(f->nevents, 1);
+	assert_int_equal(f->events[0].type, TG_EV_SNI_MISMATCH);
+	assert_int_equal(f->events[0].tls.sni_result, TG_SNI_MISMATCH);
+	assert_int_equal(counter(f, TG_CNT_SNI_MISMATCH_BLOCKED), 1);
+	/* a wildcard stands for one label */
+	clear_names(f);
+	add_name(f, "*.blob.core.windows.net", 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	clear_names(f);
+	add_name(f, "*.core.windows.net", 1);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	assert_int_equal(f->events[0].type, TG_EV_SNI_MISMATCH);
+	/* the class for another id does not count */
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 2);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), DROP);
+	clear_names(f);
+}
+
+static void test_missing_sni(void **state)
+{
+	struct fixture *f = *state;
+
+	/* without require_sni a hello without SNI is fine */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_nosni, hs_client_openssl_nosni_len),
+			 PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND | TG_CLS_REQUIRE_SNI);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_nosni, hs_client_openssl_nosni_len),
+			 DROP);
+	assert_int_equal(f->events[0].type, TG_EV_SNI_MISMATCH);
+	assert_int_equal(f->events[0].tls.sni_result, TG_SNI_MISSING);
+}
+
+/* The curl hello in records of 100 handshake bytes, all in one segment. */
+static void test_hello_split_over_records(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[1024];
+	size_t msg = hs_client_curl_len - 5, o = 0;
+
+	for (size_t p = 0; p < msg; p += 100) {
+		size_t l = msg - p < 100 ? msg - p : 100;
+
+		memcpy(b + o, "\x16\x03\x01", 3);
+		b[o + 3] = l >> 8;
+		b[o + 4] = l & 0xff;
+		memcpy(b + o + 5, hs_client_curl + 5 + p, l);
+		o += 5 + l;
+	}
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 3, TG_CLS_SNI_BIND);
+	/* and in two TCP segments, cut inside a record header */
+	assert_int_equal(run(f, AF_INET, SEQ0, b, 107), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 107, b + 107, o - 107), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(get_hs(f).tls.sni_result, TG_SNI_MATCH);
+	clear_names(f);
+}
+
+static const uint8_t pg_sslrequest[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+
+static void test_postgres_sslrequest_then_tls(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_POSTGRES, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, pg_sslrequest, 8), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, "S", 1), PASS);
+	assert_int_equal(get_flow(f).srv_tls_off, 1);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + 8, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(get_flow(f).tls_off, 8);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9001, hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(f->nevents, 0);
+}
+
+static void test_postgres_startup_is_plaintext(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t startup[] = { 0, 0, 0, 0x29, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0,
+					   'p', 'o', 's', 't', 'g', 'r', 'e', 's', 0, 0 };
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_POSTGRES, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, startup, sizeof(startup)), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_PLAINTEXT);
+	assert_int_equal(f->events[0].tls.l7, TG_L7_POSTGRES);
+	/* after the server refused SSL ('N'), the startup in the clear */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_POSTGRES, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, pg_sslrequest, 8), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 8, startup, sizeof(startup)), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+}
+
+static void test_mysql_ssl_request_then_tls(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t greeting[80] = { 76, 0, 0, 0, 10, '1', '0', '.', '1', '1', 0 };
+	uint8_t b[36 + 300] = { 32, 0, 0, 1, 0x00, 0x0a, 0, 0 };	/* PROTOCOL_41 | SSL */
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_MYSQL, 3, 0);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, greeting, sizeof(greeting)), PASS);
+	assert_int_equal(get_flow(f).srv_tls_off, 80);
+	f->dir = TG_DIR_EGRESS;
+	memcpy(b + 36, client_hello, CH_LEN);	/* SSL request and hello in one segment */
+	assert_int_equal(run(f, AF_INET, SEQ0, b, 36 + CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9080, hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* a HandshakeResponse without CLIENT_SSL: the user name in the clear */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_MYSQL, 3, 0);
+	b[0] = 80;
+	b[5] = 0x02;
+	assert_int_equal(run(f, AF_INET, SEQ0, b, 84), DROP);
+	assert_int_equal(f->events[0].tls.l7, TG_L7_MYSQL);
+}
+
+static void test_tds_prelogin_then_tls(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t prelogin[26] = {
+		0x12, 0x01, 0x00, 0x1a, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x06,
+		0x01, 0x00, 0x11, 0x00, 0x01, 0xff, 0x0f, 0x00, 0x07, 0xd0, 0x00, 0x00, 0x01,
+	};
+	static const uint8_t response[26] = { 0x04, 0x01, 0x00, 0x1a };
+	uint8_t b[8 + 300] = { 0x12, 0x01 };
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, prelogin, sizeof(prelogin)), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, response, sizeof(response)), PASS);
+	assert_int_equal(get_flow(f).srv_tls_off, 26 + 8);
+	f->dir = TG_DIR_EGRESS;
+	b[2] = (8 + CH_LEN) >> 8;
+	b[3] = (8 + CH_LEN) & 0xff;
+	memcpy(b + 8, client_hello, CH_LEN);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 26, b, 8 + CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	/* ENCRYPT_OFF: plaintext */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	{
+		uint8_t off[26];
+
+		memcpy(off, prelogin, 26);
+		off[25] = 0x00;
+		assert_int_equal(run(f, AF_INET, SEQ0, off, 26), DROP);
+		assert_int_equal(f->events[0].tls.l7, TG_L7_TDS);
+	}
+}
+
+static void set_class(struct fixture *f, __u32 id, int mode, int min_tls)
+{
+	struct tg_class c = { .mode = mode, .min_tls = min_tls, .protocol = TG_L7_TLS };
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_classes), &id, &c, 0), 0);
+}
+
+static void test_connect_tunnel(void **state)
+{
+	struct fixture *f = *state;
+	static const char req[] = "CONNECT acct.blob.core.windows.net:80 HTTP/1.1\r\n"
+				  "Host: acct.blob.core.windows.net:80\r\n\r\n";
+	static const char ok[] = "HTTP/1.0 200 Connection established\r\n\r\n";
+	static const char get[] = "GET / HTTP/1.1\r\nHost: acct.blob.core.windows.net\r\n\r\n";
+	size_t n = strlen(req);
+
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 3);
+	/* plaintext inside the tunnel: blocked, the class is the tunnel's */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+	assert_int_equal(get_flow(f).class_id, 1);
+	assert_int_equal(get_flow(f).mode, TG_MODE_ENFORCE);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, ok, strlen(ok)), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + n, get, strlen(get)), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_PLAINTEXT);
+	assert_int_equal(f->events[0].tls.l7, TG_L7_CONNECT);
+	assert_int_equal(f->events[0].tls.tls_off, n);
+	assert_memory_equal(f->events[0].payload, "CONNECT acct", 12);
+	/* TLS inside the tunnel: allowed once the ServerHello is seen */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, ok, strlen(ok)), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + n, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000 + strlen(ok), hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* a host no class names: not ours */
+	clear_names(f);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_UNTRACKED);
+	assert_int_equal(counter(f, TG_CNT_PROXY_UNTRACKED), 1);
+	assert_int_equal(run(f, AF_INET, SEQ0 + n, get, strlen(get)), PASS);
+	assert_int_equal(f->nevents, 0);
+}
+
+/* TCP Fast Open: the ClientHello (or plaintext) rides on the SYN. */
+static void test_fast_open_syn_data(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	f->tcp_flags = 0x02;	/* SYN */
+	assert_int_equal(run(f, AF_INET, SEQ0 - 1, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).first_seq, SEQ0);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	f->tcp_flags = 0x02;
+	assert_int_equal(run(f, AF_INET, SEQ0 - 1, http_get, strlen(http_get)), DROP);
+	/* the data retransmitted after the handshake (cookie refused) is still dropped */
+	f->tcp_flags = 0;
+	assert_int_equal(run(f, AF_INET, SEQ0, http_get, strlen(http_get)), DROP);
+}
+
+static void test_udp_quic_and_plaintext(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t d[1250] = { 0xc3, 0, 0, 0, 1, 8 };
+	struct tg_flow flow;
+	__u32 key = 0;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+	flow.hs_flags |= TG_HSF_UDP;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+	f->udp = 1;
+	assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(counter(f, TG_CNT_QUIC_INITIAL), 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+	flow.hs_flags |= TG_HSF_UDP;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+	f->udp = 1;
+	assert_int_equal(run(f, AF_INET6, 0, "hello plaintext", 15), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_PLAINTEXT);
+	assert_int_equal(f->events[0].sport, SPORT);
+	assert_int_equal(run(f, AF_INET6, 0, d, sizeof(d)), DROP);	/* decided */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +917,20 @@ int main(void)
 		cmocka_unit_test(test_v6_http_blocked),
 		cmocka_unit_test(test_v6_http_flagged_in_audit),
 		cmocka_unit_test(test_payload_capture_is_bounded),
+		cmocka_unit_test(test_weak_client_blocked_in_enforce),
+		cmocka_unit_test(test_weak_client_flagged_in_audit),
+		cmocka_unit_test(test_weak_server_blocked_on_ingress),
+		cmocka_unit_test(test_tls13_server_allowed),
+		cmocka_unit_test(test_sni_binding),
+		cmocka_unit_test(test_missing_sni),
+		cmocka_unit_test(test_hello_split_over_records),
+		cmocka_unit_test(test_postgres_sslrequest_then_tls),
+		cmocka_unit_test(test_postgres_startup_is_plaintext),
+		cmocka_unit_test(test_mysql_ssl_request_then_tls),
+		cmocka_unit_test(test_tds_prelogin_then_tls),
+		cmocka_unit_test(test_connect_tunnel),
+		cmocka_unit_test(test_fast_open_syn_data),
+		cmocka_unit_test(test_udp_quic_and_plaintext),
 	};
 
 	if (geteuid() != 0) {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The egress verdict logic of bpf/lib, run by BPF_PROG_TEST_RUN on crafted
- * packets. Test runs have no real socket, so the flow state comes from an
- * array map the test fills instead of sk_storage; everything after the
- * lookup is the production code path.
+ * The egress and ingress verdict logic of bpf/lib, run by BPF_PROG_TEST_RUN
+ * on crafted packets. Test runs have no real socket (each run gets a fresh
+ * dummy one), so the flow state and the handshake state come from array maps
+ * the test fills instead of sk_storage; everything after the lookup is the
+ * production code path.
  */
-#include "lib/egress.bpf.h"
+#include "lib/ingress.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -13,6 +14,48 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tg_flow);
 } test_flow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_hs);
+} test_hs SEC(".maps");
+
+/* 1 while test_hs holds live handshake state (sk_storage "exists") */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} test_hs_live SEC(".maps");
+
+static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_flow *flow, int create)
+{
+	__u32 key = 0, *live = bpf_map_lookup_elem(&test_hs_live, &key);
+	struct tg_hs *hs = bpf_map_lookup_elem(&test_hs, &key);
+
+	if (!live || !hs)
+		return NULL;
+	if (*live)
+		return hs;
+	if (!create)
+		return NULL;
+	/* like a new sk_storage value: zeroed (the buffers are only read up to what was written) */
+	hs->have = 0;
+	hs->dir = 0;
+	__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
+	*live = 1;
+	return hs;
+}
+
+static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	__u32 key = 0, *live = bpf_map_lookup_elem(&test_hs_live, &key);
+
+	if (live)
+		*live = 0;
+}
 
 SEC("cgroup_skb/egress")
 int test_egress(struct __sk_buff *skb)
@@ -22,7 +65,18 @@ int test_egress(struct __sk_buff *skb)
 
 	if (!flow)
 		return TG_PASS;
-	return tg_flow_on_egress(skb, flow);
+	return tg_flow_on_egress(skb, NULL, flow);
+}
+
+SEC("cgroup_skb/ingress")
+int test_ingress(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	struct tg_flow *flow = bpf_map_lookup_elem(&test_flow, &key);
+
+	if (!flow)
+		return TG_PASS;
+	return tg_flow_on_ingress(skb, NULL, flow);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

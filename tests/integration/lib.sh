@@ -637,15 +637,22 @@ tg_start_agent()
 
 # tg_assert_one_prog_per_type WHAT → prints the "attach_type count" lines.
 # However often the agent was started over the same pins, the cgroup carries
-# exactly one tlsguard program per attach type, and at least connect4/6 and egress.
+# each tlsguard program exactly once (two programs may share an attach type:
+# ingress has the handshake's and DNS learning's), and at least connect4/6
+# and egress.
 tg_assert_one_prog_per_type()
 {
-	local what=$1 progs t
+	local what=$1 progs twice t
 	progs=$(tg_cgroup_progs)
 	tg_log "programs on $TG_CG ($what): $(echo "$progs" | tr '\n' ' ')"
-	if [[ -z "$progs" ]] || echo "$progs" | awk '$2 != 1 { bad = 1 } END { exit !bad }'; then
+	twice=$({ bpftool -j cgroup show "$TG_CG" 2>/dev/null || true; } | python3 -c '
+import json, sys, collections
+text = sys.stdin.read().strip()
+c = collections.Counter((p.get("attach_type"), p.get("name")) for p in (json.loads(text) if text else []))
+print(" ".join("%s/%s" % k for k, n in sorted(c.items()) if n != 1))')
+	if [[ -z "$progs" || -n "$twice" ]]; then
 		bpftool cgroup show "$TG_CG" >&2
-		tg_fail "$what: expected exactly one program per attach type on $TG_CG, got: $(echo "$progs" | tr '\n' ' ')"
+		tg_fail "$what: expected each program once on $TG_CG, got: $(echo "$progs" | tr '\n' ' ')${twice:+ (more than once: $twice)}"
 	fi
 	for t in cgroup_inet4_connect cgroup_inet6_connect cgroup_inet_egress; do
 		echo "$progs" | grep -q "^$t 1$" || tg_fail "$what: no $t program on $TG_CG"
@@ -780,6 +787,12 @@ tg_cleanup()
 		rm -rf "$TG_PIN"
 	fi
 	if [[ -n "$TG_CG" && -d "$TG_CG" ]]; then
+		# cgroups a test made below its own (pod-shaped ones), deepest first
+		local cg
+		while read -r cg; do
+			_tg_empty_cgroup "$cg"
+			rmdir "$cg" 2>/dev/null
+		done < <(find "$TG_CG" -mindepth 1 -depth -type d 2>/dev/null)
 		for ((i = 0; i < 30; i++)); do
 			rmdir "$TG_CG" 2>/dev/null && break
 			_tg_empty_cgroup "$TG_CG"
@@ -820,4 +833,50 @@ tg_cleanup()
 		[[ $rc -eq 0 || $rc -eq 77 ]] && rc=1
 	fi
 	exit "$rc"
+}
+
+# ---- handshake helpers (TLS versions, SNI, STARTTLS, proxies) --------------------
+
+# tg_start_tls_server_args NAME ADDR PORT [s_server args...] : like
+# tg_start_tls_server, with extra openssl s_server arguments (versions, ciphers).
+tg_start_tls_server_args()
+{
+	local name=$1 addr=$2 port=$3 out pid
+	shift 3
+	tg_make_cert
+	out="$TG_TMP/srv-$name.out"
+	rm -f "$out"
+	ip netns exec "$TG_NS" openssl s_server -accept "$(tg_hostport "$addr" "$port")" \
+		-cert "$TG_CERT_DIR/cert.pem" -key "$TG_CERT_DIR/key.pem" -www "$@" \
+		</dev/null >"$out" 2>&1 &
+	pid=$!
+	TG_PIDS+=("$pid")
+	TG_SERVER_PID[$name]=$pid
+	TG_SERVER_LOG[$name]=$out
+	_tg_wait_for_file_line "$out" '^ACCEPT' "$pid" 5 "TLS server $name ($addr:$port)"
+	tg_log "TLS server $name on $(tg_hostport "$addr" "$port") (pid $pid): $*"
+}
+
+# tg_write_policy_hs FILE MODE EXTRA_DEST_YAML [TOP_YAML] : one destination
+# "storage" (the protected addresses, ports 80/443/5432/3306 and whatever
+# EXTRA_DEST_YAML adds: lines indented by four spaces), TOP_YAML at the top
+# level (min_tls_version, proxies), events to $TG_EVENTS with log_tls_flows.
+tg_write_policy_hs()
+{
+	local file=$1 mode=$2 extra=$3 top=${4:-}
+	{
+		echo "# written by $TG_TEST_NAME"
+		echo "mode: $mode"
+		[[ -n "$top" ]] && printf '%s\n' "$top"
+		echo "workloads:"
+		echo "  cgroups: [\"$TG_CG_REL\"]"
+		echo "destinations:"
+		echo "  - name: storage"
+		echo "    cidrs: [\"$TG_PROT4/32\", \"$TG_PROT6/128\"]"
+		[[ -n "$extra" ]] && printf '%s\n' "$extra"
+		echo "    mode: $mode"
+		echo "events:"
+		echo "  file: \"$TG_EVENTS\""
+		echo "  log_tls_flows: true"
+	} >"$file"
 }

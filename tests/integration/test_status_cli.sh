@@ -75,7 +75,7 @@ for k, v in want.items():
     if v is not None and got != v:
         bad.append(f"{k}: expected {v!r}, got {got!r}")
 hooks = s["hooks"]
-if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "egress"]:
+if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_ingress", "egress", "ingress"]:
     bad.append(f"hooks: {[h['name'] for h in hooks]}")
 for h in hooks:
     if not h["attached"] or h["cgroup"] != cg or not h["pinned"].startswith(pin + "/"):
@@ -84,7 +84,7 @@ cls = s["policy"]["classes"]
 if len(cls) != 1 or cls[0]["name"] != "storage" or cls[0]["ports"] != "80,443":
     bad.append(f"classes: {cls}")
 elif cls[0]["flows"] != {"tracked": 3, "tls": 2, "plaintext_flagged": 0, "plaintext_blocked": 1,
-                         "connect_flagged": 0, "connect_blocked": 1}:
+                         "connect_flagged": 0, "connect_blocked": 1, "weak_tls": 0, "sni_mismatch": 0}:
     bad.append(f"class flows: {cls[0]['flows']}")
 sink = s["sinks"][0]
 if sink["name"] != "file" or sink["state"] != "ok" or sink["sent"] != 3 or sink["target"] != events:
@@ -195,5 +195,5 @@ for _ in $(seq 50); do
 done
 tg_capture check-degraded "$TLSGUARD" status --check --socket "$TG_SOCK"
 assert_rc 1 "status --check with a vanished cgroup"
-assert_file_contains "$TG_OUT" '^degraded: 3 hook\(s\) not attached' "--check says why"
+assert_file_contains "$TG_OUT" '^degraded: [0-9]+ hook\(s\) not attached' "--check says why"
 tg_stop_agent

@@ -322,6 +322,60 @@ static void test_defaults(void **state)
 	policy_free(p);
 }
 
+/* events.application_insights tuning, Entra ID and flood control keys. */
+static void test_appinsights_keys(void **state)
+{
+	struct tg_policy *p = load_ok(
+		"events:\n"
+		"  application_insights:\n"
+		"    connection_string_file: /s/cs\n"
+		"    batch_items: 250\n"
+		"    batch_bytes: 2MiB\n"
+		"    batch_age: 10s\n"
+		"    queue_max: 20000\n"
+		"    timeout: 1m\n"
+		"    retry_base: 5s\n"
+		"    retry_max: 1h\n"
+		"    metrics_interval: 0\n"
+		"    flood_window: 2m\n"
+		"    auth: workload_identity\n"
+		"    client_id: 00000000-0000-0000-0000-000000000001\n"
+		"    imds_url: http://127.0.0.1:8080/token\n");
+
+	assert_int_equal(p->ai_batch_items, 250);
+	assert_int_equal(p->ai_batch_bytes, 2ULL << 20);
+	assert_int_equal(p->ai_batch_age_s, 10);
+	assert_int_equal(p->ai_queue_max, 20000);
+	assert_int_equal(p->ai_timeout_s, 60);
+	assert_int_equal(p->ai_retry_base_s, 5);
+	assert_int_equal(p->ai_retry_max_s, 3600);
+	assert_int_equal(p->ai_metrics_interval_s, 0);	/* 0 turns metrics off */
+	assert_int_equal(p->ai_flood_window_s, 120);
+	assert_int_equal(p->ai_auth, 3);			/* TG_AI_AUTH_WORKLOAD_IDENTITY */
+	assert_string_equal(p->ai_client_id, "00000000-0000-0000-0000-000000000001");
+	assert_string_equal(p->ai_imds_url, "http://127.0.0.1:8080/token");
+	policy_free(p);
+
+	p = load_ok("destinations: []\n");
+	assert_int_equal(p->ai_batch_items, 0);	/* 0: the sink's default */
+	assert_int_equal(p->ai_metrics_interval_s, TG_AI_METRICS_INTERVAL_DEFAULT);
+	assert_int_equal(p->ai_flood_window_s, TG_AI_FLOOD_WINDOW_DEFAULT);
+	assert_int_equal(p->ai_auth, 0);		/* auto */
+	assert_null(p->ai_imds_url);
+	policy_free(p);
+
+	EXPECT_ERRORS("events: {application_insights: {batch_items: many}}\n",
+		      "t.yaml:1:46: \"batch_items\" must be a whole number");
+	EXPECT_ERRORS("events: {application_insights: {queue_max: -1}}\n",
+		      "t.yaml:1:44: \"queue_max\" must be a whole number");
+	EXPECT_ERRORS("events: {application_insights: {auth: kerberos}}\n",
+		      "t.yaml:1:39: \"auth\" must be one of auto, none, managed_identity, workload_identity");
+	EXPECT_ERRORS("events: {application_insights: {batch_age: soon}}\n",
+		      "t.yaml:1:44: invalid duration \"soon\" (seconds, or a number with s, m, h or d)");
+	EXPECT_ERRORS("events:\n  hash_fields: [workload.pod]\n",
+		      "t.yaml:2:3: \"hash_fields\" needs a key: set \"key_file\" or \"key_files\"");
+}
+
 /* `key:` with nothing, `~` and `null` mean "not set", not an empty string. */
 static void test_null_is_absent(void **state)
 {
@@ -617,6 +671,26 @@ static void test_err_other_values(void **state)
 		      "t.yaml:3:23: invalid cgroup path \"/a/../../b\": \"..\" is not allowed");
 	EXPECT_ERRORS("events:\n  encrypt_fields: [workload.pod]\n",
 		      "t.yaml:2:3: \"encrypt_fields\" needs a key: set \"key_file\" or \"key_files\"");
+}
+
+/* dns: learning from DNS answers (grace, bound), defaults and bad values. */
+static void test_dns_keys(void **state)
+{
+	struct tg_policy *p = load_ok("dns: {grace: 2m, max_learned: 1000}\n");
+
+	assert_int_equal(p->dns_grace_s, 120);
+	assert_int_equal(p->dns_max_learned, 1000);
+	policy_free(p);
+	p = load_ok("destinations: []\n");
+	assert_int_equal(p->dns_grace_s, TG_DNS_GRACE_DEFAULT);
+	assert_int_equal(p->dns_max_learned, TG_DNS_MAX_LEARNED_DEFAULT);
+	policy_free(p);
+	EXPECT_ERRORS("dns:\n  grace: soon\n  max_learned: 0\n  max_leanred: 5\n",
+		      "t.yaml:2:10: invalid duration \"soon\" (seconds, or a number with s, m, h or d)",
+		      "t.yaml:3:16: invalid max_learned \"0\" (1 to 65536)",
+		      "t.yaml:4:3: unknown key \"max_leanred\" (did you mean \"max_learned\")");
+	EXPECT_ERRORS("dns: {max_learned: 65537}\n",
+		      "t.yaml:1:20: invalid max_learned \"65537\" (1 to 65536)");
 }
 
 /* The kernel maps an address to one class: a host in two destinations is ambiguous. */
@@ -1117,6 +1191,7 @@ int main(void)
 		cmocka_unit_test(test_design_example),
 		cmocka_unit_test(test_full_schema),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_appinsights_keys),
 		cmocka_unit_test(test_null_is_absent),
 		cmocka_unit_test(test_tls_versions),
 		cmocka_unit_test(test_default_policy),
@@ -1131,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_err_dest_mode),
 		cmocka_unit_test(test_err_host_names),
 		cmocka_unit_test(test_err_other_values),
+		cmocka_unit_test(test_dns_keys),
 		cmocka_unit_test(test_err_overlap),
 		cmocka_unit_test(test_err_all_collected),
 		cmocka_unit_test(test_err_too_many),

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/* Event protection and the App Insights sink, as the agent uses them: see agent_ai.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "agent_ai.h"
+#include "agent_state.h"
+#include "ai_auth.h"
+#include "fieldcrypt.h"
+#include "log.h"
+#include "sink_ai.h"
+
+static uint64_t ms(unsigned int seconds)
+{
+	return seconds * 1000ULL;
+}
+
+static void report(struct agent *a, uint64_t n, const char *why)
+{
+	char msg[200];
+
+	if (!n || !a->ai_on_loss)
+		return;
+	snprintf(msg, sizeof(msg), "appinsights: %llu item(s) lost: %s", (unsigned long long)n, why);
+	tg_warn("%s", msg);
+	a->ai_on_loss(a, msg);
+}
+
+/* The sender thread counted losses: the agent thread reports them as `agent` events. */
+static void on_ai_notify(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct tg_sink_ai_losses l;
+
+	if (!sink_ai_take_losses(a->ai, &l))
+		return;
+	report(a, l.queue_full, "the sink's queue was full (events.application_insights.queue_max)");
+	report(a, l.evicted, "the spool was full, the oldest batches were evicted "
+	       "(events.spool.max_bytes)");
+	report(a, l.expired, "spooled batches expired (events.spool.max_age)");
+	report(a, l.other, "undeliverable (unreadable spool file, or not sent before stopping)");
+}
+
+static int open_keys(struct agent *a)
+{
+	const struct tg_policy *p = a->policy;
+	char err[512] = "";
+
+	if (p->key_files.n) {
+		a->keys = keyring_load(p->key_files.v, p->key_files.n, err, sizeof(err));
+		if (!a->keys) {
+			tg_err("events.key_file: %s", err);
+			return errno == ENOMEM ? -ENOMEM : -EINVAL;
+		}
+	}
+	if (!p->encrypt_fields.n && !p->hash_fields.n)
+		return 0;
+	if (!a->keys) {
+		tg_err("events.encrypt_fields/hash_fields are set but no key is given "
+		       "(events.key_file); refusing to write events unprotected");
+		return -EINVAL;
+	}
+	a->fc = fieldcrypt_new(a->keys, p->encrypt_fields.v, p->encrypt_fields.n,
+			       p->hash_fields.v, p->hash_fields.n, err, sizeof(err));
+	if (!a->fc) {
+		tg_err("events.encrypt_fields/hash_fields: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
+{
+	const struct tg_policy *p = a->policy;
+	struct tg_sink_ai_config cfg = {
+		.connection_string_file = p->ai_connection_string_file,
+		.ca_file = p->ai_ca_file,
+		.role_instance = a->ev_ctx.host,
+		.encrypt_fields = p->encrypt_fields.v,
+		.nencrypt = p->encrypt_fields.n,
+		.hash_fields = p->hash_fields.v,
+		.nhash = p->hash_fields.n,
+		.spool_dir = p->spool_dir,
+		.spool_max_bytes = p->spool_max_bytes,
+		.spool_max_age_s = p->spool_max_age_s,
+		.batch_items = p->ai_batch_items,
+		.batch_bytes = p->ai_batch_bytes,
+		.batch_age_ms = ms(p->ai_batch_age_s),
+		.queue_max = p->ai_queue_max,
+		.timeout_ms = ms(p->ai_timeout_s),
+		.retry_base_ms = ms(p->ai_retry_base_s),
+		.retry_max_ms = ms(p->ai_retry_max_s),
+		.metrics_interval_ms = ms(p->ai_metrics_interval_s),
+		.flood_window_ms = ms(p->ai_flood_window_s),
+		.auth_mode = p->ai_auth,
+		.client_id = p->ai_client_id,
+		.imds_url = p->ai_imds_url,
+	};
+	char err[600] = "";
+	int ret;
+
+	a->ai_on_loss = on_loss;
+	ret = open_keys(a);
+	if (ret)
+		return ret;
+	if (!p->ai_connection_string_file) {
+		if (p->spool_dir)
+			tg_warn("events.spool.dir is set but Application Insights is not "
+				"(events.application_insights.connection_string_file): nothing to spool");
+		return 0;
+	}
+	cfg.keys = a->keys;
+	a->ai = sink_ai_new(&cfg, err, sizeof(err));
+	if (!a->ai) {
+		ret = -errno;
+		tg_err("%s", err);
+		return ret == -ENOMEM || ret == -EIO ? ret : -EINVAL;
+	}
+	a->w_ai = (struct tg_watch){ .fd = sink_ai_notify_fd(a->ai), .handle = on_ai_notify, .ctx = a };
+	ret = agent_watch(a, &a->w_ai, EPOLLIN);
+	if (!ret)
+		ret = sink_ai_start(a->ai);
+	if (ret) {
+		tg_err("cannot start the Application Insights sink: %s", strerror(-ret));
+		return ret;
+	}
+	tg_info("appinsights: sending to %s (batches of up to %u items / %us%s%s)",
+		sink_ai_endpoint(a->ai), p->ai_batch_items ? p->ai_batch_items : TG_AI_DEF_BATCH_ITEMS,
+		p->ai_batch_age_s ? p->ai_batch_age_s : TG_AI_DEF_BATCH_AGE_MS / 1000,
+		p->spool_dir ? ", spool " : ", no spool", p->spool_dir ? p->spool_dir : "");
+	return 0;
+}
+
+void agent_ai_event(struct agent *a, json_object *ev)
+{
+	int err;
+
+	if (a->ai)
+		sink_ai_submit(a->ai, ev);
+	if (!a->fc)
+		return;
+	err = fieldcrypt_protect(a->fc, ev);
+	if (err && !a->ai_protect_logged) {
+		tg_err("field protection failed (%s); the value was redacted in the event",
+		       strerror(-err));
+		a->ai_protect_logged = true;
+	}
+}
+
+void agent_ai_tick(struct agent *a)
+{
+	uint64_t now = sink_ai_now_ms(), c[TG_CNT__MAX], since[TG_CNT__MAX];
+	struct tg_sink_ai_stats st;
+
+	if (!a->ai)
+		return;
+	sink_ai_tick(a->ai, now);
+	if (!sink_ai_metrics_due(a->ai, now) || agent_read_counters(a, c))
+		return;
+	for (int i = 0; i < TG_CNT__MAX; i++)
+		since[i] = c[i] >= a->counters_at_start[i] ? c[i] - a->counters_at_start[i] : c[i];
+	sink_ai_stats(a->ai, &st);
+	const struct tg_sink_ai_metric m[] = {
+		{ "tlsguard.flows_tracked", since[TG_CNT_FLOWS_TRACKED] },
+		{ "tlsguard.tls", since[TG_CNT_VERDICT_TLS] },
+		{ "tlsguard.plaintext_flagged", since[TG_CNT_PLAINTEXT_FLAGGED] },
+		{ "tlsguard.plaintext_blocked", since[TG_CNT_PLAINTEXT_BLOCKED] },
+		{ "tlsguard.connect_flagged", since[TG_CNT_CONNECT_FLAGGED] },
+		{ "tlsguard.connect_blocked", since[TG_CNT_CONNECT_BLOCKED] },
+		{ "tlsguard.events_emitted", a->events_emitted },
+		{ "tlsguard.events_lost", since[TG_CNT_ERR_RINGBUF] + a->events_write_failed },
+		{ "tlsguard.appinsights.sent", st.sent },
+		{ "tlsguard.appinsights.failed", st.failed },
+		{ "tlsguard.appinsights.spooled", st.spooled },
+	};
+	sink_ai_metrics(a->ai, m, sizeof(m) / sizeof(m[0]));
+}
+
+void agent_ai_close(struct agent *a)
+{
+	if (a->ai) {
+		sink_ai_stop(a->ai);
+		sink_ai_free(a->ai);
+		a->ai = NULL;
+	}
+	fieldcrypt_free(a->fc);
+	a->fc = NULL;
+	keyring_free(a->keys);
+	a->keys = NULL;
+}

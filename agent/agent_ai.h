@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's side of event protection and the Application Insights sink:
+ * reads the policy, owns the key ring, protects events for the local sinks
+ * (file, control socket) and feeds the sink. Agent thread only.
+ */
+#ifndef TLSGUARD_AGENT_AI_H
+#define TLSGUARD_AGENT_AI_H
+
+#include <json-c/json.h>
+
+struct agent;
+
+/* Reports a loss the sink saw; the agent emits it as an `agent` loss event. */
+typedef void (*agent_ai_loss_fn)(struct agent *a, const char *message);
+
+/*
+ * Load the key ring (events.key_file[s]), set up field protection and, with
+ * events.application_insights.connection_string_file, start the sink. Call
+ * once the epoll loop exists. 0, -EINVAL for configuration that cannot work
+ * (exit status 2), other -errno (exit status 1); the reason is logged.
+ */
+int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss);
+
+/*
+ * Hand @ev to the App Insights sink (it takes a copy, flood control
+ * applies), then protect @ev in place (events.encrypt_fields/hash_fields) for
+ * the local sinks that write it next.
+ */
+void agent_ai_event(struct agent *a, json_object *ev);
+
+/* About once a second: flood windows, periodic metrics. */
+void agent_ai_tick(struct agent *a);
+
+/* Stop the sink (flush within its stop timeout) and free everything. */
+void agent_ai_close(struct agent *a);
+
+#endif /* TLSGUARD_AGENT_AI_H */

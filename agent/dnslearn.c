@@ -1,0 +1,971 @@
+// SPDX-License-Identifier: MIT
+/*
+ * DNS answer learning: the learned table (first half, no kernel) and the
+ * dns BPF object, its ring buffer and timer (second half). See dnslearn.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "dnslearn.h"
+#include "log.h"
+#include "pins.h"
+#include "tlsguard/dns.h"
+#include "dns.skel.h"
+
+#define NS_PER_S	1000000000ULL
+
+/* ---- the learned table ------------------------------------------------------ */
+
+struct pattern {
+	char *host;			/* lower case, as the policy holds it */
+	const char *suffix;		/* wildcards: ".suffix" (points into host) */
+	size_t suffix_len;
+	size_t cls;			/* index into classes */
+};
+
+struct class {
+	char *name;
+	int mode;			/* enum tg_mode, the destination's own */
+};
+
+struct entry {
+	struct tg_learned_entry pub;
+	struct entry *hnext;		/* hash chain */
+	struct entry *newer, *older;	/* LRU list: head is the most recently learned */
+	size_t cls;
+	char *strs;			/* qname, matched, host: NUL-separated, one allocation */
+};
+
+struct tg_learned {
+	struct pattern *pats;
+	size_t npats;
+	struct class *classes;
+	size_t nclasses;
+	uint64_t grace_ns;
+	size_t max;
+
+	struct entry **buckets;
+	size_t nbuckets;		/* a power of 2 */
+	struct entry *head, *tail;
+	size_t n;
+	uint64_t next_expiry;
+	struct tg_learned_stats stats;
+
+	void (*observer)(void *ctx, const struct tg_learned_entry *e, bool removed);
+	void *observer_ctx;
+};
+
+bool dns_host_matches(const char *host, const char *name)
+{
+	size_t hl, nl = strlen(name);
+
+	/* names with escapes (a '.' or odd byte inside a label) are not LDH host names */
+	if (strchr(name, '\\'))
+		return false;
+	if (host[0] != '*')
+		return !strcmp(host, name);
+	/* "*.suffix": one or more labels, then ".suffix" */
+	hl = strlen(host) - 1;
+	return nl > hl && !strcmp(name + nl - hl, host + 1) && name[nl - hl - 1] != '.';
+}
+
+/* The policy host that best matches @name: exact first, then the longest wildcard. */
+static const struct pattern *best_pattern(const struct tg_learned *t, const char *name)
+{
+	const struct pattern *best = NULL;
+
+	for (size_t i = 0; i < t->npats; i++) {
+		const struct pattern *p = &t->pats[i];
+
+		if (!dns_host_matches(p->host, name))
+			continue;
+		if (!p->suffix)
+			return p;
+		if (!best || p->suffix_len > best->suffix_len)
+			best = p;
+	}
+	return best;
+}
+
+static uint64_t hash_addr(const uint8_t addr[16])
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (int i = 0; i < 16; i++) {
+		h ^= addr[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct entry **bucket(const struct tg_learned *t, const uint8_t addr[16])
+{
+	return &t->buckets[hash_addr(addr) & (t->nbuckets - 1)];
+}
+
+static struct entry *find(const struct tg_learned *t, const uint8_t addr[16])
+{
+	if (!t->nbuckets)
+		return NULL;
+	for (struct entry *e = *bucket(t, addr); e; e = e->hnext)
+		if (!memcmp(e->pub.addr, addr, 16))
+			return e;
+	return NULL;
+}
+
+const struct tg_learned_entry *learned_find(const struct tg_learned *t, const uint8_t addr[16])
+{
+	struct entry *e = find(t, addr);
+
+	return e ? &e->pub : NULL;
+}
+
+static void lru_unlink(struct tg_learned *t, struct entry *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		t->head = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		t->tail = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void lru_push_head(struct tg_learned *t, struct entry *e)
+{
+	e->newer = NULL;
+	e->older = t->head;
+	if (t->head)
+		t->head->newer = e;
+	t->head = e;
+	if (!t->tail)
+		t->tail = e;
+}
+
+static void notify(struct tg_learned *t, const struct entry *e, bool removed)
+{
+	if (t->observer)
+		t->observer(t->observer_ctx, &e->pub, removed);
+}
+
+static void remove_entry(struct tg_learned *t, struct entry *e)
+{
+	struct entry **pp = bucket(t, e->pub.addr);
+
+	notify(t, e, true);
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	lru_unlink(t, e);
+	t->n--;
+	free(e->strs);
+	free(e);
+}
+
+/* qname, matched and host into one allocation; the public pointers follow. */
+static int set_names(struct tg_learned *t, struct entry *e, size_t cls, const char *qname,
+		     const char *matched, const char *host)
+{
+	size_t lq = strlen(qname) + 1, lm = strlen(matched) + 1, lh = strlen(host) + 1;
+	char *s = malloc(lq + lm + lh);
+
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, qname, lq);
+	memcpy(s + lq, matched, lm);
+	memcpy(s + lq + lm, host, lh);
+	free(e->strs);
+	e->strs = s;
+	e->pub.qname = s;
+	e->pub.matched = s + lq;
+	e->pub.host = s + lq + lm;
+	e->cls = cls;
+	e->pub.class_name = t->classes[cls].name;
+	return 0;
+}
+
+static void evict_to(struct tg_learned *t, size_t max)
+{
+	while (t->n > max && t->tail) {
+		t->stats.evicted++;
+		remove_entry(t, t->tail);
+	}
+}
+
+static int resize_buckets(struct tg_learned *t, size_t max)
+{
+	size_t nb = 64;
+	struct entry **b;
+
+	while (nb < max && nb < (1U << 20))
+		nb *= 2;
+	if (nb == t->nbuckets)
+		return 0;
+	b = calloc(nb, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct entry *e = t->buckets[i], *next;
+
+		for (; e; e = next) {
+			struct entry **pp = &b[hash_addr(e->pub.addr) & (nb - 1)];
+
+			next = e->hnext;
+			e->hnext = *pp;
+			*pp = e;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+	return 0;
+}
+
+struct tg_learned *learned_new(void)
+{
+	struct tg_learned *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->max = TG_DNS_MAX_LEARNED_DEFAULT;
+	t->grace_ns = TG_DNS_GRACE_DEFAULT * NS_PER_S;
+	t->next_expiry = UINT64_MAX;
+	if (resize_buckets(t, t->max)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void free_policy_copy(struct pattern *pats, size_t npats, struct class *classes, size_t nclasses)
+{
+	for (size_t i = 0; i < npats; i++)
+		free(pats[i].host);
+	free(pats);
+	for (size_t i = 0; i < nclasses; i++)
+		free(classes[i].name);
+	free(classes);
+}
+
+void learned_free(struct tg_learned *t)
+{
+	if (!t)
+		return;
+	t->observer = NULL;	/* freeing is not forgetting: the pinned copy stays */
+	while (t->head)
+		remove_entry(t, t->head);
+	free(t->buckets);
+	free_policy_copy(t->pats, t->npats, t->classes, t->nclasses);
+	free(t);
+}
+
+int learned_set_policy(struct tg_learned *t, const struct tg_policy *p)
+{
+	struct pattern *pats = NULL;
+	struct class *classes = calloc(p->ndests ? p->ndests : 1, sizeof(*classes));
+	size_t npats = 0, total = 0, old_nclasses = t->nclasses;
+	struct class *old_classes = t->classes;
+	struct pattern *old_pats = t->pats;
+	size_t old_npats = t->npats;
+	int changed = 0;
+	struct entry *e, *older;
+
+	for (size_t i = 0; i < p->ndests; i++)
+		total += p->dests[i].hosts.n;
+	pats = calloc(total ? total : 1, sizeof(*pats));
+	if (!classes || !pats)
+		goto nomem;
+	for (size_t i = 0; i < p->ndests; i++) {
+		const struct tg_policy_dest *d = &p->dests[i];
+
+		classes[i].name = strdup(d->name);
+		classes[i].mode = policy_dest_mode(p, d);
+		if (!classes[i].name)
+			goto nomem;
+		for (size_t j = 0; j < d->hosts.n; j++) {
+			struct pattern *pt = &pats[npats];
+
+			pt->host = strdup(d->hosts.v[j]);
+			if (!pt->host)
+				goto nomem;
+			npats++;
+			pt->cls = i;
+			if (pt->host[0] == '*') {
+				pt->suffix = pt->host + 1;
+				pt->suffix_len = strlen(pt->suffix);
+			}
+		}
+	}
+	if (resize_buckets(t, p->dns_max_learned))
+		goto nomem;
+	t->pats = pats;
+	t->npats = npats;
+	t->classes = classes;
+	t->nclasses = p->ndests;
+	t->grace_ns = (uint64_t)p->dns_grace_s * NS_PER_S;
+	t->max = p->dns_max_learned;
+
+	/* what was learned under the old policy: matched again, or dropped */
+	for (e = t->head; e; e = older) {
+		const struct pattern *pt = best_pattern(t, e->pub.matched);
+		const char *old_class = e->pub.class_name;
+
+		older = e->older;
+		if (!pt) {
+			remove_entry(t, e);
+			changed++;
+			continue;
+		}
+		if (strcmp(old_class, classes[pt->cls].name))
+			changed++;
+		e->cls = pt->cls;
+		e->pub.class_name = classes[pt->cls].name;
+		if (strcmp(e->pub.host, pt->host)) {
+			char *qname = strdup(e->pub.qname), *matched = strdup(e->pub.matched);
+
+			if (!qname || !matched || set_names(t, e, pt->cls, qname, matched, pt->host)) {
+				free(qname);
+				free(matched);
+				remove_entry(t, e);	/* cannot keep it right: forget it */
+				changed++;
+				continue;
+			}
+			free(qname);
+			free(matched);
+			notify(t, e, false);
+		}
+	}
+	if (t->n > t->max) {
+		changed += t->n - t->max;
+		evict_to(t, t->max);
+	}
+	free_policy_copy(old_pats, old_npats, old_classes, old_nclasses);
+	return changed;
+
+nomem:
+	free_policy_copy(pats, npats, classes, p->ndests);
+	return -ENOMEM;
+}
+
+static uint64_t expiry_for(const struct tg_learned *t, uint32_t ttl, uint64_t now_ns)
+{
+	if (ttl > TG_DNS_TTL_MAX_S)
+		ttl = TG_DNS_TTL_MAX_S;
+	return now_ns + ttl * NS_PER_S + t->grace_ns;
+}
+
+/* Learn (or refresh) one address. 1 when the destination table must change. */
+static int learn_one(struct tg_learned *t, const uint8_t addr[16], const struct pattern *pt,
+		     const char *qname, const char *matched, uint64_t expires_ns)
+{
+	struct entry *e = find(t, addr);
+	int changed = 0;
+
+	if (e) {
+		t->stats.refreshed++;
+		if (e->cls != pt->cls) {
+			/*
+			 * One address, names of two classes (shared front ends, or an answer
+			 * a workload forged to itself): the stricter class keeps it, and
+			 * among equals the one learned first. Never a downgrade.
+			 */
+			t->stats.class_conflicts++;
+			if (t->classes[pt->cls].mode > t->classes[e->cls].mode) {
+				if (set_names(t, e, pt->cls, qname, matched, pt->host))
+					return -ENOMEM;
+				changed = 1;
+			}
+		} else if (strcmp(e->pub.qname, qname) || strcmp(e->pub.host, pt->host)) {
+			/* the name the last client asked for is the one its events should show */
+			if (set_names(t, e, pt->cls, qname, matched, pt->host))
+				return -ENOMEM;
+			changed = 1;
+		}
+		if (expires_ns > e->pub.expires_ns)
+			e->pub.expires_ns = expires_ns;
+		lru_unlink(t, e);
+		lru_push_head(t, e);
+		notify(t, e, false);
+		return changed;
+	}
+	if (!t->max)
+		return 0;
+	if (t->n >= t->max)
+		evict_to(t, t->max - 1);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	memcpy(e->pub.addr, addr, 16);
+	e->pub.expires_ns = expires_ns;
+	if (set_names(t, e, pt->cls, qname, matched, pt->host)) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->hnext = *bucket(t, addr);
+	*bucket(t, addr) = e;
+	lru_push_head(t, e);
+	t->n++;
+	t->stats.learned++;
+	if (expires_ns < t->next_expiry)
+		t->next_expiry = expires_ns;
+	notify(t, e, false);
+	return 1;
+}
+
+int learned_add_answer(struct tg_learned *t, const struct tg_dns_answer *a, uint64_t now_ns)
+{
+	const struct pattern *pt = NULL;
+	size_t m;
+	int changed = 0;
+
+	t->stats.answers++;
+	for (m = 0; m < a->nchain && !pt; m++)
+		pt = best_pattern(t, a->chain[m]);
+	if (!pt)
+		return 0;
+	m--;
+	t->stats.answers_matched++;
+	for (size_t i = 0; i < a->naddrs; i++) {
+		int r = learn_one(t, a->addrs[i].addr, pt, a->chain[0], a->chain[m],
+				  expiry_for(t, a->addrs[i].ttl, now_ns));
+
+		if (r < 0)
+			return r;
+		changed += r;
+	}
+	return changed;
+}
+
+int learned_restore(struct tg_learned *t, const uint8_t addr[16], const char *qname,
+		    const char *matched, uint64_t expires_ns, uint64_t now_ns)
+{
+	const struct pattern *pt = best_pattern(t, matched);
+
+	if (!pt || expires_ns <= now_ns || find(t, addr))
+		return 0;
+	return learn_one(t, addr, pt, qname, matched, expires_ns);
+}
+
+int learned_expire(struct tg_learned *t, uint64_t now_ns)
+{
+	uint64_t next = UINT64_MAX;
+	struct entry *e, *older;
+	int n = 0;
+
+	for (e = t->head; e; e = older) {
+		older = e->older;
+		if (e->pub.expires_ns <= now_ns) {
+			t->stats.expired++;
+			remove_entry(t, e);
+			n++;
+		} else if (e->pub.expires_ns < next) {
+			next = e->pub.expires_ns;
+		}
+	}
+	t->next_expiry = next;
+	return n;
+}
+
+uint64_t learned_next_expiry(const struct tg_learned *t)
+{
+	return t->n ? t->next_expiry : UINT64_MAX;
+}
+
+size_t learned_count(const struct tg_learned *t)
+{
+	return t->n;
+}
+
+size_t learned_max(const struct tg_learned *t)
+{
+	return t->max;
+}
+
+void learned_get_stats(const struct tg_learned *t, struct tg_learned_stats *out)
+{
+	*out = t->stats;
+}
+
+int learned_for_each(const struct tg_learned *t,
+		     int (*fn)(void *ctx, const struct tg_learned_entry *e), void *ctx)
+{
+	for (const struct entry *e = t ? t->head : NULL; e; e = e->older) {
+		int r = fn(ctx, &e->pub);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void learned_set_observer(struct tg_learned *t,
+			  void (*fn)(void *ctx, const struct tg_learned_entry *e, bool removed),
+			  void *ctx)
+{
+	t->observer = fn;
+	t->observer_ctx = ctx;
+}
+
+/* ---- the kernel side -------------------------------------------------------- */
+
+#define DNS_PIN_SUBDIR		"dns"
+#define DNS_HOOK		"dns_ingress"
+#define STREAM_IDLE_NS		(30 * NS_PER_S)
+#define MIN_SCAN_INTERVAL_NS	NS_PER_S	/* expiry scans: at most one a second */
+
+static const char *const kernel_counter_names[] = {
+	[TG_DNS_CNT_COPIED] = "copied",
+	[TG_DNS_CNT_RECORDS] = "records",
+	[TG_DNS_CNT_SKIP_NOT_DNS] = "skip_not_dns",
+	[TG_DNS_CNT_SKIP_L3] = "skip_l3",
+	[TG_DNS_CNT_SKIP_L4] = "skip_l4",
+	[TG_DNS_CNT_SKIP_EMPTY] = "skip_empty",
+	[TG_DNS_CNT_TRUNCATED] = "truncated",
+	[TG_DNS_CNT_ERR_HEADER] = "err_header",
+	[TG_DNS_CNT_ERR_LOAD] = "err_load",
+	[TG_DNS_CNT_ERR_RINGBUF] = "err_ringbuf",
+};
+_Static_assert(sizeof(kernel_counter_names) / sizeof(kernel_counter_names[0]) == TG_DNS_CNT__MAX,
+	       "every dns counter has a name");
+_Static_assert(TG_DNS_CNT__MAX <= 16, "dns counters fit the stats");
+
+struct dns_att {
+	uint64_t cgroup_id;
+	int link_fd;
+	bool adopted;
+};
+
+struct tg_dnslearn {
+	struct dns_bpf *skel;
+	char top[4096], dir[4200];
+	bool adopted;
+	struct dns_att *atts;
+	size_t natts;
+	struct ring_buffer *rb;
+	int epfd, timerfd;
+	int learned_fd;			/* the pinned copy of the table */
+	struct tg_learned *table;
+	struct tg_dns_streams streams;
+	struct tg_dns_answer *ans;	/* scratch, ~40 KiB */
+	uint64_t now_ns;		/* while consuming */
+	int changed;			/* while consuming */
+	int err;			/* while consuming */
+	uint64_t last_scan_ns;
+	uint64_t records, udp_truncated, parsed[TG_DNSP__MAX], persist_failed;
+	bool warned_full;
+};
+
+uint64_t dnslearn_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static void persist(void *ctx, const struct tg_learned_entry *e, bool removed)
+{
+	struct tg_dnslearn *l = ctx;
+	struct tg_dns_learned_key key;
+	struct tg_dns_learned_val val = { .expires_ns = e->expires_ns };
+
+	memcpy(key.addr, e->addr, 16);
+	if (removed) {
+		bpf_map_delete_elem(l->learned_fd, &key);
+		return;
+	}
+	if (strlen(e->qname) >= sizeof(val.qname) || strlen(e->matched) >= sizeof(val.matched)) {
+		/* kept in memory all the same; only a restart forgets it */
+		bpf_map_delete_elem(l->learned_fd, &key);
+		l->persist_failed++;
+		return;
+	}
+	strcpy(val.qname, e->qname);
+	strcpy(val.matched, e->matched);
+	if (bpf_map_update_elem(l->learned_fd, &key, &val, BPF_ANY))
+		l->persist_failed++;
+}
+
+static void learn_msg(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct tg_dnslearn *l = ctx;
+	enum tg_dns_parse_result r = dns_parse_answer(msg, len, l->ans);
+	size_t evicted;
+	int n;
+
+	l->parsed[r]++;
+	if (r != TG_DNSP_OK)
+		return;
+	evicted = l->table->stats.evicted;
+	n = learned_add_answer(l->table, l->ans, l->now_ns);
+	if (n < 0) {
+		l->err = n;
+		return;
+	}
+	l->changed += n;
+	if (l->table->stats.evicted != evicted && !l->warned_full) {
+		tg_warn("dns: %zu learned addresses, the most dns.max_learned allows; the least "
+			"recently learned give way (status: policy.dns.evicted)", l->table->max);
+		l->warned_full = true;
+	}
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct tg_dnslearn *l = ctx;
+	const struct tg_dns_rec *rec = data;
+	const uint8_t *payload = (const uint8_t *)(rec + 1);
+	int err;
+
+	if (size < sizeof(*rec) || size < sizeof(*rec) + rec->len)
+		return 0;	/* from an incompatible build; ignored */
+	l->records++;
+	if (rec->proto == IPPROTO_UDP) {
+		if (rec->wire_len > rec->len) {
+			l->udp_truncated++;
+			return 0;
+		}
+		learn_msg(l, payload, rec->len);
+		return 0;
+	}
+	err = dns_streams_feed(&l->streams, rec->cookie, rec->seq, rec->tcp_flags, payload, rec->len,
+			       l->now_ns, learn_msg, l);
+	if (err)
+		l->err = err;
+	return 0;
+}
+
+/* The next wake-up: the earliest expiry, but never sooner than a second after the last scan. */
+static void arm_timer(struct tg_dnslearn *l)
+{
+	uint64_t next = learned_next_expiry(l->table), now = dnslearn_now_ns();
+	struct itimerspec its = { 0 };
+
+	if (dns_streams_active(&l->streams) && now + STREAM_IDLE_NS < next)
+		next = now + STREAM_IDLE_NS;
+	if (next != UINT64_MAX) {
+		if (next < l->last_scan_ns + MIN_SCAN_INTERVAL_NS)
+			next = l->last_scan_ns + MIN_SCAN_INTERVAL_NS;
+		if (next <= now)
+			next = now + 1;
+		its.it_value.tv_sec = next / NS_PER_S;
+		its.it_value.tv_nsec = next % NS_PER_S;
+	}
+	timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+int dnslearn_poll(struct tg_dnslearn *l)
+{
+	uint64_t ticks;
+	int err;
+
+	l->changed = 0;
+	l->err = 0;
+	l->now_ns = dnslearn_now_ns();
+	err = ring_buffer__consume(l->rb);
+	if (err < 0)
+		return err;
+	if (read(l->timerfd, &ticks, sizeof(ticks)) == sizeof(ticks) ||
+	    learned_next_expiry(l->table) <= l->now_ns) {
+		l->last_scan_ns = l->now_ns;
+		l->changed += learned_expire(l->table, l->now_ns);
+		dns_streams_expire(&l->streams, l->now_ns - STREAM_IDLE_NS);
+	}
+	arm_timer(l);
+	if (l->err)
+		return l->err;
+	return l->changed;
+}
+
+int dnslearn_fd(const struct tg_dnslearn *l)
+{
+	return l->epfd;
+}
+
+const struct tg_learned *dnslearn_table(const struct tg_dnslearn *l)
+{
+	return l ? l->table : NULL;
+}
+
+int dnslearn_set_policy(struct tg_dnslearn *l, const struct tg_policy *p)
+{
+	int n = learned_set_policy(l->table, p);
+
+	if (n >= 0)
+		arm_timer(l);
+	return n;
+}
+
+static int set_map_pins(struct tg_dnslearn *l)
+{
+	struct bpf_map *maps[] = {
+		l->skel->maps.tg_dns_ring, l->skel->maps.tg_dns_counters, l->skel->maps.tg_dns_learned,
+	};
+	char path[4400];
+	int err;
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		err = pins_path(path, sizeof(path), l->dir, bpf_map__name(maps[i]));
+		if (!err)
+			err = bpf_map__set_pin_path(maps[i], path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* What the previous agent learned and has not expired: learned again, re-matched. */
+static int restore(struct tg_dnslearn *l)
+{
+	struct tg_dns_learned_key key, next;
+	struct tg_dns_learned_val val;
+	uint64_t now = dnslearn_now_ns();
+	void *prev = NULL;
+	size_t n = 0, dropped = 0;
+	int err;
+
+	while (!bpf_map_get_next_key(l->learned_fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(l->learned_fd, &key, &val))
+			continue;
+		val.qname[sizeof(val.qname) - 1] = '\0';
+		val.matched[sizeof(val.matched) - 1] = '\0';
+		err = learned_restore(l->table, key.addr, val.qname, val.matched, val.expires_ns, now);
+		if (err < 0)
+			return err;
+		if (err)
+			n++;
+		else
+			dropped++;
+	}
+	/* the table's observer keeps the map in step from here on; clear what it did not take */
+	if (dropped) {
+		prev = NULL;
+		while (!bpf_map_get_next_key(l->learned_fd, prev, &next)) {
+			key = next;
+			if (!learned_find(l->table, key.addr)) {
+				bpf_map_delete_elem(l->learned_fd, &key);
+				prev = NULL;	/* deleting invalidates the walk: start over */
+				continue;
+			}
+			prev = &key;
+		}
+	}
+	if (n || dropped)
+		tg_info("dns: kept %zu learned address(es) from the previous agent, %zu expired or "
+			"no longer in the policy", n, dropped);
+	return 0;
+}
+
+static int setup_events(struct tg_dnslearn *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.tg_dns_ring), on_record, l, NULL);
+	if (!l->rb)
+		return -errno;
+	l->timerfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->timerfd < 0 || l->epfd < 0)
+		return -errno;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(l->rb), &ev) < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->timerfd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg_policy *p)
+{
+	struct tg_dnslearn *l = calloc(1, sizeof(*l));
+	int err;
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->epfd = l->timerfd = l->learned_fd = -1;
+	l->table = learned_new();
+	l->ans = malloc(sizeof(*l->ans));
+	if (!l->table || !l->ans) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	snprintf(l->top, sizeof(l->top), "%s", pin_dir);
+	snprintf(l->dir, sizeof(l->dir), "%s/%s", pin_dir, DNS_PIN_SUBDIR);
+	err = pins_mkdir_p(l->dir, 0700);
+	if (err) {
+		tg_err("dns: cannot create pin directory %s: %s", l->dir, strerror(-err));
+		goto fail;
+	}
+	err = pins_check_layout(l->dir, TG_DNS_PIN_LAYOUT_VERSION, l->top, &l->adopted);
+	if (err) {
+		if (err != -EEXIST)
+			tg_err("dns: cannot use pin directory %s: %s", l->dir, strerror(-err));
+		goto fail;
+	}
+	l->skel = dns_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		tg_err("dns: cannot open BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	err = set_map_pins(l);
+	if (!err)
+		err = dns_bpf__load(l->skel);
+	if (err) {
+		tg_err("dns: cannot load the DNS answer program: %s (run with -v for the verifier "
+		       "log; pins in %s from another build? try 'tlsguard uninstall --pin-path %s')",
+		       strerror(-err), l->dir, l->top);
+		goto fail;
+	}
+	l->learned_fd = bpf_map__fd(l->skel->maps.tg_dns_learned);
+	err = learned_set_policy(l->table, p);
+	if (err < 0)
+		goto fail;
+	err = l->adopted ? restore(l) : 0;	/* fresh pins are empty */
+	if (err)
+		goto fail;
+	learned_set_observer(l->table, persist, l);
+	err = setup_events(l);
+	if (err) {
+		tg_err("dns: cannot set up the answer ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	l->last_scan_ns = dnslearn_now_ns();
+	arm_timer(l);
+	*out = l;
+	return 0;
+fail:
+	dnslearn_close(l);
+	return err;
+}
+
+int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path)
+{
+	int prog_fd = bpf_program__fd(l->skel->progs.tg_dns_ingress);
+	struct dns_att *grown;
+	char path[4400];
+	struct stat st;
+	int cg_fd, fd, err;
+	bool adopted;
+
+	if (stat(abs_cgroup_path, &st) < 0)
+		return -errno;
+	for (size_t i = 0; i < l->natts; i++)
+		if (l->atts[i].cgroup_id == (uint64_t)st.st_ino)
+			return 0;	/* named twice: attach once */
+	err = pins_path(path, sizeof(path), l->dir, TG_PINS_LINKS);
+	if (!err)
+		err = pins_mkdir_p(path, 0700);
+	if (!err)
+		err = pins_link_path(path, sizeof(path), l->dir, st.st_ino, DNS_HOOK);
+	if (err)
+		return err;
+	grown = realloc(l->atts, (l->natts + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	l->atts = grown;
+	fd = pins_adopt_link(path, prog_fd);
+	adopted = fd >= 0;
+	if (fd < 0) {
+		cg_fd = open(abs_cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cg_fd < 0)
+			return -errno;
+		fd = pins_attach_new(l->skel->progs.tg_dns_ingress, cg_fd, path);
+		close(cg_fd);
+		if (fd < 0)
+			return fd;
+	}
+	l->atts[l->natts++] = (struct dns_att){ .cgroup_id = st.st_ino, .link_fd = fd,
+						 .adopted = adopted };
+	return 0;
+}
+
+int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, char *pin, size_t len,
+		  bool *adopted)
+{
+	for (size_t i = 0; l && i < l->natts; i++) {
+		if (l->atts[i].cgroup_id != cgroup_id)
+			continue;
+		pins_link_path(pin, len, l->dir, cgroup_id, DNS_HOOK);
+		*adopted = l->atts[i].adopted;
+		return l->atts[i].link_fd;
+	}
+	return -1;
+}
+
+int dnslearn_prune_links(struct tg_dnslearn *l)
+{
+	uint64_t *keep = calloc(l->natts ? l->natts : 1, sizeof(*keep));
+	int err;
+
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->natts; i++)
+		keep[i] = l->atts[i].cgroup_id;
+	err = pins_prune_links(l->dir, keep, l->natts);
+	free(keep);
+	return err;
+}
+
+void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd;
+	uint64_t *vals;
+
+	memset(out, 0, sizeof(*out));
+	if (!l)
+		return;
+	learned_get_stats(l->table, &out->table);
+	out->learned_ips = learned_count(l->table);
+	out->max_learned = learned_max(l->table);
+	out->records = l->records;
+	out->udp_truncated = l->udp_truncated;
+	memcpy(out->parsed, l->parsed, sizeof(out->parsed));
+	out->tcp = l->streams.stats;
+	out->nkernel = TG_DNS_CNT__MAX;
+	out->kernel_names = kernel_counter_names;
+	fd = bpf_map__fd(l->skel->maps.tg_dns_counters);
+	vals = ncpu > 0 ? calloc(ncpu, sizeof(*vals)) : NULL;
+	for (uint32_t k = 0; vals && k < TG_DNS_CNT__MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out->kernel[k] += vals[c];
+	}
+	free(vals);
+}
+
+void dnslearn_close(struct tg_dnslearn *l)
+{
+	if (!l)
+		return;
+	ring_buffer__free(l->rb);
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->timerfd >= 0)
+		close(l->timerfd);
+	for (size_t i = 0; i < l->natts; i++)
+		close(l->atts[i].link_fd);
+	free(l->atts);
+	learned_free(l->table);
+	dns_streams_free(&l->streams);
+	free(l->ans);
+	dns_bpf__destroy(l->skel);
+	free(l);
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "pins.h"
+
+int pins_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int pins_path(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bool *adopted)
+{
+	char path[4096];
+	__u32 key = 0, have = 0;
+	int fd, err;
+
+	*adopted = false;
+	err = pins_path(path, sizeof(path), dir, TG_PINS_LAYOUT);
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		err = bpf_map_lookup_elem(fd, &key, &have) ? -errno : 0;
+		close(fd);
+		if (err)
+			return err;
+		if (have != version) {
+			tg_err("pins in %s have layout %u, this agent uses %u; "
+			       "run 'tlsguard uninstall --pin-path %s' first",
+			       dir, have, version, top_dir);
+			return -EEXIST;
+		}
+		*adopted = true;
+		return 0;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tg_layout", sizeof(key), sizeof(version), 1, NULL);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_update_elem(fd, &key, &version, BPF_ANY) ? -errno : 0;
+	if (!err && bpf_obj_pin(fd, path))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int pins_adopt_link(const char *path, int prog_fd)
+{
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return -errno;
+	if (bpf_link_update(fd, prog_fd, NULL)) {
+		int err = -errno;
+
+		/* a link whose cgroup went away cannot be revived: replace it */
+		close(fd);
+		unlink(path);
+		tg_warn("pinned link %s is stale (%s); attaching anew", path, strerror(-err));
+		return -ENOENT;
+	}
+	return fd;
+}
+
+int pins_attach_new(struct bpf_program *prog, int cg_fd, const char *path)
+{
+	struct bpf_link *link = bpf_program__attach_cgroup(prog, cg_fd);
+	int fd, err;
+
+	if (!link)
+		return -errno;
+	err = bpf_link__pin(link, path);
+	if (err) {
+		bpf_link__destroy(link);
+		return err;
+	}
+	fd = dup(bpf_link__fd(link));
+	/* the pin keeps it attached; our dup keeps a handle for status */
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	return fd < 0 ? -errno : fd;
+}
+
+int pins_link_path(char *out, size_t len, const char *dir, uint64_t cgroup_id, const char *hook)
+{
+	int n = snprintf(out, len, "%s/%s/%" PRIu64 "_%s", dir, TG_PINS_LINKS, cgroup_id, hook);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Unpinning alone would leave a link that was also held open elsewhere; detach it first. */
+static int detach_pinned_link(const char *path)
+{
+	int fd = bpf_obj_get(path);
+
+	if (fd >= 0) {
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	return unlink(path) ? -errno : 0;
+}
+
+static bool wanted_link(const char *name, const uint64_t *keep, size_t n)
+{
+	char *end;
+	uint64_t id = strtoull(name, &end, 10);
+
+	if (*end != '_')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (keep[i] == id)
+			return true;
+	return false;
+}
+
+int pins_prune_links(const char *dir, const uint64_t *keep, size_t n)
+{
+	char links[4096], path[4096 + 256];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	if (pins_path(links, sizeof(links), dir, TG_PINS_LINKS))
+		return -ENAMETOOLONG;
+	d = opendir(links);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || wanted_link(de->d_name, keep, n))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", links, de->d_name);
+		tg_info("detaching %s: its cgroup is no longer watched", path);
+		err = detach_pinned_link(path);
+		if (err)
+			break;
+	}
+	closedir(d);
+	return err;
+}
+
+/*
+ * Links first (detached, not just unpinned: every program off its cgroup
+ * before any map goes), then maps and subdirectories, then the directory.
+ */
+static int remove_tree(const char *dir, bool links, int depth)
+{
+	char path[4096 + 256];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int err = 0;
+
+	if (depth > 4)
+		return -ELOOP;
+	if (!links && !pins_path(path, sizeof(path), dir, TG_PINS_LINKS) && !lstat(path, &st) &&
+	    S_ISDIR(st.st_mode)) {
+		err = remove_tree(path, true, depth + 1);
+		if (err)
+			return err;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0) {
+			err = errno == ENOENT ? 0 : -errno;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			err = remove_tree(path, false, depth + 1);
+		else if (links)
+			err = detach_pinned_link(path);
+		else if (unlink(path) < 0 && errno != ENOENT)
+			err = -errno;
+	}
+	closedir(d);
+	if (!err && rmdir(dir) < 0)
+		err = -errno;
+	return err;
+}
+
+int pins_remove_dir(const char *dir, bool *found)
+{
+	struct stat st;
+
+	*found = false;
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	*found = true;
+	return remove_tree(dir, false, 0);
+}

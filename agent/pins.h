@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bpffs pin directories, shared by every BPF object the agent loads (the
+ * verdict programs in loader.c, DNS learning in dnslearn.c). One directory
+ * per object: a "layout" marker map, the pinned maps, and links/ holding one
+ * pinned cgroup link per (cgroup id, hook). Links are adopted by
+ * bpf_link_update so a restarted agent never detaches and never attaches
+ * twice.
+ */
+#ifndef TLSGUARD_AGENT_PINS_H
+#define TLSGUARD_AGENT_PINS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bpf_program;
+
+#define TG_PINS_LAYOUT	"layout"
+#define TG_PINS_LINKS	"links"
+
+/* mkdir -p. 0 or -errno. */
+int pins_mkdir_p(const char *path, mode_t mode);
+
+/* out = dir/name; -ENAMETOOLONG when it does not fit. */
+int pins_path(char *out, size_t len, const char *dir, const char *name);
+
+/*
+ * The layout marker of @dir: a one-entry array map holding @version. Made
+ * when missing (*adopted = false); when present and equal, *adopted = true;
+ * a different version is -EEXIST, logged with the uninstall command for
+ * @top_dir (the agent's pin directory).
+ */
+int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bool *adopted);
+
+/* Switch the link pinned at @path to @prog_fd: its fd, or -ENOENT (none, or stale and removed). */
+int pins_adopt_link(const char *path, int prog_fd);
+
+/* Attach @prog to the cgroup @cg_fd through a new link pinned at @path: its fd or -errno. */
+int pins_attach_new(struct bpf_program *prog, int cg_fd, const char *path);
+
+/* "links/<cgroup id>_<hook>" of @dir: the link's pin path. */
+int pins_link_path(char *out, size_t len, const char *dir, uint64_t cgroup_id, const char *hook);
+
+/*
+ * Detach and unpin every link under @dir/links whose cgroup id is not one of
+ * @keep (n of them). 0 or -errno.
+ */
+int pins_prune_links(const char *dir, const uint64_t *keep, size_t n);
+
+/*
+ * Detach every pinned link under @dir (and its subdirectories), unpin
+ * everything and remove the directories. *found: @dir existed.
+ */
+int pins_remove_dir(const char *dir, bool *found);
+
+#endif /* TLSGUARD_AGENT_PINS_H */

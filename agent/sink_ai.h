@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Application Insights sink. Runs on its own thread so that the
+ * kernel-event path never waits on the network:
+ *
+ *   agent thread                         sender thread
+ *   sink_ai_submit(ev) ─ flood control ─► queue (bounded: a full queue counts
+ *   sink_ai_metrics(points)               the loss, never blocks)
+ *                                          │ field protection (own tg_fieldcrypt)
+ *                                          │ envelope (ai_envelope), batch (ai_batch)
+ *                                          ▼
+ *                                   store (spool on disk, or memory) ◄─ failures
+ *                                          │ oldest first, one request at a time
+ *                                          ▼
+ *                           POST track_url (libcurl, TLS 1.2+, gzip)
+ *
+ * Ordering: while anything waits in the store, new batches are stored behind
+ * it, so items leave in the order they arrived, also across restarts (the
+ * spool is replayed first). Every item is either accepted by the service
+ * once or counted as lost (sink_ai_stats().failed), and losses the agent must
+ * report as `agent` loss events are handed over through sink_ai_notify_fd().
+ */
+#ifndef TLSGUARD_SINK_AI_H
+#define TLSGUARD_SINK_AI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "fieldcrypt.h"
+
+/* Defaults for the events.application_insights keys. */
+#define TG_AI_DEF_BATCH_ITEMS		500
+#define TG_AI_DEF_BATCH_BYTES		(1u << 20)
+#define TG_AI_DEF_BATCH_AGE_MS		5000
+#define TG_AI_DEF_QUEUE_MAX		10000
+#define TG_AI_DEF_TIMEOUT_MS		30000
+#define TG_AI_DEF_RETRY_BASE_MS		10000
+#define TG_AI_DEF_RETRY_MAX_MS		300000
+#define TG_AI_DEF_METRICS_MS		60000
+#define TG_AI_DEF_FLOOD_MS		60000
+#define TG_AI_DEF_STOP_MS		5000
+#define TG_AI_MEMSTORE_MAX		(16u << 20)	/* undelivered batches kept without a spool */
+#define TG_AI_SPOOL_MAX_AGE		(47u * 3600)	/* the service rejects items older than 48 h */
+
+struct tg_sink_ai_config {
+	const char *connection_string_file;	/* required */
+	const char *ca_file;			/* NULL: the system store */
+	const char *role_instance;		/* node name; NULL: gethostname() */
+	const struct tg_keyring *keys;		/* borrowed, may be NULL */
+	char *const *encrypt_fields;
+	size_t nencrypt;
+	char *const *hash_fields;
+	size_t nhash;
+	const char *spool_dir;			/* NULL: undelivered batches stay in memory */
+	uint64_t spool_max_bytes;
+	uint32_t spool_max_age_s;		/* capped at TG_AI_SPOOL_MAX_AGE */
+	size_t batch_items, batch_bytes;	/* 0: defaults above (every other 0 too, but the two below) */
+	uint64_t batch_age_ms;
+	size_t queue_max;
+	uint64_t timeout_ms;
+	uint64_t retry_base_ms, retry_max_ms;
+	uint64_t metrics_interval_ms;		/* 0: no metrics */
+	uint64_t flood_window_ms;		/* 0: no folding */
+	uint64_t stop_timeout_ms;		/* 0: default */
+	int auth_mode;				/* enum tg_ai_auth_mode */
+	const char *client_id;
+	const char *imds_url;
+};
+
+enum tg_sink_ai_state {
+	TG_SINK_AI_OK,
+	TG_SINK_AI_RETRYING,	/* the last request failed; retrying with backoff */
+	TG_SINK_AI_DOWN,	/* three or more failures in a row: batches go to the store */
+};
+
+struct tg_sink_ai_stats {
+	enum tg_sink_ai_state state;
+	uint64_t sent;			/* items accepted by the service */
+	uint64_t failed;		/* items lost, every reason (the sum below) */
+	uint64_t lost_rejected;		/* 400/402/404 or per-item errors that are not retryable */
+	uint64_t lost_queue_full;	/* dropped at submit: the queue was full */
+	uint64_t lost_evicted;		/* pushed out of the store by its byte bound */
+	uint64_t lost_expired;		/* older than the spool's max_age */
+	uint64_t lost_other;		/* unaccounted in a response, unreadable spool file, stop */
+	uint64_t queued;		/* waiting in memory (queue + open batch) */
+	uint64_t spooled;		/* items in the store (spool or memory) */
+	uint64_t spool_bytes;
+	uint64_t requests, retries, throttled, redirects, token_fetches;
+	uint64_t flood_folded, flood_summaries;
+	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
+	char last_error[256];
+	char endpoint[256];		/* scheme://host[:port] only */
+	bool spool_on_disk, spool_encrypted;
+};
+
+/* Loss counts the agent has not reported yet (sink_ai_take_losses()). */
+struct tg_sink_ai_losses {
+	uint64_t queue_full, evicted, expired, other;
+};
+
+struct tg_sink_ai;
+
+/*
+ * Read the connection string, open the spool, set up field protection and
+ * Entra ID. Nothing runs yet. NULL + errno, with a message for the user in
+ * @err: EINVAL for configuration that cannot work (bad connection string,
+ * encryption required but no key), others for I/O.
+ */
+struct tg_sink_ai *sink_ai_new(const struct tg_sink_ai_config *cfg, char *err, size_t errlen);
+
+/* Start the sender thread. 0 or -errno. */
+int sink_ai_start(struct tg_sink_ai *s);
+
+/*
+ * Hand an event to the sink (agent thread only). Flood control decides; the
+ * event is serialized here, so @ev stays the caller's and may be changed
+ * (protected for the file sink) right after. Never blocks on the network.
+ */
+void sink_ai_submit(struct tg_sink_ai *s, json_object *ev);
+
+struct tg_sink_ai_metric {
+	const char *name;
+	double value;
+};
+
+/* Whether the metrics interval has passed (agent thread); then call sink_ai_metrics(). */
+bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms);
+void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, size_t n);
+
+/* Agent thread, about once a second: closes flood windows. */
+void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms);
+
+/* eventfd, readable when losses wait to be reported; sink_ai_take_losses() drains it. */
+int sink_ai_notify_fd(const struct tg_sink_ai *s);
+bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out);
+
+/* A consistent copy of the counters, from any thread. */
+void sink_ai_stats(struct tg_sink_ai *s, struct tg_sink_ai_stats *st);
+
+const char *sink_ai_state_name(enum tg_sink_ai_state st);
+
+/* "https://host:port" of the ingestion endpoint (no path: it may carry a key). */
+const char *sink_ai_endpoint(const struct tg_sink_ai *s);
+
+/*
+ * Flush: close every flood window, send what is queued within the stop
+ * timeout, store what could not be sent (spool) and join the thread. What is
+ * left without a spool is counted and logged as lost. Agent thread.
+ */
+void sink_ai_stop(struct tg_sink_ai *s);
+void sink_ai_free(struct tg_sink_ai *s);
+
+/* Monotonic milliseconds, the sink's clock. */
+uint64_t sink_ai_now_ms(void);
+
+#endif /* TLSGUARD_SINK_AI_H */

@@ -1,0 +1,1214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Workload attribution and selection. See workload.h for the layers; the
+ * Kubernetes API client is in workload_api.c.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "cgroup.h"
+#include "log.h"
+#include "workload.h"
+#include "workload_int.h"
+
+#define NS_PER_S		1000000000ULL
+#define LOG_RESCAN_MIN_NS	(2 * NS_PER_S)	/* fallback directory, at most every 2 s */
+#define CACHE_SLOTS		256		/* attribution cache, direct-mapped by cgroup id */
+#define SKIP_MAX		65536		/* cgroup ids of unselected pods we track */
+
+uint64_t wl_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* ---- cgroup path parsing --------------------------------------------------- */
+
+const char *workload_runtime_name(int runtime)
+{
+	switch (runtime) {
+	case WL_RT_CONTAINERD:
+		return "containerd";
+	case WL_RT_CRIO:
+		return "cri-o";
+	case WL_RT_DOCKER:
+		return "docker";
+	default:
+		return "";
+	}
+}
+
+const char *workload_qos_name(int qos)
+{
+	switch (qos) {
+	case WL_QOS_GUARANTEED:
+		return "guaranteed";
+	case WL_QOS_BURSTABLE:
+		return "burstable";
+	case WL_QOS_BESTEFFORT:
+		return "besteffort";
+	default:
+		return "";
+	}
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && !memcmp(s + n - k, suffix, k);
+}
+
+static bool starts_with(const char *s, size_t n, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return n >= k && !memcmp(s, prefix, k);
+}
+
+/*
+ * A pod UID as it appears in a cgroup name: a UUID (36 characters; the systemd
+ * driver writes '_' for '-' because '-' means nesting in slice names) or, for
+ * static pods, the kubelet's 32-hex config hash. Writes it with dashes.
+ */
+static bool parse_uid(const char *s, size_t n, char out[WL_UID_MAX])
+{
+	char uid[WL_UID_MAX];
+
+	if (n == 32 && is_hex(s, n)) {
+		memcpy(out, s, n);
+		out[n] = '\0';
+		return true;
+	}
+	if (n != 36)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? (s[i] != '-' && s[i] != '_') : !is_hex(s + i, 1))
+			return false;
+		uid[i] = dash ? '-' : s[i];
+	}
+	uid[n] = '\0';
+	memcpy(out, uid, n + 1);
+	return true;
+}
+
+/* A container id: the runtimes use 64 hex; accept shorter (but not tiny) ones. */
+static bool parse_cid(const char *s, size_t n, char out[WL_CID_MAX])
+{
+	if (n < 12 || n >= WL_CID_MAX || !is_hex(s, n))
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool contains(const char *s, size_t n, const char *needle)
+{
+	return memmem(s, n, needle, strlen(needle)) != NULL;
+}
+
+/*
+ * systemd driver: "<prefix>-pod<uid>.slice" where the prefix names kubepods,
+ * e.g. kubepods-burstable-pod..., kubepods-pod... (Guaranteed), or kind's
+ * kubelet-kubepods-besteffort-pod....
+ */
+static bool systemd_pod(const char *c, size_t n, struct wl_cgroup_info *out)
+{
+	const char *p;
+	size_t plen;
+
+	if (!ends_with(c, n, ".slice"))
+		return false;
+	n -= strlen(".slice");
+	for (p = c + n; p > c; p--)	/* the last "-pod" */
+		if (p - c >= 4 && !memcmp(p - 4, "-pod", 4))
+			break;
+	if (p == c)
+		return false;
+	plen = (size_t)(p - 4 - c);
+	if (!contains(c, plen, "kubepods") || !parse_uid(p, c + n - p, out->pod_uid))
+		return false;
+	if (ends_with(c, plen, "-burstable"))
+		out->qos = WL_QOS_BURSTABLE;
+	else if (ends_with(c, plen, "-besteffort"))
+		out->qos = WL_QOS_BESTEFFORT;
+	else
+		out->qos = WL_QOS_GUARANTEED;
+	return true;
+}
+
+/* cgroupfs driver: .../kubepods[/burstable|/besteffort]/pod<uid>. */
+static bool cgroupfs_pod(const char *c, size_t n, const char *parent, size_t pn,
+			 const char *grand, size_t gn, struct wl_cgroup_info *out)
+{
+	if (!starts_with(c, n, "pod") || !parse_uid(c + 3, n - 3, out->pod_uid))
+		return false;
+	if (pn == 8 && !memcmp(parent, "kubepods", 8)) {
+		out->qos = WL_QOS_GUARANTEED;
+		return true;
+	}
+	if (gn == 8 && !memcmp(grand, "kubepods", 8) && pn == 9 && !memcmp(parent, "burstable", 9)) {
+		out->qos = WL_QOS_BURSTABLE;
+		return true;
+	}
+	if (gn == 8 && !memcmp(grand, "kubepods", 8) && pn == 10 && !memcmp(parent, "besteffort", 10)) {
+		out->qos = WL_QOS_BESTEFFORT;
+		return true;
+	}
+	out->pod_uid[0] = '\0';
+	return false;
+}
+
+/*
+ * The component under a pod: containerd "cri-containerd-<id>.scope" (systemd)
+ * or "<id>" (cgroupfs); CRI-O "crio-<id>.scope" / "crio-<id>"; Docker
+ * (dockershim, cri-dockerd) "docker-<id>.scope". CRI-O's monitor
+ * "crio-conmon-<id>.scope" is not the container.
+ */
+static void container_of(const char *c, size_t n, struct wl_cgroup_info *out)
+{
+	static const struct {
+		const char *prefix, *suffix;
+		int runtime;
+	} forms[] = {
+		{ "cri-containerd-", ".scope", WL_RT_CONTAINERD },
+		{ "crio-", ".scope", WL_RT_CRIO },
+		{ "docker-", ".scope", WL_RT_DOCKER },
+		{ "crio-", "", WL_RT_CRIO },
+		{ "", "", WL_RT_CONTAINERD },	/* cgroupfs + containerd: the bare id */
+	};
+
+	if (starts_with(c, n, "crio-conmon-"))
+		return;
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t pl = strlen(forms[i].prefix), sl = strlen(forms[i].suffix);
+
+		if (!starts_with(c, n, forms[i].prefix) || !ends_with(c, n, forms[i].suffix) ||
+		    n < pl + sl)
+			continue;
+		if (parse_cid(c + pl, n - pl - sl, out->container_id)) {
+			out->runtime = forms[i].runtime;
+			return;
+		}
+	}
+}
+
+int workload_parse_cgroup(const char *path, struct wl_cgroup_info *out)
+{
+	const char *comp[64];
+	size_t len[64], ncomp = 0;
+	const char *s = path;
+
+	memset(out, 0, sizeof(*out));
+	while (*s && ncomp < 64) {
+		const char *e;
+
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		e = strchrnul(s, '/');
+		comp[ncomp] = s;
+		len[ncomp++] = (size_t)(e - s);
+		s = e;
+	}
+	for (size_t i = 0; i < ncomp; i++) {
+		const char *parent = i ? comp[i - 1] : "", *grand = i > 1 ? comp[i - 2] : "";
+		size_t pn = i ? len[i - 1] : 0, gn = i > 1 ? len[i - 2] : 0;
+
+		if (!systemd_pod(comp[i], len[i], out) &&
+		    !cgroupfs_pod(comp[i], len[i], parent, pn, grand, gn, out))
+			continue;
+		out->pod_path_len = (size_t)(comp[i] + len[i] - path);
+		if (i + 1 < ncomp)
+			container_of(comp[i + 1], len[i + 1], out);
+		return 0;
+	}
+	/* not a pod: the deepest systemd unit that is not a slice */
+	for (size_t i = ncomp; i-- > 0;) {
+		if (!ends_with(comp[i], len[i], ".service") && !ends_with(comp[i], len[i], ".scope"))
+			continue;
+		if (len[i] >= sizeof(out->unit))
+			break;
+		memcpy(out->unit, comp[i], len[i]);
+		out->unit[len[i]] = '\0';
+		if (starts_with(comp[i], len[i], "docker-"))
+			container_of(comp[i], len[i], out);
+		return 0;
+	}
+	memset(out, 0, sizeof(*out));
+	return -ENOENT;
+}
+
+/* ---- pod table --------------------------------------------------------------- */
+
+void wl_pod_free(struct wl_pod *p)
+{
+	free(p->name);
+	free(p->namespace);
+	for (size_t i = 0; i < p->nlabels; i++) {
+		free(p->labels[i].key);
+		free(p->labels[i].value);
+	}
+	free(p->labels);
+	for (size_t i = 0; i < p->ncontainers; i++)
+		free(p->containers[i].name);
+	free(p->containers);
+	memset(p, 0, sizeof(*p));
+}
+
+void wl_pod_table_clear(struct wl_pod_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		wl_pod_free(&t->v[i]);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+struct wl_pod *wl_pod_table_find(const struct wl_pod_table *t, const char *uid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].uid, uid))
+			return &t->v[i];
+	return NULL;
+}
+
+int wl_pod_table_put(struct wl_pod_table *t, struct wl_pod *p)
+{
+	struct wl_pod *old = wl_pod_table_find(t, p->uid);
+
+	if (old) {
+		wl_pod_free(old);
+		*old = *p;
+		memset(p, 0, sizeof(*p));
+		return 0;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct wl_pod *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	t->v[t->n++] = *p;
+	memset(p, 0, sizeof(*p));
+	return 0;
+}
+
+int wl_pod_table_del(struct wl_pod_table *t, const char *uid)
+{
+	struct wl_pod *p = wl_pod_table_find(t, uid);
+
+	if (!p)
+		return 0;
+	wl_pod_free(p);
+	*p = t->v[--t->n];
+	return 1;
+}
+
+static const char *pod_container_name(const struct wl_pod *p, const char *cid)
+{
+	for (size_t i = 0; i < p->ncontainers; i++)
+		if (!strcmp(p->containers[i].id, cid))
+			return p->containers[i].name;
+	return NULL;
+}
+
+/* ---- Pod JSON ------------------------------------------------------------------- */
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static json_object *jobj(json_object *o, const char *key, json_type type)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+/* "containerd://<id>", "cri-o://<id>", "docker://<id>" → <id>. */
+static int add_container_status(struct wl_pod *p, json_object *st)
+{
+	const char *name = jstr(st, "name"), *id = jstr(st, "containerID"), *sep;
+	struct wl_container *c;
+
+	if (!name || !id || !(sep = strstr(id, "://")))
+		return 0;	/* not started yet: no id */
+	id = sep + 3;
+	if (!*id || strlen(id) >= WL_CID_MAX)
+		return 0;
+	c = realloc(p->containers, (p->ncontainers + 1) * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	p->containers = c;
+	c += p->ncontainers;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->name = strdup(name);
+	if (!c->name)
+		return -ENOMEM;
+	p->ncontainers++;
+	return 0;
+}
+
+int workload_pod_from_json(json_object *pod, struct wl_pod *out)
+{
+	static const char *const status_lists[] = {
+		"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses",
+	};
+	json_object *meta = jobj(pod, "metadata", json_type_object);
+	json_object *labels = jobj(meta, "labels", json_type_object);
+	json_object *annotations = jobj(meta, "annotations", json_type_object);
+	json_object *status = jobj(pod, "status", json_type_object);
+	const char *uid = jstr(meta, "uid"), *name = jstr(meta, "name");
+	const char *ns = jstr(meta, "namespace");
+	/* a static pod's cgroup carries its config hash; the API shows its mirror */
+	const char *mirror = jstr(annotations, "kubernetes.io/config.mirror");
+
+	memset(out, 0, sizeof(*out));
+	if (mirror && strlen(mirror) < WL_UID_MAX && *mirror)
+		uid = mirror;
+	if (!uid || !name || !ns || strlen(uid) >= WL_UID_MAX)
+		return -EINVAL;
+	snprintf(out->uid, sizeof(out->uid), "%s", uid);
+	out->name = strdup(name);
+	out->namespace = strdup(ns);
+	out->labels_known = true;
+	if (!out->name || !out->namespace)
+		goto nomem;
+	if (labels) {
+		size_t n = (size_t)json_object_object_length(labels), k = 0;
+
+		out->labels = calloc(n ? n : 1, sizeof(*out->labels));
+		if (!out->labels)
+			goto nomem;
+		json_object_object_foreach(labels, key, val) {
+			if (!json_object_is_type(val, json_type_string) || k >= n)
+				continue;
+			out->labels[k].key = strdup(key);
+			out->labels[k].value = strdup(json_object_get_string(val));
+			out->nlabels = ++k;
+			if (!out->labels[k - 1].key || !out->labels[k - 1].value)
+				goto nomem;
+		}
+	}
+	for (size_t i = 0; i < sizeof(status_lists) / sizeof(status_lists[0]); i++) {
+		json_object *list = jobj(status, status_lists[i], json_type_array);
+		size_t n = list ? json_object_array_length(list) : 0;
+
+		for (size_t j = 0; j < n; j++)
+			if (add_container_status(out, json_object_array_get_idx(list, j)))
+				goto nomem;
+	}
+	return 0;
+nomem:
+	wl_pod_free(out);
+	return -ENOMEM;
+}
+
+static json_object *parse_json(const char *buf, size_t len)
+{
+	json_tokener *tok = json_tokener_new_ex(64);
+	json_object *o;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (o && json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static void copy_rv(json_object *obj, char rv[WL_RV_MAX])
+{
+	const char *v = jstr(jobj(obj, "metadata", json_type_object), "resourceVersion");
+
+	if (v && strlen(v) < WL_RV_MAX)
+		strcpy(rv, v);
+}
+
+int workload_apply_podlist(struct wl_pod_table *t, const char *body, size_t len, bool append,
+			   char rv[WL_RV_MAX], char *cont, size_t contlen)
+{
+	json_object *root = parse_json(body, len), *items;
+	const char *c;
+	size_t n;
+	int err = 0;
+
+	if (!root)
+		return -EINVAL;
+	items = jobj(root, "items", json_type_array);
+	if (!items || (jstr(root, "kind") && strcmp(jstr(root, "kind"), "PodList"))) {
+		json_object_put(root);
+		return -EINVAL;
+	}
+	if (!append)
+		wl_pod_table_clear(t);
+	copy_rv(root, rv);
+	c = jstr(jobj(root, "metadata", json_type_object), "continue");
+	if (cont && contlen)
+		snprintf(cont, contlen, "%s", c ? c : "");
+	n = json_object_array_length(items);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct wl_pod p;
+		int r = workload_pod_from_json(json_object_array_get_idx(items, i), &p);
+
+		if (r == -ENOMEM)
+			err = r;
+		else if (!r)
+			err = wl_pod_table_put(t, &p);
+		wl_pod_free(&p);
+	}
+	json_object_put(root);
+	return err;
+}
+
+int workload_apply_watch_event(struct wl_pod_table *t, const char *line, size_t len,
+			       char rv[WL_RV_MAX])
+{
+	json_object *root = parse_json(line, len), *obj;
+	const char *type;
+	struct wl_pod p;
+	int ret = WL_WATCH_UNCHANGED, r;
+
+	if (!root)
+		return WL_WATCH_ERROR;
+	type = jstr(root, "type");
+	obj = jobj(root, "object", json_type_object);
+	if (!type || !obj) {
+		ret = WL_WATCH_ERROR;
+		goto out;
+	}
+	if (!strcmp(type, "ERROR")) {
+		json_object *code;
+
+		/* a Status: 410 Gone means our resourceVersion is too old */
+		ret = json_object_object_get_ex(obj, "code", &code) &&
+		      json_object_get_int(code) == 410 ? WL_WATCH_GONE : WL_WATCH_ERROR;
+		goto out;
+	}
+	copy_rv(obj, rv);
+	if (!strcmp(type, "BOOKMARK"))
+		goto out;
+	r = workload_pod_from_json(obj, &p);
+	if (r) {
+		ret = r == -ENOMEM ? r : WL_WATCH_UNCHANGED;
+		goto out;
+	}
+	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED")) {
+		r = wl_pod_table_put(t, &p);
+		ret = r ? r : WL_WATCH_CHANGED;
+	} else if (!strcmp(type, "DELETED")) {
+		ret = wl_pod_table_del(t, p.uid) ? WL_WATCH_CHANGED : WL_WATCH_UNCHANGED;
+	}
+	wl_pod_free(&p);
+out:
+	json_object_put(root);
+	return ret;
+}
+
+/* ---- /var/log/pods fallback ----------------------------------------------------- */
+
+static int add_container(struct wl_pod *p, const char *id, const char *name)
+{
+	struct wl_container *c;
+
+	/* a restarted container has a new id under the same name: one entry per id */
+	for (size_t i = 0; i < p->ncontainers; i++) {
+		struct wl_container *have = &p->containers[i];
+
+		if (strcmp(have->name, name) || (id[0] && have->id[0] && strcmp(have->id, id)))
+			continue;
+		if (id[0] && !have->id[0])
+			snprintf(have->id, sizeof(have->id), "%s", id);
+		return 0;
+	}
+	c = realloc(p->containers, (p->ncontainers + 1) * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	p->containers = c;
+	c += p->ncontainers;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->name = strdup(name);
+	if (!c->name)
+		return -ENOMEM;
+	p->ncontainers++;
+	return 0;
+}
+
+/* <namespace>_<name>_<uid>: namespaces and names cannot contain '_'. */
+static int pod_from_dirname(const char *d, struct wl_pod *out)
+{
+	const char *u1 = strchr(d, '_'), *u2 = u1 ? strchr(u1 + 1, '_') : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!u1 || !u2 || u1 == d || u2 == u1 + 1 || strchr(u2 + 1, '_') ||
+	    strlen(u2 + 1) >= WL_UID_MAX || !u2[1])
+		return -EINVAL;
+	snprintf(out->uid, sizeof(out->uid), "%s", u2 + 1);
+	out->namespace = strndup(d, u1 - d);
+	out->name = strndup(u1 + 1, u2 - u1 - 1);
+	if (!out->namespace || !out->name) {
+		wl_pod_free(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int scan_pod_dir(struct wl_pod *p, const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return 0;
+	while (!err && (de = readdir(d)))
+		if (de->d_name[0] != '.' && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN))
+			err = add_container(p, "", de->d_name);
+	closedir(d);
+	return err;
+}
+
+/* /var/log/containers/<pod>_<namespace>_<container>-<64 hex>.log → container ids */
+static int scan_container_links(struct wl_pod_table *t, const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return 0;
+	while (!err && (de = readdir(d))) {
+		char name[NAME_MAX + 1], *u1, *u2, *dash;
+		size_t n = strlen(de->d_name);
+
+		if (n < 4 + 65 || strcmp(de->d_name + n - 4, ".log"))
+			continue;
+		memcpy(name, de->d_name, n - 4);
+		name[n - 4] = '\0';
+		dash = strrchr(name, '-');
+		u1 = strchr(name, '_');
+		u2 = u1 ? strchr(u1 + 1, '_') : NULL;
+		if (!dash || !u2 || dash < u2 || strlen(dash + 1) != 64 || !is_hex(dash + 1, 64))
+			continue;
+		*u1 = *u2 = *dash = '\0';
+		for (size_t i = 0; i < t->n && !err; i++)
+			if (!strcmp(t->v[i].name, name) && !strcmp(t->v[i].namespace, u1 + 1))
+				err = add_container(&t->v[i], dash + 1, u2 + 1);
+	}
+	closedir(d);
+	return err;
+}
+
+int workload_scan_log_dir(struct wl_pod_table *t, const char *log_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	wl_pod_table_clear(t);
+	snprintf(path, sizeof(path), "%s/pods", log_dir);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		struct wl_pod p;
+
+		if (de->d_name[0] == '.' || pod_from_dirname(de->d_name, &p))
+			continue;
+		snprintf(path, sizeof(path), "%s/pods/%s", log_dir, de->d_name);
+		err = scan_pod_dir(&p, path);
+		if (!err)
+			err = wl_pod_table_put(t, &p);
+		wl_pod_free(&p);
+	}
+	closedir(d);
+	if (!err) {
+		snprintf(path, sizeof(path), "%s/containers", log_dir);
+		err = scan_container_links(t, path);
+	}
+	return err;
+}
+
+/* ---- selector ------------------------------------------------------------------- */
+
+bool workload_selector_empty(const struct wl_selector *s)
+{
+	return !s->nnamespaces && !s->nlabels;
+}
+
+int workload_selected(const struct wl_selector *s, const struct wl_pod *pod)
+{
+	bool ns_ok = !s->nnamespaces;
+
+	for (size_t i = 0; i < s->nnamespaces && !ns_ok; i++)
+		ns_ok = !strcmp(s->namespaces[i], pod->namespace);
+	if (!ns_ok)
+		return WL_SEL_NO;
+	if (!s->nlabels)
+		return WL_SEL_YES;
+	if (!pod->labels_known)
+		return WL_SEL_UNKNOWN;
+	for (size_t i = 0; i < s->nlabels; i++) {
+		const struct tg_label *want = &s->labels[i];
+		size_t j;
+
+		for (j = 0; j < pod->nlabels; j++)
+			if (!strcmp(pod->labels[j].key, want->key))
+				break;
+		if (j == pod->nlabels)
+			return WL_SEL_NO;
+		if (strcmp(want->value, "*") && strcmp(want->value, pod->labels[j].value))
+			return WL_SEL_NO;
+	}
+	return WL_SEL_YES;
+}
+
+static void selector_free(struct wl_selector *s)
+{
+	for (size_t i = 0; i < s->nnamespaces; i++)
+		free(s->namespaces[i]);
+	free(s->namespaces);
+	for (size_t i = 0; i < s->nlabels; i++) {
+		free(s->labels[i].key);
+		free(s->labels[i].value);
+	}
+	free(s->labels);
+	memset(s, 0, sizeof(*s));
+}
+
+static int selector_from_policy(const struct tg_policy *p, struct wl_selector *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->namespaces = calloc(p->k8s_namespaces.n + 1, sizeof(char *));
+	s->labels = calloc(p->nk8s_labels + 1, sizeof(*s->labels));
+	if (!s->namespaces || !s->labels)
+		goto nomem;
+	for (size_t i = 0; i < p->k8s_namespaces.n; i++) {
+		s->namespaces[i] = strdup(p->k8s_namespaces.v[i]);
+		if (!s->namespaces[i])
+			goto nomem;
+		s->nnamespaces++;
+	}
+	for (size_t i = 0; i < p->nk8s_labels; i++) {
+		s->labels[i].key = strdup(p->k8s_labels[i].key);
+		s->labels[i].value = strdup(p->k8s_labels[i].value);
+		s->nlabels++;
+		if (!s->labels[i].key || !s->labels[i].value)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	selector_free(s);
+	return -ENOMEM;
+}
+
+/* ---- configuration --------------------------------------------------------------- */
+
+static int dup_or(char **out, const char *v, const char *def)
+{
+	*out = NULL;
+	if (!v)
+		v = def;
+	if (!v)
+		return 0;
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+int workload_config_from_policy(const struct tg_policy *p, struct wl_config *out)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char server[300] = "", node[256] = "";
+
+	memset(out, 0, sizeof(*out));
+	if (p->k8s_api_server)
+		snprintf(server, sizeof(server), "%s", p->k8s_api_server);
+	else if (host && *host)
+		/* in-cluster: the service variables, IPv6 literal in brackets */
+		snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" :
+			 "https://%s:%s", host, port && *port ? port : "443");
+	if (p->k8s_node_name)
+		snprintf(node, sizeof(node), "%s", p->k8s_node_name);
+	else if (getenv("NODE_NAME") && *getenv("NODE_NAME"))
+		snprintf(node, sizeof(node), "%s", getenv("NODE_NAME"));
+	else if (gethostname(node, sizeof(node) - 1) < 0)
+		node[0] = '\0';
+	if (dup_or(&out->server, server[0] ? server : NULL, NULL) ||
+	    dup_or(&out->token_file, p->k8s_token_file, WL_DEFAULT_SA_DIR "/token") ||
+	    dup_or(&out->ca_file, p->k8s_ca_file, WL_DEFAULT_SA_DIR "/ca.crt") ||
+	    dup_or(&out->node_name, node, NULL) ||
+	    dup_or(&out->log_dir, p->k8s_log_dir, WL_DEFAULT_LOG_DIR) ||
+	    selector_from_policy(p, &out->sel)) {
+		workload_config_free(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void workload_config_free(struct wl_config *c)
+{
+	free(c->server);
+	free(c->token_file);
+	free(c->ca_file);
+	free(c->node_name);
+	free(c->log_dir);
+	selector_free(&c->sel);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- the agent's state --------------------------------------------------------- */
+
+struct cache_slot {
+	uint64_t cgroup_id;
+	uint64_t gen;			/* 0: empty */
+	char pod[WL_NAME_MAX], ns[WL_NAME_MAX], container[WL_NAME_MAX], unit[WL_NAME_MAX];
+	bool has_pod, has_container, has_unit, selected;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The API thread's back-off sleeps must not jump with the wall clock. */
+static void init_mono_cond(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct tg_workloads *workloads_new(struct wl_config *cfg, struct cgroup_names *cgroups,
+				   const char *cg_mount, char *const *roots, size_t nroots)
+{
+	struct tg_workloads *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	int err;
+
+	if (!w)
+		return NULL;
+	w->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	w->cgroups = cgroups;
+	w->cg_mount = cg_mount;
+	w->roots = roots;
+	w->nroots = nroots;
+	w->skip_fd = -1;
+	w->poll_fd = w->event_fd = w->timer_fd = -1;
+	w->gen = 1;
+	pthread_mutex_init(&w->lock, NULL);
+	init_mono_cond(&w->wake);
+	w->cache = calloc(CACHE_SLOTS, sizeof(*w->cache));
+	w->poll_fd = epoll_create1(EPOLL_CLOEXEC);
+	w->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (!w->cache || w->poll_fd < 0 || w->event_fd < 0 || w->timer_fd < 0)
+		goto fail;
+	ev.data.fd = w->event_fd;
+	if (epoll_ctl(w->poll_fd, EPOLL_CTL_ADD, w->event_fd, &ev) < 0)
+		goto fail;
+	ev.data.fd = w->timer_fd;
+	if (epoll_ctl(w->poll_fd, EPOLL_CTL_ADD, w->timer_fd, &ev) < 0 ||
+	    timerfd_settime(w->timer_fd, 0, &its, NULL) < 0)
+		goto fail;
+	return w;
+fail:
+	err = errno ? errno : ENOMEM;
+	workloads_free(w);
+	errno = err;
+	return NULL;
+}
+
+int workloads_event_fd(const struct tg_workloads *w)
+{
+	return w->poll_fd;
+}
+
+int workloads_start(struct tg_workloads *w)
+{
+	if (!w->cfg.server) {
+		tg_debug("workloads: no Kubernetes API (not in a cluster and "
+			 "workloads.kubernetes.api.server not set); attribution from cgroup "
+			 "paths and %s/pods", w->cfg.log_dir ? w->cfg.log_dir : "-");
+		return 0;
+	}
+	return wl_api_start(w);
+}
+
+/* Bump the generation: cached attributions are recomputed. Caller holds the lock. */
+void wl_changed_locked(struct tg_workloads *w)
+{
+	uint64_t one = 1;
+
+	w->gen++;
+	if (write(w->event_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the loop is already woken */
+	}
+}
+
+static void rescan_logs_locked(struct tg_workloads *w)
+{
+	uint64_t now = wl_mono_ns();
+	int err;
+
+	if (!w->cfg.log_dir || now - w->logs_scanned_ns < LOG_RESCAN_MIN_NS)
+		return;
+	w->logs_scanned_ns = now;
+	err = workload_scan_log_dir(&w->logs, w->cfg.log_dir);
+	if (err && err != w->logs_err && err != -ENOENT)
+		tg_warn("workloads: cannot read %s/pods: %s", w->cfg.log_dir, strerror(-err));
+	w->logs_err = err;
+	w->gen++;
+}
+
+/* The pod for @uid: the API's when it knows it, else the log directory's. */
+static const struct wl_pod *find_pod_locked(struct tg_workloads *w, const char *uid, bool rescan)
+{
+	const struct wl_pod *p = wl_pod_table_find(&w->api, uid);
+
+	if (p)
+		return p;
+	p = wl_pod_table_find(&w->logs, uid);
+	if (!p && rescan) {
+		rescan_logs_locked(w);
+		p = wl_pod_table_find(&w->logs, uid);
+	}
+	return p;
+}
+
+static bool pod_selected_locked(struct tg_workloads *w, const struct wl_pod *p)
+{
+	/* unknown pods and unknown labels count as selected: never a hole */
+	return !p || workload_selector_empty(&w->cfg.sel) ||
+	       workload_selected(&w->cfg.sel, p) != WL_SEL_NO;
+}
+
+void workloads_lookup(struct tg_workloads *w, uint64_t cgroup_id, struct wl_attribution *out)
+{
+	struct cache_slot *s = &w->cache[cgroup_id % CACHE_SLOTS];
+	const char *path;
+	struct wl_cgroup_info info;
+	const struct wl_pod *p;
+	const char *cname;
+
+	memset(out, 0, sizeof(*out));
+	out->selected = true;
+	pthread_mutex_lock(&w->lock);
+	if (s->gen == w->gen && s->cgroup_id == cgroup_id)
+		goto hit;
+	pthread_mutex_unlock(&w->lock);
+	/* cgroup_names is the event loop's: no lock needed, and a rescan is bounded */
+	path = w->cgroups ? cgroup_names_lookup(w->cgroups, cgroup_id) : NULL;
+	if (!path || workload_parse_cgroup(path, &info))
+		return;
+	pthread_mutex_lock(&w->lock);
+	memset(s, 0, sizeof(*s));
+	s->cgroup_id = cgroup_id;
+	s->selected = true;
+	if (info.unit[0]) {
+		s->has_unit = true;
+		snprintf(s->unit, sizeof(s->unit), "%s", info.unit);
+	}
+	if (info.pod_uid[0]) {
+		p = find_pod_locked(w, info.pod_uid, true);
+		s->selected = pod_selected_locked(w, p);
+		if (p) {
+			s->has_pod = true;
+			snprintf(s->pod, sizeof(s->pod), "%s", p->name);
+			snprintf(s->ns, sizeof(s->ns), "%s", p->namespace);
+			cname = info.container_id[0] ? pod_container_name(p, info.container_id) : NULL;
+			/* the log directory knows names, not always ids: one container is enough */
+			if (!cname && info.container_id[0] && !p->labels_known && p->ncontainers == 1)
+				cname = p->containers[0].name;
+			if (cname) {
+				s->has_container = true;
+				snprintf(s->container, sizeof(s->container), "%s", cname);
+			}
+		}
+	}
+	s->gen = w->gen;	/* after the lookups: a rescan above bumped it */
+hit:
+	out->pod = s->has_pod ? s->pod : NULL;
+	out->namespace = s->has_pod ? s->ns : NULL;
+	out->container = s->has_container ? s->container : NULL;
+	out->unit = s->has_unit ? s->unit : NULL;
+	out->selected = s->selected;
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool workloads_event_selected(struct tg_workloads *w, uint64_t cgroup_id)
+{
+	struct wl_attribution wa;
+
+	workloads_lookup(w, cgroup_id, &wa);
+	if (!wa.selected)
+		w->events_unselected++;
+	return wa.selected;
+}
+
+/* ---- unwatched cgroups ------------------------------------------------------------ */
+
+struct scan_item {
+	uint64_t id;
+	char uid[WL_UID_MAX];
+};
+
+struct scan {
+	const char *mount;
+	size_t mlen;
+	struct scan_item *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static struct scan *scanning;	/* nftw has no user pointer */
+
+static int scan_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	struct scan *sc = scanning;
+	struct wl_cgroup_info info;
+
+	if (type != FTW_D)
+		return 0;
+	if (workload_parse_cgroup(path + sc->mlen, &info) || !info.pod_uid[0])
+		return 0;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 256;
+		struct scan_item *v = cap <= SKIP_MAX ? realloc(sc->v, cap * sizeof(*v)) : NULL;
+
+		if (!v) {
+			sc->nomem = true;
+			return 1;
+		}
+		sc->v = v;
+		sc->cap = cap;
+	}
+	sc->v[sc->n].id = st->st_ino;
+	snprintf(sc->v[sc->n].uid, sizeof(sc->v[sc->n].uid), "%s", info.pod_uid);
+	sc->n++;
+	return 0;
+}
+
+/* Write the difference between the kernel's set and @want (sorted) to the map. */
+static void sync_skip_map(struct tg_workloads *w, uint64_t *want, size_t n)
+{
+	size_t i = 0, j = 0;
+	uint8_t one = 1;
+
+	while (i < w->nskip || j < n) {
+		if (j == n || (i < w->nskip && w->skip[i] < want[j])) {
+			if (w->skip_fd >= 0)
+				bpf_map_delete_elem(w->skip_fd, &w->skip[i]);
+			i++;
+		} else if (i == w->nskip || want[j] < w->skip[i]) {
+			if (w->skip_fd >= 0 && bpf_map_update_elem(w->skip_fd, &want[j], &one, BPF_ANY) &&
+			    !w->skip_map_warned) {
+				tg_warn("workloads: cannot add cgroup %llu to the unwatched set: %s",
+					(unsigned long long)want[j], strerror(errno));
+				w->skip_map_warned = true;
+			}
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	free(w->skip);
+	w->skip = want;
+	w->nskip = n;
+}
+
+static void refresh_skip(struct tg_workloads *w)
+{
+	struct scan sc = { .mount = w->cg_mount, .mlen = strlen(w->cg_mount) };
+	uint64_t *want;
+	size_t n = 0;
+	bool missing = false;
+
+	if (workload_selector_empty(&w->cfg.sel) && !w->nskip)
+		return;
+	if (!workload_selector_empty(&w->cfg.sel)) {
+		scanning = &sc;
+		for (size_t i = 0; i < w->nroots && !sc.nomem; i++)
+			nftw(w->roots[i], scan_one, 16, FTW_PHYS | FTW_MOUNT);
+		scanning = NULL;
+		if (sc.nomem) {
+			if (!w->scan_warned)
+				tg_warn("workloads: more than %d pod cgroups, or out of memory; the set "
+					"of unwatched cgroups is not updated", SKIP_MAX);
+			w->scan_warned = true;
+			free(sc.v);
+			return;	/* keep the previous set */
+		}
+	}
+	want = calloc(sc.n + 1, sizeof(*want));
+	if (!want) {
+		free(sc.v);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < sc.n; i++)
+		if (!find_pod_locked(w, sc.v[i].uid, false))
+			missing = true;
+	if (missing)
+		rescan_logs_locked(w);
+	for (size_t i = 0; i < sc.n; i++) {
+		const struct wl_pod *p = find_pod_locked(w, sc.v[i].uid, false);
+
+		if (!pod_selected_locked(w, p))
+			want[n++] = sc.v[i].id;
+	}
+	pthread_mutex_unlock(&w->lock);
+	free(sc.v);
+	if (n)
+		qsort(want, n, sizeof(*want), cmp_u64);
+	sync_skip_map(w, want, n);
+}
+
+void workloads_refresh(struct tg_workloads *w)
+{
+	uint64_t v;
+
+	while (read(w->event_fd, &v, sizeof(v)) == sizeof(v))
+		;
+	while (read(w->timer_fd, &v, sizeof(v)) == sizeof(v))
+		;
+	refresh_skip(w);
+}
+
+void workloads_set_skip_map(struct tg_workloads *w, int map_fd)
+{
+	uint64_t key = 0, next, *have = NULL, *grown;
+	size_t n = 0;
+
+	w->skip_fd = map_fd;
+	if (map_fd < 0)
+		return;
+	/*
+	 * Adopted pins: what a previous agent left is the current state. No
+	 * cgroup has id 0, so it starts the walk at the first key (without the
+	 * NULL key that memory checkers take for a bad pointer).
+	 */
+	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
+		grown = realloc(have, (n + 1) * sizeof(*have));
+		if (!grown)
+			break;
+		have = grown;
+		have[n++] = next;
+		key = next;
+	}
+	if (n)
+		qsort(have, n, sizeof(*have), cmp_u64);
+	free(w->skip);
+	w->skip = have;
+	w->nskip = n;
+	refresh_skip(w);
+}
+
+int workloads_set_selector(struct tg_workloads *w, const struct tg_policy *p)
+{
+	struct wl_selector next;
+
+	if (selector_from_policy(p, &next))
+		return -ENOMEM;
+	pthread_mutex_lock(&w->lock);
+	selector_free(&w->cfg.sel);
+	w->cfg.sel = next;
+	w->gen++;
+	pthread_mutex_unlock(&w->lock);
+	refresh_skip(w);
+	return 0;
+}
+
+json_object *workloads_status_json(struct tg_workloads *w)
+{
+	json_object *o = json_object_new_object(), *api = json_object_new_object();
+
+	pthread_mutex_lock(&w->lock);
+	json_object_object_add(api, "server", w->cfg.server ? json_object_new_string(w->cfg.server) : NULL);
+	json_object_object_add(api, "node", json_object_new_string(w->cfg.node_name ? w->cfg.node_name : ""));
+	json_object_object_add(api, "state", json_object_new_string(wl_api_state_name(w->api_state)));
+	json_object_object_add(api, "pods", json_object_new_int64((int64_t)w->api.n));
+	json_object_object_add(api, "lists", json_object_new_uint64(w->api_lists));
+	json_object_object_add(api, "watch_events", json_object_new_uint64(w->api_watch_events));
+	json_object_object_add(api, "errors", json_object_new_uint64(w->api_errors));
+	json_object_object_add(api, "last_error", w->api_last_error[0] ?
+			       json_object_new_string(w->api_last_error) : NULL);
+	json_object_object_add(o, "kubernetes_api", api);
+	json_object_object_add(o, "log_dir_pods", json_object_new_int64((int64_t)w->logs.n));
+	json_object_object_add(o, "selector", json_object_new_boolean(!workload_selector_empty(&w->cfg.sel)));
+	pthread_mutex_unlock(&w->lock);
+	json_object_object_add(o, "unwatched_cgroups", json_object_new_int64((int64_t)w->nskip));
+	json_object_object_add(o, "kernel_filter", json_object_new_boolean(w->skip_fd >= 0));
+	json_object_object_add(o, "events_not_reported", json_object_new_uint64(w->events_unselected));
+	return o;
+}
+
+void workloads_free(struct tg_workloads *w)
+{
+	if (!w)
+		return;
+	wl_api_stop(w);
+	if (w->poll_fd >= 0)
+		close(w->poll_fd);
+	if (w->event_fd >= 0)
+		close(w->event_fd);
+	if (w->timer_fd >= 0)
+		close(w->timer_fd);
+	wl_pod_table_clear(&w->api);
+	wl_pod_table_clear(&w->logs);
+	workload_config_free(&w->cfg);
+	free(w->skip);
+	free(w->cache);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	free(w);
+}

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench/ai_sink: CPU cost of the Application Insights export per event, on one
+ * thread, without the network:
+ *
+ *   submit    what the agent thread pays: flood check + serialize + enqueue
+ *             (sink_ai_submit on a sink whose sender is not started)
+ *   pipeline  what the sender thread pays for the event it receives (a deep
+ *             copy made by the agent thread): protect 3 encrypted fields +
+ *             1 hashed field, build the envelope, free it, batch (500), gzip
+ *
+ * Prints events/s of CPU time (CLOCK_THREAD_CPUTIME_ID) for each.
+ *   make bench-ai [BENCH_AI_EVENTS=N]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ai_batch.h"
+#include "ai_envelope.h"
+#include "fieldcrypt.h"
+#include "log.h"
+#include "sink_ai.h"
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void flush(struct tg_ai_batch *b, size_t *gz_total, size_t *batches)
+{
+	uint8_t *gz;
+	size_t gzlen;
+
+	if (!ai_batch_finish(b, &gz, &gzlen)) {
+		*gz_total += gzlen;
+		free(gz);
+	}
+	(*batches)++;
+	ai_batch_reset(b);
+}
+
+static void add(struct tg_ai_batch *b, const char *line, size_t len, size_t *gz_total,
+		size_t *batches)
+{
+	if (ai_batch_add(b, line, len, 0) == -ENOSPC) {
+		flush(b, gz_total, batches);
+		ai_batch_add(b, line, len, 0);
+	}
+	if (ai_batch_count(b) == 500)
+		flush(b, gz_total, batches);
+}
+
+static json_object *make_event(long i)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "{\"schema\":\"tlsguard.event/v1\",\"time\":\"2026-11-22T19:00:00.%06ldZ\","
+		 "\"host\":\"aks-nodepool1-12345678-vmss000003\",\"type\":\"plaintext\",\"action\":\"blocked\","
+		 "\"destination\":{\"class\":\"storage\",\"ip\":\"20.60.1.%ld\",\"port\":80,"
+		 "\"name\":\"acct%ld.blob.core.windows.net\"},\"source\":{\"ip\":\"10.244.1.7\",\"port\":%ld},"
+		 "\"workload\":{\"cgroup\":\"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c.slice/cri-containerd-7f3a.scope\","
+		 "\"cgroup_id\":%ld,\"pid\":%ld,\"comm\":\"python3\",\"pod\":\"train-%ld\","
+		 "\"namespace\":\"azureml\",\"container\":\"trainer\"},"
+		 "\"protocol\":{\"detected\":\"http\",\"method\":\"PUT\",\"host\":\"acct.blob.core.windows.net\"},"
+		 "\"tls\":null,\"flow\":{\"cookie\":%ld}}",
+		 i % 1000000, i % 250, i % 7, 30000 + i % 30000, 4000 + i % 10, 4242 + i, i % 50, 81234 + i);
+	return json_tokener_parse(text);
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 200000;
+	char dir[] = "/tmp/tg-bench-ai-XXXXXX", keyf[256], csf[256], err[512];
+	char *enc[] = { "workload.pod", "workload.namespace", "destination.name" };
+	char *hash[] = { "workload.container" };
+	struct tg_keyring *kr;
+	struct tg_fieldcrypt *fc;
+	struct tg_ai_envelope *env;
+	struct tg_ai_batch *b;
+	struct tg_sink_ai *s;
+	size_t gz_total = 0, raw_total = 0, batches = 0;
+	double t0, t1;
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(keyf, sizeof(keyf), "%s/key", dir);
+	snprintf(csf, sizeof(csf), "%s/cs", dir);
+	f = fopen(keyf, "w");
+	fprintf(f, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+	fclose(f);
+	f = fopen(csf, "w");
+	fprintf(f, "InstrumentationKey=1b7e0c42-3f5a-4d8e-9c21-7a6b5d4e3f20;"
+		   "IngestionEndpoint=https://127.0.0.1:1/\n");
+	fclose(f);
+	chmod(keyf, 0600);
+	chmod(csf, 0600);
+	{
+		char *paths[] = { keyf };
+
+		kr = keyring_load(paths, 1, err, sizeof(err));
+	}
+	fc = fieldcrypt_new(kr, enc, 3, hash, 1, err, sizeof(err));
+	env = ai_envelope_new("1b7e0c42-3f5a-4d8e-9c21-7a6b5d4e3f20", "aks-node", "0.1.0");
+	b = ai_batch_new(&(struct tg_ai_batch_limits){ .max_items = 500, .max_bytes = 1 << 20,
+						       .max_age_ms = 5000 });
+	if (!kr || !fc || !env || !b) {
+		fprintf(stderr, "setup: %s\n", err);
+		return 1;
+	}
+
+	/* the sender thread's work, event by event, on what the agent thread hands over */
+	json_object **evs = calloc(n, sizeof(*evs)), **copies = calloc(n, sizeof(*copies));
+
+	for (long i = 0; i < n; i++) {
+		evs[i] = make_event(i);
+		json_object_deep_copy(evs[i], &copies[i], NULL);	/* the agent thread's part */
+	}
+	t0 = cpu_now();
+	for (long i = 0; i < n; i++) {
+		char *line;
+		size_t len;
+
+		fieldcrypt_protect(fc, copies[i]);
+		ai_envelope_event(env, copies[i], &line, &len);
+		json_object_put(copies[i]);
+		raw_total += len;
+		add(b, line, len, &gz_total, &batches);
+		free(line);
+	}
+	t1 = cpu_now();
+	printf("pipeline (3 encrypted + 1 hashed field + envelope + batch + gzip): "
+	       "%ld events in %.3f s CPU = %.0f events/s per core, %.2f us/event; "
+	       "%.0f bytes/item, gzip %.1fx, %zu batches\n",
+	       n, t1 - t0, n / (t1 - t0), (t1 - t0) * 1e6 / n, (double)raw_total / n,
+	       gz_total ? (double)raw_total / gz_total : 0, batches);
+
+	/* the same without protection, for comparison */
+	ai_batch_reset(b);
+	for (long i = 0; i < n; i++) {
+		copies[i] = NULL;	/* json_object_deep_copy() wants an empty destination */
+		json_object_deep_copy(evs[i], &copies[i], NULL);
+	}
+	t0 = cpu_now();
+	for (long i = 0; i < n; i++) {
+		char *line;
+		size_t len;
+
+		ai_envelope_event(env, copies[i], &line, &len);
+		json_object_put(copies[i]);
+		add(b, line, len, &gz_total, &batches);
+		free(line);
+	}
+	t1 = cpu_now();
+	printf("pipeline without field protection: %.0f events/s per core, %.2f us/event\n",
+	       n / (t1 - t0), (t1 - t0) * 1e6 / n);
+
+	/* the agent thread's share: flood check + serialize + enqueue */
+	{
+		struct tg_sink_ai_config cfg = {
+			.connection_string_file = csf, .keys = kr, .queue_max = n + 10,
+			.flood_window_ms = 60000,
+		};
+
+		s = sink_ai_new(&cfg, err, sizeof(err));
+		if (!s) {
+			fprintf(stderr, "sink: %s\n", err);
+			return 1;
+		}
+		t0 = cpu_now();
+		for (long i = 0; i < n; i++)
+			sink_ai_submit(s, evs[i]);
+		t1 = cpu_now();
+		printf("submit on the agent thread (flood check + deep copy + enqueue): "
+		       "%.0f events/s, %.2f us/event\n", n / (t1 - t0), (t1 - t0) * 1e6 / n);
+		sink_ai_free(s);
+	}
+	for (long i = 0; i < n; i++)
+		json_object_put(evs[i]);
+	free(evs);
+	free(copies);
+	ai_batch_free(b);
+	ai_envelope_free(env);
+	fieldcrypt_free(fc);
+	keyring_free(kr);
+	unlink(keyf);
+	unlink(csf);
+	rmdir(dir);
+	return 0;
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The parsers as global BPF functions. A global function is verified once,
+ * on its own, whatever state the caller is in; its result comes back as an
+ * unknown number. Inlined, each parser's loops would be walked again for
+ * every distinct caller state (and every exit of the loop before it), far
+ * past the verifier's budget. Pointer arguments need kernel 5.12+ (global
+ * functions with pointers to memory): fine for the 5.15 target.
+ *
+ * They work on the handshake state (tlsguard/flow.h) and leave their
+ * results there (hs->pf, hs->rec_off/rec_len, hs->hi, hs->name*).
+ */
+#ifndef TLSGUARD_PARSE_BPF_H
+#define TLSGUARD_PARSE_BPF_H
+
+#include "count.bpf.h"
+#include "packet.bpf.h"
+#include "tlsguard/names.h"
+#include "tlsguard/preface.h"
+
+#define TG_GLOBAL __attribute__((noinline))
+
+/*
+ * A fresh read from memory. Loop bounds that come from packet data are read
+ * like this inside the loop: a bound kept in a register is narrowed by each
+ * "i < len" the verifier walks through until it is one exact number per
+ * iteration, and the rest would be verified once for each of them.
+ */
+#define TG_READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+
+/* The flow's preface machine over hs->buf[0 .. have): enum tg_preface_result. */
+TG_GLOBAL int tg_parse_preface(struct tg_hs *hs, __u32 proto)
+{
+	__u32 n;
+
+	if (!hs)
+		return TG_PF_PLAINTEXT;
+	n = hs->have;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	return tg_preface(proto, hs->buf, n, &hs->pf);
+}
+
+/* memmove in hs->buf, forward: one piece of a hello split over records. */
+TG_GLOBAL int tg_move(struct tg_hs *hs, __u32 dst, __u32 src, __u32 len)
+{
+	if (!hs)
+		return 0;
+	tg_tls_move(hs->buf, dst, src, len);
+	return 0;
+}
+
+/* TLS records at hs->buf[off .. n): enum tg_preface_result, the hello at hs->rec_off/len. */
+TG_GLOBAL int tg_parse_records(struct tg_hs *hs, __u32 off, __u32 n, __u32 server, __u32 full)
+{
+	__u32 r, w;
+	int ret;
+
+	if (!hs)
+		return TG_PF_PLAINTEXT;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	hs->rec_off = 0;
+	hs->rec_len = 0;
+	ret = tg_tls_records(hs->buf, off, n, server, full, &hs->rec_off, &hs->rec_len, &hs->recs);
+	if (ret != TG_PF_TLS)
+		return ret;
+	w = hs->recs.off[0] + hs->recs.len[0];
+	for (r = 1; r < TG_MAX_RECORDS; r++) {
+		if (r >= hs->recs.n)
+			break;
+		tg_move(hs, w, hs->recs.off[r], hs->recs.len[r]);
+		w += hs->recs.len[r];
+	}
+	return ret;
+}
+
+/* The stages of tg_parse_hello(), each verified on its own. */
+TG_GLOBAL int tg_hello_head_hs(struct tg_hs *hs, __u32 server)
+{
+	if (!hs)
+		return TG_HELLO_BAD;
+	return tg_hello_head(hs->buf, hs->rec_off, hs->rec_len, server, &hs->hi);
+}
+
+TG_GLOBAL int tg_hello_exts_hs(struct tg_hs *hs, __u32 server)
+{
+	if (!hs)
+		return -1;
+	return tg_hello_exts(hs->buf, server, &hs->hi);
+}
+
+TG_GLOBAL int tg_hello_versions_hs(struct tg_hs *hs, __u32 server)
+{
+	if (!hs)
+		return -1;
+	return tg_hello_versions(hs->buf, server, &hs->hi);
+}
+
+TG_GLOBAL int tg_hello_sni_hs(struct tg_hs *hs)
+{
+	if (!hs)
+		return -1;
+	return tg_hello_sni(hs->buf, &hs->hi);
+}
+
+/* The hello at hs->rec_off/len: enum tg_hello_result, details in hs->hi. */
+static __always_inline int tg_parse_hello_hs(struct tg_hs *hs, __u32 server)
+{
+	int head = tg_hello_head_hs(hs, server);
+
+	if (head == TG_HELLO_BAD)
+		return TG_HELLO_BAD;
+	if (hs->hi.ext_off < hs->hi.ext_end) {
+		if (tg_hello_exts_hs(hs, server) < 0 || tg_hello_versions_hs(hs, server) < 0)
+			return TG_HELLO_BAD;
+		if (!server)
+			tg_hello_sni_hs(hs);
+	}
+	return tg_hello_result(head, &hs->hi);
+}
+
+/* What a ClientHello said, kept in hs->tls for events (this one and later ones). */
+TG_GLOBAL int tg_hello_summary(struct tg_hs *hs, int result)
+{
+	const struct tg_hello_info *hi;
+	__u32 i;
+
+	if (!hs)
+		return 0;
+	hi = &hs->hi;
+	hs->tls.legacy = hi->legacy_version;
+	hs->tls.hello_flags = hi->flags;
+	/* without supported_versions in what was seen, a cut hello may still offer more */
+	hs->tls.offered = result == TG_HELLO_TRUNCATED &&
+			  !(hi->flags & TG_HELLO_F_SUPPORTED_VERSIONS) ? 0 : hi->version;
+	hs->tls.sni_len = hi->flags & TG_HELLO_F_SNI ? hi->sni_len : 0;
+	for (i = 0; i < TG_SNI_MAX; i++)
+		hs->tls.sni[i] = i < TG_READ_ONCE(hs->tls.sni_len) ?
+					 hs->buf[(hs->hi.sni_off + i) & TG_HELLO_MASK] : 0;
+	hs->tls.alpn_len = 0;
+	if (hi->flags & TG_HELLO_F_ALPN)
+		hs->tls.alpn_len = hi->alpn_len < TG_ALPN_MAX ? hi->alpn_len : TG_ALPN_MAX;
+	for (i = 0; i < TG_ALPN_MAX; i++)
+		hs->tls.alpn[i] = i < TG_READ_ONCE(hs->tls.alpn_len) ?
+					  hs->buf[(hs->hi.alpn_off + i) & TG_HELLO_MASK] : 0;
+	return 0;
+}
+
+/* Keep the host a proxy flow asked for (hs->pf) in hs->tls for its events. */
+TG_GLOBAL int tg_keep_tunnel(struct tg_hs *hs)
+{
+	__u32 i;
+
+	if (!hs)
+		return 0;
+	hs->tls.tunnel_port = hs->pf.port;
+	for (i = 0; i < TG_TUNNEL_MAX; i++)
+		hs->tls.tunnel[i] = i < TG_READ_ONCE(hs->pf.host_len) ?
+					    hs->buf[(hs->pf.host_off + i) & TG_HELLO_MASK] : 0;
+	return 0;
+}
+
+/*
+ * Copy a host name from hs->buf[off .. off + len) into hs->name, lower-cased
+ * and zero-padded as tg_siphash() wants: eight bytes at a time (SWAR), so
+ * the verifier walks 33 iterations with two branches instead of 264 with
+ * seven. A byte >= 0x80 sets hs->name_bad; other bytes a DNS name cannot
+ * hold are copied as they are and simply match no listed name.
+ */
+#define TG_SWAR_HIGH	0x8080808080808080ULL
+
+TG_GLOBAL int tg_name_copy(struct tg_hs *hs, __u32 off, __u32 len)
+{
+	__u32 k;
+
+	if (!hs)
+		return 0;
+	hs->name_len = len;
+	hs->name_bad = 0;
+	for (k = 0; k < TG_NAME_BUF / 8; k++) {
+		__u32 at = k * 8, l = TG_READ_ONCE(hs->name_len);
+		__u64 x = 0, upper;
+
+		if (at < l) {
+			x = *(__u64 *)&hs->buf[(off + at) & TG_HELLO_MASK];
+			if (at + 8 > l)		/* keep the name's bytes only (little endian) */
+				x &= ((__u64)1 << (((l - at) & 7) * 8)) - 1;
+			if (x & TG_SWAR_HIGH)
+				hs->name_bad = 1;
+			/* 'A' <= byte <= 'Z' → bit 7 of that byte, then + 0x20 */
+			upper = (x + 0x3f3f3f3f3f3f3f3fULL) & ~(x + 0x2525252525252525ULL) & TG_SWAR_HIGH;
+			x |= upper >> 2;
+		}
+		*(__u64 *)&hs->name[at] = x;
+	}
+	return 0;
+}
+
+/* Offset of the first '.' of hs->name, 0 when there is none. */
+TG_GLOBAL int tg_name_find_dot(struct tg_hs *hs)
+{
+	__u32 i;
+
+	if (!hs)
+		return 0;
+	hs->name_dot = 0;
+	for (i = 1; i < TG_SNI_MAX; i++) {
+		if (i >= TG_READ_ONCE(hs->name_len))
+			break;
+		if (hs->name[i] == '.') {
+			hs->name_dot = i;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* SipHash of hs->name[0 .. name_len) under @key. */
+TG_GLOBAL __u64 tg_name_hash(struct tg_hs *hs, struct tg_sipkey *key)
+{
+	if (!hs || !key)
+		return 0;
+	return tg_siphash(key, hs->name, hs->name_len);
+}
+
+/*
+ * Which class lists the host name at hs->buf[off .. off + len), exactly or
+ * as "*.suffix"? @class_id TG_NAME_ANY_CLASS asks for any class (CONNECT);
+ * a class id asks "does this class list it" (SNI binding). Returns the class
+ * id, or 0.
+ */
+TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_id)
+{
+	struct tg_name_key key = {};
+	struct tg_name_value *val;
+	struct tg_sipkey *sk;
+	__u32 zero = 0, dot;
+
+	if (!hs || len == 0 || len > TG_SNI_MAX)
+		return 0;
+	sk = bpf_map_lookup_elem(&tg_sipkey, &zero);
+	if (!sk)
+		return 0;
+	tg_name_copy(hs, off, len);
+	if (hs->name_bad)
+		return 0;
+	key.class_id = class_id;
+	key.hash = tg_name_hash(hs, sk);
+	val = bpf_map_lookup_elem(&tg_names, &key);
+	if (val)
+		return val->class_id;
+	tg_name_find_dot(hs);
+	dot = hs->name_dot;
+	if (dot == 0 || dot + 1 >= len)
+		return 0;
+	/* "*.suffix" entries are the hash of ".suffix" */
+	tg_name_copy(hs, off + dot, len - dot);
+	key.hash = tg_name_hash(hs, sk);
+	key.flags = TG_NAME_WILDCARD;
+	val = bpf_map_lookup_elem(&tg_names, &key);
+	return val ? val->class_id : 0;
+}
+
+/* An IPv4 literal host (CONNECT 198.51.100.10:443) as a v4-mapped address; 0 when not one. */
+TG_GLOBAL int tg_host_ipv4(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
+{
+	__u32 ip = 0, octet = 0, dots = 0, digits = 0, i;
+
+	if (!hs || !key)
+		return 0;
+	for (i = 0; i < 15; i++) {
+		__u8 c;
+
+		if (i >= len)
+			break;
+		c = hs->buf[(off + i) & TG_HELLO_MASK];
+		if (c == '.') {
+			if (!digits || octet > 255)
+				return 0;
+			ip = (ip << 8) | octet;
+			octet = 0;
+			digits = 0;
+			dots++;
+		} else if (c >= '0' && c <= '9' && digits < 3) {
+			octet = octet * 10 + (c - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	if (i != len || dots != 3 || !digits || octet > 255)
+		return 0;
+	ip = bpf_htonl((ip << 8) | octet);
+	key->prefixlen = 128;
+	tg_v4_mapped(key->addr, ip);
+	return 1;
+}
+
+#endif /* TLSGUARD_PARSE_BPF_H */

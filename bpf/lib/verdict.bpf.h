@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one way a flow leaves judgement: tg_violation() for plaintext, weak
+ * TLS and SNI mismatches (count, event, drop in enforce), tg_allow() for
+ * compliant flows. Both drop the handshake state: a decided flow is never
+ * parsed again.
+ */
+#ifndef TLSGUARD_VERDICT_BPF_H
+#define TLSGUARD_VERDICT_BPF_H
+
+#include "emit.bpf.h"
+#include "parse.bpf.h"
+
+#define TG_PASS 1
+#define TG_DROP 0
+
+/*
+ * Where a flow's handshake state lives. The entry programs keep it in
+ * sk_storage; the BPF unit tests, which have no real socket, in an array.
+ */
+static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_flow *flow, int create);
+static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow);
+
+static __always_inline void tg_count_violation(struct tg_flow *flow, __u8 type, int block)
+{
+	switch (type) {
+	case TG_EV_WEAK_TLS:
+		tg_count(block ? TG_CNT_WEAK_TLS_BLOCKED : TG_CNT_WEAK_TLS_FLAGGED);
+		tg_count_class(flow->class_id, TG_CS_WEAK_TLS);
+		break;
+	case TG_EV_SNI_MISMATCH:
+		tg_count(block ? TG_CNT_SNI_MISMATCH_BLOCKED : TG_CNT_SNI_MISMATCH_FLAGGED);
+		tg_count_class(flow->class_id, TG_CS_SNI_MISMATCH);
+		break;
+	default:
+		tg_count(block ? TG_CNT_PLAINTEXT_BLOCKED : TG_CNT_PLAINTEXT_FLAGGED);
+		tg_count_class(flow->class_id, block ? TG_CS_PLAINTEXT_BLOCKED : TG_CS_PLAINTEXT_FLAGGED);
+		break;
+	}
+}
+
+/* A violation: reported once; in enforce this segment and every later one is dropped. */
+static __always_inline int tg_violation(struct __sk_buff *skb, struct bpf_sock *sk,
+					struct tg_flow *flow, struct tg_hs *hs,
+					const struct tg_segment *seg, __u8 type)
+{
+	int block = flow->mode == TG_MODE_ENFORCE;
+
+	flow->state = block ? TG_FLOW_BLOCKED : TG_FLOW_FLAGGED;
+	tg_count_violation(flow, type, block);
+	tg_emit_flow(skb, flow, seg, hs, type, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED);
+	if (hs)
+		tg_hs_put(sk, flow);
+	if (!block)
+		return TG_PASS;
+	tg_count(TG_CNT_SEGMENTS_DROPPED);
+	return TG_DROP;
+}
+
+static __always_inline int tg_allow(struct __sk_buff *skb, struct bpf_sock *sk, struct tg_flow *flow,
+				    struct tg_hs *hs, const struct tg_segment *seg)
+{
+	const struct tg_config *cfg = tg_get_config();
+
+	flow->state = TG_FLOW_TLS;
+	tg_count(TG_CNT_VERDICT_TLS);
+	tg_count_class(flow->class_id, TG_CS_TLS);
+	if (cfg && cfg->log_tls_flows)
+		tg_emit_flow(skb, flow, seg, hs, TG_EV_TLS, TG_ACT_ALLOWED);
+	if (hs)
+		tg_hs_put(sk, flow);
+	return TG_PASS;
+}
+
+#endif /* TLSGUARD_VERDICT_BPF_H */

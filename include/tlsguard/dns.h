@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * DNS answer learning, kernel side (bpf/dns.bpf.c) and agent side
+ * (agent/dnslearn.c). The kernel program only copies: every packet a watched
+ * socket receives from port 53 (UDP datagrams, TCP segments) goes to the
+ * agent as one or more records of this ring buffer; the agent parses the DNS
+ * messages with libresolv, never the kernel. Its own BPF object, maps and
+ * pins (a "dns" directory under the agent's pin directory), so it can be
+ * loaded, replaced and tested apart from the verdict programs.
+ */
+#ifndef TLSGUARD_DNS_H
+#define TLSGUARD_DNS_H
+
+#include <linux/types.h>
+
+#define TG_DNS_PORT		53
+#define TG_DNS_CHUNK		4096	/* payload bytes per record; a power of 2 */
+#define TG_DNS_TCP_MAX_CHUNKS	16	/* one TCP segment: up to 64 KiB in records */
+#define TG_DNS_RINGBUF_BYTES	(256 << 10)
+#define TG_DNS_MAX_LEARNED	65536	/* entries of the pinned learned map */
+#define TG_DNS_NAME_MAX		128	/* names kept in the pinned learned map */
+
+/* Bump when a pinned map of the dns object changes its key, value or meaning. */
+#define TG_DNS_PIN_LAYOUT_VERSION	1
+
+enum tg_dns_tcp_flags {
+	TG_DNS_TCP_SYN = 1 << 0,	/* stream starts at seq (the SYN's seq + 1) */
+	TG_DNS_TCP_FIN = 1 << 1,
+	TG_DNS_TCP_RST = 1 << 2,
+};
+
+/*
+ * One record of the ring buffer: a UDP datagram's payload, or a TCP
+ * segment's payload from @seq on (a long segment becomes several records).
+ * Variable length: this header, then @len bytes of payload.
+ */
+struct tg_dns_rec {
+	__u64 ts_ns;			/* bpf_ktime_get_ns() */
+	__u64 cookie;			/* socket cookie: identifies a TCP stream */
+	__u32 seq;			/* TCP: sequence number of the first payload byte; UDP: 0 */
+	__u32 wire_len;			/* payload bytes of the whole datagram/segment */
+	__u16 len;			/* payload bytes following this header */
+	__u8 proto;			/* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 tcp_flags;			/* enum tg_dns_tcp_flags */
+	__u8 family;			/* AF_INET or AF_INET6 */
+	__u8 pad[1];
+	__u16 sport;			/* host byte order: 53 */
+	__u8 saddr[16];			/* the DNS server, v4-mapped for IPv4 */
+};
+_Static_assert(sizeof(struct tg_dns_rec) == 48, "tg_dns_rec layout");
+
+/* The per-CPU scratch record the program assembles before ring output. */
+struct tg_dns_scratch {
+	struct tg_dns_rec rec;
+	__u8 data[TG_DNS_CHUNK];
+};
+
+/*
+ * Per-CPU counters of the dns program. Every packet that gets past the
+ * one-load fast path (socket not connected to port 53 and connected
+ * elsewhere) ends in exactly one of the *_SKIP/ERR or COPIED buckets.
+ * Append only: the index is part of the pinned map's meaning.
+ */
+enum tg_dns_counter {
+	TG_DNS_CNT_COPIED = 0,		/* packets copied to the ring (all records) */
+	TG_DNS_CNT_RECORDS,		/* ring records written */
+	TG_DNS_CNT_SKIP_NOT_DNS,	/* unconnected socket, packet not from port 53 */
+	TG_DNS_CNT_SKIP_L3,		/* not IPv4/IPv6, or IPv6 extension headers */
+	TG_DNS_CNT_SKIP_L4,		/* not UDP/TCP */
+	TG_DNS_CNT_SKIP_EMPTY,		/* TCP segment without payload, SYN, FIN or RST */
+	TG_DNS_CNT_TRUNCATED,		/* datagram/segment longer than was copied */
+	TG_DNS_CNT_ERR_HEADER,		/* header unreadable or inconsistent */
+	TG_DNS_CNT_ERR_LOAD,		/* bpf_skb_load_bytes of the payload failed */
+	TG_DNS_CNT_ERR_RINGBUF,		/* ring buffer full: record lost */
+	TG_DNS_CNT__MAX,
+};
+
+/*
+ * What the agent has learned, pinned so a restarted agent keeps protecting
+ * the addresses its predecessor learned (the kernel's LPM entries outlive
+ * the agent; without this the first sync after a restart would remove them).
+ * Written by the agent only; the program does not touch it.
+ */
+struct tg_dns_learned_key {
+	__u8 addr[16];			/* v4-mapped for IPv4 */
+};
+
+struct tg_dns_learned_val {
+	__u64 expires_ns;		/* CLOCK_BOOTTIME */
+	char qname[TG_DNS_NAME_MAX];	/* the name the client asked for */
+	char matched[TG_DNS_NAME_MAX];	/* the name of the chain that matched the policy */
+};
+_Static_assert(sizeof(struct tg_dns_learned_val) == 264, "tg_dns_learned_val layout");
+
+#endif /* TLSGUARD_DNS_H */

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Protocols that reach TLS after a plaintext preface, and the TLS record
+ * layer in front of the hello. Pure and shared like tls_hello.h: the BPF
+ * programs decide with these, the agent describes events and the fuzzers
+ * and unit tests run them on the host. Input is the first @n bytes of one
+ * direction of a flow, b[0 .. n), n <= TG_HELLO_MAX; reads are masked the
+ * same way as in tls_hello.h.
+ *
+ * The rule for every machine: a byte it does not expect makes the flow
+ * plaintext. Nothing unrecognised is ever taken for TLS.
+ */
+#ifndef TLSGUARD_PREFACE_H
+#define TLSGUARD_PREFACE_H
+
+#include <linux/types.h>
+
+#include "tlsguard/tls_hello.h"
+
+/* enum tg_protocol of the policy, plus what the kernel adds. */
+enum tg_l7 {
+	TG_L7_TLS = 0,		/* a ClientHello first */
+	TG_L7_POSTGRES = 1,		/* SSLRequest, 'S', then TLS; or direct TLS (PG 17) */
+	TG_L7_MYSQL = 2,		/* server greeting; SSL request (CLIENT_SSL), then TLS */
+	TG_L7_TDS = 3,		/* PRELOGIN, then TLS in TDS packets; or TDS 8 strict TLS */
+	TG_L7_CONNECT = 4,		/* flow to a forward proxy: CONNECT host:port, 200, TLS */
+	TG_L7__MAX,
+};
+
+enum tg_preface_result {
+	TG_PF_NEED_MORE = 0,		/* every byte so far fits */
+	TG_PF_TLS = 1,			/* the preface ends at ->tls_off: TLS must follow */
+	TG_PF_PLAINTEXT = 2,
+};
+
+struct tg_preface {
+	__u16 tls_off;			/* stream offset where TLS starts */
+	__u16 tls_end;			/* TDS: end of the packet carrying the hello; 0: none */
+	__u16 host_off;			/* CONNECT / absolute-form: the target host */
+	__u16 port;			/* CONNECT target port; 0 when not given */
+	__u8 host_len;
+	__u8 kind;			/* enum tg_preface_kind */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct tg_preface) == 12, "tg_preface layout");
+
+enum tg_preface_kind {
+	TG_PK_NONE = 0,
+	TG_PK_TLS,			/* TLS from the first byte */
+	TG_PK_PG_SSLREQUEST,
+	TG_PK_MYSQL_SSL,
+	TG_PK_TDS_PRELOGIN,
+	TG_PK_CONNECT,			/* CONNECT host:port; TLS after the request */
+	TG_PK_PROXY_ABSOLUTE,		/* GET http://host/ through a proxy: plaintext */
+};
+
+#define TG_PF_RD8(b, i)	((__u32)(b)[(i) & TG_HELLO_MASK])
+
+/*
+ * A compiler barrier: what was stored through a pointer is read back from
+ * memory. For the verifier: when @pf lives in a map value, a position found
+ * by a loop comes back as an unknown number instead of one exact value per
+ * loop exit, so the code after the loop is verified once, not once per exit.
+ */
+#define TG_BARRIER()	__asm__ __volatile__("" ::: "memory")
+
+/* b[0 .. n) against a fixed byte string: 1 all of it matched, 0 a prefix so far, -1 mismatch. */
+TG_INLINE int tg_pf_expect(const __u8 *b, __u32 n, const __u8 *want, __u32 wlen)
+{
+	__u32 i;
+
+	for (i = 0; i < 16 && i < wlen; i++) {
+		if (i >= n)
+			return 0;
+		if (TG_PF_RD8(b, i) != want[i])
+			return -1;
+	}
+	return 1;
+}
+
+/*
+ * The TLS record layer in front of a ClientHello (@server 0) or ServerHello
+ * (@server 1) at b[off .. n): handshake records of version 3.1-3.4 whose
+ * payloads, one after the other, hold the hello message. @full says no more
+ * bytes will come (the buffer is full, or the packet that carries the hello
+ * ended).
+ *
+ * Returns TG_PF_NEED_MORE (not all of it yet), TG_PF_TLS, or
+ * TG_PF_PLAINTEXT (these are not TLS handshake records). On TG_PF_TLS the
+ * message starts at *hs_off and has *hs_len bytes (as many as fit); when it
+ * spans records, recs->n > 1 and tg_tls_compact() must move the later
+ * pieces up against the first before it is parsed.
+ */
+#define TG_MAX_RECORDS 16
+
+struct tg_tls_recs {
+	__u16 off[TG_MAX_RECORDS];	/* buffer offset of each piece of the message */
+	__u16 len[TG_MAX_RECORDS];	/* its length (within the buffer and the message) */
+	__u32 n;			/* pieces; 1: the message is in one record */
+};
+
+TG_INLINE int tg_tls_records(const __u8 *b, __u32 off, __u32 n, int server, int full,
+			     __u32 *hs_off, __u32 *hs_len, struct tg_tls_recs *recs)
+{
+	__u32 rec_len, need, have, p, r, l;
+	int v;
+
+	recs->n = 0;
+	if (off >= n)
+		return full ? TG_PF_PLAINTEXT : TG_PF_NEED_MORE;
+	v = tg_classify_record(&b[off & TG_HELLO_MASK], n - off,
+			       server ? TG_TLS_HANDSHAKE_SERVER_HELLO : TG_TLS_HANDSHAKE_CLIENT_HELLO);
+	if (v == TG_PREFIX_PLAINTEXT)
+		return TG_PF_PLAINTEXT;
+	if (v == TG_PREFIX_NEED_MORE)
+		return full ? TG_PF_PLAINTEXT : TG_PF_NEED_MORE;
+	rec_len = (TG_PF_RD8(b, off + 3) << 8) | TG_PF_RD8(b, off + 4);
+	*hs_off = off + 5;
+	*hs_len = 0;
+	if (n - off < 9)		/* the handshake header itself */
+		return full ? TG_PF_TLS : TG_PF_NEED_MORE;
+	need = 4 + ((TG_PF_RD8(b, off + 6) << 16) | (TG_PF_RD8(b, off + 7) << 8) |
+		    TG_PF_RD8(b, off + 8));
+	have = n - off - 5;
+	if (have > rec_len)
+		have = rec_len;
+	if (have > need)
+		have = need;
+	recs->off[0] = off + 5;
+	recs->len[0] = have;
+	recs->n = 1;
+	*hs_len = have;
+	if (have >= need)
+		return TG_PF_TLS;
+	if (have < rec_len)		/* the first record is not all here yet */
+		return full ? TG_PF_TLS : TG_PF_NEED_MORE;
+	/* the message goes on in later records */
+	p = off + 5 + rec_len;
+	for (r = 1; r < TG_MAX_RECORDS; r++) {
+		if (have >= need)
+			break;
+		if (p + 5 > n)
+			return full ? TG_PF_TLS : TG_PF_NEED_MORE;
+		l = (TG_PF_RD8(b, p + 3) << 8) | TG_PF_RD8(b, p + 4);
+		if (TG_PF_RD8(b, p) != TG_TLS_CONTENT_HANDSHAKE || TG_PF_RD8(b, p + 1) != 3 ||
+		    TG_PF_RD8(b, p + 2) < 1 || TG_PF_RD8(b, p + 2) > 4 || l == 0 ||
+		    l > TG_TLS_MAX_RECORD)
+			return TG_PF_PLAINTEXT;
+		if (l > need - have)
+			l = need - have;
+		if (p + 5 + l > n) {
+			/* this piece is still coming */
+			if (!full)
+				return TG_PF_NEED_MORE;
+			l = n - p - 5;
+		}
+		recs->off[r] = p + 5;
+		recs->len[r] = l;
+		recs->n = r + 1;
+		have += l;
+		*hs_len = have;
+		p += 5 + l;
+		if (p >= n && have < need)
+			return full ? TG_PF_TLS : TG_PF_NEED_MORE;
+	}
+	if (have < need)
+		return TG_PF_PLAINTEXT;	/* a hello in more than 16 pieces: no real client does that */
+	return TG_PF_TLS;
+}
+
+/* memmove within the buffer, forward (dst < src): what tg_tls_compact needs. */
+TG_INLINE void tg_tls_move(__u8 *b, __u32 dst, __u32 src, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < TG_HELLO_MAX; i++) {
+		if (i >= len)
+			break;
+		b[(dst + i) & TG_HELLO_MASK] = b[(src + i) & TG_HELLO_MASK];
+	}
+}
+
+/* Pull the pieces of a hello spread over records together (host side; BPF has its own loop). */
+TG_INLINE void tg_tls_compact(__u8 *b, const struct tg_tls_recs *recs)
+{
+	__u32 r, w = recs->off[0] + recs->len[0];
+
+	for (r = 1; r < TG_MAX_RECORDS && r < recs->n; r++) {
+		tg_tls_move(b, w, recs->off[r], recs->len[r]);
+		w += recs->len[r];
+	}
+}
+
+/* PostgreSQL SSLRequest: length 8, code 80877103. */
+static const __u8 tg_pg_sslrequest[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+
+TG_INLINE int tg_preface_postgres(const __u8 *b, __u32 n, struct tg_preface *pf)
+{
+	int m;
+
+	if (n < 1)
+		return TG_PF_NEED_MORE;
+	if (TG_PF_RD8(b, 0) == TG_TLS_CONTENT_HANDSHAKE) {
+		pf->kind = TG_PK_TLS;	/* sslnegotiation=direct */
+		pf->tls_off = 0;
+		return TG_PF_TLS;
+	}
+	m = tg_pf_expect(b, n, tg_pg_sslrequest, sizeof(tg_pg_sslrequest));
+	if (m < 0)
+		return TG_PF_PLAINTEXT;	/* StartupMessage, CancelRequest, GSSENCRequest */
+	if (m == 0)
+		return TG_PF_NEED_MORE;
+	pf->kind = TG_PK_PG_SSLREQUEST;
+	pf->tls_off = 8;
+	return TG_PF_TLS;
+}
+
+/*
+ * MySQL/MariaDB: the client's first packet is either the 32-byte SSL request
+ * (sequence 1, CLIENT_PROTOCOL_41 | CLIENT_SSL) or a HandshakeResponse with
+ * the user name in it.
+ */
+#define TG_MYSQL_CLIENT_PROTOCOL_41	0x0200
+#define TG_MYSQL_CLIENT_SSL		0x0800
+
+TG_INLINE int tg_preface_mysql(const __u8 *b, __u32 n, struct tg_preface *pf)
+{
+	static const __u8 hdr[4] = { 32, 0, 0, 1 };
+	__u32 caps;
+	int m = tg_pf_expect(b, n, hdr, 4);
+
+	if (m < 0)
+		return TG_PF_PLAINTEXT;
+	if (n < 6)
+		return TG_PF_NEED_MORE;
+	caps = TG_PF_RD8(b, 4) | (TG_PF_RD8(b, 5) << 8);
+	if (!(caps & TG_MYSQL_CLIENT_SSL) || !(caps & TG_MYSQL_CLIENT_PROTOCOL_41))
+		return TG_PF_PLAINTEXT;
+	if (n < 36)
+		return TG_PF_NEED_MORE;
+	pf->kind = TG_PK_MYSQL_SSL;
+	pf->tls_off = 36;
+	return TG_PF_TLS;
+}
+
+/*
+ * TDS (SQL Server): TDS 8 starts with the ClientHello. Before that, a
+ * PRELOGIN packet (type 0x12) whose ENCRYPTION option is ON or REQ, then a
+ * PRELOGIN packet carrying the TLS handshake. ENCRYPT_OFF (only the login is
+ * encrypted) and NOT_SUP are plaintext.
+ */
+#define TG_TDS_PRELOGIN		0x12
+#define TG_TDS_OPT_ENCRYPTION	0x01
+#define TG_TDS_OPT_TERMINATOR	0xff
+#define TG_TDS_ENCRYPT_ON	0x01
+#define TG_TDS_ENCRYPT_REQ	0x03
+
+TG_INLINE int tg_preface_tds(const __u8 *b, __u32 n, struct tg_preface *pf)
+{
+	__u32 len, p, i, enc = 0xff, len2;
+
+	if (n < 1)
+		return TG_PF_NEED_MORE;
+	if (TG_PF_RD8(b, 0) == TG_TLS_CONTENT_HANDSHAKE) {
+		pf->kind = TG_PK_TLS;	/* TDS 8: strict encryption */
+		pf->tls_off = 0;
+		return TG_PF_TLS;
+	}
+	if (TG_PF_RD8(b, 0) != TG_TDS_PRELOGIN)
+		return TG_PF_PLAINTEXT;
+	if (n < 8)
+		return TG_PF_NEED_MORE;
+	len = (TG_PF_RD8(b, 2) << 8) | TG_PF_RD8(b, 3);
+	if (!(TG_PF_RD8(b, 1) & 0x01) || len < 8 + 6 || len > 1024)
+		return TG_PF_PLAINTEXT;	/* one packet, end of message, sane size */
+	if (n < len)
+		return TG_PF_NEED_MORE;
+	p = 8;
+	for (i = 0; i < 16; i++) {
+		__u32 tok, o, l;
+
+		if (p >= len)
+			return TG_PF_PLAINTEXT;
+		tok = TG_PF_RD8(b, p);
+		if (tok == TG_TDS_OPT_TERMINATOR)
+			break;
+		if (p + 5 > len)
+			return TG_PF_PLAINTEXT;
+		o = (TG_PF_RD8(b, p + 1) << 8) | TG_PF_RD8(b, p + 2);
+		l = (TG_PF_RD8(b, p + 3) << 8) | TG_PF_RD8(b, p + 4);
+		if (8 + o + l > len)
+			return TG_PF_PLAINTEXT;
+		if (tok == TG_TDS_OPT_ENCRYPTION && l >= 1)
+			enc = TG_PF_RD8(b, 8 + o);
+		p += 5;
+	}
+	if (enc != TG_TDS_ENCRYPT_ON && enc != TG_TDS_ENCRYPT_REQ)
+		return TG_PF_PLAINTEXT;
+	/* the next packet must be a PRELOGIN packet carrying TLS */
+	if (n < len + 8)
+		return TG_PF_NEED_MORE;
+	len2 = (TG_PF_RD8(b, len + 2) << 8) | TG_PF_RD8(b, len + 3);
+	if (TG_PF_RD8(b, len) != TG_TDS_PRELOGIN || len2 <= 8)
+		return TG_PF_PLAINTEXT;
+	pf->kind = TG_PK_TDS_PRELOGIN;
+	pf->tls_off = len + 8;
+	pf->tls_end = len + len2;
+	return TG_PF_TLS;
+}
+
+/*
+ * The host of "CONNECT host:port HTTP/1.1" or of an absolute-form request
+ * "GET http://host[:port]/..." at b[p ..]: stops at ':', '/', ' '. Returns
+ * the offset after the host (and port), or 0 when malformed.
+ */
+TG_INLINE __u32 tg_pf_host(const __u8 *b, __u32 p, __u32 n, struct tg_preface *pf)
+{
+	__u32 i, port = 0, c;
+
+	pf->host_off = p;
+	for (i = 0; i < TG_SNI_MAX && p + i < n; i++) {
+		c = TG_PF_RD8(b, p + i);
+		if (c == ':' || c == '/' || c == ' ')
+			break;
+		if (!tg_host_char(c))
+			return 0;
+	}
+	if (i == 0 || p + i >= n || i >= TG_SNI_MAX)
+		return 0;
+	pf->host_len = i;
+	TG_BARRIER();
+	p = pf->host_off + pf->host_len;
+	if (TG_PF_RD8(b, p) == ':') {
+		for (i = 1; i < 7 && p + i < n; i++) {
+			c = TG_PF_RD8(b, p + i);
+			if (c < '0' || c > '9')
+				break;
+			port = port * 10 + (c - '0');
+		}
+		if (i == 1 || port > 65535)
+			return 0;
+		pf->port = port;
+		pf->tls_off = p + i;
+	} else {
+		pf->tls_off = p;
+	}
+	TG_BARRIER();
+	return pf->tls_off;	/* re-read: see TG_BARRIER */
+}
+
+/* Offset just past the first "\r\n\r\n" at or after @p (within TG_HDR_SCAN bytes), or 0. */
+#define TG_HDR_SCAN 1024
+
+TG_INLINE __u32 tg_pf_end_of_headers(const __u8 *b, __u32 p, __u32 n)
+{
+	__u32 i, w = 0;
+
+	for (i = 0; i < TG_HDR_SCAN; i++) {
+		if (p + i >= n)
+			break;
+		w = (w << 8) | TG_PF_RD8(b, p + i);
+		if (w == 0x0d0a0d0a)
+			return p + i + 1;
+	}
+	return 0;
+}
+
+/*
+ * A flow to a forward proxy: "CONNECT host:port HTTP/1.x" and its headers,
+ * TLS after them (the client sends it once the proxy said 200). A plain
+ * request in absolute form ("GET http://host/") is plaintext to that host.
+ * Anything else is plaintext with no host.
+ */
+TG_INLINE int tg_preface_connect(const __u8 *b, __u32 n, struct tg_preface *pf)
+{
+	static const __u8 connect[8] = { 'C', 'O', 'N', 'N', 'E', 'C', 'T', ' ' };
+	static const __u8 http[7] = { 'h', 't', 't', 'p', ':', '/', '/' };
+	__u32 p, i, end;
+	int m;
+
+	if (n < 1)
+		return TG_PF_NEED_MORE;
+	m = tg_pf_expect(b, n, connect, sizeof(connect));
+	if (m == 0)
+		return TG_PF_NEED_MORE;
+	if (m < 0) {
+		/* METHOD SP http://host... : the method is up to 16 capitals */
+		for (i = 0; i < 16 && i < n; i++) {
+			__u32 c = TG_PF_RD8(b, i);
+
+			if (c == ' ')
+				break;
+			if (c < 'A' || c > 'Z')
+				return TG_PF_PLAINTEXT;
+		}
+		if (i == 0 || i == 16)
+			return TG_PF_PLAINTEXT;
+		pf->host_off = i + 1 + 7;
+		TG_BARRIER();
+		i = pf->host_off - 8;
+		if (i + 1 + 7 > n)
+			return n >= TG_HELLO_MAX ? TG_PF_PLAINTEXT : TG_PF_NEED_MORE;
+		if (tg_pf_expect(&b[(i + 1) & TG_HELLO_MASK], n - i - 1, http, sizeof(http)) != 1)
+			return TG_PF_PLAINTEXT;
+		if (!tg_pf_host(b, i + 1 + 7, n, pf)) {
+			pf->host_len = 0;
+			pf->tls_off = 0;
+			return TG_PF_PLAINTEXT;
+		}
+		pf->kind = TG_PK_PROXY_ABSOLUTE;
+		pf->tls_off = 0;
+		return TG_PF_PLAINTEXT;
+	}
+	p = tg_pf_host(b, 8, n, pf);
+	if (!p || p >= n || pf->port == 0 || TG_PF_RD8(b, p) != ' ') {
+		pf->host_len = 0;
+		pf->tls_off = 0;
+		if (n >= TG_HELLO_MAX)
+			return TG_PF_PLAINTEXT;
+		return !p || p >= n ? TG_PF_NEED_MORE : TG_PF_PLAINTEXT;
+	}
+	end = tg_pf_end_of_headers(b, p, n);
+	if (!end) {
+		pf->tls_off = 0;
+		return n >= TG_HELLO_MAX ? TG_PF_PLAINTEXT : TG_PF_NEED_MORE;
+	}
+	pf->kind = TG_PK_CONNECT;
+	pf->tls_off = end;
+	return TG_PF_TLS;
+}
+
+TG_INLINE int tg_preface(__u32 proto, const __u8 *b, __u32 n, struct tg_preface *pf)
+{
+	__builtin_memset(pf, 0, sizeof(*pf));
+	switch (proto) {
+	case TG_L7_POSTGRES:
+		return tg_preface_postgres(b, n, pf);
+	case TG_L7_MYSQL:
+		return tg_preface_mysql(b, n, pf);
+	case TG_L7_TDS:
+		return tg_preface_tds(b, n, pf);
+	case TG_L7_CONNECT:
+		return tg_preface_connect(b, n, pf);
+	default:
+		pf->kind = TG_PK_TLS;
+		return TG_PF_TLS;
+	}
+}
+
+/*
+ * The server's side before its TLS: where its ServerHello starts, from its
+ * first bytes b[0 .. n). @kind is what the client's preface was. Returns
+ * TG_PF_TLS with *off set, TG_PF_NEED_MORE, or TG_PF_PLAINTEXT when the
+ * server declined (postgres 'N', proxy refusal): no ServerHello will come.
+ */
+TG_INLINE int tg_server_preface(__u32 proto, __u32 kind, const __u8 *b, __u32 n, __u32 *off)
+{
+	__u32 len, end;
+
+	*off = 0;
+	if (kind == TG_PK_TLS)
+		return TG_PF_TLS;
+	if (n < 1)
+		return TG_PF_NEED_MORE;
+	switch (proto) {
+	case TG_L7_POSTGRES:
+		if (TG_PF_RD8(b, 0) != 'S')
+			return TG_PF_PLAINTEXT;
+		*off = 1;
+		return TG_PF_TLS;
+	case TG_L7_MYSQL:
+		/* the greeting: protocol version 10 after the 4-byte header */
+		if (n < 5)
+			return TG_PF_NEED_MORE;
+		if (TG_PF_RD8(b, 3) != 0 || TG_PF_RD8(b, 4) != 10)
+			return TG_PF_PLAINTEXT;
+		*off = 4 + (TG_PF_RD8(b, 0) | (TG_PF_RD8(b, 1) << 8) | (TG_PF_RD8(b, 2) << 16));
+		return TG_PF_TLS;
+	case TG_L7_TDS:
+		/* PRELOGIN response (tabular result), then a PRELOGIN packet wrapping TLS */
+		if (n < 4)
+			return TG_PF_NEED_MORE;
+		if (TG_PF_RD8(b, 0) != 0x04)
+			return TG_PF_PLAINTEXT;
+		len = (TG_PF_RD8(b, 2) << 8) | TG_PF_RD8(b, 3);
+		if (len < 8)
+			return TG_PF_PLAINTEXT;
+		*off = len + 8;
+		return TG_PF_TLS;
+	case TG_L7_CONNECT:
+		/* "HTTP/1.x 200 ..." up to the blank line */
+		if (n < 12)
+			return TG_PF_NEED_MORE;
+		if (TG_PF_RD8(b, 0) != 'H' || TG_PF_RD8(b, 4) != '/' || TG_PF_RD8(b, 8) != ' ' ||
+		    TG_PF_RD8(b, 9) != '2' || TG_PF_RD8(b, 10) != '0' || TG_PF_RD8(b, 11) != '0')
+			return TG_PF_PLAINTEXT;
+		end = tg_pf_end_of_headers(b, 0, n);
+		if (!end)
+			return TG_PF_NEED_MORE;
+		*off = end;
+		return TG_PF_TLS;
+	default:
+		return TG_PF_TLS;
+	}
+}
+
+#endif /* TLSGUARD_PREFACE_H */

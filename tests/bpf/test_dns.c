@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The DNS copy program (bpf/dns.bpf.c): crafted packets through
+ * BPF_PROG_TEST_RUN (its fake socket is unconnected, so every packet takes
+ * the header-reading path), then real sockets in a private network namespace
+ * and cgroup, which is the only way to see what __sk_buff->remote_port holds
+ * and that connected non-DNS sockets never get past the fast path.
+ * Needs root (loads BPF programs, makes a cgroup and a netns).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cgroup.h"
+#include "tlsguard/dns.h"
+#include "dns.skel.h"
+
+#define MAX_RECS 64
+
+struct rec {
+	struct tg_dns_rec h;
+	uint8_t data[TG_DNS_CHUNK];
+};
+
+struct fixture {
+	struct dns_bpf *skel;
+	struct ring_buffer *rb;
+	struct rec recs[MAX_RECS];
+	int nrecs;
+};
+
+static int on_rec(void *ctx, void *data, size_t size)
+{
+	struct fixture *f = ctx;
+	struct rec *r;
+
+	if (size < sizeof(struct tg_dns_rec) || f->nrecs >= MAX_RECS)
+		return 0;
+	r = &f->recs[f->nrecs++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r, data, size < sizeof(*r) ? size : sizeof(*r));
+	assert_int_equal(size, sizeof(struct tg_dns_rec) + r->h.len);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	static struct fixture f;
+
+	memset(&f, 0, sizeof(f));
+	f.skel = dns_bpf__open_and_load();
+	if (!f.skel)
+		return -1;
+	f.rb = ring_buffer__new(bpf_map__fd(f.skel->maps.tg_dns_ring), on_rec, &f, NULL);
+	if (!f.rb)
+		return -1;
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	ring_buffer__free(f->rb);
+	dns_bpf__destroy(f->skel);
+	return 0;
+}
+
+static __u64 counter(struct fixture *f, enum tg_dns_counter c)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu], sum = 0;
+	__u32 key = c;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_dns_counters), &key, vals), 0);
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
+
+static void reset(struct fixture *f)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 zero[ncpu];
+
+	memset(zero, 0, sizeof(zero));
+	for (__u32 c = 0; c < TG_DNS_CNT__MAX; c++)
+		bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_counters), &c, zero, 0);
+	ring_buffer__consume(f->rb);
+	f->nrecs = 0;
+}
+
+/* Only the counter @c moved (by @n), every other one stayed 0. */
+static void assert_only(struct fixture *f, enum tg_dns_counter c, __u64 n)
+{
+	for (int i = 0; i < TG_DNS_CNT__MAX; i++) {
+		if (i == (int)c || i == TG_DNS_CNT_RECORDS)
+			continue;
+		if (counter(f, i)) {
+			fprintf(stderr, "counter %d is %llu\n", i, (unsigned long long)counter(f, i));
+			fail();
+		}
+	}
+	assert_int_equal(counter(f, c), n);
+}
+
+/* ---- crafted packets ------------------------------------------------------ */
+
+#define PKT_MAX 4096
+
+/* eth + IPv4/IPv6 + UDP/TCP/ICMP header + payload; returns the frame length. */
+static size_t build(uint8_t *buf, int family, int proto, uint16_t sport, uint32_t seq, uint8_t flags,
+		    const void *payload, size_t len)
+{
+	struct ethhdr *eth = (struct ethhdr *)buf;
+	size_t l3, l4 = proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
+			proto == IPPROTO_UDP ? sizeof(struct udphdr) : 8;
+	uint8_t *l4p;
+
+	memset(buf, 0, sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + 60);
+	if (family == AF_INET) {
+		struct iphdr *ip = (struct iphdr *)(eth + 1);
+
+		eth->h_proto = htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = proto;
+		ip->tot_len = htons(sizeof(*ip) + l4 + len);
+		inet_pton(AF_INET, "10.0.0.10", &ip->saddr);
+		inet_pton(AF_INET, "10.244.1.7", &ip->daddr);
+		l3 = sizeof(*ip);
+	} else {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
+
+		eth->h_proto = htons(ETH_P_IPV6);
+		ip6->version = 6;
+		ip6->nexthdr = proto;
+		ip6->hop_limit = 64;
+		ip6->payload_len = htons(l4 + len);
+		inet_pton(AF_INET6, "fd00::a", &ip6->saddr);
+		inet_pton(AF_INET6, "2001:db8::7", &ip6->daddr);
+		l3 = sizeof(*ip6);
+	}
+	l4p = (uint8_t *)(eth + 1) + l3;
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = (struct udphdr *)l4p;
+
+		uh->source = htons(sport);
+		uh->dest = htons(41234);
+		uh->len = htons(sizeof(*uh) + len);
+	} else if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = (struct tcphdr *)l4p;
+
+		th->source = htons(sport);
+		th->dest = htons(41234);
+		th->seq = htonl(seq);
+		th->doff = 5;
+		l4p[13] = flags;
+		th->window = htons(65535);
+	} else {
+		l4p[0] = 8;	/* ICMP echo request */
+	}
+	if (len)
+		memcpy(l4p + l4, payload, len);
+	return sizeof(*eth) + l3 + l4 + len;
+}
+
+static int run(struct fixture *f, int family, int proto, uint16_t sport, uint32_t seq, uint8_t flags,
+	       const void *payload, size_t len)
+{
+	static uint8_t storage[PKT_MAX + 4] __attribute__((aligned(4)));
+	uint8_t *pkt = storage + 2;	/* IP header 4-byte aligned after Ethernet */
+	size_t n = build(pkt, family, proto, sport, seq, flags, payload, len);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_ingress), &opts), 0);
+	ring_buffer__consume(f->rb);
+	return opts.retval;
+}
+
+/* The same, without consuming the ring. */
+static int run_quiet(struct fixture *f, int family, int proto, uint16_t sport, const void *payload,
+		     size_t len)
+{
+	static uint8_t storage[PKT_MAX + 4] __attribute__((aligned(4)));
+	uint8_t *pkt = storage + 2;
+	size_t n = build(pkt, family, proto, sport, 0, 0, payload, len);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_ingress), &opts), 0);
+	return opts.retval;
+}
+
+static const uint8_t answer[] = {	/* any bytes: the program does not parse DNS */
+	0x1a, 0x2b, 0x85, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x04, 'a', 'c', 'c', 't',
+};
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_PSH 0x08
+#define TH_ACK 0x10
+
+static void test_udp_answer_copied(void **state)
+{
+	struct fixture *f = *state;
+	char ip[INET_ADDRSTRLEN];
+
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, answer, sizeof(answer)), 1);
+	assert_only(f, TG_DNS_CNT_COPIED, 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_RECORDS), 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(f->recs[0].h.proto, IPPROTO_UDP);
+	assert_int_equal(f->recs[0].h.family, AF_INET);
+	assert_int_equal(f->recs[0].h.sport, 53);
+	assert_int_equal(f->recs[0].h.len, sizeof(answer));
+	assert_int_equal(f->recs[0].h.wire_len, sizeof(answer));
+	assert_memory_equal(f->recs[0].data, answer, sizeof(answer));
+	assert_non_null(inet_ntop(AF_INET, f->recs[0].h.saddr + 12, ip, sizeof(ip)));
+	assert_string_equal(ip, "10.0.0.10");
+}
+
+static void test_udp6_answer_copied(void **state)
+{
+	struct fixture *f = *state;
+	char ip[INET6_ADDRSTRLEN];
+
+	reset(f);
+	assert_int_equal(run(f, AF_INET6, IPPROTO_UDP, 53, 0, 0, answer, sizeof(answer)), 1);
+	assert_only(f, TG_DNS_CNT_COPIED, 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(f->recs[0].h.family, AF_INET6);
+	assert_non_null(inet_ntop(AF_INET6, f->recs[0].h.saddr, ip, sizeof(ip)));
+	assert_string_equal(ip, "fd00::a");
+}
+
+static void test_not_dns_skipped(void **state)
+{
+	struct fixture *f = *state;
+
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 5353, 0, 0, answer, sizeof(answer)), 1);
+	assert_int_equal(run(f, AF_INET6, IPPROTO_TCP, 443, 1, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
+	assert_only(f, TG_DNS_CNT_SKIP_NOT_DNS, 2);
+	assert_int_equal(f->nrecs, 0);
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_ICMP, 0, 0, 0, answer, sizeof(answer)), 1);
+	assert_only(f, TG_DNS_CNT_SKIP_L4, 1);
+	assert_int_equal(f->nrecs, 0);
+}
+
+static void test_tcp_segments(void **state)
+{
+	struct fixture *f = *state;
+
+	reset(f);
+	/* SYN-ACK: the stream's first byte is at seq + 1 */
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1000, TH_SYN | TH_ACK, NULL, 0), 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(f->recs[0].h.tcp_flags, TG_DNS_TCP_SYN);
+	assert_int_equal(f->recs[0].h.seq, 1001);
+	assert_int_equal(f->recs[0].h.len, 0);
+	/* a pure ACK is nothing */
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK, NULL, 0), 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_SKIP_EMPTY), 1);
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
+	assert_int_equal(f->nrecs, 2);
+	assert_int_equal(f->recs[1].h.seq, 1001);
+	assert_int_equal(f->recs[1].h.len, sizeof(answer));
+	assert_memory_equal(f->recs[1].data, answer, sizeof(answer));
+	/* FIN and RST tell the agent the stream ended */
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001 + sizeof(answer), TH_FIN | TH_ACK, NULL, 0), 1);
+	assert_int_equal(f->recs[2].h.tcp_flags, TG_DNS_TCP_FIN);
+	assert_int_equal(run(f, AF_INET6, IPPROTO_TCP, 53, 2000, TH_RST, NULL, 0), 1);
+	assert_int_equal(f->recs[3].h.tcp_flags, TG_DNS_TCP_RST);
+	assert_int_equal(counter(f, TG_DNS_CNT_COPIED), 4);
+}
+
+static void test_ringbuf_full_counted(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t big[3000];	/* test runs take at most a page per packet */
+	__u64 lost;
+	int i;
+
+	reset(f);
+	/* nobody consumes: ~3 KiB records fill the 256 KiB ring */
+	for (i = 0; i < 120; i++)
+		assert_int_equal(run_quiet(f, AF_INET, IPPROTO_UDP, 53, big, sizeof(big)), 1);
+	lost = counter(f, TG_DNS_CNT_ERR_RINGBUF);
+	assert_true(lost > 0);
+	assert_int_equal(counter(f, TG_DNS_CNT_COPIED) + lost, 120);
+	reset(f);
+}
+
+/* ---- real sockets ------------------------------------------------------------ */
+
+static int lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		err = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int join_cgroup(const char *dir)
+{
+	char path[4200];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%d\n", getpid()) < 0 ? -EIO : 0;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+static int udp_server(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Client @c sends to the server on @port (connect()ed or sendto), the server answers @ans. */
+static void udp_exchange(int srv, int c, uint16_t port, int connected, const void *ans, size_t len)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	static char buf[65536];
+	ssize_t n;
+
+	if (connected) {
+		assert_int_equal(connect(c, (struct sockaddr *)&to, sizeof(to)), 0);
+		assert_int_equal(send(c, "q", 1, 0), 1);
+	} else {
+		assert_int_equal(sendto(c, "q", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	}
+	n = recvfrom(srv, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+	assert_int_equal(n, 1);
+	assert_int_equal(sendto(srv, ans, len, 0, (struct sockaddr *)&from, fl), len);
+	assert_int_equal(recv(c, buf, sizeof(buf), 0), len);
+}
+
+static int client(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* What the real-socket test made, undone by its teardown even when it fails. */
+static struct {
+	char cg[4200], orig[8200];
+	struct bpf_link *link;
+	int cg_fd;
+	int fds[8];
+	int nfds;
+} real;
+
+static int track(int fd)
+{
+	assert_true(fd >= 0);
+	if (real.nfds < 8)
+		real.fds[real.nfds++] = fd;
+	return fd;
+}
+
+static int real_teardown(void **state)
+{
+	if (real.orig[0])
+		join_cgroup(real.orig);
+	for (int i = 0; i < real.nfds; i++)
+		close(real.fds[i]);
+	real.nfds = 0;
+	bpf_link__destroy(real.link);
+	real.link = NULL;
+	if (real.cg_fd > 0)
+		close(real.cg_fd);
+	real.cg_fd = -1;
+	if (real.cg[0] && rmdir(real.cg) && errno != ENOENT)
+		fprintf(stderr, "cannot remove %s: %s\n", real.cg, strerror(errno));
+	real.cg[0] = '\0';
+	return 0;
+}
+
+static void real_setup(struct fixture *f)
+{
+	char cg_mount[4096], line[4096];
+	FILE *self;
+
+	memset(&real, 0, sizeof(real));
+	real.cg_fd = -1;
+	if (cgroup_find_mount(cg_mount, sizeof(cg_mount)))
+		skip();
+	self = fopen("/proc/self/cgroup", "re");
+	assert_non_null(self);
+	while (fgets(line, sizeof(line), self))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(real.orig, sizeof(real.orig), "%s%s", cg_mount, line + 3);
+		}
+	fclose(self);
+	assert_true(real.orig[0]);
+	snprintf(real.cg, sizeof(real.cg), "%s/tg-bpftest-dns-%d", cg_mount, getpid());
+	if (mkdir(real.cg, 0755)) {
+		real.cg[0] = '\0';
+		fail_msg("mkdir cgroup: %s", strerror(errno));
+	}
+	real.cg_fd = open(real.cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(real.cg_fd >= 0);
+	real.link = bpf_program__attach_cgroup(f->skel->progs.tg_dns_ingress, real.cg_fd);
+	assert_non_null(real.link);
+	/* our own loopback: port 53 here is nobody else's */
+	assert_int_equal(unshare(CLONE_NEWNET), 0);
+	assert_int_equal(lo_up(), 0);
+}
+
+/*
+ * Sockets belong to the cgroup of the task that made them: the servers are
+ * made before joining the test cgroup, the clients after, so only the
+ * clients' ingress runs the program.
+ */
+static void test_real_sockets(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in ta = { .sin_family = AF_INET, .sin_port = htons(53),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static uint8_t msg[2 + 10000], buf[sizeof(msg)];
+	int srv53, srv5353, tsrv, c, a;
+	size_t got;
+
+	real_setup(f);
+	srv53 = track(udp_server(53));
+	srv5353 = track(udp_server(5353));
+	tsrv = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	assert_int_equal(bind(tsrv, (struct sockaddr *)&ta, sizeof(ta)), 0);
+	assert_int_equal(listen(tsrv, 4), 0);
+	assert_int_equal(join_cgroup(real.cg), 0);
+
+	/* connected to port 53: remote_port says DNS, the answer is copied */
+	reset(f);
+	c = track(client());
+	udp_exchange(srv53, c, 53, 1, answer, sizeof(answer));
+	ring_buffer__consume(f->rb);
+	assert_only(f, TG_DNS_CNT_COPIED, 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(f->recs[0].h.sport, 53);
+	assert_int_equal(f->recs[0].h.proto, IPPROTO_UDP);
+	assert_memory_equal(f->recs[0].data, answer, sizeof(answer));
+
+	/* connected elsewhere: the fast path, not a single counter moves */
+	reset(f);
+	c = track(client());
+	udp_exchange(srv5353, c, 5353, 1, answer, sizeof(answer));
+	ring_buffer__consume(f->rb);
+	assert_only(f, TG_DNS_CNT_COPIED, 0);
+	assert_int_equal(f->nrecs, 0);
+
+	/* unconnected (musl, dig): the UDP header tells */
+	reset(f);
+	c = track(client());
+	udp_exchange(srv53, c, 53, 0, answer, sizeof(answer));
+	udp_exchange(srv5353, c, 5353, 0, answer, sizeof(answer));
+	ring_buffer__consume(f->rb);
+	assert_int_equal(counter(f, TG_DNS_CNT_COPIED), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_SKIP_NOT_DNS), 1);
+	assert_int_equal(f->nrecs, 1);
+
+	/* a datagram longer than a record: the first TG_DNS_CHUNK bytes, counted */
+	reset(f);
+	memset(msg, 0xab, sizeof(msg));
+	udp_exchange(srv53, c, 53, 0, msg, 5000);
+	ring_buffer__consume(f->rb);
+	assert_only(f, TG_DNS_CNT_TRUNCATED, 1);
+	assert_int_equal(f->nrecs, 1);
+	assert_int_equal(f->recs[0].h.len, TG_DNS_CHUNK);
+	assert_int_equal(f->recs[0].h.wire_len, 5000);
+
+	/* TCP: SYN-ACK, a 10 KB length-prefixed answer (one loopback segment), FIN */
+	reset(f);
+	c = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	assert_int_equal(connect(c, (struct sockaddr *)&ta, sizeof(ta)), 0);
+	a = track(accept(tsrv, NULL, NULL));
+	msg[0] = (sizeof(msg) - 2) >> 8;
+	msg[1] = (sizeof(msg) - 2) & 0xff;
+	for (size_t i = 2; i < sizeof(msg); i++)
+		msg[i] = i * 7;
+	assert_int_equal(write(a, msg, sizeof(msg)), sizeof(msg));
+	shutdown(a, SHUT_WR);
+	assert_int_equal(recv(c, buf, sizeof(buf), MSG_WAITALL), sizeof(msg));
+	assert_int_equal(recv(c, buf, sizeof(buf), 0), 0);	/* the FIN arrived */
+	ring_buffer__consume(f->rb);
+	assert_true(f->nrecs >= 3);
+	assert_int_equal(f->recs[0].h.tcp_flags & TG_DNS_TCP_SYN, TG_DNS_TCP_SYN);
+	assert_int_equal(f->recs[0].h.len, 0);
+	/* the payload records, in order, from the SYN's seq + 1 on, whatever the segmentation */
+	got = 0;
+	for (int i = 1; i < f->nrecs; i++) {
+		struct rec *r = &f->recs[i];
+
+		assert_int_equal(r->h.cookie, f->recs[0].h.cookie);
+		assert_int_equal(r->h.proto, IPPROTO_TCP);
+		if (!r->h.len)
+			continue;
+		assert_int_equal(r->h.seq, f->recs[0].h.seq + got);
+		assert_true(got + r->h.len <= sizeof(msg));
+		assert_memory_equal(r->data, msg + got, r->h.len);
+		got += r->h.len;
+	}
+	assert_int_equal(got, sizeof(msg));
+	assert_int_equal(f->recs[f->nrecs - 1].h.tcp_flags & TG_DNS_TCP_FIN, TG_DNS_TCP_FIN);
+	assert_int_equal(counter(f, TG_DNS_CNT_TRUNCATED), 0);
+	assert_int_equal(counter(f, TG_DNS_CNT_ERR_RINGBUF), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_udp_answer_copied),
+		cmocka_unit_test(test_udp6_answer_copied),
+		cmocka_unit_test(test_not_dns_skipped),
+		cmocka_unit_test(test_tcp_segments),
+		cmocka_unit_test(test_ringbuf_full_counted),
+		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
+	};
+
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	return cmocka_run_group_tests_name("dns_ingress", tests, setup, teardown);
+}
