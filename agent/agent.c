@@ -198,6 +198,38 @@ static int write_config(struct agent *a)
 	return 0;
 }
 
+static int64_t now_real_ns(void);
+
+static void file_sink_failed(struct agent *a, uint64_t n, int err)
+{
+	a->file_sink.failed += n;
+	a->events_write_failed += n;
+	if (a->file_sink.ok)
+		tg_err("cannot write events: %s", strerror(-err));
+	a->file_sink.ok = false;
+	snprintf(a->file_sink.last_error, sizeof(a->file_sink.last_error), "write: %s", strerror(-err));
+}
+
+/* One write(2) per ring buffer batch instead of one per event. */
+static void file_sink_flush(struct agent *a)
+{
+	uint64_t n = a->file_sink.pending;
+	int err;
+
+	if (!n)
+		return;
+	a->file_sink.pending = 0;
+	err = event_file_flush(&a->ev_file);
+	if (err) {
+		file_sink_failed(a, n, err);
+		return;
+	}
+	a->file_sink.ok = true;
+	a->file_sink.sent += n;
+	a->file_sink.last_success_ns = now_real_ns();
+	a->events_emitted += n;
+}
+
 static int64_t now_real_ns(void)
 {
 	struct timespec ts;
@@ -206,26 +238,18 @@ static int64_t now_real_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void write_to_file_sink(struct agent *a, json_object *obj)
+/* Buffered write; counted as sent when the batch is flushed (file_sink_flush). */
+static const char *write_to_file_sink(struct agent *a, json_object *obj)
 {
-	int err = event_file_write(&a->ev_file, obj);
+	const char *line = event_line(obj);
+	int err = event_file_write_line(&a->ev_file, line);
 
-	if (err) {
-		a->file_sink.failed++;
-		a->events_write_failed++;
-		if (a->file_sink.ok)
-			tg_err("cannot write events: %s", strerror(-err));
-		a->file_sink.ok = false;
-		snprintf(a->file_sink.last_error, sizeof(a->file_sink.last_error), "write: %s",
-			 strerror(-err));
-		return;
-	}
-	a->file_sink.ok = true;
-	a->file_sink.sent++;
-	a->file_sink.last_success_ns = now_real_ns();
-	a->events_emitted++;
+	if (err)
+		file_sink_failed(a, 1, err);
+	else
+		a->file_sink.pending++;
+	return line;
 }
-
 static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
 {
 	int err = enforcer_destroy(&a->enforcer, ev);
@@ -262,8 +286,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	}
 	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
 	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
-	write_to_file_sink(a, obj);
-	control_publish_event(&a->control, obj);
+	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
 	json_object_put(obj);
 	return 0;
 }
@@ -338,8 +361,8 @@ static void emit_agent_event(struct agent *a, const char *action, const char *me
 	json_object_object_add(o, "policy", pol);
 	json_object_object_add(o, "message", message ? json_object_new_string(message) : NULL);
 	agent_ai_event(a, o);
-	write_to_file_sink(a, o);
-	control_publish_event(&a->control, o);
+	control_publish_line(&a->control, o, write_to_file_sink(a, o));
+	file_sink_flush(a);
 	json_object_put(o);
 }
 
@@ -424,6 +447,7 @@ static void on_ring(void *ctx, uint32_t events)
 	struct agent *a = ctx;
 
 	ring_buffer__consume(a->rb);
+	file_sink_flush(a);
 }
 
 /*
@@ -582,6 +606,7 @@ static int run_loop(struct agent *a)
 		housekeeping(a);
 	}
 	ring_buffer__consume(a->rb);	/* what arrived before the signal */
+	file_sink_flush(a);
 	return 0;
 }
 

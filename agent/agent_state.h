@@ -46,6 +46,7 @@ struct tg_sink_stats {
 	const char *name;
 	bool ok;
 	uint64_t sent, failed, queued, spooled;
+	uint64_t pending;		/* written to the buffer, not yet flushed */
 	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
 	char last_error[256];
 };

@@ -523,9 +523,13 @@ bool control_event_matches(json_object *ev, const char *type, const char *worklo
 
 void control_publish_event(struct tg_control *c, json_object *ev)
 {
+	control_publish_line(c, ev, json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+void control_publish_line(struct tg_control *c, json_object *ev, const char *line)
+{
 	struct tg_control_client **v = c->clients;
-	const char *line = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *copy;
 
 	if (!c->recent)

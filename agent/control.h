@@ -53,6 +53,8 @@ void control_close(struct tg_control *c);
 
 /* Keep the event for `events` and stream it to matching followers. */
 void control_publish_event(struct tg_control *c, json_object *ev);
+/* The same with the event already serialised (the agent writes it once). */
+void control_publish_line(struct tg_control *c, json_object *ev, const char *line);
 
 /* Close clients whose request did not arrive in time. Call about once a second. */
 void control_sweep(struct tg_control *c);

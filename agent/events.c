@@ -243,14 +243,28 @@ int event_file_open(struct tg_event_file *out, const char *path)
 	return 0;
 }
 
-int event_file_write(struct tg_event_file *ef, json_object *obj)
+const char *event_line(json_object *obj)
 {
-	const char *line = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
+	return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
 
-	if (fputs(line, ef->f) < 0 || fputc('\n', ef->f) < 0 || fflush(ef->f))
+int event_file_write_line(struct tg_event_file *ef, const char *line)
+{
+	if (fputs(line, ef->f) < 0 || fputc('\n', ef->f) < 0)
 		return -EIO;
 	return 0;
+}
+
+int event_file_flush(struct tg_event_file *ef)
+{
+	return fflush(ef->f) ? -EIO : 0;
+}
+
+int event_file_write(struct tg_event_file *ef, json_object *obj)
+{
+	int err = event_file_write_line(ef, event_line(obj));
+
+	return err ? err : event_file_flush(ef);
 }
 
 void event_file_close(struct tg_event_file *ef)

@@ -49,7 +49,13 @@ struct tg_event_file {
 
 /* path NULL or "-": stdout. Appends, creates 0600. */
 int event_file_open(struct tg_event_file *out, const char *path);
-int event_file_write(struct tg_event_file *ef, json_object *obj);
+int event_file_write(struct tg_event_file *ef, json_object *obj);	/* line + flush */
+
+/* The event as one JSON line (no newline); owned by @obj until it changes. */
+const char *event_line(json_object *obj);
+/* Buffered: the agent writes a ring buffer batch, then flushes once. */
+int event_file_write_line(struct tg_event_file *ef, const char *line);
+int event_file_flush(struct tg_event_file *ef);
 void event_file_close(struct tg_event_file *ef);
 
 #endif /* TLSGUARD_AGENT_EVENTS_H */
