@@ -188,10 +188,22 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 	return 0;
 }
 
+/*
+ * The runtime config map, including the heartbeat the kernel reads under
+ * fail_mode open: rewritten at start, on reload and once a second.
+ */
 static int write_config(struct agent *a)
 {
-	struct tg_config cfg = { .log_tls_flows = a->policy->log_tls_flows };
+	struct tg_config cfg = {
+		.log_tls_flows = a->policy->log_tls_flows,
+		.fail_open = a->policy->fail_mode == TG_FAIL_OPEN,
+		.fail_open_after_s = a->policy->fail_open_after_s,
+	};
+	struct timespec now;
 	__u32 key = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	cfg.heartbeat_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
 
 	if (bpf_map_update_elem(bpf_map__fd(a->loader.skel->maps.tg_config), &key, &cfg, BPF_ANY))
 		return -errno;
@@ -514,6 +526,22 @@ static int watch_config(struct agent *a)
 	return agent_watch(a, &a->w_config, EPOLLIN);
 }
 
+/* Enforce verdicts the kernel let through under fail_mode open, reported once. */
+static void report_fail_open(struct agent *a, const uint64_t *counters)
+{
+	char msg[200];
+
+	if (counters[TG_CNT_FAIL_OPEN_PASSED] <= a->fail_open_seen)
+		return;
+	snprintf(msg, sizeof(msg), "%llu enforce verdict(s) passed and counted: no agent heartbeat "
+		 "for more than %us (fail_mode open); blocking is back",
+		 (unsigned long long)(counters[TG_CNT_FAIL_OPEN_PASSED] - a->fail_open_seen),
+		 a->policy->fail_open_after_s);
+	a->fail_open_seen = counters[TG_CNT_FAIL_OPEN_PASSED];
+	tg_warn("%s", msg);
+	emit_agent_event(a, "fail_open", msg);
+}
+
 /* Once a second: report events the kernel could not hand over (ring buffer full). */
 static void housekeeping(struct agent *a)
 {
@@ -526,8 +554,12 @@ static void housekeeping(struct agent *a)
 		return;
 	a->last_housekeeping = now;
 	control_sweep(&a->control);
+	write_config(a);	/* the heartbeat */
 	agent_ai_tick(a);
-	if (agent_read_counters(a, counters) || counters[TG_CNT_ERR_RINGBUF] <= a->ringbuf_lost_seen)
+	if (agent_read_counters(a, counters))
+		return;
+	report_fail_open(a, counters);
+	if (counters[TG_CNT_ERR_RINGBUF] <= a->ringbuf_lost_seen)
 		return;
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
 		 (unsigned long long)(counters[TG_CNT_ERR_RINGBUF] - a->ringbuf_lost_seen));
@@ -867,6 +899,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
+	/* over adopted pins, what happened while no agent ran is news */
+	a.fail_open_seen = a.loader.adopted_maps ? 0 : a.counters_at_start[TG_CNT_FAIL_OPEN_PASSED];
 	emit_agent_event(&a, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);
 	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "

@@ -74,6 +74,7 @@ struct agent {
 	struct tg_watch w_signal, w_ring, w_hosts, w_config;
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
+	uint64_t fail_open_seen;	/* fail-open passes already reported */
 	struct timespec last_housekeeping;
 	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
 	bool stop;

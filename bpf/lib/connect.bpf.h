@@ -121,6 +121,15 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 		tg_count(TG_CNT_EXCEPTION_HIT);
 		return 1;
 	}
+	/* only for protected destinations: untracked traffic pays nothing more */
+	if (tg_have_current_cgroup) {
+		__u64 cgid = bpf_get_current_cgroup_id();
+
+		if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid)) {
+			tg_count(TG_CNT_SKIPPED_CGROUP);
+			return 1;
+		}
+	}
 	class_id = dest->class_id;
 	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
 	if (!cls)
@@ -128,7 +137,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 
 	if (!tg_port_allowed(cls, port)) {
 		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls);
-		if (cls->mode == TG_MODE_ENFORCE) {
+		if (cls->mode == TG_MODE_ENFORCE && !tg_failing_open()) {
 			tg_count(TG_CNT_CONNECT_BLOCKED);
 			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
 			tg_emit_connect(&scratch, TG_ACT_BLOCKED);

@@ -31,4 +31,24 @@ static __always_inline const struct tg_config *tg_get_config(void)
 	return bpf_map_lookup_elem(&tg_config, &key);
 }
 
+/*
+ * fail_mode open: with the agent's heartbeat older than fail_open_after, an
+ * enforce verdict degrades to pass-and-count; it returns the moment the
+ * agent writes a fresh heartbeat. fail_mode closed never degrades.
+ * Called only on violations, never on the per-packet path.
+ */
+static __always_inline int tg_failing_open(void)
+{
+	const struct tg_config *cfg = tg_get_config();
+	__u64 now;
+
+	if (!cfg || !cfg->fail_open || !cfg->heartbeat_ns)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - cfg->heartbeat_ns <= (__u64)cfg->fail_open_after_s * 1000000000ULL)
+		return 0;
+	tg_count(TG_CNT_FAIL_OPEN_PASSED);
+	return 1;
+}
+
 #endif /* TLSGUARD_COUNT_BPF_H */

@@ -63,6 +63,19 @@ struct {
 	__type(value, struct tg_config);
 } tg_config SEC(".maps");
 
+/*
+ * Cgroups whose connects are not tracked: the pods outside the policy's
+ * workloads.kubernetes selector, written by the agent (workload.c). Programs
+ * stay attached to the parent cgroup so new pods are covered at once; this
+ * map only takes known-unselected ones out. Key: cgroup id; value unused.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_SKIP_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} tg_skip_cgroups SEC(".maps");
+
 /* Handshake state, only while a flow's handshake is judged (see flow.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

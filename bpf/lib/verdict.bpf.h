@@ -44,7 +44,7 @@ static __always_inline int tg_violation(struct __sk_buff *skb, struct bpf_sock *
 					struct tg_flow *flow, struct tg_hs *hs,
 					const struct tg_segment *seg, __u8 type)
 {
-	int block = flow->mode == TG_MODE_ENFORCE;
+	int block = flow->mode == TG_MODE_ENFORCE && !tg_failing_open();
 
 	flow->state = block ? TG_FLOW_BLOCKED : TG_FLOW_FLAGGED;
 	tg_count_violation(flow, type, block);

@@ -10,11 +10,17 @@
 
 struct tg_config {
 	__u8 log_tls_flows;		/* also emit an event for compliant TLS flows */
-	__u8 pad[7];
+	__u8 fail_open;			/* fail_mode: open */
+	__u8 pad[2];
+	__u32 fail_open_after_s;	/* heartbeat age after which enforcement degrades */
+	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC of the agent's last heartbeat */
 };
-_Static_assert(sizeof(struct tg_config) == 8, "tg_config layout");
+_Static_assert(sizeof(struct tg_config) == 16, "tg_config layout");
+
+/* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
+#define TG_MAX_SKIP_CGROUPS	65536
 
 /* Bump when a pinned map's key, value or meaning changes. */
-#define TG_PIN_LAYOUT_VERSION	2	/* 2: handshake state, names, proxies */
+#define TG_PIN_LAYOUT_VERSION	3	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups */
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -33,6 +33,8 @@ enum tg_counter {
 	TG_CNT_PROXY_UNTRACKED,		/* proxy flow to a host no class names: let go */
 	TG_CNT_ERR_HS_STORAGE,		/* no handshake state could be made: dropped or passed */
 	TG_CNT_QUIC_INITIAL,		/* UDP flow opened by a QUIC Initial */
+	TG_CNT_FAIL_OPEN_PASSED,	/* enforce violation let through: fail_mode open, agent gone */
+	TG_CNT_SKIPPED_CGROUP,		/* connect from a cgroup outside the workload selector */
 	TG_CNT__MAX,
 };
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
-# shellcheck disable=SC2034
+# Globals are read by the tests that source this; optional arguments are optional.
+# shellcheck disable=SC2034,SC2119,SC2120
 #
 # Application Insights test helpers, sourced after lib.sh by test_ai_*.sh:
 #
@@ -90,7 +91,8 @@ ai_stop_standin()
 ai_connstr()
 {
 	local ikey=${1:-$AI_IKEY} f=$TG_TMP/secrets/connection-string
-	mkdir -p -m 0700 "$TG_TMP/secrets"
+	mkdir -p "$TG_TMP/secrets"
+	chmod 0700 "$TG_TMP/secrets"
 	printf 'InstrumentationKey=%s;IngestionEndpoint=https://127.0.0.1:%s/;LiveEndpoint=https://127.0.0.1:1/\n' \
 		"$ikey" "$AI_PORT" >"$f"
 	chmod 0600 "$f"
@@ -100,7 +102,8 @@ ai_connstr()
 # An event key (32 random bytes, hex) in $AI_KEY.
 ai_make_key()
 {
-	mkdir -p -m 0700 "$TG_TMP/secrets"
+	mkdir -p "$TG_TMP/secrets"
+	chmod 0700 "$TG_TMP/secrets"
 	AI_KEY="$TG_TMP/secrets/event-key"
 	openssl rand -hex 32 >"$AI_KEY"
 	chmod 0600 "$AI_KEY"

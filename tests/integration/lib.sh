@@ -655,7 +655,8 @@ print(" ".join("%s/%s" % k for k, n in sorted(c.items()) if n != 1))')
 		tg_fail "$what: expected each program once on $TG_CG, got: $(echo "$progs" | tr '\n' ' ')${twice:+ (more than once: $twice)}"
 	fi
 	for t in cgroup_inet4_connect cgroup_inet6_connect cgroup_inet_egress; do
-		echo "$progs" | grep -q "^$t 1$" || tg_fail "$what: no $t program on $TG_CG"
+		# a here-string, not echo | grep -q: under pipefail grep's early exit fails echo (SIGPIPE)
+		grep -q "^$t 1$" <<<"$progs" || tg_fail "$what: no $t program on $TG_CG"
 	done
 	printf '%s\n' "$progs"
 }

@@ -7,7 +7,7 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/integration/ai_lib.sh
+# shellcheck source=tests/integration/ai_lib.sh disable=SC2119
 . "$(dirname "$0")/ai_lib.sh"
 trap tg_cleanup EXIT
 tg_setup
@@ -20,7 +20,8 @@ tg_capture nokey "$TLSGUARD" agent --config "$TG_TMP/nokey.yaml" --pin-path "$TG
 assert_rc 2 "agent with hash_fields and no key"
 assert_file_contains "$TG_OUT" 'hash_fields.*needs a key' "the refusal names the problem"
 
-AI_CONNSTR=$(ai_connstr 00000000-1111-2222-3333-444444444444)
+AI_CONNSTR=$(ai_connstr 00000000-1111-2222-3333-444444444444) # read by ai_write_policy
+export AI_CONNSTR
 ai_write_policy "$TG_TMP/policy.yaml" "flood_window: 0" "metrics_interval: 0"
 tg_start_agent audit "$TG_TMP/policy.yaml"
 ai_wait_stat requests 1 10	# the start event

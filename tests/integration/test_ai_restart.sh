@@ -8,7 +8,7 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/integration/ai_lib.sh
+# shellcheck source=tests/integration/ai_lib.sh disable=SC2119
 . "$(dirname "$0")/ai_lib.sh"
 trap tg_cleanup EXIT
 tg_setup
@@ -37,7 +37,7 @@ tg_stop_agent
 assert_eq 0 "$(ai_stat accepted)" "accepted while down"
 spooled=$(find "$SPOOL" -name '*.spool' | wc -l)
 assert_cmp "$spooled" -ge 2 "spool files left for the next agent"
-for s in "$TG_CG_REL" curl plaintext "$(hostname)"; do
+for s in "$TG_CG_REL" "\"comm\":\"curl\"" "\"plaintext\"" "\"host\":\"$(hostname)\""; do
 	if grep -rqaF -- "$s" "$SPOOL"; then
 		tg_fail "spool files contain '$s' in clear text"
 	fi

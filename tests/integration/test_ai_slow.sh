@@ -7,7 +7,7 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/integration/ai_lib.sh
+# shellcheck source=tests/integration/ai_lib.sh disable=SC2119
 . "$(dirname "$0")/ai_lib.sh"
 trap tg_cleanup EXIT
 tg_setup
