@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -835,6 +836,21 @@ static void cleanup(struct agent *a)
 		close(a->epfd);
 }
 
+/*
+ * SIGINT/SIGTERM/SIGHUP arrive through the signalfd of the event loop only;
+ * a helper thread (resolver, sink, Kubernetes watch) must never take them.
+ */
+static void block_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+}
+
 /* Refuse to start, in one line, on a kernel that cannot run the programs. */
 static int check_kernel(void)
 {
@@ -867,6 +883,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
 	a.started_real_ns = now_real_ns();
 	libbpf_set_print(libbpf_log);
+	block_signals();	/* before any thread starts: they inherit the mask */
 	if (load_policy(opts->config, &a.policy)) {
 		ret = TG_EXIT_USAGE;
 		goto out;
