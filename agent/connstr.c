@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "connstr.h"
+#include "secretfile.h"
 #include "log.h"
 
 enum {
@@ -303,46 +304,6 @@ out:
 	return ret;
 }
 
-static int read_small_file(const char *path, char *buf, size_t cap, size_t *len,
-			   char *err, size_t errlen)
-{
-	struct stat st;
-	ssize_t n;
-	size_t got = 0;
-	int fd, ret = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return seterr(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st)) {
-		ret = seterr(err, errlen, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = seterr(err, errlen, -EINVAL, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & S_IROTH)
-		tg_warn("%s is readable by every user; make it readable by tlsguard only "
-			"(mode 0600 or 0640, or defaultMode on the Kubernetes Secret volume)", path);
-	while (got < cap) {
-		n = read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = seterr(err, errlen, -errno, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
-	*len = got;
-out:
-	close(fd);
-	return ret;
-}
-
 int connstr_read_file(const char *path, struct tg_connstr *out, char *err, size_t errlen)
 {
 	/* Room for the maximum, a CRLF, and one byte more to detect "too long". */
@@ -352,7 +313,7 @@ int connstr_read_file(const char *path, struct tg_connstr *out, char *err, size_
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = read_small_file(path, buf, sizeof(buf) - 1, &len, err, errlen);
+	ret = secret_file_read(path, NULL, buf, sizeof(buf) - 1, &len, err, errlen);
 	if (ret)
 		return ret;
 	buf[len] = '\0';

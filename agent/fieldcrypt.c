@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 
 #include "fieldcrypt.h"
+#include "secretfile.h"
 #include "log.h"
 
 #define KEY_FILE_MAX	1024	/* the longest valid key file is ~70 bytes */
@@ -247,45 +248,14 @@ static int parse_key(const uint8_t *buf, size_t len, uint8_t key[TG_KEY_LEN])
 static int read_key_file(const char *path, uint8_t key[TG_KEY_LEN], char *err, size_t errlen)
 {
 	uint8_t buf[KEY_FILE_MAX + 1];
-	struct stat st;
 	size_t got = 0;
-	ssize_t n;
-	int fd, ret = 0;
+	int ret = secret_file_read(path, "key file", buf, sizeof(buf), &got, err, errlen);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return seterr(err, errlen, -errno, "key file %s: %s", path, strerror(errno));
-	if (fstat(fd, &st)) {
-		ret = seterr(err, errlen, -errno, "key file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	/* Files only: a pipe or terminal would mean the key passed through argv or a shell. */
-	if (!S_ISREG(st.st_mode)) {
-		ret = seterr(err, errlen, -EINVAL, "key file %s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & S_IROTH)
-		tg_warn("key file %s is readable by every user; make it readable by tlsguard "
-			"only (mode 0600, or defaultMode 0400 on the Kubernetes Secret volume)", path);
-	while (got < sizeof(buf)) {
-		n = read(fd, buf + got, sizeof(buf) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = seterr(err, errlen, -errno, "key file %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
-	if (got > KEY_FILE_MAX || parse_key(buf, got, key))
+	if (!ret && (got > KEY_FILE_MAX || parse_key(buf, got, key)))
 		ret = seterr(err, errlen, -EINVAL,
 			     "key file %s: expected 32 random bytes, 64 hex characters or base64 of "
 			     "32 bytes (e.g. from `openssl rand -base64 32`)", path);
-out:
 	OPENSSL_cleanse(buf, sizeof(buf));
-	close(fd);
 	return ret;
 }
 
