@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
+#include "control.h"
 #include "log.h"
 
 static const char *hint(int err)
@@ -23,6 +24,15 @@ static const char *hint(int err)
 	default:
 		return "check the path and that the agent is running";
 	}
+}
+
+json_object *client_new_request(const char *cmd)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "v", json_object_new_int(TG_CONTROL_VERSION));
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	return req;
 }
 
 FILE *client_request(const char *socket_path, json_object *req)

@@ -7,6 +7,9 @@
 
 #include <json-c/json.h>
 
+/* {"v": TG_CONTROL_VERSION, "cmd": CMD}: add the command's fields, then send. */
+json_object *client_new_request(const char *cmd);
+
 /*
  * Connect and send one request. Returns a stream to read the answer lines
  * from, or NULL with a one-line error already printed (which socket, why, and

@@ -104,9 +104,7 @@ int cmd_events(int argc, char **argv)
 		usage(stderr);
 		return TG_EXIT_USAGE;
 	}
-	req = json_object_new_object();
-	json_object_object_add(req, "v", json_object_new_int(TG_CONTROL_VERSION));
-	json_object_object_add(req, "cmd", json_object_new_string("events"));
+	req = client_new_request("events");
 	json_object_object_add(req, "follow", json_object_new_boolean(follow));
 	if (type)
 		json_object_object_add(req, "type", json_object_new_string(type));

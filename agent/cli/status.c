@@ -253,9 +253,7 @@ int cmd_status(int argc, char **argv)
 		usage(stderr);
 		return TG_EXIT_USAGE;
 	}
-	req = json_object_new_object();
-	json_object_object_add(req, "v", json_object_new_int(TG_CONTROL_VERSION));
-	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	req = client_new_request("status");
 	f = client_request(socket_path, req);
 	json_object_put(req);
 	if (!f)
