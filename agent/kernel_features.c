@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/btf.h>
@@ -33,9 +34,22 @@ static int probe_kfunc(const char *name)
 	return ret;
 }
 
+int features_parse_release(const char *release)
+{
+	unsigned int major, minor;
+
+	if (!release || sscanf(release, "%u.%u", &major, &minor) != 2 || major > 255 ||
+	    minor > 255)
+		return -1;
+	return TG_KERNEL_VERSION((int)major, (int)minor);
+}
+
 void features_probe(struct tg_features *f)
 {
+	struct utsname u;
+
 	memset(f, 0, sizeof(*f));
+	f->kernel_version = uname(&u) == 0 ? features_parse_release(u.release) : -1;
 	f->prog_cgroup_sock_addr = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL);
 	f->prog_cgroup_skb = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, NULL);
 	f->map_sk_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
@@ -73,6 +87,13 @@ static const struct {
 
 int features_check_required(const struct tg_features *f, char *msg, size_t len)
 {
+	/* unknown (an odd release string) is left to the feature probes */
+	if (f->kernel_version >= 0 && f->kernel_version < TG_MIN_KERNEL_VERSION) {
+		snprintf(msg, len, "this kernel is Linux %d.%d; tlsguard needs Linux %s or newer "
+			 "(AKS node images ship 5.15+), see docs/troubleshooting.md",
+			 f->kernel_version / 256, f->kernel_version % 256, TG_MIN_KERNEL);
+		return -ENOTSUP;
+	}
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		int v = *(const int *)((const char *)f + required[i].offset);
 

@@ -13,12 +13,15 @@ KT_CFLAGS	:= -std=gnu11 -g -O2 $(WARN) -Itests/kernel -Iinclude -Iagent -I$(BUIL
 KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_features.c agent/cgroup.c
 KT_LIBS		:= -lbpf -lelf -lz
 
-$(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/kernel/cmocka.h $(HEADERS) $(SKELS)
+$(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/bpf/test_dns.c tests/kernel/cmocka.h \
+	    $(HEADERS) $(SKELS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(KT_CFLAGS) -Dmain=tg_verdict_main -c tests/bpf/test_verdict.c \
 		-o $(KT_DIR)/test_verdict.o
-	$(Q)$(CC) $(KT_CFLAGS) -static -o $@ $(KT_SRCS) $(KT_DIR)/test_verdict.o $(KT_LIBS)
+	$(Q)$(CC) $(KT_CFLAGS) -Dmain=tg_dns_main -c tests/bpf/test_dns.c -o $(KT_DIR)/test_dns.o
+	$(Q)$(CC) $(KT_CFLAGS) -static -o $@ $(KT_SRCS) $(KT_DIR)/test_verdict.o \
+		$(KT_DIR)/test_dns.o $(KT_LIBS)
 
 kernel-test:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(KT_DEB_DEPS)

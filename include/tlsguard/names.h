@@ -15,6 +15,7 @@
 #define TLSGUARD_NAMES_H
 
 #include <linux/types.h>
+#include "tlsguard/opaque.h"
 
 #ifndef TG_INLINE
 #define TG_INLINE static inline __attribute__((always_inline))
@@ -61,7 +62,7 @@ _Static_assert(sizeof(struct tg_sipkey) == 16, "tg_sipkey layout");
 /* Little-endian 64-bit word of a zero-padded name buffer. */
 TG_INLINE __u64 tg_name_word(const __u8 *b, __u32 i)
 {
-	__u32 o = (i * 8) & 255;	/* mask for the verifier: i <= 31 */
+	__u32 o = TG_OPAQUE(i * 8) & 255;	/* mask for the verifier: i <= 31 */
 	__u64 w = 0;
 	int k;
 
@@ -80,7 +81,8 @@ TG_INLINE __u64 tg_siphash(const struct tg_sipkey *key, const __u8 *b, __u32 len
 	__u64 v1 = 0x646f72616e646f6dULL ^ key->k1;
 	__u64 v2 = 0x6c7967656e657261ULL ^ key->k0;
 	__u64 v3 = 0x7465646279746573ULL ^ key->k1;
-	__u32 words = (len & 255) / 8, i;
+	/* opaque: clang would drop "i < 32" below, and old verifiers need it */
+	__u32 words = TG_OPAQUE((len & 255) / 8), i;
 
 	for (i = 0; i < 32 && i <= words; i++) {
 		__u64 m = tg_name_word(b, i);

@@ -16,6 +16,7 @@
 #include <linux/types.h>
 
 #include "tlsguard/tls_hello.h"
+#include "tlsguard/opaque.h"
 
 /* enum tg_protocol of the policy, plus what the kernel adds. */
 enum tg_l7 {
@@ -355,10 +356,12 @@ TG_INLINE __u32 tg_pf_end_of_headers(const __u8 *b, __u32 p, __u32 n)
 {
 	__u32 i, w = 0;
 
+	n = TG_OPAQUE(n);	/* keeps the TG_HDR_SCAN bound in the loop (opaque.h) */
+
 	for (i = 0; i < TG_HDR_SCAN; i++) {
 		if (p + i >= n)
 			break;
-		w = (w << 8) | TG_PF_RD8(b, p + i);
+		w = (w << 8) | TG_PF_RD8(b, TG_OPAQUE(p + i));
 		if (w == 0x0d0a0d0a)
 			return p + i + 1;
 	}

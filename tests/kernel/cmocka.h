@@ -34,6 +34,7 @@ struct kshim_result {
 extern struct kshim_result kshim_last;
 
 #define cmocka_unit_test(f) { #f, f, NULL, NULL, NULL }
+#define cmocka_unit_test_teardown(f, t) { #f, f, NULL, t, NULL }
 
 #define cmocka_run_group_tests_name(name, tests, setup, teardown) \
 	kshim_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
@@ -64,5 +65,9 @@ void kshim_fail(const char *file, int line);
 #define assert_non_null(p) kshim_true((uintmax_t)((p) != NULL), #p " != NULL", __FILE__, __LINE__)
 #define assert_null(p) kshim_true((uintmax_t)((p) == NULL), #p " == NULL", __FILE__, __LINE__)
 #define fail() kshim_fail(__FILE__, __LINE__)
+#define fail_msg(...) \
+	do { fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); kshim_fail(__FILE__, __LINE__); } while (0)
+/* kmatrix runs everything it can: a case that would skip fails instead */
+#define skip() kshim_fail(__FILE__, __LINE__)
 
 #endif /* TLSGUARD_KERNEL_CMOCKA_SHIM_H */

@@ -11,7 +11,7 @@
 # console log and the initramfs. The guest is a busybox initramfs whose /init
 # mounts what the agent needs and runs kmatrix; its one "KMATRIX ..." line,
 # read from the serial console, is the result. Exit status 1 unless every
-# kernel says PASS. Environment: KT_SERIES (default "6.1"), KT_TIMEOUT (seconds
+# kernel says PASS. Environment: KT_SERIES (default "6.1 6.12"), KT_TIMEOUT (seconds
 # per guest, default 240), KT_MEM (guest MiB, default 512), KT_ACCEL (tcg).
 set -euo pipefail
 
@@ -20,7 +20,7 @@ if [[ $# -ne 3 ]]; then
 	exit 2
 fi
 dir=$1 kmatrix=$2 doc=$3
-series=${KT_SERIES:-6.1}
+series=${KT_SERIES:-6.1 6.12}
 timeout_s=${KT_TIMEOUT:-240}
 mem=${KT_MEM:-512}
 start=$(date +%s)
@@ -232,7 +232,7 @@ done
 field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2"; }
 
 table() {
-	echo "| kernel | where | programs loaded | attached | live enforce | verdict tests | BTF | pid/comm at connect | cgroup id at connect | bpf_sock_destroy | INET_DIAG_DESTROY | result |"
+	echo "| kernel | where | programs loaded | attached | live enforce | BPF tests | BTF | pid/comm at connect | cgroup id at connect | bpf_sock_destroy | INET_DIAG_DESTROY | result |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	while IFS=$'\t' read -r where line feats diag _; do
 		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \

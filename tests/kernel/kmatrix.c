@@ -8,12 +8,15 @@
  *   1. probes kernel features the way the agent does (agent/kernel_features.c) and
  *      sets the same rodata flags before load,
  *   2. loads every program of the tlsguard object (on failure, each program
- *      alone, to say which one the verifier rejects and why),
+ *      alone, to say which one the verifier rejects and why) and of the DNS
+ *      learning object,
  *   3. attaches each to a fresh cgroup through a BPF link and pins the link,
  *   4. live: a child in that cgroup connects over loopback to a protected
  *      destination in enforce mode; a ClientHello must arrive, plain HTTP
  *      must not (IPv4 and IPv6),
- *   5. runs the BPF_PROG_TEST_RUN verdict tests of tests/bpf/test_verdict.c,
+ *   5. runs the BPF tests of tests/bpf/test_verdict.c (BPF_PROG_TEST_RUN
+ *      verdicts) and tests/bpf/test_dns.c (the DNS program, crafted packets
+ *      and real sockets),
  *
  * and ends with one machine-readable line:
  *
@@ -49,14 +52,16 @@
 #include "tlsguard/counters.h"
 #include "tlsguard/dest.h"
 #include "tlsguard/event.h"
+#include "dns.skel.h"
 #include "tlsguard.skel.h"
 
 #define BPFFS		"/sys/fs/bpf"
 #define MAX_PROGS	16
 #define LIVE_CLASS	1
 
-/* tests/bpf/test_verdict.c, compiled with -Dmain=tg_verdict_main */
+/* tests/bpf/test_verdict.c and test_dns.c, compiled with -Dmain=tg_..._main */
 int tg_verdict_main(void);
+int tg_dns_main(void);
 
 static bool verbose;
 
@@ -293,6 +298,37 @@ static int attach_all(struct tlsguard_bpf *skel, struct attachment *a)
 	return attached;
 }
 
+/*
+ * The DNS learning program (bpf/dns.bpf.c) is its own object: load it and
+ * attach it to the same cgroup. Adds to *loaded / *attached.
+ */
+static void load_attach_dns(struct attachment *a, int *loaded, int *attached)
+{
+	struct dns_bpf *skel = dns_bpf__open();
+	struct bpf_link *link = NULL;
+	int err;
+
+	reset_error();
+	err = skel ? dns_bpf__load(skel) : -errno;
+	printf("KMATRIX-PROG name=tg_dns_ingress loaded=%s", err ? "no" : "yes");
+	if (err)
+		printf(" error=\"%s: %s\"", strerror(-err), last_error);
+	printf("\n");
+	if (!err) {
+		(*loaded)++;
+		if (a->cg_fd >= 0)
+			link = bpf_program__attach_cgroup(skel->progs.tg_dns_ingress, a->cg_fd);
+		printf("KMATRIX-PROG name=tg_dns_ingress attached=%s", link ? "yes" : "no");
+		if (!link)
+			printf(" error=\"%s\"", a->cg_fd >= 0 ? strerror(errno) : "no cgroup");
+		printf("\n");
+		if (link)
+			(*attached)++;
+		bpf_link__destroy(link);
+	}
+	dns_bpf__destroy(skel);
+}
+
 static void detach_all(struct attachment *a)
 {
 	for (int i = 0; i < a->nlinks; i++)
@@ -525,6 +561,7 @@ int main(int argc, char **argv)
 {
 	struct attachment att = { .cg_fd = -1 };
 	struct tlsguard_bpf *skel = NULL;
+	struct kshim_result tests;
 	struct tg_features f;
 	struct utsname u;
 	int nprogs = 0, loaded, attached = 0, live_total = 4, live_ok = 0;
@@ -554,15 +591,22 @@ int main(int argc, char **argv)
 		attached = attach_all(skel, &att);
 		if (attached == nprogs)
 			live_ok = live(skel, &att, &live_total);
-		detach_all(&att);
-		tlsguard_bpf__destroy(skel);
 	}
+	nprogs++;	/* tg_dns_ingress */
+	load_attach_dns(&att, &loaded, &attached);
+	detach_all(&att);
+	tlsguard_bpf__destroy(skel);
 
 	tg_verdict_main();
-	pass = nprogs > 0 && loaded == nprogs && attached == nprogs && live_ok == live_total &&
-	       kshim_last.total > 0 && kshim_last.passed == kshim_last.total;
+	tests = kshim_last;
+	/* last: its real-socket case moves this process into a new netns */
+	tg_dns_main();
+	tests.total += kshim_last.total;
+	tests.passed += kshim_last.passed;
+	pass = loaded == nprogs && attached == nprogs && live_ok == live_total &&
+	       tests.total > 0 && tests.passed == tests.total;
 	printf("KMATRIX kernel=%s programs_loaded=%d/%d attached=%d/%d live=%d/%d tests=%u/%u %s\n",
-	       u.release, loaded, nprogs, attached, nprogs, live_ok, live_total, kshim_last.passed,
-	       kshim_last.total, pass ? "PASS" : "FAIL");
+	       u.release, loaded, nprogs, attached, nprogs, live_ok, live_total, tests.passed,
+	       tests.total, pass ? "PASS" : "FAIL");
 	return pass ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 static struct tg_features all_present(void)
 {
 	struct tg_features f = {
+		.kernel_version = TG_KERNEL_VERSION(6, 1),
 		.prog_cgroup_sock_addr = 1, .prog_cgroup_skb = 1, .map_sk_storage = 1,
 		.map_ringbuf = 1, .map_lpm_trie = 1, .vmlinux_btf = 0, .current_task = 0,
 		.current_cgroup = 0, .sock_destroy_kfunc = 0,
@@ -34,11 +35,41 @@ static void test_kernel_without_ringbuf_is_refused_in_one_line(void **state)
 	struct tg_features f = all_present();
 	char msg[320];
 
-	f.map_ringbuf = 0;	/* a 5.4 kernel */
+	f.map_ringbuf = 0;	/* a 5.4 kernel, or one built without it */
 	assert_int_equal(features_check_required(&f, msg, sizeof(msg)), -ENOTSUP);
 	assert_non_null(strstr(msg, "BPF ring buffer maps (Linux 5.8+)"));
-	assert_non_null(strstr(msg, "needs Linux 5.8 or newer"));
+	assert_non_null(strstr(msg, "needs Linux 5.15 or newer"));
 	assert_null(strchr(msg, '\n'));
+}
+
+static void test_kernel_older_than_minimum_is_refused_in_one_line(void **state)
+{
+	struct tg_features f = all_present();
+	char msg[320];
+
+	f.kernel_version = features_parse_release("5.10.0-28-cloud-amd64");
+	assert_int_equal(f.kernel_version, TG_KERNEL_VERSION(5, 10));
+	assert_int_equal(features_check_required(&f, msg, sizeof(msg)), -ENOTSUP);
+	assert_non_null(strstr(msg, "this kernel is Linux 5.10; tlsguard needs Linux 5.15 or newer"));
+	assert_null(strchr(msg, '\n'));
+
+	f.kernel_version = features_parse_release("5.15.0-1064-azure");
+	assert_int_equal(features_check_required(&f, msg, sizeof(msg)), 0);
+	f.kernel_version = features_parse_release("6.18.44-fc-v782");
+	assert_int_equal(features_check_required(&f, msg, sizeof(msg)), 0);
+}
+
+static void test_release_strings(void **state)
+{
+	assert_int_equal(features_parse_release("6.1.0-56-cloud-amd64"), TG_KERNEL_VERSION(6, 1));
+	assert_int_equal(features_parse_release("5.15"), TG_KERNEL_VERSION(5, 15));
+	assert_int_equal(features_parse_release("6.12.57+deb12-cloud-amd64"),
+			 TG_KERNEL_VERSION(6, 12));
+	/* unknown: the feature probes decide */
+	assert_int_equal(features_parse_release("linux"), -1);
+	assert_int_equal(features_parse_release(""), -1);
+	assert_int_equal(features_parse_release(NULL), -1);
+	assert_int_equal(features_parse_release("6.999.1"), -1);
 }
 
 static void test_first_missing_feature_is_named(void **state)
@@ -69,6 +100,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_optional_features_are_not_required),
 		cmocka_unit_test(test_kernel_without_ringbuf_is_refused_in_one_line),
+		cmocka_unit_test(test_kernel_older_than_minimum_is_refused_in_one_line),
+		cmocka_unit_test(test_release_strings),
 		cmocka_unit_test(test_first_missing_feature_is_named),
 		cmocka_unit_test(test_probe_that_could_not_run_says_why),
 	};
