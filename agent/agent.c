@@ -31,6 +31,7 @@
 #include "loader.h"
 #include "log.h"
 #include "policy.h"
+#include "privileges.h"
 #include "status.h"
 #include "tlsguard/config.h"
 #include "workload.h"
@@ -157,7 +158,24 @@ static int start_hosts(struct agent *a)
 		if (!a->hosts.v[i].addrs.naddrs)
 			tg_warn("host %s has no address yet; it is protected once it resolves",
 				a->hosts.v[i].name);
-	return hosts_start(&a->hosts);
+	return 0;	/* its refresh thread starts after drop_privileges() */
+}
+
+/*
+ * Programs loaded and attached, listeners bound: keep only what enforcing
+ * and reloading need (privileges.h). Before any thread starts, since
+ * capabilities are per thread and new threads inherit the creator's.
+ */
+static int drop_privileges(void)
+{
+	char msg[256];
+	int err = privileges_drop(msg, sizeof(msg));
+
+	if (err)
+		tg_err("%s", msg);
+	else
+		tg_info("%s", msg);
+	return err;
 }
 
 /* Rebuild the destination table from policy + current addresses and apply it. */
@@ -906,9 +924,14 @@ int agent_run(const struct tg_agent_opts *opts)
 		tg_err("cannot set up the event loop: %s", strerror(-err));
 		goto out;
 	}
-	if (start_workloads(&a))
+	if (open_control(&a) || watch_config(&a) || drop_privileges())
 		goto out;
-	if (open_control(&a) || watch_config(&a))
+	err = hosts_start(&a.hosts);
+	if (err) {
+		tg_err("cannot start the host name refresh: %s", strerror(-err));
+		goto out;
+	}
+	if (start_workloads(&a))
 		goto out;
 	err = agent_ai_open(&a, ai_loss_event);
 	if (err) {
