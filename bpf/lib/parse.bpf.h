@@ -197,7 +197,7 @@ TG_GLOBAL int tg_name_copy(struct tg_hs *hs, __u32 off, __u32 len)
 	return 0;
 }
 
-/* Offset of the first '.' of hs->name, 0 when there is none. */
+/* Offset of the first '.' of hs->name after its first byte, 0 when there is none. */
 TG_GLOBAL int tg_name_find_dot(struct tg_hs *hs)
 {
 	__u32 i;
@@ -225,17 +225,24 @@ TG_GLOBAL __u64 tg_name_hash(struct tg_hs *hs, struct tg_sipkey *key)
 }
 
 /*
+ * Suffixes of a name tried against "*.suffix" entries, longest first: a name
+ * with more labels than this in front of a listed suffix matches no wildcard.
+ */
+#define TG_NAME_MAX_SUFFIXES	16
+
+/*
  * Which class lists the host name at hs->buf[off .. off + len), exactly or
- * as "*.suffix"? @class_id TG_NAME_ANY_CLASS asks for any class (CONNECT);
- * a class id asks "does this class list it" (SNI binding). Returns the class
- * id, or 0.
+ * as "*.suffix" (one or more labels in place of the star, as DNS learning
+ * matches; the longest listed suffix wins)? @class_id TG_NAME_ANY_CLASS asks
+ * for any class (CONNECT); a class id asks "does this class list it" (SNI
+ * binding). Returns the class id, or 0.
  */
 TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_id)
 {
 	struct tg_name_key key = {};
 	struct tg_name_value *val;
 	struct tg_sipkey *sk;
-	__u32 zero = 0, dot;
+	__u32 zero = 0, dot, i;
 
 	if (!hs || len == 0 || len > TG_SNI_MAX)
 		return 0;
@@ -250,16 +257,22 @@ TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_
 	val = bpf_map_lookup_elem(&tg_names, &key);
 	if (val)
 		return val->class_id;
-	tg_name_find_dot(hs);
-	dot = hs->name_dot;
-	if (dot == 0 || dot + 1 >= len)
-		return 0;
-	/* "*.suffix" entries are the hash of ".suffix" */
-	tg_name_copy(hs, off + dot, len - dot);
-	key.hash = tg_name_hash(hs, sk);
+	/* "*.suffix" entries are the hash of ".suffix": hs->name becomes each suffix in turn */
 	key.flags = TG_NAME_WILDCARD;
-	val = bpf_map_lookup_elem(&tg_names, &key);
-	return val ? val->class_id : 0;
+	for (i = 0; i < TG_NAME_MAX_SUFFIXES; i++) {
+		tg_name_find_dot(hs);
+		dot = hs->name_dot;
+		if (dot == 0 || dot + 1 >= len)
+			return 0;
+		off += dot;
+		len -= dot;
+		tg_name_copy(hs, off, len);
+		key.hash = tg_name_hash(hs, sk);
+		val = bpf_map_lookup_elem(&tg_names, &key);
+		if (val)
+			return val->class_id;
+	}
+	return 0;
 }
 
 /* An IPv4 literal host (CONNECT 198.51.100.10:443) as a v4-mapped address; 0 when not one. */

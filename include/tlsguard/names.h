@@ -8,8 +8,9 @@
  *
  * A wildcard "*.blob.core.windows.net" is stored as the hash of
  * ".blob.core.windows.net" with TG_NAME_WILDCARD; a name matches it when the
- * part from its first dot hashes the same (exactly one label in place of
- * the star, as in certificate matching).
+ * part from one of its dots hashes the same (one or more labels in place of
+ * the star, as for DNS learning: "x.westus.data.azurecr.io" is under
+ * "*.azurecr.io").
  */
 #ifndef TLSGUARD_NAMES_H
 #define TLSGUARD_NAMES_H

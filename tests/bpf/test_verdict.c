@@ -624,7 +624,7 @@ static void test_sni_binding(void **state)
 	assert_int_equal(f->events[0].type, TG_EV_SNI_MISMATCH);
 	assert_int_equal(f->events[0].tls.sni_result, TG_SNI_MISMATCH);
 	assert_int_equal(counter(f, TG_CNT_SNI_MISMATCH_BLOCKED), 1);
-	/* a wildcard stands for one label */
+	/* a wildcard stands for one or more labels (as DNS learning matches) */
 	clear_names(f);
 	add_name(f, "*.blob.core.windows.net", 1);
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
@@ -633,6 +633,15 @@ static void test_sni_binding(void **state)
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	clear_names(f);
 	add_name(f, "*.core.windows.net", 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
+	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* never the bare name nor a partial label: only whole labels before a listed suffix */
+	clear_names(f);
+	add_name(f, "*.acct.blob.core.windows.net", 1);
+	add_name(f, "*.windows.com", 1);
+	add_name(f, "*.ct.blob.core.windows.net", 1);
 	reset_flow(f, TG_MODE_AUDIT, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
