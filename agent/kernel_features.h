@@ -19,6 +19,7 @@ struct tg_features {
 	int map_sk_storage;		/* per-socket flow state */
 	int map_ringbuf;		/* events */
 	int map_lpm_trie;		/* destinations */
+	int sock_storage;		/* sk_storage from cgroup/sock_release (the flow cap) */
 	int vmlinux_btf;		/* /sys/kernel/btf/vmlinux */
 	/* optional: a fallback is picked when absent */
 	int current_task;		/* pid_tgid and comm helpers in cgroup/connect */
@@ -29,8 +30,11 @@ struct tg_features {
 /* Fill *f. Never fails: a probe that cannot run leaves its -errno. */
 void features_probe(struct tg_features *f);
 
-/* The oldest kernel tlsguard supports: BPF ring buffers arrived in 5.8. */
-#define TG_MIN_KERNEL "5.8"
+/*
+ * The oldest kernel tlsguard supports: BPF ring buffers arrived in 5.8,
+ * sk_storage for cgroup/sock programs (the flow cap's release hook) in 5.11.
+ */
+#define TG_MIN_KERNEL "5.11"
 
 /*
  * 0 when every required feature is there; else -ENOTSUP and one line in @msg
