@@ -7,6 +7,7 @@
 #     unprotected addresses is not affected;
 #   closing the held connections gives their slots back (cgroup/sock_release):
 #     the gauge returns to 0 and new connections are tracked (and judged) again;
+#   connect() again on a socket that holds a slot (UDP) takes no second one;
 #   SIGHUP applies a new cap;
 #   enforce + fail_mode open, and audit: the connect over the cap succeeds,
 #     passes unjudged (its plaintext arrives), is counted and reported as an
@@ -134,8 +135,24 @@ assert_rc_nonzero "plain HTTP below the cap is tracked and blocked again"
 expect_event "$TG_EVENTS" "e.get('type') == 'plaintext' and e.get('action') == 'blocked'" 5 \
 	"plaintext event once tracked again" >/dev/null
 wait_live 0 "gauge after the blocked flow's socket closed"
-hold "$CAP"
-wait_live "$CAP" "the cap's worth held again"
+# connect() again on a socket that holds a slot (connected UDP) takes no second one
+hold $((CAP - 1))
+wait_live $((CAP - 1)) "one below the cap"
+tg_client reconnect python3 -c '
+import errno, socket, sys
+def conn(s):
+    try:
+        s.connect((sys.argv[1], 443)); return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+first, again = conn(u), conn(u)
+t = socket.socket()
+t.settimeout(2)
+print(first, again, conn(t))' "$TG_PROT4"
+assert_rc 0 "UDP re-connect client"
+assert_file_contains "$TG_OUT" "^ok ok EPERM$" "last slot, re-connect on it, then refused"
+wait_live $((CAP - 1)) "gauge after the re-connecting client exited"
 release
 wait_live 0 "gauge after the second release"
 
@@ -152,16 +169,16 @@ wait_live 2 "gauge at the reloaded cap"
 connect_once over-reloaded "$TG_PROT4"
 assert_rc 1 "connect over the reloaded cap"
 assert_file_contains "$TG_OUT" "error EPERM" "EPERM over the reloaded cap"
-assert_eq 2 "$(status_get kernel_counters.untracked_refused)" "refused after the reload"
+assert_eq 3 "$(status_get kernel_counters.untracked_refused)" "refused after the reload"
 release
 wait_live 0 "gauge after the release (reloaded cap)"
 tg_stop_agent
-assert_event_count "$TG_EVENTS" "$P_CAP" 2 "blocked_connect flow_cap events"
+assert_event_count "$TG_EVENTS" "$P_CAP" 3 "blocked_connect flow_cap events"
 assert_events_valid
 "$TLSGUARD" uninstall --pin-path "$TG_PIN" >/dev/null
-# the refused connects never reached the server: the cap's worth twice, the
-# reloaded cap's once, the one tracked (blocked, no byte) connection
-assert_server web $((2 * CAP + 2 + 1)) -eq 0
+# the refused connects never reached the server: the cap's worth and one less
+# held, the reloaded cap's, the one tracked (blocked, no byte) connection
+assert_server web $((2 * CAP - 1 + 2 + 1)) -eq 0
 
 # ---- passed and counted: enforce with fail_mode open, then audit -----------------
 tg_start_plain_server web2 "$TG_PROT4" 80
