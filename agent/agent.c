@@ -217,9 +217,16 @@ static int write_config(struct agent *a)
 		.log_tls_flows = a->policy->log_tls_flows,
 		.fail_open = a->policy->fail_mode == TG_FAIL_OPEN,
 		.fail_open_after_s = a->policy->fail_open_after_s,
+		.max_flows = a->policy->max_tracked_flows,
 	};
 	struct timespec now;
 	__u32 key = 0;
+
+	/* a proxy flow's class is not known at connect(): at the flow cap it is
+	 * refused (fail_mode closed) when any class could turn out to enforce */
+	for (uint32_t id = 1; id <= a->dests.nclasses && id < TG_MAX_CLASSES; id++)
+		if (dests_class_name(&a->dests, id) && a->dests.classes[id].mode == TG_MODE_ENFORCE)
+			cfg.any_enforce = 1;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 	cfg.heartbeat_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
@@ -561,6 +568,32 @@ static void report_fail_open(struct agent *a, const uint64_t *counters)
 	emit_agent_event(a, "fail_open", msg);
 }
 
+/*
+ * Connects to protected destinations the kernel could not track (the flow
+ * cap, no memory for flow state), reported once a second while they happen:
+ * refused ones also came as blocked_connect events, passed ones only here.
+ */
+static void report_untracked(struct agent *a, const uint64_t *counters)
+{
+	uint64_t cap = counters[TG_CNT_UNTRACKED_FLOW_CAP] - a->untracked_seen[0];
+	uint64_t storage = counters[TG_CNT_ERR_STORAGE] - a->untracked_seen[1];
+	char msg[320];
+
+	if (!cap && !storage)
+		return;
+	snprintf(msg, sizeof(msg), "%llu connect(s) to protected destinations not tracked: "
+		 "%llu at the tracked-flow cap (limits.max_tracked_flows %u), %llu without memory "
+		 "for flow state; %s (kernel_counters untracked_refused, untracked_passed)",
+		 (unsigned long long)(cap + storage), (unsigned long long)cap,
+		 a->policy->max_tracked_flows, (unsigned long long)storage,
+		 a->policy->fail_mode == TG_FAIL_OPEN ? "passed unjudged (fail_mode open)" :
+		 "refused in enforce classes, passed unjudged in audit ones");
+	a->untracked_seen[0] = counters[TG_CNT_UNTRACKED_FLOW_CAP];
+	a->untracked_seen[1] = counters[TG_CNT_ERR_STORAGE];
+	tg_warn("%s", msg);
+	emit_agent_event(a, "untracked", msg);
+}
+
 /* Once a second: report events the kernel could not hand over (ring buffer full). */
 static void housekeeping(struct agent *a)
 {
@@ -578,6 +611,7 @@ static void housekeeping(struct agent *a)
 	if (agent_read_counters(a, counters))
 		return;
 	report_fail_open(a, counters);
+	report_untracked(a, counters);
 	if (counters[TG_CNT_ERR_RINGBUF] <= a->ringbuf_lost_seen)
 		return;
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
@@ -679,6 +713,16 @@ int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX])
 			out[k] += vals[c];
 	}
 	free(vals);
+	return 0;
+}
+
+int agent_read_live_flows(struct agent *a, uint64_t *out)
+{
+	__u32 key = 0;
+
+	*out = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(a->loader.skel->maps.tg_live_flows), &key, out))
+		return -errno;
 	return 0;
 }
 
@@ -939,6 +983,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
+	a.untracked_seen[0] = a.counters_at_start[TG_CNT_UNTRACKED_FLOW_CAP];
+	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */
 	a.fail_open_seen = a.loader.adopted_maps ? 0 : a.counters_at_start[TG_CNT_FAIL_OPEN_PASSED];
 	emit_agent_event(&a, "start", a.loader.adopted_maps ?

@@ -75,6 +75,7 @@ struct agent {
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
 	uint64_t fail_open_seen;	/* fail-open passes already reported */
+	uint64_t untracked_seen[2];	/* untracked connects (flow cap, storage) already reported */
 	struct timespec last_housekeeping;
 	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
 	bool stop;
@@ -101,5 +102,7 @@ void agent_unwatch(struct agent *a, struct tg_watch *w);
 /* Kernel counters summed over CPUs. */
 int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX]);
 int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_CS__MAX]);
+/* Tracked flows whose sockets are open (the kernel's tg_live_flows gauge). */
+int agent_read_live_flows(struct agent *a, uint64_t *out);
 
 #endif /* TLSGUARD_AGENT_STATE_H */

@@ -54,6 +54,21 @@ const char *events_type_name(uint8_t type)
 	}
 }
 
+/* blocked_connect: why the connect was refused (or flagged). */
+const char *events_connect_reason_name(uint8_t reason)
+{
+	switch (reason) {
+	case TG_CR_PORT:
+		return "port";
+	case TG_CR_FLOW_CAP:
+		return "flow_cap";
+	case TG_CR_STORAGE:
+		return "flow_storage";
+	default:
+		return "unknown";
+	}
+}
+
 const char *events_action_name(uint8_t action)
 {
 	switch (action) {
@@ -209,6 +224,8 @@ json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_even
 	add_str(o, "host", ctx->host);
 	add_str(o, "type", events_type_name(ev->type));
 	add_str(o, "action", events_action_name(ev->action));
+	if (ev->type == TG_EV_BLOCKED_CONNECT)
+		add_str(o, "reason", events_connect_reason_name(ev->reason));
 	json_object_object_add(o, "destination", destination_json(ctx, ev));
 	json_object_object_add(o, "source", source_json(ev));
 	json_object_object_add(o, "workload", workload_json(ctx, ev));

@@ -55,6 +55,7 @@ void features_probe(struct tg_features *f)
 	f->map_sk_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
 	f->map_ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
 	f->map_lpm_trie = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL);
+	f->sock_storage = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_sk_storage_get, NULL);
 	f->vmlinux_btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? 1 :
 			 errno == ENOENT ? 0 : -errno;
 	f->current_task =
@@ -83,6 +84,7 @@ static const struct {
 	{ offsetof(struct tg_features, map_lpm_trie), "LPM trie maps", "4.11" },
 	{ offsetof(struct tg_features, map_sk_storage), "socket local storage (sk_storage) maps", "5.2" },
 	{ offsetof(struct tg_features, map_ringbuf), "BPF ring buffer maps", "5.8" },
+	{ offsetof(struct tg_features, sock_storage), "sk_storage in cgroup/sock programs", "5.11" },
 };
 
 int features_check_required(const struct tg_features *f, char *msg, size_t len)

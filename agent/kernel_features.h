@@ -20,6 +20,7 @@ struct tg_features {
 	int map_sk_storage;		/* per-socket flow state */
 	int map_ringbuf;		/* events */
 	int map_lpm_trie;		/* destinations */
+	int sock_storage;		/* sk_storage from cgroup/sock_release (the flow cap) */
 	int vmlinux_btf;		/* /sys/kernel/btf/vmlinux */
 	/* optional: a fallback is picked when absent */
 	int current_task;		/* pid_tgid and comm helpers in cgroup/connect */
@@ -32,8 +33,8 @@ void features_probe(struct tg_features *f);
 
 /*
  * The oldest kernel tlsguard supports: AKS node images start at 5.15. What
- * the programs need is older (global BPF functions with pointer arguments and
- * atomic fetch-and-add: 5.12), but 5.15 is the floor the project targets;
+ * the programs need is older (sk_storage in cgroup/sock_release: 5.11; global
+ * BPF functions with pointer arguments: 5.12), but 5.15 is the floor the project targets;
  * tests/kernel runs 6.1 and the host's kernel (docs/kernel-matrix.md).
  */
 #define TG_MIN_KERNEL		"5.15"

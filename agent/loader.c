@@ -24,6 +24,7 @@ static const char *const hook_names[TG_HOOK__MAX] = {
 	[TG_HOOK_CONNECT6] = "connect6",
 	[TG_HOOK_EGRESS] = "egress",
 	[TG_HOOK_INGRESS] = "ingress",
+	[TG_HOOK_RELEASE] = "release",
 };
 
 const char *loader_hook_name(enum tg_hook h)
@@ -42,6 +43,8 @@ static struct bpf_program *hook_prog(struct tg_loader *l, enum tg_hook h)
 		return l->skel->progs.tg_egress;
 	case TG_HOOK_INGRESS:
 		return l->skel->progs.tg_ingress;
+	case TG_HOOK_RELEASE:
+		return l->skel->progs.tg_release;
 	default:
 		return NULL;
 	}
@@ -59,7 +62,7 @@ static int set_map_pins(struct tg_loader *l)
 		l->skel->maps.tg_dests, l->skel->maps.tg_classes, l->skel->maps.tg_flows,
 		l->skel->maps.tg_events, l->skel->maps.tg_counters, l->skel->maps.tg_config,
 		l->skel->maps.tg_class_stats, l->skel->maps.tg_hs_map, l->skel->maps.tg_names,
-		l->skel->maps.tg_skip_cgroups,
+		l->skel->maps.tg_skip_cgroups, l->skel->maps.tg_live_flows,
 		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies,
 	};
 	char path[4096];

@@ -22,6 +22,7 @@ enum tg_hook {
 	TG_HOOK_CONNECT6,
 	TG_HOOK_EGRESS,
 	TG_HOOK_INGRESS,		/* ServerHello and server prefaces */
+	TG_HOOK_RELEASE,		/* cgroup/sock_release: tracked flows give back their slot */
 	TG_HOOK__MAX,
 };
 

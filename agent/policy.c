@@ -1352,6 +1352,26 @@ static const struct field dns_fields[] = {
 	END
 };
 
+/* Tracked flows at once (the kernel's tg_live_flows gauge): see docs/operations.md. */
+static int parse_max_tracked_flows(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	char qb[QBUF];
+	uint64_t n;
+
+	if (v->type != YAML_SCALAR_NODE)
+		return node_err(c, v, "\"%s\" must be a number", key);
+	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, &n) || n < 1 || n > TG_MAX_TRACKED_FLOWS_MAX)
+		return node_err(c, v, "invalid %s %s (1 to %d)", key, quote(qb, sval(v)),
+				TG_MAX_TRACKED_FLOWS_MAX);
+	((struct tg_policy *)obj)->max_tracked_flows = n;
+	return 0;
+}
+
+static const struct field limits_fields[] = {
+	{ "max_tracked_flows", F_FN, .fn = parse_max_tracked_flows },
+	END
+};
+
 static const struct field top_fields[] = {
 	{ "mode", F_ENUM, P(mode), .names = mode_names },
 	{ "fail_mode", F_ENUM, P(fail_mode), .names = fail_mode_names },
@@ -1365,6 +1385,7 @@ static const struct field top_fields[] = {
 	{ "control", F_MAP, .sub = control_fields },
 	{ "metrics", F_MAP, .sub = metrics_fields },
 	{ "dns", F_MAP, .sub = dns_fields },
+	{ "limits", F_MAP, .sub = limits_fields },
 	END
 };
 
@@ -1468,6 +1489,7 @@ static struct tg_policy *policy_new(const char *name)
 	p->ai_flood_window_s = TG_AI_FLOOD_WINDOW_DEFAULT;
 	p->dns_grace_s = TG_DNS_GRACE_DEFAULT;
 	p->dns_max_learned = TG_DNS_MAX_LEARNED_DEFAULT;
+	p->max_tracked_flows = TG_MAX_FLOWS_DEFAULT;
 	return p;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsguard/config.h"
 #include "tlsguard/dest.h"
 
 enum tg_fail_mode {
@@ -124,6 +125,8 @@ struct tg_policy {
 
 	unsigned int dns_grace_s;	/* dns.grace: learned addresses outlive their TTL by this */
 	unsigned int dns_max_learned;	/* dns.max_learned: addresses learned from DNS, at most */
+
+	unsigned int max_tracked_flows;	/* limits.max_tracked_flows: open tracked sockets, at most */
 };
 
 /* Defaults the loader fills in when the file says nothing. */
@@ -134,6 +137,7 @@ struct tg_policy {
 #define TG_AI_FLOOD_WINDOW_DEFAULT	60			/* seconds */
 #define TG_DNS_GRACE_DEFAULT		60			/* seconds */
 #define TG_DNS_MAX_LEARNED_DEFAULT	16384
+#define TG_MAX_TRACKED_FLOWS_MAX	16777216	/* 88 B of flow state each: 1.4 GiB */
 
 /* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
 struct tg_diag {

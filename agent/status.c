@@ -46,6 +46,9 @@ static const char *const counter_names[] = {
 	[TG_CNT_QUIC_INITIAL] = "quic_initial",
 	[TG_CNT_FAIL_OPEN_PASSED] = "fail_open_passed",
 	[TG_CNT_SKIPPED_CGROUP] = "skipped_cgroup",
+	[TG_CNT_UNTRACKED_FLOW_CAP] = "untracked_flow_cap",
+	[TG_CNT_UNTRACKED_REFUSED] = "untracked_refused",
+	[TG_CNT_UNTRACKED_PASSED] = "untracked_passed",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");
@@ -68,6 +71,7 @@ struct snapshot {
 	uint64_t total[TG_CNT__MAX];	/* since the pins were created */
 	uint64_t since[TG_CNT__MAX];	/* since this agent started */
 	uint64_t events_lost;
+	uint64_t live_flows;		/* the kernel's tg_live_flows gauge */
 	double uptime_s;
 };
 
@@ -77,6 +81,7 @@ static void take_snapshot(struct agent *a, struct snapshot *s)
 
 	memset(s, 0, sizeof(*s));
 	agent_read_counters(a, s->total);
+	agent_read_live_flows(a, &s->live_flows);
 	for (int i = 0; i < TG_CNT__MAX; i++)
 		s->since[i] = s->total[i] >= a->counters_at_start[i] ?
 			      s->total[i] - a->counters_at_start[i] : s->total[i];
@@ -390,6 +395,26 @@ static json_object *counters_json(struct agent *a, const struct snapshot *s)
 	return o;
 }
 
+/*
+ * limits.max_tracked_flows: open tracked flows against the cap, and the
+ * connects that could not be tracked (totals since the pins were created,
+ * like the gauge).
+ */
+static json_object *flows_json(struct agent *a, const struct snapshot *s)
+{
+	json_object *o = json_object_new_object(), *u = json_object_new_object();
+	const uint64_t *t = s->total;
+
+	json_object_object_add(o, "live", json_object_new_uint64(s->live_flows));
+	json_object_object_add(o, "max", json_object_new_uint64(a->policy->max_tracked_flows));
+	json_object_object_add(u, "flow_cap", json_object_new_uint64(t[TG_CNT_UNTRACKED_FLOW_CAP]));
+	json_object_object_add(u, "storage", json_object_new_uint64(t[TG_CNT_ERR_STORAGE]));
+	json_object_object_add(u, "refused", json_object_new_uint64(t[TG_CNT_UNTRACKED_REFUSED]));
+	json_object_object_add(u, "passed", json_object_new_uint64(t[TG_CNT_UNTRACKED_PASSED]));
+	json_object_object_add(o, "untracked", u);
+	return o;
+}
+
 static json_object *kernel_counters_json(const struct snapshot *s)
 {
 	json_object *o = json_object_new_object();
@@ -520,6 +545,22 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 		snprintf(buf, sizeof(buf), "%llu event(s) lost since start", (unsigned long long)s->events_lost);
 		json_object_array_add(warnings, json_object_new_string(buf));
 	}
+	if (s->live_flows >= a->policy->max_tracked_flows) {
+		snprintf(buf, sizeof(buf), "tracked-flow cap reached: %llu of %u (limits.max_tracked_flows); "
+			 "new connects to protected destinations are not tracked",
+			 (unsigned long long)s->live_flows, a->policy->max_tracked_flows);
+		json_object_array_add(warnings, json_object_new_string(buf));
+	}
+	if (s->since[TG_CNT_UNTRACKED_FLOW_CAP] || s->since[TG_CNT_ERR_STORAGE]) {
+		snprintf(buf, sizeof(buf), "%llu connect(s) not tracked since start (%llu at the flow cap, "
+			 "%llu without memory for flow state): %llu refused, %llu passed unjudged",
+			 (unsigned long long)(s->since[TG_CNT_UNTRACKED_FLOW_CAP] + s->since[TG_CNT_ERR_STORAGE]),
+			 (unsigned long long)s->since[TG_CNT_UNTRACKED_FLOW_CAP],
+			 (unsigned long long)s->since[TG_CNT_ERR_STORAGE],
+			 (unsigned long long)s->since[TG_CNT_UNTRACKED_REFUSED],
+			 (unsigned long long)s->since[TG_CNT_UNTRACKED_PASSED]);
+		json_object_array_add(warnings, json_object_new_string(buf));
+	}
 	if (a->destroy_failed) {
 		snprintf(buf, sizeof(buf), "%llu blocked socket(s) could not be destroyed",
 			 (unsigned long long)a->destroy_failed);
@@ -546,6 +587,7 @@ json_object *status_build_json(struct agent *a)
 	json_object_object_add(o, "hooks", hooks);
 	json_object_object_add(o, "policy", policy_json(a));
 	json_object_object_add(o, "counters", counters_json(a, &s));
+	json_object_object_add(o, "flows", flows_json(a, &s));
 	json_object_object_add(o, "kernel_counters", kernel_counters_json(&s));
 	json_object_object_add(o, "sinks", sinks_json(a));
 	if (a->ev_ctx.workloads)
@@ -766,6 +808,23 @@ int status_build_metrics(struct agent *a, char **out, size_t *len)
 		(unsigned long long)t[TG_CNT_CONNECT_FLAGGED]);
 	mprintf(&b, "tlsguard_violations_total{type=\"blocked_connect\",action=\"blocked\"} %llu\n",
 		(unsigned long long)t[TG_CNT_CONNECT_BLOCKED]);
+	metric_head(&b, "tlsguard_tracked_flows", "gauge",
+		    "Tracked flows whose sockets are open (counted against limits.max_tracked_flows).");
+	mprintf(&b, "tlsguard_tracked_flows %llu\n", (unsigned long long)s.live_flows);
+	metric_head(&b, "tlsguard_tracked_flows_max", "gauge", "limits.max_tracked_flows.");
+	mprintf(&b, "tlsguard_tracked_flows_max %u\n", a->policy->max_tracked_flows);
+	metric_head(&b, "tlsguard_untracked_flows_total", "counter",
+		    "Connects to protected destinations that could not be tracked, by reason.");
+	mprintf(&b, "tlsguard_untracked_flows_total{reason=\"flow_cap\"} %llu\n",
+		(unsigned long long)t[TG_CNT_UNTRACKED_FLOW_CAP]);
+	mprintf(&b, "tlsguard_untracked_flows_total{reason=\"storage\"} %llu\n",
+		(unsigned long long)t[TG_CNT_ERR_STORAGE]);
+	metric_head(&b, "tlsguard_untracked_connects_total", "counter",
+		    "What happened to them: refused (enforce, fail_mode closed) or passed unjudged.");
+	mprintf(&b, "tlsguard_untracked_connects_total{action=\"refused\"} %llu\n",
+		(unsigned long long)t[TG_CNT_UNTRACKED_REFUSED]);
+	mprintf(&b, "tlsguard_untracked_connects_total{action=\"passed\"} %llu\n",
+		(unsigned long long)t[TG_CNT_UNTRACKED_PASSED]);
 	metric_head(&b, "tlsguard_events_emitted_total", "counter", "Events written by this agent.");
 	mprintf(&b, "tlsguard_events_emitted_total %llu\n", (unsigned long long)a->events_emitted);
 	metric_head(&b, "tlsguard_events_lost_total", "counter", "Events lost since this agent started, by reason.");

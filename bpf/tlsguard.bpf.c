@@ -72,4 +72,20 @@ int tg_ingress(struct __sk_buff *skb)
 	return tg_flow_on_ingress(skb, sk, flow);
 }
 
+/*
+ * close() of a socket: a tracked flow gives back its slot of
+ * limits.max_tracked_flows. Its state stays until the kernel frees the
+ * socket (see tg_flow_on_release()). sk_storage from cgroup/sock programs:
+ * Linux 5.11; the hook itself: 5.9.
+ */
+SEC("cgroup/sock_release")
+int tg_release(struct bpf_sock *ctx)
+{
+	struct tg_flow *flow = bpf_sk_storage_get(&tg_flows, ctx, NULL, 0);
+
+	if (flow)
+		tg_flow_on_release(flow);
+	return 1;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

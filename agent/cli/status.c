@@ -81,6 +81,11 @@ static void print_policy(const struct style *st, json_object *o)
 	printf("  %-16s %s IPs from DNS answers (at most %s, %s evicted, %s expired)\n", "learned",
 	       s(o, "policy.learned_ips"), s(o, "policy.dns.max_learned"), s(o, "policy.learned_evicted"),
 	       s(o, "policy.dns.expired"));
+	printf("  %-16s %s open (at most %s); not tracked: %s at the cap, %s without memory "
+	       "(%s refused, %s passed)\n", "tracked flows",
+	       s(o, "flows.live"), s(o, "flows.max"), s(o, "flows.untracked.flow_cap"),
+	       s(o, "flows.untracked.storage"), s(o, "flows.untracked.refused"),
+	       s(o, "flows.untracked.passed"));
 	if (!json_object_object_get_ex(json_object_object_get(o, "policy"), "classes", &classes) ||
 	    !json_object_array_length(classes))
 		return;

@@ -30,6 +30,7 @@ int cmd_version(int argc, char **argv)
 	printf("  LPM trie maps:               %s\n", features_str(f.map_lpm_trie));
 	printf("  sk_storage maps:             %s\n", features_str(f.map_sk_storage));
 	printf("  ring buffer maps:            %s\n", features_str(f.map_ringbuf));
+	printf("  sk_storage at sock_release:  %s\n", features_str(f.sock_storage));
 	printf("optional (a fallback is used when absent):\n");
 	printf("  caller pid/comm at connect:  %s\n", features_str(f.current_task));
 	printf("  caller cgroup at connect:    %s\n", features_str(f.current_cgroup));

@@ -5,6 +5,7 @@
 
 #include <linux/socket.h>
 #include "emit.bpf.h"
+#include "flowcap.bpf.h"
 #include "tlsguard/preface.h"
 
 #ifndef AF_INET
@@ -69,15 +70,73 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* the ServerHello comes first */
 }
 
-static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 action)
+static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 action, __u8 reason)
 {
 	struct tg_event *ev = tg_event_reserve();
 
 	if (!ev)
 		return;
 	tg_event_from_flow(ev, flow, TG_EV_BLOCKED_CONNECT, action);
+	ev->reason = reason;
 	ev->tls.l7 = flow->proto;
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/*
+ * The flow state for a socket about to be tracked, holding a slot of
+ * limits.max_tracked_flows. NULL, with *reason set, when the flow cannot be
+ * tracked: the cap is reached (TG_CR_FLOW_CAP) or no state could be
+ * allocated (TG_CR_STORAGE; its slot is given back).
+ */
+static __always_inline struct tg_flow *tg_flow_create(struct bpf_sock_addr *ctx, __u8 *reason)
+{
+	struct tg_flow *flow;
+
+	if (!tg_flow_slot_take()) {
+		/* connect() again on a socket that holds a slot (a UDP re-connect, a
+		 * TCP retry after a failed attempt) needs no second one */
+		flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
+		if (flow && flow->counted == TG_FLOW_COUNTED)
+			return flow;
+		*reason = TG_CR_FLOW_CAP;
+		return NULL;
+	}
+	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!flow) {
+		tg_flow_slot_put();
+		*reason = TG_CR_STORAGE;
+		return NULL;
+	}
+	if (flow->counted == TG_FLOW_COUNTED)
+		tg_flow_slot_put();	/* the same socket again: it keeps the slot it has */
+	return flow;
+}
+
+/*
+ * A connect to a protected destination that cannot be tracked: nothing would
+ * judge its bytes. Enforce with fail_mode closed refuses it (EPERM) and
+ * reports a blocked_connect with the reason; audit, or fail_mode open, lets
+ * it pass unjudged. Counted by reason and by outcome either way. A proxy
+ * flow's class comes later, so it is refused when any class enforces.
+ */
+static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
+					__u8 family, __u16 port, __u16 class_id,
+					const struct tg_class *cls, __u8 reason)
+{
+	const struct tg_config *cfg = tg_get_config();
+	struct tg_flow scratch;
+	int enforce;
+
+	tg_count(reason == TG_CR_FLOW_CAP ? TG_CNT_UNTRACKED_FLOW_CAP : TG_CNT_ERR_STORAGE);
+	enforce = cls ? cls->mode == TG_MODE_ENFORCE : cfg && cfg->any_enforce;
+	if (!enforce || !cfg || cfg->fail_open) {
+		tg_count(TG_CNT_UNTRACKED_PASSED);
+		return 1;
+	}
+	tg_count(TG_CNT_UNTRACKED_REFUSED);
+	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls);
+	tg_emit_connect(&scratch, TG_ACT_BLOCKED, reason);
+	return 0;
 }
 
 /* A connect to a listed forward proxy: tracked, its class comes later. */
@@ -87,18 +146,18 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 {
 	struct tg_proxy_key pk = { .port = port };
 	struct tg_flow *flow;
+	__u8 reason = 0;
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 1;
 	__builtin_memcpy(pk.addr, key->addr, 16);
 	if (!bpf_map_lookup_elem(&tg_proxies, &pk))
 		return 1;
-	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!flow) {
-		tg_count(TG_CNT_ERR_STORAGE);
-		return 1;
-	}
+	flow = tg_flow_create(ctx, &reason);
+	if (!flow)
+		return tg_untracked(ctx, key, family, port, 0, NULL, reason);
 	tg_flow_init(flow, ctx, key, family, port, 0, NULL);
+	flow->counted = TG_FLOW_COUNTED;
 	return 1;
 }
 
@@ -111,6 +170,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	struct tg_flow *flow;
 	struct tg_flow scratch;
 	__u32 class_id;
+	__u8 reason = 0;
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return 1;
@@ -140,21 +200,20 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 		if (cls->mode == TG_MODE_ENFORCE && !tg_failing_open()) {
 			tg_count(TG_CNT_CONNECT_BLOCKED);
 			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
-			tg_emit_connect(&scratch, TG_ACT_BLOCKED);
+			tg_emit_connect(&scratch, TG_ACT_BLOCKED, TG_CR_PORT);
 			return 0;
 		}
 		tg_count(TG_CNT_CONNECT_FLAGGED);
 		tg_count_class(class_id, TG_CS_CONNECT_FLAGGED);
-		tg_emit_connect(&scratch, TG_ACT_FLAGGED);
+		tg_emit_connect(&scratch, TG_ACT_FLAGGED, TG_CR_PORT);
 		/* audit: the flow goes on and its payload is judged too */
 	}
 
-	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!flow) {
-		tg_count(TG_CNT_ERR_STORAGE);
-		return 1;
-	}
+	flow = tg_flow_create(ctx, &reason);
+	if (!flow)
+		return tg_untracked(ctx, key, family, port, class_id, cls, reason);
 	tg_flow_init(flow, ctx, key, family, port, class_id, cls);
+	flow->counted = TG_FLOW_COUNTED;
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
 	return 1;

@@ -64,6 +64,19 @@ struct {
 } tg_config SEC(".maps");
 
 /*
+ * Tracked flows whose sockets are still open: the gauge limits.max_tracked_flows
+ * (tg_config.max_flows) is checked against. Added to at connect(), taken from at
+ * sock_release, with atomic adds (one slot shared by every CPU); the agent only
+ * reads it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_live_flows SEC(".maps");
+
+/*
  * Cgroups whose connects are not tracked: the pods outside the policy's
  * workloads.kubernetes selector, written by the agent (workload.c). Programs
  * stay attached to the parent cgroup so new pods are covered at once; this

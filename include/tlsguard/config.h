@@ -11,16 +11,24 @@
 struct tg_config {
 	__u8 log_tls_flows;		/* also emit an event for compliant TLS flows */
 	__u8 fail_open;			/* fail_mode: open */
-	__u8 pad[2];
+	__u8 any_enforce;		/* some class is in enforce mode (proxy flows at the flow cap) */
+	__u8 pad[1];
 	__u32 fail_open_after_s;	/* heartbeat age after which enforcement degrades */
 	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC of the agent's last heartbeat */
+	__u32 max_flows;		/* limits.max_tracked_flows; 0 (before the agent wrote it): no cap */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct tg_config) == 16, "tg_config layout");
+_Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
+
+/* limits.max_tracked_flows when the policy does not say (88 B of flow state each: 22 MiB) */
+#define TG_MAX_FLOWS_DEFAULT	262144
 
 /* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
 #define TG_MAX_SKIP_CGROUPS	65536
 
 /* Bump when a pinned map's key, value or meaning changes. */
-#define TG_PIN_LAYOUT_VERSION	3	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups */
+/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups; 4: flow cap
+ * (tg_config.max_flows, tg_live_flows, tg_flow.counted, the sock_release hook) */
+#define TG_PIN_LAYOUT_VERSION	4
 
 #endif /* TLSGUARD_CONFIG_H */

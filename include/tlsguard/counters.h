@@ -18,7 +18,7 @@ enum tg_counter {
 	TG_CNT_SEGMENTS_DROPPED,	/* payload segments dropped on blocked flows */
 	TG_CNT_PARTIAL_PREFIX,		/* segment shorter than the TLS prefix, waited */
 	TG_CNT_OUT_OF_ORDER,		/* undecided flow segment past the prefix gap, dropped */
-	TG_CNT_ERR_STORAGE,		/* sk_storage could not be created: flow untracked */
+	TG_CNT_ERR_STORAGE,		/* sk_storage could not be created: flow untracked (refused or passed) */
 	TG_CNT_ERR_RINGBUF,		/* event lost: ring buffer full */
 	TG_CNT_ERR_HEADER,		/* IP/TCP header unreadable: passed */
 	TG_CNT_ERR_NO_SOCK,		/* egress packet without a full socket */
@@ -35,6 +35,9 @@ enum tg_counter {
 	TG_CNT_QUIC_INITIAL,		/* UDP flow opened by a QUIC Initial */
 	TG_CNT_FAIL_OPEN_PASSED,	/* enforce violation let through: fail_mode open, agent gone */
 	TG_CNT_SKIPPED_CGROUP,		/* connect from a cgroup outside the workload selector */
+	TG_CNT_UNTRACKED_FLOW_CAP,	/* limits.max_tracked_flows reached: flow untracked (refused or passed) */
+	TG_CNT_UNTRACKED_REFUSED,	/* untracked (cap or storage), enforce + fail_mode closed: EPERM */
+	TG_CNT_UNTRACKED_PASSED,	/* untracked (cap or storage), audit or fail_mode open: passed unjudged */
 	TG_CNT__MAX,
 };
 

@@ -10,7 +10,7 @@
 enum tg_event_type {
 	TG_EV_PLAINTEXT = 1,		/* first payload of a tracked flow was not TLS */
 	TG_EV_TLS = 2,			/* compliant TLS flow (events.log_tls_flows) */
-	TG_EV_BLOCKED_CONNECT = 3,	/* connect() to a port the class does not allow */
+	TG_EV_BLOCKED_CONNECT = 3,	/* connect() refused or flagged: see enum tg_connect_reason */
 	TG_EV_WEAK_TLS = 4,		/* a hello below the class's min_tls_version */
 	TG_EV_SNI_MISMATCH = 5,		/* SNI not one of the class's names, or missing */
 };
@@ -56,6 +56,13 @@ struct tg_tls_summary {
 };
 _Static_assert(sizeof(struct tg_tls_summary) == 404, "tg_tls_summary layout");
 
+/* Why a blocked_connect event was written (tg_event.reason). */
+enum tg_connect_reason {
+	TG_CR_PORT = 0,			/* a port the class does not allow */
+	TG_CR_FLOW_CAP = 1,		/* limits.max_tracked_flows reached: the flow cannot be judged */
+	TG_CR_STORAGE = 2,		/* no flow state could be allocated: the flow cannot be judged */
+};
+
 enum tg_action {
 	TG_ACT_FLAGGED = 0,
 	TG_ACT_BLOCKED = 1,
@@ -71,7 +78,7 @@ struct tg_event {
 	__u8 type;			/* enum tg_event_type */
 	__u8 action;			/* enum tg_action */
 	__u8 family;			/* AF_INET or AF_INET6 */
-	__u8 pad[1];
+	__u8 reason;			/* blocked_connect: enum tg_connect_reason; else 0 */
 	__u16 sport;			/* host byte order, 0 before the socket is bound */
 	__u16 dport;
 	__u16 payload_len;		/* bytes valid in payload[] */

@@ -27,6 +27,17 @@ enum tg_flow_state {
 	TG_FLOW_UNTRACKED = 5,		/* proxy flow to a host no class names: pass */
 };
 
+/*
+ * A tracked flow holds one slot of limits.max_tracked_flows (the tg_live_flows
+ * gauge) from connect() until its socket is released (close()); the state
+ * itself stays until the kernel frees the socket (see tg_on_release()).
+ */
+enum tg_flow_counted {
+	TG_FLOW_NOT_COUNTED = 0,
+	TG_FLOW_COUNTED = 1,		/* holds a slot */
+	TG_FLOW_RELEASED = 2,		/* gave it back at sock_release: never twice */
+};
+
 enum tg_hs_flags {
 	TG_HSF_STARTED = 1 << 0,	/* first_seq holds the client's first payload byte */
 	TG_HSF_SRV_STARTED = 1 << 1,	/* srv_first_seq holds the server's */
@@ -54,7 +65,8 @@ struct tg_flow {
 	__u32 srv_first_seq;		/* TCP seq of the server's first payload byte */
 	__u16 tls_off;			/* client stream offset where its TLS starts */
 	__u16 srv_tls_off;		/* server stream offset where its TLS starts */
-	__u8 pad[4];
+	__u8 counted;			/* enum tg_flow_counted: its slot in tg_live_flows */
+	__u8 pad[3];
 	char comm[16];
 };
 _Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");

@@ -907,6 +907,102 @@ static void test_udp_quic_and_plaintext(void **state)
 	assert_int_equal(run(f, AF_INET6, 0, d, sizeof(d)), DROP);	/* decided */
 }
 
+/* ---- the flow cap (limits.max_tracked_flows) ---------------------------------- */
+
+static int run_prog(struct bpf_program *prog)
+{
+	static uint8_t storage[4204] __attribute__((aligned(4)));
+	uint8_t *pkt = storage + 2;
+	size_t n = build_packet(pkt, AF_INET, SEQ0, NULL, 0, 0x10, TG_DIR_EGRESS, 0);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
+	return opts.retval;
+}
+
+static __u64 live_flows(struct fixture *f)
+{
+	__u64 v = ~0ULL;
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_live_flows), &key, &v), 0);
+	return v;
+}
+
+static void set_cap(struct fixture *f, __u32 cap, __u64 live)
+{
+	struct tg_config cfg = { .max_flows = cap };
+	__u32 key = 0;
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_live_flows), &key, &live, 0), 0);
+}
+
+static void set_counted(struct fixture *f, __u8 counted)
+{
+	struct tg_flow flow = get_flow(f);
+	__u32 key = 0;
+
+	flow.counted = counted;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+}
+
+/* Slots up to the cap, none past it (and the refused take leaves no trace). */
+static void test_flow_cap_slots(void **state)
+{
+	struct fixture *f = *state;
+
+	set_cap(f, 3, 0);
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(run_prog(f->skel->progs.test_slot_take), 1);
+		assert_int_equal(live_flows(f), i);
+	}
+	assert_int_equal(run_prog(f->skel->progs.test_slot_take), 0);
+	assert_int_equal(live_flows(f), 3);
+	assert_int_equal(run_prog(f->skel->progs.test_slot_take), 0);
+	assert_int_equal(live_flows(f), 3);
+	/* a lower cap (a reload) with more flows open: nothing new until below it */
+	set_cap(f, 2, 3);
+	assert_int_equal(run_prog(f->skel->progs.test_slot_take), 0);
+	assert_int_equal(live_flows(f), 3);
+	/* 0: the agent has not written its config yet, no cap */
+	set_cap(f, 0, 5);
+	assert_int_equal(run_prog(f->skel->progs.test_slot_take), 1);
+	assert_int_equal(live_flows(f), 6);
+	set_config(f, 0);
+}
+
+/* sock_release gives a counted flow's slot back once, and keeps the flow's verdict. */
+static void test_flow_cap_release_once(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_cap(f, 4, 4);
+	set_counted(f, TG_FLOW_NOT_COUNTED);
+	run_prog(f->skel->progs.test_release);
+	assert_int_equal(live_flows(f), 4);		/* never held a slot */
+	set_counted(f, TG_FLOW_COUNTED);
+	run_prog(f->skel->progs.test_release);
+	assert_int_equal(live_flows(f), 3);
+	assert_int_equal(get_flow(f).counted, TG_FLOW_RELEASED);
+	run_prog(f->skel->progs.test_release);
+	assert_int_equal(live_flows(f), 3);		/* not twice */
+	assert_int_equal(run_prog(f->skel->progs.test_slot_take), 1);
+	assert_int_equal(live_flows(f), 4);
+
+	/* a released (closed) blocked flow still drops its retransmitted plaintext */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_counted(f, TG_FLOW_COUNTED);
+	assert_int_equal(run(f, AF_INET, SEQ0, http_get, sizeof(http_get) - 1), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	run_prog(f->skel->progs.test_release);
+	assert_int_equal(live_flows(f), 3);
+	assert_int_equal(run(f, AF_INET, SEQ0, http_get, sizeof(http_get) - 1), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	set_cap(f, 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1036,8 @@ int main(void)
 		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_fast_open_syn_data),
 		cmocka_unit_test(test_udp_quic_and_plaintext),
+		cmocka_unit_test(test_flow_cap_slots),
+		cmocka_unit_test(test_flow_cap_release_once),
 	};
 
 	if (geteuid() != 0) {

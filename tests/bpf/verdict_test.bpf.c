@@ -7,6 +7,7 @@
  * production code path.
  */
 #include "lib/ingress.bpf.h"
+#include "lib/flowcap.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -77,6 +78,25 @@ int test_ingress(struct __sk_buff *skb)
 	if (!flow)
 		return TG_PASS;
 	return tg_flow_on_ingress(skb, NULL, flow);
+}
+
+/* The flow cap: take a slot as connect() does (1: taken, 0: at the cap). */
+SEC("cgroup_skb/egress")
+int test_slot_take(struct __sk_buff *skb)
+{
+	return tg_flow_slot_take();
+}
+
+/* The flow cap: what cgroup/sock_release does with test_flow. */
+SEC("cgroup_skb/egress")
+int test_release(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	struct tg_flow *flow = bpf_map_lookup_elem(&test_flow, &key);
+
+	if (flow)
+		tg_flow_on_release(flow);
+	return TG_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -61,6 +61,7 @@ want = {
     "counters.weak_tls": 0, "counters.events_emitted": 3, "counters.events_lost": 0,
     "counters.sockets_destroyed": 1, "health.state": "healthy",
     "kernel_counters.plaintext_blocked": 1, "kernel_counters.verdict_tls": 2,
+    "flows.max": 262144, "flows.untracked.flow_cap": 0, "flows.untracked.storage": 0,
 }
 bad = []
 def get(o, p):
@@ -75,7 +76,7 @@ for k, v in want.items():
     if v is not None and got != v:
         bad.append(f"{k}: expected {v!r}, got {got!r}")
 hooks = s["hooks"]
-if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_ingress", "egress", "ingress"]:
+if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_ingress", "egress", "ingress", "release"]:
     bad.append(f"hooks: {[h['name'] for h in hooks]}")
 for h in hooks:
     if not h["attached"] or h["cgroup"] != cg or not h["pinned"].startswith(pin + "/"):
@@ -171,6 +172,10 @@ want = {
     'tlsguard_sink_up{sink="file"}': 1,
     'tlsguard_sink_sent_total{sink="file"}': status["sinks"][0]["sent"],
     'tlsguard_sockets_destroyed_total': c["sockets_destroyed"],
+    'tlsguard_tracked_flows': status["flows"]["live"],
+    'tlsguard_tracked_flows_max': status["flows"]["max"],
+    'tlsguard_untracked_flows_total{reason="flow_cap"}': k["untracked_flow_cap"],
+    'tlsguard_untracked_flows_total{reason="storage"}': k["err_storage"],
 }
 bad = [f"{n}: metrics {samples.get(n)} vs status {v}" for n, v in want.items() if samples.get(n) != v]
 if k["plaintext_blocked"] != 2:

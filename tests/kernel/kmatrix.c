@@ -579,12 +579,13 @@ int main(int argc, char **argv)
 
 	features_probe(&f);
 	printf("KMATRIX-FEATURES kernel=%s btf=%s cgroup_sock_addr=%s cgroup_skb=%s sk_storage=%s "
-	       "ringbuf=%s lpm_trie=%s current_task=%s current_cgroup=%s sock_destroy_kfunc=%s\n",
+	       "ringbuf=%s lpm_trie=%s current_task=%s current_cgroup=%s sock_destroy_kfunc=%s "
+	       "sock_release_storage=%s\n",
 	       u.release, features_str(f.vmlinux_btf), features_str(f.prog_cgroup_sock_addr),
 	       features_str(f.prog_cgroup_skb), features_str(f.map_sk_storage),
 	       features_str(f.map_ringbuf), features_str(f.map_lpm_trie),
 	       features_str(f.current_task), features_str(f.current_cgroup),
-	       features_str(f.sock_destroy_kfunc));
+	       features_str(f.sock_destroy_kfunc), features_str(f.sock_storage));
 
 	loaded = load(&f, &skel, &nprogs);
 	if (skel) {

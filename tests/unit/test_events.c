@@ -137,6 +137,31 @@ static void test_blocked_connect_has_no_source_or_protocol(void **state)
 	assert_null(x);
 	assert_true(json_object_object_get_ex(o, "protocol", &x));
 	assert_null(x);
+	assert_string_equal(get_str(o, "reason", NULL), "port");
+	json_object_put(o);
+}
+
+/* Why a connect was refused: the port, the flow cap, no memory for flow state. */
+static void test_blocked_connect_reason(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_event ev = plaintext_event();
+	json_object *o, *x;
+
+	ev.type = TG_EV_BLOCKED_CONNECT;
+	ev.action = TG_ACT_BLOCKED;
+	ev.reason = TG_CR_FLOW_CAP;
+	o = events_to_json(&f->ctx, &ev);
+	assert_string_equal(get_str(o, "reason", NULL), "flow_cap");
+	json_object_put(o);
+	ev.reason = TG_CR_STORAGE;
+	o = events_to_json(&f->ctx, &ev);
+	assert_string_equal(get_str(o, "reason", NULL), "flow_storage");
+	json_object_put(o);
+	/* other types carry no reason */
+	ev = plaintext_event();
+	o = events_to_json(&f->ctx, &ev);
+	assert_false(json_object_object_get_ex(o, "reason", &x));
 	json_object_put(o);
 }
 
@@ -202,6 +227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plaintext_event_schema),
 		cmocka_unit_test(test_blocked_connect_has_no_source_or_protocol),
+		cmocka_unit_test(test_blocked_connect_reason),
 		cmocka_unit_test(test_ipv6_addresses),
 		cmocka_unit_test(test_comm_without_terminator),
 		cmocka_unit_test(test_event_file_writes_one_line_each),

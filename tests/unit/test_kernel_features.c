@@ -16,7 +16,7 @@ static struct tg_features all_present(void)
 	struct tg_features f = {
 		.kernel_version = TG_KERNEL_VERSION(6, 1),
 		.prog_cgroup_sock_addr = 1, .prog_cgroup_skb = 1, .map_sk_storage = 1,
-		.map_ringbuf = 1, .map_lpm_trie = 1, .vmlinux_btf = 0, .current_task = 0,
+		.map_ringbuf = 1, .map_lpm_trie = 1, .sock_storage = 1, .vmlinux_btf = 0, .current_task = 0,
 		.current_cgroup = 0, .sock_destroy_kfunc = 0,
 	};
 	return f;
@@ -40,6 +40,17 @@ static void test_kernel_without_ringbuf_is_refused_in_one_line(void **state)
 	assert_non_null(strstr(msg, "BPF ring buffer maps (Linux 5.8+)"));
 	assert_non_null(strstr(msg, "needs Linux 5.15 or newer"));
 	assert_null(strchr(msg, '\n'));
+}
+
+static void test_kernel_without_sock_storage_is_refused(void **state)
+{
+	struct tg_features f = all_present();
+	char msg[320];
+
+	f.sock_storage = 0;	/* a 5.10 kernel: the flow cap's release hook cannot load */
+	f.kernel_version = -1;	/* an unknown release: the feature probes decide */
+	assert_int_equal(features_check_required(&f, msg, sizeof(msg)), -ENOTSUP);
+	assert_non_null(strstr(msg, "sk_storage in cgroup/sock programs (Linux 5.11+)"));
 }
 
 static void test_kernel_older_than_minimum_is_refused_in_one_line(void **state)
@@ -99,6 +110,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_optional_features_are_not_required),
+		cmocka_unit_test(test_kernel_without_sock_storage_is_refused),
 		cmocka_unit_test(test_kernel_without_ringbuf_is_refused_in_one_line),
 		cmocka_unit_test(test_kernel_older_than_minimum_is_refused_in_one_line),
 		cmocka_unit_test(test_release_strings),

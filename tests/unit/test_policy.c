@@ -693,6 +693,33 @@ static void test_dns_keys(void **state)
 		      "t.yaml:1:20: invalid max_learned \"65537\" (1 to 65536)");
 }
 
+/* limits: the tracked-flow cap, its default and bad values. */
+static void test_limits_keys(void **state)
+{
+	struct tg_policy *p = load_ok("limits: {max_tracked_flows: 4}\n");
+
+	assert_int_equal(p->max_tracked_flows, 4);
+	policy_free(p);
+	p = load_ok("limits:\n  max_tracked_flows: 16777216\n");
+	assert_int_equal(p->max_tracked_flows, TG_MAX_TRACKED_FLOWS_MAX);
+	policy_free(p);
+	p = load_ok("destinations: []\n");
+	assert_int_equal(p->max_tracked_flows, TG_MAX_FLOWS_DEFAULT);
+	assert_int_equal(p->max_tracked_flows, 262144);
+	policy_free(p);
+	EXPECT_ERRORS("limits:\n  max_tracked_flows: 0\n  max_traked_flows: 5\n",
+		      "t.yaml:2:22: invalid max_tracked_flows \"0\" (1 to 16777216)",
+		      "t.yaml:3:3: unknown key \"max_traked_flows\" (did you mean \"max_tracked_flows\")");
+	EXPECT_ERRORS("limits: {max_tracked_flows: 16777217}\n",
+		      "t.yaml:1:29: invalid max_tracked_flows \"16777217\" (1 to 16777216)");
+	EXPECT_ERRORS("limits: {max_tracked_flows: lots}\n",
+		      "t.yaml:1:29: invalid max_tracked_flows \"lots\" (1 to 16777216)");
+	EXPECT_ERRORS("limits: {max_tracked_flows: [1]}\n",
+		      "t.yaml:1:29: \"max_tracked_flows\" must be a number");
+	EXPECT_ERRORS("limts: {max_tracked_flows: 4}\n",
+		      "t.yaml:1:1: unknown key \"limts\" (did you mean \"limits\")");
+}
+
 /* The kernel maps an address to one class: a host in two destinations is ambiguous. */
 static void test_err_overlap(void **state)
 {
@@ -1207,6 +1234,7 @@ int main(void)
 		cmocka_unit_test(test_err_host_names),
 		cmocka_unit_test(test_err_other_values),
 		cmocka_unit_test(test_dns_keys),
+		cmocka_unit_test(test_limits_keys),
 		cmocka_unit_test(test_err_overlap),
 		cmocka_unit_test(test_err_all_collected),
 		cmocka_unit_test(test_err_too_many),
