@@ -10,7 +10,8 @@ KT_DEB_DEPS	:= qemu-system-x86 busybox-static cpio gzip libbpf-dev libelf-dev zl
 KMATRIX		:= $(KT_DIR)/kmatrix
 # tests/kernel first: its cmocka.h stands in for the shared-only libcmocka
 KT_CFLAGS	:= -std=gnu11 -g -O2 $(WARN) -Itests/kernel -Iinclude -Iagent -I$(BUILD)
-KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_features.c agent/cgroup.c
+KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_features.c agent/cgroup.c \
+		   agent/enforcer.c agent/log.c
 KT_LIBS		:= -lbpf -lelf -lz
 
 $(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/bpf/test_dns.c tests/kernel/cmocka.h \

@@ -174,6 +174,7 @@ problems() {
 		grep -v '^KMATRIX-ERROR loading the tlsguard object' |
 		sed -E 's/^KMATRIX-PROG name=([^ ]*) loaded=no error="(.*)"$/\1 rejected at load: \2/
 			s/^KMATRIX-PROG name=([^ ]*) attached=no error="(.*)"$/\1 not attached: \2/
+			s/^KMATRIX-LIVE case=([^ ]*) received=([^ ]*) destroyed=([^ ]*) ok=no$/live case \1 failed (server received \2 bytes, client socket destroyed: \3)/
 			s/^KMATRIX-LIVE case=([^ ]*) received=([^ ]*) ok=no$/live case \1 failed (server received \2 bytes)/
 			s/^KMATRIX-ERROR //
 			s/^\[  ERROR   \] ([^:]*): GROUP SETUP$/\1 tests could not start: their BPF object did not load/

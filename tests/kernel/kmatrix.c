@@ -13,7 +13,8 @@
  *   3. attaches each to a fresh cgroup through a BPF link and pins the link,
  *   4. live: a child in that cgroup connects over loopback to a protected
  *      destination in enforce mode; a ClientHello must arrive, plain HTTP
- *      must not (IPv4 and IPv6),
+ *      must not, and the agent's enforcer (agent/enforcer.c, sock_diag
+ *      SOCK_DESTROY) must make the blocked client fail (IPv4 and IPv6),
  *   5. runs the BPF tests of tests/bpf/test_verdict.c (BPF_PROG_TEST_RUN
  *      verdicts) and tests/bpf/test_dns.c (the DNS program, crafted packets
  *      and real sockets),
@@ -48,6 +49,7 @@
 
 #include "cgroup.h"
 #include "cmocka.h"
+#include "enforcer.h"
 #include "kernel_features.h"
 #include "tlsguard/counters.h"
 #include "tlsguard/dest.h"
@@ -353,7 +355,9 @@ struct live_ctx {
 	struct tlsguard_bpf *skel;
 	const char *cgroup;
 	struct ring_buffer *rb;
+	struct tg_enforcer enforcer;
 	int blocked_events;
+	int destroyed;		/* blocked sockets the enforcer destroyed */
 };
 
 static int on_event(void *arg, void *data, size_t size)
@@ -361,8 +365,12 @@ static int on_event(void *arg, void *data, size_t size)
 	struct live_ctx *c = arg;
 	const struct tg_event *ev = data;
 
-	if (size >= sizeof(*ev) && ev->type == TG_EV_PLAINTEXT && ev->action == TG_ACT_BLOCKED)
+	if (size >= sizeof(*ev) && ev->type == TG_EV_PLAINTEXT && ev->action == TG_ACT_BLOCKED) {
 		c->blocked_events++;
+		/* what the agent does with a blocked flow */
+		if (enforcer_destroy(&c->enforcer, ev) == 0)
+			c->destroyed++;
+	}
 	return 0;
 }
 
@@ -424,7 +432,14 @@ static int listen_on(int family, struct sockaddr_storage *ss, socklen_t *len)
 	return fd;
 }
 
-/* The client: joins the cgroup, connects, writes, waits to be killed. */
+/* Exit status of a client whose socket was destroyed under it. */
+#define CLIENT_DESTROYED	20
+
+/*
+ * The client: joins the cgroup, connects, writes, then reads: a destroyed
+ * socket fails the read (exit CLIENT_DESTROYED); otherwise it waits to be
+ * killed.
+ */
 static void __attribute__((noreturn)) client(const char *cgroup, const struct sockaddr_storage *ss,
 					     socklen_t len, const void *buf, size_t n)
 {
@@ -441,6 +456,8 @@ static void __attribute__((noreturn)) client(const char *cgroup, const struct so
 		_exit(11);
 	if (write(fd, buf, n) != (ssize_t)n)
 		_exit(12);
+	if (read(fd, procs, 1) < 0)
+		_exit(CLIENT_DESTROYED);
 	pause();
 	_exit(0);
 }
@@ -482,6 +499,7 @@ static ssize_t serve(struct live_ctx *c, int lfd, size_t want, bool plaintext, _
 			decided_at = now_ms();
 		if (decided_at && now_ms() - decided_at > 700)
 			break;
+		ring_buffer__consume(c->rb);	/* events → enforcer, as the agent's loop */
 		if (poll(&p, 1, 50) == 1) {
 			n = read(fd, buf, sizeof(buf));
 			if (n <= 0)
@@ -493,6 +511,25 @@ static ssize_t serve(struct live_ctx *c, int lfd, size_t want, bool plaintext, _
 	return got;
 }
 
+/*
+ * Waits up to @wait_ms for the client to exit on its own; true when it did
+ * with CLIENT_DESTROYED. Kills it otherwise.
+ */
+static bool reap_client(pid_t pid, int wait_ms)
+{
+	long long deadline = now_ms() + wait_ms;
+	int status;
+
+	do {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) && WEXITSTATUS(status) == CLIENT_DESTROYED;
+		usleep(20000);
+	} while (now_ms() < deadline);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return false;
+}
+
 static bool live_case(struct live_ctx *c, int family, bool plaintext)
 {
 	const void *payload = plaintext ? (const void *)http_get : (const void *)client_hello;
@@ -502,9 +539,9 @@ static bool live_case(struct live_ctx *c, int family, bool plaintext)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	ssize_t got;
-	int lfd, events0 = c->blocked_events;
+	int lfd, events0 = c->blocked_events, destroyed0 = c->destroyed;
+	bool ok, client_failed = false;
 	pid_t pid;
-	bool ok;
 
 	lfd = listen_on(family, &ss, &len);
 	if (lfd < 0)
@@ -513,21 +550,21 @@ static bool live_case(struct live_ctx *c, int family, bool plaintext)
 	if (pid == 0)
 		client(c->cgroup, &ss, len, payload, n);
 	got = pid < 0 ? -1 : serve(c, lfd, n, plaintext, blocked0);
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	close(lfd);
 	ring_buffer__poll(c->rb, 100);
+	if (pid > 0)
+		client_failed = reap_client(pid, plaintext ? 5000 : 0);
+	close(lfd);
 	if (plaintext)
 		ok = got == 0 && counter(c->skel, TG_CNT_PLAINTEXT_BLOCKED) == blocked0 + 1 &&
-		     c->blocked_events == events0 + 1;
+		     c->blocked_events == events0 + 1 && c->destroyed == destroyed0 + 1 &&
+		     client_failed;
 	else	/* the hello reaches the server and nothing counts it as a violation; the
 		 * TLS verdict itself waits for the rest of the handshake (tests/bpf cover it) */
 		ok = got == (ssize_t)n && counter(c->skel, TG_CNT_PLAINTEXT_BLOCKED) == blocked0 &&
 		     counter(c->skel, TG_CNT_VERDICT_TLS) >= tls0;
-	printf("KMATRIX-LIVE case=%s-%s received=%zd/%zu ok=%s\n", family == AF_INET ? "ipv4" : "ipv6",
-	       plaintext ? "http-blocked" : "tls-passes", got, n, ok ? "yes" : "no");
+	printf("KMATRIX-LIVE case=%s-%s received=%zd/%zu%s ok=%s\n", family == AF_INET ? "ipv4" : "ipv6",
+	       plaintext ? "http-blocked" : "tls-passes", got, n,
+	       !plaintext ? "" : client_failed ? " destroyed=yes" : " destroyed=no", ok ? "yes" : "no");
 	return ok;
 }
 
@@ -542,9 +579,15 @@ static int live(struct tlsguard_bpf *skel, const struct attachment *a, int *tota
 		printf("KMATRIX-ERROR filling the destination maps: %s\n", strerror(-err));
 		return 0;
 	}
+	err = enforcer_init(&c.enforcer);
+	if (err) {
+		printf("KMATRIX-ERROR enforcer: %s\n", strerror(-err));
+		return 0;
+	}
 	c.rb = ring_buffer__new(bpf_map__fd(skel->maps.tg_events), on_event, &c, NULL);
 	if (!c.rb) {
 		printf("KMATRIX-ERROR ring buffer: %s\n", strerror(errno));
+		enforcer_free(&c.enforcer);
 		return 0;
 	}
 	passed += live_case(&c, AF_INET, false);
@@ -552,6 +595,7 @@ static int live(struct tlsguard_bpf *skel, const struct attachment *a, int *tota
 	passed += live_case(&c, AF_INET6, false);
 	passed += live_case(&c, AF_INET6, true);
 	ring_buffer__free(c.rb);
+	enforcer_free(&c.enforcer);
 	return passed;
 }
 
