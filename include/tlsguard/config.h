@@ -20,7 +20,13 @@ _Static_assert(sizeof(struct tg_config) == 16, "tg_config layout");
 /* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
 #define TG_MAX_SKIP_CGROUPS	65536
 
-/* Bump when a pinned map's key, value or meaning changes. */
-#define TG_PIN_LAYOUT_VERSION	3	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups */
+/*
+ * Bump when a pinned map's key, value or meaning changes. Overridable (-D)
+ * only so that the tests can build an "older" agent to upgrade from.
+ */
+#ifndef TG_PIN_LAYOUT_VERSION
+#define TG_PIN_LAYOUT_VERSION	4	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+					 * 4: generation handoff (handoff.h) */
+#endif
 
 #endif /* TLSGUARD_CONFIG_H */
