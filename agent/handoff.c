@@ -185,11 +185,17 @@ int handoff_prepare(struct tg_upgrade *h, const char *pin_dir, uint32_t layout)
 		       pin_dir, st.top_layout, layout, pin_dir);
 		return -EEXIST;
 	case TG_PLAN_REFUSE_BUSY:
-		tg_err("pins in %s are an unfinished upgrade from layout %u to %u, this agent uses "
-		       "%u; start the agent of layout %u to finish it, or run "
-		       "'tlsguard uninstall --pin-path %s'",
-		       pin_dir, st.retiring_layout, st.top_layout ? st.top_layout : 0, layout,
-		       st.top_layout, pin_dir);
+		if (st.top_layout)
+			tg_err("pins in %s are an unfinished upgrade from layout %u to %u, this agent "
+			       "uses %u; start the agent of layout %u to finish it, or run "
+			       "'tlsguard uninstall --pin-path %s'",
+			       pin_dir, st.retiring_layout, st.top_layout, layout, st.top_layout,
+			       pin_dir);
+		else
+			tg_err("pins in %s are an upgrade away from layout %u that stopped before the "
+			       "new layout was loaded; start the newer agent again to finish it, or "
+			       "run 'tlsguard uninstall --pin-path %s'",
+			       pin_dir, st.retiring_layout, pin_dir);
 		return -EEXIST;
 	case TG_PLAN_UPGRADE:
 		tg_info("pins in %s have layout %u; upgrading to %u without a gap: the old programs "

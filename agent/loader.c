@@ -119,15 +119,6 @@ static bool probe_census(void)
 	return true;
 }
 
-static void census_autoload(struct tg_loader *l)
-{
-	l->have_census = probe_census();
-	bpf_program__set_autoload(l->skel->progs.tg_census, l->have_census);
-	if (!l->have_census)
-		tg_info("this kernel cannot run the census iterator; an upgrade away from this "
-			"agent's layout keeps its programs attached for %ds", TG_HANDOFF_BLIND_DRAIN_S);
-}
-
 /* Pinned with the generation, so that its successor can run it (handoff.h). */
 static int pin_census(struct tg_loader *l)
 {
@@ -156,8 +147,45 @@ static void probe_features(struct tg_loader *l)
 			"events will not name the process");
 }
 
+/*
+ * Open and load the object, with the census or without. -EAGAIN: the load
+ * failed with the census and may work without it.
+ */
+static int open_and_load(struct tg_loader *l, bool census)
+{
+	int err;
+
+	l->skel = tlsguard_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		tg_err("cannot open BPF object: %s", strerror(-err));
+		return err;
+	}
+	probe_features(l);
+	l->skel->rodata->tg_have_current_task = l->have_current_task;
+	l->skel->rodata->tg_have_current_cgroup = l->have_current_cgroup;
+	l->have_census = census;
+	bpf_program__set_autoload(l->skel->progs.tg_census, census);
+	err = set_map_pins(l);
+	if (err) {
+		tg_err("cannot set pin paths under %s: %s", l->pin_dir, strerror(-err));
+		return err;
+	}
+	err = tlsguard_bpf__load(l->skel);
+	if (err && census)
+		return -EAGAIN;
+	if (err) {
+		tg_err("cannot load BPF programs: %s (run with -v for the verifier log; "
+		       "pins in %s from another build? try 'tlsguard uninstall --pin-path %s')",
+		       strerror(-err), l->pin_dir, l->pin_dir);
+		return err;
+	}
+	return 0;
+}
+
 int loader_load(struct tg_loader *l, const char *pin_dir)
 {
+	bool census;
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -175,28 +203,22 @@ int loader_load(struct tg_loader *l, const char *pin_dir)
 			tg_err("cannot use pin directory %s: %s", l->pin_dir, strerror(-err));
 		return err;
 	}
-	l->skel = tlsguard_bpf__open();
-	if (!l->skel) {
-		err = -errno;
-		tg_err("cannot open BPF object: %s", strerror(-err));
-		return err;
+	census = probe_census();
+	if (!census)
+		tg_info("this kernel cannot run the census iterator; an upgrade away from this "
+			"agent's layout keeps its programs attached for %ds", TG_HANDOFF_BLIND_DRAIN_S);
+	err = open_and_load(l, census);
+	if (err == -EAGAIN) {
+		/* only the census failed to verify: enforcement must not depend on it */
+		tg_warn("the census iterator does not load on this kernel; an upgrade away from "
+			"this agent's layout keeps its programs attached for %ds",
+			TG_HANDOFF_BLIND_DRAIN_S);
+		tlsguard_bpf__destroy(l->skel);
+		l->skel = NULL;
+		err = open_and_load(l, false);
 	}
-	probe_features(l);
-	l->skel->rodata->tg_have_current_task = l->have_current_task;
-	l->skel->rodata->tg_have_current_cgroup = l->have_current_cgroup;
-	census_autoload(l);
-	err = set_map_pins(l);
-	if (err) {
-		tg_err("cannot set pin paths under %s: %s", l->pin_dir, strerror(-err));
+	if (err)
 		return err;
-	}
-	err = tlsguard_bpf__load(l->skel);
-	if (err) {
-		tg_err("cannot load BPF programs: %s (run with -v for the verifier log; "
-		       "pins in %s from another build? try 'tlsguard uninstall --pin-path %s')",
-		       strerror(-err), l->pin_dir, l->pin_dir);
-		return err;
-	}
 	err = pin_census(l);
 	if (err) {
 		tg_err("cannot pin the census program under %s: %s", l->pin_dir, strerror(-err));
