@@ -23,13 +23,13 @@ endif
 
 PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
+CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) $(LAYOUT_DEFS) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
 		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS		?= -O2
 LDLIBS		:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
 SANFLAGS	:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -Ibpf \
+BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror $(LAYOUT_DEFS) -Iinclude -Ibpf \
 		   -I/usr/include/$(MULTIARCH)
 
 BPF_SRCS	:= bpf/tlsguard.bpf.c bpf/dns.bpf.c
@@ -118,7 +118,19 @@ UNIT_BINS	:= $(patsubst tests/unit/%.c,$(SAN)/unit/%,$(UNIT_SRCS))
 BPFTEST_BINS	:= $(patsubst tests/bpf/%.c,$(SAN)/bpftest/%,$(BPFTEST_SRCS))
 HELPER_BINS	:= $(patsubst tests/helpers/%.c,$(SAN)/helpers/%,$(HELPER_SRCS))
 
-test-build: $(BUILD)/tlsguard $(SAN)/tlsguard $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS)
+# The upgrade test needs an agent of another pin layout: this source, built
+# with TG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) into its own build directory.
+OLD_LAYOUT	?= 1003
+OLD_LAYOUT_BIN	:= $(SAN)/helpers/tlsguard-layout$(OLD_LAYOUT)
+
+$(OLD_LAYOUT_BIN): $(AGENT_SRCS) $(BPF_SRCS) $(HEADERS)
+	$(call msg,MAKE,$@)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/layout$(OLD_LAYOUT) \
+		LAYOUT_DEFS=-DTG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) $(BUILD)/layout$(OLD_LAYOUT)/tlsguard
+	$(Q)mkdir -p $(dir $@)
+	$(Q)cp $(BUILD)/layout$(OLD_LAYOUT)/tlsguard $@
+
+test-build: $(BUILD)/tlsguard $(SAN)/tlsguard $(UNIT_BINS) $(BPFTEST_BINS) $(HELPER_BINS) $(OLD_LAYOUT_BIN)
 
 # ---- tests ----------------------------------------------------------------
 # `make test` is what CI runs: dependencies, build, then every suite.

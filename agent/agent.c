@@ -372,7 +372,8 @@ static void record_policy_identity(struct agent *a, const char *path)
  * paths as kernel events (file sink, `tlsguard events`), so an auditor sees
  * when enforcement changed and when findings were lost.
  */
-static void emit_agent_event(struct agent *a, const char *action, const char *message)
+static void emit_agent_event_with(struct agent *a, const char *action, const char *message,
+				  const char *key, json_object *extra)
 {
 	json_object *o = json_object_new_object(), *ag = json_object_new_object();
 	json_object *pol = json_object_new_object();
@@ -382,6 +383,7 @@ static void emit_agent_event(struct agent *a, const char *action, const char *me
 		json_object_put(o);
 		json_object_put(ag);
 		json_object_put(pol);
+		json_object_put(extra);
 		return;
 	}
 	events_format_time(now_real_ns(), when, sizeof(when));
@@ -398,10 +400,17 @@ static void emit_agent_event(struct agent *a, const char *action, const char *me
 	json_object_object_add(pol, "sha256", json_object_new_string(a->policy_sha256));
 	json_object_object_add(o, "policy", pol);
 	json_object_object_add(o, "message", message ? json_object_new_string(message) : NULL);
+	if (key && extra)
+		json_object_object_add(o, key, extra);
 	agent_ai_event(a, o);
 	control_publish_line(&a->control, o, write_to_file_sink(a, o));
 	file_sink_flush(a);
 	json_object_put(o);
+}
+
+static void emit_agent_event(struct agent *a, const char *action, const char *message)
+{
+	emit_agent_event_with(a, action, message, NULL, NULL);
 }
 
 /* The App Insights sink lost items (spool full, queue full): an `agent` loss event. */
@@ -594,6 +603,139 @@ static void report_untracked(struct agent *a, const uint64_t *counters)
 	emit_agent_event(a, "untracked", msg);
 }
 
+/* ---- upgrade from another pin layout (handoff.h) ---------------------------- */
+
+static void on_old_ring(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+
+	ring_buffer__consume(a->old_rb);
+	file_sink_flush(a);
+}
+
+/* The old generation's ring buffer, read like ours while it drains (same event ABI). */
+static int open_old_ring(struct agent *a)
+{
+	if (!a->handoff.retiring_layout || !a->handoff.old_events_compatible)
+		return 0;
+	a->old_rb = ring_buffer__new(a->handoff.old_events_fd, handle_event, a, NULL);
+	if (!a->old_rb) {
+		int err = -errno;
+
+		tg_err("cannot open the ring buffer of layout %u: %s", a->handoff.retiring_layout,
+		       strerror(-err));
+		return err;
+	}
+	a->w_old_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->old_rb),
+					   .handle = on_old_ring, .ctx = a };
+	return agent_watch(a, &a->w_old_ring, EPOLLIN);
+}
+
+static void close_old_ring(struct agent *a)
+{
+	if (!a->old_rb)
+		return;
+	ring_buffer__consume(a->old_rb);	/* its last findings */
+	file_sink_flush(a);
+	agent_unwatch(a, &a->w_old_ring);
+	ring_buffer__free(a->old_rb);
+	a->old_rb = NULL;
+}
+
+/* Counters as status names them (status.c counters_json), for the upgrade_done event. */
+static json_object *old_counters_json(const uint64_t *c)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "flows_tracked", json_object_new_uint64(c[TG_CNT_FLOWS_TRACKED]));
+	json_object_object_add(o, "tls", json_object_new_uint64(c[TG_CNT_VERDICT_TLS]));
+	json_object_object_add(o, "plaintext",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_PLAINTEXT_BLOCKED]));
+	json_object_object_add(o, "weak_tls",
+			       json_object_new_uint64(c[TG_CNT_WEAK_TLS_FLAGGED] + c[TG_CNT_WEAK_TLS_BLOCKED]));
+	json_object_object_add(o, "sni_mismatch",
+			       json_object_new_uint64(c[TG_CNT_SNI_MISMATCH_FLAGGED] +
+						      c[TG_CNT_SNI_MISMATCH_BLOCKED]));
+	json_object_object_add(o, "blocked",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_BLOCKED] + c[TG_CNT_CONNECT_BLOCKED]));
+	json_object_object_add(o, "flagged",
+			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_CONNECT_FLAGGED]));
+	json_object_object_add(o, "events_lost", json_object_new_uint64(c[TG_CNT_ERR_RINGBUF]));
+	return o;
+}
+
+static json_object *upgrade_json(struct agent *a, uint32_t from, const uint64_t *old_counters)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "from_layout", json_object_new_int64(from));
+	json_object_object_add(o, "to_layout", json_object_new_int64(a->handoff.layout));
+	json_object_object_add(o, "old_events_read",
+			       json_object_new_boolean(a->handoff.old_events_compatible));
+	if (old_counters)
+		json_object_object_add(o, "old_counters", old_counters_json(old_counters));
+	return o;
+}
+
+static void upgrade_started(struct agent *a)
+{
+	char msg[256];
+
+	if (!a->handoff.retiring_layout)
+		return;
+	snprintf(msg, sizeof(msg), "new connects are tracked by layout %u; layout %u stays attached "
+		 "until its open flows are decided", a->handoff.layout, a->handoff.retiring_layout);
+	tg_info("upgrade: %s", msg);
+	emit_agent_event_with(a, "upgrade", msg, "upgrade",
+			      upgrade_json(a, a->handoff.retiring_layout, NULL));
+}
+
+/*
+ * Once a second while an old generation drains: is any of its flows still
+ * undecided (or blocked and open)? The first census waits a second after the
+ * switch, for connect() calls that read the handoff map just before it.
+ */
+static void upgrade_tick(struct agent *a)
+{
+	struct tg_upgrade *h = &a->handoff;
+	uint64_t old[TG_CNT__MAX], elapsed;
+	uint32_t from = h->retiring_layout;
+	int handoff_fd, err, cerr;
+	char msg[256];
+
+	if (!from)
+		return;
+	elapsed = (uint64_t)a->last_housekeeping.tv_sec - h->drain_started_s;
+	if (elapsed < 1)
+		return;
+	cerr = handoff_census(h);
+	if (cerr && cerr != -ENOENT && !h->census_failed_logged) {
+		tg_warn("upgrade: cannot run the census of layout %u: %s; it stays attached for %ds",
+			from, strerror(-cerr), TG_HANDOFF_BLIND_DRAIN_S);
+		h->census_failed_logged = true;
+	}
+	if (!handoff_drain_done(!cerr, h->census_flows, elapsed)) {
+		if (elapsed % 60 == 0)
+			tg_warn("upgrade: layout %u still judges %llu open flow(s); it stays attached "
+				"until they are decided or closed", from,
+				(unsigned long long)h->census_flows);
+		return;
+	}
+	close_old_ring(a);
+	err = handoff_old_counters(h, old, TG_CNT__MAX);
+	handoff_fd = bpf_map__fd(a->loader.skel->maps.tg_handoff);
+	cerr = handoff_finish(h, handoff_fd);
+	if (cerr) {
+		tg_err("upgrade: cannot remove the drained layout %u pins under %s: %s; the next "
+		       "start removes them", from, a->loader.pin_dir, strerror(-cerr));
+		h->retiring_layout = 0;	/* its programs are off the cgroups or will be */
+	}
+	snprintf(msg, sizeof(msg), "layout %u drained and removed after %llus; its counters are "
+		 "reported here once", from, (unsigned long long)elapsed);
+	tg_info("upgrade: %s", msg);
+	emit_agent_event_with(a, "upgrade_done", msg, "upgrade", upgrade_json(a, from, err ? NULL : old));
+}
+
 /* Once a second: report events the kernel could not hand over (ring buffer full). */
 static void housekeeping(struct agent *a)
 {
@@ -607,6 +749,7 @@ static void housekeeping(struct agent *a)
 	a->last_housekeeping = now;
 	control_sweep(&a->control);
 	write_config(a);	/* the heartbeat */
+	upgrade_tick(a);
 	agent_ai_tick(a);
 	if (agent_read_counters(a, counters))
 		return;
@@ -663,6 +806,8 @@ static int setup_loop(struct agent *a)
 	if (!err)
 		err = agent_watch(a, &a->w_ring, EPOLLIN);
 	if (!err)
+		err = open_old_ring(a);
+	if (!err)
 		err = agent_watch(a, &a->w_hosts, EPOLLIN);
 	a->w_dns = (struct tg_watch){ .fd = dnslearn_fd(a->dns), .handle = on_dns, .ctx = a };
 	if (!err)
@@ -691,6 +836,8 @@ static int run_loop(struct agent *a)
 		housekeeping(a);
 	}
 	ring_buffer__consume(a->rb);	/* what arrived before the signal */
+	if (a->old_rb)
+		ring_buffer__consume(a->old_rb);
 	file_sink_flush(a);
 	return 0;
 }
@@ -778,7 +925,10 @@ static int start(struct agent *a)
 	struct tg_dest_table current;
 	int err;
 
-	err = loader_load(&a->loader, a->opts->pin_path);
+	/* another layout's pins are moved aside (retiring/) and stay attached */
+	err = handoff_prepare(&a->handoff, a->opts->pin_path, TG_PIN_LAYOUT_VERSION);
+	if (!err)
+		err = loader_load(&a->loader, a->opts->pin_path);
 	if (!err)
 		err = dnslearn_open(&a->dns, a->opts->pin_path, a->policy);
 	if (err)
@@ -795,6 +945,12 @@ static int start(struct agent *a)
 		err = write_config(a);
 	if (!err)
 		err = attach_all(a);
+	if (err)
+		return err;
+	/* attached everywhere: only now may this generation take over new connects */
+	err = handoff_switch(&a->handoff, bpf_map__fd(a->loader.skel->maps.tg_handoff));
+	if (err)
+		tg_err("cannot write the handoff map under %s: %s", a->loader.pin_dir, strerror(-err));
 	return err;
 }
 
@@ -879,6 +1035,8 @@ static void cleanup(struct agent *a)
 	metrics_close(&a->metrics);
 	control_close(&a->control);
 	ring_buffer__free(a->rb);
+	ring_buffer__free(a->old_rb);
+	handoff_close(&a->handoff);
 	workloads_free(a->ev_ctx.workloads);	/* before the cgroup names it borrows */
 	cgroup_names_free(a->ev_ctx.cgroups);
 	agent_ai_close(a);	/* flushes: events still in flight are sent or spooled */
@@ -933,7 +1091,9 @@ static const char *mode_name(int mode)
 
 int agent_run(const struct tg_agent_opts *opts)
 {
-	struct agent a = { .opts = opts, .epfd = -1, .sigfd = -1 };
+	struct agent a = { .opts = opts, .epfd = -1, .sigfd = -1,
+			   .handoff = { .old_events_fd = -1, .old_counters_fd = -1,
+					.old_flows_fd = -1, .old_census_fd = -1 } };
 	int ret = TG_EXIT_FAIL, err;
 
 	a.hosts.event_fd = -1;
@@ -989,6 +1149,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.fail_open_seen = a.loader.adopted_maps ? 0 : a.counters_at_start[TG_CNT_FAIL_OPEN_PASSED];
 	emit_agent_event(&a, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);
+	upgrade_started(&a);
 	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "
 		"pins %s%s, control %s",
 		a.policy->source, a.policy->ndests, a.dests.n,

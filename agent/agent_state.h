@@ -17,6 +17,7 @@
 #include "dests.h"
 #include "enforcer.h"
 #include "events.h"
+#include "handoff.h"
 #include "dnslearn.h"
 #include "hosts.h"
 #include "loader.h"
@@ -63,6 +64,9 @@ struct agent {
 	struct tg_dnslearn *dns;		/* names learned from DNS answers */
 	struct tg_watch w_dns;
 	struct tg_loader loader;
+	struct tg_upgrade handoff;	/* upgrade from another pin layout (handoff.h) */
+	struct ring_buffer *old_rb;	/* the draining generation's events, NULL: none */
+	struct tg_watch w_old_ring;
 	struct tg_dest_table dests;
 	struct tg_enforcer enforcer;
 	struct tg_event_ctx ev_ctx;

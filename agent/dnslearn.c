@@ -812,7 +812,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 		tg_err("dns: cannot create pin directory %s: %s", l->dir, strerror(-err));
 		goto fail;
 	}
-	err = pins_check_layout(l->dir, TG_DNS_PIN_LAYOUT_VERSION, l->top, &l->adopted);
+	err = pins_check_layout(l->dir, TG_DNS_PIN_LAYOUT_VERSION, 0, l->top, &l->adopted);
 	if (err) {
 		if (err != -EEXIST)
 			tg_err("dns: cannot use pin directory %s: %s", l->dir, strerror(-err));

@@ -9,14 +9,18 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "kernel_features.h"
+#include "handoff.h"
 #include "handshake.h"
 #include "loader.h"
 #include "log.h"
 #include "pins.h"
 #include "tlsguard/config.h"
+#include "tlsguard/event.h"
+#include "tlsguard/handoff.h"
 #include "tlsguard.skel.h"
 
 static const char *const hook_names[TG_HOOK__MAX] = {
@@ -53,7 +57,8 @@ static struct bpf_program *hook_prog(struct tg_loader *l, enum tg_hook h)
 /* Pins from another layout (TG_PIN_LAYOUT_VERSION) are not adopted. */
 static int check_layout(struct tg_loader *l)
 {
-	return pins_check_layout(l->pin_dir, TG_PIN_LAYOUT_VERSION, l->pin_dir, &l->adopted_maps);
+	return pins_check_layout(l->pin_dir, TG_PIN_LAYOUT_VERSION, TG_EVENT_ABI, l->pin_dir,
+				 &l->adopted_maps);
 }
 
 static int set_map_pins(struct tg_loader *l)
@@ -76,7 +81,61 @@ static int set_map_pins(struct tg_loader *l)
 		if (err)
 			return err;
 	}
-	return 0;
+	/* shared by every generation, under fixed names (handoff.h) */
+	err = pins_path(path, sizeof(path), l->pin_dir, TG_HANDOFF_PIN);
+	if (!err)
+		err = bpf_map__set_pin_path(l->skel->maps.tg_handoff, path);
+	if (!err)
+		err = pins_path(path, sizeof(path), l->pin_dir, TG_OWNER_PIN);
+	if (!err)
+		err = bpf_map__set_pin_path(l->skel->maps.tg_owner, path);
+	return err;
+}
+
+/*
+ * Can this kernel load the census iterator (a tracing program: it needs the
+ * kernel's BTF, and some kernels refuse tracing programs altogether)? Probed
+ * with an empty one; without it an upgrade away from this generation drains
+ * by time (handoff.h).
+ */
+static bool probe_census(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_ITER);
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int id, fd;
+
+	if (!vmlinux)
+		return false;
+	id = btf__find_by_name_kind(vmlinux, "bpf_iter_bpf_sk_storage_map", BTF_KIND_FUNC);
+	btf__free(vmlinux);
+	if (id <= 0)
+		return false;
+	opts.attach_btf_id = id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "tg_census_probe", "Dual BSD/GPL", insns, 2, &opts);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Pinned with the generation, so that its successor can run it (handoff.h). */
+static int pin_census(struct tg_loader *l)
+{
+	char path[4096];
+	int err;
+
+	if (!l->have_census)
+		return 0;
+	err = pins_path(path, sizeof(path), l->pin_dir, TG_CENSUS_PIN);
+	if (err)
+		return err;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return bpf_program__pin(l->skel->progs.tg_census, path);
 }
 
 static void probe_features(struct tg_loader *l)
@@ -91,8 +150,45 @@ static void probe_features(struct tg_loader *l)
 			"events will not name the process");
 }
 
+/*
+ * Open and load the object, with the census or without. -EAGAIN: the load
+ * failed with the census and may work without it.
+ */
+static int open_and_load(struct tg_loader *l, bool census)
+{
+	int err;
+
+	l->skel = tlsguard_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		tg_err("cannot open BPF object: %s", strerror(-err));
+		return err;
+	}
+	probe_features(l);
+	l->skel->rodata->tg_have_current_task = l->have_current_task;
+	l->skel->rodata->tg_have_current_cgroup = l->have_current_cgroup;
+	l->have_census = census;
+	bpf_program__set_autoload(l->skel->progs.tg_census, census);
+	err = set_map_pins(l);
+	if (err) {
+		tg_err("cannot set pin paths under %s: %s", l->pin_dir, strerror(-err));
+		return err;
+	}
+	err = tlsguard_bpf__load(l->skel);
+	if (err && census)
+		return -EAGAIN;
+	if (err) {
+		tg_err("cannot load BPF programs: %s (run with -v for the verifier log; "
+		       "pins in %s from another build? try 'tlsguard uninstall --pin-path %s')",
+		       strerror(-err), l->pin_dir, l->pin_dir);
+		return err;
+	}
+	return 0;
+}
+
 int loader_load(struct tg_loader *l, const char *pin_dir)
 {
+	bool census;
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -110,25 +206,25 @@ int loader_load(struct tg_loader *l, const char *pin_dir)
 			tg_err("cannot use pin directory %s: %s", l->pin_dir, strerror(-err));
 		return err;
 	}
-	l->skel = tlsguard_bpf__open();
-	if (!l->skel) {
-		err = -errno;
-		tg_err("cannot open BPF object: %s", strerror(-err));
-		return err;
+	census = probe_census();
+	if (!census)
+		tg_info("this kernel cannot run the census iterator; an upgrade away from this "
+			"agent's layout keeps its programs attached for %ds", TG_HANDOFF_BLIND_DRAIN_S);
+	err = open_and_load(l, census);
+	if (err == -EAGAIN) {
+		/* only the census failed to verify: enforcement must not depend on it */
+		tg_warn("the census iterator does not load on this kernel; an upgrade away from "
+			"this agent's layout keeps its programs attached for %ds",
+			TG_HANDOFF_BLIND_DRAIN_S);
+		tlsguard_bpf__destroy(l->skel);
+		l->skel = NULL;
+		err = open_and_load(l, false);
 	}
-	probe_features(l);
-	l->skel->rodata->tg_have_current_task = l->have_current_task;
-	l->skel->rodata->tg_have_current_cgroup = l->have_current_cgroup;
-	err = set_map_pins(l);
-	if (err) {
-		tg_err("cannot set pin paths under %s: %s", l->pin_dir, strerror(-err));
+	if (err)
 		return err;
-	}
-	err = tlsguard_bpf__load(l->skel);
+	err = pin_census(l);
 	if (err) {
-		tg_err("cannot load BPF programs: %s (run with -v for the verifier log; "
-		       "pins in %s from another build? try 'tlsguard uninstall --pin-path %s')",
-		       strerror(-err), l->pin_dir, l->pin_dir);
+		tg_err("cannot pin the census program under %s: %s", l->pin_dir, strerror(-err));
 		return err;
 	}
 	/* host names and proxies are written along with the destination classes */

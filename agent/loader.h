@@ -41,6 +41,7 @@ struct tg_loader {
 	size_t natts;
 	bool have_current_task;		/* kernel feature probes */
 	bool have_current_cgroup;
+	bool have_census;		/* the census iterator is loaded and pinned */
 };
 
 /* Open, probe, pin maps, load. 0 or -errno, with the reason logged. */

@@ -41,7 +41,33 @@ int pins_path(char *out, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bool *adopted)
+int pins_read_layout(const char *dir, uint32_t *layout, uint32_t *event_abi)
+{
+	char path[4096];
+	__u32 key = 0, v = 0;
+	int fd, err;
+
+	err = pins_path(path, sizeof(path), dir, TG_PINS_LAYOUT);
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_lookup_elem(fd, &key, &v) ? -errno : 0;
+	*layout = v;
+	if (event_abi) {
+		/* markers of releases before the handoff have no second entry */
+		key = 1;
+		v = 0;
+		bpf_map_lookup_elem(fd, &key, &v);
+		*event_abi = v;
+	}
+	close(fd);
+	return err;
+}
+
+int pins_check_layout(const char *dir, uint32_t version, uint32_t event_abi, const char *top_dir,
+		      bool *adopted)
 {
 	char path[4096];
 	__u32 key = 0, have = 0;
@@ -51,12 +77,8 @@ int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bo
 	err = pins_path(path, sizeof(path), dir, TG_PINS_LAYOUT);
 	if (err)
 		return err;
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		err = bpf_map_lookup_elem(fd, &key, &have) ? -errno : 0;
-		close(fd);
-		if (err)
-			return err;
+	err = pins_read_layout(dir, &have, NULL);
+	if (!err) {
 		if (have != version) {
 			tg_err("pins in %s have layout %u, this agent uses %u; "
 			       "run 'tlsguard uninstall --pin-path %s' first",
@@ -66,10 +88,15 @@ int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bo
 		*adopted = true;
 		return 0;
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tg_layout", sizeof(key), sizeof(version), 1, NULL);
+	if (err != -ENOENT)
+		return err;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tg_layout", sizeof(key), sizeof(version), 2, NULL);
 	if (fd < 0)
 		return -errno;
 	err = bpf_map_update_elem(fd, &key, &version, BPF_ANY) ? -errno : 0;
+	key = 1;
+	if (!err && bpf_map_update_elem(fd, &key, &event_abi, BPF_ANY))
+		err = -errno;
 	if (!err && bpf_obj_pin(fd, path))
 		err = -errno;
 	close(fd);
@@ -212,6 +239,11 @@ static int remove_tree(const char *dir, bool links, int depth)
 	if (!err && rmdir(dir) < 0)
 		err = -errno;
 	return err;
+}
+
+int pins_remove_tree(const char *dir)
+{
+	return remove_tree(dir, false, 0);
 }
 
 int pins_remove_dir(const char *dir, bool *found)

@@ -27,12 +27,17 @@ int pins_mkdir_p(const char *path, mode_t mode);
 int pins_path(char *out, size_t len, const char *dir, const char *name);
 
 /*
- * The layout marker of @dir: a one-entry array map holding @version. Made
- * when missing (*adopted = false); when present and equal, *adopted = true;
- * a different version is -EEXIST, logged with the uninstall command for
- * @top_dir (the agent's pin directory).
+ * The layout marker of @dir: an array map holding @version (entry 0) and
+ * @event_abi (entry 1; releases before the generation handoff made a
+ * one-entry map). Made when missing (*adopted = false); when present and
+ * equal, *adopted = true; a different version is -EEXIST, logged with the
+ * uninstall command for @top_dir (the agent's pin directory).
  */
-int pins_check_layout(const char *dir, uint32_t version, const char *top_dir, bool *adopted);
+int pins_check_layout(const char *dir, uint32_t version, uint32_t event_abi, const char *top_dir,
+		      bool *adopted);
+
+/* Read the marker of @dir; *event_abi (optional) is 0 when it has none. 0, -ENOENT or -errno. */
+int pins_read_layout(const char *dir, uint32_t *layout, uint32_t *event_abi);
 
 /* Switch the link pinned at @path to @prog_fd: its fd, or -ENOENT (none, or stale and removed). */
 int pins_adopt_link(const char *path, int prog_fd);
@@ -54,5 +59,8 @@ int pins_prune_links(const char *dir, const uint64_t *keep, size_t n);
  * everything and remove the directories. *found: @dir existed.
  */
 int pins_remove_dir(const char *dir, bool *found);
+
+/* The same for a directory that must exist. 0 or -errno. */
+int pins_remove_tree(const char *dir);
 
 #endif /* TLSGUARD_AGENT_PINS_H */

@@ -415,6 +415,30 @@ static json_object *flows_json(struct agent *a, const struct snapshot *s)
 	return o;
 }
 
+/*
+ * The pin layout, and an upgrade in progress: the old generation's counters
+ * are its own (never added to "counters"); they are reported once, in the
+ * upgrade_done event, when it is removed.
+ */
+static json_object *handoff_json(struct agent *a)
+{
+	const struct tg_upgrade *h = &a->handoff;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "layout", json_object_new_int64(h->layout));
+	json_object_object_add(o, "draining", json_object_new_boolean(h->retiring_layout != 0));
+	json_object_object_add(o, "retiring_layout",
+			       h->retiring_layout ? json_object_new_int64(h->retiring_layout) : NULL);
+	if (h->retiring_layout) {
+		json_object_object_add(o, "retiring_open_flows",
+				       h->census_ok ? json_object_new_uint64(h->census_flows) : NULL);
+		json_object_object_add(o, "retiring_events_read",
+				       json_object_new_boolean(h->old_events_compatible));
+	}
+	add_time(o, "switched_at", h->switched_real_ns);
+	return o;
+}
+
 static json_object *kernel_counters_json(const struct snapshot *s)
 {
 	json_object *o = json_object_new_object();
@@ -589,6 +613,7 @@ json_object *status_build_json(struct agent *a)
 	json_object_object_add(o, "counters", counters_json(a, &s));
 	json_object_object_add(o, "flows", flows_json(a, &s));
 	json_object_object_add(o, "kernel_counters", kernel_counters_json(&s));
+	json_object_object_add(o, "handoff", handoff_json(a));
 	json_object_object_add(o, "sinks", sinks_json(a));
 	if (a->ev_ctx.workloads)
 		json_object_object_add(o, "workloads", workloads_status_json(a->ev_ctx.workloads));

@@ -17,6 +17,14 @@ static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
 	bpf_sk_storage_delete(&tg_hs_map, sk);
 }
 
+/* The generation that tracked the socket last judges it (handoff.h). */
+static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	struct tg_owner *o = bpf_sk_storage_get(&tg_owner, sk, NULL, 0);
+
+	return !o || o->layout == TG_PIN_LAYOUT_VERSION;
+}
+
 SEC("cgroup/connect4")
 int tg_connect4(struct bpf_sock_addr *ctx)
 {
@@ -86,6 +94,42 @@ int tg_release(struct bpf_sock *ctx)
 	if (flow)
 		tg_flow_on_release(flow);
 	return 1;
+}
+
+/*
+ * The census (handoff.h): run by an agent over this generation's tg_flows
+ * while the generation drains after an upgrade. Kernel types are declared
+ * here, not taken from vmlinux.h: only their first fields are read, at
+ * offsets the iterator ABI fixes.
+ */
+struct seq_file;
+struct bpf_iter_meta {
+	struct seq_file *seq;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__bpf_sk_storage_map {
+	struct bpf_iter_meta *meta;
+	void *map;
+	void *sk;
+	void *value;
+} __attribute__((preserve_access_index));
+
+SEC("iter/bpf_sk_storage_map")
+int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct tg_flow *flow = ctx->value;
+	struct tg_census_rec rec = {};
+
+	if (!ctx->sk || !flow)
+		return 0;
+	/* decided flows need nothing; a blocked one needs its drops until it is closed */
+	if (flow->state != TG_FLOW_PENDING && flow->state != TG_FLOW_SERVER_HELLO &&
+	    flow->state != TG_FLOW_BLOCKED)
+		return 0;
+	rec.cookie = flow->cookie;
+	rec.state = flow->state;
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

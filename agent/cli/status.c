@@ -45,6 +45,11 @@ static void print_agent(const struct style *st, json_object *o)
 	printf("  %-16s %s\n", "fail mode", s(o, "agent.fail_mode"));
 	printf("  %-16s %s%s\n", "pins", s(o, "agent.pin_path"),
 	       !strcmp(s(o, "agent.adopted_pins"), "true") ? " (adopted from a previous agent)" : "");
+	printf("  %-16s %s", "pin layout", s(o, "handoff.layout"));
+	if (!strcmp(s(o, "handoff.draining"), "true"))
+		printf(" (upgrading from layout %s: it judges its %s open flow(s) until they are "
+		       "decided)", s(o, "handoff.retiring_layout"), s(o, "handoff.retiring_open_flows"));
+	printf("\n");
 	printf("  %-16s %s\n", "control socket", s(o, "control.socket"));
 }
 

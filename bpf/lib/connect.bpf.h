@@ -6,6 +6,7 @@
 #include <linux/socket.h>
 #include "emit.bpf.h"
 #include "flowcap.bpf.h"
+#include "handoff.bpf.h"
 #include "tlsguard/preface.h"
 
 #ifndef AF_INET
@@ -68,6 +69,32 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 	flow->cls_flags = cls->flags;
 	if (flow->proto == TG_L7_TLS)
 		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* the ServerHello comes first */
+}
+
+/*
+ * Generation handoff (handoff.h), for a socket connecting to a protected
+ * destination or a proxy. An inactive generation leaves new connects to the
+ * active one and forgets the socket if it tracked it before (a reconnect);
+ * the active one records itself as the owner once it tracks.
+ */
+static __always_inline int tg_gen_pass(struct bpf_sock_addr *ctx)
+{
+	struct tg_flow *flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
+
+	if (flow) {
+		tg_flow_on_release(flow);	/* its slot of the flow cap, once */
+		bpf_sk_storage_delete(&tg_flows, ctx->sk);
+	}
+	return 1;
+}
+
+static __always_inline void tg_gen_claim(struct bpf_sock_addr *ctx)
+{
+	struct tg_owner *o = bpf_sk_storage_get(&tg_owner, ctx->sk, NULL,
+						BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (o)	/* without memory for it the socket counts as ours (tg_gen_owns) */
+		o->layout = TG_PIN_LAYOUT_VERSION;
 }
 
 static __always_inline void tg_emit_connect(const struct tg_flow *flow, __u8 action, __u8 reason)
@@ -153,11 +180,14 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 	__builtin_memcpy(pk.addr, key->addr, 16);
 	if (!bpf_map_lookup_elem(&tg_proxies, &pk))
 		return 1;
+	if (!tg_gen_active())
+		return tg_gen_pass(ctx);
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
 		return tg_untracked(ctx, key, family, port, 0, NULL, reason);
 	tg_flow_init(flow, ctx, key, family, port, 0, NULL);
 	flow->counted = TG_FLOW_COUNTED;
+	tg_gen_claim(ctx);
 	return 1;
 }
 
@@ -177,6 +207,8 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	dest = bpf_map_lookup_elem(&tg_dests, key);
 	if (!dest)
 		return tg_on_proxy_connect(ctx, key, family, port);
+	if (!tg_gen_active())
+		return tg_gen_pass(ctx);
 	if (dest->flags & TG_DEST_EXCEPTION) {
 		tg_count(TG_CNT_EXCEPTION_HIT);
 		return 1;
@@ -216,6 +248,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	flow->counted = TG_FLOW_COUNTED;
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
+	tg_gen_claim(ctx);
 	return 1;
 }
 

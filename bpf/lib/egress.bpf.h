@@ -17,6 +17,7 @@
 #define TLSGUARD_EGRESS_BPF_H
 
 #include "verdict.bpf.h"
+#include "handoff.bpf.h"
 #include "tlsguard/quic.h"
 
 /*
@@ -235,6 +236,9 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		tg_count(TG_CNT_ERR_HEADER);
 		return TG_PASS;
 	}
+	/* the first payload: settle which generation judges (handoff.h) */
+	if (seg.payload_len && !(flow->hs_flags & TG_HSF_STARTED) && !tg_gen_owns(sk, flow))
+		return tg_gen_disown(sk, flow);
 	if (flow->hs_flags & TG_HSF_UDP)
 		return tg_udp_egress(skb, sk, flow, &seg);
 	if (seg.payload_len == 0)

@@ -11,6 +11,7 @@
 #include "tlsguard/dest.h"
 #include "tlsguard/event.h"
 #include "tlsguard/flow.h"
+#include "tlsguard/handoff.h"
 #include "tlsguard/names.h"
 
 #define TG_RINGBUF_BYTES	(1 << 20)
@@ -118,5 +119,23 @@ struct {
 	__type(key, struct tg_proxy_key);
 	__type(value, __u32);
 } tg_proxies SEC(".maps");
+
+/*
+ * Shared by every generation of programs, pinned at fixed names in the pin
+ * directory; frozen (see handoff.h).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_handoff);
+} tg_handoff SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* required for sk_storage */
+	__type(key, int);
+	__type(value, struct tg_owner);
+} tg_owner SEC(".maps");
 
 #endif /* TLSGUARD_MAPS_BPF_H */

@@ -26,9 +26,15 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 /* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
 #define TG_MAX_SKIP_CGROUPS	65536
 
-/* Bump when a pinned map's key, value or meaning changes. */
-/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups; 4: flow cap
- * (tg_config.max_flows, tg_live_flows, tg_flow.counted, the sock_release hook) */
-#define TG_PIN_LAYOUT_VERSION	4
+/*
+ * Bump when a pinned map's key, value or meaning changes. Overridable (-D)
+ * only so that the tests can build an "older" agent to upgrade from.
+ */
+#ifndef TG_PIN_LAYOUT_VERSION
+#define TG_PIN_LAYOUT_VERSION	5	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
+					 * tg_flow.counted, the sock_release hook);
+					 * 5: generation handoff (handoff.h) */
+#endif
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -93,4 +93,11 @@ struct tg_event {
 };
 _Static_assert(sizeof(struct tg_event) == 760, "tg_event layout");
 
+/*
+ * Bump when struct tg_event or the meaning of a field changes. During an
+ * upgrade the new agent reads the old generation's ring buffer only when
+ * both say the same (handoff.h).
+ */
+#define TG_EVENT_ABI		1
+
 #endif /* TLSGUARD_EVENT_H */

@@ -58,6 +58,12 @@ static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
 		*live = 0;
 }
 
+/* one generation only: every flow is ours */
+static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	return 1;
+}
+
 SEC("cgroup_skb/egress")
 int test_egress(struct __sk_buff *skb)
 {

@@ -233,15 +233,15 @@ done
 field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2"; }
 
 table() {
-	echo "| kernel | where | programs loaded | attached | live enforce | BPF tests | BTF | pid/comm at connect | cgroup id at connect | bpf_sock_destroy | INET_DIAG_DESTROY | result |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| kernel | where | programs loaded | attached | live enforce | BPF tests | BTF | pid/comm at connect | cgroup id at connect | bpf_sock_destroy | INET_DIAG_DESTROY | upgrade census | result |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	while IFS=$'\t' read -r where line feats diag _; do
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 			"$(field kernel "$line")" "$where" "$(field programs_loaded "$line")" \
 			"$(field attached "$line")" "$(field live "$line")" "$(field tests "$line")" \
 			"$(field btf "$feats")" "$(field current_task "$feats")" \
 			"$(field current_cgroup "$feats")" "$(field sock_destroy_kfunc "$feats")" \
-			"$diag" "${line##* }"
+			"$diag" "$(field census "$line")" "${line##* }"
 	done <"$results"
 	if awk -F'\t' '$5 != "" { found = 1 } END { exit !found }' "$results"; then
 		echo
