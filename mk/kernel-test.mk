@@ -6,7 +6,7 @@
 # docs/kernel-matrix.md; fails unless every kernel passes.
 
 KT_DIR		:= $(BUILD)/kernel-test
-KT_DEB_DEPS	:= qemu-system-x86 busybox-static cpio gzip libbpf-dev libelf-dev zlib1g-dev
+KT_DEB_DEPS	:= qemu-system-x86 busybox-static cpio gzip xz-utils libbpf-dev libelf-dev zlib1g-dev
 KMATRIX		:= $(KT_DIR)/kmatrix
 # tests/kernel first: its cmocka.h stands in for the shared-only libcmocka
 KT_CFLAGS	:= -std=gnu11 -g -O2 $(WARN) -Itests/kernel -Iinclude -Iagent -I$(BUILD)

@@ -86,11 +86,17 @@ fetch_kernel() {
 unpack_kernel() {
 	local deb=$1 kdir="${1%.deb}"
 
-	if [[ ! -d "$kdir/boot" ]]; then
+	if [[ ! -d "$kdir/lib" ]]; then
 		rm -rf "$kdir.tmp"
 		mkdir -p "$kdir.tmp"
+		# sock_diag for TCP (the enforcer's SOCK_DESTROY) is a module in Debian's
+		# cloud kernels, and the guest has no modprobe to load it on demand
 		dpkg-deb --fsys-tarfile "$deb" |
-			tar -x -C "$kdir.tmp" --wildcards './boot/vmlinuz-*' './boot/config-*'
+			tar -x -C "$kdir.tmp" --wildcards './boot/vmlinuz-*' './boot/config-*' \
+				'./lib/modules/*/kernel/net/ipv4/inet_diag.ko*' \
+				'./lib/modules/*/kernel/net/ipv4/tcp_diag.ko*'
+		find "$kdir.tmp/lib" -name '*.ko.xz' -exec xz -d {} +
+		rm -rf "$kdir"
 		mv "$kdir.tmp" "$kdir"
 	fi
 	echo "$kdir"
@@ -98,13 +104,18 @@ unpack_kernel() {
 
 # ---- guest -------------------------------------------------------------------
 
+# make_initramfs [KDIR]: prints the path of an initramfs with busybox,
+# kmatrix and KDIR's sock_diag modules (none for the host).
 make_initramfs() {
-	local root="$dir/initramfs" out="$dir/initramfs.cpio.gz"
+	local kdir=${1:-} root="$dir/initramfs" out="$dir/initramfs.cpio.gz"
 
 	rm -rf "$root"
-	mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,modules}
 	cp /bin/busybox "$root/bin/busybox"
 	cp "$kmatrix" "$root/kmatrix"
+	if [[ -n "$kdir" ]]; then
+		find "$kdir/lib" -name '*_diag.ko' -exec cp {} "$root/modules/" \;
+	fi
 	cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
 # kernel-matrix guest: mount what tlsguard needs, run kmatrix, power off.
@@ -116,6 +127,10 @@ mount -t devtmpfs devtmpfs /dev
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up
+# inet_diag before tcp_diag, which needs it
+for m in inet_diag tcp_diag; do
+	[ -e /modules/$m.ko ] && insmod /modules/$m.ko
+done
 echo "KMATRIX-BOOT uptime=$(cut -d' ' -f1 /proc/uptime)"
 /kmatrix
 echo "KMATRIX-EXIT rc=$? uptime=$(cut -d' ' -f1 /proc/uptime)"
@@ -211,7 +226,6 @@ done
 "$kmatrix" >"$dir/host.log" 2>&1 || true
 record host "$dir/host.log" "$host_config"
 
-initrd=$(make_initramfs)
 for s in $series; do
 	if ! deb=$(fetch_kernel "$s"); then
 		printf '%s\t%s\t\t\t%s\n' "qemu" "KMATRIX kernel=$s.? programs_loaded=? attached=? live=? tests=? FAIL" \
@@ -219,6 +233,7 @@ for s in $series; do
 		continue
 	fi
 	kdir=$(unpack_kernel "$deb")
+	initrd=$(make_initramfs "$kdir")
 	name=$(basename "$kdir"/boot/vmlinuz-*)
 	name=${name#vmlinuz-}
 	t0=$(date +%s)
