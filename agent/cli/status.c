@@ -64,7 +64,7 @@ static void print_hooks(const struct style *st, json_object *o)
 		json_object *h = json_object_array_get_idx(hooks, i);
 		int ok = !strcmp(s(h, "attached"), "true");
 
-		printf("  %-9s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
+		printf("  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
 		       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
 		       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
 	}
@@ -134,7 +134,11 @@ static void print_sinks(const struct style *st, json_object *o)
 		json_object *k = json_object_array_get_idx(sinks, i);
 		int ok = !strcmp(s(k, "state"), "ok");
 
-		printf("  %-8s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
+		if (!strcmp(s(k, "state"), "disabled")) {
+			printf("  %-11s disabled (not configured)\n", s(k, "name"));
+			continue;
+		}
+		printf("  %-11s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
 		       s(k, "name"), ok ? st->green : st->red, s(k, "state"), st->reset, s(k, "target"),
 		       s(k, "sent"), s(k, "failed"), s(k, "queued"), s(k, "spooled"), s(k, "last_success"));
 		if (strcmp(s(k, "last_error"), "-"))
