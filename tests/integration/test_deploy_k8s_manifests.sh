@@ -260,8 +260,9 @@ host_state = {
     socket_path: "control socket",
     "/var/lib/tlsguard/spool": "event spool",
     "/var/log/pods/ns_pod_uid/container/0.log": "pod log metadata (attribution)",
+    "/var/log/containers/pod_ns_container-0123.log": "container ids by name (attribution)",
 }
-readonly_expected = {"/sys/fs/cgroup", "/var/log/pods"}
+readonly_expected = {"/sys/fs/cgroup", "/var/log/pods", "/var/log/containers"}
 for path, why in host_state.items():
     if not path:
         continue
