@@ -30,6 +30,7 @@
 #include "kernel_features.h"
 #include "loader.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 #include "privileges.h"
 #include "status.h"
@@ -426,7 +427,7 @@ static const char *config_path(const struct tg_agent_opts *opts)
 	return access(TG_DEFAULT_CONFIG, F_OK) == 0 ? TG_DEFAULT_CONFIG : NULL;
 }
 
-static int reload_policy(struct agent *a)
+static int apply_reload(struct agent *a)
 {
 	struct tg_policy *next = NULL;
 	const char *path;
@@ -462,6 +463,38 @@ static int reload_policy(struct agent *a)
 		next->ndests, a->dests.n);
 	emit_agent_event(a, "reload", NULL);
 	return 0;
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
+}
+
+/* systemd's one-line status (notify.h): what is in force. */
+static void notify_ready(struct agent *a, const char *note)
+{
+	char msg[512];
+	int mode = a->opts->mode_override >= 0 ? a->opts->mode_override : a->policy->mode;
+
+	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%d\nSTATUS=%s%s mode, %zu destinations "
+		 "(%zu map entries), %zu cgroup(s)", (int)getpid(), note ? note : "", mode_name(mode),
+		 a->policy->ndests, a->dests.n, a->ncg);
+	notify_send(msg);
+}
+
+static int reload_policy(struct agent *a)
+{
+	struct timespec now;
+	char msg[96];
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+	notify_send(msg);
+	err = apply_reload(a);
+	notify_ready(a, err ? "reload failed, previous policy in force: " : NULL);
+	return err;
 }
 
 int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events)
@@ -749,6 +782,8 @@ static void housekeeping(struct agent *a)
 	a->last_housekeeping = now;
 	control_sweep(&a->control);
 	write_config(a);	/* the heartbeat */
+	if (notify_watchdog(NULL))
+		notify_send("WATCHDOG=1");	/* the loop turns: once a second */
 	upgrade_tick(a);
 	agent_ai_tick(a);
 	if (agent_read_counters(a, counters))
@@ -1084,10 +1119,6 @@ static int check_kernel(void)
 	return -ENOTSUP;
 }
 
-static const char *mode_name(int mode)
-{
-	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
-}
 
 int agent_run(const struct tg_agent_opts *opts)
 {
@@ -1106,6 +1137,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.started_real_ns = now_real_ns();
 	libbpf_set_print(libbpf_log);
 	block_signals();	/* before any thread starts: they inherit the mask */
+	notify_init();
 	if (load_policy(opts->config, &a.policy)) {
 		ret = TG_EXIT_USAGE;
 		goto out;
@@ -1156,11 +1188,13 @@ int agent_run(const struct tg_agent_opts *opts)
 		mode_name(opts->mode_override >= 0 ? opts->mode_override : a.policy->mode),
 		opts->mode_override >= 0 ? " (--mode)" : "", a.ncg, opts->pin_path,
 		a.loader.adopted_maps ? " (adopted)" : "", a.control.path);
+	notify_ready(&a, NULL);
 	err = run_loop(&a);
 	if (err) {
 		tg_err("event loop failed: %s", strerror(-err));
 		goto out;
 	}
+	notify_send("STOPPING=1\nSTATUS=stopping; the programs stay attached and keep enforcing");
 	emit_agent_event(&a, "stop", "programs stay attached and keep enforcing");
 	tg_info("stopping: %llu events written, %llu blocked sockets destroyed; programs stay "
 		"attached (pinned under %s; 'tlsguard uninstall' removes them)",

@@ -73,7 +73,10 @@ done
 
 type=$(value Type)
 case $type in
-notify) ;;
+notify)
+	want NotifyAccess main
+	value WatchdogSec | grep -q . || fail "Type=notify without WatchdogSec= (the agent pings once a second)"
+	;;
 simple)
 	value ExecStartPost | grep -q 'status' ||
 		fail "Type=simple without an ExecStartPost= readiness check (tlsguard status)"
