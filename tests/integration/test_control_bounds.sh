@@ -19,6 +19,8 @@ DEEP=""
 cleanup()
 {
 	local rc=$? d=$DEEP
+	set +e	# a cleanup that stops half way would leave the agent running
+	trap - ERR
 	# the directories go deepest first, before tg_cleanup removes the test's cgroup
 	[[ -n "$DEEP" ]] && _tg_empty_cgroup "$DEEP"
 	while [[ -n "$DEEP" && "$d" == "$TG_CG"/* ]]; do
