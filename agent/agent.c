@@ -179,6 +179,21 @@ static int drop_privileges(void)
 	return err;
 }
 
+/*
+ * Whether the policy's destinations fit the kernel maps, before anything is
+ * loaded: a policy that cannot work is a configuration error (exit 2), said once
+ * by dests_build(). 0, or -errno.
+ */
+static int check_dests_fit(struct agent *a)
+{
+	struct tg_dest_table t;
+	int err = dests_build(a->policy, a->opts->mode_override, &a->hosts, NULL, &t);
+
+	if (!err)
+		dests_free(&t);
+	return err;
+}
+
 /* Rebuild the destination table from policy + current addresses and apply it. */
 static int sync_dests(struct agent *a, struct tg_policy *policy)
 {
@@ -192,7 +207,8 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 			dests_free(&next);
 	}
 	if (err) {
-		tg_err("cannot build destination table: %s", strerror(-err));
+		if (err != -E2BIG)	/* dests_build() said what does not fit */
+			tg_err("cannot build destination table: %s", strerror(-err));
 		return err;
 	}
 	err = dests_apply(bpf_map__fd(a->loader.skel->maps.tg_dests),
@@ -431,6 +447,7 @@ static int apply_reload(struct agent *a)
 {
 	struct tg_policy *next = NULL;
 	const char *path;
+	int err;
 
 	path = config_path(a->opts);
 	if (!path) {
@@ -443,10 +460,14 @@ static int apply_reload(struct agent *a)
 		emit_agent_event(a, "reload_failed", "policy is invalid; the previous policy stays in force");
 		return -EINVAL;
 	}
-	if (sync_dests(a, next)) {
+	err = sync_dests(a, next);
+	if (err) {
 		policy_free(next);
 		a->reload_failures++;
-		emit_agent_event(a, "reload_failed", "cannot apply the policy to the kernel maps; "
+		emit_agent_event(a, "reload_failed", err == -E2BIG ?
+				 "the policy's destinations do not fit the kernel map; "
+				 "the previous policy stays in force" :
+				 "cannot apply the policy to the kernel maps; "
 				 "the previous policy stays in force");
 		return -EIO;
 	}
@@ -1152,6 +1173,11 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	if (enforcer_init(&a.enforcer) || start_hosts(&a))
 		goto out;
+	err = check_dests_fit(&a);
+	if (err) {
+		ret = err == -ENOMEM ? TG_EXIT_FAIL : TG_EXIT_USAGE;
+		goto out;
+	}
 	if (start(&a) || open_outputs(&a))
 		goto out;
 	agent_read_counters(&a, a.counters_at_start);

@@ -26,7 +26,9 @@ static void report(struct agent *a, uint64_t n, const char *why)
 		return;
 	snprintf(msg, sizeof(msg), "appinsights: %llu item(s) lost: %s", (unsigned long long)n, why);
 	tg_warn("%s", msg);
+	a->ai_reporting_loss = true;	/* agent_ai_event(): this event reports the sink's loss */
 	a->ai_on_loss(a, msg);
+	a->ai_reporting_loss = false;
 }
 
 /* The sender thread counted losses: the agent thread reports them as `agent` events. */
@@ -138,7 +140,9 @@ void agent_ai_event(struct agent *a, json_object *ev)
 {
 	int err;
 
-	if (a->ai)
+	if (a->ai && a->ai_reporting_loss)
+		sink_ai_submit_loss_report(a->ai, ev);
+	else if (a->ai)
 		sink_ai_submit(a->ai, ev);
 	if (!a->fc)
 		return;

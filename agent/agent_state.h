@@ -96,6 +96,7 @@ struct agent {
 	struct tg_watch w_ai;		/* the sink's loss notifications */
 	void (*ai_on_loss)(struct agent *a, const char *message);
 	bool ai_protect_logged;
+	bool ai_reporting_loss;		/* the event being emitted reports App Insights losses */
 	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
 };
 

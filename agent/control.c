@@ -24,7 +24,7 @@ struct tg_control_client {
 	char req[TG_CONTROL_REQ_MAX + 1];
 	size_t req_len;
 	char *out;			/* pending output */
-	size_t out_len, out_off;
+	size_t out_len, out_off, out_cap;
 	bool have_request, follow, close_after_flush;
 	bool draining;			/* answered; reading the rest until the client closes */
 	char *type, *workload;		/* follow filters */
@@ -83,10 +83,21 @@ static bool queue_line(struct tg_control_client *cl, const char *line)
 		cl->out_len -= cl->out_off;
 		cl->out_off = 0;
 	}
-	grown = realloc(cl->out, cl->out_len + n + 1);
-	if (!grown)
-		return false;
-	cl->out = grown;
+	if (cl->out_len + n + 1 > cl->out_cap) {
+		/* doubling: a follower that does not read must not cost a copy of its
+		 * backlog (up to TG_CONTROL_OUT_MAX) for every new line */
+		size_t cap = cl->out_cap ? cl->out_cap : 4096;
+
+		while (cap < cl->out_len + n + 1)
+			cap *= 2;
+		if (cap > TG_CONTROL_OUT_MAX)
+			cap = TG_CONTROL_OUT_MAX;
+		grown = realloc(cl->out, cap);
+		if (!grown)
+			return false;
+		cl->out = grown;
+		cl->out_cap = cap;
+	}
 	memcpy(cl->out + cl->out_len, line, n);
 	cl->out[cl->out_len + n] = '\n';
 	cl->out_len += n + 1;

@@ -197,9 +197,12 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (p->ndests >= TG_MAX_CLASSES)
+	if (p->ndests < TG_MAX_CLASSES)
+		err = assign_class_ids(p, prev, out, ids);
+	if (p->ndests >= TG_MAX_CLASSES || err) {
+		tg_err("the policy has %zu destinations; at most %d fit", p->ndests, TG_MAX_CLASSES - 1);
 		return -E2BIG;
-	err = assign_class_ids(p, prev, out, ids);
+	}
 	for (size_t i = 0; i < p->ndests && !err; i++) {
 		const struct tg_policy_dest *d = &p->dests[i];
 		uint16_t id = ids[i];

@@ -124,6 +124,7 @@ struct tg_sink_ai {
 	struct tg_sink_ai_stats st;
 	struct tg_sink_ai_losses pending;
 	bool pending_signalled;
+	bool pending_deferred;		/* a loss report did not fit: say so once there is room */
 	int efd;
 };
 
@@ -175,7 +176,14 @@ static void signal_losses_locked(struct tg_sink_ai *s)
 
 enum loss { LOSS_REJECTED, LOSS_QUEUE_FULL, LOSS_EVICTED, LOSS_EXPIRED, LOSS_OTHER };
 
-static void count_loss_locked(struct tg_sink_ai *s, enum loss why, uint64_t n)
+/*
+ * Count @n lost items. Losses are signalled to the agent, which reports them in
+ * an `agent` loss event; a loss report that is itself lost (@quiet) is counted
+ * but not signalled, or a stalled sink would make the agent report the loss of
+ * its report of a loss, and so on, as fast as it can: its count waits in
+ * s->pending for the next report, at the latest when the queue has room again.
+ */
+static void count_loss_quiet_locked(struct tg_sink_ai *s, enum loss why, uint64_t n, bool quiet)
 {
 	if (!n)
 		return;
@@ -201,7 +209,15 @@ static void count_loss_locked(struct tg_sink_ai *s, enum loss why, uint64_t n)
 		s->pending.other += n;
 		break;
 	}
-	signal_losses_locked(s);
+	if (quiet)
+		s->pending_deferred = true;
+	else
+		signal_losses_locked(s);
+}
+
+static void count_loss_locked(struct tg_sink_ai *s, enum loss why, uint64_t n)
+{
+	count_loss_quiet_locked(s, why, n, false);
 }
 
 static void count_loss(struct tg_sink_ai *s, enum loss why, uint64_t n)
@@ -234,6 +250,7 @@ bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out)
 	*out = s->pending;
 	memset(&s->pending, 0, sizeof(s->pending));
 	s->pending_signalled = false;
+	s->pending_deferred = false;
 	pthread_mutex_unlock(&s->mu);
 	any = out->queue_full || out->evicted || out->expired || out->other;
 	return any;
@@ -275,9 +292,9 @@ static void set_error(struct tg_sink_ai *s, const char *fmt, ...)
 
 /* ---- the queue (agent thread → sender) ---------------------------------------- */
 
-/* Takes @obj (may be NULL: then @json is the item). */
+/* Takes @obj (may be NULL: then @json is the item). @quiet: a loss report (see count_loss_quiet_locked()). */
 static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, const char *json,
-		    size_t len, uint64_t count, const char *last_time)
+		    size_t len, uint64_t count, const char *last_time, bool quiet)
 {
 	struct qitem *q = malloc(sizeof(*q) + len + 1);
 	uint64_t items = count ? count : 1;
@@ -285,7 +302,7 @@ static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, con
 	pthread_mutex_lock(&s->mu);
 	if (!q || s->qlen >= s->queue_max || s->stop) {
 		/* a folded summary stands for @count events: all of them are lost */
-		count_loss_locked(s, LOSS_QUEUE_FULL, kind == Q_METRICS ? 0 : items);
+		count_loss_quiet_locked(s, LOSS_QUEUE_FULL, kind == Q_METRICS ? 0 : items, quiet);
 		pthread_mutex_unlock(&s->mu);
 		free(q);
 		json_object_put(obj);
@@ -313,7 +330,7 @@ static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, con
 	return true;
 }
 
-void sink_ai_submit(struct tg_sink_ai *s, json_object *ev)
+static void submit(struct tg_sink_ai *s, json_object *ev, bool loss_report)
 {
 	json_object *copy = NULL;
 
@@ -329,10 +346,22 @@ void sink_ai_submit(struct tg_sink_ai *s, json_object *ev)
 	 * serializing would, while sparing the sender a parse (the dearest step).
 	 */
 	if (json_object_deep_copy(ev, &copy, NULL)) {
-		count_loss(s, LOSS_OTHER, 1);
+		pthread_mutex_lock(&s->mu);
+		count_loss_quiet_locked(s, LOSS_OTHER, 1, loss_report);
+		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	enqueue(s, Q_EVENT, copy, NULL, 0, 0, NULL);
+	enqueue(s, Q_EVENT, copy, NULL, 0, 0, NULL, loss_report);
+}
+
+void sink_ai_submit(struct tg_sink_ai *s, json_object *ev)
+{
+	submit(s, ev, false);
+}
+
+void sink_ai_submit_loss_report(struct tg_sink_ai *s, json_object *ev)
+{
+	submit(s, ev, true);
 }
 
 static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
@@ -340,7 +369,7 @@ static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
 	struct tg_sink_ai *s = ctx;
 
 	__atomic_add_fetch(&s->flood_summaries, 1, __ATOMIC_RELAXED);
-	enqueue(s, Q_SUMMARY, NULL, sum->sample, sum->len, sum->count, sum->last_time);
+	enqueue(s, Q_SUMMARY, NULL, sum->sample, sum->len, sum->count, sum->last_time, false);
 }
 
 void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms)
@@ -373,7 +402,7 @@ void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, si
 		json_object_object_add(o, m[i].name, json_object_new_double(m[i].value));
 	text = json_object_to_json_string_length(o, JSON_FLAGS, &len);
 	if (text)
-		enqueue(s, Q_METRICS, NULL, text, len, 0, NULL);
+		enqueue(s, Q_METRICS, NULL, text, len, 0, NULL, false);
 	json_object_put(o);
 }
 
@@ -1260,6 +1289,11 @@ static void *sender_main(void *arg)
 		s->qhead = s->qtail = NULL;
 		s->qlen = 0;
 		stopping = s->stop;
+		/* the queue has room again: the agent can report the losses of its reports */
+		if (s->pending_deferred && !stopping) {
+			s->pending_deferred = false;
+			signal_losses_locked(s);
+		}
 		/* what the list holds counts as queued until it is batched */
 		pthread_mutex_unlock(&s->mu);
 		render(s, list);

@@ -121,6 +121,14 @@ int sink_ai_start(struct tg_sink_ai *s);
  */
 void sink_ai_submit(struct tg_sink_ai *s, json_object *ev);
 
+/*
+ * The same for an `agent` loss event reporting this sink's losses: when it does
+ * not fit either, it is counted but does not ask for another report (no report
+ * loop while the sender is stalled); its count goes into the next report, at the
+ * latest once the sender has emptied the queue.
+ */
+void sink_ai_submit_loss_report(struct tg_sink_ai *s, json_object *ev);
+
 struct tg_sink_ai_metric {
 	const char *name;
 	double value;

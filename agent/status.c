@@ -621,6 +621,8 @@ json_object *status_build_json(struct agent *a)
 	json_object_object_add(top, "destinations", top_json(a->top_destinations, "destination"));
 	json_object_object_add(o, "top", top);
 	json_object_object_add(control, "socket", json_object_new_string(a->control.path));
+	/* connected now, this status request included (at most TG_CONTROL_MAX_CLIENTS) */
+	json_object_object_add(control, "clients", json_object_new_uint64(a->control.nclients));
 	json_object_object_add(control, "refused_peers", json_object_new_uint64(a->control.refused_peers));
 	json_object_object_add(control, "bad_requests", json_object_new_uint64(a->control.bad_requests));
 	json_object_object_add(control, "follower_drops", json_object_new_uint64(a->control.follower_drops));

@@ -18,7 +18,8 @@ Listeners (ports chosen by the kernel, written to --port-file as JSON):
   control  plain HTTP on 127.0.0.1 for the test:
              POST /script   JSON list of actions, used by the next requests
              POST /default  JSON action for requests without a script entry
-             GET  /stats    counters (JSON)
+             POST /release  let every held request (and later ones) go on
+             GET  /stats    counters (JSON; "held": requests waiting now)
 
 Actions (JSON objects; every key optional):
   {"status": 200}                              (the default)
@@ -29,6 +30,8 @@ Actions (JSON objects; every key optional):
   {"status": 307, "location": "same"|"other"|URL}
   {"status": 401}                              (any status: answered with an empty error body)
   {"delay_s": 3}                               answer late (with any of the above)
+  {"hold": true}                               stall until POST /release (at most 60 s),
+                                               then answer (with any of the above)
   {"drop": true}                               read the request, then reset the connection
 
 Every accepted item is appended to --records (JSONL: request, index, ikey,
@@ -73,8 +76,9 @@ class State:
         self.default = {"status": 200}
         self.storm = None            # (status, until)
         self.nreq = 0
+        self.released = threading.Event()
         self.stats = {
-            "requests": 0, "accepted": 0, "invalid": 0, "answers": {}, "dropped": 0,
+            "requests": 0, "accepted": 0, "invalid": 0, "answers": {}, "dropped": 0, "held": 0,
             "other_host_requests": 0, "other_host_auth": 0, "imds_requests": 0,
             "wi_requests": 0, "tokens_issued": 0, "auth_refused": 0, "bad_requests": 0,
             "invalid_reasons": [],
@@ -277,6 +281,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 s = json.loads(json.dumps(self.st.stats))
                 s["script_left"] = len(self.st.script)
             return self.reply(200, s)
+        if self.command == "POST" and path == "/release":
+            self.st.released.set()
+            return self.reply(200, {"ok": True})
         if self.command == "POST" and path in ("/script", "/default"):
             try:
                 v = json.loads(self.read_body() or b"null")
@@ -348,6 +355,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = st.nreq
             st.stats["requests"] += 1
         act = st.next_action()
+        if act.get("hold"):
+            st.count("held", 1)
+            st.released.wait(60)
+            st.count("held", -1)
         if act.get("delay_s"):
             time.sleep(float(act["delay_s"]))
         if act.get("drop"):

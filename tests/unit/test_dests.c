@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +230,60 @@ static void test_class_ids_survive_reload(void **state)
 	policy_free(p2);
 }
 
+/*
+ * A policy of @n /32 prefixes in 10.0.0.0/8 (one class), plus @dup copies of
+ * the first prefix and, when @exception, one exception prefix of its own.
+ */
+static struct tg_policy *load_many(size_t n, size_t dup, bool exception)
+{
+	size_t len = 200 + (n + dup + 1) * 40, off = 0;
+	char *y = malloc(len);
+	struct tg_policy *p;
+
+	assert_non_null(y);
+	off += snprintf(y + off, len - off, "destinations:\n  - name: big\n    cidrs:\n");
+	for (size_t i = 0; i < n + dup; i++) {
+		size_t k = i < n ? i : 0;
+
+		off += snprintf(y + off, len - off, "      - \"10.%zu.%zu.%zu/32\"\n",
+				(k >> 16) & 0xff, (k >> 8) & 0xff, k & 0xff);
+	}
+	if (exception)
+		off += snprintf(y + off, len - off, "exceptions:\n  - cidrs: [\"192.0.2.99/32\"]\n");
+	assert_true(off < len);
+	p = load(y);
+	free(y);
+	return p;
+}
+
+/* The destination map's bound (TG_MAX_DESTS): exactly full fits, one more is refused. */
+static void test_bound_exactly_full_fits(void **state)
+{
+	struct tg_policy *p = load_many(TG_MAX_DESTS, 3, false);	/* duplicates are no entries */
+	struct tg_dest_table t;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(t.n, TG_MAX_DESTS);
+	assert_non_null(find(&t, "10.0.0.0", 128));
+	assert_non_null(find(&t, "10.0.255.255", 128));
+	dests_free(&t);
+	policy_free(p);
+}
+
+static void test_bound_one_more_is_refused(void **state)
+{
+	struct tg_policy *p = load_many(TG_MAX_DESTS + 1, 0, false);
+	struct tg_policy *q = load_many(TG_MAX_DESTS, 0, true);	/* exceptions are entries too */
+	struct tg_dest_table t;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), -E2BIG);
+	assert_int_equal(t.n, 0);
+	assert_null(t.v);
+	assert_int_equal(dests_build(q, -1, NULL, NULL, &t), -E2BIG);
+	policy_free(p);
+	policy_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +295,8 @@ int main(void)
 		cmocka_unit_test(test_service_tags_become_prefixes),
 		cmocka_unit_test(test_service_tag_missing_is_an_error),
 		cmocka_unit_test(test_class_ids_survive_reload),
+		cmocka_unit_test(test_bound_exactly_full_fits),
+		cmocka_unit_test(test_bound_one_more_is_refused),
 	};
 
 	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);
