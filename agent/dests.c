@@ -353,16 +353,21 @@ int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned)
 	return 0;
 }
 
-int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
-		const struct tg_dest_table *next)
+static int write_classes(int classes_fd, const struct tg_dest_table *t)
 {
-	/* classes first: a new entry must never point at a class not yet written */
-	for (uint32_t id = 1; id <= next->nclasses; id++) {
-		if (!next->class_names[id])
+	for (uint32_t id = 1; id <= t->nclasses; id++) {
+		if (!t->class_names[id])
 			continue;
-		if (bpf_map_update_elem(classes_fd, &id, &next->classes[id], BPF_ANY))
+		if (bpf_map_update_elem(classes_fd, &id, &t->classes[id], BPF_ANY))
 			return -errno;
 	}
+	return 0;
+}
+
+/* Entries of @next that @old lacks or holds with another value. */
+static int write_entries(int dests_fd, const struct tg_dest_table *old,
+			 const struct tg_dest_table *next)
+{
 	for (size_t i = 0; i < next->n; i++) {
 		const struct tg_dest_entry *prev = find(old, &next->v[i]);
 
@@ -371,6 +376,13 @@ int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		if (bpf_map_update_elem(dests_fd, &next->v[i].key, &next->v[i].val, BPF_ANY))
 			return -errno;
 	}
+	return 0;
+}
+
+/* Entries of @old that @next does not have. */
+static int delete_stale(int dests_fd, const struct tg_dest_table *old,
+			const struct tg_dest_table *next)
+{
 	for (size_t i = 0; old && i < old->n; i++) {
 		if (find(next, &old->v[i]))
 			continue;
@@ -378,6 +390,43 @@ int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 			return -errno;
 	}
 	return 0;
+}
+
+/*
+ * Additions before deletions: an address that stays protected, even under
+ * another prefix, is never missing from the map. That needs room for both
+ * policies at once; when the trie is full (ENOSPC), the entries the new
+ * policy drops go first and the rest is added after (the dropped ones were
+ * leaving anyway). Any other failure puts @old back, as far as the kernel
+ * lets it, so the map matches the policy the agent keeps in force.
+ */
+static int apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
+		 const struct tg_dest_table *next)
+{
+	/* classes first: a new entry must never point at a class not yet written */
+	int err = write_classes(classes_fd, next);
+
+	if (!err)
+		err = write_entries(dests_fd, old, next);
+	if (err == -ENOSPC) {
+		err = delete_stale(dests_fd, old, next);
+		return err ? err : write_entries(dests_fd, old, next);
+	}
+	return err ? err : delete_stale(dests_fd, old, next);
+}
+
+int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
+		const struct tg_dest_table *next)
+{
+	int err = apply(dests_fd, classes_fd, old, next);
+
+	if (err && old) {
+		/* whatever of @next got in goes; @old's entries and classes come back */
+		delete_stale(dests_fd, next, old);
+		write_classes(classes_fd, old);
+		write_entries(dests_fd, NULL, old);
+	}
+	return err;
 }
 
 void dests_free(struct tg_dest_table *t)

@@ -54,6 +54,12 @@ struct tg_learned;
  */
 int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned);
 
+/*
+ * Turn the kernel maps from @old (NULL: empty) into @next: additions first
+ * (nothing that stays protected is ever missing), deletions after, unless the
+ * trie is full, then the dropped entries go first. 0, or -errno with @old put
+ * back as far as the kernel allows.
+ */
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next);
 void dests_free(struct tg_dest_table *t);
@@ -61,8 +67,6 @@ void dests_free(struct tg_dest_table *t);
 /* The host name a destination address was resolved from, or NULL. */
 const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16]);
 const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id);
-
-
 
 /* Read what a map holds now (after adopting pins from an earlier agent). */
 int dests_read_map(int dests_fd, struct tg_dest_table *out);

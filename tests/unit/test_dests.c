@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Policy → destination table (LPM entries and classes), without a kernel. */
+/*
+ * Policy → destination table (LPM entries and classes), without a kernel;
+ * and dests_apply() against small real BPF maps (root only).
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +15,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <unistd.h>
 
 #include "dests.h"
 #include "policy.h"
@@ -284,6 +290,108 @@ static void test_bound_one_more_is_refused(void **state)
 	policy_free(q);
 }
 
+/* ---- dests_apply on real maps: a 4-entry trie ---------------------------------- */
+
+struct maps {
+	int dests, classes;
+};
+
+static bool make_maps(struct maps *m, unsigned int max_dests)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, lpm, .map_flags = BPF_F_NO_PREALLOC);
+
+	if (geteuid() != 0)
+		return false;
+	m->dests = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "t_dests", sizeof(struct tg_dest_key),
+				  sizeof(struct tg_dest_value), max_dests, &lpm);
+	m->classes = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_classes", sizeof(uint32_t),
+				    sizeof(struct tg_class), TG_MAX_CLASSES, NULL);
+	assert_true(m->dests >= 0 && m->classes >= 0);
+	return true;
+}
+
+static void close_maps(struct maps *m)
+{
+	close(m->dests);
+	close(m->classes);
+}
+
+/* A table of /32 entries 198.51.100.<last>, all of class 1. */
+static void table_of(struct tg_dest_table *t, const int *last, size_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->v = calloc(n, sizeof(t->v[0]));
+	assert_non_null(t->v);
+	t->n = n;
+	t->nclasses = 1;
+	t->class_names[1] = "storage";
+	t->classes[1].mode = TG_MODE_ENFORCE;
+	for (size_t i = 0; i < n; i++) {
+		t->v[i].key.prefixlen = 128;
+		t->v[i].key.addr[10] = t->v[i].key.addr[11] = 0xff;
+		t->v[i].key.addr[12] = 198;
+		t->v[i].key.addr[13] = 51;
+		t->v[i].key.addr[14] = 100;
+		t->v[i].key.addr[15] = last[i];
+		t->v[i].val.class_id = 1;
+	}
+}
+
+/* The last address bytes the map holds, sorted, as "1,2,3". */
+static void map_contents(int fd, char *out, size_t len)
+{
+	struct tg_dest_table t;
+	size_t at = 0;
+
+	assert_int_equal(dests_read_map(fd, &t), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < t.n; i++)
+		at += snprintf(out + at, len - at, "%s%d", i ? "," : "", t.v[i].key.addr[15]);
+	dests_free(&t);
+}
+
+static void test_apply_when_both_policies_do_not_fit(void **state)
+{
+	static const int a[] = { 1, 2, 3 }, b[] = { 3, 4, 5 };
+	struct tg_dest_table old, next;
+	struct maps m;
+	char got[64];
+
+	if (!make_maps(&m, 4))
+		skip();	/* creating BPF maps needs root */
+	table_of(&old, a, 3);
+	table_of(&next, b, 3);
+	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
+	/* 3 + 2 new entries > 4: the dropped ones make room first */
+	assert_int_equal(dests_apply(m.dests, m.classes, &old, &next), 0);
+	map_contents(m.dests, got, sizeof(got));
+	assert_string_equal(got, "3,4,5");
+	dests_free(&old);
+	dests_free(&next);
+	close_maps(&m);
+}
+
+static void test_failed_apply_puts_the_old_policy_back(void **state)
+{
+	static const int a[] = { 1, 2 }, b[] = { 2, 7, 9 };
+	struct tg_dest_table old, next;
+	struct maps m;
+	char got[64];
+
+	if (!make_maps(&m, 8))
+		skip();
+	table_of(&old, a, 2);
+	table_of(&next, b, 3);
+	next.v[2].key.prefixlen = 200;	/* the kernel refuses it (EINVAL) after .7 went in */
+	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
+	assert_int_equal(dests_apply(m.dests, m.classes, &old, &next), -EINVAL);
+	map_contents(m.dests, got, sizeof(got));
+	assert_string_equal(got, "1,2");
+	dests_free(&old);
+	dests_free(&next);
+	close_maps(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +405,8 @@ int main(void)
 		cmocka_unit_test(test_class_ids_survive_reload),
 		cmocka_unit_test(test_bound_exactly_full_fits),
 		cmocka_unit_test(test_bound_one_more_is_refused),
+		cmocka_unit_test(test_apply_when_both_policies_do_not_fit),
+		cmocka_unit_test(test_failed_apply_puts_the_old_policy_back),
 	};
 
 	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);
