@@ -252,6 +252,19 @@ int handoff_switch(struct tg_upgrade *h, int handoff_fd)
 	h->switched_real_ns = cur.active_layout == h->layout && cur.switched_ns ?
 				      (int64_t)cur.switched_ns :
 				      now.tv_sec * 1000000000LL + now.tv_nsec;
+	/*
+	 * Upgrading: first announce it (retiring_layout, with the active one
+	 * unchanged), so that programs that see the switch below also see the
+	 * upgrade and keep owner records (tg_gen_claim): a reader racing one
+	 * update could otherwise see the new active_layout with the old
+	 * retiring_layout.
+	 */
+	if (h->retiring_layout && cur.retiring_layout != h->retiring_layout) {
+		err = write_handoff(handoff_fd, cur.active_layout, h->retiring_layout,
+				    (int64_t)cur.switched_ns);
+		if (err)
+			return err;
+	}
 	err = write_handoff(handoff_fd, h->layout, h->retiring_layout, h->switched_real_ns);
 	if (err || !h->retiring_layout)
 		return err;

@@ -88,12 +88,24 @@ static __always_inline int tg_gen_pass(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/*
+ * The owner record matters only while two generations are attached (an
+ * upgrade: retiring_layout set, which the agent writes before it switches
+ * active_layout). Outside one, no record is made (a second sk_storage
+ * allocation on every tracked connect would be the costliest part of it);
+ * a record left from an earlier upgrade is kept right.
+ */
 static __always_inline void tg_gen_claim(struct bpf_sock_addr *ctx)
 {
-	struct tg_owner *o = bpf_sk_storage_get(&tg_owner, ctx->sk, NULL,
-						BPF_SK_STORAGE_GET_F_CREATE);
+	const struct tg_handoff *h;
+	struct tg_owner *o;
+	__u32 key = 0;
+	__u64 flags;
 
-	if (o)	/* without memory for it the socket counts as ours (tg_gen_owns) */
+	h = bpf_map_lookup_elem(&tg_handoff, &key);
+	flags = h && h->retiring_layout ? BPF_SK_STORAGE_GET_F_CREATE : 0;
+	o = bpf_sk_storage_get(&tg_owner, ctx->sk, NULL, flags);
+	if (o)	/* without one the socket counts as ours (tg_gen_owns) */
 		o->layout = TG_PIN_LAYOUT_VERSION;
 }
 

@@ -12,9 +12,12 @@
  *    one generation, active_layout, tracks new connects; every other one only
  *    judges the flows it already tracks.
  *  - "owner" (pin): sk_storage with the layout of the generation that tracked
- *    the socket last. A connect() that straddles the switch is tracked by
- *    both generations; at the first payload the one that is not the owner
- *    lets go of it (and takes back its count), so exactly one judges it.
+ *    the socket last, made while retiring_layout is set (an agent sets it
+ *    before it switches active_layout); outside an upgrade only an existing
+ *    record is updated, and a socket without one belongs to whoever tracks
+ *    it. A connect() that straddles the switch is tracked by both
+ *    generations; at the first payload the one that is not the owner lets
+ *    go of it (and takes back its count), so exactly one judges it.
  *  - "census" (pin, one per generation): an iterator program over the
  *    generation's own flow map that writes one struct tg_census_rec per flow
  *    that may still need its programs: undecided, or blocked and still open.
