@@ -696,24 +696,11 @@ static void close_old_ring(struct agent *a)
 	a->old_rb = NULL;
 }
 
-/* Counters as status names them (status.c counters_json), for the upgrade_done event. */
+/* An old generation's counters as status names them, for the upgrade_done event. */
 static json_object *old_counters_json(const uint64_t *c)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = status_verdict_counters_json(c);
 
-	json_object_object_add(o, "flows_tracked", json_object_new_uint64(c[TG_CNT_FLOWS_TRACKED]));
-	json_object_object_add(o, "tls", json_object_new_uint64(c[TG_CNT_VERDICT_TLS]));
-	json_object_object_add(o, "plaintext",
-			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_PLAINTEXT_BLOCKED]));
-	json_object_object_add(o, "weak_tls",
-			       json_object_new_uint64(c[TG_CNT_WEAK_TLS_FLAGGED] + c[TG_CNT_WEAK_TLS_BLOCKED]));
-	json_object_object_add(o, "sni_mismatch",
-			       json_object_new_uint64(c[TG_CNT_SNI_MISMATCH_FLAGGED] +
-						      c[TG_CNT_SNI_MISMATCH_BLOCKED]));
-	json_object_object_add(o, "blocked",
-			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_BLOCKED] + c[TG_CNT_CONNECT_BLOCKED]));
-	json_object_object_add(o, "flagged",
-			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_CONNECT_FLAGGED]));
 	json_object_object_add(o, "events_lost", json_object_new_uint64(c[TG_CNT_ERR_RINGBUF]));
 	return o;
 }

@@ -367,10 +367,9 @@ static json_object *policy_json(struct agent *a)
 	return o;
 }
 
-static json_object *counters_json(struct agent *a, const struct snapshot *s)
+json_object *status_verdict_counters_json(const uint64_t *c)
 {
 	json_object *o = json_object_new_object();
-	const uint64_t *c = s->since;
 
 	json_object_object_add(o, "flows_tracked", json_object_new_uint64(c[TG_CNT_FLOWS_TRACKED]));
 	json_object_object_add(o, "tls", json_object_new_uint64(c[TG_CNT_VERDICT_TLS]));
@@ -385,6 +384,14 @@ static json_object *counters_json(struct agent *a, const struct snapshot *s)
 			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_BLOCKED] + c[TG_CNT_CONNECT_BLOCKED]));
 	json_object_object_add(o, "flagged",
 			       json_object_new_uint64(c[TG_CNT_PLAINTEXT_FLAGGED] + c[TG_CNT_CONNECT_FLAGGED]));
+	return o;
+}
+
+static json_object *counters_json(struct agent *a, const struct snapshot *s)
+{
+	json_object *o = status_verdict_counters_json(s->since);
+	const uint64_t *c = s->since;
+
 	json_object_object_add(o, "connect_blocked", json_object_new_uint64(c[TG_CNT_CONNECT_BLOCKED]));
 	json_object_object_add(o, "connect_flagged", json_object_new_uint64(c[TG_CNT_CONNECT_FLAGGED]));
 	json_object_object_add(o, "events_emitted", json_object_new_uint64(a->events_emitted));

@@ -12,6 +12,13 @@ struct agent;
 /* The DESIGN status contract (agent, hooks, policy, counters, sinks, top, health). */
 json_object *status_build_json(struct agent *a);
 
+/*
+ * The verdict counters of status "counters" (flows_tracked, tls, plaintext,
+ * weak_tls, sni_mismatch, blocked, flagged) from kernel counters @c
+ * (TG_CNT__MAX of them); also what upgrade_done reports of an old generation.
+ */
+json_object *status_verdict_counters_json(const uint64_t *c);
+
 /* Prometheus text format into a malloc'd buffer (*out, *len). 0 or -ENOMEM. */
 int status_build_metrics(struct agent *a, char **out, size_t *len);
 
