@@ -4,24 +4,38 @@
 
 #include "maps.bpf.h"
 
-/* The one place every verdict and failure reason is counted. */
-static __always_inline void tg_count(enum tg_counter c)
+/*
+ * The one place every verdict and failure reason is counted. @delta is -1
+ * only to take a count back (handoff.bpf.h): per-CPU slots may then go below
+ * zero, their sum cannot.
+ */
+static __always_inline void tg_count_by(enum tg_counter c, __s64 delta)
 {
 	__u32 key = c;
 	__u64 *v = bpf_map_lookup_elem(&tg_counters, &key);
 
 	if (v)	/* always true for an in-range index; the verifier needs the check */
-		*v += 1;
+		*v += delta;
+}
+
+static __always_inline void tg_count(enum tg_counter c)
+{
+	tg_count_by(c, 1);
 }
 
 /* Per-class, per-flow outcome (metrics by class and verdict). */
-static __always_inline void tg_count_class(__u32 class_id, enum tg_class_stat stat)
+static __always_inline void tg_count_class_by(__u32 class_id, enum tg_class_stat stat, __s64 delta)
 {
 	__u32 key = class_id * TG_CS_STRIDE + stat;
 	__u64 *v = bpf_map_lookup_elem(&tg_class_stats, &key);
 
 	if (v)	/* out-of-range class ids simply miss */
-		*v += 1;
+		*v += delta;
+}
+
+static __always_inline void tg_count_class(__u32 class_id, enum tg_class_stat stat)
+{
+	tg_count_class_by(class_id, stat, 1);
 }
 
 static __always_inline const struct tg_config *tg_get_config(void)

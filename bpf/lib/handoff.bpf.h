@@ -25,24 +25,6 @@ static __always_inline int tg_gen_active(void)
  */
 static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow);
 
-/* A count taken back: per-CPU slots may go below zero, their sum cannot. */
-static __always_inline void tg_uncount(enum tg_counter c)
-{
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&tg_counters, &key);
-
-	if (v)	/* always true for an in-range index; the verifier needs the check */
-		*v -= 1;
-}
-
-static __always_inline void tg_uncount_class(__u32 class_id, enum tg_class_stat stat)
-{
-	__u32 key = class_id * TG_CS_STRIDE + stat;
-	__u64 *v = bpf_map_lookup_elem(&tg_class_stats, &key);
-
-	if (v)
-		*v -= 1;
-}
 
 /*
  * The other generation owns this socket: forget it here, and take back the
@@ -52,8 +34,8 @@ static __always_inline void tg_uncount_class(__u32 class_id, enum tg_class_stat 
 static __always_inline int tg_gen_disown(struct bpf_sock *sk, struct tg_flow *flow)
 {
 	if (flow->proto != TG_L7_CONNECT || flow->class_id) {
-		tg_uncount(TG_CNT_FLOWS_TRACKED);
-		tg_uncount_class(flow->class_id, TG_CS_TRACKED);
+		tg_count_by(TG_CNT_FLOWS_TRACKED, -1);
+		tg_count_class_by(flow->class_id, TG_CS_TRACKED, -1);
 	}
 	tg_flow_on_release(flow);
 	flow->state = TG_FLOW_UNTRACKED;	/* in case the delete fails: pass from now on */

@@ -713,6 +713,20 @@ tg_kill_agent()
 	tg_log "agent killed with SIGKILL (pid $pid)"
 }
 
+# tg_assert_uninstalled : `tlsguard uninstall --pin-path $TG_PIN` exits 0 and
+# leaves no pin under $TG_PIN and no program on $TG_CG.
+tg_assert_uninstalled()
+{
+	local left
+	TG_RC=0
+	"$TLSGUARD" uninstall --pin-path "$TG_PIN" >"$TG_TMP/uninstall.out" 2>&1 || TG_RC=$?
+	TG_OUT="$TG_TMP/uninstall.out" TG_MS=0
+	assert_rc 0 "tlsguard uninstall --pin-path $TG_PIN"
+	left=$(find "$TG_PIN" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
+	assert_eq "" "$left" "pins left under $TG_PIN after uninstall"
+	assert_eq "" "$(tg_cgroup_progs)" "programs on $TG_CG after uninstall"
+}
+
 # tg_cgroup_progs [CG] → "attach_type count" lines, sorted (bpftool cgroup show).
 tg_cgroup_progs()
 {

@@ -55,13 +55,7 @@ tg_stop_agent
 assert_events_valid
 
 tg_log "---- uninstall"
-TG_RC=0
-"$TLSGUARD" uninstall --pin-path "$TG_PIN" >"$TG_TMP/uninstall.out" 2>&1 || TG_RC=$?
-TG_OUT="$TG_TMP/uninstall.out" TG_MS=0
-assert_rc 0 "tlsguard uninstall --pin-path $TG_PIN"
-left=$(find "$TG_PIN" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
-assert_eq "" "$left" "pins left under $TG_PIN after uninstall"
-assert_eq "" "$(tg_cgroup_progs)" "programs on $TG_CG after uninstall"
+tg_assert_uninstalled
 tg_start_plain_server web "$TG_PROT4" 80
 tg_client curl-after curl -sS --max-time 5 "$url"
 assert_rc 0 "plain HTTP after uninstall"

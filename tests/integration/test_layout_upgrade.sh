@@ -159,10 +159,4 @@ grep -q 'pins .*(adopted)' "$TG_AGENT_LOG" || tg_fail "restarted agent did not a
 tg_stop_agent
 
 tg_log "---- uninstall"
-TG_RC=0
-"$TLSGUARD" uninstall --pin-path "$TG_PIN" >"$TG_TMP/uninstall.out" 2>&1 || TG_RC=$?
-TG_OUT="$TG_TMP/uninstall.out" TG_MS=0
-assert_rc 0 "tlsguard uninstall --pin-path $TG_PIN"
-left=$(find "$TG_PIN" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
-assert_eq "" "$left" "pins left under $TG_PIN after uninstall"
-assert_eq "" "$(tg_cgroup_progs)" "programs on $TG_CG after uninstall"
+tg_assert_uninstalled
