@@ -362,17 +362,11 @@ static json_object *jobj(json_object *o, const char *key, json_type type)
 	return v;
 }
 
-/* "containerd://<id>", "cri-o://<id>", "docker://<id>" → <id>. */
-static int add_container_status(struct wl_pod *p, json_object *st)
+/* One more container of @p. 0 or -ENOMEM. */
+static int append_container(struct wl_pod *p, const char *id, const char *name)
 {
-	const char *name = jstr(st, "name"), *id = jstr(st, "containerID"), *sep;
 	struct wl_container *c;
 
-	if (!name || !id || !(sep = strstr(id, "://")))
-		return 0;	/* not started yet: no id */
-	id = sep + 3;
-	if (!*id || strlen(id) >= WL_CID_MAX)
-		return 0;
 	c = realloc(p->containers, (p->ncontainers + 1) * sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -384,6 +378,19 @@ static int add_container_status(struct wl_pod *p, json_object *st)
 		return -ENOMEM;
 	p->ncontainers++;
 	return 0;
+}
+
+/* "containerd://<id>", "cri-o://<id>", "docker://<id>" → <id>. */
+static int add_container_status(struct wl_pod *p, json_object *st)
+{
+	const char *name = jstr(st, "name"), *id = jstr(st, "containerID"), *sep;
+
+	if (!name || !id || !(sep = strstr(id, "://")))
+		return 0;	/* not started yet: no id */
+	id = sep + 3;
+	if (!*id || strlen(id) >= WL_CID_MAX)
+		return 0;
+	return append_container(p, id, name);
 }
 
 int workload_pod_from_json(json_object *pod, struct wl_pod *out)
@@ -549,8 +556,6 @@ out:
 
 static int add_container(struct wl_pod *p, const char *id, const char *name)
 {
-	struct wl_container *c;
-
 	/* a restarted container has a new id under the same name: one entry per id */
 	for (size_t i = 0; i < p->ncontainers; i++) {
 		struct wl_container *have = &p->containers[i];
@@ -561,17 +566,7 @@ static int add_container(struct wl_pod *p, const char *id, const char *name)
 			snprintf(have->id, sizeof(have->id), "%s", id);
 		return 0;
 	}
-	c = realloc(p->containers, (p->ncontainers + 1) * sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	p->containers = c;
-	c += p->ncontainers;
-	snprintf(c->id, sizeof(c->id), "%s", id);
-	c->name = strdup(name);
-	if (!c->name)
-		return -ENOMEM;
-	p->ncontainers++;
-	return 0;
+	return append_container(p, id, name);
 }
 
 /* <namespace>_<name>_<uid>: namespaces and names cannot contain '_'. */
