@@ -30,6 +30,7 @@
 #include "kernel_features.h"
 #include "loader.h"
 #include "log.h"
+#include "mounts.h"
 #include "notify.h"
 #include "policy.h"
 #include "privileges.h"
@@ -71,7 +72,7 @@ static int load_policy(const char *path, struct tg_policy **out)
 	return err;
 }
 
-/* --cgroup wins over workloads.cgroups; neither means the whole host. */
+/* --cgroup wins over workloads.cgroups; neither means the whole host. Under a->cg_mount. */
 static int resolve_cgroups(struct agent *a)
 {
 	char *const *names = a->opts->ncgroups ? a->opts->cgroups : a->policy->cgroups.v;
@@ -79,12 +80,6 @@ static int resolve_cgroups(struct agent *a)
 	char *const root[] = { "/" };
 	int err;
 
-	err = cgroup_find_mount(a->cg_mount, sizeof(a->cg_mount));
-	if (err) {
-		tg_err("no cgroup2 file system is mounted (see /proc/mounts); "
-		       "tlsguard needs the unified cgroup hierarchy");
-		return err;
-	}
 	if (!n) {
 		names = root;
 		n = 1;
@@ -968,6 +963,9 @@ static int start(struct agent *a)
 	struct tg_dest_table current;
 	int err;
 
+	err = mounts_ensure_bpffs(a->opts->pin_path, NULL);
+	if (err)
+		return err;
 	/* another layout's pins are moved aside (retiring/) and stay attached */
 	err = handoff_prepare(&a->handoff, a->opts->pin_path, TG_PIN_LAYOUT_VERSION);
 	if (!err)
@@ -1151,6 +1149,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	record_policy_identity(&a, config_path(opts));
+	if (mounts_ensure_cgroup2(a.cg_mount, sizeof(a.cg_mount)))
+		goto out;
 	if (resolve_cgroups(&a)) {
 		ret = TG_EXIT_USAGE;
 		goto out;

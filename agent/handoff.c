@@ -152,7 +152,7 @@ int handoff_prepare(struct tg_upgrade *h, const char *pin_dir, uint32_t layout)
 	snprintf(h->retiring_dir, sizeof(h->retiring_dir), "%s/%s", pin_dir, TG_HANDOFF_RETIRING);
 	err = pins_mkdir_p(pin_dir, 0700);
 	if (err) {
-		tg_err("cannot create pin directory %s: %s (is bpffs mounted at /sys/fs/bpf?)",
+		tg_err("cannot create pin directory %s: %s",
 		       pin_dir, strerror(-err));
 		return err;
 	}

@@ -196,7 +196,7 @@ int loader_load(struct tg_loader *l, const char *pin_dir)
 		return -ENAMETOOLONG;
 	err = pins_mkdir_p(l->pin_dir, 0700);
 	if (err) {
-		tg_err("cannot create pin directory %s: %s (is bpffs mounted at /sys/fs/bpf?)",
+		tg_err("cannot create pin directory %s: %s",
 		       l->pin_dir, strerror(-err));
 		return err;
 	}

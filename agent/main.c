@@ -14,6 +14,7 @@ static const struct {
 	{ "decrypt", cmd_decrypt, "decrypt protected event fields for an authorised reader" },
 	{ "status", cmd_status, "show what the agent is doing (--check for probes)" },
 	{ "events", cmd_events, "print recent and (--follow) live events" },
+	{ "mount", cmd_mount, "mount bpffs for the pins where none is (init containers)" },
 	{ "policy", cmd_policy, "check a policy file or print the built-in one" },
 	{ "uninstall", cmd_uninstall, "detach and remove pinned programs and maps" },
 	{ "version", cmd_version, "print version, libbpf version and kernel features" },

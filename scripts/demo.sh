@@ -13,7 +13,8 @@ WORK=$(mktemp -d "/tmp/$ID.XXXX")
 PINS="/sys/fs/bpf/$ID"
 NS="$ID"
 CG_MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-CG="$CG_MOUNT/$ID"
+CG=""
+CG_MOUNTED=""	# the demo mounted cgroup2 itself (a machine without one)
 AGENT_PID=""
 
 STORAGE=acct.blob.core.windows.net
@@ -35,12 +36,20 @@ cleanup() {
 		rmdir "$CG" 2>/dev/null
 	fi
 	ip netns del "$NS" 2>/dev/null
+	[[ -n "$CG_MOUNTED" ]] && umount "$CG_MOUNT" && rmdir "$CG_MOUNT"
 	rm -rf "/etc/netns/$NS" "$WORK"
 }
 trap cleanup EXIT
 
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (it loads BPF programs)" >&2; exit 1; }
-[[ -n "$CG_MOUNT" ]] || { echo "demo: no cgroup2 mount found in /proc/mounts" >&2; exit 1; }
+# No bpffs at /sys/fs/bpf is fine: the agent mounts it. No cgroup2 at all (no
+# systemd, a v1-only host): the sandbox's cgroup needs one before the agent runs.
+if [[ -z "$CG_MOUNT" ]]; then
+	CG_MOUNT=$(mktemp -d "/tmp/$ID-cgroup2.XXXX")
+	mount -t cgroup2 none "$CG_MOUNT" || { echo "demo: no cgroup2 mount, and mounting one failed" >&2; exit 1; }
+	CG_MOUNTED=1
+fi
+CG="$CG_MOUNT/$ID"
 
 step "Sandbox: network namespace $NS with three stand-in endpoints"
 ip netns add "$NS"

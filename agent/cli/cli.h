@@ -14,6 +14,7 @@
 
 int cmd_agent(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_events(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "loader.h"
 #include "log.h"
+#include "mounts.h"
 
 static void usage(FILE *out)
 {
@@ -49,7 +50,12 @@ int cmd_uninstall(int argc, char **argv)
 		tg_err("cannot uninstall %s: %s", pin_path, strerror(-err));
 		return TG_EXIT_FAIL;
 	}
-	printf(found ? "removed %s: programs detached, maps and links unpinned\n"
-		     : "nothing to remove: %s does not exist\n", pin_path);
+	if (found)
+		printf("removed %s: programs detached, maps and links unpinned\n", pin_path);
+	else if (mounts_on_bpffs(pin_path) != 1)
+		printf("nothing to remove: %s does not exist (no bpffs is mounted there, so nothing "
+		       "can be pinned)\n", pin_path);
+	else
+		printf("nothing to remove: %s does not exist\n", pin_path);
 	return TG_EXIT_OK;
 }

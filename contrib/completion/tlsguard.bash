@@ -16,7 +16,7 @@ _tlsguard()
 		cword=$COMP_CWORD
 	fi
 
-	local commands="agent status events policy decrypt uninstall version help"
+	local commands="agent status events policy decrypt uninstall mount version help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
@@ -82,7 +82,7 @@ _tlsguard()
 			return
 		fi
 		;;
-	uninstall)
+	uninstall | mount)
 		opts="--pin-path --help"
 		;;
 	version | help)

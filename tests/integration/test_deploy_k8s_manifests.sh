@@ -281,6 +281,28 @@ bpf_mnt = mount_for(pin_path or "/sys/fs/bpf/tlsguard")
 if bpf_mnt and bpf_mnt.get("mountPropagation") != "HostToContainer":
     bad("the bpffs mount should use mountPropagation: HostToContainer")
 
+# A node without bpffs: the mount-bpffs init container mounts it on the node
+# (Bidirectional), so the agent's pins outlive its container (issue 14).
+dinits = spec.get("initContainers", [])
+mb = [i for i in dinits if i.get("name") == "mount-bpffs"]
+if len(mb) != 1:
+    bad("DaemonSet needs one init container mount-bpffs running 'tlsguard mount'")
+else:
+    mb = mb[0]
+    if mb.get("args") != ["mount", "--pin-path", pin_path]:
+        bad(f"mount-bpffs args {mb.get('args')} should be mount --pin-path {pin_path}")
+    if mb.get("image") != image:
+        bad(f"mount-bpffs image {mb.get('image')!r} should be the agent's {image!r}")
+    if get(mb, "securityContext.privileged") is not True:
+        bad("mount-bpffs must be privileged (Kubernetes allows Bidirectional propagation only then)")
+    mbm = [m for m in mb.get("volumeMounts", []) if m.get("mountPath") == "/sys/fs/bpf"]
+    if not mbm or mbm[0].get("mountPropagation") != "Bidirectional" or \
+            get(volumes.get(mbm[0]["name"], {}), "hostPath.path") != "/sys/fs/bpf":
+        bad("mount-bpffs must mount the host's /sys/fs/bpf at /sys/fs/bpf with mountPropagation: Bidirectional")
+    mount_help = subprocess.run([tlsguard, "mount", "--help"], capture_output=True, text=True)
+    if mount_help.returncode != 0 or "--pin-path" not in mount_help.stdout:
+        bad("'tlsguard mount --help' does not document --pin-path")
+
 # Files the policy names (also the commented-out Application Insights block):
 # each must be inside a mounted volume that provides it.
 cm = obj("ConfigMap", "tlsguard-policy")
