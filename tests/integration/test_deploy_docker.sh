@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# deploy/docker/Dockerfile, without a Docker engine: two stages on Debian
-# bookworm; the build stage installs the Makefile's build dependencies and runs
-# make; the runtime stage installs only shared-library packages (plus CA
-# certificates), and those cover every library the binary links; it copies the
-# binary and the built-in policy from the build stage and runs
-# /usr/sbin/tlsguard. The build context filter keeps build/ out.
+# deploy/docker/Dockerfile, read without building it (tests/image builds and
+# runs it): the build stage on the BASE argument (default debian:bookworm)
+# installs the Makefile's build dependencies and runs make; the rootfs stage
+# installs only shared-library packages (plus CA certificates), and those
+# cover every library the binary links, and assembles the tree with
+# deploy/docker/make-rootfs.sh; the runtime stage is that tree on scratch and
+# runs /usr/sbin/tlsguard. The build context filter keeps build/ out.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,15 +70,17 @@ for l in lines:
     elif stages:
         stages[-1]["lines"].append((instr, rest))
 
-if len(stages) != 2:
-    bad(f"expected 2 stages (build, runtime), found {len(stages)}")
-    stages += [{"from": "", "name": None, "lines": []}] * 2
-build, runtime = stages[0], stages[-1]
-if build["from"] != "debian:bookworm" or not build["name"]:
-    bad(f"build stage should be a named 'FROM debian:bookworm AS ...', is {build['from']!r}")
-if not runtime["from"].startswith("debian:bookworm"):
-    bad(f"runtime stage should be Debian bookworm, is {runtime['from']!r}")
-
+if len(stages) != 3:
+    bad(f"expected 3 stages (build, rootfs, runtime), found {len(stages)}")
+    stages += [{"from": "", "name": None, "lines": []}] * 3
+build, rootfs, runtime = stages[0], stages[1], stages[-1]
+if args.get("BASE") != "debian:bookworm":
+    bad(f"ARG BASE should default to debian:bookworm (the registry's image), is {args.get('BASE')!r}")
+for st in (build, rootfs):
+    if st["from"] != "debian:bookworm" or not st["name"]:
+        bad(f"build and rootfs stages should be named 'FROM ${{BASE}} AS ...', one is {st['from']!r}")
+if runtime["from"] != "scratch":
+    bad(f"runtime stage should be FROM scratch (no shell, no package manager), is {runtime['from']!r}")
 
 def installed(stage):
     pk = []
@@ -99,34 +102,37 @@ if missing:
 if not re.search(r"(^|[\s&;])make(\s|$)", runs(build)):
     bad("build stage does not run make")
 
-rpk = installed(runtime)
+rpk = installed(rootfs)
 tools = {"clang", "llvm", "gcc", "make", "pkg-config", "bpftool", "cc", "binutils", "build-essential"}
 dev = sorted(p for p in rpk if p in tools or p.endswith("-dev"))
 if dev:
-    bad(f"runtime stage installs build tools {dev}")
+    bad(f"rootfs stage installs build tools {dev}")
 for p in ("libbpf1", "libelf1", "libjson-c5", "libyaml-0-2", "libcurl4", "libssl3", "zlib1g"):
     if p not in rpk:
-        bad(f"runtime stage does not install {p}")
+        bad(f"rootfs stage does not install {p}")
 extra = sorted(p for p in rpk if not re.match(r"lib", p) and p not in ("zlib1g", "ca-certificates"))
 if extra:
-    bad(f"runtime stage installs non-library packages {extra}")
+    bad(f"rootfs stage installs non-library packages {extra}")
 for p in needed:
     if p.startswith("?"):
         bad(f"no Debian package owns {p[1:]}, which the binary links")
     elif p not in rpk and p != "libc6":
-        bad(f"the binary links a library from {p}, which the runtime stage does not install")
-if "--no-install-recommends" not in runs(runtime) or "rm -rf /var/lib/apt/lists" not in runs(runtime):
-    bad("runtime apt-get should use --no-install-recommends and remove /var/lib/apt/lists")
+        bad(f"the binary links a library from {p}, which the rootfs stage does not install")
+if "--no-install-recommends" not in runs(rootfs) or "rm -rf /var/lib/apt/lists" not in runs(rootfs):
+    bad("rootfs apt-get should use --no-install-recommends and remove /var/lib/apt/lists")
+if "make-rootfs.sh /rootfs /usr/sbin/tlsguard" not in runs(rootfs):
+    bad("rootfs stage does not run deploy/docker/make-rootfs.sh /rootfs /usr/sbin/tlsguard")
 
+def copied(stage, src_dest):
+    return any(re.match(rf"--from={re.escape(build['name'] or '')}\s+{src_dest}$", c)
+               for c in [rest for instr, rest in stage["lines"] if instr == "COPY"])
+if not copied(rootfs, r"\S+\s+/rootfs/usr/sbin/tlsguard"):
+    bad("rootfs stage does not COPY --from=<build> the binary to /rootfs/usr/sbin/tlsguard")
+if not copied(rootfs, r"\S+\s+/rootfs/etc/tlsguard/tlsguard.yaml"):
+    bad("rootfs stage does not COPY --from=<build> the built-in policy to /rootfs/etc/tlsguard/tlsguard.yaml")
 copies = [rest for instr, rest in runtime["lines"] if instr == "COPY"]
-def copied_to(dest):
-    return any(re.match(rf"--from={re.escape(build['name'] or '')}\s+\S+\s+{re.escape(dest)}$", c) for c in copies)
-if not copied_to("/usr/sbin/tlsguard"):
-    bad("runtime stage does not COPY --from=<build> the binary to /usr/sbin/tlsguard")
-if not copied_to("/etc/tlsguard/tlsguard.yaml"):
-    bad("runtime stage does not COPY --from=<build> the built-in policy to /etc/tlsguard/tlsguard.yaml")
-if any(not c.startswith("--from=") for c in copies):
-    bad(f"runtime stage copies from the build context: {[c for c in copies if not c.startswith('--from=')]}")
+if copies != [f"--from={rootfs['name']} /rootfs/ /"]:
+    bad(f"runtime stage should only COPY --from={rootfs['name']} /rootfs/ /, copies {copies}")
 if "policy show-default" not in runs(build):
     bad("build stage does not write the built-in policy (tlsguard policy show-default)")
 ep = [rest for instr, rest in runtime["lines"] if instr == "ENTRYPOINT"]
@@ -141,5 +147,5 @@ for p in problems:
     print("FAIL: " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PYEOF
-echo "ok: Dockerfile: bookworm build stage runs make; runtime has the libraries for $(echo $needed_pkgs), no build tools"
+echo "ok: Dockerfile: build stage runs make; rootfs has the libraries for $(echo $needed_pkgs); runtime on scratch"
 exit 0
