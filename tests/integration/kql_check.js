@@ -8,7 +8,7 @@
 // Prints each diagnostic as "WHERE: MESSAGE (at OFFSET)"; exit status 1 when any.
 "use strict";
 const path = require("path");
-const dir = path.join(process.argv[2], "node_modules", "@kusto", "language-service-next");
+const dir = path.join(path.resolve(process.argv[2]), "node_modules", "@kusto", "language-service-next");
 global.Bridge = require(path.join(dir, "bridge.js"));
 require(path.join(dir, "Kusto.Language.Bridge.js"));
 const K = global.Kusto.Language;
