@@ -4,7 +4,9 @@
 #   make image [IMAGE_ARCH=arm64]
 #
 # builds deploy/docker/Dockerfile with podman (scripts/podman.sh: runc,
-# cgroupfs) as $(IMAGE). No registry is needed: the base is
+# cgroupfs) as $(IMAGE). For arm64 the build stage cross-compiles on this
+# machine's base and the rootfs stage runs on the arm64 base under qemu-user
+# (binfmt_misc; scripts/image-base.sh registers qemu-aarch64). No registry is needed: the base is
 # `debootstrap --variant=minbase bookworm` from the Debian mirror apt uses here
 # (scripts/image-base.sh), its tarball cached in $(IMAGE_CACHE). Elsewhere
 # `docker build -f deploy/docker/Dockerfile .` uses debian:bookworm instead.
@@ -25,10 +27,13 @@ IMAGE_DEB_DEPS	:= podman runc debootstrap tar python3 python3-yaml \
 image:
 	$(Q)scripts/install-deps.sh $(IMAGE_DEB_DEPS)
 	$(call msg,IMAGE,$(IMAGE))
-	$(Q)base=$$(scripts/image-base.sh $(IMAGE_ARCH) $(IMAGE_CACHE)) && \
+	$(Q)build_base=$$(scripts/image-base.sh $(DEB_ARCH) $(IMAGE_CACHE)) && \
+	  base=$$(scripts/image-base.sh $(IMAGE_ARCH) $(IMAGE_CACHE)) && \
 	  scripts/podman.sh build --network host --arch $(IMAGE_ARCH) \
 	    --ignorefile deploy/docker/Dockerfile.dockerignore -f deploy/docker/Dockerfile \
-	    --build-arg BASE=$$base -t $(IMAGE) . >$(IMAGE_CACHE)/build-$(IMAGE_ARCH).log 2>&1 || \
+	    --build-arg BASE=$$base --build-arg BUILD_BASE=$$build_base \
+	    --build-arg TARGETARCH=$(IMAGE_ARCH) --build-arg BUILDPLATFORM=linux/$(DEB_ARCH) \
+	    -t $(IMAGE) . >$(IMAGE_CACHE)/build-$(IMAGE_ARCH).log 2>&1 || \
 	  { tail -n 30 $(IMAGE_CACHE)/build-$(IMAGE_ARCH).log >&2; \
 	    echo "image: podman build failed (log: $(IMAGE_CACHE)/build-$(IMAGE_ARCH).log)" >&2; exit 1; }
 	$(Q)echo "  IMAGE    $(IMAGE): $$(scripts/podman.sh image inspect -f '{{.Size}}' $(IMAGE) | \

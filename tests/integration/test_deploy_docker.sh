@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 # deploy/docker/Dockerfile, read without building it (tests/image builds and
 # runs it): the build stage on the BASE argument (default debian:bookworm)
-# installs the Makefile's build dependencies and runs make; the rootfs stage
-# installs only shared-library packages (plus CA certificates), and those
-# cover every library the binary links, and assembles the tree with
-# deploy/docker/make-rootfs.sh; the runtime stage is that tree on scratch and
-# runs /usr/sbin/tlsguard. The build context filter keeps build/ out.
+# runs on the build machine (--platform=$BUILDPLATFORM), installs the
+# Makefile's build dependencies and runs make, cross-compiling for another
+# TARGETARCH; the rootfs stage installs only shared-library packages (plus CA
+# certificates), and those cover every library the binary links, writes the
+# built-in policy and assembles the tree with deploy/docker/make-rootfs.sh;
+# the runtime stage is that tree on scratch and runs /usr/sbin/tlsguard. The
+# build context filter keeps build/ out.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,9 +66,11 @@ for l in lines:
         k, _, v = rest.partition("=")
         args[k] = v
     elif instr == "FROM":
-        m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
-        img = re.sub(r"\$\{(\w+)\}", lambda g: args.get(g.group(1), ""), m.group(1))
-        stages.append({"from": img, "name": m.group(2), "lines": []})
+        m = re.match(r"(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
+        img = m.group(2)
+        for _ in range(3):   # ARG defaults that name other ARGs
+            img = re.sub(r"\$\{(\w+)\}", lambda g: args.get(g.group(1), ""), img)
+        stages.append({"from": img, "name": m.group(3), "platform": m.group(1), "lines": []})
     elif stages:
         stages[-1]["lines"].append((instr, rest))
 
@@ -76,6 +80,10 @@ if len(stages) != 3:
 build, rootfs, runtime = stages[0], stages[1], stages[-1]
 if args.get("BASE") != "debian:bookworm":
     bad(f"ARG BASE should default to debian:bookworm (the registry's image), is {args.get('BASE')!r}")
+if build.get("platform") != "$BUILDPLATFORM":
+    bad("build stage should run on the build machine (FROM --platform=$BUILDPLATFORM) and cross-compile")
+if rootfs.get("platform"):
+    bad("rootfs stage must be of the target platform (no --platform)")
 for st in (build, rootfs):
     if st["from"] != "debian:bookworm" or not st["name"]:
         bad(f"build and rootfs stages should be named 'FROM ${{BASE}} AS ...', one is {st['from']!r}")
@@ -128,13 +136,13 @@ def copied(stage, src_dest):
                for c in [rest for instr, rest in stage["lines"] if instr == "COPY"])
 if not copied(rootfs, r"\S+\s+/rootfs/usr/sbin/tlsguard"):
     bad("rootfs stage does not COPY --from=<build> the binary to /rootfs/usr/sbin/tlsguard")
-if not copied(rootfs, r"\S+\s+/rootfs/etc/tlsguard/tlsguard.yaml"):
-    bad("rootfs stage does not COPY --from=<build> the built-in policy to /rootfs/etc/tlsguard/tlsguard.yaml")
 copies = [rest for instr, rest in runtime["lines"] if instr == "COPY"]
 if copies != [f"--from={rootfs['name']} /rootfs/ /"]:
     bad(f"runtime stage should only COPY --from={rootfs['name']} /rootfs/ /, copies {copies}")
-if "policy show-default" not in runs(build):
-    bad("build stage does not write the built-in policy (tlsguard policy show-default)")
+if "policy show-default > /rootfs/etc/tlsguard/tlsguard.yaml" not in runs(rootfs):
+    bad("rootfs stage does not write the built-in policy (tlsguard policy show-default)")
+if "ARCH=" not in runs(build) or "crossbuild-essential-" not in runs(build):
+    bad("build stage does not cross-compile for TARGETARCH (make ARCH=..., crossbuild-essential-...)")
 ep = [rest for instr, rest in runtime["lines"] if instr == "ENTRYPOINT"]
 if ep != ['["/usr/sbin/tlsguard"]']:
     bad(f"ENTRYPOINT should be [\"/usr/sbin/tlsguard\"], is {ep}")
