@@ -75,6 +75,8 @@ def run_args(spec, c, a):
     psc = spec.get("securityContext", {})
     out = []
     out.append("--pid=host" if spec.get("hostPID") else "--pid=private")
+    # containerd gives every container a cgroup namespace of its own on cgroup v2 nodes (AKS)
+    out.append("--cgroupns=private")
     # without hostNetwork the pod has a network namespace of its own (no CNI here: lo only)
     out.append("--network=host" if spec.get("hostNetwork") else "--network=none")
     if sc.get("privileged"):

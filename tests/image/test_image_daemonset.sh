@@ -50,6 +50,7 @@ ev=$(expect_event "$TG_EVENTS" "e.get('type') == 'plaintext'" 5 "plaintext event
 assert_field "$ev" action blocked
 assert_field "$ev" workload.pid "$TG_CLIENT_PID"
 assert_field "$ev" workload.comm curl
+assert_field "$ev" workload.cgroup "$TG_CG_REL"
 assert_field "$ev" host tg-image-test
 assert_server web 1 -eq 0
 
