@@ -123,7 +123,10 @@ if [[ -s $stamp ]] && "$podman" image exists "$image" &&
 	say "$image is up to date ($tar)"
 else
 	say "podman import $tar as $image"
-	"$podman" import --quiet --arch "$arch" -c 'CMD ["/bin/bash"]' -m "debootstrap --variant=minbase $suite" \
+	# arm64 images are variant v8: without it podman looks for the image in a registry
+	variant=()
+	[[ $arch == arm64 ]] && variant=(--variant v8)
+	"$podman" import --quiet --arch "$arch" "${variant[@]}" -c 'CMD ["/bin/bash"]' -m "debootstrap --variant=minbase $suite" \
 		"$tar" "$image" >/dev/null
 	"$podman" image inspect -f '{{.Id}}' "$image" >"$stamp"
 fi
