@@ -15,11 +15,6 @@
 
 #define CAP_BIT(c)	((uint64_t)1 << (c))
 
-uint64_t privileges_kept_mask(void)
-{
-	return CAP_BIT(CAP_NET_ADMIN) | CAP_BIT(CAP_SYS_ADMIN) | CAP_BIT(CAP_SYS_PTRACE);
-}
-
 /* glibc has no capget/capset wrappers; libcap would be a dependency for two syscalls */
 static int caps_get(uint64_t *effective, uint64_t *permitted)
 {
@@ -94,6 +89,16 @@ static const struct {
 	{ CAP_BIT(CAP_SYS_PTRACE), "CAP_SYS_PTRACE",
 	  "it opens /proc/PID/ns/net of workloads that run as another user or hold other capabilities" },
 };
+
+/* What it needs is what it keeps: the rows above are used after attach too. */
+uint64_t privileges_kept_mask(void)
+{
+	uint64_t keep = 0;
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		keep |= required[i].cap;
+	return keep;
+}
 
 int privileges_missing(uint64_t effective, char *msg, size_t len)
 {
