@@ -5,8 +5,20 @@
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := all
 
-ARCH		?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
-MULTIARCH	:= $(shell gcc -print-multiarch 2>/dev/null)
+HOST_ARCH	:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+ARCH		?= $(HOST_ARCH)
+# `make ARCH=arm64` on x86: Debian's cross compiler and :arm64 libraries,
+# its own build directory (mk/cross.mk installs them, runs the unit tests
+# under qemu-user).
+ifneq ($(ARCH),$(HOST_ARCH))
+CROSS_COMPILE	?= $(if $(filter arm64,$(ARCH)),aarch64-linux-gnu-,x86_64-linux-gnu-)
+CC		:= $(CROSS_COMPILE)gcc
+MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
+PKG_CONFIG	?= PKG_CONFIG_LIBDIR=/usr/lib/$(MULTIARCH)/pkgconfig:/usr/share/pkgconfig pkg-config
+BUILD		?= build/$(ARCH)
+endif
+PKG_CONFIG	?= pkg-config
+MULTIARCH	?= $(shell gcc -print-multiarch 2>/dev/null)
 VERSION		:= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BUILD		?= build
 CLANG		?= clang
@@ -24,9 +36,9 @@ endif
 PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) $(LAYOUT_DEFS) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
-		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+		   $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 CFLAGS		?= -O2
-LDLIBS		:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
+LDLIBS		:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
 SANFLAGS	:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror $(LAYOUT_DEFS) -Iinclude -Ibpf \
@@ -54,7 +66,8 @@ all: $(BUILD)/tlsguard
 DEB_BUILD_DEPS	:= clang llvm gcc make pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev \
 		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev \
 		   linux-libc-dev
-DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev valgrind passwd util-linux dnsmasq-base python3-yaml lintian postgresql mariadb-server mariadb-client tinyproxy
+DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev valgrind passwd util-linux dnsmasq-base python3-yaml lintian postgresql mariadb-server mariadb-client tinyproxy prometheus \
+		   podman runc debootstrap
 
 deps:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS)

@@ -1112,6 +1112,17 @@ static void block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 }
 
+/* Refuse to start, in one line, without a capability the agent needs. */
+static int check_capabilities(void)
+{
+	char msg[320];
+	int err = privileges_check(msg, sizeof(msg));
+
+	if (err)
+		tg_err("%s", msg);
+	return err;
+}
+
 /* Refuse to start, in one line, on a kernel that cannot run the programs. */
 static int check_kernel(void)
 {
@@ -1149,6 +1160,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	record_policy_identity(&a, config_path(opts));
+	if (check_capabilities())
+		goto out;
 	if (mounts_ensure_cgroup2(a.cg_mount, sizeof(a.cg_mount)))
 		goto out;
 	if (resolve_cgroups(&a)) {

@@ -137,6 +137,31 @@ static bool in_private_mount_ns(void)
 	return strcmp(self, init) != 0;
 }
 
+/*
+ * Whether the topmost mount at @point propagates to a peer group ("shared:N"
+ * in /proc/self/mountinfo): a container's Bidirectional mount does, so the
+ * host has it too (the DaemonSet's mount-bpffs init container).
+ */
+static bool mount_is_shared(const char *point)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], mnt[4096];
+	bool shared = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp(mnt, point))
+			continue;
+		*sep = '\0';
+		shared = strstr(line, " shared:") != NULL;	/* the last one is the topmost */
+	}
+	fclose(f);
+	return shared;
+}
+
 int mounts_ensure_bpffs(const char *pin_path, bool *mounted)
 {
 	char point[4096];
@@ -174,7 +199,10 @@ int mounts_ensure_bpffs(const char *pin_path, bool *mounted)
 	}
 	tg_info("mounted bpffs at %s: none was mounted there, and pins must live on bpffs "
 		"(it stays mounted so the pins outlive the agent)", point);
-	if (in_private_mount_ns())
+	if (mount_is_shared(point))
+		tg_info("the bpffs mount at %s is shared with its peers (the host, for a "
+			"container's Bidirectional mount)", point);
+	else if (in_private_mount_ns())
 		tg_warn("this process is in a mount namespace of its own (a container?): the bpffs "
 			"mount, and the pins on it, last only as long as that namespace; mount bpffs "
 			"on the host to keep enforcing across restarts (docs/troubleshooting.md)");

@@ -15,12 +15,6 @@
 
 #define CAP_BIT(c)	((uint64_t)1 << (c))
 
-uint64_t privileges_kept_mask(void)
-{
-	return CAP_BIT(CAP_BPF) | CAP_BIT(CAP_NET_ADMIN) | CAP_BIT(CAP_SYS_ADMIN) |
-	       CAP_BIT(CAP_SYS_PTRACE);
-}
-
 /* glibc has no capget/capset wrappers; libcap would be a dependency for two syscalls */
 static int caps_get(uint64_t *effective, uint64_t *permitted)
 {
@@ -75,6 +69,61 @@ static void bounding_drop(uint64_t keep)
 			prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
 }
 
+/*
+ * What the agent cannot work without, in the order a message names the first
+ * one missing. No CAP_BPF or CAP_PERFMON row: the kernel's bpf_capable() and
+ * perfmon_capable() accept CAP_SYS_ADMIN as well, which the agent needs
+ * anyway (setns), so with it they add nothing (tests/image shows it).
+ */
+static const struct {
+	uint64_t cap;
+	const char *name;
+	const char *why;
+} required[] = {
+	{ CAP_BIT(CAP_SYS_ADMIN), "CAP_SYS_ADMIN",
+	  "it loads the programs (bpf(2) and the verifier accept it in place of CAP_BPF and CAP_PERFMON), "
+	  "mounts bpffs where none is, and enters a workload's network namespace to destroy its "
+	  "blocked socket (setns)" },
+	{ CAP_BIT(CAP_NET_ADMIN), "CAP_NET_ADMIN",
+	  "it destroys blocked sockets (sock_diag SOCK_DESTROY) and attaches cgroup_skb programs" },
+	{ CAP_BIT(CAP_SYS_PTRACE), "CAP_SYS_PTRACE",
+	  "it opens /proc/PID/ns/net of workloads that run as another user or hold other capabilities" },
+};
+
+/* What it needs is what it keeps: the rows above are used after attach too. */
+uint64_t privileges_kept_mask(void)
+{
+	uint64_t keep = 0;
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		keep |= required[i].cap;
+	return keep;
+}
+
+int privileges_missing(uint64_t effective, char *msg, size_t len)
+{
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (effective & required[i].cap)
+			continue;
+		snprintf(msg, len, "the agent lacks %s: %s; grant it (docs/install-aks.md, \"Capabilities\")",
+			 required[i].name, required[i].why);
+		return -EPERM;
+	}
+	return 0;
+}
+
+int privileges_check(char *msg, size_t len)
+{
+	uint64_t eff = 0, prm = 0;
+	int err = caps_get(&eff, &prm);
+
+	if (err) {
+		snprintf(msg, len, "cannot read the agent's capabilities: %s", strerror(-err));
+		return err;
+	}
+	return privileges_missing(eff, msg, len);
+}
+
 int privileges_drop(char *msg, size_t len)
 {
 	uint64_t keep = privileges_kept_mask(), eff = 0, prm = 0;
@@ -98,9 +147,8 @@ int privileges_drop(char *msg, size_t len)
 		snprintf(msg, len, "cannot drop capabilities: %s", strerror(-err));
 		return err;
 	}
-	snprintf(msg, len, "programs attached: dropped %d capabilities, kept %s%s%s%s(no_new_privs)",
-		 __builtin_popcountll(prm & ~keep), prm & CAP_BIT(CAP_BPF) ? "CAP_BPF " : "",
-		 prm & CAP_BIT(CAP_NET_ADMIN) ? "CAP_NET_ADMIN " : "",
+	snprintf(msg, len, "programs attached: dropped %d capabilities, kept %s%s%s(no_new_privs)",
+		 __builtin_popcountll(prm & ~keep), prm & CAP_BIT(CAP_NET_ADMIN) ? "CAP_NET_ADMIN " : "",
 		 prm & CAP_BIT(CAP_SYS_ADMIN) ? "CAP_SYS_ADMIN " : "",
 		 prm & CAP_BIT(CAP_SYS_PTRACE) ? "CAP_SYS_PTRACE " : "");
 	return 0;

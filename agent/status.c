@@ -765,6 +765,16 @@ static void metrics_flows(struct agent *a, struct mbuf *b)
 
 static void metrics_hooks(struct agent *a, struct mbuf *b)
 {
+	metric_head(b, "tlsguard_hook_attached", "gauge",
+		    "1 while the program is attached to the watched cgroup (0: detached, e.g. the cgroup was removed).");
+	for (size_t i = 0; i < a->loader.natts; i++)
+		for (int h = 0; h < TG_HOOK__MAX; h++) {
+			struct hook_state st;
+
+			read_hook(a->loader.atts[i].link_fd[h], &st);
+			mprintf(b, "tlsguard_hook_attached{program=\"%s\",cgroup=\"%s\"} %d\n",
+				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path), st.attached);
+		}
 	metric_head(b, "tlsguard_bpf_run_time_seconds_total", "counter",
 		    "Kernel time spent in each program (needs kernel.bpf_stats_enabled=1).");
 	for (size_t i = 0; i < a->loader.natts; i++)

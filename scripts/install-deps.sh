@@ -7,8 +7,9 @@ set -euo pipefail
 
 missing=()
 for pkg in "$@"; do
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	[[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+	# one line per installed architecture (foo and foo:arm64 both installed)
+	status=$(dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null || true)
+	grep -qx "install ok installed" <<<"$status" || missing+=("$pkg")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 

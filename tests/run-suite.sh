@@ -8,6 +8,8 @@
 # "[  FAILED  ] M test(s)" lines; a binary that fails without saying so (crash,
 # sanitizer report) counts as one failure. Shows a failing binary's output and
 # ends with "NAME: N passed, M failed". Exit status 1 when any failed.
+# TG_RUNNER is a command line put before each binary (qemu-aarch64 for the
+# arm64 build: mk/cross.mk).
 set -uo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -23,29 +25,32 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 out=$(mktemp /tmp/tg-suite.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 for bin in "$@"; do
 	if [[ ! -x "$bin" ]]; then
 		echo "FAIL $(basename "$bin"): not an executable: $bin"
 		failed=$((failed + 1))
 		continue
 	fi
-	"$bin" >"$out" 2>&1 </dev/null
+	# shellcheck disable=SC2086 # TG_RUNNER is a command line
+	${TG_RUNNER:-} "$bin" >"$out" 2>&1 </dev/null
 	rc=$?
 	p=$(awk '/^\[  PASSED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
 	f=$(awk '/^\[  FAILED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
+	k=$(awk '/^\[  SKIPPED \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
 	if [[ $rc -ne 0 && $f -eq 0 ]]; then
 		f=1 # crashed or failed outside a test case
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + k))
 	if [[ $rc -ne 0 || $f -gt 0 ]]; then
 		echo "FAIL $(basename "$bin") (exit $rc)"
 		sed 's/^/    /' "$out"
 	else
-		echo "PASS $(basename "$bin") ($p test(s))"
+		echo "PASS $(basename "$bin") ($p test(s)$( ((k)) && echo ", $k skipped"))"
 	fi
 done
 
-echo "$name: $passed passed, $failed failed"
+echo "$name: $passed passed, $failed failed$( ((skipped)) && echo ", $skipped skipped")"
 [[ $failed -eq 0 ]]

@@ -8,7 +8,8 @@
 # prints PASS/FAIL/SKIP per test (a failing test's output below it) and ends
 # with "N passed, M failed[, K skipped]". Exit status 1 when any failed.
 # TG_TEST_TIMEOUT (s, default 120) bounds one test; TG_VERBOSE=1 shows the
-# output of passing tests too.
+# output of passing tests too; TG_TESTS_DIR runs the test_*.sh of another
+# directory (tests/image: `make image-test`).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,7 +50,7 @@ if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 fi
 
 passed=0 failed=0 skipped=0
-for t in "$here"/test_*.sh; do
+for t in "${TG_TESTS_DIR:-$here}"/test_*.sh; do
 	[[ -e "$t" ]] || continue
 	name=$(basename "$t" .sh)
 	if [[ $# -gt 0 ]]; then

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# deploy/docker/Dockerfile, without a Docker engine: two stages on Debian
-# bookworm; the build stage installs the Makefile's build dependencies and runs
-# make; the runtime stage installs only shared-library packages (plus CA
-# certificates), and those cover every library the binary links; it copies the
-# binary and the built-in policy from the build stage and runs
-# /usr/sbin/tlsguard. The build context filter keeps build/ out.
+# deploy/docker/Dockerfile, read without building it (tests/image builds and
+# runs it): the build stage on the BASE argument (default debian:bookworm)
+# runs on the build machine (--platform=$BUILDPLATFORM), installs the
+# Makefile's build dependencies and runs make, cross-compiling for another
+# TARGETARCH; the rootfs stage installs only shared-library packages (plus CA
+# certificates), and those cover every library the binary links, writes the
+# built-in policy and assembles the tree with deploy/docker/make-rootfs.sh;
+# the runtime stage is that tree on scratch and runs /usr/sbin/tlsguard. The
+# build context filter keeps build/ out.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -63,21 +66,29 @@ for l in lines:
         k, _, v = rest.partition("=")
         args[k] = v
     elif instr == "FROM":
-        m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
-        img = re.sub(r"\$\{(\w+)\}", lambda g: args.get(g.group(1), ""), m.group(1))
-        stages.append({"from": img, "name": m.group(2), "lines": []})
+        m = re.match(r"(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
+        img = m.group(2)
+        for _ in range(3):   # ARG defaults that name other ARGs
+            img = re.sub(r"\$\{(\w+)\}", lambda g: args.get(g.group(1), ""), img)
+        stages.append({"from": img, "name": m.group(3), "platform": m.group(1), "lines": []})
     elif stages:
         stages[-1]["lines"].append((instr, rest))
 
-if len(stages) != 2:
-    bad(f"expected 2 stages (build, runtime), found {len(stages)}")
-    stages += [{"from": "", "name": None, "lines": []}] * 2
-build, runtime = stages[0], stages[-1]
-if build["from"] != "debian:bookworm" or not build["name"]:
-    bad(f"build stage should be a named 'FROM debian:bookworm AS ...', is {build['from']!r}")
-if not runtime["from"].startswith("debian:bookworm"):
-    bad(f"runtime stage should be Debian bookworm, is {runtime['from']!r}")
-
+if len(stages) != 3:
+    bad(f"expected 3 stages (build, rootfs, runtime), found {len(stages)}")
+    stages += [{"from": "", "name": None, "lines": []}] * 3
+build, rootfs, runtime = stages[0], stages[1], stages[-1]
+if args.get("BASE") != "debian:bookworm":
+    bad(f"ARG BASE should default to debian:bookworm (the registry's image), is {args.get('BASE')!r}")
+if build.get("platform") != "$BUILDPLATFORM":
+    bad("build stage should run on the build machine (FROM --platform=$BUILDPLATFORM) and cross-compile")
+if rootfs.get("platform"):
+    bad("rootfs stage must be of the target platform (no --platform)")
+for st in (build, rootfs):
+    if st["from"] != "debian:bookworm" or not st["name"]:
+        bad(f"build and rootfs stages should be named 'FROM ${{BASE}} AS ...', one is {st['from']!r}")
+if runtime["from"] != "scratch":
+    bad(f"runtime stage should be FROM scratch (no shell, no package manager), is {runtime['from']!r}")
 
 def installed(stage):
     pk = []
@@ -99,36 +110,39 @@ if missing:
 if not re.search(r"(^|[\s&;])make(\s|$)", runs(build)):
     bad("build stage does not run make")
 
-rpk = installed(runtime)
+rpk = installed(rootfs)
 tools = {"clang", "llvm", "gcc", "make", "pkg-config", "bpftool", "cc", "binutils", "build-essential"}
 dev = sorted(p for p in rpk if p in tools or p.endswith("-dev"))
 if dev:
-    bad(f"runtime stage installs build tools {dev}")
+    bad(f"rootfs stage installs build tools {dev}")
 for p in ("libbpf1", "libelf1", "libjson-c5", "libyaml-0-2", "libcurl4", "libssl3", "zlib1g"):
     if p not in rpk:
-        bad(f"runtime stage does not install {p}")
+        bad(f"rootfs stage does not install {p}")
 extra = sorted(p for p in rpk if not re.match(r"lib", p) and p not in ("zlib1g", "ca-certificates"))
 if extra:
-    bad(f"runtime stage installs non-library packages {extra}")
+    bad(f"rootfs stage installs non-library packages {extra}")
 for p in needed:
     if p.startswith("?"):
         bad(f"no Debian package owns {p[1:]}, which the binary links")
     elif p not in rpk and p != "libc6":
-        bad(f"the binary links a library from {p}, which the runtime stage does not install")
-if "--no-install-recommends" not in runs(runtime) or "rm -rf /var/lib/apt/lists" not in runs(runtime):
-    bad("runtime apt-get should use --no-install-recommends and remove /var/lib/apt/lists")
+        bad(f"the binary links a library from {p}, which the rootfs stage does not install")
+if "--no-install-recommends" not in runs(rootfs) or "rm -rf /var/lib/apt/lists" not in runs(rootfs):
+    bad("rootfs apt-get should use --no-install-recommends and remove /var/lib/apt/lists")
+if "make-rootfs.sh /rootfs /usr/sbin/tlsguard" not in runs(rootfs):
+    bad("rootfs stage does not run deploy/docker/make-rootfs.sh /rootfs /usr/sbin/tlsguard")
 
+def copied(stage, src_dest):
+    return any(re.match(rf"--from={re.escape(build['name'] or '')}\s+{src_dest}$", c)
+               for c in [rest for instr, rest in stage["lines"] if instr == "COPY"])
+if not copied(rootfs, r"\S+\s+/rootfs/usr/sbin/tlsguard"):
+    bad("rootfs stage does not COPY --from=<build> the binary to /rootfs/usr/sbin/tlsguard")
 copies = [rest for instr, rest in runtime["lines"] if instr == "COPY"]
-def copied_to(dest):
-    return any(re.match(rf"--from={re.escape(build['name'] or '')}\s+\S+\s+{re.escape(dest)}$", c) for c in copies)
-if not copied_to("/usr/sbin/tlsguard"):
-    bad("runtime stage does not COPY --from=<build> the binary to /usr/sbin/tlsguard")
-if not copied_to("/etc/tlsguard/tlsguard.yaml"):
-    bad("runtime stage does not COPY --from=<build> the built-in policy to /etc/tlsguard/tlsguard.yaml")
-if any(not c.startswith("--from=") for c in copies):
-    bad(f"runtime stage copies from the build context: {[c for c in copies if not c.startswith('--from=')]}")
-if "policy show-default" not in runs(build):
-    bad("build stage does not write the built-in policy (tlsguard policy show-default)")
+if copies != [f"--from={rootfs['name']} /rootfs/ /"]:
+    bad(f"runtime stage should only COPY --from={rootfs['name']} /rootfs/ /, copies {copies}")
+if "policy show-default > /rootfs/etc/tlsguard/tlsguard.yaml" not in runs(rootfs):
+    bad("rootfs stage does not write the built-in policy (tlsguard policy show-default)")
+if "ARCH=" not in runs(build) or "crossbuild-essential-" not in runs(build):
+    bad("build stage does not cross-compile for TARGETARCH (make ARCH=..., crossbuild-essential-...)")
 ep = [rest for instr, rest in runtime["lines"] if instr == "ENTRYPOINT"]
 if ep != ['["/usr/sbin/tlsguard"]']:
     bad(f"ENTRYPOINT should be [\"/usr/sbin/tlsguard\"], is {ep}")
@@ -141,5 +155,5 @@ for p in problems:
     print("FAIL: " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PYEOF
-echo "ok: Dockerfile: bookworm build stage runs make; runtime has the libraries for $(echo $needed_pkgs), no build tools"
+echo "ok: Dockerfile: build stage runs make; rootfs has the libraries for $(echo $needed_pkgs); runtime on scratch"
 exit 0

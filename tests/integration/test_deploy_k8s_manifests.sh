@@ -388,8 +388,9 @@ else:
     if ic.get("args", [])[:1] != ["uninstall"] or (pin_path and pin_path not in ic.get("args", [])):
         bad(f"tlsguard-uninstall init container args {ic.get('args')} should be uninstall --pin-path {pin_path}")
     iadd = get(ic, "securityContext.capabilities.add", []) or []
-    if not set(iadd) <= set(doc_caps) or get(ic, "securityContext.capabilities.drop") != ["ALL"]:
-        bad(f"tlsguard-uninstall capabilities {iadd} must drop ALL and add a subset of {doc_caps}")
+    # CAP_BPF: the job holds no CAP_SYS_ADMIN, so bpf(2) needs CAP_BPF there
+    if not set(iadd) <= set(doc_caps) | {"BPF"} or get(ic, "securityContext.capabilities.drop") != ["ALL"]:
+        bad(f"tlsguard-uninstall capabilities {iadd} must drop ALL and add a subset of {doc_caps} and BPF")
     if get(ic, "securityContext.appArmorProfile.type") != "Unconfined" or \
        get(un, "spec.template.metadata.annotations", {}).get(
            f"container.apparmor.security.beta.kubernetes.io/{ic.get('name')}") != "unconfined":

@@ -98,7 +98,13 @@ want NoNewPrivileges yes
 want ProtectSystem strict
 want ProtectHome yes
 want PrivateTmp yes
-want ProtectKernelTunables yes
+# ProtectKernelTunables=yes, spelled out: with it systemd 252 makes /sys/fs/bpf
+# read-only despite ReadWritePaths= (test_deploy_systemd_start.sh shows it)
+value ProtectKernelTunables | grep -qx yes && fail "ProtectKernelTunables=yes makes /sys/fs/bpf read-only (systemd 252)"
+ro=" $(value ReadOnlyPaths | tr '\n' ' ') "
+for p in /sys /proc/sys -/proc/sysrq-trigger; do
+	[[ $ro == *" $p "* ]] || fail "ReadOnlyPaths= lacks $p (has:$ro)"
+done
 want ProtectControlGroups yes
 
 rw=" $(value ReadWritePaths | tr '\n' ' ') "

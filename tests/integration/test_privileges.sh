@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Privileges after attach (agent/privileges.h): started as root with every
-# capability, the agent keeps only CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN and
+# capability, the agent keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN and
 # CAP_SYS_PTRACE, in every thread, with no_new_privs and nothing inheritable
 # or ambient; and what it still has to do works with that set: destroying
 # the blocked socket of a client that runs as another user in another
@@ -14,8 +14,8 @@ trap tg_cleanup EXIT
 tg_setup
 tg_require_cmd setpriv
 
-# CAP_BPF 39, CAP_NET_ADMIN 12, CAP_SYS_ADMIN 21, CAP_SYS_PTRACE 19
-KEPT=$(printf '%016x' $(((1 << 39) | (1 << 12) | (1 << 21) | (1 << 19))))
+# CAP_NET_ADMIN 12, CAP_SYS_ADMIN 21, CAP_SYS_PTRACE 19
+KEPT=$(printf '%016x' $(((1 << 12) | (1 << 21) | (1 << 19))))
 
 tg_start_plain_server web "$TG_PROT4" 80
 tg_write_policy "$TG_TMP/policy.yaml" enforce "[80, 443]"
@@ -39,7 +39,7 @@ add_class loopback 'hosts: ["localhost"]' audit 9
 [[ $(awk '/^CapEff:/ { print $2 }' /proc/self/status) != "$KEPT" ]] ||
 	tg_fail "the test runs with only the kept capabilities already: it could not tell a drop"
 tg_start_agent enforce "$TG_TMP/policy.yaml"
-assert_file_contains "$TG_AGENT_LOG" 'programs attached: dropped [0-9]+ capabilities, kept CAP_BPF CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE' \
+assert_file_contains "$TG_AGENT_LOG" 'programs attached: dropped [0-9]+ capabilities, kept CAP_NET_ADMIN CAP_SYS_ADMIN CAP_SYS_PTRACE' \
 	"the agent says what it kept"
 
 # every thread: the drop happens before the first thread starts
