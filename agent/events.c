@@ -15,6 +15,7 @@
 #include "dests.h"
 #include "events.h"
 #include "handshake.h"
+#include "tlsguard/preface.h"
 #include "workload.h"
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -196,7 +197,10 @@ static json_object *protocol_json(const struct tg_event *ev)
 
 	if (ev->type == TG_EV_BLOCKED_CONNECT)
 		return NULL;	/* nothing was sent */
-	if (ev->type == TG_EV_PLAINTEXT)
+	if (ev->tls.l7 == TG_L7_SMB3)
+		describe_smb(ev->tls.finding, ev->tls.offered, ev->tls.negotiated,
+			     ev->tls.hello_flags, ev->tls.legacy, &desc);
+	else if (ev->type == TG_EV_PLAINTEXT)
 		describe_flow(ev->payload, n, ev->tls.l7, ev->tls.pf_kind, ev->tls.tls_off, &desc);
 	else
 		describe_tls(ev->tls.l7, ev->tls.pf_kind, &desc);
@@ -208,6 +212,12 @@ static json_object *protocol_json(const struct tg_event *ev)
 		add_str(p, "method", desc.method);
 	if (desc.host[0])
 		add_str(p, "host", desc.host);
+	if (desc.dialect)
+		add_str(p, "dialect", desc.dialect);
+	if (desc.encryption)
+		add_str(p, "encryption", desc.encryption);
+	if (desc.finding)
+		add_str(p, "finding", desc.finding);
 	return p;
 }
 

@@ -16,9 +16,14 @@
 #include "tlsguard/preface.h"
 #include "tlsguard/tls_hello.h"
 
-_Static_assert((int)TG_PROTO_TLS == (int)TG_L7_TLS && (int)TG_PROTO_POSTGRES == (int)TG_L7_POSTGRES &&
-		       (int)TG_PROTO_MYSQL == (int)TG_L7_MYSQL && (int)TG_PROTO_TDS == (int)TG_L7_TDS,
-	       "policy protocols are the kernel's tg_l7 values");
+/* the policy's protocols (enum tg_protocol) as the kernel's machines (enum tg_l7) */
+static const uint8_t protocol_l7[] = {
+	[TG_PROTO_TLS] = TG_L7_TLS,
+	[TG_PROTO_POSTGRES] = TG_L7_POSTGRES,
+	[TG_PROTO_MYSQL] = TG_L7_MYSQL,
+	[TG_PROTO_TDS] = TG_L7_TDS,
+	[TG_PROTO_SMB3] = TG_L7_SMB3,	/* TG_L7_CONNECT is the kernel's own, for proxies */
+};
 _Static_assert(TG_TLS_1_0 == 1 && TG_TLS_1_3 == 4, "min_tls is the version's minor number");
 
 static int names_fd = -1, sipkey_fd = -1, proxies_fd = -1;
@@ -33,7 +38,8 @@ void handshake_set_maps(int names, int sipkey, int proxies)
 void handshake_class_fill(struct tg_class *c, const struct tg_policy *p,
 			  const struct tg_policy_dest *d)
 {
-	c->protocol = d->protocol >= 0 && d->protocol < TG_L7__MAX ? d->protocol : TG_L7_TLS;
+	c->protocol = d->protocol >= 0 && (size_t)d->protocol < sizeof(protocol_l7) ?
+			      protocol_l7[d->protocol] : TG_L7_TLS;
 	c->min_tls = policy_dest_min_tls_version(p, d);
 	c->flags = 0;
 	if (d->hosts.n)
@@ -329,6 +335,8 @@ json_object *handshake_tls_json(const struct tg_event *ev)
 
 	if (ev->type != TG_EV_TLS && ev->type != TG_EV_WEAK_TLS && ev->type != TG_EV_SNI_MISMATCH)
 		return NULL;
+	if (t->l7 == TG_L7_SMB3)
+		return NULL;	/* SMB 3 encryption, not TLS: protocol says what it was */
 	o = json_object_new_object();
 	add_version(o, "version", t->negotiated);
 	add_version(o, "offered_max", t->offered);

@@ -641,7 +641,7 @@ struct field {
 /* Indexed by the enum value they map to. */
 static const char *const mode_names[] = { "audit", "enforce", NULL };
 static const char *const fail_mode_names[] = { "closed", "open", NULL };
-static const char *const protocol_names[] = { "tls", "postgres", "mysql", "tds", NULL };
+static const char *const protocol_names[] = { "tls", "postgres", "mysql", "tds", "smb3", NULL };
 static const char *const tls_names[] = { "1.0", "1.1", "1.2", "1.3", NULL };
 /* indexed by enum tg_ai_auth_mode (ai_auth.h) */
 static const char *const ai_auth_names[] = { "auto", "none", "managed_identity",

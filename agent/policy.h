@@ -24,6 +24,7 @@ enum tg_protocol {
 	TG_PROTO_POSTGRES,
 	TG_PROTO_MYSQL,
 	TG_PROTO_TDS,
+	TG_PROTO_SMB3,			/* SMB 3 encryption (port 445), not TLS */
 };
 
 /* TLS versions as their wire minor number: 1.0 → 1 ... 1.3 → 4 (0x0301..0x0304). */

@@ -67,8 +67,8 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 	flow->proto = cls->protocol < TG_L7__MAX ? cls->protocol : TG_L7_TLS;
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
-	if (flow->proto == TG_L7_TLS)
-		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* the ServerHello comes first */
+	if (flow->proto == TG_L7_TLS || flow->proto == TG_L7_SMB3)
+		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* its hello / NEGOTIATE comes first */
 }
 
 /*

@@ -18,6 +18,7 @@
 
 #include "verdict.bpf.h"
 #include "handoff.bpf.h"
+#include "smb.bpf.h"
 #include "tlsguard/quic.h"
 
 /*
@@ -142,6 +143,8 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	__u32 n = hs->have, limit, full, tls_off, tls_end;
 	int r;
 
+	if (flow->proto == TG_L7_SMB3)
+		return tg_smb_client_decide(skb, sk, flow, hs, seg);	/* not TLS: smb.bpf.h */
 	r = tg_parse_preface(hs, flow->proto);
 	if (r == TG_PF_NEED_MORE && n < TG_HELLO_MAX) {
 		tg_count(TG_CNT_PARTIAL_PREFIX);
@@ -229,6 +232,8 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		break;
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
+	case TG_FLOW_SMB_SESSION:
+		return tg_smb_session_egress(skb, sk, flow);
 	default:
 		return TG_PASS;	/* decided, or waiting for the server */
 	}
