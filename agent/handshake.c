@@ -42,21 +42,10 @@ void handshake_class_fill(struct tg_class *c, const struct tg_policy *p,
 			      protocol_l7[d->protocol] : TG_L7_TLS;
 	c->min_tls = policy_dest_min_tls_version(p, d);
 	c->flags = 0;
-	if (d->hosts.n)
+	if (policy_dest_owner(p, d)->hosts.n)
 		c->flags |= TG_CLS_SNI_BIND;
 	if (policy_dest_require_sni(p, d))
 		c->flags |= TG_CLS_REQUIRE_SNI;
-	/*
-	 * The names and proxies maps follow the policy as a whole; the first
-	 * class of a build is where a new policy (or new addresses) shows up.
-	 */
-	if (p->ndests && d == &p->dests[0]) {
-		int err = handshake_sync(p);
-
-		if (err)
-			tg_warn("cannot write host names/proxies for the kernel: %s; SNI binding "
-				"and proxy flows use the previous policy's", strerror(-err));
-	}
 }
 
 uint64_t handshake_name_hash(const struct tg_sipkey *key, const char *name, size_t len)
@@ -128,7 +117,7 @@ static int get_sipkey(struct tg_sipkey *key)
 	return 0;
 }
 
-static int sync_names(const struct tg_policy *p)
+static int sync_names(const struct tg_policy *p, const uint16_t *class_ids)
 {
 	struct name_set want = { 0 };
 	struct tg_name_key key, next, *prev = NULL;
@@ -138,7 +127,8 @@ static int sync_names(const struct tg_policy *p)
 	if (err)
 		return err;
 	for (size_t i = 0; i < p->ndests && !err; i++) {
-		const struct tg_strlist *hosts = &p->dests[i].hosts;
+		const struct tg_strlist *hosts = &policy_dest_owner(p, &p->dests[i])->hosts;
+		uint16_t id = class_ids[i];
 
 		for (size_t h = 0; h < hosts->n && !err; h++) {
 			const char *name = hosts->v[h];
@@ -149,11 +139,12 @@ static int sync_names(const struct tg_policy *p)
 				k.flags = TG_NAME_WILDCARD;
 			}
 			k.hash = handshake_name_hash(&sk, name, strlen(name));
-			k.class_id = i + 1;
-			err = set_add(&want, &k, i + 1);
+			k.class_id = id;
+			err = set_add(&want, &k, id);
+			/* CONNECT takes the destination's class (the first naming it), not an entry's */
 			k.class_id = TG_NAME_ANY_CLASS;
-			if (!err)
-				err = set_add(&want, &k, i + 1);
+			if (!err && p->dests[i].parent < 0)
+				err = set_add(&want, &k, id);
 		}
 	}
 	for (size_t i = 0; i < want.n && !err; i++)
@@ -249,13 +240,13 @@ static int sync_proxies(const struct tg_policy *p)
 	return err;
 }
 
-int handshake_sync(const struct tg_policy *p)
+int handshake_sync(const struct tg_policy *p, const uint16_t *class_ids)
 {
 	int err;
 
 	if (names_fd < 0 || sipkey_fd < 0 || proxies_fd < 0)
 		return 0;
-	err = sync_names(p);
+	err = sync_names(p, class_ids);
 	if (!err)
 		err = sync_proxies(p);
 	return err;

@@ -18,6 +18,7 @@
 
 #include "verdict.bpf.h"
 #include "handoff.bpf.h"
+#include "override.bpf.h"
 #include "smb.bpf.h"
 #include "tlsguard/quic.h"
 
@@ -100,7 +101,7 @@ static __always_inline int tg_proxy_adopt(struct tg_flow *flow, struct tg_hs *hs
 	if (!cls)
 		return 0;
 	flow->class_id = class_id;
-	flow->mode = cls->mode;
+	flow->mode = tg_flow_mode(cls, class_id, flow->cgroup_id, &flow->rule);
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
 	tg_count(TG_CNT_FLOWS_TRACKED);

@@ -90,7 +90,8 @@ struct tg_event {
 	__u8 daddr[16];
 	char comm[16];
 	__u32 segment_len;		/* payload bytes in the classified segment */
-	__u32 pad2;
+	__u8 rule;			/* 1 + the policy override that decided the mode, 0: the class */
+	__u8 pad2[3];
 	__u8 payload[TG_PAYLOAD_MAX];	/* the flow's first bytes (client side) */
 	struct tg_tls_summary tls;
 	__u32 pad3;

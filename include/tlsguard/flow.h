@@ -69,7 +69,8 @@ struct tg_flow {
 	__u16 tls_off;			/* client stream offset where its TLS starts */
 	__u16 srv_tls_off;		/* server stream offset where its TLS starts */
 	__u8 counted;			/* enum tg_flow_counted: its slot in tg_live_flows */
-	__u8 pad[3];
+	__u8 rule;			/* 1 + the policy override that set ->mode, 0: the class did */
+	__u8 pad[2];
 	char comm[16];
 };
 _Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");
