@@ -606,16 +606,18 @@ tg_write_policy()
 
 # tg_start_agent MODE POLICY [extra agent args] : background, waits for
 # "tlsguard: ready" on stderr; fails with the log shown when it does not come.
+# MODE "policy": no --mode flag (the policy's modes and overrides decide).
 tg_start_agent()
 {
-	local mode=$1 policy=$2 i
+	local mode=$1 policy=$2 i mode_args=()
 	shift 2
+	[[ $mode == policy ]] || mode_args=(--mode "$mode")
 	[[ -z "$TG_AGENT_PID" ]] || tg_fail "tg_start_agent: agent already running (pid $TG_AGENT_PID)"
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
 	# shellcheck disable=SC2086 # TG_AGENT_WRAPPER is a command line (e.g. valgrind ...)
 	${TG_AGENT_WRAPPER:-} "$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
-		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" --mode "$mode" -v "$@" \
+		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" "${mode_args[@]}" -v "$@" \
 		</dev/null >"$TG_AGENT_LOG" 2>&1 &
 	TG_AGENT_PID=$!
 	for ((i = 0; i < TG_AGENT_READY_TIMEOUT * 10; i++)); do
