@@ -880,6 +880,18 @@ tg_start_tls_server_args()
 	tg_log "TLS server $name on $(tg_hostport "$addr" "$port") (pid $pid): $*"
 }
 
+# tg_builtin_class NAME: the built-in policy's ports and protocol of class NAME,
+# as EXTRA_DEST_YAML for tg_write_policy_hs (the test then exercises the class
+# as shipped: tlsguard policy show-default).
+tg_builtin_class()
+{
+	"$TLSGUARD" policy show-default | python3 -c "
+import sys, yaml
+d = [d for d in yaml.safe_load(sys.stdin)['destinations'] if d['name'] == sys.argv[1]][0]
+print('    ports: ' + yaml.safe_dump(d['ports'], default_flow_style=True).strip())
+print('    protocol: ' + d.get('protocol', 'tls'))" "$1"
+}
+
 # tg_write_policy_hs FILE MODE EXTRA_DEST_YAML [TOP_YAML] : one destination
 # "storage" (the protected addresses, ports 80/443/5432/3306 and whatever
 # EXTRA_DEST_YAML adds: lines indented by four spaces), TOP_YAML at the top
