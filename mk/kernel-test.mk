@@ -15,6 +15,7 @@ KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_featu
 KT_LIBS		:= -lbpf -lelf -lz
 
 $(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/bpf/test_dns.c tests/kernel/cmocka.h \
+	    tests/bpf/handshakes.h tests/unit/smb_fixtures.h tests/unit/tds_fixtures.h \
 	    $(HEADERS) $(SKELS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(dir $@)

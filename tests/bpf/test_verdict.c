@@ -35,6 +35,7 @@
 #include "verdict_test.skel.h"
 #include "handshakes.h"
 #include "../unit/smb_fixtures.h"
+#include "../unit/tds_fixtures.h"
 
 #define PASS 1
 #define DROP 0
@@ -1004,6 +1005,30 @@ static void test_flow_cap_release_once(void **state)
 	set_cap(f, 0, 0);
 }
 
+/* FreeTDS tsql's real packets (tests/unit/capture-tds-fixtures.sh): no SQL Server in Debian. */
+static void test_tds_freetds_client(void **state)
+{
+	struct fixture *f = *state;
+
+	/* encryption = require: PRELOGIN offering it, then the hello in a PRELOGIN packet */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, tds_c_prelogin_encrypt, tds_c_prelogin_encrypt_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_equal(run(f, AF_INET, SEQ0 + tds_c_prelogin_encrypt_len, tds_c_prelogin_tls,
+			     tds_c_prelogin_tls_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the class has a minimum */
+	assert_int_equal(get_hs(f).tls.offered, 0x0304);
+	assert_int_equal(f->nevents, 0);
+	/* encryption = off: PRELOGIN without it is plaintext, LOGIN7 never goes out */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, tds_c_prelogin_off, tds_c_prelogin_off_len), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(f->events[0].tls.l7, TG_L7_TDS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + tds_c_prelogin_off_len, tds_c_login7, tds_c_login7_len), DROP);
+}
+
 /* ---- smb3: real smbd/smbclient messages (tests/unit/capture-smb-fixtures.sh) ---- */
 
 #define SSEQ0 7000000u	/* the server's first payload byte */
@@ -1231,6 +1256,7 @@ int main(void)
 		cmocka_unit_test(test_postgres_startup_is_plaintext),
 		cmocka_unit_test(test_mysql_ssl_request_then_tls),
 		cmocka_unit_test(test_tds_prelogin_then_tls),
+		cmocka_unit_test(test_tds_freetds_client),
 		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_fast_open_syn_data),
 		cmocka_unit_test(test_udp_quic_and_plaintext),
