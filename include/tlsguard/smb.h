@@ -186,12 +186,14 @@ TG_INLINE __u32 tg_smb_cipher(const __u8 *b, __u32 ctx_off, __u32 count, __u32 e
 {
 	__u32 p = TG_SMB_NBSS + ctx_off, i, j, type, len, nc, c;
 
+	if (ctx_off > TG_HELLO_MAX)
+		return 0;	/* past any message we hold (and no overflow below) */
 	for (i = 0; i < TG_SMB_MAX_CONTEXTS && i < count; i++) {
-		if (p + 8 > end)
+		if (p >= end || end - p < 8)
 			return 0;
 		type = tg_smb_le16(b, p);
 		len = tg_smb_le16(b, p + 2);
-		if (p + 8 + len > end)
+		if (len > end - p - 8)
 			return 0;
 		if (type == TG_SMB_CTX_ENCRYPTION && len >= 2) {
 			nc = tg_smb_le16(b, p + 8);
@@ -222,6 +224,10 @@ TG_INLINE int tg_smb_negotiate(const __u8 *b, __u32 n, struct tg_smb_info *si)
 	if (r != TG_PF_TLS)
 		return r;
 	end = si->msg_len;
+	if (end < TG_SMB_BODY + 36) {		/* the request's fixed part */
+		si->finding = TG_SMB_NOT_SMB;
+		return TG_PF_PLAINTEXT;
+	}
 	count = tg_smb_le16(b, TG_SMB_BODY + 2);
 	caps = tg_smb_le32(b, TG_SMB_BODY + 8);
 	if (tg_smb_le16(b, TG_SMB_BODY) != 36 || count == 0 || count > TG_SMB_MAX_DIALECTS ||
@@ -274,8 +280,8 @@ TG_INLINE int tg_smb_negotiate_response(const __u8 *b, __u32 n, int full,
 	r = tg_smb_message(b, n, TG_SMB_CMD_NEGOTIATE, 1, si);
 	if (r == TG_PF_NEED_MORE && !full)
 		return TG_PF_NEED_MORE;
-	if (r == TG_PF_PLAINTEXT || n < TG_SMB_BODY + 64 || tg_smb_le32(b, 12) != 0 ||
-	    tg_smb_le16(b, TG_SMB_BODY) != 65)
+	if (r == TG_PF_PLAINTEXT || n < TG_SMB_BODY + 64 || si->msg_len < TG_SMB_BODY + 64 ||
+	    tg_smb_le32(b, 12) != 0 || tg_smb_le16(b, TG_SMB_BODY) != 65)
 		return TG_PF_TLS;	/* unjudged: the client's next messages decide */
 	dialect = tg_smb_le16(b, TG_SMB_BODY + 4);
 	caps = tg_smb_le32(b, TG_SMB_BODY + 24);

@@ -251,6 +251,13 @@ static void test_hostile_counts(void **state)
 	buf[TG_SMB_BODY + 6] = 0xff;		/* 255 contexts */
 	memset(&si, 0, sizeof(si));
 	tg_smb_negotiate_response(buf, smb_s_negotiate_311_len, 1, &si);
+	/* a context offset that wraps around 2^32 (found by fuzz_preface): no cipher, no read */
+	memcpy(buf, smb_s_negotiate_311, smb_s_negotiate_311_len);
+	buf[TG_SMB_BODY + 60] = 0xfc;
+	buf[TG_SMB_BODY + 61] = buf[TG_SMB_BODY + 62] = buf[TG_SMB_BODY + 63] = 0xff;
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(tg_smb_negotiate_response(buf, smb_s_negotiate_311_len, 0, &si), TG_PF_PLAINTEXT);
+	assert_int_equal(si.finding, TG_SMB_SERVER_NO_ENCRYPTION);
 }
 
 /* What the agent says about an SMB flow (describe.c). */
