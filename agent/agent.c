@@ -219,6 +219,26 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 	return 0;
 }
 
+/* `overrides:` apply unless --mode forces one mode on every class. */
+static bool overrides_in_force(const struct agent *a)
+{
+	return a->policy->noverrides && a->opts->mode_override < 0;
+}
+
+/* The kernel values of the policy's overrides, to the workload scanner that writes them. */
+static void apply_overrides(struct agent *a)
+{
+	struct tg_override vals[TG_MAX_OVERRIDE_RULES];
+
+	if (!a->ev_ctx.workloads)
+		return;
+	if (overrides_in_force(a))
+		dests_override_values(a->policy, &a->dests, vals);
+	if (workloads_set_overrides(a->ev_ctx.workloads, overrides_in_force(a) ? a->policy : NULL,
+				    vals))
+		tg_warn("overrides: out of memory; the previous ones stay");
+}
+
 /*
  * The runtime config map, including the heartbeat the kernel reads under
  * fail_mode open: rewritten at start, on reload and once a second.
@@ -239,6 +259,10 @@ static int write_config(struct agent *a)
 	for (uint32_t id = 1; id <= a->dests.nclasses && id < TG_MAX_CLASSES; id++)
 		if (dests_class_name(&a->dests, id) && a->dests.classes[id].mode == TG_MODE_ENFORCE)
 			cfg.any_enforce = 1;
+	for (size_t r = 0; overrides_in_force(a) && r < a->policy->noverrides; r++)
+		if (a->policy->overrides[r].mode == TG_MODE_ENFORCE)
+			cfg.any_enforce = 1;
+	cfg.overrides = overrides_in_force(a);
 
 	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 	cfg.heartbeat_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
@@ -472,6 +496,7 @@ static int apply_reload(struct agent *a)
 		sync_dests(a, a->policy);	/* learned names the new policy no longer has */
 	if (a->ev_ctx.workloads)
 		workloads_set_selector(a->ev_ctx.workloads, next);
+	apply_overrides(a);
 	record_policy_identity(a, path);
 	write_config(a);
 	a->reloads++;
@@ -1032,6 +1057,7 @@ static void on_workloads(void *ctx, uint32_t events)
 static int start_workloads(struct agent *a)
 {
 	struct bpf_map *skip = bpf_object__find_map_by_name(a->loader.skel->obj, "tg_skip_cgroups");
+	struct bpf_map *ov = bpf_object__find_map_by_name(a->loader.skel->obj, "tg_overrides");
 	struct tg_workloads *w;
 	struct wl_config cfg;
 	int err = workload_config_from_policy(a->policy, &cfg);
@@ -1047,6 +1073,10 @@ static int start_workloads(struct agent *a)
 	}
 	a->ev_ctx.workloads = w;
 	workloads_set_skip_map(w, skip ? bpf_map__fd(skip) : -1);
+	workloads_set_override_map(w, ov ? bpf_map__fd(ov) : -1);
+	apply_overrides(a);
+	if (overrides_in_force(a))
+		write_config(a);	/* the kernel looks overrides up from now on */
 	if (!skip && a->policy->k8s_namespaces.n + a->policy->nk8s_labels)
 		tg_warn("workloads.kubernetes: these BPF programs cannot skip pods outside the "
 			"selector; their findings are not reported, but in enforce mode their "

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "describe.h"
 #include "tlsguard/preface.h"
+#include "tlsguard/smb.h"
 #include "tlsguard/tls_prefix.h"
 
 static const char *const http_methods[] = {
@@ -67,9 +69,33 @@ static void http_host(const uint8_t *buf, size_t len, char *out, size_t outlen)
 	}
 }
 
+static uint32_t be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/*
+ * An ONC RPC call over TCP (RFC 5531): record mark, xid, CALL (0), RPC
+ * version 2, then the program: NFS (100003) and its MOUNT protocol
+ * (100005), or the portmapper (100000) that Blob NFS 3.0 clients ask first.
+ */
+static const char *onc_rpc_program(const uint8_t *buf, size_t len)
+{
+	uint32_t prog;
+
+	if (len < 20 || !(buf[0] & 0x80) || be32(buf + 8) != 0 || be32(buf + 12) != 2)
+		return NULL;
+	prog = be32(buf + 16);
+	if (prog == 100003 || prog == 100005)
+		return "nfs";
+	if (prog == 100000)
+		return "rpcbind";
+	return NULL;
+}
+
 void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *out)
 {
-	const char *method;
+	const char *method, *rpc;
 
 	memset(out, 0, sizeof(*out));
 	if (tg_classify_prefix(buf, len) == TG_PREFIX_TLS) {
@@ -83,7 +109,102 @@ void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *ou
 		http_host(buf, len, out->host, sizeof(out->host));
 		return;
 	}
+	rpc = onc_rpc_program(buf, len);
+	if (rpc) {
+		out->detected = rpc;
+		return;
+	}
+	if (len >= 8 && buf[0] == 0 && buf[5] == 'S' && buf[6] == 'M' && buf[7] == 'B' &&
+	    (buf[4] == 0xfe || buf[4] == 0xff)) {
+		out->detected = "smb";	/* SMB where TLS was due (an smb3 class is on 445) */
+		return;
+	}
 	out->detected = "unknown";
+}
+
+static const char *smb_dialect_name(unsigned int d)
+{
+	switch (d) {
+	case TG_SMB_DIALECT_202:
+		return "2.0.2";
+	case TG_SMB_DIALECT_210:
+		return "2.1";
+	case TG_SMB_DIALECT_300:
+		return "3.0";
+	case TG_SMB_DIALECT_302:
+		return "3.0.2";
+	case TG_SMB_DIALECT_311:
+		return "3.1.1";
+	default:
+		return NULL;
+	}
+}
+
+static const char *smb_cipher_name(unsigned int dialect, unsigned int cipher)
+{
+	static const char *const names[] = { "none", "aes-128-ccm", "aes-128-gcm", "aes-256-ccm",
+					     "aes-256-gcm" };
+
+	/* 3.0 and 3.0.2 have one cipher, AES-128-CCM (key size not negotiated) */
+	if (!cipher && (dialect == TG_SMB_DIALECT_300 || dialect == TG_SMB_DIALECT_302))
+		return "aes-ccm";
+	return cipher < sizeof(names) / sizeof(names[0]) ? names[cipher] : "unknown";
+}
+
+static const char *smb_command_name(unsigned int cmd)
+{
+	static const char *const names[] = {
+		"NEGOTIATE", "SESSION_SETUP", "LOGOFF", "TREE_CONNECT", "TREE_DISCONNECT",
+		"CREATE", "CLOSE", "FLUSH", "READ", "WRITE", "LOCK", "IOCTL", "CANCEL", "ECHO",
+		"QUERY_DIRECTORY", "CHANGE_NOTIFY", "QUERY_INFO", "SET_INFO", "OPLOCK_BREAK",
+	};
+
+	return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "a message";
+}
+
+void describe_smb(unsigned int finding, unsigned int client_max, unsigned int dialect,
+		  unsigned int cipher, unsigned int command, struct tg_payload_desc *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->detected = "smb";
+	out->dialect = smb_dialect_name(dialect ? dialect : client_max);
+	switch (finding) {
+	case TG_SMB_OK:
+		out->encryption = smb_cipher_name(dialect, cipher);
+		return;
+	case TG_SMB_SMB1:
+		out->dialect = "1";
+		out->finding = "SMB1 has no encryption: use SMB 3 with encryption";
+		break;
+	case TG_SMB_NO_SMB3:
+		out->finding = "the client offers no SMB 3 dialect: SMB 2.x has no encryption";
+		break;
+	case TG_SMB_CLIENT_NO_ENCRYPTION:
+		out->finding = "the client offers SMB 3 without encryption";
+		break;
+	case TG_SMB_SERVER_SMB2:
+		out->finding = "the server selected SMB 2.x, which has no encryption";
+		break;
+	case TG_SMB_SERVER_NO_ENCRYPTION:
+		out->finding = "the server selected SMB 3 without encryption";
+		break;
+	case TG_SMB_CLEAR_AFTER_SETUP:
+		snprintf(out->finding_buf, sizeof(out->finding_buf),
+			 "SMB2 %s sent in the clear after session setup: the session is not "
+			 "encrypted (require it: mount -o seal, or encryption on the server)",
+			 smb_command_name(command));
+		out->finding = command == 0xffff ?
+			"a message that is not SMB2 sent in the clear after session setup" :
+			out->finding_buf;
+		break;
+	case TG_SMB_SETUP_ROUNDS:
+		out->finding = "more SESSION_SETUP rounds than a login takes";
+		break;
+	default:
+		out->finding = "not an SMB2 message where one was due";
+		break;
+	}
+	out->encryption = "none";
 }
 
 static const char *negotiation_name(unsigned int pf_kind)
@@ -107,11 +228,6 @@ void describe_tls(unsigned int l7, unsigned int pf_kind, struct tg_payload_desc 
 	memset(out, 0, sizeof(*out));
 	out->detected = "tls";
 	out->negotiation = negotiation_name(pf_kind);
-}
-
-static uint32_t be32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
 void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int pf_kind,

@@ -208,6 +208,11 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 		uint16_t id = ids[i];
 
 		build_class(&out->classes[id], p, d, mode_override);
+		out->class_notes[id] = d->note;
+		/* the ranges a port entry judges go to its class (a port entry has no addresses) */
+		for (size_t r = 0; r < d->nports; r++)
+			if (d->port_dest[r] >= 0 && (size_t)d->port_dest[r] < p->ndests)
+				out->classes[id].port_class[r] = ids[d->port_dest[r]];
 		for (size_t c = 0; c < d->ncidrs && !err; c++)
 			err = push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
 		if (!err)
@@ -228,6 +233,13 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 		dests_free(out);
 		return err;
 	}
+	out->overrides = p->overrides;
+	out->noverrides = p->noverrides;
+	/* the names the kernel binds SNI to, under these class ids */
+	err = handshake_sync(p, ids);
+	if (err)
+		tg_warn("cannot write host names/proxies for the kernel: %s; SNI binding "
+			"and proxy flows use the previous policy's", strerror(-err));
 	drop_duplicates(out);
 	if (out->n > TG_MAX_DESTS) {
 		tg_err("the policy needs %zu destination map entries (prefixes, resolved and learned "
@@ -447,6 +459,27 @@ const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16]
 	memcpy(probe.key.addr, addr, 16);
 	e = find(t, &probe);
 	return e ? e->name : NULL;
+}
+
+void dests_override_values(const struct tg_policy *p, const struct tg_dest_table *t,
+			   struct tg_override *out)
+{
+	for (size_t r = 0; r < p->noverrides; r++) {
+		const struct tg_policy_override *o = &p->overrides[r];
+
+		memset(&out[r], 0, sizeof(out[r]));
+		out[r].rule = (uint8_t)(r + 1);
+		out[r].mode = (uint8_t)o->mode;
+		for (size_t id = 1; id <= t->nclasses && id < TG_MAX_CLASSES; id++) {
+			for (size_t i = 0; t->class_names[id] && i < p->ndests; i++) {
+				if (strcmp(p->dests[i].name, t->class_names[id]))
+					continue;
+				if (policy_override_covers(p, o, &p->dests[i]))
+					out[r].classes[id / 64] |= 1ULL << (id % 64);
+				break;
+			}
+		}
+	}
 }
 
 const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id)

@@ -26,6 +26,9 @@ struct tg_dest_table {
 	size_t n;
 	struct tg_class classes[TG_MAX_CLASSES];
 	const char *class_names[TG_MAX_CLASSES];	/* point into the policy; NULL: id unused */
+	const char *class_notes[TG_MAX_CLASSES];	/* the class's `note`, NULL: none */
+	const struct tg_policy_override *overrides;	/* the policy's, for events' "rule" */
+	size_t noverrides;
 	size_t nclasses;		/* highest class id in use */
 	char *learned_names;		/* names of the learned entries (dests_add_learned) */
 	size_t learned;			/* entries from DNS answers */
@@ -63,6 +66,14 @@ int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned)
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next);
 void dests_free(struct tg_dest_table *t);
+
+/*
+ * What the kernel's override map holds for the cgroups of each of the
+ * policy's overrides (out[i] for p->overrides[i]): rule number, mode and the
+ * class ids of @t it covers (policy_override_covers).
+ */
+void dests_override_values(const struct tg_policy *p, const struct tg_dest_table *t,
+			   struct tg_override *out);
 
 /* The host name a destination address was resolved from, or NULL. */
 const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16]);

@@ -15,6 +15,7 @@
 #include "dests.h"
 #include "events.h"
 #include "handshake.h"
+#include "tlsguard/preface.h"
 #include "workload.h"
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -140,7 +141,38 @@ static json_object *destination_json(const struct tg_event_ctx *ctx, const struc
 	}
 	if (name)
 		add_str(d, "name", name);
+	if (ctx->dests && ev->class_id < TG_MAX_CLASSES && ev->class_id && ctx->dests->class_notes[ev->class_id])
+		add_str(d, "note", ctx->dests->class_notes[ev->class_id]);
 	return d;
+}
+
+/*
+ * Which rule set the flow's mode: a policy override (its number, name and
+ * mode) or the class itself. The kernel recorded which at connect().
+ */
+static json_object *rule_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+{
+	json_object *r = json_object_new_object();
+	const struct tg_policy_override *o = NULL;
+
+	if (ctx->dests && ev->rule && ev->rule <= ctx->dests->noverrides)
+		o = &ctx->dests->overrides[ev->rule - 1];
+	if (o) {
+		add_str(r, "source", "override");
+		json_object_object_add(r, "index", json_object_new_int(ev->rule - 1));
+		if (o->name)
+			add_str(r, "name", o->name);
+		add_str(r, "mode", o->mode == TG_MODE_ENFORCE ? "enforce" : "audit");
+		return r;
+	}
+	add_str(r, "source", ev->rule ? "override" : "class");	/* a rule since reloaded away */
+	if (ev->rule)
+		json_object_object_add(r, "index", json_object_new_int(ev->rule - 1));
+	else if (ctx->dests && ev->class_id && ev->class_id <= ctx->dests->nclasses &&
+		 ev->class_id < TG_MAX_CLASSES)
+		add_str(r, "mode", ctx->dests->classes[ev->class_id].mode == TG_MODE_ENFORCE ?
+				   "enforce" : "audit");
+	return r;
 }
 
 static json_object *source_json(const struct tg_event *ev)
@@ -196,7 +228,10 @@ static json_object *protocol_json(const struct tg_event *ev)
 
 	if (ev->type == TG_EV_BLOCKED_CONNECT)
 		return NULL;	/* nothing was sent */
-	if (ev->type == TG_EV_PLAINTEXT)
+	if (ev->tls.l7 == TG_L7_SMB3)
+		describe_smb(ev->tls.finding, ev->tls.offered, ev->tls.negotiated,
+			     ev->tls.hello_flags, ev->tls.legacy, &desc);
+	else if (ev->type == TG_EV_PLAINTEXT)
 		describe_flow(ev->payload, n, ev->tls.l7, ev->tls.pf_kind, ev->tls.tls_off, &desc);
 	else
 		describe_tls(ev->tls.l7, ev->tls.pf_kind, &desc);
@@ -208,6 +243,12 @@ static json_object *protocol_json(const struct tg_event *ev)
 		add_str(p, "method", desc.method);
 	if (desc.host[0])
 		add_str(p, "host", desc.host);
+	if (desc.dialect)
+		add_str(p, "dialect", desc.dialect);
+	if (desc.encryption)
+		add_str(p, "encryption", desc.encryption);
+	if (desc.finding)
+		add_str(p, "finding", desc.finding);
 	return p;
 }
 
@@ -227,6 +268,8 @@ json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_even
 	if (ev->type == TG_EV_BLOCKED_CONNECT)
 		add_str(o, "reason", events_connect_reason_name(ev->reason));
 	json_object_object_add(o, "destination", destination_json(ctx, ev));
+	if (ev->class_id)
+		json_object_object_add(o, "rule", rule_json(ctx, ev));
 	json_object_object_add(o, "source", source_json(ev));
 	json_object_object_add(o, "workload", workload_json(ctx, ev));
 	json_object_object_add(o, "protocol", protocol_json(ev));

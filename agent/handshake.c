@@ -16,9 +16,14 @@
 #include "tlsguard/preface.h"
 #include "tlsguard/tls_hello.h"
 
-_Static_assert((int)TG_PROTO_TLS == (int)TG_L7_TLS && (int)TG_PROTO_POSTGRES == (int)TG_L7_POSTGRES &&
-		       (int)TG_PROTO_MYSQL == (int)TG_L7_MYSQL && (int)TG_PROTO_TDS == (int)TG_L7_TDS,
-	       "policy protocols are the kernel's tg_l7 values");
+/* the policy's protocols (enum tg_protocol) as the kernel's machines (enum tg_l7) */
+static const uint8_t protocol_l7[] = {
+	[TG_PROTO_TLS] = TG_L7_TLS,
+	[TG_PROTO_POSTGRES] = TG_L7_POSTGRES,
+	[TG_PROTO_MYSQL] = TG_L7_MYSQL,
+	[TG_PROTO_TDS] = TG_L7_TDS,
+	[TG_PROTO_SMB3] = TG_L7_SMB3,	/* TG_L7_CONNECT is the kernel's own, for proxies */
+};
 _Static_assert(TG_TLS_1_0 == 1 && TG_TLS_1_3 == 4, "min_tls is the version's minor number");
 
 static int names_fd = -1, sipkey_fd = -1, proxies_fd = -1;
@@ -33,24 +38,14 @@ void handshake_set_maps(int names, int sipkey, int proxies)
 void handshake_class_fill(struct tg_class *c, const struct tg_policy *p,
 			  const struct tg_policy_dest *d)
 {
-	c->protocol = d->protocol >= 0 && d->protocol < TG_L7__MAX ? d->protocol : TG_L7_TLS;
+	c->protocol = d->protocol >= 0 && (size_t)d->protocol < sizeof(protocol_l7) ?
+			      protocol_l7[d->protocol] : TG_L7_TLS;
 	c->min_tls = policy_dest_min_tls_version(p, d);
 	c->flags = 0;
-	if (d->hosts.n)
+	if (policy_dest_owner(p, d)->hosts.n)
 		c->flags |= TG_CLS_SNI_BIND;
 	if (policy_dest_require_sni(p, d))
 		c->flags |= TG_CLS_REQUIRE_SNI;
-	/*
-	 * The names and proxies maps follow the policy as a whole; the first
-	 * class of a build is where a new policy (or new addresses) shows up.
-	 */
-	if (p->ndests && d == &p->dests[0]) {
-		int err = handshake_sync(p);
-
-		if (err)
-			tg_warn("cannot write host names/proxies for the kernel: %s; SNI binding "
-				"and proxy flows use the previous policy's", strerror(-err));
-	}
 }
 
 uint64_t handshake_name_hash(const struct tg_sipkey *key, const char *name, size_t len)
@@ -122,7 +117,7 @@ static int get_sipkey(struct tg_sipkey *key)
 	return 0;
 }
 
-static int sync_names(const struct tg_policy *p)
+static int sync_names(const struct tg_policy *p, const uint16_t *class_ids)
 {
 	struct name_set want = { 0 };
 	struct tg_name_key key, next, *prev = NULL;
@@ -132,7 +127,8 @@ static int sync_names(const struct tg_policy *p)
 	if (err)
 		return err;
 	for (size_t i = 0; i < p->ndests && !err; i++) {
-		const struct tg_strlist *hosts = &p->dests[i].hosts;
+		const struct tg_strlist *hosts = &policy_dest_owner(p, &p->dests[i])->hosts;
+		uint16_t id = class_ids[i];
 
 		for (size_t h = 0; h < hosts->n && !err; h++) {
 			const char *name = hosts->v[h];
@@ -143,11 +139,12 @@ static int sync_names(const struct tg_policy *p)
 				k.flags = TG_NAME_WILDCARD;
 			}
 			k.hash = handshake_name_hash(&sk, name, strlen(name));
-			k.class_id = i + 1;
-			err = set_add(&want, &k, i + 1);
+			k.class_id = id;
+			err = set_add(&want, &k, id);
+			/* CONNECT takes the destination's class (the first naming it), not an entry's */
 			k.class_id = TG_NAME_ANY_CLASS;
-			if (!err)
-				err = set_add(&want, &k, i + 1);
+			if (!err && p->dests[i].parent < 0)
+				err = set_add(&want, &k, id);
 		}
 	}
 	for (size_t i = 0; i < want.n && !err; i++)
@@ -243,13 +240,13 @@ static int sync_proxies(const struct tg_policy *p)
 	return err;
 }
 
-int handshake_sync(const struct tg_policy *p)
+int handshake_sync(const struct tg_policy *p, const uint16_t *class_ids)
 {
 	int err;
 
 	if (names_fd < 0 || sipkey_fd < 0 || proxies_fd < 0)
 		return 0;
-	err = sync_names(p);
+	err = sync_names(p, class_ids);
 	if (!err)
 		err = sync_proxies(p);
 	return err;
@@ -329,6 +326,8 @@ json_object *handshake_tls_json(const struct tg_event *ev)
 
 	if (ev->type != TG_EV_TLS && ev->type != TG_EV_WEAK_TLS && ev->type != TG_EV_SNI_MISMATCH)
 		return NULL;
+	if (t->l7 == TG_L7_SMB3)
+		return NULL;	/* SMB 3 encryption, not TLS: protocol says what it was */
 	o = json_object_new_object();
 	add_version(o, "version", t->negotiated);
 	add_version(o, "offered_max", t->offered);

@@ -32,10 +32,12 @@ void handshake_class_fill(struct tg_class *c, const struct tg_policy *p,
 void handshake_set_maps(int names_fd, int sipkey_fd, int proxies_fd);
 
 /*
- * Write the policy's host names (every class) and proxies into the maps,
- * removing what the previous policy had and this one does not. 0 or -errno.
+ * Write the policy's host names (every class; a port entry's are its
+ * destination's) and proxies into the maps, removing what the previous
+ * policy had and this one does not. @class_ids: the kernel class id of
+ * each p->dests[i] (dests_build). 0 or -errno.
  */
-int handshake_sync(const struct tg_policy *p);
+int handshake_sync(const struct tg_policy *p, const uint16_t *class_ids);
 
 /* SipHash of a (lower-cased) host name as the kernel computes it. */
 uint64_t handshake_name_hash(const struct tg_sipkey *key, const char *name, size_t len);

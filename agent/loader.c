@@ -68,7 +68,7 @@ static int set_map_pins(struct tg_loader *l)
 		l->skel->maps.tg_events, l->skel->maps.tg_counters, l->skel->maps.tg_config,
 		l->skel->maps.tg_class_stats, l->skel->maps.tg_hs_map, l->skel->maps.tg_names,
 		l->skel->maps.tg_skip_cgroups, l->skel->maps.tg_live_flows,
-		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies,
+		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies, l->skel->maps.tg_overrides,
 	};
 	char path[4096];
 	int err;

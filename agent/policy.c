@@ -42,6 +42,12 @@ struct ctx {
 	bool nomem;
 	yaml_node_t *name_node;		/* "name" of the destination being walked */
 	yaml_node_t **dest_names;	/* per destination, for duplicate messages */
+	struct tg_policy_dest *entries;	/* port entries, appended to the destinations at the end */
+	yaml_node_t **entry_nodes;	/* where each was written */
+	size_t nentries;
+	size_t cur_dest;		/* index of the destination being walked */
+	bool in_entry;			/* walking a port entry: no entries inside it */
+	yaml_node_t **override_nodes;	/* per override, for messages about its classes */
 	size_t diag_start;		/* messages before this one are the caller's */
 	struct pos {
 		size_t line, col;
@@ -641,7 +647,7 @@ struct field {
 /* Indexed by the enum value they map to. */
 static const char *const mode_names[] = { "audit", "enforce", NULL };
 static const char *const fail_mode_names[] = { "closed", "open", NULL };
-static const char *const protocol_names[] = { "tls", "postgres", "mysql", "tds", NULL };
+static const char *const protocol_names[] = { "tls", "postgres", "mysql", "tds", "smb3", NULL };
 static const char *const tls_names[] = { "1.0", "1.1", "1.2", "1.3", NULL };
 /* indexed by enum tg_ai_auth_mode (ai_auth.h) */
 static const char *const ai_auth_names[] = { "auto", "none", "managed_identity",
@@ -928,6 +934,7 @@ static int walk_map(struct ctx *c, const char *what, yaml_node_t *n,
 #define P(field)	.off = offsetof(struct tg_policy, field)
 #define D(field)	.off = offsetof(struct tg_policy_dest, field)
 #define E(field)	.off = offsetof(struct tg_policy_exception, field)
+#define O(field)	.off = offsetof(struct tg_policy_override, field)
 #define END		{ .key = NULL }
 
 static int cgroup_item(struct ctx *c, const char *key, yaml_node_t *item, void *arg)
@@ -952,9 +959,9 @@ static int parse_cgroups(struct ctx *c, const char *key, yaml_node_t *v, void *o
 	return each_item(c, key, v, cgroup_item, &((struct tg_policy *)obj)->cgroups);
 }
 
-static int parse_labels(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+static int labels_into(struct ctx *c, const char *key, yaml_node_t *v, struct tg_label **lv,
+		       size_t *ln)
 {
-	struct tg_policy *p = obj;
 	char qb[QBUF];
 
 	if (v->type != YAML_MAPPING_NODE)
@@ -980,19 +987,29 @@ static int parse_labels(struct ctx *c, const char *key, yaml_node_t *v, void *ob
 			continue;
 		}
 		vs = sval(val);
-		l = realloc(p->k8s_labels, (p->nk8s_labels + 1) * sizeof(*l));
+		l = realloc(*lv, (*ln + 1) * sizeof(*l));
 		if (!l)
 			return -ENOMEM;
-		p->k8s_labels = l;
-		l += p->nk8s_labels;
+		*lv = l;
+		l += *ln;
 		l->key = strdup(ks);
 		l->value = strdup(vs);
-		p->nk8s_labels++;
+		(*ln)++;
 		if (!l->key || !l->value)
 			return -ENOMEM;
 	}
 	return 0;
 }
+
+static int parse_labels(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	struct tg_policy *p = obj;
+
+	return labels_into(c, key, v, &p->k8s_labels, &p->nk8s_labels);
+}
+
+static int parse_port_entry(struct ctx *c, const char *key, yaml_node_t *item,
+			    struct tg_policy_dest *d);
 
 static int port_item(struct ctx *c, const char *key, yaml_node_t *item, void *arg)
 {
@@ -1000,16 +1017,27 @@ static int port_item(struct ctx *c, const char *key, yaml_node_t *item, void *ar
 	struct tg_port_range r;
 	char qb[QBUF];
 
+	if (item->type == YAML_MAPPING_NODE && !c->in_entry)
+		return parse_port_entry(c, key, item, d);
 	if (item->type != YAML_SCALAR_NODE || is_null(item))
-		return node_err(c, item, "\"%s\" entries must be port numbers or \"lo-hi\" ranges",
-				key);
+		return node_err(c, item, c->in_entry ?
+				"\"%s\" entries must be port numbers or \"lo-hi\" ranges" :
+				"\"%s\" entries must be port numbers, \"lo-hi\" ranges or port entries "
+				"(mappings with \"port\" or \"ports\")", key);
 	if (parse_port_range(sval(item), &r))
 		return node_err(c, item, strchr(sval(item), '-') ? "invalid port range %s" :
 				"invalid port %s", quote(qb, sval(item)));
 	if (d->nports == TG_MAX_PORT_RANGES)
 		return 0;	/* counted and reported by parse_ports */
+	d->port_dest[d->nports] = -1;
 	d->ports[d->nports++] = r;
 	return 0;
+}
+
+/* `port: 445` in a port entry: the same as a one-item `ports`. */
+static int parse_entry_port(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	return port_item(c, key, v, obj);
 }
 
 static int parse_ports(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
@@ -1068,6 +1096,7 @@ static const struct field dest_fields[] = {
 	{ "min_tls_version", F_TLSVER, D(min_tls_version) },
 	{ "require_sni", F_TRISTATE, D(require_sni) },
 	{ "service_tags", F_FN, .fn = parse_service_tags },
+	{ "note", F_STR, D(note) },
 	END
 };
 
@@ -1077,8 +1106,146 @@ static void dest_init(struct tg_policy_dest *d, const yaml_node_t *n)
 	d->mode = -1;
 	d->protocol = TG_PROTO_TLS;
 	d->require_sni = -1;
+	d->parent = -1;
+	for (int i = 0; i < TG_MAX_PORT_RANGES; i++)
+		d->port_dest[i] = -1;
 	d->line = n->start_mark.line + 1;
 	d->col = n->start_mark.column + 1;
+}
+
+static void dest_free(struct tg_policy_dest *d)
+{
+	free(d->name);
+	strlist_free(&d->hosts);
+	free(d->cidrs);
+	free(d->service_tags_file);
+	strlist_free(&d->service_tags);
+	free(d->note);
+}
+
+/* A port entry: ports with a protocol, mode, minimum or note of their own. */
+static const struct field port_entry_fields[] = {
+	{ "port", F_FN, .fn = parse_entry_port },
+	{ "ports", F_FN, .fn = parse_ports },
+	{ "name", F_STR, D(name) },
+	{ "protocol", F_ENUM, D(protocol), .names = protocol_names },
+	{ "mode", F_ENUM, D(mode), .names = mode_names },
+	{ "min_tls_version", F_TLSVER, D(min_tls_version) },
+	{ "note", F_STR, D(note) },
+	END
+};
+
+static int parse_port_entry(struct ctx *c, const char *key, yaml_node_t *item,
+			    struct tg_policy_dest *d)
+{
+	struct tg_policy_dest e, *v;
+	yaml_node_t **nodes;
+	int ret;
+
+	dest_init(&e, item);
+	e.protocol = -1;	/* inherited unless given */
+	e.parent = (int)c->cur_dest;
+	c->in_entry = true;
+	ret = walk_map(c, key, item, port_entry_fields, &e);
+	c->in_entry = false;
+	if (!ret && !e.nports && !map_get(c, item, "port") && !map_get(c, item, "ports"))
+		ret = node_err(c, item, "port entry has no \"port\" or \"ports\"");
+	if (!ret && d->nports + e.nports > TG_MAX_PORT_RANGES)
+		ret = node_err(c, item, "too many ports in \"%s\" (at most %d ports and ranges, "
+			       "port entries included)", key, TG_MAX_PORT_RANGES);
+	if (!ret && e.name && !*e.name)
+		ret = node_err(c, item, "port entry \"name\" must not be empty");
+	if (ret || !e.nports || d->nports + e.nports > TG_MAX_PORT_RANGES) {
+		dest_free(&e);
+		return ret == -ENOMEM ? ret : 0;
+	}
+	v = realloc(c->entries, (c->nentries + 1) * sizeof(*v));
+	if (v)
+		c->entries = v;
+	nodes = v ? realloc(c->entry_nodes, (c->nentries + 1) * sizeof(*nodes)) : NULL;
+	if (!nodes) {
+		dest_free(&e);
+		return -ENOMEM;
+	}
+	c->entry_nodes = nodes;
+	nodes[c->nentries] = item;
+	/* the destination lists the ports too (connect() checks them there) */
+	for (size_t r = 0; r < e.nports; r++) {
+		d->port_dest[d->nports] = -2 - (int)c->nentries;	/* made an index later */
+		d->ports[d->nports++] = e.ports[r];
+	}
+	c->entries[c->nentries++] = e;
+	return 0;
+}
+
+/* "files:445", "files:2048-2049": the name of an unnamed port entry. */
+static int entry_default_name(const struct tg_policy_dest *parent, struct tg_policy_dest *e)
+{
+	char buf[320];
+
+	if (e->ports[0].lo == e->ports[0].hi)
+		snprintf(buf, sizeof(buf), "%s:%u", parent->name ? parent->name : "", e->ports[0].lo);
+	else
+		snprintf(buf, sizeof(buf), "%s:%u-%u", parent->name ? parent->name : "",
+			 e->ports[0].lo, e->ports[0].hi);
+	return set_str(&e->name, buf);
+}
+
+/*
+ * The port entries become classes after the destinations: what they do not
+ * say they take from their destination, and names stay unique.
+ */
+static int append_entries(struct ctx *c, struct tg_policy *p)
+{
+	size_t n = p->ndests, total = n + c->nentries;
+	struct tg_policy_dest *v;
+	char qb[QBUF];
+	int ret = 0;
+
+	if (!c->nentries)
+		return 0;
+	if (total > TG_MAX_CLASSES - 1)
+		return node_err(c, c->entry_nodes[0], "too many destinations and port entries "
+				"(at most %d)", TG_MAX_CLASSES - 1) == -ENOMEM ? -ENOMEM : 0;
+	v = realloc(p->dests, total * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->dests = v;
+	for (size_t k = 0; k < c->nentries; k++) {
+		struct tg_policy_dest *e = &c->entries[k];
+		const struct tg_policy_dest *parent = &p->dests[e->parent];
+
+		if (e->mode < 0)
+			e->mode = parent->mode;
+		if (e->protocol < 0)
+			e->protocol = parent->protocol;
+		if (!e->min_tls_version)
+			e->min_tls_version = parent->min_tls_version;
+		e->require_sni = parent->require_sni;
+		if (!e->note && parent->note && set_str(&e->note, parent->note))
+			ret = -ENOMEM;
+		e->own_name = e->name != NULL;
+		if (!e->name && entry_default_name(parent, e))
+			ret = -ENOMEM;
+		p->dests[n + k] = *e;
+		p->ndests++;
+	}
+	c->nentries = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t r = 0; r < p->dests[i].nports; r++)
+			if (p->dests[i].port_dest[r] <= -2)
+				p->dests[i].port_dest[r] = (int)n + (-2 - p->dests[i].port_dest[r]);
+	for (size_t k = n; k < total && ret != -ENOMEM; k++) {
+		for (size_t j = 0; j < k; j++) {
+			if (!p->dests[j].name || !p->dests[k].name || strcmp(p->dests[j].name, p->dests[k].name))
+				continue;
+			ret = node_err(c, c->entry_nodes[k - n], "duplicate destination name %s "
+				       "(a port entry's name; first defined at %d:%d)",
+				       quote(qb, p->dests[k].name), p->dests[j].line, p->dests[j].col);
+			break;
+		}
+	}
+	return ret == -ENOMEM ? ret : 0;
 }
 
 static int check_dest(struct ctx *c, struct tg_policy_dest *d, yaml_node_t *n, size_t idx)
@@ -1140,13 +1307,14 @@ static int parse_dests(struct ctx *c, const char *key, yaml_node_t *v, void *obj
 			continue;
 		}
 		c->name_node = NULL;
+		c->cur_dest = i;
 		if (walk_map(c, NULL, item, dest_fields, d) == -ENOMEM)
 			return -ENOMEM;
 		c->dest_names[i] = c->name_node;
 		if (check_dest(c, d, item, i))
 			return -ENOMEM;
 	}
-	return 0;
+	return append_entries(c, p);
 }
 
 static const struct field exception_fields[] = {
@@ -1192,6 +1360,103 @@ static int parse_exceptions(struct ctx *c, const char *key, yaml_node_t *v, void
 			return ret;
 	}
 	return 0;
+}
+
+static int parse_override_labels(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	struct tg_policy_override *o = obj;
+
+	return labels_into(c, key, v, &o->labels, &o->nlabels);
+}
+
+static int parse_override_cgroups(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	return each_item(c, key, v, cgroup_item, &((struct tg_policy_override *)obj)->cgroups);
+}
+
+static const struct field override_fields[] = {
+	{ "name", F_STR, O(name) },
+	{ "namespaces", F_STRLIST, O(namespaces) },
+	{ "labels", F_FN, .fn = parse_override_labels },
+	{ "cgroups", F_FN, .fn = parse_override_cgroups },
+	{ "classes", F_STRLIST, O(classes) },
+	{ "mode", F_ENUM, O(mode), .names = mode_names },
+	END
+};
+
+/* A rule needs a mode and something to select; its classes are checked once all are known. */
+static int parse_overrides(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	struct tg_policy *p = obj;
+	size_t n;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return node_err(c, v, "\"%s\" must be a list", key);
+	n = v->data.sequence.items.top - v->data.sequence.items.start;
+	if (n > TG_MAX_OVERRIDES &&
+	    node_err(c, v, "too many overrides (at most %d)", TG_MAX_OVERRIDES) == -ENOMEM)
+		return -ENOMEM;
+	if (!n || n > TG_MAX_OVERRIDES)
+		return 0;
+	p->overrides = calloc(n, sizeof(*p->overrides));
+	c->override_nodes = calloc(n, sizeof(*c->override_nodes));
+	if (!p->overrides || !c->override_nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = node(c, v->data.sequence.items.start[i]);
+		struct tg_policy_override *o = &p->overrides[p->noverrides++];
+		int ret = 0;
+
+		o->mode = -1;
+		o->line = item->start_mark.line + 1;
+		o->col = item->start_mark.column + 1;
+		c->override_nodes[i] = item;
+		if (item->type != YAML_MAPPING_NODE)
+			ret = node_err(c, item, "\"%s\" entries must be mappings", key);
+		else if ((ret = walk_map(c, NULL, item, override_fields, o)) == -ENOMEM)
+			return -ENOMEM;
+		else if (!map_get(c, item, "mode"))
+			ret = node_err(c, item, "override has no \"mode\" (audit or enforce)");
+		else if (!map_has_entries(c, item, "namespaces") && !map_has_entries(c, item, "labels") &&
+			 !map_has_entries(c, item, "cgroups"))
+			ret = node_err(c, item, "override selects nothing: give \"namespaces\", "
+				       "\"labels\" or \"cgroups\"");
+		if (ret == -ENOMEM)
+			return ret;
+	}
+	return 0;
+}
+
+/* Every class an override names must exist (destinations and port entries alike). */
+static int check_override_classes(struct ctx *c)
+{
+	struct tg_policy *p = c->p;
+	char qb[QBUF];
+	int ret = 0;
+
+	for (size_t i = 0; i < p->noverrides && c->override_nodes && ret != -ENOMEM; i++) {
+		yaml_node_t *item = c->override_nodes[i], *cls;
+
+		if (!item || item->type != YAML_MAPPING_NODE)
+			continue;
+		cls = map_get(c, item, "classes");
+		if (!cls || cls->type != YAML_SEQUENCE_NODE)
+			continue;
+		for (yaml_node_item_t *it = cls->data.sequence.items.start;
+		     it < cls->data.sequence.items.top && ret != -ENOMEM; it++) {
+			yaml_node_t *name = node(c, *it);
+			bool found = false;
+
+			if (name->type != YAML_SCALAR_NODE)
+				continue;	/* already reported */
+			for (size_t d = 0; d < p->ndests && !found; d++)
+				found = p->dests[d].name && !strcmp(p->dests[d].name, sval(name));
+			if (!found)
+				ret = node_err(c, name, "override names class %s, which no destination "
+					       "or port entry is", quote(qb, sval(name)));
+		}
+	}
+	return ret == -ENOMEM ? ret : 0;
 }
 
 static int proxy_item(struct ctx *c, const char *key, yaml_node_t *item, void *arg)
@@ -1388,6 +1653,7 @@ static const struct field top_fields[] = {
 	{ "workloads", F_MAP, .sub = workloads_fields },
 	{ "destinations", F_FN, .fn = parse_dests },
 	{ "exceptions", F_FN, .fn = parse_exceptions },
+	{ "overrides", F_FN, .fn = parse_overrides },
 	{ "proxies", F_FN, .fn = parse_proxies },
 	{ "events", F_FN, .fn = parse_events },
 	{ "control", F_MAP, .sub = control_fields },
@@ -1518,16 +1784,23 @@ void policy_free(struct tg_policy *p)
 	free(p->k8s_token_file);
 	free(p->k8s_ca_file);
 	free(p->k8s_log_dir);
-	for (size_t i = 0; i < p->ndests; i++) {
-		struct tg_policy_dest *d = &p->dests[i];
-
-		free(d->name);
-		strlist_free(&d->hosts);
-		free(d->cidrs);
-		free(d->service_tags_file);
-		strlist_free(&d->service_tags);
-	}
+	for (size_t i = 0; i < p->ndests; i++)
+		dest_free(&p->dests[i]);
 	free(p->dests);
+	for (size_t i = 0; i < p->noverrides; i++) {
+		struct tg_policy_override *o = &p->overrides[i];
+
+		free(o->name);
+		strlist_free(&o->namespaces);
+		for (size_t l = 0; l < o->nlabels; l++) {
+			free(o->labels[l].key);
+			free(o->labels[l].value);
+		}
+		free(o->labels);
+		strlist_free(&o->cgroups);
+		strlist_free(&o->classes);
+	}
+	free(p->overrides);
 	for (size_t i = 0; i < p->nexceptions; i++) {
 		free(p->exceptions[i].name);
 		free(p->exceptions[i].cidrs);
@@ -1653,6 +1926,8 @@ int policy_load_buffer(const char *name, const char *yaml, size_t len,
 			ret = check_overlaps(&c, false);
 		if (!ret)
 			ret = check_overlaps(&c, true);
+		if (!ret)
+			ret = check_override_classes(&c);
 		/* a failed strdup deep in a handler only shows up here */
 		if (ret == -ENOMEM)
 			c.nomem = true;
@@ -1662,6 +1937,11 @@ int policy_load_buffer(const char *name, const char *yaml, size_t len,
 out_free:
 	sort_messages(&c);
 	free(c.dest_names);
+	for (size_t k = 0; k < c.nentries; k++)	/* left when parsing stopped early */
+		dest_free(&c.entries[k]);
+	free(c.entries);
+	free(c.entry_nodes);
+	free(c.override_nodes);
 	if (ret == -ENOMEM)
 		diag_addf(diag, "%s: out of memory", name);
 	if (ret) {
@@ -1744,6 +2024,28 @@ int policy_load_default(struct tg_policy **out, struct tg_diag *diag)
 int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d)
 {
 	return d->mode >= 0 ? d->mode : p->mode;
+}
+
+const struct tg_policy_dest *policy_dest_owner(const struct tg_policy *p, const struct tg_policy_dest *d)
+{
+	return d->parent >= 0 && (size_t)d->parent < p->ndests ? &p->dests[d->parent] : d;
+}
+
+static bool strlist_has(const struct tg_strlist *l, const char *s)
+{
+	for (size_t i = 0; s && i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return true;
+	return false;
+}
+
+bool policy_override_covers(const struct tg_policy *p, const struct tg_policy_override *o,
+			    const struct tg_policy_dest *d)
+{
+	if (!o->classes.n || strlist_has(&o->classes, d->name))
+		return true;
+	/* "files" covers its unnamed port entries ("files:445"); a named one is its own */
+	return d->parent >= 0 && !d->own_name && strlist_has(&o->classes, policy_dest_owner(p, d)->name);
 }
 
 int policy_dest_min_tls_version(const struct tg_policy *p, const struct tg_policy_dest *d)

@@ -24,6 +24,7 @@ enum tg_protocol {
 	TG_PROTO_POSTGRES,
 	TG_PROTO_MYSQL,
 	TG_PROTO_TDS,
+	TG_PROTO_SMB3,			/* SMB 3 encryption (port 445), not TLS */
 };
 
 /* TLS versions as their wire minor number: 1.0 → 1 ... 1.3 → 4 (0x0301..0x0304). */
@@ -61,7 +62,35 @@ struct tg_policy_dest {
 	int require_sni;		/* -1 inherit (false), 0, 1 */
 	char *service_tags_file;	/* NULL when absent */
 	struct tg_strlist service_tags;
+	char *note;			/* `note`: said in every event of the class; NULL: none */
+	/*
+	 * Port entries (`ports:` items that are mappings) become classes of their
+	 * own, appended after the destinations: parent is the destination they
+	 * belong to (-1 for a destination), and port_dest[i] says which entry
+	 * judges the destination's range i (-1: the destination itself). An
+	 * entry has no hosts, cidrs or tags: its addresses are its parent's.
+	 */
+	int parent;
+	int port_dest[TG_MAX_PORT_RANGES];
+	bool own_name;			/* a port entry named by `name:` (else "<parent>:<port>") */
 	int line, col;			/* where the entry starts, for messages */
+};
+
+/*
+ * `overrides:` one rule of a staged rollout: connects from the workloads it
+ * selects (pods of namespaces with labels, and/or cgroups and everything
+ * below them) get @mode for @classes (every class when empty). The first
+ * rule that selects a workload decides.
+ */
+struct tg_policy_override {
+	char *name;			/* optional, for status and events */
+	struct tg_strlist namespaces;	/* pods of these namespaces */
+	struct tg_label *labels;	/* pods with these labels ("*": any value) */
+	size_t nlabels;
+	struct tg_strlist cgroups;	/* cgroup v2 paths relative to the mount, and below */
+	struct tg_strlist classes;	/* destination (or port entry) names; empty: all */
+	int mode;			/* enum tg_mode */
+	int line, col;
 };
 
 struct tg_policy_exception {
@@ -93,6 +122,8 @@ struct tg_policy {
 	size_t ndests;
 	struct tg_policy_exception *exceptions;
 	size_t nexceptions;
+	struct tg_policy_override *overrides;
+	size_t noverrides;
 	struct tg_strlist proxies;	/* "host:port" of forward proxies */
 
 	char *events_file;		/* NULL: stdout; "-" also stdout */
@@ -129,6 +160,8 @@ struct tg_policy {
 	unsigned int max_tracked_flows;	/* limits.max_tracked_flows: open tracked sockets, at most */
 };
 
+#define TG_MAX_OVERRIDES	TG_MAX_OVERRIDE_RULES	/* dest.h: the kernel's rule numbers */
+
 /* Defaults the loader fills in when the file says nothing. */
 #define TG_FAIL_OPEN_AFTER_DEFAULT	10			/* seconds */
 #define TG_SPOOL_MAX_BYTES_DEFAULT	(50ULL << 20)		/* 50 MiB */
@@ -158,6 +191,13 @@ void diag_free(struct tg_diag *d);
 
 /* Effective per-destination settings after inheritance. */
 int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d);
+
+/* The destination whose addresses and host names a class has: itself, or a port entry's parent. */
+const struct tg_policy_dest *policy_dest_owner(const struct tg_policy *p, const struct tg_policy_dest *d);
+
+/* Does override @o name class @d (by its name, or a port entry by its parent's when unnamed)? */
+bool policy_override_covers(const struct tg_policy *p, const struct tg_policy_override *o,
+			    const struct tg_policy_dest *d);
 
 /* Parse "10.0.0.0/8", "2001:db8::/32" or a bare address (full-length prefix). */
 int policy_parse_cidr(const char *text, struct tg_cidr *out);

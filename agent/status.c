@@ -49,6 +49,8 @@ static const char *const counter_names[] = {
 	[TG_CNT_UNTRACKED_FLOW_CAP] = "untracked_flow_cap",
 	[TG_CNT_UNTRACKED_REFUSED] = "untracked_refused",
 	[TG_CNT_UNTRACKED_PASSED] = "untracked_passed",
+	[TG_CNT_SMB_ENCRYPTED] = "smb_encrypted",
+	[TG_CNT_OVERRIDE_HIT] = "override_hit",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");

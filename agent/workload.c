@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -712,22 +713,23 @@ static void selector_free(struct wl_selector *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int selector_from_policy(const struct tg_policy *p, struct wl_selector *s)
+static int selector_from(const struct tg_strlist *ns, const struct tg_label *labels,
+			 size_t nlabels, struct wl_selector *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->namespaces = calloc(p->k8s_namespaces.n + 1, sizeof(char *));
-	s->labels = calloc(p->nk8s_labels + 1, sizeof(*s->labels));
+	s->namespaces = calloc(ns->n + 1, sizeof(char *));
+	s->labels = calloc(nlabels + 1, sizeof(*s->labels));
 	if (!s->namespaces || !s->labels)
 		goto nomem;
-	for (size_t i = 0; i < p->k8s_namespaces.n; i++) {
-		s->namespaces[i] = strdup(p->k8s_namespaces.v[i]);
+	for (size_t i = 0; i < ns->n; i++) {
+		s->namespaces[i] = strdup(ns->v[i]);
 		if (!s->namespaces[i])
 			goto nomem;
 		s->nnamespaces++;
 	}
-	for (size_t i = 0; i < p->nk8s_labels; i++) {
-		s->labels[i].key = strdup(p->k8s_labels[i].key);
-		s->labels[i].value = strdup(p->k8s_labels[i].value);
+	for (size_t i = 0; i < nlabels; i++) {
+		s->labels[i].key = strdup(labels[i].key);
+		s->labels[i].value = strdup(labels[i].value);
 		s->nlabels++;
 		if (!s->labels[i].key || !s->labels[i].value)
 			goto nomem;
@@ -736,6 +738,11 @@ static int selector_from_policy(const struct tg_policy *p, struct wl_selector *s
 nomem:
 	selector_free(s);
 	return -ENOMEM;
+}
+
+static int selector_from_policy(const struct tg_policy *p, struct wl_selector *s)
+{
+	return selector_from(&p->k8s_namespaces, p->k8s_labels, p->nk8s_labels, s);
 }
 
 /* ---- configuration --------------------------------------------------------------- */
@@ -837,6 +844,7 @@ struct tg_workloads *workloads_new(struct wl_config *cfg, struct cgroup_names *c
 	w->roots = roots;
 	w->nroots = nroots;
 	w->skip_fd = -1;
+	w->ov_fd = -1;
 	w->poll_fd = w->event_fd = w->timer_fd = -1;
 	w->gen = 1;
 	pthread_mutex_init(&w->lock, NULL);
@@ -994,6 +1002,7 @@ bool workloads_event_selected(struct tg_workloads *w, uint64_t cgroup_id)
 struct scan_item {
 	uint64_t id;
 	char uid[WL_UID_MAX];
+	uint64_t cg_rules;		/* bit per override whose cgroups hold this one */
 };
 
 struct scan {
@@ -1002,7 +1011,39 @@ struct scan {
 	struct scan_item *v;
 	size_t n, cap;
 	bool nomem;
+	const struct wl_override_rule *ov;	/* rules with cgroups (a copy's pointer, under lock) */
+	size_t nov;
 };
+
+/* @path (relative to the mount) is the cgroup @pattern names, or below it. */
+static bool cgroup_under(const char *pattern, const char *path)
+{
+	char buf[PATH_MAX];
+	char *cut;
+
+	if (!strcmp(pattern, "/"))
+		return true;
+	snprintf(buf, sizeof(buf), "%s", *path ? path : "/");
+	for (;;) {
+		if (!fnmatch(pattern, buf, FNM_PATHNAME))
+			return true;
+		cut = strrchr(buf, '/');
+		if (!cut || cut == buf)
+			return false;
+		*cut = '\0';
+	}
+}
+
+static uint64_t cgroup_rules(const struct scan *sc, const char *rel)
+{
+	uint64_t bits = 0;
+
+	for (size_t r = 0; r < sc->nov && r < 64; r++)
+		for (size_t k = 0; k < sc->ov[r].ncgroups; k++)
+			if (cgroup_under(sc->ov[r].cgroups[k], rel))
+				bits |= 1ULL << r;
+	return bits;
+}
 
 static struct scan *scanning;	/* nftw has no user pointer */
 
@@ -1011,9 +1052,12 @@ static int scan_one(const char *path, const struct stat *st, int type, struct FT
 	struct scan *sc = scanning;
 	struct wl_cgroup_info info;
 
+	uint64_t cg_rules;
+
 	if (type != FTW_D)
 		return 0;
-	if (workload_parse_cgroup(path + sc->mlen, &info) || !info.pod_uid[0])
+	cg_rules = sc->nov ? cgroup_rules(sc, path + sc->mlen) : 0;
+	if ((workload_parse_cgroup(path + sc->mlen, &info) || !info.pod_uid[0]) && !cg_rules)
 		return 0;
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 256;
@@ -1028,6 +1072,7 @@ static int scan_one(const char *path, const struct stat *st, int type, struct FT
 	}
 	sc->v[sc->n].id = st->st_ino;
 	snprintf(sc->v[sc->n].uid, sizeof(sc->v[sc->n].uid), "%s", info.pod_uid);
+	sc->v[sc->n].cg_rules = cg_rules;
 	sc->n++;
 	return 0;
 }
@@ -1061,16 +1106,82 @@ static void sync_skip_map(struct tg_workloads *w, uint64_t *want, size_t n)
 	w->nskip = n;
 }
 
+/* The first override that selects this cgroup: its index, or -1. Caller holds the lock. */
+static int override_for_locked(struct tg_workloads *w, const struct scan_item *it,
+			       const struct wl_pod *p)
+{
+	for (size_t r = 0; r < w->nov && r < 64; r++) {
+		const struct wl_override_rule *o = &w->ov[r];
+
+		if (o->ncgroups && !(it->cg_rules & (1ULL << r)))
+			continue;
+		/* by pod: only a pod known to match (labels unknown: not yet) */
+		if (o->by_pod && (!p || workload_selected(&o->sel, p) != WL_SEL_YES))
+			continue;
+		return (int)r;
+	}
+	return -1;
+}
+
+static int cmp_ov(const void *a, const void *b)
+{
+	const struct wl_ov_entry *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void ov_write(struct tg_workloads *w, const struct wl_ov_entry *e)
+{
+	if (w->ov_fd < 0 || e->rule >= w->nov)
+		return;
+	if (bpf_map_update_elem(w->ov_fd, &e->id, &w->ov[e->rule].val, BPF_ANY) && !w->ov_map_warned) {
+		tg_warn("workloads: cannot write the override of cgroup %llu: %s",
+			(unsigned long long)e->id, strerror(errno));
+		w->ov_map_warned = true;
+	}
+}
+
+/* Bring the kernel's overrides from w->ovs to @want (sorted by id; taken over). */
+static void sync_override_map(struct tg_workloads *w, struct wl_ov_entry *want, size_t n)
+{
+	size_t i = 0, j = 0;
+
+	while (i < w->novs || j < n) {
+		if (j == n || (i < w->novs && w->ovs[i].id < want[j].id)) {
+			if (w->ov_fd >= 0)
+				bpf_map_delete_elem(w->ov_fd, &w->ovs[i].id);
+			i++;
+		} else if (i == w->novs || want[j].id < w->ovs[i].id) {
+			ov_write(w, &want[j++]);
+		} else {
+			if (w->ov_rewrite || w->ovs[i].rule != want[j].rule)
+				ov_write(w, &want[j]);
+			i++;
+			j++;
+		}
+	}
+	free(w->ovs);
+	w->ovs = want;
+	w->novs = n;
+	w->ov_rewrite = false;
+}
+
 static void refresh_skip(struct tg_workloads *w)
 {
 	struct scan sc = { .mount = w->cg_mount, .mlen = strlen(w->cg_mount) };
+	bool selecting = !workload_selector_empty(&w->cfg.sel);
+	struct wl_ov_entry *ov_want;
 	uint64_t *want;
-	size_t n = 0;
+	size_t n = 0, nov = 0;
 	bool missing = false;
 
-	if (workload_selector_empty(&w->cfg.sel) && !w->nskip)
+	if (!selecting && !w->nskip && !w->nov && !w->novs)
 		return;
-	if (!workload_selector_empty(&w->cfg.sel)) {
+	if (selecting || w->nov) {
+		pthread_mutex_lock(&w->lock);
+		sc.ov = w->ov;	/* rules change only on this thread (reload): safe to read unlocked */
+		sc.nov = w->nov;
+		pthread_mutex_unlock(&w->lock);
 		scanning = &sc;
 		for (size_t i = 0; i < w->nroots && !sc.nomem; i++)
 			nftw(w->roots[i], scan_one, 16, FTW_PHYS | FTW_MOUNT);
@@ -1085,27 +1196,42 @@ static void refresh_skip(struct tg_workloads *w)
 		}
 	}
 	want = calloc(sc.n + 1, sizeof(*want));
-	if (!want) {
+	ov_want = calloc(sc.n + 1, sizeof(*ov_want));
+	if (!want || !ov_want) {
+		free(want);
+		free(ov_want);
 		free(sc.v);
 		return;
 	}
 	pthread_mutex_lock(&w->lock);
 	for (size_t i = 0; i < sc.n; i++)
-		if (!find_pod_locked(w, sc.v[i].uid, false))
+		if (sc.v[i].uid[0] && !find_pod_locked(w, sc.v[i].uid, false))
 			missing = true;
 	if (missing)
 		rescan_logs_locked(w);
+	for (size_t r = 0; r < w->nov; r++)
+		w->ov[r].matched = 0;
 	for (size_t i = 0; i < sc.n; i++) {
-		const struct wl_pod *p = find_pod_locked(w, sc.v[i].uid, false);
+		const struct wl_pod *p = sc.v[i].uid[0] ? find_pod_locked(w, sc.v[i].uid, false) : NULL;
+		int r;
 
-		if (!pod_selected_locked(w, p))
+		if (sc.v[i].uid[0] && selecting && !pod_selected_locked(w, p))
 			want[n++] = sc.v[i].id;
+		r = override_for_locked(w, &sc.v[i], p);
+		if (r >= 0) {
+			ov_want[nov].id = sc.v[i].id;
+			ov_want[nov++].rule = (uint32_t)r;
+			w->ov[r].matched++;
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	free(sc.v);
 	if (n)
 		qsort(want, n, sizeof(*want), cmp_u64);
+	if (nov)
+		qsort(ov_want, nov, sizeof(*ov_want), cmp_ov);
 	sync_skip_map(w, want, n);
+	sync_override_map(w, ov_want, nov);
 }
 
 void workloads_refresh(struct tg_workloads *w)
@@ -1163,6 +1289,121 @@ int workloads_set_selector(struct tg_workloads *w, const struct tg_policy *p)
 	return 0;
 }
 
+/* Per rule: its number, name, mode and the cgroups it selects now. */
+static json_object *overrides_json_locked(struct tg_workloads *w)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t r = 0; r < w->nov; r++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "rule", json_object_new_int64((int64_t)r));
+		json_object_object_add(o, "name", w->ov[r].name ? json_object_new_string(w->ov[r].name) : NULL);
+		json_object_object_add(o, "mode", json_object_new_string(
+			w->ov[r].val.mode == TG_MODE_ENFORCE ? "enforce" : "audit"));
+		json_object_object_add(o, "cgroups", json_object_new_int64((int64_t)w->ov[r].matched));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static void override_rules_free(struct wl_override_rule *ov, size_t n)
+{
+	for (size_t r = 0; r < n; r++) {
+		free(ov[r].name);
+		selector_free(&ov[r].sel);
+		for (size_t k = 0; k < ov[r].ncgroups; k++)
+			free(ov[r].cgroups[k]);
+		free(ov[r].cgroups);
+	}
+	free(ov);
+}
+
+/* "/kubepods.slice/x/" and "kubepods.slice/x" are "/kubepods.slice/x". */
+static char *cgroup_pattern(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = malloc(n + 2);
+
+	if (!out)
+		return NULL;
+	snprintf(out, n + 2, "%s%s", s[0] == '/' ? "" : "/", s);
+	n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return out;
+}
+
+int workloads_set_overrides(struct tg_workloads *w, const struct tg_policy *p,
+			    const struct tg_override *vals)
+{
+	size_t n = p && vals ? p->noverrides : 0;
+	struct wl_override_rule *ov = calloc(n + 1, sizeof(*ov)), *old;
+	size_t nold;
+
+	if (!ov)
+		return -ENOMEM;
+	for (size_t r = 0; r < n; r++) {
+		const struct tg_policy_override *o = &p->overrides[r];
+
+		ov[r].val = vals[r];
+		ov[r].by_pod = o->namespaces.n || o->nlabels;
+		if ((o->name && !(ov[r].name = strdup(o->name))) ||
+		    selector_from(&o->namespaces, o->labels, o->nlabels, &ov[r].sel))
+			goto nomem;
+		ov[r].cgroups = calloc(o->cgroups.n + 1, sizeof(char *));
+		if (!ov[r].cgroups)
+			goto nomem;
+		for (size_t k = 0; k < o->cgroups.n; k++) {
+			ov[r].cgroups[k] = cgroup_pattern(o->cgroups.v[k]);
+			if (!ov[r].cgroups[k])
+				goto nomem;
+			ov[r].ncgroups++;
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	old = w->ov;
+	nold = w->nov;
+	w->ov = ov;
+	w->nov = n;
+	w->ov_rewrite = true;
+	pthread_mutex_unlock(&w->lock);
+	override_rules_free(old, nold);
+	refresh_skip(w);
+	return 0;
+nomem:
+	override_rules_free(ov, n);
+	return -ENOMEM;
+}
+
+void workloads_set_override_map(struct tg_workloads *w, int map_fd)
+{
+	uint64_t key = 0, next;
+	struct wl_ov_entry *have = NULL, *grown;
+	size_t n = 0;
+
+	w->ov_fd = map_fd;
+	if (map_fd < 0)
+		return;
+	/* adopted pins: every entry is rewritten (or deleted) by the next scan */
+	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
+		grown = realloc(have, (n + 1) * sizeof(*have));
+		if (!grown)
+			break;
+		have = grown;
+		have[n].id = next;
+		have[n++].rule = UINT32_MAX;
+		key = next;
+	}
+	if (n)
+		qsort(have, n, sizeof(*have), cmp_ov);
+	free(w->ovs);
+	w->ovs = have;
+	w->novs = n;
+	w->ov_rewrite = true;
+	refresh_skip(w);
+}
+
 json_object *workloads_status_json(struct tg_workloads *w)
 {
 	json_object *o = json_object_new_object(), *api = json_object_new_object();
@@ -1180,6 +1421,7 @@ json_object *workloads_status_json(struct tg_workloads *w)
 	json_object_object_add(o, "kubernetes_api", api);
 	json_object_object_add(o, "log_dir_pods", json_object_new_int64((int64_t)w->logs.n));
 	json_object_object_add(o, "selector", json_object_new_boolean(!workload_selector_empty(&w->cfg.sel)));
+	json_object_object_add(o, "overrides", overrides_json_locked(w));
 	pthread_mutex_unlock(&w->lock);
 	json_object_object_add(o, "unwatched_cgroups", json_object_new_int64((int64_t)w->nskip));
 	json_object_object_add(o, "kernel_filter", json_object_new_boolean(w->skip_fd >= 0));
@@ -1202,6 +1444,8 @@ void workloads_free(struct tg_workloads *w)
 	wl_pod_table_clear(&w->logs);
 	workload_config_free(&w->cfg);
 	free(w->skip);
+	override_rules_free(w->ov, w->nov);
+	free(w->ovs);
 	free(w->cache);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->wake);

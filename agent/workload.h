@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "policy.h"
+#include "tlsguard/dest.h"
 
 #define WL_UID_MAX	40		/* 36-character UUID + NUL, rounded */
 #define WL_CID_MAX	72		/* 64 hex + NUL, rounded */
@@ -210,6 +211,21 @@ void workloads_set_skip_map(struct tg_workloads *w, int map_fd);
 
 /* A policy reload: new selector (the API and log settings stay). */
 int workloads_set_selector(struct tg_workloads *w, const struct tg_policy *p);
+
+/*
+ * Mode overrides (policy `overrides:`): @vals[i] is what the kernel gets for
+ * the cgroups p->overrides[i] selects (its rule number, mode and class
+ * bits, made by the agent from the class table); @p NULL or without
+ * overrides clears them. The cgroups are found by the same rescan as the
+ * unwatched ones: pods by namespace and labels (only pods known to match),
+ * cgroups by path, with everything below them. 0 or -ENOMEM.
+ */
+struct tg_override;
+int workloads_set_overrides(struct tg_workloads *w, const struct tg_policy *p,
+			    const struct tg_override *vals);
+
+/* The kernel map of overrides by cgroup id (tg_overrides), or -1: none. */
+void workloads_set_override_map(struct tg_workloads *w, int map_fd);
 
 /* Attribution for one event. Never blocks on I/O other than a bounded cgroup/log rescan. */
 void workloads_lookup(struct tg_workloads *w, uint64_t cgroup_id, struct wl_attribution *out);

@@ -53,6 +53,30 @@ struct tg_workloads {
 	size_t nskip;
 	bool skip_map_warned, scan_warned;
 	uint64_t events_unselected;	/* event-loop thread only */
+
+	/* mode overrides (policy `overrides:`): rules, and what the kernel map holds */
+	struct wl_override_rule *ov;	/* under @lock (the selector part is read by scans) */
+	size_t nov;
+	int ov_fd;			/* kernel map cgroup id → struct tg_override, or -1 */
+	struct wl_ov_entry *ovs;	/* sorted by id: what the map holds */
+	size_t novs;
+	bool ov_rewrite;		/* the rules changed: write every entry again */
+	bool ov_map_warned;
+};
+
+struct wl_override_rule {
+	char *name;
+	struct wl_selector sel;		/* pods: namespaces, labels; empty: not by pod */
+	bool by_pod;
+	char **cgroups;			/* patterns relative to the mount, "/..." */
+	size_t ncgroups;
+	struct tg_override val;		/* what its cgroups map to in the kernel */
+	size_t matched;			/* cgroups it selects now */
+};
+
+struct wl_ov_entry {
+	uint64_t id;
+	uint32_t rule;			/* index into ->ov */
 };
 
 uint64_t wl_mono_ns(void);

@@ -15,6 +15,7 @@ KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel_featu
 KT_LIBS		:= -lbpf -lelf -lz
 
 $(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/bpf/test_dns.c tests/kernel/cmocka.h \
+	    tests/bpf/handshakes.h tests/unit/smb_fixtures.h tests/unit/tds_fixtures.h \
 	    $(HEADERS) $(SKELS)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(dir $@)
@@ -30,3 +31,22 @@ kernel-test:
 	$(Q)tests/kernel/kernel-test.sh $(KT_DIR) $(KMATRIX) docs/kernel-matrix.md
 
 .PHONY: kernel-test
+
+# `make kernel-mount-probe`: are kernel CIFS/NFS mounts' sockets judged? Boots
+# the 6.1 and 6.12 kernels `make kernel-test` fetched with their cifs/nfs
+# modules, smbd on the host's loopback behind qemu's guestfwd, and runs
+# tests/kernel/kmount.c as the guest's init (see docs/verdicts.md, "Kernel mounts").
+KMOUNT		:= $(KT_DIR)/kmount
+KM_SRCS		:= tests/kernel/kmount.c agent/kernel_features.c agent/cgroup.c agent/enforcer.c agent/log.c
+
+$(KMOUNT): $(KM_SRCS) $(HEADERS) $(SKELS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(KT_CFLAGS) -static -o $@ $(KM_SRCS) $(KT_LIBS)
+
+kernel-mount-probe:
+	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(KT_DEB_DEPS) samba smbclient socat kmod
+	$(Q)$(MAKE) --no-print-directory $(KMOUNT)
+	$(Q)tests/kernel/mount-probe.sh $(KT_DIR) $(KMOUNT)
+
+.PHONY: kernel-mount-probe

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"                          the cgroup2 mount; repeatable; overrides workloads.cgroups\n"
 		"                          (default: the whole host)\n"
 		"  -m, --mode MODE         audit or enforce for every destination, overriding the policy\n"
+		"                          (its overrides: included)\n"
 		"  -e, --events-file FILE  where events go as JSON lines; '-' is stdout (default)\n"
 		"  -p, --pin-path DIR      bpffs directory for pinned maps and links (default %s)\n"
 		"  -s, --socket PATH       control socket for 'tlsguard status' and 'tlsguard events'\n"

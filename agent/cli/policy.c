@@ -110,8 +110,21 @@ static int policy_check(int argc, char **argv)
 		/* an unreadable file is not an invalid policy: 1, as for any runtime failure */
 		return ret == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
 	}
-	printf("%s: ok (%zu destinations, %zu exceptions)\n", p->source, p->ndests,
-	       p->nexceptions);
+	{
+		size_t entries = 0;
+
+		for (size_t i = 0; i < p->ndests; i++)
+			entries += p->dests[i].parent >= 0;
+		if (entries)
+			printf("%s: ok (%zu destinations, %zu port entries, %zu exceptions, %zu overrides)\n",
+			       p->source, p->ndests - entries, entries, p->nexceptions, p->noverrides);
+		else if (p->noverrides)
+			printf("%s: ok (%zu destinations, %zu exceptions, %zu overrides)\n", p->source,
+			       p->ndests, p->nexceptions, p->noverrides);
+		else
+			printf("%s: ok (%zu destinations, %zu exceptions)\n", p->source, p->ndests,
+			       p->nexceptions);
+	}
 	policy_free(p);
 	return TG_EXIT_OK;
 }

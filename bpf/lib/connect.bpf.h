@@ -7,6 +7,7 @@
 #include "emit.bpf.h"
 #include "flowcap.bpf.h"
 #include "handoff.bpf.h"
+#include "override.bpf.h"
 #include "tlsguard/preface.h"
 
 #ifndef AF_INET
@@ -25,22 +26,47 @@
 const volatile __u8 tg_have_current_task = 1;
 const volatile __u8 tg_have_current_cgroup = 1;
 
-static __always_inline int tg_port_allowed(const struct tg_class *cls, __u16 port)
+#define TG_PORT_ANY	-1	/* the class lists no ports: every one is allowed */
+#define TG_PORT_NONE	-2	/* not one of the class's ports */
+
+/* Which of the class's port ranges holds @port: its index, TG_PORT_ANY or TG_PORT_NONE. */
+static __always_inline int tg_port_range(const struct tg_class *cls, __u16 port)
 {
 	int i;
 
 	if (cls->nranges == 0)
-		return 1;
+		return TG_PORT_ANY;
 	for (i = 0; i < TG_MAX_PORT_RANGES && i < cls->nranges; i++) {
 		if (port >= cls->ports[i].lo && port <= cls->ports[i].hi)
-			return 1;
+			return i;
 	}
-	return 0;
+	return TG_PORT_NONE;
 }
+
+/*
+ * The class a port entry gives a range of its own (SMB on 445 of a TLS
+ * class): *class_id and the class become that one. 0 when it cannot be
+ * read (ids come from one policy write: cannot happen).
+ */
+static __always_inline struct tg_class *tg_port_class(struct tg_class *cls, int range,
+						      __u32 *class_id)
+{
+	__u32 id;
+
+	if (range < 0)
+		return cls;
+	id = cls->port_class[range & (TG_MAX_PORT_RANGES - 1)];
+	if (!id)
+		return cls;
+	*class_id = id;
+	return bpf_map_lookup_elem(&tg_classes, class_id);
+}
+
 
 static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_addr *ctx,
 					 const struct tg_dest_key *key, __u8 family,
-					 __u16 port, __u16 class_id, const struct tg_class *cls)
+					 __u16 port, __u16 class_id, const struct tg_class *cls,
+					 __u8 mode, __u8 rule)
 {
 	__builtin_memset(flow, 0, sizeof(*flow));
 	flow->cookie = bpf_get_socket_cookie(ctx);
@@ -63,12 +89,13 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 		flow->proto = TG_L7_CONNECT;
 		return;
 	}
-	flow->mode = cls->mode;
+	flow->mode = mode;
+	flow->rule = rule;
 	flow->proto = cls->protocol < TG_L7__MAX ? cls->protocol : TG_L7_TLS;
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
-	if (flow->proto == TG_L7_TLS)
-		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* the ServerHello comes first */
+	if (flow->proto == TG_L7_TLS || flow->proto == TG_L7_SMB3)
+		flow->hs_flags |= TG_HSF_SRV_PREFACE;	/* its hello / NEGOTIATE comes first */
 }
 
 /*
@@ -160,20 +187,20 @@ static __always_inline struct tg_flow *tg_flow_create(struct bpf_sock_addr *ctx,
  */
 static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
 					__u8 family, __u16 port, __u16 class_id,
-					const struct tg_class *cls, __u8 reason)
+					const struct tg_class *cls, __u8 mode, __u8 rule, __u8 reason)
 {
 	const struct tg_config *cfg = tg_get_config();
 	struct tg_flow scratch;
 	int enforce;
 
 	tg_count(reason == TG_CR_FLOW_CAP ? TG_CNT_UNTRACKED_FLOW_CAP : TG_CNT_ERR_STORAGE);
-	enforce = cls ? cls->mode == TG_MODE_ENFORCE : cfg && cfg->any_enforce;
+	enforce = cls ? mode == TG_MODE_ENFORCE : cfg && cfg->any_enforce;
 	if (!enforce || !cfg || cfg->fail_open) {
 		tg_count(TG_CNT_UNTRACKED_PASSED);
 		return 1;
 	}
 	tg_count(TG_CNT_UNTRACKED_REFUSED);
-	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls);
+	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
 	tg_emit_connect(&scratch, TG_ACT_BLOCKED, reason);
 	return 0;
 }
@@ -196,8 +223,8 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 		return tg_gen_pass(ctx);
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
-		return tg_untracked(ctx, key, family, port, 0, NULL, reason);
-	tg_flow_init(flow, ctx, key, family, port, 0, NULL);
+		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason);
+	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0);
 	flow->counted = TG_FLOW_COUNTED;
 	tg_gen_claim(ctx);
 	return 1;
@@ -211,8 +238,10 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	struct tg_class *cls;
 	struct tg_flow *flow;
 	struct tg_flow scratch;
+	__u64 cgid = 0;
 	__u32 class_id;
-	__u8 reason = 0;
+	__u8 reason = 0, mode, rule;
+	int range;
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return 1;
@@ -227,7 +256,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	}
 	/* only for protected destinations: untracked traffic pays nothing more */
 	if (tg_have_current_cgroup) {
-		__u64 cgid = bpf_get_current_cgroup_id();
+		cgid = bpf_get_current_cgroup_id();
 
 		if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid)) {
 			tg_count(TG_CNT_SKIPPED_CGROUP);
@@ -238,10 +267,15 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
 	if (!cls)
 		return 1;	/* class ids come from the same policy; cannot miss */
+	range = tg_port_range(cls, port);
+	cls = tg_port_class(cls, range, &class_id);
+	if (!cls)
+		return 1;
+	mode = tg_flow_mode(cls, class_id, cgid, &rule);
 
-	if (!tg_port_allowed(cls, port)) {
-		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls);
-		if (cls->mode == TG_MODE_ENFORCE && !tg_failing_open()) {
+	if (range == TG_PORT_NONE) {
+		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
+		if (mode == TG_MODE_ENFORCE && !tg_failing_open()) {
 			tg_count(TG_CNT_CONNECT_BLOCKED);
 			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
 			tg_emit_connect(&scratch, TG_ACT_BLOCKED, TG_CR_PORT);
@@ -255,8 +289,8 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
-		return tg_untracked(ctx, key, family, port, class_id, cls, reason);
-	tg_flow_init(flow, ctx, key, family, port, class_id, cls);
+		return tg_untracked(ctx, key, family, port, class_id, cls, mode, rule, reason);
+	tg_flow_init(flow, ctx, key, family, port, class_id, cls, mode, rule);
 	flow->counted = TG_FLOW_COUNTED;
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);

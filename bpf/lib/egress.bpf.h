@@ -18,6 +18,8 @@
 
 #include "verdict.bpf.h"
 #include "handoff.bpf.h"
+#include "override.bpf.h"
+#include "smb.bpf.h"
 #include "tlsguard/quic.h"
 
 /*
@@ -99,7 +101,7 @@ static __always_inline int tg_proxy_adopt(struct tg_flow *flow, struct tg_hs *hs
 	if (!cls)
 		return 0;
 	flow->class_id = class_id;
-	flow->mode = cls->mode;
+	flow->mode = tg_flow_mode(cls, class_id, flow->cgroup_id, &flow->rule);
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
 	tg_count(TG_CNT_FLOWS_TRACKED);
@@ -142,6 +144,8 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	__u32 n = hs->have, limit, full, tls_off, tls_end;
 	int r;
 
+	if (flow->proto == TG_L7_SMB3)
+		return tg_smb_client_decide(skb, sk, flow, hs, seg);	/* not TLS: smb.bpf.h */
 	r = tg_parse_preface(hs, flow->proto);
 	if (r == TG_PF_NEED_MORE && n < TG_HELLO_MAX) {
 		tg_count(TG_CNT_PARTIAL_PREFIX);
@@ -229,6 +233,8 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		break;
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
+	case TG_FLOW_SMB_SESSION:
+		return tg_smb_session_egress(skb, sk, flow);
 	default:
 		return TG_PASS;	/* decided, or waiting for the server */
 	}

@@ -31,6 +31,7 @@ static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct
 	ev->action = action;
 	ev->family = flow->family;
 	ev->dport = flow->dport;
+	ev->rule = flow->rule;
 	__builtin_memcpy(ev->daddr, flow->daddr, 16);
 	__builtin_memcpy(ev->comm, flow->comm, sizeof(ev->comm));
 }

@@ -47,6 +47,8 @@ static __always_inline int tg_server_decide(struct __sk_buff *skb, struct bpf_so
 	__u32 n = hs->have, version;
 	int r;
 
+	if (flow->proto == TG_L7_SMB3)
+		return tg_smb_server_decide(skb, sk, flow, hs, seg);	/* not TLS: smb.bpf.h */
 	r = tg_parse_records(hs, 0, n, 1, n >= TG_HELLO_MAX);
 	if (r == TG_PF_NEED_MORE)
 		return TG_PASS;

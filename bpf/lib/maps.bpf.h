@@ -90,6 +90,15 @@ struct {
 	__type(value, __u8);
 } tg_skip_cgroups SEC(".maps");
 
+/* Mode overrides by cgroup (see dest.h), written by the agent (workload.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_MAX_OVERRIDE_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* usually empty or small: no 2.6 MiB up front */
+	__type(key, __u64);
+	__type(value, struct tg_override);
+} tg_overrides SEC(".maps");
+
 /* Handshake state, only while a flow's handshake is judged (see flow.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -12,7 +12,7 @@ struct tg_config {
 	__u8 log_tls_flows;		/* also emit an event for compliant TLS flows */
 	__u8 fail_open;			/* fail_mode: open */
 	__u8 any_enforce;		/* some class is in enforce mode (proxy flows at the flow cap) */
-	__u8 pad[1];
+	__u8 overrides;			/* the policy has mode overrides: connect() looks them up */
 	__u32 fail_open_after_s;	/* heartbeat age after which enforcement degrades */
 	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC of the agent's last heartbeat */
 	__u32 max_flows;		/* limits.max_tracked_flows; 0 (before the agent wrote it): no cap */
@@ -31,10 +31,12 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * only so that the tests can build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	5	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	6	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
-					 * 5: generation handoff (handoff.h) */
+					 * 5: generation handoff (handoff.h);
+					 * 6: port entries (tg_class.port_class), mode
+					 * overrides (tg_overrides, tg_flow.rule) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -38,6 +38,8 @@ enum tg_counter {
 	TG_CNT_UNTRACKED_FLOW_CAP,	/* limits.max_tracked_flows reached: flow untracked (refused or passed) */
 	TG_CNT_UNTRACKED_REFUSED,	/* untracked (cap or storage), enforce + fail_mode closed: EPERM */
 	TG_CNT_UNTRACKED_PASSED,	/* untracked (cap or storage), audit or fail_mode open: passed unjudged */
+	TG_CNT_SMB_ENCRYPTED,		/* smb3 flow whose first message after session setup was encrypted */
+	TG_CNT_OVERRIDE_HIT,		/* connect whose mode a policy override decided */
 	TG_CNT__MAX,
 };
 

@@ -54,8 +54,31 @@ struct tg_class {
 	__u8 min_tls;			/* lowest TLS minor allowed: 1 = 1.0 .. 4 = 1.3; 0 none */
 	__u32 flags;			/* enum tg_class_flags */
 	struct tg_port_range ports[TG_MAX_PORT_RANGES];
+	/*
+	 * Per range: the class that judges it (a port entry of the policy with
+	 * its own protocol, mode or note: SMB on 445 of a TLS class), 0: this one.
+	 */
+	__u8 port_class[TG_MAX_PORT_RANGES];
 };
-_Static_assert(sizeof(struct tg_class) == 72, "tg_class layout");
+_Static_assert(sizeof(struct tg_class) == 88, "tg_class layout");
+
+/*
+ * Mode overrides (policy `overrides:`): cgroup id → the rule that selects
+ * the workload, written by the agent for the cgroups of the pods and
+ * cgroups a rule selects (the path that writes tg_skip_cgroups). connect()
+ * looks the connecting task's cgroup up once, for protected destinations
+ * only: the rule's mode replaces the class's when the rule names the class.
+ */
+#define TG_MAX_OVERRIDE_RULES	64
+#define TG_MAX_OVERRIDE_CGROUPS	65536
+
+struct tg_override {
+	__u8 rule;			/* 1 + the rule's index in the policy */
+	__u8 mode;			/* enum tg_mode */
+	__u8 pad[6];
+	__u64 classes[TG_MAX_CLASSES / 64];	/* bit per class id it applies to */
+};
+_Static_assert(sizeof(struct tg_override) == 40, "tg_override layout");
 
 /*
  * Forward proxies (policy `proxies:`): connects to one of these get a flow

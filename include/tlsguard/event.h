@@ -30,7 +30,11 @@ enum tg_sni_result {
 
 /*
  * What the kernel learnt from the handshake. The strings are copied raw;
- * the agent checks and formats them.
+ * the agent checks and formats them. SMB flows (l7 TG_L7_SMB3) use the
+ * version fields for SMB: offered is the highest dialect the client
+ * offered, negotiated the server's, hello_flags the 3.1.1 cipher id,
+ * legacy the SMB2 command sent in the clear (0xffff: none) and finding
+ * what made the flow plaintext.
  */
 #define TG_ALPN_MAX	64		/* ALPN protocol_name_list bytes kept */
 #define TG_TUNNEL_MAX	64		/* CONNECT host bytes kept */
@@ -47,7 +51,7 @@ struct tg_tls_summary {
 	__u8 sni_result;		/* enum tg_sni_result */
 	__u8 l7;			/* enum tg_l7 of the flow */
 	__u8 pf_kind;			/* enum tg_preface_kind of the client's preface */
-	__u8 pad;
+	__u8 finding;			/* smb3: enum tg_smb_finding (tlsguard/smb.h) */
 	__u16 tls_off;			/* stream offset where TLS was due (after a preface) */
 	__u16 tunnel_port;		/* CONNECT port, proxy flows */
 	char sni[256];
@@ -86,7 +90,8 @@ struct tg_event {
 	__u8 daddr[16];
 	char comm[16];
 	__u32 segment_len;		/* payload bytes in the classified segment */
-	__u32 pad2;
+	__u8 rule;			/* 1 + the policy override that decided the mode, 0: the class */
+	__u8 pad2[3];
 	__u8 payload[TG_PAYLOAD_MAX];	/* the flow's first bytes (client side) */
 	struct tg_tls_summary tls;
 	__u32 pad3;

@@ -13,6 +13,7 @@
 #include "tlsguard/event.h"
 #include "tlsguard/names.h"
 #include "tlsguard/preface.h"
+#include "tlsguard/smb.h"
 #include "tlsguard/tls_hello.h"
 
 #define TG_SRV_PREFACE_MAX	256	/* server bytes before its TLS that are looked at */
@@ -25,6 +26,8 @@ enum tg_flow_state {
 	TG_FLOW_BLOCKED = 3,		/* violation in enforce mode: drop all payload */
 	TG_FLOW_SERVER_HELLO = 4,	/* ClientHello allowed; the ServerHello (ingress) decides */
 	TG_FLOW_UNTRACKED = 5,		/* proxy flow to a host no class names: pass */
+	TG_FLOW_SMB_SESSION = 6,	/* smb3: negotiated; the first message after session
+					 * setup (egress) decides */
 };
 
 /*
@@ -66,7 +69,8 @@ struct tg_flow {
 	__u16 tls_off;			/* client stream offset where its TLS starts */
 	__u16 srv_tls_off;		/* server stream offset where its TLS starts */
 	__u8 counted;			/* enum tg_flow_counted: its slot in tg_live_flows */
-	__u8 pad[3];
+	__u8 rule;			/* 1 + the policy override that set ->mode, 0: the class did */
+	__u8 pad[2];
 	char comm[16];
 };
 _Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");
@@ -94,6 +98,7 @@ struct tg_hs {
 	__u32 name_dot;			/* offset of the first dot in name, 0: none */
 	__u32 name_bad;			/* name holds a byte no DNS name has */
 	struct tg_tls_summary tls;	/* what the ClientHello said, for later events */
+	struct tg_smb_info smb;		/* the smb3 machine's state (tlsguard/smb.h) */
 	__u8 name[TG_NAME_BUF];		/* a host name being hashed (zero padded) */
 	__u8 srv[TG_SRV_PREFACE_MAX];	/* the server's first bytes (its preface) */
 	__u8 buf[TG_HELLO_BUF];		/* TG_HELLO_MAX used; the rest is verifier room */

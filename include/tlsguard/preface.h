@@ -25,6 +25,7 @@ enum tg_l7 {
 	TG_L7_MYSQL = 2,		/* server greeting; SSL request (CLIENT_SSL), then TLS */
 	TG_L7_TDS = 3,		/* PRELOGIN, then TLS in TDS packets; or TDS 8 strict TLS */
 	TG_L7_CONNECT = 4,		/* flow to a forward proxy: CONNECT host:port, 200, TLS */
+	TG_L7_SMB3 = 5,			/* SMB 3 with encryption, not TLS (tlsguard/smb.h) */
 	TG_L7__MAX,
 };
 

@@ -34,6 +34,8 @@
 #include "tlsguard/preface.h"
 #include "verdict_test.skel.h"
 #include "handshakes.h"
+#include "../unit/smb_fixtures.h"
+#include "../unit/tds_fixtures.h"
 
 #define PASS 1
 #define DROP 0
@@ -1003,6 +1005,227 @@ static void test_flow_cap_release_once(void **state)
 	set_cap(f, 0, 0);
 }
 
+/* FreeTDS tsql's real packets (tests/unit/capture-tds-fixtures.sh): no SQL Server in Debian. */
+static void test_tds_freetds_client(void **state)
+{
+	struct fixture *f = *state;
+
+	/* encryption = require: PRELOGIN offering it, then the hello in a PRELOGIN packet */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, tds_c_prelogin_encrypt, tds_c_prelogin_encrypt_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_equal(run(f, AF_INET, SEQ0 + tds_c_prelogin_encrypt_len, tds_c_prelogin_tls,
+			     tds_c_prelogin_tls_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the class has a minimum */
+	assert_int_equal(get_hs(f).tls.offered, 0x0304);
+	assert_int_equal(f->nevents, 0);
+	/* encryption = off: PRELOGIN without it is plaintext, LOGIN7 never goes out */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TDS, 3, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, tds_c_prelogin_off, tds_c_prelogin_off_len), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(f->events[0].tls.l7, TG_L7_TDS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + tds_c_prelogin_off_len, tds_c_login7, tds_c_login7_len), DROP);
+}
+
+/* ---- smb3: real smbd/smbclient messages (tests/unit/capture-smb-fixtures.sh) ---- */
+
+#define SSEQ0 7000000u	/* the server's first payload byte */
+
+/* An undecided smb3 flow to 445, as connect() leaves it (the NEGOTIATE response comes first). */
+static void reset_smb(struct fixture *f, int mode)
+{
+	struct tg_flow flow;
+	__u32 key = 0;
+
+	reset_flow(f, mode, AF_INET);
+	flow = get_flow(f);
+	flow.proto = TG_L7_SMB3;
+	flow.dport = 445;
+	flow.hs_flags = TG_HSF_SRV_PREFACE;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+}
+
+static int egress(struct fixture *f, uint32_t rel, const void *p, size_t n)
+{
+	f->dir = TG_DIR_EGRESS;
+	return run(f, AF_INET, SEQ0 + rel, p, n);
+}
+
+static int ingress(struct fixture *f, uint32_t rel, const void *p, size_t n)
+{
+	f->dir = TG_DIR_INGRESS;
+	return run(f, AF_INET, SSEQ0 + rel, p, n);
+}
+
+/* NEGOTIATE both ways (3.1.1, AES-128-GCM): the flow waits for the message after setup. */
+static uint32_t smb_negotiate(struct fixture *f)
+{
+	assert_int_equal(egress(f, 0, smb_c_negotiate_311, smb_c_negotiate_311_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(ingress(f, 0, smb_s_negotiate_311, smb_s_negotiate_311_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+	return smb_c_negotiate_311_len;
+}
+
+static uint32_t smb_setups(struct fixture *f, uint32_t rel)
+{
+	assert_int_equal(egress(f, rel, smb_c_session_setup_1, smb_c_session_setup_1_len), PASS);
+	rel += smb_c_session_setup_1_len;
+	assert_int_equal(egress(f, rel, smb_c_session_setup_2, smb_c_session_setup_2_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+	return rel + smb_c_session_setup_2_len;
+}
+
+static void test_smb3_encrypted_session_allowed(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t rel;
+
+	reset_smb(f, TG_MODE_ENFORCE);
+	rel = smb_setups(f, smb_negotiate(f));
+	assert_int_equal(egress(f, rel, smb_c_transform, smb_c_transform_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(counter(f, TG_CNT_SMB_ENCRYPTED), 1);
+	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 1);
+	assert_int_equal(f->nevents, 0);
+	/* decided: a cleartext-looking message later is never parsed again */
+	rel += smb_c_transform_len;
+	assert_int_equal(egress(f, rel, smb_c_tree_connect, smb_c_tree_connect_len), PASS);
+	assert_int_equal(ingress(f, 5000, smb_c_tree_connect, smb_c_tree_connect_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(counter(f, TG_CNT_PLAINTEXT_BLOCKED), 0);
+}
+
+static void test_smb3_clear_tree_connect_blocked(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_event *ev;
+	uint32_t rel;
+
+	reset_smb(f, TG_MODE_ENFORCE);
+	rel = smb_setups(f, smb_negotiate(f));
+	assert_int_equal(egress(f, rel, smb_c_tree_connect, smb_c_tree_connect_len), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(counter(f, TG_CNT_PLAINTEXT_BLOCKED), 1);
+	assert_int_equal(f->nevents, 1);
+	ev = &f->events[0];
+	assert_int_equal(ev->type, TG_EV_PLAINTEXT);
+	assert_int_equal(ev->action, TG_ACT_BLOCKED);
+	assert_int_equal(ev->tls.l7, TG_L7_SMB3);
+	assert_int_equal(ev->tls.finding, TG_SMB_CLEAR_AFTER_SETUP);
+	assert_int_equal(ev->tls.legacy, 3);	/* TREE_CONNECT */
+	assert_int_equal(ev->tls.offered, TG_SMB_DIALECT_311);
+	assert_int_equal(ev->tls.negotiated, TG_SMB_DIALECT_311);
+	assert_int_equal(ev->tls.hello_flags, TG_SMB_CIPHER_AES128_GCM);
+	assert_int_equal(ev->payload_len, TG_SMB_PEEK);
+	assert_memory_equal(ev->payload, smb_c_tree_connect, TG_SMB_PEEK);
+	/* and everything after it */
+	assert_int_equal(egress(f, rel, smb_c_tree_connect, smb_c_tree_connect_len), DROP);
+}
+
+static void test_smb3_audit_flags_once(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t rel;
+
+	reset_smb(f, TG_MODE_AUDIT);
+	rel = smb_setups(f, smb_negotiate(f));
+	assert_int_equal(egress(f, rel, smb_c_tree_connect, smb_c_tree_connect_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	assert_int_equal(f->nevents, 1);
+	assert_int_equal(f->events[0].action, TG_ACT_FLAGGED);
+	assert_int_equal(egress(f, rel + smb_c_tree_connect_len, smb_c_transform, smb_c_transform_len), PASS);
+	assert_int_equal(f->nevents, 1);
+}
+
+static void test_smb_client_without_smb3(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_smb(f, TG_MODE_ENFORCE);
+	assert_int_equal(egress(f, 0, smb_c_negotiate_2x, smb_c_negotiate_2x_len), DROP);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_NO_SMB3);
+	assert_int_equal(f->events[0].tls.offered, TG_SMB_DIALECT_210);
+	assert_int_equal(f->events[0].tls.side, TG_SIDE_CLIENT);
+	reset_smb(f, TG_MODE_ENFORCE);
+	assert_int_equal(egress(f, 0, smb_c_smb1, smb_c_smb1_len), DROP);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_SMB1);
+	/* TLS where SMB was due is not SMB either */
+	reset_smb(f, TG_MODE_ENFORCE);
+	assert_int_equal(egress(f, 0, client_hello, CH_LEN), DROP);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_NOT_SMB);
+}
+
+static void test_smb_server_without_encryption(void **state)
+{
+	struct fixture *f = *state;
+
+	/* the server picks 2.1: its response is dropped, the client never logs in */
+	reset_smb(f, TG_MODE_ENFORCE);
+	assert_int_equal(egress(f, 0, smb_c_negotiate_311, smb_c_negotiate_311_len), PASS);
+	assert_int_equal(ingress(f, 0, smb_s_negotiate_21, smb_s_negotiate_21_len), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_SERVER_SMB2);
+	assert_int_equal(f->events[0].tls.negotiated, TG_SMB_DIALECT_210);
+	assert_int_equal(f->events[0].tls.side, TG_SIDE_SERVER);
+	/* 3.1.1 without an encryption context (server smb encrypt = off) */
+	reset_smb(f, TG_MODE_AUDIT);
+	assert_int_equal(egress(f, 0, smb_c_negotiate_311, smb_c_negotiate_311_len), PASS);
+	assert_int_equal(ingress(f, 0, smb_s_negotiate_311_noenc, smb_s_negotiate_311_noenc_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_SERVER_NO_ENCRYPTION);
+	/* 3.0 with CAP_ENCRYPTION goes on to the session */
+	reset_smb(f, TG_MODE_ENFORCE);
+	assert_int_equal(egress(f, 0, smb_c_negotiate_30, smb_c_negotiate_30_len), PASS);
+	assert_int_equal(ingress(f, 0, smb_s_negotiate_30, smb_s_negotiate_30_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+}
+
+/* Messages split and coalesced across segments, retransmissions, a header cut in two. */
+static void test_smb_segments(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[1200];
+	uint32_t rel, n1 = smb_c_session_setup_1_len, n2 = smb_c_session_setup_2_len;
+
+	reset_smb(f, TG_MODE_ENFORCE);
+	/* the NEGOTIATE in two writes, the response in two segments */
+	assert_int_equal(egress(f, 0, smb_c_negotiate_311, 100), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_equal(egress(f, 100, smb_c_negotiate_311 + 100, smb_c_negotiate_311_len - 100), PASS);
+	assert_int_equal(ingress(f, 0, smb_s_negotiate_311, 150), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(ingress(f, 150, smb_s_negotiate_311 + 150, smb_s_negotiate_311_len - 150), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+	rel = smb_c_negotiate_311_len;
+	/* setup 1 whole; setup 2 and the first 10 bytes of the TRANSFORM in one segment */
+	assert_int_equal(egress(f, rel, smb_c_session_setup_1, n1), PASS);
+	assert_int_equal(egress(f, rel, smb_c_session_setup_1, n1), PASS);	/* retransmitted */
+	memcpy(b, smb_c_session_setup_2, n2);
+	memcpy(b + n2, smb_c_transform, 6);
+	assert_int_equal(egress(f, rel + n1, b, n2 + 6), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+	assert_int_equal(egress(f, rel + n1 + n2 + 6, smb_c_transform + 6, smb_c_transform_len - 6), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* a TREE_CONNECT that follows the setup in the same segment is caught there */
+	reset_smb(f, TG_MODE_ENFORCE);
+	rel = smb_negotiate(f);
+	memcpy(b, smb_c_session_setup_1, n1);
+	memcpy(b + n1, smb_c_session_setup_2, n2);
+	memcpy(b + n1 + n2, smb_c_tree_connect, smb_c_tree_connect_len);
+	assert_int_equal(egress(f, rel, b, n1 + n2 + smb_c_tree_connect_len), DROP);
+	assert_int_equal(f->events[0].tls.finding, TG_SMB_CLEAR_AFTER_SETUP);
+	/* a segment past the next message's header (a gap) is held back for TCP to resend */
+	reset_smb(f, TG_MODE_ENFORCE);
+	rel = smb_negotiate(f);
+	assert_int_equal(egress(f, rel + 10, smb_c_session_setup_1 + 10, n1 - 10), DROP);
+	assert_int_equal(counter(f, TG_CNT_OUT_OF_ORDER), 1);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SMB_SESSION);
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1033,11 +1256,18 @@ int main(void)
 		cmocka_unit_test(test_postgres_startup_is_plaintext),
 		cmocka_unit_test(test_mysql_ssl_request_then_tls),
 		cmocka_unit_test(test_tds_prelogin_then_tls),
+		cmocka_unit_test(test_tds_freetds_client),
 		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_fast_open_syn_data),
 		cmocka_unit_test(test_udp_quic_and_plaintext),
 		cmocka_unit_test(test_flow_cap_slots),
 		cmocka_unit_test(test_flow_cap_release_once),
+		cmocka_unit_test(test_smb3_encrypted_session_allowed),
+		cmocka_unit_test(test_smb3_clear_tree_connect_blocked),
+		cmocka_unit_test(test_smb3_audit_flags_once),
+		cmocka_unit_test(test_smb_client_without_smb3),
+		cmocka_unit_test(test_smb_server_without_encryption),
+		cmocka_unit_test(test_smb_segments),
 	};
 
 	if (geteuid() != 0) {

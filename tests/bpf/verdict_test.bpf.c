@@ -46,6 +46,7 @@ static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_fl
 	hs->have = 0;
 	hs->dir = 0;
 	__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
+	__builtin_memset(&hs->smb, 0, sizeof(hs->smb));
 	*live = 1;
 	return hs;
 }

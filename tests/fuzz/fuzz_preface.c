@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer: the protocol prefaces a flow may start with (postgres, mysql,
- * tds, CONNECT/absolute-form proxy requests), the servers' answers, the
+ * tds, CONNECT/absolute-form proxy requests, smb3), the servers' answers, the
  * QUIC Initial check and the agent's description of such a flow's first
  * bytes (include/tlsguard/preface.h, quic.h, agent/describe.c). The first
  * input byte picks the protocol and the rest is the stream.
@@ -13,6 +13,7 @@
 #include "describe.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/quic.h"
+#include "tlsguard/smb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,6 +38,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n >= TG_QUIC_PEEK)
 		tg_quic_client_initial(b, TG_QUIC_PEEK, n);
 	describe_flow(b, n, proto, pf.kind, pf.tls_off, &d);
+	if (proto == TG_L7_SMB3) {
+		struct tg_smb_info si = { 0 };
+		int full = n >= TG_HELLO_MAX;
+
+		tg_smb_negotiate(b, n, &si);
+		tg_smb_negotiate_response(b, n, full, &si);
+		/* the session phase on every message start the lengths lead to */
+		for (__u32 at = 0, i = 0; at < n && i < 64; i++) {
+			int r = tg_smb_session_msg(b + at, n - at < TG_SMB_PEEK ? n - at : TG_SMB_PEEK, &si);
+
+			if (r != TG_SMB_MSG_SKIP || !si.msg_len)
+				break;
+			at += si.msg_len;
+		}
+		describe_smb(si.finding, si.client_max, si.dialect, si.cipher, si.command, &d);
+	}
 	free(b);
 	return 0;
 }

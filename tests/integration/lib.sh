@@ -606,16 +606,18 @@ tg_write_policy()
 
 # tg_start_agent MODE POLICY [extra agent args] : background, waits for
 # "tlsguard: ready" on stderr; fails with the log shown when it does not come.
+# MODE "policy": no --mode flag (the policy's modes and overrides decide).
 tg_start_agent()
 {
-	local mode=$1 policy=$2 i
+	local mode=$1 policy=$2 i mode_args=()
 	shift 2
+	[[ $mode == policy ]] || mode_args=(--mode "$mode")
 	[[ -z "$TG_AGENT_PID" ]] || tg_fail "tg_start_agent: agent already running (pid $TG_AGENT_PID)"
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
 	# shellcheck disable=SC2086 # TG_AGENT_WRAPPER is a command line (e.g. valgrind ...)
 	${TG_AGENT_WRAPPER:-} "$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
-		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" --mode "$mode" -v "$@" \
+		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" "${mode_args[@]}" -v "$@" \
 		</dev/null >"$TG_AGENT_LOG" 2>&1 &
 	TG_AGENT_PID=$!
 	for ((i = 0; i < TG_AGENT_READY_TIMEOUT * 10; i++)); do
@@ -876,6 +878,18 @@ tg_start_tls_server_args()
 	TG_SERVER_LOG[$name]=$out
 	_tg_wait_for_file_line "$out" '^ACCEPT' "$pid" 5 "TLS server $name ($addr:$port)"
 	tg_log "TLS server $name on $(tg_hostport "$addr" "$port") (pid $pid): $*"
+}
+
+# tg_builtin_class NAME: the built-in policy's ports and protocol of class NAME,
+# as EXTRA_DEST_YAML for tg_write_policy_hs (the test then exercises the class
+# as shipped: tlsguard policy show-default).
+tg_builtin_class()
+{
+	"$TLSGUARD" policy show-default | python3 -c "
+import sys, yaml
+d = [d for d in yaml.safe_load(sys.stdin)['destinations'] if d['name'] == sys.argv[1]][0]
+print('    ports: ' + yaml.safe_dump(d['ports'], default_flow_style=True).strip())
+print('    protocol: ' + d.get('protocol', 'tls'))" "$1"
 }
 
 # tg_write_policy_hs FILE MODE EXTRA_DEST_YAML [TOP_YAML] : one destination

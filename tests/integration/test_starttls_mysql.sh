@@ -37,8 +37,8 @@ P_PLAIN="e.get('type') == 'plaintext'"
 for mode in audit enforce; do
 	tg_log "---- $mode mode"
 	: >"$TG_EVENTS"
-	tg_write_policy_hs "$TG_TMP/policy-$mode.yaml" "$mode" "    ports: [3306]
-    protocol: mysql"
+	# the built-in policy's mysql class
+	tg_write_policy_hs "$TG_TMP/policy-$mode.yaml" "$mode" "$(tg_builtin_class mysql)"
 	tg_start_agent "$mode" "$TG_TMP/policy-$mode.yaml"
 
 	mysql_to "ssl-$mode" --ssl

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# A real PostgreSQL server (throwaway cluster, in the test netns) behind a
+# A real PostgreSQL server (throwaway cluster, in the test netns) behind the
+# built-in policy's postgres class (its ports and protocol, tg_builtin_class):
 # `protocol: postgres` destination: psql sslmode=require (SSLRequest, 'S',
 # TLS) is allowed; sslmode=disable (a StartupMessage in the clear) is
 # flagged in audit and blocked in enforce, where the server never gets a
@@ -45,8 +46,8 @@ P_PLAIN="e.get('type') == 'plaintext'"
 for mode in audit enforce; do
 	tg_log "---- $mode mode"
 	: >"$TG_EVENTS"
-	tg_write_policy_hs "$TG_TMP/policy-$mode.yaml" "$mode" "    ports: [5432]
-    protocol: postgres"
+	# the built-in policy's postgres class: 5432 and PgBouncer's 6432, protocol postgres
+	tg_write_policy_hs "$TG_TMP/policy-$mode.yaml" "$mode" "$(tg_builtin_class postgres)"
 	tg_start_agent "$mode" "$TG_TMP/policy-$mode.yaml"
 
 	psql_to "require-$mode" require

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dests.h"
+#include "tlsguard/preface.h"
 #include "policy.h"
 
 static struct tg_policy *load(const char *yaml)
@@ -395,6 +396,60 @@ static void test_failed_apply_puts_the_old_policy_back(void **state)
 	close_maps(&m);
 }
 
+/* Port entries are classes of their own that the destination's ranges point at. */
+static void test_port_entries_and_overrides(void **state)
+{
+	struct tg_policy *p = load("mode: enforce\n"
+				   "destinations:\n"
+				   "  - name: files\n"
+				   "    cidrs: [\"198.51.100.0/24\"]\n"
+				   "    note: shares\n"
+				   "    ports: [443, {port: 445, protocol: smb3}, {port: 2049, name: nfs, mode: audit}]\n"
+				   "  - name: db\n"
+				   "    cidrs: [\"203.0.113.0/24\"]\n"
+				   "overrides:\n"
+				   "  - {namespaces: [a], mode: audit, classes: [files]}\n"
+				   "  - {namespaces: [b], mode: enforce}\n");
+	struct tg_override ov[2];
+	struct tg_dest_table t;
+	unsigned int files = 0, smb = 0, nfs = 0, db = 0;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	for (unsigned int id = 1; id <= t.nclasses; id++) {
+		const char *n = dests_class_name(&t, id);
+
+		files = !strcmp(n, "files") ? id : files;
+		smb = !strcmp(n, "files:445") ? id : smb;
+		nfs = !strcmp(n, "nfs") ? id : nfs;
+		db = !strcmp(n, "db") ? id : db;
+	}
+	assert_true(files && smb && nfs && db);
+	assert_int_equal(t.nclasses, 4);
+	assert_int_equal(t.n, 2);			/* entries add no addresses */
+	assert_int_equal(t.classes[files].nranges, 3);
+	assert_int_equal(t.classes[files].port_class[0], 0);
+	assert_int_equal(t.classes[files].port_class[1], smb);
+	assert_int_equal(t.classes[files].port_class[2], nfs);
+	assert_int_equal(t.classes[smb].protocol, TG_L7_SMB3);
+	assert_int_equal(t.classes[smb].nranges, 1);
+	assert_int_equal(t.classes[smb].ports[0].lo, 445);
+	assert_int_equal(t.classes[smb].mode, TG_MODE_ENFORCE);
+	assert_int_equal(t.classes[nfs].mode, TG_MODE_AUDIT);
+	assert_string_equal(t.class_notes[smb], "shares");
+	/* overrides: rule numbers, modes, and the classes each covers */
+	dests_override_values(p, &t, ov);
+	assert_int_equal(ov[0].rule, 1);
+	assert_int_equal(ov[0].mode, TG_MODE_AUDIT);
+	assert_true(ov[0].classes[0] & (1ULL << files));
+	assert_true(ov[0].classes[0] & (1ULL << smb));	/* unnamed: part of files */
+	assert_false(ov[0].classes[0] & (1ULL << nfs));	/* named: its own */
+	assert_false(ov[0].classes[0] & (1ULL << db));
+	assert_int_equal(ov[1].rule, 2);
+	assert_int_equal(ov[1].classes[0], (1ULL << files) | (1ULL << smb) | (1ULL << nfs) | (1ULL << db));
+	dests_free(&t);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_bound_one_more_is_refused),
 		cmocka_unit_test(test_apply_when_both_policies_do_not_fit),
 		cmocka_unit_test(test_failed_apply_puts_the_old_policy_back),
+		cmocka_unit_test(test_port_entries_and_overrides),
 	};
 
 	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);

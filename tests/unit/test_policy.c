@@ -425,8 +425,10 @@ static void test_tls_versions(void **state)
 static void test_default_policy(void **state)
 {
 	static const char *const names[] = {
-		"storage", "registry", "scoring", "workspace", "keyvault",
-		"sql", "postgres", "mysql", "cosmos", "monitoring",
+		"storage", "files", "registry", "scoring", "workspace", "batch", "keyvault",
+		"identity", "sql", "postgres", "mysql", "cosmos", "monitoring",
+		/* port entries, after the destinations */
+		"blob_nfs", "files_smb", "files_nfs", "workspace_udp", "identity_http",
 	};
 	struct tg_diag d = { 0 };
 	struct tg_policy *p = NULL;
@@ -440,12 +442,35 @@ static void test_default_policy(void **state)
 	assert_int_equal(p->ndests, sizeof(names) / sizeof(names[0]));
 	for (size_t i = 0; i < p->ndests; i++) {
 		assert_string_equal(p->dests[i].name, names[i]);
-		assert_true(p->dests[i].hosts.n > 0);
+		/* a port entry's hosts are its destination's */
+		assert_true(policy_dest_owner(p, &p->dests[i])->hosts.n > 0);
 		assert_true(p->dests[i].nports > 0);
 		assert_int_equal(policy_dest_mode(p, &p->dests[i]), TG_MODE_AUDIT);
 	}
 	x = dest(p, "storage");
-	assert_int_equal(x->hosts.n, 15);
+	assert_int_equal(x->hosts.n, 12);
+	assert_int_equal(x->nports, 3);		/* 443, and blob_nfs's 111 and 2048 */
+	assert_int_equal(x->port_dest[0], -1);
+	assert_string_equal(p->dests[x->port_dest[1]].name, "blob_nfs");
+	assert_int_equal(x->port_dest[2], x->port_dest[1]);
+	x = dest(p, "blob_nfs");
+	assert_int_equal(x->mode, TG_MODE_AUDIT);	/* its own: audit even when storage enforces */
+	assert_non_null(strstr(x->note, "no encryption in transit possible"));
+	assert_int_equal(x->nports, 2);
+	x = dest(p, "files");
+	assert_true(has(&x->hosts, "*.file.core.windows.net"));
+	assert_int_equal(x->ports[0].lo, 443);
+	x = dest(p, "files_smb");
+	assert_int_equal(x->protocol, TG_PROTO_SMB3);
+	assert_int_equal(x->ports[0].lo, 445);
+	assert_string_equal(policy_dest_owner(p, x)->name, "files");
+	x = dest(p, "files_nfs");
+	assert_int_equal(x->protocol, TG_PROTO_TLS);
+	assert_int_equal(x->ports[0].lo, 2049);
+	assert_non_null(strstr(x->note, "aznfs"));
+	assert_true(has(&dest(p, "cosmos")->hosts, "*.mongo.cosmos.azure.com"));
+	assert_true(has(&dest(p, "keyvault")->hosts, "*.managedhsm.azure.net"));
+	x = dest(p, "storage");
 	assert_true(has(&x->hosts, "*.blob.core.windows.net"));
 	assert_true(has(&x->hosts, "*.dfs.core.chinacloudapi.cn"));
 	assert_true(has(&x->hosts, "*.table.core.usgovcloudapi.net"));
@@ -487,6 +512,109 @@ static void test_default_policy(void **state)
 		if (!strncmp(line, "      - \"", 9))
 			assert_non_null(memchr(line, '#', eol - line));
 	}
+}
+
+static void test_port_entries(void **state)
+{
+	struct tg_policy *p = load_ok(
+		"mode: enforce\n"
+		"destinations:\n"
+		"  - name: files\n"
+		"    hosts: [\"*.file.example\"]\n"
+		"    min_tls_version: \"1.3\"\n"
+		"    note: shares\n"
+		"    ports:\n"
+		"      - 443\n"
+		"      - {port: 445, protocol: smb3}\n"
+		"      - {ports: [2048, \"111\"], name: nfs3, mode: audit, note: none possible}\n"
+		"    protocol: tls\n");
+	const struct tg_policy_dest *f = dest(p, "files"), *smb = dest(p, "files:445"),
+				    *nfs = dest(p, "nfs3");
+	struct tg_policy_override o = { 0 };
+	char *names[] = { "files" };
+
+	assert_int_equal(p->ndests, 3);
+	assert_int_equal(f->nports, 4);
+	assert_int_equal(f->port_dest[0], -1);
+	assert_ptr_equal(&p->dests[f->port_dest[1]], smb);
+	assert_ptr_equal(&p->dests[f->port_dest[2]], nfs);
+	assert_ptr_equal(&p->dests[f->port_dest[3]], nfs);
+	assert_int_equal(smb->protocol, TG_PROTO_SMB3);
+	assert_int_equal(policy_dest_mode(p, smb), TG_MODE_ENFORCE);	/* inherited */
+	assert_int_equal(smb->min_tls_version, TG_TLS_1_3);
+	assert_string_equal(smb->note, "shares");
+	assert_false(smb->own_name);
+	assert_int_equal(nfs->protocol, TG_PROTO_TLS);
+	assert_int_equal(policy_dest_mode(p, nfs), TG_MODE_AUDIT);
+	assert_string_equal(nfs->note, "none possible");
+	assert_true(nfs->own_name);
+	assert_int_equal(smb->hosts.n, 0);
+	assert_ptr_equal(policy_dest_owner(p, nfs), f);
+	/* an override naming "files" covers its unnamed entry, not the named one */
+	o.classes.v = names;
+	o.classes.n = 1;
+	assert_true(policy_override_covers(p, &o, f));
+	assert_true(policy_override_covers(p, &o, smb));
+	assert_false(policy_override_covers(p, &o, nfs));
+	o.classes.n = 0;
+	assert_true(policy_override_covers(p, &o, nfs));
+	policy_free(p);
+}
+
+static void test_err_port_entries(void **state)
+{
+	EXPECT_ERRORS("destinations:\n"
+		      "  - name: x\n"
+		      "    hosts: [a.example]\n"
+		      "    ports: [{protocol: smb3}, {port: 445, prots: 1}, {port: [445]}, {port: 1, name: x}]\n",
+		      "t.yaml:4:13: port entry has no \"port\" or \"ports\"",
+		      "t.yaml:4:43: unknown key \"prots\" (did you mean \"ports\")",
+		      "t.yaml:4:61: \"port\" entries must be port numbers or \"lo-hi\" ranges",
+		      "t.yaml:4:69: duplicate destination name \"x\" (a port entry's name; first defined at 2:5)");
+}
+
+static void test_overrides(void **state)
+{
+	struct tg_policy *p = load_ok(
+		"destinations:\n"
+		"  - {name: storage, hosts: [a.example], ports: [443]}\n"
+		"overrides:\n"
+		"  - name: team-a\n"
+		"    namespaces: [team-a]\n"
+		"    labels: {app: \"*\"}\n"
+		"    mode: enforce\n"
+		"    classes: [storage]\n"
+		"  - cgroups: [/system.slice/trainer.service]\n"
+		"    mode: audit\n");
+
+	assert_int_equal(p->noverrides, 2);
+	assert_string_equal(p->overrides[0].name, "team-a");
+	assert_true(has(&p->overrides[0].namespaces, "team-a"));
+	assert_int_equal(p->overrides[0].nlabels, 1);
+	assert_string_equal(p->overrides[0].labels[0].value, "*");
+	assert_int_equal(p->overrides[0].mode, TG_MODE_ENFORCE);
+	assert_true(has(&p->overrides[0].classes, "storage"));
+	assert_null(p->overrides[1].name);
+	assert_true(has(&p->overrides[1].cgroups, "/system.slice/trainer.service"));
+	assert_int_equal(p->overrides[1].mode, TG_MODE_AUDIT);
+	assert_int_equal(p->overrides[1].classes.n, 0);
+	policy_free(p);
+}
+
+static void test_err_overrides(void **state)
+{
+	EXPECT_ERRORS("destinations:\n"
+		      "  - {name: storage, hosts: [a.example]}\n"
+		      "overrides:\n"
+		      "  - {namespaces: [a], mode: enforce, classes: [storage, stroage]}\n"
+		      "  - {namespaces: [a]}\n"
+		      "  - {mode: audit}\n"
+		      "  - {cgroups: [../x], mode: on}\n",
+		      "t.yaml:4:57: override names class \"stroage\", which no destination or port entry is",
+		      "t.yaml:5:5: override has no \"mode\" (audit or enforce)",
+		      "t.yaml:6:5: override selects nothing: give \"namespaces\", \"labels\" or \"cgroups\"",
+		      "t.yaml:7:16: invalid cgroup path \"../x\": \"..\" is not allowed",
+		      "t.yaml:7:29: \"mode\" must be one of audit, enforce");
 }
 
 /* ---- error classes: the exact message and position ---------------------- */
@@ -531,7 +659,7 @@ static void test_err_wrong_type(void **state)
 	EXPECT_ERRORS("workloads: {cgroups: [[a]]}\n",
 		      "t.yaml:1:23: \"cgroups\" entries must be strings");
 	EXPECT_ERRORS("destinations:\n  - name: x\n    hosts: [a.example]\n    protocol: http\n",
-		      "t.yaml:4:15: \"protocol\" must be one of tls, postgres, mysql, tds");
+		      "t.yaml:4:15: \"protocol\" must be one of tls, postgres, mysql, tds, smb3");
 	EXPECT_ERRORS("events: {encrypt_fields: [\"\"], key_file: /k}\n",
 		      "t.yaml:1:27: \"encrypt_fields\" entries must not be empty");
 	EXPECT_ERRORS("events: {file: \"a\\0b\"}\n",
@@ -566,7 +694,7 @@ static void test_err_bad_port(void **state)
 		      "t.yaml:4:40: invalid port \"http\"",
 		      "t.yaml:4:46: invalid port \"0443\"",
 		      "t.yaml:4:52: invalid port range \"1-\"",
-		      "t.yaml:4:58: \"ports\" entries must be port numbers or \"lo-hi\" ranges");
+		      "t.yaml:4:58: \"ports\" entries must be port numbers, \"lo-hi\" ranges or port entries (mappings with \"port\" or \"ports\")");
 	EXPECT_ERRORS("destinations:\n"
 		      "  - name: x\n"
 		      "    hosts: [a.example]\n"
@@ -1222,6 +1350,10 @@ int main(void)
 		cmocka_unit_test(test_null_is_absent),
 		cmocka_unit_test(test_tls_versions),
 		cmocka_unit_test(test_default_policy),
+		cmocka_unit_test(test_port_entries),
+		cmocka_unit_test(test_err_port_entries),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_err_overrides),
 		cmocka_unit_test(test_err_unknown_key),
 		cmocka_unit_test(test_err_duplicate_key),
 		cmocka_unit_test(test_err_wrong_type),
