@@ -11,6 +11,7 @@
 
 #include <bpf/bpf.h>
 
+#include "escape.h"
 #include "handshake.h"
 #include "log.h"
 #include "tlsguard/preface.h"
@@ -282,19 +283,13 @@ static void add_version(json_object *o, const char *key, unsigned int v)
 	json_object_object_add(o, key, name ? json_object_new_string(name) : NULL);
 }
 
-/* Printable host-name bytes only: an event stays one clean JSON line. */
-static json_object *clean_string(const char *s, size_t n)
+/*
+ * SNI and ALPN names as the client sent them, made valid UTF-8 (escape.h):
+ * JSON escapes control bytes, text renderers show them as \xNN.
+ */
+static json_object *hello_string(const char *s, size_t n)
 {
-	char buf[TG_SNI_MAX + 1];
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o < TG_SNI_MAX; i++) {
-		unsigned char c = s[i];
-
-		buf[o++] = c > 0x20 && c < 0x7f ? c : '?';
-	}
-	buf[o] = '\0';
-	return json_object_new_string(buf);
+	return tg_json_string_len(s, n < TG_SNI_MAX ? n : TG_SNI_MAX);
 }
 
 static json_object *alpn_json(const struct tg_tls_summary *t)
@@ -304,7 +299,7 @@ static json_object *alpn_json(const struct tg_tls_summary *t)
 
 	/* the kernel keeps the first TG_ALPN_MAX bytes: a cut last name is left out */
 	for (int i = 0; i < 16 && tg_alpn_next(t->alpn, &off, end, &noff, &nlen) == 1; i++)
-		json_object_array_add(arr, clean_string((const char *)t->alpn + noff, nlen));
+		json_object_array_add(arr, hello_string((const char *)t->alpn + noff, nlen));
 	return arr;
 }
 
@@ -332,7 +327,7 @@ json_object *handshake_tls_json(const struct tg_event *ev)
 	o = json_object_new_object();
 	add_version(o, "version", t->negotiated);
 	add_version(o, "offered_max", t->offered);
-	json_object_object_add(o, "sni", t->sni_len ? clean_string(t->sni, t->sni_len) : NULL);
+	json_object_object_add(o, "sni", t->sni_len ? hello_string(t->sni, t->sni_len) : NULL);
 	json_object_object_add(o, "alpn", alpn_json(t));
 	if (t->min)
 		add_version(o, "min_version", t->min);

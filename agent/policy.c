@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "escape.h"
 #include "policy.h"
 
 #define MAX_FILE_BYTES	(16 << 20)	/* a policy is kilobytes; not a disk image */
@@ -127,36 +128,20 @@ nomem:
 	err_at(c, (n)->start_mark.line + 1, (n)->start_mark.column + 1, __VA_ARGS__)
 
 /*
- * Echo a user-supplied string inside a message: quoted, control bytes
- * escaped (it goes to a terminal) and cut short (it may be a whole file).
+ * Echo a user-supplied string inside a message: quoted, escaped like every
+ * other outside string that reaches a terminal (escape.h) and cut short (it
+ * may be a whole file).
  */
 static const char *quote(char *out, const char *s)
 {
-	size_t o = 0;
+	size_t n;
 
-	out[o++] = '"';
-	for (size_t i = 0; s[i]; i++) {
-		unsigned char ch = s[i];
-
-		if (o + 8 >= QBUF) {
-			/* do not leave half a UTF-8 sequence before the ellipsis */
-			while (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-				o--;
-			if (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-				o--;
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (ch == '"' || ch == '\\')
-			o += sprintf(out + o, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			o += sprintf(out + o, "\\x%02x", ch);
-		else
-			out[o++] = ch;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
+	out[0] = '"';
+	if (!tg_escape(out + 1, QBUF - 5, s, strlen(s), TG_ESC_QUOTES))
+		strcat(out, "...");
+	n = strlen(out);
+	out[n] = '"';
+	out[n + 1] = '\0';
 	return out;
 }
 

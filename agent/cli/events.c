@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "control.h"
+#include "escape.h"
 #include "log.h"
 
 static const char *get(json_object *o, const char *a, const char *b)
@@ -124,11 +125,13 @@ int cmd_events(int argc, char **argv)
 			fclose(f);
 			return TG_EXIT_FAIL;
 		}
-		if (!strcmp(fmt, "json"))
+		if (!strcmp(fmt, "json")) {
+			tg_json_strings_safe(ev);	/* no raw control character: escape.h */
 			printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
 								     JSON_C_TO_STRING_NOSLASHESCAPE));
-		else
+		} else if (!tg_json_strings_to_text(ev)) {	/* names workloads chose: escape.h */
 			print_text(ev);
+		}
 		fflush(stdout);
 		json_object_put(ev);
 	}

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "control.h"
+#include "escape.h"
 #include "log.h"
 
 struct style {
@@ -283,12 +284,16 @@ int cmd_status(int argc, char **argv)
 		json_object_put(resp);
 		return TG_EXIT_FAIL;
 	}
-	if (do_check)
-		ret = check(status);
-	else if (!strcmp(fmt, "json"))
+	/* names workloads chose and errors servers sent, escaped either way (escape.h) */
+	if (!do_check && !strcmp(fmt, "json")) {
+		tg_json_strings_safe(status);
 		ret = printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY |
 								    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0;
-	else {
+	} else if (tg_json_strings_to_text(status)) {
+		tg_err("out of memory");
+	} else if (do_check) {
+		ret = check(status);
+	} else {
 		print_text(status);
 		ret = TG_EXIT_OK;
 	}
