@@ -25,8 +25,8 @@
 
 #include "escape.h"
 #include "policy.h"
+#include "yaml_bounded.h"
 
-#define MAX_FILE_BYTES	(16 << 20)	/* a policy is kilobytes; not a disk image */
 #define MAX_ERRORS	100		/* past this, more lines only bury the first ones */
 #define MAX_FIELDS	16		/* keys per mapping in the tables below */
 #define QBUF		96		/* a value echoed in a message, quoted, cut */
@@ -41,6 +41,7 @@ struct ctx {
 	struct tg_diag *diag;
 	unsigned int nerr;
 	bool nomem;
+	size_t nhosts;			/* host names so far, against TG_POLICY_MAX_HOSTS */
 	yaml_node_t *name_node;		/* "name" of the destination being walked */
 	yaml_node_t **dest_names;	/* per destination, for duplicate messages */
 	size_t diag_start;		/* messages before this one are the caller's */
@@ -526,17 +527,20 @@ static int set_str(char **dst, const char *s)
 
 static int strlist_push(struct tg_strlist *l, const char *s)
 {
-	char **v, *dup = strdup(s);
+	char **v = l->v, *dup = strdup(s);
 
 	if (!dup)
 		return -ENOMEM;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v) {
-		free(dup);
-		return -ENOMEM;
+	/* room for 2^k when the count reaches 2^k, as cidr_item() does */
+	if (!(l->n & (l->n - 1))) {
+		v = realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*v));
+		if (!v) {
+			free(dup);
+			return -ENOMEM;
+		}
+		l->v = v;
 	}
 	v[l->n++] = dup;
-	l->v = v;
 	return 0;
 }
 
@@ -680,6 +684,12 @@ static int host_item(struct ctx *c, const char *key, yaml_node_t *item, void *ar
 
 	if (item_str(c, key, item, &s))
 		return c->nomem ? -ENOMEM : 0;
+	/* each is resolved at start and on reload, and matched against every DNS answer */
+	if (++c->nhosts == TG_POLICY_MAX_HOSTS + 1)
+		return node_err(c, item, "more than %d host names in destinations and exceptions",
+				TG_POLICY_MAX_HOSTS);
+	if (c->nhosts > TG_POLICY_MAX_HOSTS)
+		return 0;
 	if (policy_check_host(s, why, sizeof(why)))
 		return node_err(c, item, "invalid host name %s: %s", quote(qb, s), why);
 	/* DNS is case-insensitive; matching code can then compare bytes */
@@ -848,6 +858,8 @@ static int unknown_key(struct ctx *c, yaml_node_t *k, const struct field *fields
 	unsigned int best_d = 3;
 	char qb[QBUF];
 
+	if (c->nerr >= MAX_ERRORS)
+		return node_err(c, k, "unknown key");	/* not shown: no suggestion to compute */
 	for (const struct field *f = fields; f->key; f++) {
 		unsigned int d = edit_distance(key, f->key);
 
@@ -1104,10 +1116,10 @@ static int parse_dests(struct ctx *c, const char *key, yaml_node_t *v, void *obj
 	if (v->type != YAML_SEQUENCE_NODE)
 		return node_err(c, v, "\"%s\" must be a list", key);
 	n = v->data.sequence.items.top - v->data.sequence.items.start;
-	/* class id 0 means "no class" in the kernel's table */
-	if (n > TG_MAX_CLASSES - 1 &&
-	    node_err(c, v, "too many destinations (at most %d)", TG_MAX_CLASSES - 1) == -ENOMEM)
-		return -ENOMEM;
+	/* class id 0 means "no class" in the kernel's table; the entries are not
+	 * walked then (the duplicate-name check is quadratic in their number) */
+	if (n > TG_MAX_CLASSES - 1)
+		return node_err(c, v, "too many destinations (at most %d)", TG_MAX_CLASSES - 1);
 	if (!n)
 		return 0;
 	p->dests = calloc(n, sizeof(*p->dests));
@@ -1586,26 +1598,42 @@ static int syntax_error(struct ctx *c, const yaml_parser_t *y)
 		      y->problem ? y->problem : "unknown problem", context, hint);
 }
 
-/* Load the one document of the stream into @doc; a second one is an error. */
+static const struct tg_yaml_limits limits = {
+	.depth = TG_POLICY_MAX_DEPTH,
+	.keys = TG_POLICY_MAX_KEYS,
+	.items = TG_POLICY_MAX_ITEMS,
+	.scalar = TG_POLICY_MAX_SCALAR,
+	.nodes = TG_POLICY_MAX_NODES,
+	.aliased = TG_POLICY_MAX_ALIASED,
+};
+
+/* Load the one document of the stream into @doc, within the bounds above. */
 static int load_document(struct ctx *c, yaml_parser_t *y, yaml_document_t *doc)
 {
-	yaml_document_t extra;
-	int ret = 0;
+	struct tg_yaml_error e;
+	int ret = yaml_load_bounded(y, &limits, doc, &e);
 
-	/* on failure yaml_parser_load() frees what it had built itself */
-	if (!yaml_parser_load(y, doc))
+	if (ret == -EIO)
 		return syntax_error(c, y);
-	if (!yaml_parser_load(y, &extra)) {
-		ret = syntax_error(c, y);
-	} else {
-		if (yaml_document_get_root_node(&extra))
-			ret = err_at(c, extra.start_mark.line + 1, extra.start_mark.column + 1,
-				     "a policy is one YAML document; found another here");
-		yaml_document_delete(&extra);
-	}
-	if (ret)
-		yaml_document_delete(doc);
+	if (ret == -EINVAL)
+		return err_at(c, e.line, e.col, "%s", e.msg);
+	if (ret == -ENOMEM)
+		c->nomem = true;
 	return ret;
+}
+
+/* Where byte @off of the text is, as libyaml counts: lines and characters from 1. */
+static struct pos offset_pos(const struct ctx *c, size_t off)
+{
+	struct pos p = { 1, 1 };
+
+	for (size_t i = 0; i < off && i < c->len; i++) {
+		if (c->buf[i] == '\n')
+			p = (struct pos){ p.line + 1, 1 };
+		else if (((unsigned char)c->buf[i] & 0xc0) != 0x80)
+			p.col++;
+	}
+	return p;
 }
 
 int policy_load_buffer(const char *name, const char *yaml, size_t len,
@@ -1619,6 +1647,13 @@ int policy_load_buffer(const char *name, const char *yaml, size_t len,
 	int ret;
 
 	*out = NULL;
+	if (c.len > TG_POLICY_MAX_BYTES) {
+		struct pos at = offset_pos(&c, TG_POLICY_MAX_BYTES);
+
+		ret = err_at(&c, at.line, at.col, "the file is larger than %d MiB, the most a "
+			     "policy may be", TG_POLICY_MAX_BYTES >> 20);
+		goto out_free;
+	}
 	c.p = policy_new(name);
 	if (!c.p || !yaml_parser_initialize(&y)) {
 		ret = -ENOMEM;
@@ -1657,6 +1692,7 @@ out_free:
 	return 0;
 }
 
+/* The file, or its first TG_POLICY_MAX_BYTES + 1 bytes: more is refused anyway. */
 static int read_file(const char *path, char **buf, size_t *len)
 {
 	size_t cap = 0, n = 0;
@@ -1666,15 +1702,13 @@ static int read_file(const char *path, char **buf, size_t *len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	for (;;) {
+	while (n <= TG_POLICY_MAX_BYTES) {
 		ssize_t r;
 
 		if (n == cap) {
-			if (cap >= MAX_FILE_BYTES) {
-				ret = -EFBIG;
-				break;
-			}
 			cap = cap ? cap * 2 : 4096;
+			if (cap > TG_POLICY_MAX_BYTES + 1UL)
+				cap = TG_POLICY_MAX_BYTES + 1UL;
 			nb = realloc(b, cap);
 			if (!nb) {
 				ret = -ENOMEM;

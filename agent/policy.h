@@ -139,6 +139,20 @@ struct tg_policy {
 #define TG_DNS_MAX_LEARNED_DEFAULT	16384
 #define TG_MAX_TRACKED_FLOWS_MAX	16777216	/* 88 B of flow state each: 1.4 GiB */
 
+/*
+ * Bounds on a policy file (docs/policy.md, "Limits"): past any of them the
+ * file is refused with FILE:LINE:COL of where it was crossed, and loading
+ * stops there, so a hostile file costs time linear in its size.
+ */
+#define TG_POLICY_MAX_BYTES	(16 << 20)	/* the file */
+#define TG_POLICY_MAX_DEPTH	32		/* lists and mappings nested */
+#define TG_POLICY_MAX_KEYS	1024		/* keys of one mapping */
+#define TG_POLICY_MAX_ITEMS	131072		/* entries of one list: twice the destination map */
+#define TG_POLICY_MAX_SCALAR	8192		/* bytes of one key or value */
+#define TG_POLICY_MAX_NODES	262144		/* values, lists and mappings in all */
+#define TG_POLICY_MAX_ALIASED	262144		/* nodes aliases make a reader visit again */
+#define TG_POLICY_MAX_HOSTS	4096		/* host names of destinations and exceptions */
+
 /* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
 struct tg_diag {
 	char **msgs;

@@ -47,7 +47,10 @@ static bool is_help(const char *arg)
 	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
 }
 
-/* Standard input into memory, so "-" goes through the same loader. */
+/*
+ * Standard input into memory, so "-" goes through the same loader; one byte
+ * past the limit is enough for the loader to refuse it.
+ */
 static int load_stdin(struct tg_policy **out, struct tg_diag *diag)
 {
 	size_t len = 0, cap = 0;
@@ -55,7 +58,7 @@ static int load_stdin(struct tg_policy **out, struct tg_diag *diag)
 	size_t n;
 	int ret;
 
-	for (;;) {
+	while (len <= TG_POLICY_MAX_BYTES) {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 8192;
 			nb = realloc(buf, cap);
