@@ -66,8 +66,7 @@ static int diag_push(struct tg_diag *d, char *msg)
 	return 0;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-diag_addf(struct tg_diag *d, const char *fmt, ...)
+int diag_addf(struct tg_diag *d, const char *fmt, ...)
 {
 	char *msg;
 	va_list ap;
@@ -1523,6 +1522,7 @@ void policy_free(struct tg_policy *p)
 		free(d->cidrs);
 		free(d->service_tags_file);
 		strlist_free(&d->service_tags);
+		free(d->tag_cidrs);
 	}
 	free(p->dests);
 	for (size_t i = 0; i < p->nexceptions; i++) {
@@ -1692,8 +1692,7 @@ out_free:
 	return 0;
 }
 
-/* The file, or its first TG_POLICY_MAX_BYTES + 1 bytes: more is refused anyway. */
-static int read_file(const char *path, char **buf, size_t *len)
+int policy_read_file(const char *path, char **buf, size_t *len)
 {
 	size_t cap = 0, n = 0;
 	char *b = NULL, *nb;
@@ -1744,7 +1743,7 @@ int policy_load_file(const char *path, struct tg_policy **out, struct tg_diag *d
 	int ret;
 
 	*out = NULL;
-	ret = read_file(path, &buf, &len);
+	ret = policy_read_file(path, &buf, &len);
 	if (ret) {
 		diag_addf(diag, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;

@@ -61,6 +61,8 @@ struct tg_policy_dest {
 	int require_sni;		/* -1 inherit (false), 0, 1 */
 	char *service_tags_file;	/* NULL when absent */
 	struct tg_strlist service_tags;
+	struct tg_cidr *tag_cidrs;	/* the tags' prefixes, read from the file by prepare.c */
+	size_t ntag_cidrs;
 	int line, col;			/* where the entry starts, for messages */
 };
 
@@ -165,10 +167,18 @@ struct tg_diag {
  * or another -errno (file unreadable, out of memory; also described in @diag).
  */
 int policy_load_file(const char *path, struct tg_policy **out, struct tg_diag *diag);
+/*
+ * The bytes policy_load_file() parses: the whole file, or its first
+ * TG_POLICY_MAX_BYTES + 1 (more is refused by the loader anyway). malloc'd.
+ * 0 or -errno.
+ */
+int policy_read_file(const char *path, char **buf, size_t *len);
 int policy_load_buffer(const char *name, const char *yaml, size_t len,
 		       struct tg_policy **out, struct tg_diag *diag);
 void policy_free(struct tg_policy *p);
 void diag_free(struct tg_diag *d);
+/* Append one message. 0 or -ENOMEM. */
+int diag_addf(struct tg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Effective per-destination settings after inheritance. */
 int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d);

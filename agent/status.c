@@ -344,18 +344,18 @@ static json_object *policy_json(struct agent *a)
 	json_object *o = json_object_new_object();
 	size_t resolved = 0, unresolved = 0;
 
-	pthread_mutex_lock(&a->hosts.lock);
-	for (size_t i = 0; i < a->hosts.n; i++) {
-		resolved += a->hosts.v[i].addrs.naddrs;
-		unresolved += !a->hosts.v[i].addrs.naddrs;
+	pthread_mutex_lock(&a->hosts->lock);
+	for (size_t i = 0; i < a->hosts->n; i++) {
+		resolved += a->hosts->v[i].addrs.naddrs;
+		unresolved += !a->hosts->v[i].addrs.naddrs;
 	}
-	pthread_mutex_unlock(&a->hosts.lock);
+	pthread_mutex_unlock(&a->hosts->lock);
 	json_object_object_add(o, "source", tg_json_string(a->policy->source));
 	json_object_object_add(o, "sha256", json_object_new_string(a->policy_sha256));
 	add_time(o, "loaded_at", a->policy_loaded_ns);
 	json_object_object_add(o, "destinations", json_object_new_int64(a->policy->ndests));
 	json_object_object_add(o, "exceptions", json_object_new_int64(a->policy->nexceptions));
-	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts.n));
+	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts->n));
 	json_object_object_add(o, "resolved_ips", json_object_new_int64(resolved));
 	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(unresolved));
 	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(a)));
@@ -364,6 +364,9 @@ static json_object *policy_json(struct agent *a)
 	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
 	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
 	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));
+	/* a reload being prepared (on its thread) or applied (in slices): the policy above is in force */
+	json_object_object_add(o, "reloading", json_object_new_boolean(a->reload.running ||
+								       a->reload.applying));
 	json_object_object_add(o, "classes", classes_json(a));
 	return o;
 }

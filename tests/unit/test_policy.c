@@ -1287,11 +1287,23 @@ static void test_cli(void **state)
 	write_file(bad, "destinations:\n  - name: x\n    hosts: [a.example]\n    prots: [443]\n"
 			"    ports: [70000]\n");
 
-	cli(&r, 3, "policy", "check", good);
+	/* the file alone, as CI would check it */
+	cli(&r, 4, "policy", "check", "--offline", good);
 	assert_int_equal(r.rc, 0);
 	snprintf(want, sizeof(want), "%s: ok (2 destinations, 1 exceptions)\n", good);
 	assert_string_equal(r.out, want);
 	assert_string_equal(r.err, "");
+	/* on this host, as the agent would start: no such cgroup, no such secret files */
+	cli(&r, 3, "policy", "check", good);
+	assert_int_equal(r.rc, 2);
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "tlsguard: cannot attach to cgroup /kubepods.slice: "));
+	snprintf(want, sizeof(want), "tlsguard: %s: events.key_file: key file /etc/tlsguard/secrets/"
+		 "event-key: No such file or directory\n", good);
+	assert_non_null(strstr(r.err, want));
+	snprintf(want, sizeof(want), "tlsguard: %s: application_insights.connection_string_file: "
+		 "/etc/tlsguard/secrets/appinsights-connection-string: No such file or directory\n", good);
+	assert_non_null(strstr(r.err, want));
 
 	cli(&r, 3, "policy", "check", bad);
 	assert_int_equal(r.rc, 2);
@@ -1316,7 +1328,7 @@ static void test_cli(void **state)
 	assert_string_equal(r.err, "");
 	cli(&r, 3, "policy", "check", "-h");
 	assert_int_equal(r.rc, 0);
-	assert_non_null(strstr(r.out, "Usage: tlsguard policy check FILE"));
+	assert_non_null(strstr(r.out, "Usage: tlsguard policy check [--cgroup PATH]... [--offline] FILE"));
 	cli(&r, 3, "policy", "show-default", "--help");
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "Usage: tlsguard policy show-default"));
@@ -1327,7 +1339,7 @@ static void test_cli(void **state)
 	assert_non_null(strstr(r.err, "Usage: tlsguard policy"));
 	cli(&r, 2, "policy", "check");
 	assert_int_equal(r.rc, 2);
-	assert_non_null(strstr(r.err, "Usage: tlsguard policy check FILE"));
+	assert_non_null(strstr(r.err, "Usage: tlsguard policy check [--cgroup PATH]... [--offline] FILE"));
 	cli(&r, 4, "policy", "check", good, bad);
 	assert_int_equal(r.rc, 2);
 	cli(&r, 3, "policy", "check", "--frob");
