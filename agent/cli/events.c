@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/render.h"
 #include "control.h"
 #include "escape.h"
 #include "log.h"
@@ -27,7 +28,7 @@ static const char *or(const char *v, const char *dflt)
 	return v ? v : dflt;
 }
 
-static void print_text(json_object *ev)
+void events_render_text(FILE *out, json_object *ev)
 {
 	const char *name = get(ev, "destination", "name"), *method = get(ev, "protocol", "method");
 	char what[400] = "";
@@ -37,7 +38,7 @@ static void print_text(json_object *ev)
 			 or(get(ev, "protocol", "host"), "-"));
 	else
 		snprintf(what, sizeof(what), "%s", or(get(ev, "protocol", "detected"), "-"));
-	printf("%s  %-15s %-8s %-10s %s:%s  %s[%s] %s  %s\n", or(get(ev, "time", NULL), "-"),
+	fprintf(out, "%s  %-15s %-8s %-10s %s:%s  %s[%s] %s  %s\n", or(get(ev, "time", NULL), "-"),
 	       or(get(ev, "type", NULL), "-"), or(get(ev, "action", NULL), "-"),
 	       or(get(ev, "destination", "class"), "-"), name ? name : or(get(ev, "destination", "ip"), "-"),
 	       or(get(ev, "destination", "port"), "-"), or(get(ev, "workload", "comm"), "?"),
@@ -130,7 +131,7 @@ int cmd_events(int argc, char **argv)
 			printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
 								     JSON_C_TO_STRING_NOSLASHESCAPE));
 		} else if (!tg_json_strings_to_text(ev)) {	/* names workloads chose: escape.h */
-			print_text(ev);
+			events_render_text(stdout, ev);
 		}
 		fflush(stdout);
 		json_object_put(ev);
