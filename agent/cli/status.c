@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* tlsguard status: what the agent is doing, for people (-o text) and programs (-o json). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,15 @@ struct style {
 	FILE *out;
 };
 
+/*
+ * Only values are shown: a list or mapping would print as JSON, with keys
+ * tg_json_strings_to_text() did not escape.
+ */
+static bool scalar(json_object *x)
+{
+	return x && !json_object_is_type(x, json_type_object) && !json_object_is_type(x, json_type_array);
+}
+
 static const char *s(json_object *o, const char *path)
 {
 	char key[64];
@@ -29,7 +39,7 @@ static const char *s(json_object *o, const char *path)
 			return "-";
 		path = dot + 1;
 	}
-	if (!x || !json_object_object_get_ex(x, path, &x) || !x)
+	if (!x || !json_object_object_get_ex(x, path, &x) || !scalar(x))
 		return "-";
 	return json_object_get_string(x);
 }
@@ -45,9 +55,9 @@ static size_t list(json_object *o, const char *key, json_object **arr)
 /* A list entry as text; "-" when it is not there. */
 static const char *item(json_object *arr, size_t i)
 {
-	const char *v = json_object_get_string(json_object_array_get_idx(arr, i));
+	json_object *x = json_object_array_get_idx(arr, i);
 
-	return v ? v : "-";
+	return scalar(x) ? json_object_get_string(x) : "-";
 }
 
 static void section(const struct style *st, const char *title)
