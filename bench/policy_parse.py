@@ -83,7 +83,8 @@ def main():
                     new.append(cpu)
                     if args.baseline and n <= base_max:
                         old.append(cpu_of_old(args.baseline, path)[0])
-                rows.append((name, n, size, min(new), rc, msg[0] if msg else "ok",
+                first = msg[0].replace("tlsguard: " + path, "FILE") if msg else "ok"
+                rows.append((name, n, size, min(new), rc, first,
                              min(old) if old else None))
                 print("%-22s %8d %10d bytes  %.3f s%s" % (name, n, size, min(new),
                       "  (baseline %.3f s)" % min(old) if old else ""), file=sys.stderr)
@@ -94,7 +95,7 @@ def main():
            "|---|---|---|---|---|---|---|"]
     for name, n, size, cpu, rc, msg, old in rows:
         out.append("| %s | %d | %d | %.3f | %d | %s | %s |" % (
-            name, n, size, cpu, rc, msg.replace("|", "\\|")[:90], "%.3f" % old if old is not None else "-"))
+            name, n, size, cpu, rc, msg.replace("|", "\\|")[:80], "%.3f" % old if old is not None else "-"))
     text = "\n".join(out) + "\n"
     if args.out:
         with open(args.out, "w") as f:
