@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -426,8 +424,11 @@ static void reload_next(struct agent *a)
 	request_reload(a, forced);
 }
 
-static const char *refusal(int err)
+/* The reload_failed event's message for what prepare_policy() (or the apply, @applying) said. */
+static const char *refusal(int err, bool applying)
 {
+	if (applying && err != -ENOMEM)
+		return "cannot apply the policy to the kernel maps; the previous policy stays in force";
 	switch (err) {
 	case -EINVAL:
 	case -EIO:
@@ -445,12 +446,13 @@ static const char *refusal(int err)
 	}
 }
 
-static void reload_failed(struct agent *a, int err)
+static void reload_failed(struct agent *a, int err, bool applying)
 {
 	tg_err("reload: %s %s; the previous policy stays in force", config_path(a->opts),
+	       applying ? "could not be applied" :
 	       err == -EINVAL || err == -EIO ? "is invalid" : "is refused");
 	a->reload_failures++;
-	emit_agent_event(a, "reload_failed", refusal(err));
+	emit_agent_event(a, "reload_failed", refusal(err, applying));
 	reload_release(&a->reload);
 	notify_ready(a, "reload failed, previous policy in force: ");
 	if (a->reload.dests_dirty) {
@@ -517,8 +519,10 @@ static void commit_reload(struct agent *a)
 	a->ev_ctx.dests = &a->dests;
 	a->policy = r->prep.policy;	/* the table's class names point into it */
 	r->prep.policy = NULL;
-	swap_hosts(a, r->prep.hosts);
-	r->prep.hosts = NULL;
+	if (r->prep.hosts) {	/* prepare_policy() always resolves at TG_PREP_RELOAD */
+		swap_hosts(a, r->prep.hosts);
+		r->prep.hosts = NULL;
+	}
 	sync_names(a);
 	if (handshake_sync_proxies(a->policy, a->hosts))
 		tg_warn("reload: cannot write the proxies for the kernel");
@@ -554,7 +558,7 @@ static void reload_step(struct agent *a)
 	r->applying = false;
 	if (err) {
 		tg_err("reload: cannot write destination maps: %s", strerror(-err));
-		reload_failed(a, err == -E2BIG || err == -EINVAL || err == -ENOENT ? -EIO : err);
+		reload_failed(a, err, true);
 		return;
 	}
 	commit_reload(a);
@@ -585,14 +589,14 @@ static void on_reload(void *ctx, uint32_t events)
 	}
 	print_diag(&r->diag);
 	if (r->result) {
-		reload_failed(a, r->result);
+		reload_failed(a, r->result, false);
 		return;
 	}
 	r->next = r->prep.dests;
 	memset(&r->prep.dests, 0, sizeof(r->prep.dests));
 	err = dests_add_learned(&r->next, dnslearn_table(a->dns));
 	if (err) {
-		reload_failed(a, err);
+		reload_failed(a, err, false);
 		return;
 	}
 	dests_apply_begin(&r->ap, bpf_map__fd(a->loader.skel->maps.tg_dests),
