@@ -11,6 +11,7 @@
 
 #include "agent_ai.h"
 #include "cgroup.h"
+#include "escape.h"
 #include "handshake.h"
 #include "log.h"
 #include "prepare.h"
@@ -122,8 +123,12 @@ static int read_service_tags(struct tg_policy *p, struct tg_diag *diag)
 		if (e == -ENOMEM)
 			return e;
 		if (e) {
+			char name[96];
+
+			/* quoted as the loader quotes what the file says (escape.h) */
+			tg_escape(name, sizeof(name), d->name, strlen(d->name), TG_ESC_QUOTES);
 			diag_addf(diag, "%s:%d:%d: destination \"%s\": %s", p->source, d->line, d->col,
-				  d->name, err);
+				  name, err);
 			note(&ret, -ENOENT);
 		}
 	}
