@@ -507,8 +507,26 @@ static void swap_hosts(struct agent *a, struct tg_hosts *next)
 	retire_hosts(a, old);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Time spent on the loop for this reload, slice by slice: the log says the longest. */
+static void reload_timed(struct tg_reload *r, uint64_t since)
+{
+	uint64_t ns = mono_ns() - since;
+
+	r->slices++;
+	if (ns > r->longest_ns)
+		r->longest_ns = ns;
+}
+
 /* Every entry is in the maps: the prepared policy is the one in force. */
-static void commit_reload(struct agent *a)
+static void commit_reload(struct agent *a, uint64_t t0)
 {
 	struct tg_reload *r = &a->reload;
 	struct tg_policy *old = a->policy;
@@ -534,10 +552,12 @@ static void commit_reload(struct agent *a)
 		workloads_set_selector(a->ev_ctx.workloads, a->policy);
 	write_config(a);
 	a->reloads++;
-	tg_info("reload: policy %s in force (%zu destinations, %zu map entries)", a->policy->source,
-		a->policy->ndests, a->dests.n);
-	emit_agent_event(a, "reload", NULL);
 	policy_free(old);
+	reload_timed(r, t0);
+	tg_info("reload: policy %s in force (%zu destinations, %zu map entries; applied in %u "
+		"step(s) of the event loop, the longest %.1f ms)", a->policy->source,
+		a->policy->ndests, a->dests.n, r->slices, r->longest_ns / 1e6);
+	emit_agent_event(a, "reload", NULL);
 	reload_release(r);
 	if (r->dests_dirty) {
 		r->dests_dirty = false;
@@ -551,8 +571,10 @@ static void commit_reload(struct agent *a)
 static void reload_step(struct agent *a)
 {
 	struct tg_reload *r = &a->reload;
+	uint64_t t0 = mono_ns();
 	int err = dests_apply_step(&r->ap, TG_RELOAD_SLICE);
 
+	reload_timed(r, t0);
 	if (err > 0)
 		return;
 	r->applying = false;
@@ -561,7 +583,8 @@ static void reload_step(struct agent *a)
 		reload_failed(a, err, true);
 		return;
 	}
-	commit_reload(a);
+	t0 = mono_ns();
+	commit_reload(a, t0);
 }
 
 /*
@@ -573,11 +596,13 @@ static void on_reload(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
 	struct tg_reload *r = &a->reload;
+	uint64_t t0;
 	int err;
 
 	if (!r->running)
 		return;
 	reload_collect(r);
+	t0 = mono_ns();
 	if (r->result == -EALREADY) {	/* unchanged, or gone for a moment */
 		reload_release(r);
 		reload_next(a);
@@ -603,6 +628,9 @@ static void on_reload(void *ctx, uint32_t events)
 			  bpf_map__fd(a->loader.skel->maps.tg_classes), &a->dests, &r->next);
 	r->applying = true;
 	r->dests_dirty = false;
+	r->slices = 0;
+	r->longest_ns = 0;
+	reload_timed(r, t0);	/* collecting and merging the learned addresses */
 	reload_step(a);
 }
 

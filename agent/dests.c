@@ -441,7 +441,8 @@ static int apply_fail(struct tg_dest_apply *ap, int err)
 
 int dests_apply_step(struct tg_dest_apply *ap, size_t budget)
 {
-	size_t used = 0;
+	/* entries that need no write cost a lookup each: a slice looks at a bounded number too */
+	size_t used = 0, looked = 0, look_budget = budget > SIZE_MAX / 8 ? SIZE_MAX : budget * 8;
 	int ret;
 
 	if (ap->phase == AP_CLASSES) {
@@ -452,7 +453,7 @@ int dests_apply_step(struct tg_dest_apply *ap, size_t budget)
 		ap->phase = AP_WRITE;
 		ap->i = 0;
 	}
-	while (ap->phase != AP_DONE && used < budget) {
+	while (ap->phase != AP_DONE && used < budget && looked++ < look_budget) {
 		const struct tg_dest_table *t = ap->phase == AP_WRITE || ap->phase == AP_FULL_WRITE ?
 						ap->next : ap->old;
 

@@ -68,7 +68,8 @@ int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 /*
  * dests_apply() in slices: begin, then step until it returns 0 (done) or
  * -errno (failed, @old put back as dests_apply() does). Each step makes at
- * most @budget map writes and returns 1 while more remain. Both tables must
+ * most @budget map writes and looks at most at 8 * @budget entries (those
+ * that need no write), and returns 1 while more remain. Both tables must
  * stay as they are until then.
  */
 struct tg_dest_apply {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -47,6 +49,13 @@ static void *reload_main(void *arg)
 	struct tg_reload *r = arg;
 	uint64_t one = 1;
 
+	/*
+	 * Parsing a large file is seconds of CPU: at a lower priority than the
+	 * event loop (nice applies per thread on Linux), which then keeps
+	 * answering promptly even on a node with one free CPU.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TG_RELOAD_NICE))
+		tg_debug("reload: cannot lower the thread's priority: %s", strerror(errno));
 	r->result = prepare_policy(&r->opts, &r->prep, &r->diag);
 	if (write(r->efd, &one, sizeof(one)) != sizeof(one))
 		tg_err("reload: cannot wake the event loop: %s", strerror(errno));

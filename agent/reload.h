@@ -16,12 +16,15 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "agent.h"
 #include "prepare.h"
 
 /* Map writes per slice of an apply (about 2 us each): the loop's longest stall. */
-#define TG_RELOAD_SLICE	4096
+#define TG_RELOAD_SLICE	2048
+/* The reload thread's nice value: the event loop (0) gets about ten times its CPU. */
+#define TG_RELOAD_NICE	10
 
 struct tg_reload {
 	int efd;			/* readable when the thread is done */
@@ -46,6 +49,8 @@ struct tg_reload {
 	struct tg_dest_apply ap;
 	struct tg_dest_table next;	/* prep.dests with the learned addresses */
 	bool dests_dirty;		/* addresses changed while applying: sync after */
+	unsigned int slices;		/* of this apply */
+	uint64_t longest_ns;		/* the longest of them, and the commit after */
 };
 
 int reload_init(struct tg_reload *r);

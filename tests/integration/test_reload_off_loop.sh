@@ -12,7 +12,11 @@
 #  3. back to the small policy (65,530 entries leave the maps);
 #  4. two SIGHUPs and a file change during a reload: one more reload runs
 #     after it, and the file's last content is what ends up in force.
-# Every status answer takes less than 100 ms; the slowest is reported.
+# Every status answer takes less than 100 ms; the slowest is reported. And no
+# step of a reload on the agent's event loop (a slice of map writes, the commit)
+# takes 100 ms, as the agent logs it. This VM runs other tests at the same time:
+# the agent's loop thread and the prober run at nice -5 so that what is measured
+# is the agent (its reload thread runs at nice 10 of its own), not the neighbours.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -57,7 +61,7 @@ wait_agent_count()	# ACTION N SECONDS
 probe_start()
 {
 	rm -f "$TG_TMP/probe.stop" "$TG_TMP/probe.ready"
-	python3 "$(dirname "$0")/status_probe.py" --socket "$TG_SOCK" --stop "$TG_TMP/probe.stop" \
+	nice -n -5 python3 "$(dirname "$0")/status_probe.py" --socket "$TG_SOCK" --stop "$TG_TMP/probe.stop" \
 		--ready "$TG_TMP/probe.ready" --slow-ms "$LIMIT_MS" >"$TG_TMP/probe.out" 2>&1 &
 	PROBE_PID=$!
 	TG_PIDS+=("$PROBE_PID")
@@ -99,6 +103,7 @@ tg_start_plain_server web "$TG_PROT4" 80
 write_policy "$POLICY" 0
 tg_start_agent enforce "$POLICY"
 wait_agent_count start 1 10
+renice -n -5 -p "$TG_AGENT_PID" >/dev/null	# the main thread only: the event loop
 
 # ---- 1. 16 MiB of nested YAML
 python3 -c '
@@ -189,6 +194,18 @@ n=$(count_agent reload)
 assert_eq 1 "$(json_get "$st" policy.reload_failures)" "reload failures (the nested file only)"
 plain_blocked "after the reloads"
 
+# the agent's own account of each apply: no step of the loop near the bound
+grep -E 'reload: policy .* in force \(.*the longest [0-9.]+ ms\)' "$TG_AGENT_LOG" >"$TG_TMP/applies" ||
+	tg_fail "the agent logged no apply"
+tg_log "applies: $(sed -E 's/.*in force \((.*)\)$/\1/' "$TG_TMP/applies" | tr '\n' ';')"
+python3 - "$TG_TMP/applies" "$LIMIT_MS" <<'PY' || tg_fail "a step of a reload took the event loop too long (above)"
+import re, sys
+limit = float(sys.argv[2])
+for line in open(sys.argv[1]):
+    ms = float(re.search(r"the longest ([0-9.]+) ms", line).group(1))
+    if ms >= limit:
+        sys.exit("%s: a step of %.1f ms" % (line.strip(), ms))
+PY
 tg_stop_agent
 assert_server web 6 -eq 0
 assert_events_valid
