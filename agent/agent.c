@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -26,6 +24,7 @@
 #include "dests.h"
 #include "enforcer.h"
 #include "events.h"
+#include "handshake.h"
 #include "hosts.h"
 #include "kernel_features.h"
 #include "loader.h"
@@ -33,7 +32,9 @@
 #include "mounts.h"
 #include "notify.h"
 #include "policy.h"
+#include "prepare.h"
 #include "privileges.h"
+#include "reload.h"
 #include "status.h"
 #include "tlsguard/config.h"
 #include "workload.h"
@@ -55,106 +56,50 @@ static void print_diag(const struct tg_diag *d)
 		tg_err("%s", d->msgs[i]);
 }
 
-static int load_policy(const char *path, struct tg_policy **out)
+static int64_t now_real_ns(void);
+
+/* --config FILE, else the default file when it exists; NULL: the built-in policy. */
+static const char *config_path(const struct tg_agent_opts *opts)
 {
-	struct tg_diag diag = { 0 };
-	int err;
-
-	if (path)
-		err = policy_load_file(path, out, &diag);
-	else if (access(TG_DEFAULT_CONFIG, F_OK) == 0)
-		err = policy_load_file(TG_DEFAULT_CONFIG, out, &diag);
-	else
-		err = policy_load_buffer("built-in", tg_default_policy_yaml,
-					 strlen(tg_default_policy_yaml), out, &diag);
-	print_diag(&diag);
-	diag_free(&diag);
-	return err;
-}
-
-/* --cgroup wins over workloads.cgroups; neither means the whole host. Under a->cg_mount. */
-static int resolve_cgroups(struct agent *a)
-{
-	char *const *names = a->opts->ncgroups ? a->opts->cgroups : a->policy->cgroups.v;
-	size_t n = a->opts->ncgroups ? a->opts->ncgroups : a->policy->cgroups.n;
-	char *const root[] = { "/" };
-	int err;
-
-	if (!n) {
-		names = root;
-		n = 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		/* globs are expanded once, here: cgroups made later are covered by their parent */
-		err = cgroup_expand(a->cg_mount, names[i], &a->cg_paths, &a->ncg);
-		if (err) {
-			tg_err("cannot attach to cgroup %s: %s", names[i],
-			       err == -ENOTDIR ? "not a cgroup2 directory" :
-			       err == -ENOENT && strpbrk(names[i], "*?[") ? "the pattern matches no cgroup" :
-			       strerror(-err));
-			return err;
-		}
-	}
-	return 0;
-}
-
-static int collect_host_names(const struct tg_policy *p, char ***out, size_t *n)
-{
-	size_t total = 0, k = 0;
-	char **v;
-
-	for (size_t i = 0; i < p->ndests; i++)
-		total += p->dests[i].hosts.n;
-	for (size_t i = 0; i < p->nexceptions; i++)
-		total += p->exceptions[i].hosts.n;
-	v = calloc(total ? total : 1, sizeof(char *));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < p->ndests; i++)
-		for (size_t j = 0; j < p->dests[i].hosts.n; j++)
-			v[k++] = p->dests[i].hosts.v[j];
-	for (size_t i = 0; i < p->nexceptions; i++)
-		for (size_t j = 0; j < p->exceptions[i].hosts.n; j++)
-			v[k++] = p->exceptions[i].hosts.v[j];
-	*out = v;
-	*n = k;
-	return 0;
+	if (opts->config)
+		return opts->config;
+	return access(TG_DEFAULT_CONFIG, F_OK) == 0 ? TG_DEFAULT_CONFIG : NULL;
 }
 
 /*
- * Wildcard hosts of destinations are learned from DNS answers (dnslearn.h);
- * those of exceptions are not: an answer a workload can forge to itself
- * must never exempt an address.
+ * Everything about the configuration, checked before the kernel is touched,
+ * by the function reloads and `tlsguard policy check` use too (prepare.h).
+ * What the agent keeps of it moves into @a. An exit status: what is wrong
+ * with the configuration is 2.
  */
-static void warn_wildcards(const struct tg_policy *p)
+static int prepare_start(struct agent *a)
 {
-	for (size_t i = 0; i < p->nexceptions; i++)
-		for (size_t j = 0; j < p->exceptions[i].hosts.n; j++)
-			if (hosts_is_wildcard(p->exceptions[i].hosts.v[j]))
-				tg_warn("exception%s%s: wildcard host %s is ignored (exceptions are "
-					"not learned from DNS answers); list exact names or cidrs",
-					p->exceptions[i].name ? " " : "",
-					p->exceptions[i].name ? p->exceptions[i].name : "",
-					p->exceptions[i].hosts.v[j]);
-}
+	struct tg_prepare_opts o = {
+		.path = config_path(a->opts), .scope = TG_PREP_START,
+		.cgroups = a->opts->cgroups, .ncgroups = a->opts->ncgroups,
+		.mode_override = a->opts->mode_override,
+	};
+	struct tg_diag diag = { 0 };
+	struct tg_prepared prep;
+	int err = prepare_policy(&o, &prep, &diag);
 
-static int start_hosts(struct agent *a)
-{
-	char **names;
-	size_t n;
-	int err = collect_host_names(a->policy, &names, &n);
-
+	print_diag(&diag);
+	diag_free(&diag);
 	if (err)
-		return err;
-	err = hosts_init(&a->hosts, names, n);
-	free(names);
-	if (err)
-		return err;
-	for (size_t i = 0; i < a->hosts.n; i++)
-		if (!a->hosts.v[i].addrs.naddrs)
-			tg_warn("host %s has no address yet; it is protected once it resolves",
-				a->hosts.v[i].name);
-	return 0;	/* its refresh thread starts after drop_privileges() */
+		return err == -ENOMEM ? TG_EXIT_FAIL : TG_EXIT_USAGE;
+	a->policy = prep.policy;
+	a->hosts = prep.hosts;	/* its refresh thread starts after drop_privileges() */
+	snprintf(a->cg_mount, sizeof(a->cg_mount), "%s", prep.cg_mount);
+	a->cg_paths = prep.cg_paths;
+	a->ncg = prep.ncg;
+	memcpy(a->policy_sha256, prep.sha256, sizeof(a->policy_sha256));
+	a->policy_loaded_ns = now_real_ns();
+	prep.policy = NULL;
+	prep.hosts = NULL;
+	prep.cg_paths = NULL;
+	prep.ncg = 0;
+	prepared_free(&prep);	/* the table is built again over what the maps hold */
+	return TG_EXIT_OK;
 }
 
 /*
@@ -175,35 +120,29 @@ static int drop_privileges(void)
 }
 
 /*
- * Whether the policy's destinations fit the kernel maps, before anything is
- * loaded: a policy that cannot work is a configuration error (exit 2), said once
- * by dests_build(). 0, or -errno.
+ * Rebuild the destination table from the policy in force and the current
+ * addresses (resolved, learned) and apply it. While a reload's table goes
+ * into the maps, this waits for it (reload_step() calls it after).
  */
-static int check_dests_fit(struct agent *a)
-{
-	struct tg_dest_table t;
-	int err = dests_build(a->policy, a->opts->mode_override, &a->hosts, NULL, &t);
-
-	if (!err)
-		dests_free(&t);
-	return err;
-}
-
-/* Rebuild the destination table from policy + current addresses and apply it. */
-static int sync_dests(struct agent *a, struct tg_policy *policy)
+static int sync_dests(struct agent *a)
 {
 	struct tg_dest_table next;
+	char why[300] = "";
 	int err;
 
-	err = dests_build(policy, a->opts->mode_override, &a->hosts, &a->dests, &next);
+	if (a->reload.applying) {
+		a->reload.dests_dirty = true;
+		return 0;
+	}
+	err = dests_build(a->policy, a->opts->mode_override, a->hosts, &a->dests, &next, why,
+			  sizeof(why));
 	if (!err) {
 		err = dests_add_learned(&next, dnslearn_table(a->dns));
 		if (err)
 			dests_free(&next);
 	}
 	if (err) {
-		if (err != -E2BIG)	/* dests_build() said what does not fit */
-			tg_err("cannot build destination table: %s", strerror(-err));
+		tg_err("cannot build destination table: %s", err == -E2BIG ? why : strerror(-err));
 		return err;
 	}
 	err = dests_apply(bpf_map__fd(a->loader.skel->maps.tg_dests),
@@ -216,6 +155,10 @@ static int sync_dests(struct agent *a, struct tg_policy *policy)
 	dests_free(&a->dests);
 	a->dests = next;
 	a->ev_ctx.dests = &a->dests;
+	/* the proxies' names may have new addresses */
+	err = handshake_sync_proxies(a->policy, a->hosts);
+	if (err)
+		tg_warn("cannot write the proxies for the kernel: %s", strerror(-err));
 	return 0;
 }
 
@@ -237,6 +180,16 @@ static void apply_overrides(struct agent *a)
 	if (workloads_set_overrides(a->ev_ctx.workloads, overrides_in_force(a) ? a->policy : NULL,
 				    vals))
 		tg_warn("overrides: out of memory; the previous ones stay");
+}
+
+/* The policy's host names for SNI binding, under the class ids just applied. */
+static void sync_names(struct agent *a)
+{
+	int err = handshake_sync_names(a->policy, &a->dests);
+
+	if (err)
+		tg_warn("cannot write host names for the kernel: %s; SNI binding uses the previous "
+			"policy's", strerror(-err));
 }
 
 /*
@@ -271,8 +224,6 @@ static int write_config(struct agent *a)
 		return -errno;
 	return 0;
 }
-
-static int64_t now_real_ns(void);
 
 static void file_sink_failed(struct agent *a, uint64_t n, int err)
 {
@@ -365,44 +316,6 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* Hex sha256 of a file (or of the built-in policy when @path is NULL); "" when unreadable. */
-static void policy_sha256_hex(const char *path, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char buf[65536];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	FILE *f = path ? fopen(path, "re") : NULL;
-	size_t n;
-
-	out[0] = '\0';
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	if (!path) {
-		EVP_DigestUpdate(ctx, tg_default_policy_yaml, strlen(tg_default_policy_yaml));
-	} else if (f) {
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			EVP_DigestUpdate(ctx, buf, n);
-	} else {
-		goto out;
-	}
-	if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
-		goto out;
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-out:
-	if (f)
-		fclose(f);
-	EVP_MD_CTX_free(ctx);
-}
-
-/* sha256 of what the policy was loaded from, and when: status shows both. */
-static void record_policy_identity(struct agent *a, const char *path)
-{
-	policy_sha256_hex(path, a->policy_sha256);
-	a->policy_loaded_ns = now_real_ns();
-}
-
 /*
  * `agent` events: start, stop, reload, reload_failed and loss, on the same
  * paths as kernel events (file sink, `tlsguard events`), so an auditor sees
@@ -455,57 +368,6 @@ static void ai_loss_event(struct agent *a, const char *message)
 	emit_agent_event(a, "loss", message);
 }
 
-static const char *config_path(const struct tg_agent_opts *opts)
-{
-	if (opts->config)
-		return opts->config;
-	return access(TG_DEFAULT_CONFIG, F_OK) == 0 ? TG_DEFAULT_CONFIG : NULL;
-}
-
-static int apply_reload(struct agent *a)
-{
-	struct tg_policy *next = NULL;
-	const char *path;
-	int err;
-
-	path = config_path(a->opts);
-	if (!path) {
-		tg_info("reload: built-in policy, nothing to reload");
-		return 0;
-	}
-	if (load_policy(path, &next)) {
-		tg_err("reload: %s is invalid; the previous policy stays in force", path);
-		a->reload_failures++;
-		emit_agent_event(a, "reload_failed", "policy is invalid; the previous policy stays in force");
-		return -EINVAL;
-	}
-	err = sync_dests(a, next);
-	if (err) {
-		policy_free(next);
-		a->reload_failures++;
-		emit_agent_event(a, "reload_failed", err == -E2BIG ?
-				 "the policy's destinations do not fit the kernel map; "
-				 "the previous policy stays in force" :
-				 "cannot apply the policy to the kernel maps; "
-				 "the previous policy stays in force");
-		return -EIO;
-	}
-	policy_free(a->policy);
-	a->policy = next;
-	if (a->dns && dnslearn_set_policy(a->dns, next) > 0)
-		sync_dests(a, a->policy);	/* learned names the new policy no longer has */
-	if (a->ev_ctx.workloads)
-		workloads_set_selector(a->ev_ctx.workloads, next);
-	apply_overrides(a);
-	record_policy_identity(a, path);
-	write_config(a);
-	a->reloads++;
-	tg_info("reload: policy %s in force (%zu destinations, %zu map entries)", path,
-		next->ndests, a->dests.n);
-	emit_agent_event(a, "reload", NULL);
-	return 0;
-}
-
 static const char *mode_name(int mode)
 {
 	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
@@ -523,19 +385,279 @@ static void notify_ready(struct agent *a, const char *note)
 	notify_send(msg);
 }
 
-static int reload_policy(struct agent *a)
+/* ---- reloads: prepared on their thread (reload.h), applied here in slices ---------- */
+
+static void notify_reloading(void)
 {
 	struct timespec now;
 	char msg[96];
-	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
 		 (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
 	notify_send(msg);
-	err = apply_reload(a);
-	notify_ready(a, err ? "reload failed, previous policy in force: " : NULL);
-	return err;
+}
+
+/*
+ * SIGHUP (@forced), or the policy file changed: prepare the file on the
+ * reload thread; the loop serves on with the policy in force meanwhile.
+ * During a reload a request waits for it (once, however many came).
+ */
+static void request_reload(struct agent *a, bool forced)
+{
+	struct tg_reload *r = &a->reload;
+	const char *path = config_path(a->opts);
+	int err;
+
+	if (!path) {
+		if (forced) {
+			notify_reloading();
+			tg_info("reload: built-in policy, nothing to reload");
+			notify_ready(a, NULL);
+		}
+		return;
+	}
+	if (r->running || r->applying) {
+		r->pending = true;
+		r->pending_forced |= forced;
+		return;
+	}
+	if (forced)
+		notify_reloading();
+	/* unforced: nothing to do when the content is the one in force */
+	err = reload_start(r, path, a->opts, &a->dests, forced ? NULL : a->policy_sha256);
+	if (err) {
+		tg_err("reload: cannot start preparing %s: %s; the previous policy stays in force",
+		       path, strerror(-err));
+		a->reload_failures++;
+		if (forced)
+			notify_ready(a, "reload failed, previous policy in force: ");
+		return;
+	}
+	r->forced = forced;
+}
+
+/* The one request that waited for the reload just finished, if any. */
+static void reload_next(struct agent *a)
+{
+	struct tg_reload *r = &a->reload;
+	bool forced = r->pending_forced;
+
+	if (!r->pending || a->stop)
+		return;
+	r->pending = r->pending_forced = false;
+	request_reload(a, forced);
+}
+
+/* The reload_failed event's message for what prepare_policy() (or the apply, @applying) said. */
+static const char *refusal(int err, bool applying)
+{
+	if (applying && err != -ENOMEM)
+		return "cannot apply the policy to the kernel maps; the previous policy stays in force";
+	switch (err) {
+	case -EINVAL:
+	case -EIO:
+		return "policy is invalid; the previous policy stays in force";
+	case -E2BIG:
+		return "the policy's destinations do not fit the kernel map; "
+		       "the previous policy stays in force";
+	case -ENOENT:
+		return "the policy names something this host does not have or the agent cannot "
+		       "use; the previous policy stays in force";
+	case -ENOMEM:
+		return "out of memory while reloading; the previous policy stays in force";
+	default:
+		return "cannot apply the policy to the kernel maps; the previous policy stays in force";
+	}
+}
+
+static void reload_failed(struct agent *a, int err, bool applying)
+{
+	tg_err("reload: %s %s; the previous policy stays in force", config_path(a->opts),
+	       applying ? "could not be applied" :
+	       err == -EINVAL || err == -EIO ? "is invalid" : "is refused");
+	a->reload_failures++;
+	emit_agent_event(a, "reload_failed", refusal(err, applying));
+	reload_release(&a->reload);
+	notify_ready(a, "reload failed, previous policy in force: ");
+	if (a->reload.dests_dirty) {
+		a->reload.dests_dirty = false;
+		sync_dests(a);
+	}
+	reload_next(a);
+}
+
+/* A retired host table's refresh thread may be inside a DNS query: it is freed once it returns. */
+static void retire_hosts(struct agent *a, struct tg_hosts *h)
+{
+	hosts_stop_async(h);
+	for (size_t i = 0; i < sizeof(a->retired_hosts) / sizeof(a->retired_hosts[0]); i++) {
+		if (!a->retired_hosts[i]) {
+			a->retired_hosts[i] = h;
+			return;
+		}
+	}
+	hosts_free(h);	/* four reloads within one DNS timeout: wait for this one */
+	free(h);
+}
+
+static void reap_hosts(struct agent *a, bool wait)
+{
+	for (size_t i = 0; i < sizeof(a->retired_hosts) / sizeof(a->retired_hosts[0]); i++) {
+		struct tg_hosts *h = a->retired_hosts[i];
+
+		if (!h || (!wait && !hosts_stopped(h)))
+			continue;
+		hosts_free(h);
+		free(h);
+		a->retired_hosts[i] = NULL;
+	}
+}
+
+/* The new policy's names and their addresses take over from the old ones. */
+static void swap_hosts(struct agent *a, struct tg_hosts *next)
+{
+	struct tg_hosts *old = a->hosts;
+	int err;
+
+	agent_unwatch(a, &a->w_hosts);
+	a->hosts = next;
+	a->w_hosts.fd = next->event_fd;
+	err = agent_watch(a, &a->w_hosts, EPOLLIN);
+	if (!err)
+		err = hosts_start(next);
+	if (err)
+		tg_warn("reload: cannot start refreshing the host names: %s; their addresses stay "
+			"as resolved now", strerror(-err));
+	retire_hosts(a, old);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Time spent on the loop for this reload, slice by slice: the log says the longest. */
+static void reload_timed(struct tg_reload *r, uint64_t since)
+{
+	uint64_t ns = mono_ns() - since;
+
+	r->slices++;
+	if (ns > r->longest_ns)
+		r->longest_ns = ns;
+}
+
+/* Every entry is in the maps: the prepared policy is the one in force. */
+static void commit_reload(struct agent *a, uint64_t t0)
+{
+	struct tg_reload *r = &a->reload;
+	struct tg_policy *old = a->policy;
+
+	dests_free(&a->dests);
+	a->dests = r->next;
+	memset(&r->next, 0, sizeof(r->next));
+	a->ev_ctx.dests = &a->dests;
+	a->policy = r->prep.policy;	/* the table's class names point into it */
+	r->prep.policy = NULL;
+	if (r->prep.hosts) {	/* prepare_policy() always resolves at TG_PREP_RELOAD */
+		swap_hosts(a, r->prep.hosts);
+		r->prep.hosts = NULL;
+	}
+	sync_names(a);
+	if (handshake_sync_proxies(a->policy, a->hosts))
+		tg_warn("reload: cannot write the proxies for the kernel");
+	memcpy(a->policy_sha256, r->prep.sha256, sizeof(a->policy_sha256));
+	a->policy_loaded_ns = now_real_ns();
+	if (a->dns && dnslearn_set_policy(a->dns, a->policy) > 0)
+		r->dests_dirty = true;	/* learned names the new policy no longer has */
+	if (a->ev_ctx.workloads)
+		workloads_set_selector(a->ev_ctx.workloads, a->policy);
+	apply_overrides(a);
+	write_config(a);
+	a->reloads++;
+	policy_free(old);
+	reload_timed(r, t0);
+	tg_info("reload: policy %s in force (%zu destinations, %zu map entries; applied in %u "
+		"step(s) of the event loop, the longest %.1f ms)", a->policy->source,
+		a->policy->ndests, a->dests.n, r->slices, r->longest_ns / 1e6);
+	emit_agent_event(a, "reload", NULL);
+	reload_release(r);
+	if (r->dests_dirty) {
+		r->dests_dirty = false;
+		sync_dests(a);
+	}
+	notify_ready(a, NULL);
+	reload_next(a);
+}
+
+/* One slice of the apply: at most TG_RELOAD_SLICE map writes, then back to the loop. */
+static void reload_step(struct agent *a)
+{
+	struct tg_reload *r = &a->reload;
+	uint64_t t0 = mono_ns();
+	int err = dests_apply_step(&r->ap, TG_RELOAD_SLICE);
+
+	reload_timed(r, t0);
+	if (err > 0)
+		return;
+	r->applying = false;
+	if (err) {
+		tg_err("reload: cannot write destination maps: %s", strerror(-err));
+		reload_failed(a, err, true);
+		return;
+	}
+	t0 = mono_ns();
+	commit_reload(a, t0);
+}
+
+/*
+ * The reload thread is done. A refused policy changes nothing; an accepted
+ * one goes into the maps as dests_apply() does it (new entries before the
+ * removal of leaving ones), in slices between which the loop serves.
+ */
+static void on_reload(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct tg_reload *r = &a->reload;
+	uint64_t t0;
+	int err;
+
+	if (!r->running)
+		return;
+	reload_collect(r);
+	t0 = mono_ns();
+	if (r->result == -EALREADY) {	/* unchanged, or gone for a moment */
+		reload_release(r);
+		reload_next(a);
+		return;
+	}
+	if (!r->forced) {
+		tg_info("policy file %s changed; reloading", config_path(a->opts));
+		notify_reloading();
+	}
+	print_diag(&r->diag);
+	if (r->result) {
+		reload_failed(a, r->result, false);
+		return;
+	}
+	r->next = r->prep.dests;
+	memset(&r->prep.dests, 0, sizeof(r->prep.dests));
+	err = dests_add_learned(&r->next, dnslearn_table(a->dns));
+	if (err) {
+		reload_failed(a, err, false);
+		return;
+	}
+	dests_apply_begin(&r->ap, bpf_map__fd(a->loader.skel->maps.tg_dests),
+			  bpf_map__fd(a->loader.skel->maps.tg_classes), &a->dests, &r->next);
+	r->applying = true;
+	r->dests_dirty = false;
+	r->slices = 0;
+	r->longest_ns = 0;
+	reload_timed(r, t0);	/* collecting and merging the learned addresses */
+	reload_step(a);
 }
 
 int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events)
@@ -557,7 +679,7 @@ static void on_signal(void *ctx, uint32_t events)
 
 	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			reload_policy(a);
+			request_reload(a, true);
 		else
 			a->stop = true;
 	}
@@ -581,7 +703,6 @@ static void on_config_change(void *ctx, uint32_t events)
 	struct agent *a = ctx;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const char *path = config_path(a->opts), *base;
-	char sha[65];
 	bool relevant = false;
 	ssize_t n;
 
@@ -596,13 +717,9 @@ static void on_config_change(void *ctx, uint32_t events)
 			p += sizeof(*ie) + ie->len;
 		}
 	}
-	if (!relevant || !path)
-		return;
-	policy_sha256_hex(path, sha);
-	if (!sha[0] || !strcmp(sha, a->policy_sha256))
-		return;	/* gone for a moment, or unchanged content */
-	tg_info("policy file %s changed; reloading", path);
-	reload_policy(a);
+	/* the reload thread reads it: unchanged content or a file gone for a moment is no reload */
+	if (relevant && path)
+		request_reload(a, false);
 }
 
 static int watch_config(struct agent *a)
@@ -813,6 +930,7 @@ static void housekeeping(struct agent *a)
 	if (notify_watchdog(NULL))
 		notify_send("WATCHDOG=1");	/* the loop turns: once a second */
 	upgrade_tick(a);
+	reap_hosts(a, false);
 	agent_ai_tick(a);
 	if (agent_read_counters(a, counters))
 		return;
@@ -832,8 +950,8 @@ static void on_hosts(void *ctx, uint32_t events)
 	struct agent *a = ctx;
 	uint64_t v;
 
-	if (read(a->hosts.event_fd, &v, sizeof(v)) == sizeof(v))
-		sync_dests(a, a->policy);
+	if (read(a->hosts->event_fd, &v, sizeof(v)) == sizeof(v))
+		sync_dests(a);
 }
 
 static void on_dns(void *ctx, uint32_t events)
@@ -842,7 +960,7 @@ static void on_dns(void *ctx, uint32_t events)
 	int n = dnslearn_poll(a->dns);
 
 	if (n > 0)
-		sync_dests(a, a->policy);
+		sync_dests(a);
 	else if (n < 0)
 		tg_warn("dns: cannot process DNS answers: %s", strerror(-n));
 }
@@ -864,7 +982,8 @@ static int setup_loop(struct agent *a)
 		return -errno;
 	a->w_signal = (struct tg_watch){ .fd = a->sigfd, .handle = on_signal, .ctx = a };
 	a->w_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->rb), .handle = on_ring, .ctx = a };
-	a->w_hosts = (struct tg_watch){ .fd = a->hosts.event_fd, .handle = on_hosts, .ctx = a };
+	a->w_hosts = (struct tg_watch){ .fd = a->hosts->event_fd, .handle = on_hosts, .ctx = a };
+	a->w_reload = (struct tg_watch){ .fd = a->reload.efd, .handle = on_reload, .ctx = a };
 	err = agent_watch(a, &a->w_signal, EPOLLIN);
 	if (!err)
 		err = agent_watch(a, &a->w_ring, EPOLLIN);
@@ -872,6 +991,8 @@ static int setup_loop(struct agent *a)
 		err = open_old_ring(a);
 	if (!err)
 		err = agent_watch(a, &a->w_hosts, EPOLLIN);
+	if (!err)
+		err = agent_watch(a, &a->w_reload, EPOLLIN);
 	a->w_dns = (struct tg_watch){ .fd = dnslearn_fd(a->dns), .handle = on_dns, .ctx = a };
 	if (!err)
 		err = agent_watch(a, &a->w_dns, EPOLLIN);
@@ -883,8 +1004,11 @@ static int run_loop(struct agent *a)
 	struct epoll_event evs[16];
 
 	while (!a->stop) {
-		/* wake at least once a second to time out idle control clients */
-		int n = epoll_wait(a->epfd, evs, 16, 1000);
+		/*
+		 * wake at least once a second to time out idle control clients;
+		 * between the slices of a reload's apply, take only what is ready
+		 */
+		int n = epoll_wait(a->epfd, evs, 16, a->reload.applying ? 0 : 1000);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -896,8 +1020,13 @@ static int run_loop(struct agent *a)
 
 			w->handle(w->ctx, evs[i].events);
 		}
+		if (a->reload.applying)
+			reload_step(a);
 		housekeeping(a);
 	}
+	/* a reload half in the maps is finished: stopping leaves one policy behind */
+	while (a->reload.applying)
+		reload_step(a);
 	ring_buffer__consume(a->rb);	/* what arrived before the signal */
 	if (a->old_rb)
 		ring_buffer__consume(a->old_rb);
@@ -1006,9 +1135,11 @@ static int start(struct agent *a)
 			return err;
 		a->dests = current;
 	}
-	err = sync_dests(a, a->policy);
-	if (!err)
+	err = sync_dests(a);
+	if (!err) {
+		sync_names(a);
 		err = write_config(a);
+	}
 	if (!err)
 		err = attach_all(a);
 	if (err)
@@ -1112,7 +1243,12 @@ static void cleanup(struct agent *a)
 	cgroup_names_free(a->ev_ctx.cgroups);
 	agent_ai_close(a);	/* flushes: events still in flight are sent or spooled */
 	event_file_close(&a->ev_file);
-	hosts_free(&a->hosts);
+	reload_close(&a->reload);	/* before what a reload would swap in */
+	if (a->hosts) {
+		hosts_free(a->hosts);
+		free(a->hosts);
+	}
+	reap_hosts(a, true);
 	dests_free(&a->dests);
 	dnslearn_close(a->dns);
 	loader_close(&a->loader);
@@ -1174,7 +1310,6 @@ int agent_run(const struct tg_agent_opts *opts)
 					.old_flows_fd = -1, .old_census_fd = -1 } };
 	int ret = TG_EXIT_FAIL, err;
 
-	a.hosts.event_fd = -1;
 	a.enforcer.own_netns_fd = -1;
 	a.control.listen_fd = -1;
 	a.metrics.listen_fd = -1;
@@ -1185,29 +1320,19 @@ int agent_run(const struct tg_agent_opts *opts)
 	libbpf_set_print(libbpf_log);
 	block_signals();	/* before any thread starts: they inherit the mask */
 	notify_init();
-	if (load_policy(opts->config, &a.policy)) {
-		ret = TG_EXIT_USAGE;
+	if (reload_init(&a.reload))
 		goto out;
-	}
-	record_policy_identity(&a, config_path(opts));
 	if (check_capabilities())
 		goto out;
+	/* before the cgroups are resolved: a machine without cgroup2 gets a private mount */
 	if (mounts_ensure_cgroup2(a.cg_mount, sizeof(a.cg_mount)))
 		goto out;
-	if (resolve_cgroups(&a)) {
-		ret = TG_EXIT_USAGE;
+	ret = prepare_start(&a);
+	if (ret)
 		goto out;
-	}
-	warn_wildcards(a.policy);
-	if (check_kernel())
+	ret = TG_EXIT_FAIL;
+	if (check_kernel() || enforcer_init(&a.enforcer))
 		goto out;
-	if (enforcer_init(&a.enforcer) || start_hosts(&a))
-		goto out;
-	err = check_dests_fit(&a);
-	if (err) {
-		ret = err == -ENOMEM ? TG_EXIT_FAIL : TG_EXIT_USAGE;
-		goto out;
-	}
 	if (start(&a) || open_outputs(&a))
 		goto out;
 	agent_read_counters(&a, a.counters_at_start);
@@ -1218,7 +1343,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	}
 	if (open_control(&a) || watch_config(&a) || drop_privileges())
 		goto out;
-	err = hosts_start(&a.hosts);
+	err = hosts_start(a.hosts);
 	if (err) {
 		tg_err("cannot start the host name refresh: %s", strerror(-err));
 		goto out;

@@ -9,6 +9,7 @@
 #include "agent_ai.h"
 #include "agent_state.h"
 #include "ai_auth.h"
+#include "connstr.h"
 #include "fieldcrypt.h"
 #include "log.h"
 #include "sink_ai.h"
@@ -46,32 +47,74 @@ static void on_ai_notify(void *ctx, uint32_t events)
 	report(a, l.other, "undeliverable (unreadable spool file, or not sent before stopping)");
 }
 
-static int open_keys(struct agent *a)
+int agent_ai_load_keys(const struct tg_policy *p, struct tg_keyring **keys,
+		       struct tg_fieldcrypt **fc, char *err, size_t errlen)
 {
-	const struct tg_policy *p = a->policy;
-	char err[512] = "";
+	char why[512] = "";
 
+	*keys = NULL;
+	*fc = NULL;
 	if (p->key_files.n) {
-		a->keys = keyring_load(p->key_files.v, p->key_files.n, err, sizeof(err));
-		if (!a->keys) {
-			tg_err("events.key_file: %s", err);
+		*keys = keyring_load(p->key_files.v, p->key_files.n, why, sizeof(why));
+		if (!*keys) {
+			snprintf(err, errlen, "events.key_file: %s", why);
 			return errno == ENOMEM ? -ENOMEM : -EINVAL;
 		}
 	}
 	if (!p->encrypt_fields.n && !p->hash_fields.n)
 		return 0;
-	if (!a->keys) {
-		tg_err("events.encrypt_fields/hash_fields are set but no key is given "
-		       "(events.key_file); refusing to write events unprotected");
+	if (!*keys) {
+		snprintf(err, errlen, "events.encrypt_fields/hash_fields are set but no key is given "
+			 "(events.key_file); refusing to write events unprotected");
 		return -EINVAL;
 	}
-	a->fc = fieldcrypt_new(a->keys, p->encrypt_fields.v, p->encrypt_fields.n,
-			       p->hash_fields.v, p->hash_fields.n, err, sizeof(err));
-	if (!a->fc) {
-		tg_err("events.encrypt_fields/hash_fields: %s", err);
+	*fc = fieldcrypt_new(*keys, p->encrypt_fields.v, p->encrypt_fields.n, p->hash_fields.v,
+			     p->hash_fields.n, why, sizeof(why));
+	if (!*fc) {
+		snprintf(err, errlen, "events.encrypt_fields/hash_fields: %s", why);
+		keyring_free(*keys);
+		*keys = NULL;
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int agent_ai_check(const struct tg_policy *p, struct tg_diag *diag)
+{
+	struct tg_keyring *keys;
+	struct tg_fieldcrypt *fc;
+	struct tg_connstr cs;
+	char why[600];
+	int ret = agent_ai_load_keys(p, &keys, &fc, why, sizeof(why)), cret;
+
+	fieldcrypt_free(fc);
+	keyring_free(keys);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret)
+		diag_addf(diag, "%s: %s", p->source, why);
+	if (!p->ai_connection_string_file)
+		return ret;
+	cret = connstr_read_file(p->ai_connection_string_file, &cs, why, sizeof(why));
+	if (cret == -ENOMEM)
+		return cret;
+	if (cret) {
+		/* as sink_ai_new() says it */
+		diag_addf(diag, "%s: application_insights.connection_string_file: %s", p->source, why);
+		return -EINVAL;
+	}
+	connstr_free(&cs);
+	return ret;
+}
+
+static int open_keys(struct agent *a)
+{
+	char err[600] = "";
+	int ret = agent_ai_load_keys(a->policy, &a->keys, &a->fc, err, sizeof(err));
+
+	if (ret)
+		tg_err("%s", err);
+	return ret;
 }
 
 int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)

@@ -23,6 +23,7 @@
 #include "loader.h"
 #include "metrics.h"
 #include "policy.h"
+#include "reload.h"
 #include "tlsguard/counters.h"
 
 #define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
@@ -60,7 +61,9 @@ struct agent {
 	char cg_mount[PATH_MAX];
 	char **cg_paths;		/* absolute cgroup directories watched */
 	size_t ncg;
-	struct tg_hosts hosts;
+	struct tg_hosts *hosts;		/* the policy's host and proxy names (prepare.h) */
+	struct tg_hosts *retired_hosts[4];	/* replaced by a reload, refresh thread stopping */
+	struct tg_reload reload;	/* reload.h */
 	struct tg_dnslearn *dns;		/* names learned from DNS answers */
 	struct tg_watch w_dns;
 	struct tg_loader loader;
@@ -75,7 +78,7 @@ struct agent {
 	struct tg_control control;
 	struct tg_metrics metrics;
 	int epfd, sigfd;
-	struct tg_watch w_signal, w_ring, w_hosts, w_config;
+	struct tg_watch w_signal, w_ring, w_hosts, w_config, w_reload;
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
 	uint64_t fail_open_seen;	/* fail-open passes already reported */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ai_envelope.h"
+#include "escape.h"
 
 #define MARKER_LEN	(sizeof(TG_AI_TRUNC_MARKER) - 1)
 #define MIN_KEEP	64	/* shortest a value is cut to before properties are dropped */
@@ -77,76 +78,6 @@ static bool cont(unsigned char c)
 	return (c & 0xc0) == 0x80;
 }
 
-/* Length of the valid UTF-8 sequence at @s (RFC 3629: no overlongs, no surrogates), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && cont(s[1]) ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || !cont(s[1]) || !cont(s[2]))
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || !cont(s[1]) || !cont(s[2]) || !cont(s[3]))
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-static bool utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		k = utf8_seq(p + i, len - i);
-		if (!k)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
-/* Copy of @s with every byte that is not part of valid UTF-8 replaced by U+FFFD. */
-static char *utf8_repair(const char *s, size_t len, size_t *outlen)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char *out = malloc(len * 3 + 1), *o = out;
-	size_t i = 0, k;
-
-	if (!out)
-		return NULL;
-	while (i < len) {
-		k = utf8_seq(p + i, len - i);
-		if (k) {
-			memcpy(o, p + i, k);
-			o += k;
-			i += k;
-		} else {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	*o = '\0';
-	*outlen = o - out;
-	return out;
-}
-
 /* Longest prefix of valid UTF-8 @s that is at most @max bytes and ends on a character. */
 static size_t utf8_cut(const char *s, size_t len, size_t max)
 {
@@ -177,8 +108,8 @@ static char *clean_string(const char *s, size_t len, size_t cap, bool *truncated
 	char *fixed = NULL, *out;
 	size_t outlen;
 
-	if (!utf8_valid(s, len)) {
-		fixed = utf8_repair(s, len, &len);
+	if (!tg_utf8_valid(s, len)) {
+		fixed = tg_utf8_repair(s, len, &len);
 		if (!fixed)
 			return NULL;
 		s = fixed;
@@ -226,31 +157,15 @@ static void out_raw(struct out *o, const char *s, size_t n)
 
 #define out_lit(o, s) out_raw(o, s, sizeof(s) - 1)
 
-/* The inside of a JSON string (RFC 8259 escapes); @s is valid UTF-8 already. */
+static void out_emit(void *ctx, const char *s, size_t n)
+{
+	out_raw(ctx, s, n);
+}
+
+/* The inside of a JSON string: no raw control character either (escape.h). */
 static void out_escaped(struct out *o, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
-	char esc[6] = "\\u00";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		out_raw(o, s + start, i - start);
-		start = i + 1;
-		if (c == '"' || c == '\\') {
-			esc[1] = c;
-			out_raw(o, esc, 2);
-		} else {
-			esc[1] = 'u';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			out_raw(o, esc, 6);
-		}
-	}
-	out_raw(o, s + start, n - start);
+	tg_json_escape_inner(s, n, false, out_emit, o);
 }
 
 static void out_str(struct out *o, const char *s, size_t n)
@@ -599,8 +514,8 @@ static int props_add(struct props *ps, const char *path, const char *val, const 
 	p->cap = TG_AI_MAX_PROP_VALUE;
 	if (!val) {
 		memcpy(p->num, num, len < sizeof(p->num) ? len : sizeof(p->num) - 1);
-	} else if (!utf8_valid(val, len)) {
-		p->own = utf8_repair(val, len, &p->len);
+	} else if (!tg_utf8_valid(val, len)) {
+		p->own = tg_utf8_repair(val, len, &p->len);
 		p->val = p->own;
 		if (!p->own) {
 			free(key);

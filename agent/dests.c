@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,6 @@
 #include "handshake.h"
 #include "dnslearn.h"
 #include "log.h"
-#include "servicetags.h"
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -62,13 +62,10 @@ static int add_hosts(struct tg_dest_table *t, size_t *cap, const struct tg_strli
 		return 0;
 	pthread_mutex_lock(&hosts->lock);
 	for (size_t i = 0; i < names->n && !err; i++) {
-		for (size_t h = 0; h < hosts->n && !err; h++) {
-			if (strcasecmp(hosts->v[h].name, names->v[i]))
-				continue;
-			for (size_t a = 0; a < hosts->v[h].addrs.naddrs && !err; a++)
-				err = push(t, cap, hosts->v[h].addrs.addrs[a], 128, class_id, flags,
-					   names->v[i]);
-		}
+		const struct tg_host *h = hosts_find(hosts, names->v[i]);
+
+		for (size_t a = 0; h && a < h->addrs.naddrs && !err; a++)
+			err = push(t, cap, h->addrs.addrs[a], 128, class_id, flags, names->v[i]);
 	}
 	pthread_mutex_unlock(&hosts->lock);
 	return err;
@@ -105,33 +102,15 @@ static void drop_duplicates(struct tg_dest_table *t)
 	t->n = out;
 }
 
-struct tag_ctx {
-	struct tg_dest_table *t;
-	size_t *cap;
-	uint16_t class_id;
-};
-
-static int add_tag_prefix(const struct tg_cidr *cidr, void *arg)
-{
-	struct tag_ctx *c = arg;
-
-	return push(c->t, c->cap, cidr->addr, cidr->prefixlen, c->class_id, 0, NULL);
-}
-
+/* The prefixes of the destination's service tags, read from their file when the policy was prepared. */
 static int add_service_tags(struct tg_dest_table *t, size_t *cap, const struct tg_policy_dest *d,
 			    uint16_t class_id)
 {
-	struct tag_ctx ctx = { .t = t, .cap = cap, .class_id = class_id };
-	char err[512];
-	int ret;
+	int err = 0;
 
-	if (!d->service_tags_file || !d->service_tags.n)
-		return 0;
-	ret = servicetags_load(d->service_tags_file, &d->service_tags, add_tag_prefix, &ctx, err,
-			       sizeof(err));
-	if (ret && ret != -ENOMEM)
-		tg_err("destination %s: %s", d->name, err);
-	return ret;
+	for (size_t i = 0; i < d->ntag_cidrs && !err; i++)
+		err = push(t, cap, d->tag_cidrs[i].addr, d->tag_cidrs[i].prefixlen, class_id, 0, NULL);
+	return err;
 }
 
 /*
@@ -190,7 +169,7 @@ static int assign_class_ids(const struct tg_policy *p, const struct tg_dest_tabl
 }
 
 int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
-		const struct tg_dest_table *prev, struct tg_dest_table *out)
+		const struct tg_dest_table *prev, struct tg_dest_table *out, char *why, size_t whylen)
 {
 	uint16_t ids[TG_MAX_CLASSES] = { 0 };
 	size_t cap = 0;
@@ -200,7 +179,9 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 	if (p->ndests < TG_MAX_CLASSES)
 		err = assign_class_ids(p, prev, out, ids);
 	if (p->ndests >= TG_MAX_CLASSES || err) {
-		tg_err("the policy has %zu destinations; at most %d fit", p->ndests, TG_MAX_CLASSES - 1);
+		if (why)
+			snprintf(why, whylen, "the policy has %zu destinations; at most %d fit",
+				 p->ndests, TG_MAX_CLASSES - 1);
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < p->ndests && !err; i++) {
@@ -235,16 +216,12 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 	}
 	out->overrides = p->overrides;
 	out->noverrides = p->noverrides;
-	/* the names the kernel binds SNI to, under these class ids */
-	err = handshake_sync(p, ids);
-	if (err)
-		tg_warn("cannot write host names/proxies for the kernel: %s; SNI binding "
-			"and proxy flows use the previous policy's", strerror(-err));
 	drop_duplicates(out);
 	if (out->n > TG_MAX_DESTS) {
-		tg_err("the policy needs %zu destination map entries (prefixes, resolved and learned "
-		       "addresses); the kernel map holds at most %d: merge prefixes or split the policy",
-		       out->n, TG_MAX_DESTS);
+		if (why)
+			snprintf(why, whylen, "the policy needs %zu destination map entries (prefixes, "
+				 "resolved and learned addresses); the kernel map holds at most %d: "
+				 "merge prefixes or split the policy", out->n, TG_MAX_DESTS);
 		dests_free(out);
 		return -E2BIG;
 	}
@@ -411,34 +388,110 @@ static int delete_stale(int dests_fd, const struct tg_dest_table *old,
  * policy drops go first and the rest is added after (the dropped ones were
  * leaving anyway). Any other failure puts @old back, as far as the kernel
  * lets it, so the map matches the policy the agent keeps in force.
+ *
+ * As a state machine, so that a large table can go in slices between which
+ * the agent serves its control socket: each phase resumes at ap->i.
  */
-static int apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
-		 const struct tg_dest_table *next)
-{
-	/* classes first: a new entry must never point at a class not yet written */
-	int err = write_classes(classes_fd, next);
+enum { AP_CLASSES, AP_WRITE, AP_DELETE, AP_FULL_DELETE, AP_FULL_WRITE, AP_DONE };
 
-	if (!err)
-		err = write_entries(dests_fd, old, next);
-	if (err == -ENOSPC) {
-		err = delete_stale(dests_fd, old, next);
-		return err ? err : write_entries(dests_fd, old, next);
+void dests_apply_begin(struct tg_dest_apply *ap, int dests_fd, int classes_fd,
+		       const struct tg_dest_table *old, const struct tg_dest_table *next)
+{
+	*ap = (struct tg_dest_apply){ .dests_fd = dests_fd, .classes_fd = classes_fd,
+				      .old = old, .next = next, .phase = AP_CLASSES };
+}
+
+/* One map operation of the current phase at ap->i: 1 when it took a syscall, 0 when not, -errno. */
+static int apply_one(struct tg_dest_apply *ap)
+{
+	const struct tg_dest_entry *e;
+
+	if (ap->phase == AP_WRITE || ap->phase == AP_FULL_WRITE) {
+		const struct tg_dest_entry *prev;
+
+		e = &ap->next->v[ap->i++];
+		prev = find(ap->old, e);
+		if (prev && !memcmp(&prev->val, &e->val, sizeof(prev->val)))
+			return 0;
+		return bpf_map_update_elem(ap->dests_fd, &e->key, &e->val, BPF_ANY) ? -errno : 1;
 	}
-	return err ? err : delete_stale(dests_fd, old, next);
+	e = &ap->old->v[ap->i++];
+	if (find(ap->next, e))
+		return 0;
+	return bpf_map_delete_elem(ap->dests_fd, &e->key) && errno != ENOENT ? -errno : 1;
+}
+
+/* The phase after @phase once its entries are done. */
+static int next_phase(int phase)
+{
+	switch (phase) {
+	case AP_WRITE:
+		return AP_DELETE;
+	case AP_FULL_DELETE:
+		return AP_FULL_WRITE;
+	default:
+		return AP_DONE;
+	}
+}
+
+static int apply_fail(struct tg_dest_apply *ap, int err)
+{
+	if (ap->old) {
+		/* whatever of @next got in goes; @old's entries and classes come back */
+		delete_stale(ap->dests_fd, ap->next, ap->old);
+		write_classes(ap->classes_fd, ap->old);
+		write_entries(ap->dests_fd, NULL, ap->old);
+	}
+	ap->phase = AP_DONE;
+	return err;
+}
+
+int dests_apply_step(struct tg_dest_apply *ap, size_t budget)
+{
+	/* entries that need no write cost a lookup each: a slice looks at a bounded number too */
+	size_t used = 0, looked = 0, look_budget = budget > SIZE_MAX / 8 ? SIZE_MAX : budget * 8;
+	int ret;
+
+	if (ap->phase == AP_CLASSES) {
+		/* classes first: a new entry must never point at a class not yet written */
+		ret = write_classes(ap->classes_fd, ap->next);
+		if (ret)
+			return apply_fail(ap, ret);
+		ap->phase = AP_WRITE;
+		ap->i = 0;
+	}
+	while (ap->phase != AP_DONE && used < budget && looked++ < look_budget) {
+		const struct tg_dest_table *t = ap->phase == AP_WRITE || ap->phase == AP_FULL_WRITE ?
+						ap->next : ap->old;
+
+		if (!t || ap->i >= t->n) {
+			ap->phase = next_phase(ap->phase);
+			ap->i = 0;
+			continue;
+		}
+		ret = apply_one(ap);
+		if (ret == -ENOSPC && ap->phase == AP_WRITE) {
+			ap->phase = AP_FULL_DELETE;	/* the trie is full: the leaving entries first */
+			ap->i = 0;
+			continue;
+		}
+		if (ret < 0)
+			return apply_fail(ap, ret);
+		used += ret;
+	}
+	return ap->phase != AP_DONE;
 }
 
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next)
 {
-	int err = apply(dests_fd, classes_fd, old, next);
+	struct tg_dest_apply ap;
+	int ret;
 
-	if (err && old) {
-		/* whatever of @next got in goes; @old's entries and classes come back */
-		delete_stale(dests_fd, next, old);
-		write_classes(classes_fd, old);
-		write_entries(dests_fd, NULL, old);
-	}
-	return err;
+	dests_apply_begin(&ap, dests_fd, classes_fd, old, next);
+	while ((ret = dests_apply_step(&ap, SIZE_MAX)) > 0)
+		;
+	return ret;
 }
 
 void dests_free(struct tg_dest_table *t)

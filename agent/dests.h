@@ -36,13 +36,15 @@ struct tg_dest_table {
 };
 
 /*
- * Build the table. mode_override is -1 or an enum tg_mode that replaces every
- * class's mode (the --mode flag). Host names are resolved addresses from
- * @hosts (may be NULL); service tags are read from their files. Class ids of
- * names already in @prev (may be NULL) are kept. 0 or -errno (logged).
+ * Build the table: no I/O, no kernel map. mode_override is -1 or an enum
+ * tg_mode that replaces every class's mode (the --mode flag). Host names are
+ * resolved addresses from @hosts (may be NULL); service tags are the
+ * prefixes prepare.c read into the policy. Class ids of names already in
+ * @prev (may be NULL) are kept. 0, -ENOMEM, or -E2BIG with the reason in
+ * @why (may be NULL) when the table does not fit the kernel maps.
  */
 int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
-		const struct tg_dest_table *prev, struct tg_dest_table *out);
+		const struct tg_dest_table *prev, struct tg_dest_table *out, char *why, size_t whylen);
 
 struct tg_learned;
 
@@ -65,6 +67,24 @@ int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned)
  */
 int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
 		const struct tg_dest_table *next);
+
+/*
+ * dests_apply() in slices: begin, then step until it returns 0 (done) or
+ * -errno (failed, @old put back as dests_apply() does). Each step makes at
+ * most @budget map writes and looks at most at 8 * @budget entries (those
+ * that need no write), and returns 1 while more remain. Both tables must
+ * stay as they are until then.
+ */
+struct tg_dest_apply {
+	int dests_fd, classes_fd;
+	const struct tg_dest_table *old, *next;
+	int phase;
+	size_t i;
+};
+
+void dests_apply_begin(struct tg_dest_apply *ap, int dests_fd, int classes_fd,
+		       const struct tg_dest_table *old, const struct tg_dest_table *next);
+int dests_apply_step(struct tg_dest_apply *ap, size_t budget);
 void dests_free(struct tg_dest_table *t);
 
 /*

@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "describe.h"
 #include "dests.h"
+#include "escape.h"
 #include "events.h"
 #include "handshake.h"
 #include "tlsguard/preface.h"
@@ -109,9 +110,10 @@ static int is_unset_addr(const uint8_t addr[16])
 	       (!memcmp(addr, v4_mapped_prefix, 12) && !memcmp(addr + 12, zero, 4));
 }
 
+/* Every string of an event: names workloads chose, or the network brought (escape.h). */
 static void add_str(json_object *o, const char *key, const char *val)
 {
-	json_object_object_add(o, key, val ? json_object_new_string(val) : NULL);
+	json_object_object_add(o, key, tg_json_string(val));
 }
 
 static json_object *destination_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)

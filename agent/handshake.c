@@ -11,7 +11,10 @@
 
 #include <bpf/bpf.h>
 
+#include "escape.h"
+#include "dests.h"
 #include "handshake.h"
+#include "hosts.h"
 #include "log.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/tls_hello.h"
@@ -70,18 +73,22 @@ struct name_set {
 	size_t n, cap;
 };
 
-static int set_find(const struct name_set *s, const struct tg_name_key *k)
+static int key_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (!memcmp(&s->k[i], k, sizeof(*k)))
-			return i;
-	return -1;
+	return memcmp(a, b, sizeof(struct tg_name_key));
 }
 
+/* Index of @k in the sorted set, or -1. */
+static int set_find(const struct name_set *s, const struct tg_name_key *k)
+{
+	const struct tg_name_key *hit = s->n ? bsearch(k, s->k, s->n, sizeof(*k), key_cmp) : NULL;
+
+	return hit ? (int)(hit - s->k) : -1;
+}
+
+/* Append; set_sort() orders the set once every key is in. */
 static int set_add(struct name_set *s, const struct tg_name_key *k, uint16_t class_id)
 {
-	if (set_find(s, k) >= 0)
-		return 0;	/* the first class naming it keeps it */
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		void *nk = realloc(s->k, cap * sizeof(*s->k)), *nv;
@@ -102,6 +109,42 @@ static int set_add(struct name_set *s, const struct tg_name_key *k, uint16_t cla
 	return 0;
 }
 
+struct name_entry {
+	struct tg_name_key k;
+	struct tg_name_value v;
+	size_t order;			/* the first class naming a key keeps it */
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct name_entry *x = a, *y = b;
+	int r = key_cmp(&x->k, &y->k);
+
+	return r ? r : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Sort by key and keep the first of equal keys: n log n, however many names. */
+static int set_sort(struct name_set *s)
+{
+	struct name_entry *e = malloc((s->n ? s->n : 1) * sizeof(*e));
+	size_t out = 0;
+
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		e[i] = (struct name_entry){ s->k[i], s->v[i], i };
+	qsort(e, s->n, sizeof(*e), entry_cmp);
+	for (size_t i = 0; i < s->n; i++) {
+		if (out && !key_cmp(&s->k[out - 1], &e[i].k))
+			continue;
+		s->k[out] = e[i].k;
+		s->v[out++] = e[i].v;
+	}
+	s->n = out;
+	free(e);
+	return 0;
+}
+
 static int get_sipkey(struct tg_sipkey *key)
 {
 	uint32_t zero = 0;
@@ -117,20 +160,34 @@ static int get_sipkey(struct tg_sipkey *key)
 	return 0;
 }
 
-static int sync_names(const struct tg_policy *p, const uint16_t *class_ids)
+/* The class id @t gave destination @d (its name points into the same policy). */
+static uint16_t class_id_of(const struct tg_dest_table *t, const struct tg_policy_dest *d)
+{
+	for (uint16_t id = 1; id <= t->nclasses && id < TG_MAX_CLASSES; id++)
+		if (t->class_names[id] == d->name)
+			return id;
+	return 0;
+}
+
+int handshake_sync_names(const struct tg_policy *p, const struct tg_dest_table *t)
 {
 	struct name_set want = { 0 };
 	struct tg_name_key key, next, *prev = NULL;
 	struct tg_sipkey sk;
-	int err = get_sipkey(&sk);
+	int err;
 
+	if (names_fd < 0 || sipkey_fd < 0)
+		return 0;
+	err = get_sipkey(&sk);
 	if (err)
 		return err;
 	for (size_t i = 0; i < p->ndests && !err; i++) {
+		/* a port entry's names are its destination's, under its own class id */
 		const struct tg_strlist *hosts = &policy_dest_owner(p, &p->dests[i])->hosts;
-		uint16_t id = class_ids[i];
+		/* the class's id in the kernel, which a reload may have kept from before */
+		uint16_t id = class_id_of(t, &p->dests[i]);
 
-		for (size_t h = 0; h < hosts->n && !err; h++) {
+		for (size_t h = 0; id && h < hosts->n && !err; h++) {
 			const char *name = hosts->v[h];
 			struct tg_name_key k = { 0 };
 
@@ -147,6 +204,8 @@ static int sync_names(const struct tg_policy *p, const uint16_t *class_ids)
 				err = set_add(&want, &k, id);
 		}
 	}
+	if (!err)
+		err = set_sort(&want);
 	for (size_t i = 0; i < want.n && !err; i++)
 		if (bpf_map_update_elem(names_fd, &want.k[i], &want.v[i], BPF_ANY))
 			err = -errno;
@@ -164,13 +223,11 @@ static int sync_names(const struct tg_policy *p, const uint16_t *class_ids)
 
 /* ---- proxies -------------------------------------------------------------- */
 
-static int proxy_keys(const char *spec, struct tg_proxy_key *out, size_t max)
+int handshake_proxy_host(const char *spec, char *host, size_t len, uint16_t *port)
 {
-	char host[256];
 	const char *colon = strrchr(spec, ':');
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	size_t n = 0, hl;
-	long port;
+	size_t hl;
+	long pn;
 
 	if (!colon)
 		return -EINVAL;
@@ -179,51 +236,63 @@ static int proxy_keys(const char *spec, struct tg_proxy_key *out, size_t max)
 		spec++;
 		hl -= 2;
 	}
-	if (hl == 0 || hl >= sizeof(host))
+	if (hl == 0 || hl >= len)
 		return -EINVAL;
 	memcpy(host, spec, hl);
 	host[hl] = '\0';
-	port = strtol(colon + 1, NULL, 10);
-	if (port <= 0 || port > 65535)
+	pn = strtol(colon + 1, NULL, 10);
+	if (pn <= 0 || pn > 65535)
 		return -EINVAL;
-	if (getaddrinfo(host, NULL, &hints, &res))
-		return -ENOENT;
-	for (ai = res; ai && n < max; ai = ai->ai_next) {
-		struct tg_proxy_key *k = &out[n];
+	*port = pn;
+	return 0;
+}
 
-		memset(k, 0, sizeof(*k));
-		k->port = port;
-		if (ai->ai_family == AF_INET) {
-			k->addr[10] = k->addr[11] = 0xff;
-			memcpy(&k->addr[12], &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-		} else if (ai->ai_family == AF_INET6) {
-			memcpy(k->addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-		} else {
-			continue;
-		}
-		n++;
-	}
-	freeaddrinfo(res);
+static size_t push_proxy(struct tg_proxy_key *out, size_t n, const uint8_t addr[16], uint16_t port)
+{
+	memset(&out[n], 0, sizeof(out[n]));
+	memcpy(out[n].addr, addr, 16);
+	out[n].port = port;
+	return n + 1;
+}
+
+/*
+ * The keys of one proxy: its address if written as one, else the addresses
+ * the host name table resolved (hosts.h: no lookup here). How many.
+ */
+static size_t proxy_keys(const char *spec, struct tg_hosts *hosts, struct tg_proxy_key *out,
+			 size_t max)
+{
+	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff };
+	const struct tg_host *h;
+	char host[256];
+	uint16_t port;
+	size_t n = 0;
+
+	if (handshake_proxy_host(spec, host, sizeof(host), &port) || !max)
+		return 0;
+	if (inet_pton(AF_INET, host, addr + 12) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		return push_proxy(out, 0, addr, port);
+	if (!hosts)
+		return 0;
+	pthread_mutex_lock(&hosts->lock);
+	h = hosts_find(hosts, host);
+	for (size_t i = 0; h && i < h->addrs.naddrs && n < max; i++)
+		n = push_proxy(out, n, h->addrs.addrs[i], port);
+	pthread_mutex_unlock(&hosts->lock);
 	return n;
 }
 
-static int sync_proxies(const struct tg_policy *p)
+int handshake_sync_proxies(const struct tg_policy *p, struct tg_hosts *hosts)
 {
 	struct tg_proxy_key want[TG_MAX_PROXIES], key, next, *prev = NULL;
 	size_t n = 0;
 	uint32_t one = 1;
 	int err = 0;
 
-	for (size_t i = 0; i < p->proxies.n && n < TG_MAX_PROXIES; i++) {
-		int got = proxy_keys(p->proxies.v[i], &want[n], TG_MAX_PROXIES - n);
-
-		if (got < 0) {
-			tg_warn("proxy %s: %s; its flows are not followed", p->proxies.v[i],
-				got == -ENOENT ? "the name does not resolve" : "not HOST:PORT");
-			continue;
-		}
-		n += got;
-	}
+	if (proxies_fd < 0)
+		return 0;
+	for (size_t i = 0; i < p->proxies.n && n < TG_MAX_PROXIES; i++)
+		n += proxy_keys(p->proxies.v[i], hosts, &want[n], TG_MAX_PROXIES - n);
 	for (size_t i = 0; i < n && !err; i++)
 		if (bpf_map_update_elem(proxies_fd, &want[i], &one, BPF_ANY))
 			err = -errno;
@@ -237,18 +306,6 @@ static int sync_proxies(const struct tg_policy *p)
 		if (!keep)
 			bpf_map_delete_elem(proxies_fd, &key);
 	}
-	return err;
-}
-
-int handshake_sync(const struct tg_policy *p, const uint16_t *class_ids)
-{
-	int err;
-
-	if (names_fd < 0 || sipkey_fd < 0 || proxies_fd < 0)
-		return 0;
-	err = sync_names(p, class_ids);
-	if (!err)
-		err = sync_proxies(p);
 	return err;
 }
 
@@ -279,19 +336,13 @@ static void add_version(json_object *o, const char *key, unsigned int v)
 	json_object_object_add(o, key, name ? json_object_new_string(name) : NULL);
 }
 
-/* Printable host-name bytes only: an event stays one clean JSON line. */
-static json_object *clean_string(const char *s, size_t n)
+/*
+ * SNI and ALPN names as the client sent them, made valid UTF-8 (escape.h):
+ * JSON escapes control bytes, text renderers show them as \xNN.
+ */
+static json_object *hello_string(const char *s, size_t n)
 {
-	char buf[TG_SNI_MAX + 1];
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o < TG_SNI_MAX; i++) {
-		unsigned char c = s[i];
-
-		buf[o++] = c > 0x20 && c < 0x7f ? c : '?';
-	}
-	buf[o] = '\0';
-	return json_object_new_string(buf);
+	return tg_json_string_len(s, n < TG_SNI_MAX ? n : TG_SNI_MAX);
 }
 
 static json_object *alpn_json(const struct tg_tls_summary *t)
@@ -301,7 +352,7 @@ static json_object *alpn_json(const struct tg_tls_summary *t)
 
 	/* the kernel keeps the first TG_ALPN_MAX bytes: a cut last name is left out */
 	for (int i = 0; i < 16 && tg_alpn_next(t->alpn, &off, end, &noff, &nlen) == 1; i++)
-		json_object_array_add(arr, clean_string((const char *)t->alpn + noff, nlen));
+		json_object_array_add(arr, hello_string((const char *)t->alpn + noff, nlen));
 	return arr;
 }
 
@@ -331,7 +382,7 @@ json_object *handshake_tls_json(const struct tg_event *ev)
 	o = json_object_new_object();
 	add_version(o, "version", t->negotiated);
 	add_version(o, "offered_max", t->offered);
-	json_object_object_add(o, "sni", t->sni_len ? clean_string(t->sni, t->sni_len) : NULL);
+	json_object_object_add(o, "sni", t->sni_len ? hello_string(t->sni, t->sni_len) : NULL);
 	json_object_object_add(o, "alpn", alpn_json(t));
 	if (t->min)
 		add_version(o, "min_version", t->min);

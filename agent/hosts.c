@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,29 +66,52 @@ static bool refresh_one(struct tg_hosts *h, size_t i, const char *name)
 	return changed;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_host(const void *a, const void *b)
+{
+	return strcasecmp(((const struct tg_host *)a)->name, ((const struct tg_host *)b)->name);
+}
+
+const struct tg_host *hosts_find(const struct tg_hosts *h, const char *name)
+{
+	struct tg_host key = { .name = (char *)name };
+
+	return h->n ? bsearch(&key, h->v, h->n, sizeof(h->v[0]), cmp_host) : NULL;
+}
+
 int hosts_init(struct tg_hosts *h, char *const *names, size_t n)
 {
+	char **sorted;
+
 	memset(h, 0, sizeof(*h));
 	h->event_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->wake, NULL);
 	h->v = calloc(n ? n : 1, sizeof(*h->v));
-	if (!h->v)
+	sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!h->v || !sorted) {
+		free(sorted);
 		return -ENOMEM;
+	}
+	/* sorted once: duplicates fall next to each other, and lookups bisect */
+	memcpy(sorted, names, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_name);
 	for (size_t i = 0; i < n; i++) {
-		bool dup = false;
-
-		if (hosts_is_wildcard(names[i]))
+		if (hosts_is_wildcard(sorted[i]) ||
+		    (h->n && !strcasecmp(h->v[h->n - 1].name, sorted[i])))
 			continue;
-		for (size_t j = 0; j < h->n; j++)
-			dup = dup || !strcasecmp(h->v[j].name, names[i]);
-		if (dup)
-			continue;
-		h->v[h->n].name = strdup(names[i]);
-		if (!h->v[h->n].name)
+		h->v[h->n].name = strdup(sorted[i]);
+		if (!h->v[h->n].name) {
+			free(sorted);
 			return -ENOMEM;
+		}
 		h->n++;
 	}
+	free(sorted);
 	h->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (h->event_fd < 0)
 		return -errno;
@@ -155,6 +179,24 @@ int hosts_start(struct tg_hosts *h)
 		return -err;
 	h->running = true;
 	return 0;
+}
+
+void hosts_stop_async(struct tg_hosts *h)
+{
+	if (!h->running)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stop = true;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->lock);
+}
+
+bool hosts_stopped(struct tg_hosts *h)
+{
+	if (h->running && pthread_tryjoin_np(h->thread, NULL))
+		return false;
+	h->running = false;
+	return true;
 }
 
 void hosts_free(struct tg_hosts *h)

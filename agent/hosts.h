@@ -31,11 +31,22 @@ struct tg_hosts {
 	int event_fd;			/* readable when addresses changed */
 };
 
-/* Collect the names (wildcards excluded) and resolve each once, synchronously. */
+/*
+ * Collect the names (wildcards and duplicates left out, sorted) and resolve
+ * each once, synchronously.
+ */
 int hosts_init(struct tg_hosts *h, char *const *names, size_t n);
+/* The entry of @name (any case), or NULL. Call with h->lock held once the refresh runs. */
+const struct tg_host *hosts_find(const struct tg_hosts *h, const char *name);
 /* Start the refresh thread. */
 int hosts_start(struct tg_hosts *h);
 void hosts_free(struct tg_hosts *h);
+/*
+ * Ask the refresh thread to stop without waiting for it (it may be inside a
+ * DNS query), then see whether it has: the loop retires a table this way.
+ */
+void hosts_stop_async(struct tg_hosts *h);
+bool hosts_stopped(struct tg_hosts *h);
 bool hosts_is_wildcard(const char *name);
 
 #endif /* TLSGUARD_AGENT_HOSTS_H */

@@ -23,9 +23,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "escape.h"
 #include "policy.h"
+#include "yaml_bounded.h"
 
-#define MAX_FILE_BYTES	(16 << 20)	/* a policy is kilobytes; not a disk image */
 #define MAX_ERRORS	100		/* past this, more lines only bury the first ones */
 #define MAX_FIELDS	16		/* keys per mapping in the tables below */
 #define QBUF		96		/* a value echoed in a message, quoted, cut */
@@ -40,6 +41,7 @@ struct ctx {
 	struct tg_diag *diag;
 	unsigned int nerr;
 	bool nomem;
+	size_t nhosts;			/* host names so far, against TG_POLICY_MAX_HOSTS */
 	yaml_node_t *name_node;		/* "name" of the destination being walked */
 	yaml_node_t **dest_names;	/* per destination, for duplicate messages */
 	struct tg_policy_dest *entries;	/* port entries, appended to the destinations at the end */
@@ -70,8 +72,7 @@ static int diag_push(struct tg_diag *d, char *msg)
 	return 0;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-diag_addf(struct tg_diag *d, const char *fmt, ...)
+int diag_addf(struct tg_diag *d, const char *fmt, ...)
 {
 	char *msg;
 	va_list ap;
@@ -133,36 +134,20 @@ nomem:
 	err_at(c, (n)->start_mark.line + 1, (n)->start_mark.column + 1, __VA_ARGS__)
 
 /*
- * Echo a user-supplied string inside a message: quoted, control bytes
- * escaped (it goes to a terminal) and cut short (it may be a whole file).
+ * Echo a user-supplied string inside a message: quoted, escaped like every
+ * other outside string that reaches a terminal (escape.h) and cut short (it
+ * may be a whole file).
  */
 static const char *quote(char *out, const char *s)
 {
-	size_t o = 0;
+	size_t n;
 
-	out[o++] = '"';
-	for (size_t i = 0; s[i]; i++) {
-		unsigned char ch = s[i];
-
-		if (o + 8 >= QBUF) {
-			/* do not leave half a UTF-8 sequence before the ellipsis */
-			while (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-				o--;
-			if (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-				o--;
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (ch == '"' || ch == '\\')
-			o += sprintf(out + o, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			o += sprintf(out + o, "\\x%02x", ch);
-		else
-			out[o++] = ch;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
+	out[0] = '"';
+	if (!tg_escape(out + 1, QBUF - 5, s, strlen(s), TG_ESC_QUOTES))
+		strcat(out, "...");
+	n = strlen(out);
+	out[n] = '"';
+	out[n + 1] = '\0';
 	return out;
 }
 
@@ -547,17 +532,20 @@ static int set_str(char **dst, const char *s)
 
 static int strlist_push(struct tg_strlist *l, const char *s)
 {
-	char **v, *dup = strdup(s);
+	char **v = l->v, *dup = strdup(s);
 
 	if (!dup)
 		return -ENOMEM;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (!v) {
-		free(dup);
-		return -ENOMEM;
+	/* room for 2^k when the count reaches 2^k, as cidr_item() does */
+	if (!(l->n & (l->n - 1))) {
+		v = realloc(l->v, (l->n ? l->n * 2 : 1) * sizeof(*v));
+		if (!v) {
+			free(dup);
+			return -ENOMEM;
+		}
+		l->v = v;
 	}
 	v[l->n++] = dup;
-	l->v = v;
 	return 0;
 }
 
@@ -701,6 +689,12 @@ static int host_item(struct ctx *c, const char *key, yaml_node_t *item, void *ar
 
 	if (item_str(c, key, item, &s))
 		return c->nomem ? -ENOMEM : 0;
+	/* each is resolved at start and on reload, and matched against every DNS answer */
+	if (++c->nhosts == TG_POLICY_MAX_HOSTS + 1)
+		return node_err(c, item, "more than %d host names in destinations and exceptions",
+				TG_POLICY_MAX_HOSTS);
+	if (c->nhosts > TG_POLICY_MAX_HOSTS)
+		return 0;
 	if (policy_check_host(s, why, sizeof(why)))
 		return node_err(c, item, "invalid host name %s: %s", quote(qb, s), why);
 	/* DNS is case-insensitive; matching code can then compare bytes */
@@ -869,6 +863,8 @@ static int unknown_key(struct ctx *c, yaml_node_t *k, const struct field *fields
 	unsigned int best_d = 3;
 	char qb[QBUF];
 
+	if (c->nerr >= MAX_ERRORS)
+		return node_err(c, k, "unknown key");	/* not shown: no suggestion to compute */
 	for (const struct field *f = fields; f->key; f++) {
 		unsigned int d = edit_distance(key, f->key);
 
@@ -1120,6 +1116,7 @@ static void dest_free(struct tg_policy_dest *d)
 	free(d->cidrs);
 	free(d->service_tags_file);
 	strlist_free(&d->service_tags);
+	free(d->tag_cidrs);
 	free(d->note);
 }
 
@@ -1286,10 +1283,10 @@ static int parse_dests(struct ctx *c, const char *key, yaml_node_t *v, void *obj
 	if (v->type != YAML_SEQUENCE_NODE)
 		return node_err(c, v, "\"%s\" must be a list", key);
 	n = v->data.sequence.items.top - v->data.sequence.items.start;
-	/* class id 0 means "no class" in the kernel's table */
-	if (n > TG_MAX_CLASSES - 1 &&
-	    node_err(c, v, "too many destinations (at most %d)", TG_MAX_CLASSES - 1) == -ENOMEM)
-		return -ENOMEM;
+	/* class id 0 means "no class" in the kernel's table; the entries are not
+	 * walked then (the duplicate-name check is quadratic in their number) */
+	if (n > TG_MAX_CLASSES - 1)
+		return node_err(c, v, "too many destinations (at most %d)", TG_MAX_CLASSES - 1);
 	if (!n)
 		return 0;
 	p->dests = calloc(n, sizeof(*p->dests));
@@ -1874,26 +1871,42 @@ static int syntax_error(struct ctx *c, const yaml_parser_t *y)
 		      y->problem ? y->problem : "unknown problem", context, hint);
 }
 
-/* Load the one document of the stream into @doc; a second one is an error. */
+static const struct tg_yaml_limits limits = {
+	.depth = TG_POLICY_MAX_DEPTH,
+	.keys = TG_POLICY_MAX_KEYS,
+	.items = TG_POLICY_MAX_ITEMS,
+	.scalar = TG_POLICY_MAX_SCALAR,
+	.nodes = TG_POLICY_MAX_NODES,
+	.aliased = TG_POLICY_MAX_ALIASED,
+};
+
+/* Load the one document of the stream into @doc, within the bounds above. */
 static int load_document(struct ctx *c, yaml_parser_t *y, yaml_document_t *doc)
 {
-	yaml_document_t extra;
-	int ret = 0;
+	struct tg_yaml_error e;
+	int ret = yaml_load_bounded(y, &limits, doc, &e);
 
-	/* on failure yaml_parser_load() frees what it had built itself */
-	if (!yaml_parser_load(y, doc))
+	if (ret == -EIO)
 		return syntax_error(c, y);
-	if (!yaml_parser_load(y, &extra)) {
-		ret = syntax_error(c, y);
-	} else {
-		if (yaml_document_get_root_node(&extra))
-			ret = err_at(c, extra.start_mark.line + 1, extra.start_mark.column + 1,
-				     "a policy is one YAML document; found another here");
-		yaml_document_delete(&extra);
-	}
-	if (ret)
-		yaml_document_delete(doc);
+	if (ret == -EINVAL)
+		return err_at(c, e.line, e.col, "%s", e.msg);
+	if (ret == -ENOMEM)
+		c->nomem = true;
 	return ret;
+}
+
+/* Where byte @off of the text is, as libyaml counts: lines and characters from 1. */
+static struct pos offset_pos(const struct ctx *c, size_t off)
+{
+	struct pos p = { 1, 1 };
+
+	for (size_t i = 0; i < off && i < c->len; i++) {
+		if (c->buf[i] == '\n')
+			p = (struct pos){ p.line + 1, 1 };
+		else if (((unsigned char)c->buf[i] & 0xc0) != 0x80)
+			p.col++;
+	}
+	return p;
 }
 
 int policy_load_buffer(const char *name, const char *yaml, size_t len,
@@ -1907,6 +1920,13 @@ int policy_load_buffer(const char *name, const char *yaml, size_t len,
 	int ret;
 
 	*out = NULL;
+	if (c.len > TG_POLICY_MAX_BYTES) {
+		struct pos at = offset_pos(&c, TG_POLICY_MAX_BYTES);
+
+		ret = err_at(&c, at.line, at.col, "the file is larger than %d MiB, the most a "
+			     "policy may be", TG_POLICY_MAX_BYTES >> 20);
+		goto out_free;
+	}
 	c.p = policy_new(name);
 	if (!c.p || !yaml_parser_initialize(&y)) {
 		ret = -ENOMEM;
@@ -1952,7 +1972,7 @@ out_free:
 	return 0;
 }
 
-static int read_file(const char *path, char **buf, size_t *len)
+int policy_read_file(const char *path, char **buf, size_t *len)
 {
 	size_t cap = 0, n = 0;
 	char *b = NULL, *nb;
@@ -1961,15 +1981,13 @@ static int read_file(const char *path, char **buf, size_t *len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	for (;;) {
+	while (n <= TG_POLICY_MAX_BYTES) {
 		ssize_t r;
 
 		if (n == cap) {
-			if (cap >= MAX_FILE_BYTES) {
-				ret = -EFBIG;
-				break;
-			}
 			cap = cap ? cap * 2 : 4096;
+			if (cap > TG_POLICY_MAX_BYTES + 1UL)
+				cap = TG_POLICY_MAX_BYTES + 1UL;
 			nb = realloc(b, cap);
 			if (!nb) {
 				ret = -ENOMEM;
@@ -2005,7 +2023,7 @@ int policy_load_file(const char *path, struct tg_policy **out, struct tg_diag *d
 	int ret;
 
 	*out = NULL;
-	ret = read_file(path, &buf, &len);
+	ret = policy_read_file(path, &buf, &len);
 	if (ret) {
 		diag_addf(diag, "%s: cannot read: %s", path, strerror(-ret));
 		return ret;

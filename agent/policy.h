@@ -73,6 +73,8 @@ struct tg_policy_dest {
 	int parent;
 	int port_dest[TG_MAX_PORT_RANGES];
 	bool own_name;			/* a port entry named by `name:` (else "<parent>:<port>") */
+	struct tg_cidr *tag_cidrs;	/* the tags' prefixes, read from the file by prepare.c */
+	size_t ntag_cidrs;
 	int line, col;			/* where the entry starts, for messages */
 };
 
@@ -172,6 +174,20 @@ struct tg_policy {
 #define TG_DNS_MAX_LEARNED_DEFAULT	16384
 #define TG_MAX_TRACKED_FLOWS_MAX	16777216	/* 88 B of flow state each: 1.4 GiB */
 
+/*
+ * Bounds on a policy file (docs/policy.md, "Limits"): past any of them the
+ * file is refused with FILE:LINE:COL of where it was crossed, and loading
+ * stops there, so a hostile file costs time linear in its size.
+ */
+#define TG_POLICY_MAX_BYTES	(16 << 20)	/* the file */
+#define TG_POLICY_MAX_DEPTH	32		/* lists and mappings nested */
+#define TG_POLICY_MAX_KEYS	1024		/* keys of one mapping */
+#define TG_POLICY_MAX_ITEMS	131072		/* entries of one list: twice the destination map */
+#define TG_POLICY_MAX_SCALAR	8192		/* bytes of one key or value */
+#define TG_POLICY_MAX_NODES	262144		/* values, lists and mappings in all */
+#define TG_POLICY_MAX_ALIASED	262144		/* nodes aliases make a reader visit again */
+#define TG_POLICY_MAX_HOSTS	4096		/* host names of destinations and exceptions */
+
 /* Diagnostics collected while loading: "FILE:LINE:COL: message" each. */
 struct tg_diag {
 	char **msgs;
@@ -184,10 +200,18 @@ struct tg_diag {
  * or another -errno (file unreadable, out of memory; also described in @diag).
  */
 int policy_load_file(const char *path, struct tg_policy **out, struct tg_diag *diag);
+/*
+ * The bytes policy_load_file() parses: the whole file, or its first
+ * TG_POLICY_MAX_BYTES + 1 (more is refused by the loader anyway). malloc'd.
+ * 0 or -errno.
+ */
+int policy_read_file(const char *path, char **buf, size_t *len);
 int policy_load_buffer(const char *name, const char *yaml, size_t len,
 		       struct tg_policy **out, struct tg_diag *diag);
 void policy_free(struct tg_policy *p);
 void diag_free(struct tg_diag *d);
+/* Append one message. 0 or -ENOMEM. */
+int diag_addf(struct tg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Effective per-destination settings after inheritance. */
 int policy_dest_mode(const struct tg_policy *p, const struct tg_policy_dest *d);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
 #include <string.h>
 #include <strings.h>
@@ -92,13 +93,17 @@ static unsigned int clamp_ttl(unsigned int ttl)
 
 /*
  * Is @name in the hosts file? gethostent() enumerates only the "files"
- * source, so this sends no DNS query.
+ * source, so this sends no DNS query. Its position in the file is one per
+ * process: the host refresh and a reload's preparation resolve at the same
+ * time, and each walk must see the whole file.
  */
 static int in_hosts_file(const char *name)
 {
+	static pthread_mutex_t walk = PTHREAD_MUTEX_INITIALIZER;
 	struct hostent *h;
 	int found = 0;
 
+	pthread_mutex_lock(&walk);
 	sethostent(0);
 	while (!found && (h = gethostent())) {
 		if (!strcasecmp(h->h_name, name))
@@ -107,6 +112,7 @@ static int in_hosts_file(const char *name)
 			found = !strcasecmp(*a, name);
 	}
 	endhostent();
+	pthread_mutex_unlock(&walk);
 	return found;
 }
 

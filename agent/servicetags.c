@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "escape.h"
 #include "servicetags.h"
 
 static json_object *find_tag(json_object *values, const char *name)
@@ -37,7 +38,12 @@ static int add_prefixes(json_object *tag, const char *name, int (*fn)(const stru
 		int ret;
 
 		if (!text || policy_parse_cidr(text, &cidr)) {
-			snprintf(err, errlen, "service tag %s: invalid prefix \"%s\"", name, text ? text : "");
+			char quoted[96];
+
+			/* the file's own text: escaped like every outside string (escape.h) */
+			tg_escape(quoted, sizeof(quoted), text ? text : "", text ? strlen(text) : 0,
+				  TG_ESC_QUOTES);
+			snprintf(err, errlen, "service tag %s: invalid prefix \"%s\"", name, quoted);
 			return -EINVAL;
 		}
 		ret = fn(&cidr, arg);

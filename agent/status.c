@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent_state.h"
+#include "escape.h"
 #include "sink_ai.h"
 #include "status.h"
 #include "tlsguard.skel.h"
@@ -125,7 +126,7 @@ static json_object *agent_json(struct agent *a, const struct snapshot *s)
 	json_object_object_add(o, "fail_mode", json_object_new_string(
 				       a->policy->fail_mode == TG_FAIL_OPEN ? "open" : "closed"));
 	json_object_object_add(o, "fail_open_after_s", json_object_new_int64(a->policy->fail_open_after_s));
-	json_object_object_add(o, "pin_path", json_object_new_string(a->loader.pin_dir));
+	json_object_object_add(o, "pin_path", tg_json_string(a->loader.pin_dir));
 	json_object_object_add(o, "adopted_pins", json_object_new_boolean(a->loader.adopted_maps));
 	return o;
 }
@@ -186,8 +187,8 @@ static void dns_hook_json(struct agent *a, const struct tg_attachment *att, json
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string("dns_ingress"));
 	json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-	json_object_object_add(o, "cgroup", json_object_new_string(rel_cgroup(a, att->path)));
-	json_object_object_add(o, "pinned", json_object_new_string(pin));
+	json_object_object_add(o, "cgroup", tg_json_string(rel_cgroup(a, att->path)));
+	json_object_object_add(o, "pinned", tg_json_string(pin));
 	json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
 	json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
@@ -215,8 +216,8 @@ static json_object *hooks_json(struct agent *a, int *missing)
 				 (unsigned long long)att->cgroup_id, loader_hook_name(h));
 			json_object_object_add(o, "name", json_object_new_string(loader_hook_name(h)));
 			json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-			json_object_object_add(o, "cgroup", json_object_new_string(rel_cgroup(a, att->path)));
-			json_object_object_add(o, "pinned", json_object_new_string(pin));
+			json_object_object_add(o, "cgroup", tg_json_string(rel_cgroup(a, att->path)));
+			json_object_object_add(o, "pinned", tg_json_string(pin));
 			json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 			json_object_object_add(o, "adopted", json_object_new_boolean(att->adopted[h]));
 			json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
@@ -264,7 +265,7 @@ static json_object *classes_json(struct agent *a)
 		for (size_t i = 0; i < a->dests.n; i++)
 			entries += a->dests.v[i].val.class_id == id;
 		agent_read_class_stats(a, id, stats);
-		json_object_object_add(o, "name", json_object_new_string(dests_class_name(&a->dests, id)));
+		json_object_object_add(o, "name", tg_json_string(dests_class_name(&a->dests, id)));
 		json_object_object_add(o, "mode", json_object_new_string(mode_name(a->dests.classes[id].mode)));
 		json_object_object_add(o, "ports",
 				       json_object_new_string(ports_text(&a->dests.classes[id], ports, sizeof(ports))));
@@ -345,18 +346,18 @@ static json_object *policy_json(struct agent *a)
 	json_object *o = json_object_new_object();
 	size_t resolved = 0, unresolved = 0;
 
-	pthread_mutex_lock(&a->hosts.lock);
-	for (size_t i = 0; i < a->hosts.n; i++) {
-		resolved += a->hosts.v[i].addrs.naddrs;
-		unresolved += !a->hosts.v[i].addrs.naddrs;
+	pthread_mutex_lock(&a->hosts->lock);
+	for (size_t i = 0; i < a->hosts->n; i++) {
+		resolved += a->hosts->v[i].addrs.naddrs;
+		unresolved += !a->hosts->v[i].addrs.naddrs;
 	}
-	pthread_mutex_unlock(&a->hosts.lock);
-	json_object_object_add(o, "source", json_object_new_string(a->policy->source));
+	pthread_mutex_unlock(&a->hosts->lock);
+	json_object_object_add(o, "source", tg_json_string(a->policy->source));
 	json_object_object_add(o, "sha256", json_object_new_string(a->policy_sha256));
 	add_time(o, "loaded_at", a->policy_loaded_ns);
 	json_object_object_add(o, "destinations", json_object_new_int64(a->policy->ndests));
 	json_object_object_add(o, "exceptions", json_object_new_int64(a->policy->nexceptions));
-	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts.n));
+	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts->n));
 	json_object_object_add(o, "resolved_ips", json_object_new_int64(resolved));
 	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(unresolved));
 	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(a)));
@@ -365,6 +366,9 @@ static json_object *policy_json(struct agent *a)
 	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
 	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
 	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));
+	/* a reload being prepared (on its thread) or applied (in slices): the policy above is in force */
+	json_object_object_add(o, "reloading", json_object_new_boolean(a->reload.running ||
+								       a->reload.applying));
 	json_object_object_add(o, "classes", classes_json(a));
 	return o;
 }
@@ -470,7 +474,7 @@ static json_object *ai_sink_json(struct agent *a)
 	}
 	sink_ai_stats(a->ai, &st);
 	lost = json_object_new_object();
-	json_object_object_add(o, "target", json_object_new_string(st.endpoint));
+	json_object_object_add(o, "target", tg_json_string(st.endpoint));
 	json_object_object_add(o, "state", json_object_new_string(sink_ai_state_name(st.state)));
 	json_object_object_add(o, "sent", json_object_new_uint64(st.sent));
 	json_object_object_add(o, "failed", json_object_new_uint64(st.failed));
@@ -480,7 +484,7 @@ static json_object *ai_sink_json(struct agent *a)
 	json_object_object_add(o, "spool", json_object_new_string(!st.spool_on_disk ? "memory" :
 				       st.spool_encrypted ? "disk, encrypted" : "disk, NOT encrypted"));
 	add_time(o, "last_success", st.last_success_ns);
-	json_object_object_add(o, "last_error", st.last_error[0] ? json_object_new_string(st.last_error) : NULL);
+	json_object_object_add(o, "last_error", st.last_error[0] ? tg_json_string(st.last_error) : NULL);
 	json_object_object_add(lost, "rejected", json_object_new_uint64(st.lost_rejected));
 	json_object_object_add(lost, "queue_full", json_object_new_uint64(st.lost_queue_full));
 	json_object_object_add(lost, "evicted", json_object_new_uint64(st.lost_evicted));
@@ -504,7 +508,7 @@ static json_object *sinks_json(struct agent *a)
 	const char *target = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
 
 	json_object_object_add(o, "name", json_object_new_string(f->name));
-	json_object_object_add(o, "target", json_object_new_string(target && strcmp(target, "-") ?
+	json_object_object_add(o, "target", tg_json_string(target && strcmp(target, "-") ?
 								   target : "stdout"));
 	json_object_object_add(o, "state", json_object_new_string(f->ok ? "ok" : "error"));
 	json_object_object_add(o, "sent", json_object_new_uint64(f->sent));
@@ -512,7 +516,7 @@ static json_object *sinks_json(struct agent *a)
 	json_object_object_add(o, "queued", json_object_new_uint64(f->queued));
 	json_object_object_add(o, "spooled", json_object_new_uint64(f->spooled));
 	add_time(o, "last_success", f->last_success_ns);
-	json_object_object_add(o, "last_error", f->last_error[0] ? json_object_new_string(f->last_error) : NULL);
+	json_object_object_add(o, "last_error", f->last_error[0] ? tg_json_string(f->last_error) : NULL);
 	json_object_array_add(arr, o);
 	json_object_array_add(arr, ai_sink_json(a));
 	return arr;
@@ -538,7 +542,7 @@ static json_object *top_json(const struct tg_tally *t, const char *label)
 	for (size_t i = 0; i < n && i < 5; i++) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, label, json_object_new_string(sorted[i].key));
+		json_object_object_add(o, label, tg_json_string(sorted[i].key));
 		json_object_object_add(o, "violations", json_object_new_uint64(sorted[i].count));
 		json_object_array_add(arr, o);
 	}
@@ -553,11 +557,11 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 
 	if (missing_hooks) {
 		snprintf(buf, sizeof(buf), "%d hook(s) not attached", missing_hooks);
-		json_object_array_add(reasons, json_object_new_string(buf));
+		json_object_array_add(reasons, tg_json_string(buf));
 	}
 	if (!a->file_sink.ok) {
 		snprintf(buf, sizeof(buf), "event sink %s failing: %s", a->file_sink.name, a->file_sink.last_error);
-		json_object_array_add(reasons, json_object_new_string(buf));
+		json_object_array_add(reasons, tg_json_string(buf));
 	}
 	if (a->ai) {
 		struct tg_sink_ai_stats st;
@@ -565,7 +569,7 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 		sink_ai_stats(a->ai, &st);
 		if (st.state == TG_SINK_AI_DOWN) {
 			snprintf(buf, sizeof(buf), "event sink appinsights down: %s", st.last_error);
-			json_object_array_add(reasons, json_object_new_string(buf));
+			json_object_array_add(reasons, tg_json_string(buf));
 		}
 		if (st.failed) {
 			snprintf(buf, sizeof(buf), "appinsights: %llu item(s) lost since start",
@@ -629,7 +633,7 @@ json_object *status_build_json(struct agent *a)
 	json_object_object_add(top, "workloads", top_json(a->top_workloads, "workload"));
 	json_object_object_add(top, "destinations", top_json(a->top_destinations, "destination"));
 	json_object_object_add(o, "top", top);
-	json_object_object_add(control, "socket", json_object_new_string(a->control.path));
+	json_object_object_add(control, "socket", tg_json_string(a->control.path));
 	/* connected now, this status request included (at most TG_CONTROL_MAX_CLIENTS) */
 	json_object_object_add(control, "clients", json_object_new_uint64(a->control.nclients));
 	json_object_object_add(control, "refused_peers", json_object_new_uint64(a->control.refused_peers));
@@ -729,20 +733,32 @@ static void metric_head(struct mbuf *b, const char *name, const char *type, cons
 	mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Label values: escape backslash, quote and newline as the format asks. */
+/*
+ * Label values: valid UTF-8 (a cgroup directory name can be any bytes), then
+ * backslash, quote and newline escaped as the format asks.
+ */
 static const char *label(const char *s, char *buf, size_t len)
 {
-	size_t o = 0;
+	size_t o = 0, n = s ? strlen(s) : 0, flen;
+	char *fixed = s ? tg_utf8_repair(s, n, &flen) : NULL;
 
-	for (; s && *s && o + 2 < len; s++) {
-		if (*s == '\\' || *s == '"' || *s == '\n') {
+	for (const char *p = fixed; p && *p && o + 2 < len; p++) {
+		/* not past the buffer with half a character */
+		size_t k = tg_utf8_seq((const unsigned char *)p, flen - (size_t)(p - fixed));
+
+		if (*p == '\\' || *p == '"' || *p == '\n') {
 			buf[o++] = '\\';
-			buf[o++] = *s == '\n' ? 'n' : *s;
+			buf[o++] = *p == '\n' ? 'n' : *p;
+		} else if (k && o + k < len) {
+			memcpy(buf + o, p, k);
+			o += k;
+			p += k - 1;
 		} else {
-			buf[o++] = *s;
+			break;
 		}
 	}
 	buf[o] = '\0';
+	free(fixed);
 	return buf;
 }
 
@@ -767,6 +783,8 @@ static void metrics_flows(struct agent *a, struct mbuf *b)
 
 static void metrics_hooks(struct agent *a, struct mbuf *b)
 {
+	char l[PATH_MAX * 2];
+
 	metric_head(b, "tlsguard_hook_attached", "gauge",
 		    "1 while the program is attached to the watched cgroup (0: detached, e.g. the cgroup was removed).");
 	for (size_t i = 0; i < a->loader.natts; i++)
@@ -775,7 +793,8 @@ static void metrics_hooks(struct agent *a, struct mbuf *b)
 
 			read_hook(a->loader.atts[i].link_fd[h], &st);
 			mprintf(b, "tlsguard_hook_attached{program=\"%s\",cgroup=\"%s\"} %d\n",
-				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path), st.attached);
+				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
+				st.attached);
 		}
 	metric_head(b, "tlsguard_bpf_run_time_seconds_total", "counter",
 		    "Kernel time spent in each program (needs kernel.bpf_stats_enabled=1).");
@@ -785,7 +804,8 @@ static void metrics_hooks(struct agent *a, struct mbuf *b)
 
 			read_hook(a->loader.atts[i].link_fd[h], &st);
 			mprintf(b, "tlsguard_bpf_run_time_seconds_total{program=\"%s\",cgroup=\"%s\"} %.9f\n",
-				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path), st.run_time_ns / 1e9);
+				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
+				st.run_time_ns / 1e9);
 		}
 	metric_head(b, "tlsguard_bpf_run_count_total", "counter", "Invocations of each program.");
 	for (size_t i = 0; i < a->loader.natts; i++)
@@ -794,7 +814,7 @@ static void metrics_hooks(struct agent *a, struct mbuf *b)
 
 			read_hook(a->loader.atts[i].link_fd[h], &st);
 			mprintf(b, "tlsguard_bpf_run_count_total{program=\"%s\",cgroup=\"%s\"} %llu\n",
-				loader_hook_name(h), rel_cgroup(a, a->loader.atts[i].path),
+				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
 				(unsigned long long)st.run_cnt);
 		}
 }

@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 
 #include "cgroup.h"
+#include "escape.h"
 #include "log.h"
 #include "workload.h"
 #include "workload_int.h"
@@ -1409,15 +1410,15 @@ json_object *workloads_status_json(struct tg_workloads *w)
 	json_object *o = json_object_new_object(), *api = json_object_new_object();
 
 	pthread_mutex_lock(&w->lock);
-	json_object_object_add(api, "server", w->cfg.server ? json_object_new_string(w->cfg.server) : NULL);
-	json_object_object_add(api, "node", json_object_new_string(w->cfg.node_name ? w->cfg.node_name : ""));
+	json_object_object_add(api, "server", tg_json_string(w->cfg.server));
+	json_object_object_add(api, "node", tg_json_string(w->cfg.node_name ? w->cfg.node_name : ""));
 	json_object_object_add(api, "state", json_object_new_string(wl_api_state_name(w->api_state)));
 	json_object_object_add(api, "pods", json_object_new_int64((int64_t)w->api.n));
 	json_object_object_add(api, "lists", json_object_new_uint64(w->api_lists));
 	json_object_object_add(api, "watch_events", json_object_new_uint64(w->api_watch_events));
 	json_object_object_add(api, "errors", json_object_new_uint64(w->api_errors));
 	json_object_object_add(api, "last_error", w->api_last_error[0] ?
-			       json_object_new_string(w->api_last_error) : NULL);
+			       tg_json_string(w->api_last_error) : NULL);
 	json_object_object_add(o, "kubernetes_api", api);
 	json_object_object_add(o, "log_dir_pods", json_object_new_int64((int64_t)w->logs.n));
 	json_object_object_add(o, "selector", json_object_new_boolean(!workload_selector_empty(&w->cfg.sel)));

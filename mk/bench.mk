@@ -26,4 +26,11 @@ bench:
 	$(Q)$(MAKE) --no-print-directory bench-build
 	$(Q)bench/run.sh $(BUILD)/tlsguard $(BENCH_DIR) $(BENCH_RESULTS)
 
-.PHONY: bench bench-build
+# `make bench-policy`: CPU time of `policy check` against the size of hostile and of
+# large valid policy files (bench/policy_parse.py); BENCH_BASELINE=OLD_TLSGUARD
+# adds a column for another build. Writes bench/policy-results.md.
+bench-policy: $(BUILD)/tlsguard
+	$(Q)bench/policy_parse.py $(BUILD)/tlsguard $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE)) \
+		--out bench/policy-results.md
+
+.PHONY: bench bench-build bench-policy

@@ -7,7 +7,9 @@
 #   make fuzz-smoke    run each briefly over its seed corpus (CI; `make test` runs it)
 #   make fuzz-run FUZZER=fuzz_hello [FUZZ_SECONDS=600]   a long run of one
 #
-# Seeds: tests/fuzz/corpus/NAME for fuzz_NAME (recorded handshakes for hello).
+# Seeds: tests/fuzz/corpus/NAME for fuzz_NAME (recorded handshakes for hello);
+# fuzz_policy also starts from tests/policies/ (the policies the agent and
+# `policy check` must agree on: hostile ones among them).
 
 FUZZ		:= $(BUILD)/fuzz
 FUZZ_SRCS	:= $(wildcard tests/fuzz/fuzz_*.c)
@@ -36,6 +38,7 @@ fuzz-smoke: fuzz
 		name=$$(basename $$bin); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 		work=$$(mktemp -d /tmp/tg-fuzz.XXXXXX); \
 		[ -d $$corpus ] && cp -r $$corpus/. $$work/ 2>/dev/null; \
+		[ $$name = fuzz_policy ] && cp tests/policies/*.yaml $$work/ 2>/dev/null; \
 		if $$bin -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 $$work >$$work.log 2>&1; then \
 			echo "PASS $$name"; passed=$$((passed + 1)); \
 		else \
@@ -48,6 +51,6 @@ fuzz-smoke: fuzz
 fuzz-run: $(FUZZ)/$(FUZZER)
 	$(Q)mkdir -p $(FUZZ)/corpus-$(FUZZER)
 	$(Q)$(FUZZ)/$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ)/corpus-$(FUZZER) \
-		tests/fuzz/corpus/$(patsubst fuzz_%,%,$(FUZZER))
+		tests/fuzz/corpus/$(patsubst fuzz_%,%,$(FUZZER)) $(if $(filter fuzz_policy,$(FUZZER)),tests/policies)
 
 .PHONY: fuzz fuzz-smoke fuzz-run

@@ -30,8 +30,12 @@ static void usage(FILE *out)
 		"                          (default control.socket, else %s)\n"
 		"  -v, --verbose           debug output, including the BPF verifier log\n"
 		"  -h, --help              this text\n\n"
-		"SIGHUP reloads the policy file; SIGINT/SIGTERM stop the agent. Programs stay\n"
-		"attached after it stops, so enforcement continues; 'tlsguard uninstall' removes them.\n",
+		"Before loading anything the agent checks its configuration as 'tlsguard policy\n"
+		"check' does, and exits 2 with the same messages when it is not usable.\n"
+		"SIGHUP (or a change of the file) reloads the policy: it is prepared off the event\n"
+		"loop, and a file the agent cannot use is refused, the old policy staying\n"
+		"in force. SIGINT/SIGTERM stop the agent. Programs stay attached after it stops,\n"
+		"so enforcement continues; 'tlsguard uninstall' removes them.\n",
 		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH, TG_DEFAULT_SOCKET);
 }
 

@@ -7,7 +7,9 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/render.h"
 #include "control.h"
+#include "escape.h"
 #include "log.h"
 
 static const char *get(json_object *o, const char *a, const char *b)
@@ -18,6 +20,9 @@ static const char *get(json_object *o, const char *a, const char *b)
 		return NULL;
 	if (b && (!json_object_object_get_ex(x, b, &x) || !x))
 		return NULL;
+	/* values only: a list or mapping would print as JSON, keys unescaped */
+	if (json_object_is_type(x, json_type_object) || json_object_is_type(x, json_type_array))
+		return NULL;
 	return json_object_get_string(x);
 }
 
@@ -26,7 +31,7 @@ static const char *or(const char *v, const char *dflt)
 	return v ? v : dflt;
 }
 
-static void print_text(json_object *ev)
+void events_render_text(FILE *out, json_object *ev)
 {
 	const char *name = get(ev, "destination", "name"), *method = get(ev, "protocol", "method");
 	char what[400] = "";
@@ -36,7 +41,7 @@ static void print_text(json_object *ev)
 			 or(get(ev, "protocol", "host"), "-"));
 	else
 		snprintf(what, sizeof(what), "%s", or(get(ev, "protocol", "detected"), "-"));
-	printf("%s  %-15s %-8s %-10s %s:%s  %s[%s] %s  %s\n", or(get(ev, "time", NULL), "-"),
+	fprintf(out, "%s  %-15s %-8s %-10s %s:%s  %s[%s] %s  %s\n", or(get(ev, "time", NULL), "-"),
 	       or(get(ev, "type", NULL), "-"), or(get(ev, "action", NULL), "-"),
 	       or(get(ev, "destination", "class"), "-"), name ? name : or(get(ev, "destination", "ip"), "-"),
 	       or(get(ev, "destination", "port"), "-"), or(get(ev, "workload", "comm"), "?"),
@@ -124,11 +129,13 @@ int cmd_events(int argc, char **argv)
 			fclose(f);
 			return TG_EXIT_FAIL;
 		}
-		if (!strcmp(fmt, "json"))
+		if (!strcmp(fmt, "json")) {
+			tg_json_strings_safe(ev);	/* no raw control character: escape.h */
 			printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
 								     JSON_C_TO_STRING_NOSLASHESCAPE));
-		else
-			print_text(ev);
+		} else if (!tg_json_strings_to_text(ev)) {	/* names workloads chose: escape.h */
+			events_render_text(stdout, ev);
+		}
 		fflush(stdout);
 		json_object_put(ev);
 	}

@@ -1,18 +1,31 @@
 // SPDX-License-Identifier: MIT
 /* tlsguard status: what the agent is doing, for people (-o text) and programs (-o json). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/render.h"
 #include "control.h"
+#include "escape.h"
 #include "log.h"
 
 struct style {
 	const char *bold, *green, *red, *yellow, *reset;
+	FILE *out;
 };
+
+/*
+ * Only values are shown: a list or mapping would print as JSON, with keys
+ * tg_json_strings_to_text() did not escape.
+ */
+static bool scalar(json_object *x)
+{
+	return x && !json_object_is_type(x, json_type_object) && !json_object_is_type(x, json_type_array);
+}
 
 static const char *s(json_object *o, const char *path)
 {
@@ -26,45 +39,61 @@ static const char *s(json_object *o, const char *path)
 			return "-";
 		path = dot + 1;
 	}
-	if (!x || !json_object_object_get_ex(x, path, &x) || !x)
+	if (!x || !json_object_object_get_ex(x, path, &x) || !scalar(x))
 		return "-";
 	return json_object_get_string(x);
 }
 
+/* The list under @key of @o, and its length; 0 when absent or not a list. */
+static size_t list(json_object *o, const char *key, json_object **arr)
+{
+	if (!json_object_object_get_ex(o, key, arr) || !json_object_is_type(*arr, json_type_array))
+		return 0;
+	return json_object_array_length(*arr);
+}
+
+/* A list entry as text; "-" when it is not there. */
+static const char *item(json_object *arr, size_t i)
+{
+	json_object *x = json_object_array_get_idx(arr, i);
+
+	return scalar(x) ? json_object_get_string(x) : "-";
+}
+
 static void section(const struct style *st, const char *title)
 {
-	printf("\n%s%s%s\n", st->bold, title, st->reset);
+	fprintf(st->out, "\n%s%s%s\n", st->bold, title, st->reset);
 }
 
 static void print_agent(const struct style *st, json_object *o)
 {
 	section(st, "Agent");
-	printf("  %-16s %s (up %ss, since %s)\n", "pid", s(o, "agent.pid"), s(o, "agent.uptime_s"),
+	fprintf(st->out, "  %-16s %s (up %ss, since %s)\n", "pid", s(o, "agent.pid"), s(o, "agent.uptime_s"),
 	       s(o, "agent.started_at"));
-	printf("  %-16s %s (from %s)\n", "mode", s(o, "agent.mode"), s(o, "agent.mode_source"));
-	printf("  %-16s %s\n", "fail mode", s(o, "agent.fail_mode"));
-	printf("  %-16s %s%s\n", "pins", s(o, "agent.pin_path"),
+	fprintf(st->out, "  %-16s %s (from %s)\n", "mode", s(o, "agent.mode"), s(o, "agent.mode_source"));
+	fprintf(st->out, "  %-16s %s\n", "fail mode", s(o, "agent.fail_mode"));
+	fprintf(st->out, "  %-16s %s%s\n", "pins", s(o, "agent.pin_path"),
 	       !strcmp(s(o, "agent.adopted_pins"), "true") ? " (adopted from a previous agent)" : "");
-	printf("  %-16s %s", "pin layout", s(o, "handoff.layout"));
+	fprintf(st->out, "  %-16s %s", "pin layout", s(o, "handoff.layout"));
 	if (!strcmp(s(o, "handoff.draining"), "true"))
-		printf(" (upgrading from layout %s: it judges its %s open flow(s) until they are "
+		fprintf(st->out, " (upgrading from layout %s: it judges its %s open flow(s) until they are "
 		       "decided)", s(o, "handoff.retiring_layout"), s(o, "handoff.retiring_open_flows"));
-	printf("\n");
-	printf("  %-16s %s\n", "control socket", s(o, "control.socket"));
+	fprintf(st->out, "\n");
+	fprintf(st->out, "  %-16s %s\n", "control socket", s(o, "control.socket"));
 }
 
 static void print_hooks(const struct style *st, json_object *o)
 {
 	json_object *hooks;
+	size_t n;
 
 	section(st, "Kernel hooks");
-	if (!json_object_object_get_ex(o, "hooks", &hooks))
-		return;
-	for (size_t i = 0; i < json_object_array_length(hooks); i++) {
+	n = list(o, "hooks", &hooks);
+	for (size_t i = 0; i < n; i++) {
 		json_object *h = json_object_array_get_idx(hooks, i);
 		int ok = !strcmp(s(h, "attached"), "true");
 
-		printf("  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
+		fprintf(st->out, "  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
 		       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
 		       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
 	}
@@ -73,33 +102,34 @@ static void print_hooks(const struct style *st, json_object *o)
 static void print_policy(const struct style *st, json_object *o)
 {
 	json_object *classes;
+	size_t n;
 
 	section(st, "Policy");
-	printf("  %-16s %s\n", "source", s(o, "policy.source"));
-	printf("  %-16s %s\n", "sha256", s(o, "policy.sha256"));
-	printf("  %-16s %s (reloads %s, failed %s)\n", "loaded", s(o, "policy.loaded_at"),
+	fprintf(st->out, "  %-16s %s\n", "source", s(o, "policy.source"));
+	fprintf(st->out, "  %-16s %s\n", "sha256", s(o, "policy.sha256"));
+	fprintf(st->out, "  %-16s %s (reloads %s, failed %s)\n", "loaded", s(o, "policy.loaded_at"),
 	       s(o, "policy.reloads"), s(o, "policy.reload_failures"));
-	printf("  %-16s %s, %s exceptions, %s map entries, %s IPs resolved from %s hosts (%s unresolved)\n",
+	fprintf(st->out, "  %-16s %s, %s exceptions, %s map entries, %s IPs resolved from %s hosts (%s unresolved)\n",
 	       "destinations", s(o, "policy.destinations"), s(o, "policy.exceptions"),
 	       s(o, "policy.map_entries"), s(o, "policy.resolved_ips"), s(o, "policy.hosts"),
 	       s(o, "policy.unresolved_hosts"));
-	printf("  %-16s %s IPs from DNS answers (at most %s, %s evicted, %s expired)\n", "learned",
+	fprintf(st->out, "  %-16s %s IPs from DNS answers (at most %s, %s evicted, %s expired)\n", "learned",
 	       s(o, "policy.learned_ips"), s(o, "policy.dns.max_learned"), s(o, "policy.learned_evicted"),
 	       s(o, "policy.dns.expired"));
-	printf("  %-16s %s open (at most %s); not tracked: %s at the cap, %s without memory "
+	fprintf(st->out, "  %-16s %s open (at most %s); not tracked: %s at the cap, %s without memory "
 	       "(%s refused, %s passed)\n", "tracked flows",
 	       s(o, "flows.live"), s(o, "flows.max"), s(o, "flows.untracked.flow_cap"),
 	       s(o, "flows.untracked.storage"), s(o, "flows.untracked.refused"),
 	       s(o, "flows.untracked.passed"));
-	if (!json_object_object_get_ex(json_object_object_get(o, "policy"), "classes", &classes) ||
-	    !json_object_array_length(classes))
+	n = list(json_object_object_get(o, "policy"), "classes", &classes);
+	if (!n)
 		return;
-	printf("  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", "CLASS", "MODE", "PORTS", "FLOWS", "TLS",
+	fprintf(st->out, "  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", "CLASS", "MODE", "PORTS", "FLOWS", "TLS",
 	       "FLAGGED", "BLOCKED", "REFUSED");
-	for (size_t i = 0; i < json_object_array_length(classes); i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(classes, i);
 
-		printf("  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", s(c, "name"), s(c, "mode"),
+		fprintf(st->out, "  %-14s %-8s %-14s %7s %7s %9s %8s %9s\n", s(c, "name"), s(c, "mode"),
 		       s(c, "ports"), s(c, "flows.tracked"), s(c, "flows.tls"),
 		       s(c, "flows.plaintext_flagged"), s(c, "flows.plaintext_blocked"),
 		       s(c, "flows.connect_blocked"));
@@ -109,92 +139,90 @@ static void print_policy(const struct style *st, json_object *o)
 static void print_counters(const struct style *st, json_object *o)
 {
 	section(st, "Counters since the agent started");
-	printf("  %-16s %-8s %-16s %s\n", "flows tracked", s(o, "counters.flows_tracked"), "tls",
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "flows tracked", s(o, "counters.flows_tracked"), "tls",
 	       s(o, "counters.tls"));
-	printf("  %-16s %-8s %-16s %s\n", "plaintext", s(o, "counters.plaintext"), "blocked",
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "plaintext", s(o, "counters.plaintext"), "blocked",
 	       s(o, "counters.blocked"));
-	printf("  %-16s %-8s %-16s %s\n", "flagged", s(o, "counters.flagged"), "refused connects",
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "flagged", s(o, "counters.flagged"), "refused connects",
 	       s(o, "counters.connect_blocked"));
-	printf("  %-16s %-8s %-16s %s\n", "weak tls", s(o, "counters.weak_tls"), "sni mismatch",
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "weak tls", s(o, "counters.weak_tls"), "sni mismatch",
 	       s(o, "counters.sni_mismatch"));
-	printf("  %-16s %-8s %-16s %s\n", "events emitted", s(o, "counters.events_emitted"), "events lost",
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "events emitted", s(o, "counters.events_emitted"), "events lost",
 	       s(o, "counters.events_lost"));
-	printf("  %-16s %-8s %-16s %s\n", "sockets killed", s(o, "counters.sockets_destroyed"),
+	fprintf(st->out, "  %-16s %-8s %-16s %s\n", "sockets killed", s(o, "counters.sockets_destroyed"),
 	       "destroy failed", s(o, "counters.destroy_failed"));
 }
 
 static void print_sinks(const struct style *st, json_object *o)
 {
 	json_object *sinks;
+	size_t n;
 
 	section(st, "Sinks");
-	if (!json_object_object_get_ex(o, "sinks", &sinks))
-		return;
-	for (size_t i = 0; i < json_object_array_length(sinks); i++) {
+	n = list(o, "sinks", &sinks);
+	for (size_t i = 0; i < n; i++) {
 		json_object *k = json_object_array_get_idx(sinks, i);
 		int ok = !strcmp(s(k, "state"), "ok");
 
 		if (!strcmp(s(k, "state"), "disabled")) {
-			printf("  %-11s disabled (not configured)\n", s(k, "name"));
+			fprintf(st->out, "  %-11s disabled (not configured)\n", s(k, "name"));
 			continue;
 		}
-		printf("  %-11s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
+		fprintf(st->out, "  %-11s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
 		       s(k, "name"), ok ? st->green : st->red, s(k, "state"), st->reset, s(k, "target"),
 		       s(k, "sent"), s(k, "failed"), s(k, "queued"), s(k, "spooled"), s(k, "last_success"));
 		if (strcmp(s(k, "last_error"), "-"))
-			printf(", last error: %s", s(k, "last_error"));
-		printf("\n");
+			fprintf(st->out, ", last error: %s", s(k, "last_error"));
+		fprintf(st->out, "\n");
 	}
 }
 
 static void print_top(const struct style *st, json_object *o, const char *which, const char *title,
 		      const char *label)
 {
-	json_object *top = json_object_object_get(o, "top"), *arr;
+	json_object *arr;
+	size_t n = list(json_object_object_get(o, "top"), which, &arr);
 
 	section(st, title);
-	if (!json_object_object_get_ex(top, which, &arr) || !json_object_array_length(arr)) {
-		printf("  none\n");
+	if (!n) {
+		fprintf(st->out, "  none\n");
 		return;
 	}
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_object *t = json_object_array_get_idx(arr, i);
 
-		printf("  %6s  %s\n", s(t, "violations"), s(t, label));
+		fprintf(st->out, "  %6s  %s\n", s(t, "violations"), s(t, label));
 	}
 }
 
 static void print_health(const struct style *st, json_object *o)
 {
-	json_object *h = json_object_object_get(o, "health"), *list;
+	json_object *h = json_object_object_get(o, "health"), *l;
 	int healthy = !strcmp(s(o, "health.state"), "healthy");
 
-	printf("%stlsguard %s%s  %s%s%s\n", st->bold, s(o, "agent.version"), st->reset,
+	fprintf(st->out, "%stlsguard %s%s  %s%s%s\n", st->bold, s(o, "agent.version"), st->reset,
 	       healthy ? st->green : st->red, s(o, "health.state"), st->reset);
-	if (json_object_object_get_ex(h, "reasons", &list))
-		for (size_t i = 0; i < json_object_array_length(list); i++)
-			printf("  %s!%s %s\n", st->red, st->reset,
-			       json_object_get_string(json_object_array_get_idx(list, i)));
-	if (json_object_object_get_ex(h, "warnings", &list))
-		for (size_t i = 0; i < json_object_array_length(list); i++)
-			printf("  %s!%s %s\n", st->yellow, st->reset,
-			       json_object_get_string(json_object_array_get_idx(list, i)));
+	for (size_t i = 0, n = list(h, "reasons", &l); i < n; i++)
+		fprintf(st->out, "  %s!%s %s\n", st->red, st->reset, item(l, i));
+	for (size_t i = 0, n = list(h, "warnings", &l); i < n; i++)
+		fprintf(st->out, "  %s!%s %s\n", st->yellow, st->reset, item(l, i));
 }
 
-static void print_text(json_object *o)
+void status_render_text(FILE *out, json_object *o, bool color)
 {
-	static const struct style color = { "\033[1m", "\033[32m", "\033[31m", "\033[33m", "\033[0m" };
-	static const struct style plain = { "", "", "", "", "" };
-	const struct style *st = isatty(STDOUT_FILENO) ? &color : &plain;
+	static const struct style colors = { "\033[1m", "\033[32m", "\033[31m", "\033[33m", "\033[0m", NULL };
+	static const struct style plain = { "", "", "", "", "", NULL };
+	struct style st = color ? colors : plain;
 
-	print_health(st, o);
-	print_agent(st, o);
-	print_hooks(st, o);
-	print_policy(st, o);
-	print_counters(st, o);
-	print_sinks(st, o);
-	print_top(st, o, "workloads", "Top violating workloads", "workload");
-	print_top(st, o, "destinations", "Top violated destinations", "destination");
+	st.out = out;
+	print_health(&st, o);
+	print_agent(&st, o);
+	print_hooks(&st, o);
+	print_policy(&st, o);
+	print_counters(&st, o);
+	print_sinks(&st, o);
+	print_top(&st, o, "workloads", "Top violating workloads", "workload");
+	print_top(&st, o, "destinations", "Top violated destinations", "destination");
 }
 
 /* --check: exit 0 when healthy, 1 with the reasons when degraded. */
@@ -207,9 +235,8 @@ static int check(json_object *o)
 		return TG_EXIT_OK;
 	}
 	printf("degraded");
-	if (json_object_object_get_ex(json_object_object_get(o, "health"), "reasons", &reasons))
-		for (size_t i = 0; i < json_object_array_length(reasons); i++)
-			printf("%s %s", i ? ";" : ":", json_object_get_string(json_object_array_get_idx(reasons, i)));
+	for (size_t i = 0, n = list(json_object_object_get(o, "health"), "reasons", &reasons); i < n; i++)
+		printf("%s %s", i ? ";" : ":", item(reasons, i));
 	printf("\n");
 	return TG_EXIT_FAIL;
 }
@@ -283,13 +310,17 @@ int cmd_status(int argc, char **argv)
 		json_object_put(resp);
 		return TG_EXIT_FAIL;
 	}
-	if (do_check)
-		ret = check(status);
-	else if (!strcmp(fmt, "json"))
+	/* names workloads chose and errors servers sent, escaped either way (escape.h) */
+	if (!do_check && !strcmp(fmt, "json")) {
+		tg_json_strings_safe(status);
 		ret = printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY |
 								    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0;
-	else {
-		print_text(status);
+	} else if (tg_json_strings_to_text(status)) {
+		tg_err("out of memory");
+	} else if (do_check) {
+		ret = check(status);
+	} else {
+		status_render_text(stdout, status, isatty(STDOUT_FILENO));
 		ret = TG_EXIT_OK;
 	}
 	json_object_put(resp);

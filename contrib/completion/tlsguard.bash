@@ -104,7 +104,13 @@ _tlsguard()
 			mapfile -t COMPREPLY < <(compgen -W "check show-default --help" -- "$cur")
 			;;
 		check)
-			_tlsguard_files
+			if [[ $prev == --cgroup || $prev == -c ]]; then
+				_tlsguard_dirs
+			elif [[ $cur == -* ]]; then
+				mapfile -t COMPREPLY < <(compgen -W "--cgroup --offline --help" -- "$cur")
+			else
+				_tlsguard_files
+			fi
 			;;
 		esac
 		return

@@ -615,6 +615,13 @@ tg_start_agent()
 	[[ -z "$TG_AGENT_PID" ]] || tg_fail "tg_start_agent: agent already running (pid $TG_AGENT_PID)"
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
+	# `tlsguard policy check` judges a policy with the agent's own start checks
+	# (agent/prepare.c): every policy a test starts the agent with, it accepts
+	if ! "$TLSGUARD" policy check --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" "$policy" \
+		>"$TG_TMP/check.$TG_AGENT_STARTS.log" 2>&1; then
+		cat "$TG_TMP/check.$TG_AGENT_STARTS.log" >&2
+		tg_fail "tlsguard policy check refuses $policy, which the agent is started with"
+	fi
 	# shellcheck disable=SC2086 # TG_AGENT_WRAPPER is a command line (e.g. valgrind ...)
 	${TG_AGENT_WRAPPER:-} "$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
 		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" "${mode_args[@]}" -v "$@" \

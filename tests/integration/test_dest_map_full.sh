@@ -45,7 +45,7 @@ _tg_check_sanitizers "$TG_TMP/refused.log"
 [[ $rc -eq 2 ]] || { cat "$TG_TMP/refused.log" >&2; tg_fail "agent start with $((MAX + 1)) entries: exit $rc, expected 2"; }
 tg_log "ok: refused at start with exit 2"
 assert_file_contains "$TG_TMP/refused.log" \
-	"^tlsguard: the policy needs $((MAX + 1)) destination map entries .*at most $MAX" "the agent says why"
+	"^tlsguard: $POLICY: the policy needs $((MAX + 1)) destination map entries .*at most $MAX" "the agent says why"
 n=$(grep -c -i 'destination\|too long\|E2BIG' "$TG_TMP/refused.log") || true
 [[ $n -eq 1 ]] || { cat "$TG_TMP/refused.log" >&2; tg_fail "expected one message about the destinations, got $n"; }
 [[ ! -e "$TG_PIN" ]] || tg_fail "a refused policy left pins under $TG_PIN"

@@ -3,7 +3,7 @@
 # Live reload under traffic: a changed policy file is picked up (inotify) and a
 # new class is enforced; an invalid file is rejected with an `agent` event and
 # the old policy keeps enforcing; SIGHUP reloads too; no verdict or event is
-# lost while the maps are swapped.
+# lost while the maps are swapped; a host name a reload adds is resolved.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +26,10 @@ write_policy()	# write_policy with_registry(0|1) [broken]
 			echo "    cidrs: [\"$TG_OTHER4/32\"]"
 		fi
 		[[ ${2:-} == broken ]] && echo "    prots: [80]"
+		if [[ ${2:-} == named ]]; then
+			echo "  - name: named"
+			echo "    hosts: [\"localhost\"]"	# in /etc/hosts: resolved without DNS
+		fi
 		echo "events:"
 		echo "  file: \"$TG_EVENTS\""
 	} >"$POLICY.tmp"
@@ -90,5 +94,14 @@ assert_event_count "$TG_EVENTS" "e.get('type') == 'plaintext' and get(e, 'destin
 	"one event per plaintext request during the reloads"
 assert_server storage "$N" -eq 0
 assert_server registry 2 -eq 0
+
+# 4. a host name the reload brings is resolved then (not only the names of the start)
+write_policy 1 named
+wait_agent_count reload 3
+st=$("$TLSGUARD" status --socket "$TG_SOCK" -o json)
+assert_eq 1 "$(json_get "$st" policy.hosts)" "host names after the reload"
+resolved=$(json_get "$st" policy.resolved_ips)
+[[ $resolved -ge 1 ]] || tg_fail "localhost, added by the reload, has no address: $st"
+assert_eq $((2 + resolved)) "$(json_get "$st" policy.map_entries)" "map entries: two prefixes and localhost's addresses"
 tg_stop_agent
 assert_events_valid

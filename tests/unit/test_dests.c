@@ -22,6 +22,7 @@
 #include "dests.h"
 #include "tlsguard/preface.h"
 #include "policy.h"
+#include "prepare.h"
 
 static struct tg_policy *load(const char *yaml)
 {
@@ -62,7 +63,7 @@ static void test_classes_and_prefixes(void **state)
 	struct tg_dest_table t;
 	const struct tg_dest_entry *e;
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.nclasses, 2);
 	assert_string_equal(dests_class_name(&t, 1), "storage");
 	assert_string_equal(dests_class_name(&t, 2), "db");
@@ -89,7 +90,7 @@ static void test_mode_override_wins(void **state)
 				   "  - name: a\n    cidrs: [\"10.0.0.0/8\"]\n    mode: audit\n");
 	struct tg_dest_table t;
 
-	assert_int_equal(dests_build(p, TG_MODE_ENFORCE, NULL, NULL, &t), 0);
+	assert_int_equal(dests_build(p, TG_MODE_ENFORCE, NULL, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.classes[1].mode, TG_MODE_ENFORCE);
 	dests_free(&t);
 	policy_free(p);
@@ -103,7 +104,7 @@ static void test_exception_wins_over_same_prefix(void **state)
 	struct tg_dest_table t;
 	const struct tg_dest_entry *e;
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, 2);
 	e = find(&t, "169.254.169.254", 128);
 	assert_non_null(e);
@@ -129,7 +130,7 @@ static void test_resolved_hosts_become_entries_with_names(void **state)
 	h.v[0].name = "acct.blob.core.windows.net";
 	memcpy(h.v[0].addrs.addrs[0], addr, 16);
 	h.v[0].addrs.naddrs = 1;
-	assert_int_equal(dests_build(p, -1, &h, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, &h, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].key.prefixlen, 128);
 	assert_string_equal(dests_name_for(&t, addr), "acct.blob.core.windows.net");
@@ -161,7 +162,7 @@ static void test_shared_address_goes_to_first_class(void **state)
 		memcpy(h.v[i].addrs.addrs[0], addr, 16);
 		h.v[i].addrs.naddrs = 1;
 	}
-	assert_int_equal(dests_build(p, -1, &h, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, &h, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].val.class_id, 1);
 	dests_free(&t);
@@ -172,43 +173,65 @@ static void test_shared_address_goes_to_first_class(void **state)
 
 #define DATA_DIR TG_TEST_DATA "/servicetags/"
 
+/* Prepare @yaml as the agent would (written to a file first): 0 or -errno, messages in @d. */
+static int prepare_text(const char *yaml, struct tg_prepared *out, struct tg_diag *d)
+{
+	char path[] = "/tmp/tg-dests-policy-XXXXXX";
+	int fd = mkstemp(path), ret;
+	struct tg_prepare_opts o = { .path = path, .scope = TG_PREP_RELOAD, .mode_override = -1 };
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	ret = prepare_policy(&o, out, d);
+	unlink(path);
+	return ret;
+}
+
 static void test_service_tags_become_prefixes(void **state)
 {
-	struct tg_policy *p = load("destinations:\n"
-				   "  - name: storage\n"
-				   "    service_tags:\n"
-				   "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
-				   "      tags: [Storage.WestEurope]\n");
-	struct tg_dest_table t;
+	struct tg_prepared prep;
+	struct tg_diag d = { 0 };
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
-	assert_int_equal(t.n, 3);
-	assert_non_null(find(&t, "20.60.0.0", 96 + 16));
-	assert_non_null(find(&t, "20.38.108.0", 96 + 23));
-	assert_non_null(find(&t, "2603:1020:206::", 48));
-	assert_null(find(&t, "20.50.201.0", 96 + 26));	/* another tag */
-	dests_free(&t);
-	policy_free(p);
+	assert_int_equal(prepare_text("destinations:\n"
+				      "  - name: storage\n"
+				      "    service_tags:\n"
+				      "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
+				      "      tags: [Storage.WestEurope]\n", &prep, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(prep.dests.n, 3);
+	assert_non_null(find(&prep.dests, "20.60.0.0", 96 + 16));
+	assert_non_null(find(&prep.dests, "20.38.108.0", 96 + 23));
+	assert_non_null(find(&prep.dests, "2603:1020:206::", 48));
+	assert_null(find(&prep.dests, "20.50.201.0", 96 + 26));	/* another tag */
+	/* read once, into the policy: later builds (host refreshes) read no file */
+	assert_int_equal(prep.policy->dests[0].ntag_cidrs, 3);
+	prepared_free(&prep);
 }
 
 static void test_service_tag_missing_is_an_error(void **state)
 {
-	struct tg_policy *p = load("destinations:\n"
-				   "  - name: storage\n"
-				   "    service_tags:\n"
-				   "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
-				   "      tags: [Storage.MarsNorth]\n");
-	struct tg_policy *q = load("destinations:\n"
-				   "  - name: storage\n"
-				   "    service_tags:\n"
-				   "      file: \"" DATA_DIR "no-such-file.json\"\n"
-				   "      tags: [Storage.WestEurope]\n");
-	struct tg_dest_table t;
+	struct tg_prepared prep;
+	struct tg_diag d = { 0 };
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), -ENOENT);
-	assert_int_not_equal(dests_build(q, -1, NULL, NULL, &t), 0);
-	policy_free(p);
-	policy_free(q);
+	assert_int_equal(prepare_text("destinations:\n"
+				      "  - name: storage\n"
+				      "    service_tags:\n"
+				      "      file: \"" DATA_DIR "ServiceTags_Public_small.json\"\n"
+				      "      tags: [Storage.MarsNorth]\n", &prep, &d), -ENOENT);
+	assert_int_equal(d.n, 1);
+	assert_non_null(strstr(d.msgs[0], ":2:5: destination \"storage\": service tag Storage.MarsNorth "
+			       "is not in " DATA_DIR "ServiceTags_Public_small.json"));
+	diag_free(&d);
+	assert_int_equal(prepare_text("destinations:\n"
+				      "  - name: storage\n"
+				      "    service_tags:\n"
+				      "      file: \"" DATA_DIR "no-such-file.json\"\n"
+				      "      tags: [Storage.WestEurope]\n", &prep, &d), -ENOENT);
+	assert_int_equal(d.n, 1);
+	assert_non_null(strstr(d.msgs[0], "cannot read service tags file " DATA_DIR "no-such-file.json: "
+			       "No such file or directory"));
+	diag_free(&d);
 }
 
 /* A reload keeps each class's id (per-class counters keep their meaning). */
@@ -224,8 +247,8 @@ static void test_class_ids_survive_reload(void **state)
 				    "  - name: a\n    cidrs: [\"10.1.0.0/16\"]\n");
 	struct tg_dest_table t1, t2;
 
-	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1), 0);
-	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2), 0);
+	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1, NULL, 0), 0);
+	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2, NULL, 0), 0);
 	assert_string_equal(dests_class_name(&t2, 1), "a");
 	assert_string_equal(dests_class_name(&t2, 3), "c");
 	assert_null(dests_class_name(&t2, 2));		/* b's id is not handed to "new" */
@@ -269,7 +292,7 @@ static void test_bound_exactly_full_fits(void **state)
 	struct tg_policy *p = load_many(TG_MAX_DESTS, 3, false);	/* duplicates are no entries */
 	struct tg_dest_table t;
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, TG_MAX_DESTS);
 	assert_non_null(find(&t, "10.0.0.0", 128));
 	assert_non_null(find(&t, "10.0.255.255", 128));
@@ -282,11 +305,15 @@ static void test_bound_one_more_is_refused(void **state)
 	struct tg_policy *p = load_many(TG_MAX_DESTS + 1, 0, false);
 	struct tg_policy *q = load_many(TG_MAX_DESTS, 0, true);	/* exceptions are entries too */
 	struct tg_dest_table t;
+	char why[300] = "";
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), -E2BIG);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, why, sizeof(why)), -E2BIG);
+	assert_string_equal(why, "the policy needs 65537 destination map entries (prefixes, resolved "
+			    "and learned addresses); the kernel map holds at most 65536: merge "
+			    "prefixes or split the policy");
 	assert_int_equal(t.n, 0);
 	assert_null(t.v);
-	assert_int_equal(dests_build(q, -1, NULL, NULL, &t), -E2BIG);
+	assert_int_equal(dests_build(q, -1, NULL, NULL, &t, NULL, 0), -E2BIG);
 	policy_free(p);
 	policy_free(q);
 }
@@ -414,7 +441,7 @@ static void test_port_entries_and_overrides(void **state)
 	struct tg_dest_table t;
 	unsigned int files = 0, smb = 0, nfs = 0, db = 0;
 
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &t), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
 	for (unsigned int id = 1; id <= t.nclasses; id++) {
 		const char *n = dests_class_name(&t, id);
 
@@ -450,6 +477,53 @@ static void test_port_entries_and_overrides(void **state)
 	policy_free(p);
 }
 
+/*
+ * A reload's table in slices of one map write (the agent answers its control
+ * socket between slices): every entry of the old table stays in until every
+ * new one is in, and the end is the same as in one go.
+ */
+static void test_apply_in_slices(void **state)
+{
+	static const int a[] = { 1, 2, 3, 4 }, b[] = { 3, 4, 5, 6, 7 };
+	static const char *const seen[] = { "1,2,3,4,5", "1,2,3,4,5,6", "1,2,3,4,5,6,7", "2,3,4,5,6,7",
+					    "3,4,5,6,7" };
+	struct tg_dest_table old, next;
+	struct tg_dest_apply ap;
+	struct maps m;
+	char got[64];
+	int steps = 0, ret;
+
+	if (!make_maps(&m, 16))
+		skip();
+	table_of(&old, a, 4);
+	table_of(&next, b, 5);
+	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
+	dests_apply_begin(&ap, m.dests, m.classes, &old, &next);
+	while ((ret = dests_apply_step(&ap, 1)) > 0) {
+		assert_true(steps < 5);
+		map_contents(m.dests, got, sizeof(got));
+		assert_string_equal(got, seen[steps]);
+		steps++;
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(steps, 5);
+	map_contents(m.dests, got, sizeof(got));
+	assert_string_equal(got, "3,4,5,6,7");
+	close_maps(&m);
+	/* a trie too small for both, in slices too: the leaving entries first, then the rest */
+	assert_true(make_maps(&m, 5));
+	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
+	dests_apply_begin(&ap, m.dests, m.classes, &old, &next);
+	while ((ret = dests_apply_step(&ap, 1)) > 0)
+		;
+	assert_int_equal(ret, 0);
+	map_contents(m.dests, got, sizeof(got));
+	assert_string_equal(got, "3,4,5,6,7");
+	dests_free(&old);
+	dests_free(&next);
+	close_maps(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_apply_when_both_policies_do_not_fit),
 		cmocka_unit_test(test_failed_apply_puts_the_old_policy_back),
 		cmocka_unit_test(test_port_entries_and_overrides),
+		cmocka_unit_test(test_apply_in_slices),
 	};
 
 	return cmocka_run_group_tests_name("dests", tests, NULL, NULL);

@@ -588,7 +588,7 @@ static void test_dests_add_learned(void **state)
 
 	assert_int_equal(learned_set_policy(t, p), 0);
 	assert_int_equal(learned_add_answer(t, ANSWER(60, sto, addrs), NOW), 5);
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &d), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &d, NULL, 0), 0);
 	n_policy = d.n;
 	assert_int_equal(dests_add_learned(&d, t), 0);
 	/* 192.0.2.9 is an exception's, 203.0.113.7 the policy's own /32 */
@@ -614,7 +614,7 @@ static void test_dests_add_learned(void **state)
 			assert_string_equal(dests_class_name(&d, d.v[i].val.class_id), "registry");
 	dests_free(&d);
 	/* no table, or an empty one: nothing added */
-	assert_int_equal(dests_build(p, -1, NULL, NULL, &d), 0);
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &d, NULL, 0), 0);
 	assert_int_equal(dests_add_learned(&d, NULL), 0);
 	assert_int_equal(d.learned, 0);
 	dests_free(&d);

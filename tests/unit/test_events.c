@@ -38,7 +38,7 @@ static int setup(void **state)
 	if (policy_load_buffer("test.yaml", policy_yaml, strlen(policy_yaml), &f.policy, &diag))
 		return -1;
 	diag_free(&diag);
-	if (dests_build(f.policy, -1, NULL, NULL, &f.dests))
+	if (dests_build(f.policy, -1, NULL, NULL, &f.dests, NULL, 0))
 		return -1;
 	events_ctx_init(&f.ctx);
 	strcpy(f.ctx.host, "aks-node-1");

@@ -16,8 +16,13 @@
 
 #include <cmocka.h>
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include "describe.h"
+#include "dests.h"
 #include "handshake.h"
+#include "policy.h"
 #include "tlsguard/names.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/quic.h"
@@ -495,6 +500,78 @@ static void test_tls_json(void **state)
 	assert_null(handshake_tls_json(&ev));
 }
 
+/* ---- the names map under the class ids a reload keeps ------------------------- */
+
+static struct tg_policy *load_policy(const char *yaml)
+{
+	struct tg_diag d = { 0 };
+	struct tg_policy *p = NULL;
+
+	assert_int_equal(policy_load_buffer("t.yaml", yaml, strlen(yaml), &p, &d), 0);
+	diag_free(&d);
+	return p;
+}
+
+/* The class id the names map gives @name for SNI binding (its TG_NAME_ANY_CLASS entry). */
+static int name_class(int names_fd, int sipkey_fd, const char *name)
+{
+	struct tg_name_key k = { 0 };
+	struct tg_name_value v;
+	struct tg_sipkey key;
+	uint32_t zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(sipkey_fd, &zero, &key), 0);
+	k.hash = handshake_name_hash(&key, name, strlen(name));
+	k.class_id = TG_NAME_ANY_CLASS;
+	return bpf_map_lookup_elem(names_fd, &k, &v) ? -1 : v.class_id;
+}
+
+/*
+ * After a reload that drops the first destination, the second keeps its
+ * class id (2): the names map must say 2 too, or a ClientHello to its host
+ * would not match its own class (an SNI mismatch, blocked in enforce).
+ */
+static void test_names_follow_kept_class_ids(void **state)
+{
+	struct tg_policy *p1 = load_policy("destinations:\n"
+					   "  - {name: a, hosts: [a.example]}\n"
+					   "  - {name: b, hosts: [b.example]}\n");
+	struct tg_policy *p2 = load_policy("destinations:\n  - {name: b, hosts: [b.example]}\n");
+	struct tg_dest_table t1, t2;
+	int names, sipkey, proxies;
+
+	if (geteuid() != 0)
+		skip();	/* creating BPF maps needs root */
+	names = bpf_map_create(BPF_MAP_TYPE_HASH, "t_names", sizeof(struct tg_name_key),
+			       sizeof(struct tg_name_value), TG_MAX_NAMES, NULL);
+	sipkey = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_sipkey", sizeof(uint32_t),
+				sizeof(struct tg_sipkey), 1, NULL);
+	proxies = bpf_map_create(BPF_MAP_TYPE_HASH, "t_proxies", sizeof(struct tg_proxy_key),
+				 sizeof(uint32_t), TG_MAX_PROXIES, NULL);
+	assert_true(names >= 0 && sipkey >= 0 && proxies >= 0);
+	handshake_set_maps(names, sipkey, proxies);
+
+	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1, NULL, 0), 0);
+	assert_int_equal(handshake_sync_names(p1, &t1), 0);
+	assert_int_equal(name_class(names, sipkey, "a.example"), 1);
+	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
+
+	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2, NULL, 0), 0);
+	assert_string_equal(dests_class_name(&t2, 2), "b");
+	assert_int_equal(handshake_sync_names(p2, &t2), 0);
+	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
+	assert_int_equal(name_class(names, sipkey, "a.example"), -1);	/* gone with its class */
+
+	handshake_set_maps(-1, -1, -1);
+	close(names);
+	close(sipkey);
+	close(proxies);
+	dests_free(&t1);
+	dests_free(&t2);
+	policy_free(p1);
+	policy_free(p2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_describe_flows),
 		cmocka_unit_test(test_tls_json),
+		cmocka_unit_test(test_names_follow_kept_class_ids),
 	};
 
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);

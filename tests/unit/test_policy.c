@@ -30,12 +30,12 @@ static int load(const char *yaml, struct tg_policy **p, struct tg_diag *d)
 	return policy_load_buffer("t.yaml", yaml, strlen(yaml), p, d);
 }
 
-/* Load @yaml expecting it valid; fails the test with the messages if not. */
-static struct tg_policy *load_ok(const char *yaml)
+/* Load @len bytes of @yaml expecting them valid; fails the test with the messages if not. */
+static struct tg_policy *load_ok_len(const char *yaml, size_t len)
 {
 	struct tg_diag d = { 0 };
 	struct tg_policy *p = NULL;
-	int ret = load(yaml, &p, &d);
+	int ret = policy_load_buffer("t.yaml", yaml, len, &p, &d);
 
 	for (size_t i = 0; i < d.n; i++)
 		print_error("unexpected: %s\n", d.msgs[i]);
@@ -44,6 +44,11 @@ static struct tg_policy *load_ok(const char *yaml)
 	assert_non_null(p);
 	diag_free(&d);
 	return p;
+}
+
+static struct tg_policy *load_ok(const char *yaml)
+{
+	return load_ok_len(yaml, strlen(yaml));
 }
 
 /*
@@ -920,7 +925,7 @@ static void test_yaml_syntax(void **state)
 	EXPECT_ERRORS("mode: \"audit\n",
 		      "t.yaml:2:1: YAML syntax error: found unexpected end of stream"
 		      " (while scanning a quoted scalar at 1:7)");
-	EXPECT_ERRORS("hosts: *nope\n", "t.yaml:1:8: YAML syntax error: found undefined alias");
+	EXPECT_ERRORS("hosts: *nope\n", "t.yaml:1:8: alias *nope has no anchor &nope before it");
 	EXPECT_ERRORS("mode: audit\n---\nmode: enforce\n",
 		      "t.yaml:2:1: a policy is one YAML document; found another here");
 }
@@ -982,7 +987,148 @@ static void test_yaml_aliases(void **state)
 
 	assert_int_equal(p->exceptions[0].hosts.n, 2);
 	policy_free(p);
-	EXPECT_ERRORS("proxies: &a [*a]\n", "t.yaml:1:10: \"proxies\" entries must be strings");
+	/* a node that contains itself would have a reader walk it forever */
+	EXPECT_ERRORS("proxies: &a [*a]\n", "t.yaml:1:14: alias *a is inside the node it names");
+	/* a later anchor of the same name wins */
+	p = load_ok("exceptions: [{cidrs: &c [10.0.0.0/8]}, {cidrs: &c [10.1.0.0/16]}]\n"
+		    "destinations:\n  - {name: a, cidrs: *c}\n");
+	assert_int_equal(p->dests[0].cidrs[0].prefixlen, 96 + 16);
+	policy_free(p);
+}
+
+/* ---- bounds (TG_POLICY_MAX_*) ---------------------------------------------- */
+
+/* Build a policy text with printf-like pieces; freed by the caller. */
+static char *text(size_t *len, const char *head, const char *item, size_t n, const char *tail)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+
+	assert_non_null(f);
+	fputs(head, f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, item, i >> 16 & 255, i >> 8 & 255, i & 255);
+	fputs(tail, f);
+	fclose(f);
+	return buf;
+}
+
+/* Exactly one message, @want, for @yaml (of @len bytes). */
+static void check_one(const char *yaml, size_t len, const char *want)
+{
+	struct tg_diag d = { 0 };
+	struct tg_policy *p = NULL;
+	int ret = policy_load_buffer("t.yaml", yaml, len, &p, &d);
+	bool same = d.n == 1 && !strcmp(d.msgs[0], want);
+
+	if (!same)
+		print_error("got %zu message(s), first: %s\nwant: %s\n", d.n, d.n ? d.msgs[0] : "-", want);
+	diag_free(&d);
+	assert_int_equal(ret, -EINVAL);
+	assert_null(p);
+	assert_true(same);
+}
+
+static void test_bound_depth(void **state)
+{
+	size_t len;
+	char *yaml = text(&len, "destinations: ", "[", 40, "");
+
+	/* the top-level mapping is the first level: the 32nd bracket is the 33rd */
+	check_one(yaml, len, "t.yaml:1:46: lists and mappings nested more than 32 deep");
+	free(yaml);
+	yaml = text(&len, "", "{a: ", 40, "");
+	check_one(yaml, len, "t.yaml:1:129: lists and mappings nested more than 32 deep");
+	free(yaml);
+	yaml = text(&len, "", "- ", 40, "");
+	check_one(yaml, len, "t.yaml:1:65: lists and mappings nested more than 32 deep");
+	free(yaml);
+	/* at the bound, a document: the walker says what is wrong with it */
+	yaml = text(&len, "proxies: ", "[", 31, "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n");
+	check_one(yaml, len, "t.yaml:1:11: \"proxies\" entries must be strings");
+	free(yaml);
+}
+
+static void test_bound_keys_items_scalar(void **state)
+{
+	size_t len;
+	char *yaml = text(&len, "workloads:\n  kubernetes:\n    labels:\n", "      k%d.%d.%d: v\n",
+			  TG_POLICY_MAX_KEYS + 1, "");
+
+	check_one(yaml, len, "t.yaml:4:7: a mapping of more than 1024 keys");
+	free(yaml);
+	yaml = text(&len, "exceptions:\n  - cidrs:\n", "    - 10.%d.%d.%d\n", TG_POLICY_MAX_ITEMS + 1, "");
+	check_one(yaml, len, "t.yaml:3:5: a list of more than 131072 entries");
+	free(yaml);
+	yaml = text(&len, "mode: \"", "a", TG_POLICY_MAX_SCALAR + 1, "\"\n");
+	check_one(yaml, len, "t.yaml:1:7: a value longer than 8192 bytes");
+	free(yaml);
+	/* at the bounds themselves: loads (and the walker reports what it finds) */
+	yaml = text(&len, "mode: \"", "a", TG_POLICY_MAX_SCALAR, "\"\n");
+	check_one(yaml, len, "t.yaml:1:7: \"mode\" must be one of audit, enforce");
+	free(yaml);
+}
+
+static void test_bound_nodes(void **state)
+{
+	size_t len;
+	char *yaml = text(&len, "exceptions:\n", "  - cidrs: [10.%d.%d.%d, 10.0.0.1, 10.0.0.2, 10.0.0.3]\n",
+			  TG_POLICY_MAX_NODES / 6 + 1, "");
+
+	/* each entry is a mapping, a key, a list and four values: 7 nodes; entry
+	 * 37449 has the 262145th at its third value */
+	check_one(yaml, len, "t.yaml:37450:36: more than 262144 values, lists and mappings in all");
+	free(yaml);
+}
+
+/*
+ * A "billion laughs": lists of ten aliases of the list before. Each alias
+ * counts the nodes it names (a: 7, b: 71, c: 711, ...): after e, 79,000 have
+ * been counted and e itself is 71,111, so f's third *e crosses 262,144.
+ */
+static void test_bound_aliases(void **state)
+{
+	static const char laughs[] =
+		"exceptions:\n"
+		"  - {name: a, cidrs: &a [10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6]}\n"
+		"  - {name: b, cidrs: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]}\n"
+		"  - {name: c, cidrs: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}\n"
+		"  - {name: d, cidrs: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]}\n"
+		"  - {name: e, cidrs: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}\n"
+		"  - {name: f, cidrs: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]}\n"
+		"  - {name: g, cidrs: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]}\n";
+	struct tg_policy *p;
+
+	check_one(laughs, strlen(laughs), "t.yaml:7:34: aliases expand to more than 262144 nodes in all");
+	/* aliases within the bound are fine */
+	p = load_ok("exceptions:\n  - {cidrs: &a [10.0.0.1]}\n  - {cidrs: *a}\n  - {cidrs: *a}\n");
+	assert_int_equal(p->nexceptions, 3);
+	policy_free(p);
+}
+
+static void test_bound_file_size(void **state)
+{
+	size_t len = TG_POLICY_MAX_BYTES + 1;
+	char *yaml = malloc(len);
+
+	assert_non_null(yaml);
+	memset(yaml, '#', len);
+	yaml[len - 1] = '\n';
+	check_one(yaml, len, "t.yaml:1:16777217: the file is larger than 16 MiB, the most a policy may be");
+	/* at the limit: a (long) comment, a valid empty policy */
+	yaml[len - 2] = '\n';
+	policy_free(load_ok_len(yaml, len - 1));
+	free(yaml);
+}
+
+static void test_bound_hosts(void **state)
+{
+	size_t len;
+	char *yaml = text(&len, "destinations:\n  - name: a\n    hosts:\n", "      - h%d-%d-%d.example\n",
+			  TG_POLICY_MAX_HOSTS + 1, "");
+
+	check_one(yaml, len, "t.yaml:4100:9: more than 4096 host names in destinations and exceptions");
+	free(yaml);
 }
 
 /* ---- value parsers ------------------------------------------------------ */
@@ -1269,11 +1415,23 @@ static void test_cli(void **state)
 	write_file(bad, "destinations:\n  - name: x\n    hosts: [a.example]\n    prots: [443]\n"
 			"    ports: [70000]\n");
 
-	cli(&r, 3, "policy", "check", good);
+	/* the file alone, as CI would check it */
+	cli(&r, 4, "policy", "check", "--offline", good);
 	assert_int_equal(r.rc, 0);
 	snprintf(want, sizeof(want), "%s: ok (2 destinations, 1 exceptions)\n", good);
 	assert_string_equal(r.out, want);
 	assert_string_equal(r.err, "");
+	/* on this host, as the agent would start: no such cgroup, no such secret files */
+	cli(&r, 3, "policy", "check", good);
+	assert_int_equal(r.rc, 2);
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "tlsguard: cannot attach to cgroup /kubepods.slice: "));
+	snprintf(want, sizeof(want), "tlsguard: %s: events.key_file: key file /etc/tlsguard/secrets/"
+		 "event-key: No such file or directory\n", good);
+	assert_non_null(strstr(r.err, want));
+	snprintf(want, sizeof(want), "tlsguard: %s: application_insights.connection_string_file: "
+		 "/etc/tlsguard/secrets/appinsights-connection-string: No such file or directory\n", good);
+	assert_non_null(strstr(r.err, want));
 
 	cli(&r, 3, "policy", "check", bad);
 	assert_int_equal(r.rc, 2);
@@ -1298,7 +1456,7 @@ static void test_cli(void **state)
 	assert_string_equal(r.err, "");
 	cli(&r, 3, "policy", "check", "-h");
 	assert_int_equal(r.rc, 0);
-	assert_non_null(strstr(r.out, "Usage: tlsguard policy check FILE"));
+	assert_non_null(strstr(r.out, "Usage: tlsguard policy check [--cgroup PATH]... [--offline] FILE"));
 	cli(&r, 3, "policy", "show-default", "--help");
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "Usage: tlsguard policy show-default"));
@@ -1309,7 +1467,7 @@ static void test_cli(void **state)
 	assert_non_null(strstr(r.err, "Usage: tlsguard policy"));
 	cli(&r, 2, "policy", "check");
 	assert_int_equal(r.rc, 2);
-	assert_non_null(strstr(r.err, "Usage: tlsguard policy check FILE"));
+	assert_non_null(strstr(r.err, "Usage: tlsguard policy check [--cgroup PATH]... [--offline] FILE"));
 	cli(&r, 4, "policy", "check", good, bad);
 	assert_int_equal(r.rc, 2);
 	cli(&r, 3, "policy", "check", "--frob");
@@ -1374,6 +1532,12 @@ int main(void)
 		cmocka_unit_test(test_yaml_binary),
 		cmocka_unit_test(test_yaml_empty),
 		cmocka_unit_test(test_yaml_aliases),
+		cmocka_unit_test(test_bound_depth),
+		cmocka_unit_test(test_bound_keys_items_scalar),
+		cmocka_unit_test(test_bound_nodes),
+		cmocka_unit_test(test_bound_aliases),
+		cmocka_unit_test(test_bound_file_size),
+		cmocka_unit_test(test_bound_hosts),
 		cmocka_unit_test(test_parse_cidr),
 		cmocka_unit_test(test_parse_hosts),
 		cmocka_unit_test(test_port_ranges),
