@@ -12,6 +12,11 @@
  * (sni_mismatch). Segments pass while bytes are collected; the segment that
  * completes a violating hello is the one dropped in enforce mode, so the
  * peer never gets a whole hello and no application data is ever exchanged.
+ *
+ * A good ClientHello does not decide the flow: from its end on the client's
+ * bytes are walked record by record (tg_walk_records()) until the server's
+ * hello has been judged (ingress.bpf.h) and the client's next record after
+ * it is seen. Then the flow is TLS and never looked at again.
  */
 #ifndef TLSGUARD_EGRESS_BPF_H
 #define TLSGUARD_EGRESS_BPF_H
@@ -133,12 +138,82 @@ static __always_inline __u8 tg_sni_check(struct tg_flow *flow, struct tg_hs *hs)
 	return TG_SNI_UNCHECKED;
 }
 
+/* The skb offset of the record header a walk stopped at (for the event's payload). */
+static __always_inline __u32 tg_walk_pl_off(const struct tg_segment *seg, const struct tg_rec_walk *w,
+					    __u32 rel)
+{
+	__u32 k = w->next - rel;
+
+	return (__s32)k > 0 && k < seg->payload_len ? seg->payload_off + k : seg->payload_off;
+}
+
+/*
+ * The client's bytes after its hello, while the handshake is undecided: TLS
+ * records, at most TG_PRE_SH_MAX of stream before the server's hello; the
+ * first record after the server's hello decides the flow.
+ */
+static __always_inline int tg_client_walk(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow, struct tg_hs *hs,
+					  const struct tg_segment *seg, __u32 rel)
+{
+	int r;
+
+	if (flow->wflags & TG_WF_NO_WALK) {
+		/* TDS wraps its handshake records in TDS packets: the ServerHello decides */
+		if (rel + seg->payload_len <= TG_PRE_SH_MAX)
+			return TG_PASS;
+		tg_count(TG_CNT_UNDECIDED_BOUND);
+		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
+				       TG_PR_UNDECIDED, seg->payload_off);
+	}
+	r = tg_walk_records(skb, &flow->cw, seg->payload_off, rel, seg->payload_len);
+	if (r == TG_WALK_GAP) {
+		tg_count(TG_CNT_OUT_OF_ORDER);
+		return TG_DROP;		/* TCP resends; the walk goes on from where it stands */
+	}
+	if (r < 0)
+		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
+				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->cw, rel));
+	if (!(flow->wflags & TG_WF_SH_DONE)) {
+		if (flow->cw.next <= TG_PRE_SH_MAX)
+			return TG_PASS;
+		tg_count(TG_CNT_UNDECIDED_BOUND);
+		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
+				       TG_PR_UNDECIDED, seg->payload_off);
+	}
+	if (r > 0)
+		return tg_allow(skb, sk, flow, hs, seg);	/* the client's next flight began */
+	return TG_PASS;
+}
+
+/*
+ * A good ClientHello: the client's records are walked from the end of the
+ * hello's last record on (the rest of this segment first), the server's
+ * bytes are collected for its hello.
+ */
+static __always_inline int tg_client_hello_done(struct __sk_buff *skb, struct bpf_sock *sk,
+						struct tg_flow *flow, struct tg_hs *hs,
+						const struct tg_segment *seg, __u32 rel)
+{
+	if (!(flow->wflags & TG_WF_CH_DONE)) {
+		flow->wflags |= TG_WF_CH_DONE;
+		if (flow->pf_kind == TG_PK_TDS_PRELOGIN)
+			flow->wflags |= TG_WF_NO_WALK;
+		flow->cw.next = hs->recs.end;
+		flow->cw.have = 0;
+		flow->cw.mode = TG_WM_ANY;
+	}
+	flow->state = TG_FLOW_SERVER_HELLO;
+	hs->dir = 1;
+	hs->have = 0;
+	return tg_client_walk(skb, sk, flow, hs, seg, rel);
+}
+
 /* The bytes in hs->buf, from the first payload byte on: decide if they allow it. */
 static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_sock *sk,
 					    struct tg_flow *flow, struct tg_hs *hs,
-					    const struct tg_segment *seg)
+					    const struct tg_segment *seg, __u32 rel)
 {
-	const struct tg_config *cfg;
 	__u32 n = hs->have, limit, full, tls_off, tls_end;
 	int r;
 
@@ -175,7 +250,8 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	if (seg->payload_len < n)
 		tg_count(TG_CNT_HELLO_SPLIT);
 	r = tg_parse_hello_hs(hs, 0);
-	if (r == TG_HELLO_BAD)
+	/* a hello may be cut only by the end of the buffer, never by its own lengths */
+	if (r == TG_HELLO_BAD || (r == TG_HELLO_TRUNCATED && !full))
 		return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
 	if (r == TG_HELLO_TRUNCATED)
 		tg_count(TG_CNT_HELLO_TRUNCATED);
@@ -187,14 +263,8 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	hs->tls.sni_result = tg_sni_check(flow, hs);
 	if (hs->tls.sni_result == TG_SNI_MISMATCH || hs->tls.sni_result == TG_SNI_MISSING)
 		return tg_violation(skb, sk, flow, hs, seg, TG_EV_SNI_MISMATCH);
-	/* the client is fine; the ServerHello says what was negotiated */
-	cfg = tg_get_config();
-	if (!flow->min_tls && !(cfg && cfg->log_tls_flows))
-		return tg_allow(skb, sk, flow, hs, seg);
-	flow->state = TG_FLOW_SERVER_HELLO;
-	hs->dir = 1;
-	hs->have = 0;
-	return TG_PASS;
+	/* the client is fine so far; the server's hello and the records after decide */
+	return tg_client_hello_done(skb, sk, flow, hs, seg, rel);
 }
 
 /* UDP: the first datagram decides. A QUIC Initial is TLS 1.3 inside. */
@@ -217,25 +287,41 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 	return tg_violation(skb, sk, flow, NULL, seg, TG_EV_PLAINTEXT);
 }
 
+/* After a good ClientHello, until the verdict: the client's records. */
+static __always_inline int tg_client_handshake(struct __sk_buff *skb, struct bpf_sock *sk,
+					       struct tg_flow *flow)
+{
+	struct tg_segment seg;
+	int err = tg_parse_segment(skb, &seg, TG_DIR_EGRESS);
+
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
+	if (seg.payload_len == 0)
+		return TG_PASS;
+	return tg_client_walk(skb, sk, flow, tg_hs_get(sk, flow, 0), &seg, seg.seq - flow->first_seq);
+}
+
 static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					     struct tg_flow *flow)
 {
 	struct tg_segment seg;
 	struct tg_hs *hs;
 	__u32 rel;
+	int err;
 
 	switch (flow->state) {
 	case TG_FLOW_PENDING:
 		break;
+	case TG_FLOW_SERVER_HELLO:
+		return tg_client_handshake(skb, sk, flow);
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
 	default:
-		return TG_PASS;	/* decided, or waiting for the server */
+		return TG_PASS;	/* decided */
 	}
-	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0) {
-		tg_count(TG_CNT_ERR_HEADER);
-		return TG_PASS;
-	}
+	err = tg_parse_segment(skb, &seg, TG_DIR_EGRESS);
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
 	/* the first payload: settle which generation judges (handoff.h) */
 	if (seg.payload_len && !(flow->hs_flags & TG_HSF_STARTED) && !tg_gen_owns(sk, flow))
 		return tg_gen_disown(sk, flow);
@@ -262,7 +348,7 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		tg_count(TG_CNT_OUT_OF_ORDER);
 		return TG_DROP;
 	}
-	return tg_client_decide(skb, sk, flow, hs, &seg);
+	return tg_client_decide(skb, sk, flow, hs, &seg, rel);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

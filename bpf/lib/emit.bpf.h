@@ -35,44 +35,58 @@ static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct
 	__builtin_memcpy(ev->comm, flow->comm, sizeof(ev->comm));
 }
 
+/* tg_emit_flow()'s @pl_off: the flow's first client bytes, from the handshake state. */
+#define TG_PL_FIRST_BYTES	0xffffffffu
+
 /*
  * Event for a judged flow: flow metadata, the workload's address as seen on
- * the wire (@seg, NULL at connect time), the flow's first client bytes (from
- * the handshake state when there is one, else from this segment) so the
- * agent can say what they were, and what the handshake showed.
+ * the wire (@seg, NULL at connect time), what the handshake showed, and
+ * payload bytes so the agent can say what they were: with @pl_off
+ * TG_PL_FIRST_BYTES the flow's first client bytes (from the handshake state
+ * when there is one, else from this segment), otherwise this segment's bytes
+ * from skb offset @pl_off on (the record that was not TLS, the server's
+ * bytes). @side and @reason: enum tg_tls_side, enum tg_plain_reason.
  */
 static __always_inline void tg_emit_flow(struct __sk_buff *skb, const struct tg_flow *flow,
 					 const struct tg_segment *seg, const struct tg_hs *hs,
-					 __u8 type, __u8 action)
+					 __u8 type, __u8 action, __u8 side, __u8 reason, __u32 pl_off)
 {
 	struct tg_event *ev = tg_event_reserve();
-	__u32 n;
+	__u32 n, end;
 
 	if (!ev)
 		return;
 	tg_event_from_flow(ev, flow, type, action);
+	ev->reason = reason;
 	if (seg) {
 		__builtin_memcpy(ev->saddr, seg->saddr, 16);
 		ev->sport = seg->sport;
 		ev->segment_len = seg->payload_len;
 	}
-	if (hs) {
+	if (hs)
 		__builtin_memcpy(&ev->tls, &hs->tls, sizeof(ev->tls));
+	if (pl_off == TG_PL_FIRST_BYTES && hs) {
 		if (hs->dir == 0) {
 			__builtin_memcpy(ev->payload, hs->buf, TG_PAYLOAD_MAX);
 			n = hs->have;
 			ev->payload_len = n < TG_PAYLOAD_MAX ? n : TG_PAYLOAD_MAX;
 		}
 	} else if (seg && skb && seg->payload_len) {
-		n = seg->payload_len;
+		if (pl_off == TG_PL_FIRST_BYTES || pl_off < seg->payload_off)
+			pl_off = seg->payload_off;
+		end = seg->payload_off + seg->payload_len;
+		n = pl_off < end ? end - pl_off : 0;
 		if (n > TG_PAYLOAD_MAX)
 			n = TG_PAYLOAD_MAX;
-		/* payload_len >= 1 here; the mask keeps n in 1..TG_PAYLOAD_MAX in a
-		 * way the verifier can follow (TG_PAYLOAD_MAX is a power of 2) */
-		n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
-		if (bpf_skb_load_bytes(skb, seg->payload_off, ev->payload, n) == 0)
-			ev->payload_len = n;
+		if (n) {
+			/* the mask keeps n in 1..TG_PAYLOAD_MAX in a way the verifier
+			 * can follow (TG_PAYLOAD_MAX is a power of 2) */
+			n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
+			if (bpf_skb_load_bytes(skb, pl_off, ev->payload, n) == 0)
+				ev->payload_len = n;
+		}
 	}
+	ev->tls.side = side;
 	ev->tls.l7 = flow->proto;
 	ev->tls.pf_kind = flow->pf_kind;
 	ev->tls.tls_off = flow->tls_off;

@@ -75,6 +75,93 @@ TG_GLOBAL int tg_parse_records(struct tg_hs *hs, __u32 off, __u32 n, __u32 serve
 	return ret;
 }
 
+/*
+ * The record walk after a hello (struct tg_rec_walk, tlsguard/flow.h). Each
+ * header byte is checked as it arrives, so a header split over segments
+ * never lets a wrong byte through: type 20-23 (change_cipher_spec, alert,
+ * handshake, application_data; 24 heartbeat is refused: before the
+ * handshake ends it would travel in the clear), version 3.1-3.4, length
+ * 1..2^14+256.
+ */
+#define TG_WALK_MAX	16	/* headers per segment while undecided (a handshake has a few) */
+#define TG_WALK_BAD	(-1)
+#define TG_WALK_GAP	(-2)
+
+static __always_inline int tg_rec_hdr_ok(const __u8 *h, __u32 have, __u8 mode)
+{
+	__u32 l;
+
+	if (have >= 1 && (h[0] < 20 || h[0] > 23))
+		return 0;
+	/* after an HRR: a CCS may come, then the second ClientHello */
+	if (have >= 1 && mode == TG_WM_HANDSHAKE_NEXT && h[0] != 20 && h[0] != 22)
+		return 0;
+	if (have >= 2 && h[1] != 3)
+		return 0;
+	if (have >= 3 && (h[2] < 1 || h[2] > 4))
+		return 0;
+	if (have >= 4 && h[3] > (TG_REC_MAX_LEN >> 8))
+		return 0;
+	if (have >= 5) {
+		l = ((__u32)h[3] << 8) | h[4];
+		if (l == 0 || l > TG_REC_MAX_LEN)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Walk the records of this segment (@len payload bytes at skb offset @off,
+ * stream offset @rel) from where @w stands. Returns the number of headers it
+ * completed, TG_WALK_BAD (a header that is not TLS: w->next is where it
+ * starts) or TG_WALK_GAP (the segment starts past the walk: bytes were
+ * missed). Bytes inside a record are not looked at.
+ */
+TG_GLOBAL int tg_walk_records(struct __sk_buff *skb, struct tg_rec_walk *w, __u32 off, __u32 rel,
+			      __u32 len)
+{
+	__u32 i, j, at, k, n, have, done = 0;
+	__u8 b[8] = {};
+
+	if (!skb || !w)
+		return TG_WALK_BAD;
+	for (i = 0; i < TG_WALK_MAX; i++) {
+		have = w->have;
+		if (have > 4)
+			return TG_WALK_BAD;	/* cannot happen: a full header is consumed at once */
+		at = w->next + have;
+		if ((__s32)(at - rel) < 0)
+			return TG_WALK_GAP;	/* the segment starts past the walk */
+		k = at - rel;
+		if (k >= len)
+			return done;		/* the walk goes on past this segment */
+		n = len - k;
+		if (n > 5 - have)
+			n = 5 - have;
+		n = ((n - 1) & 7) + 1;		/* for the verifier: 1..5 holds already */
+		if (bpf_skb_load_bytes(skb, off + k, b, n) < 0)
+			return TG_WALK_BAD;
+		for (j = 0; j < 5; j++) {
+			if (j >= n || have >= 5)
+				break;
+			w->hdr[have] = b[j];
+			have++;
+		}
+		w->have = have;
+		if (!tg_rec_hdr_ok(w->hdr, have, w->mode))
+			return TG_WALK_BAD;
+		if (have < 5)
+			return done;		/* the header goes on in the next segment */
+		if (w->mode == TG_WM_HANDSHAKE_NEXT && w->hdr[0] == 22)
+			w->mode = TG_WM_ANY;
+		w->next += 5 + (((__u32)w->hdr[3] << 8) | w->hdr[4]);
+		w->have = 0;
+		done++;
+		tg_count(TG_CNT_RECORDS_WALKED);
+	}
+	return TG_WALK_BAD;	/* more headers in one segment than a handshake has */
+}
+
 /* The stages of tg_parse_hello(), each verified on its own. */
 TG_GLOBAL int tg_hello_head_hs(struct tg_hs *hs, __u32 server)
 {

@@ -20,7 +20,7 @@ struct tg_config {
 };
 _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 
-/* limits.max_tracked_flows when the policy does not say (88 B of flow state each: 22 MiB) */
+/* limits.max_tracked_flows when the policy does not say (112 B of flow state each: 28 MiB) */
 #define TG_MAX_FLOWS_DEFAULT	262144
 
 /* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
@@ -31,10 +31,11 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * only so that the tests can build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	5	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	6	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
-					 * 5: generation handoff (handoff.h) */
+					 * 5: generation handoff (handoff.h);
+					 * 6: whole-handshake verdict (tg_flow record walks) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */

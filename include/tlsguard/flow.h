@@ -45,6 +45,47 @@ enum tg_hs_flags {
 	TG_HSF_UDP = 1 << 3,		/* a UDP socket: QUIC or plaintext */
 };
 
+/*
+ * The handshake after the ClientHello (tg_flow.wflags). A TLS flow is
+ * decided only once the server's hello and the client's next record after
+ * it have been seen; until then both directions are walked record by record
+ * (struct tg_rec_walk), from the end of each side's hello on.
+ */
+enum tg_walk_flags {
+	TG_WF_CH_DONE = 1 << 0,		/* ClientHello judged: cw walks the client's records */
+	TG_WF_SH_DONE = 1 << 1,		/* the (final) ServerHello judged: sw walks the server's */
+	TG_WF_HRR = 1 << 2,		/* a HelloRetryRequest came: a second hello each way */
+	TG_WF_ALERT = 1 << 3,		/* the server answered with an alert: never decided TLS */
+	TG_WF_NO_WALK = 1 << 4,		/* TDS: records are wrapped in TDS packets, not walked */
+};
+
+/*
+ * Bounds on what may pass undecided (bytes of stream offset): the client's
+ * records before the server's hello (early data, the compatibility CCS) and
+ * the server's records after its hello, before the client's next record
+ * (certificates). Past them the flow is plaintext (reason "undecided").
+ */
+#define TG_PRE_SH_MAX		32768	/* client stream, prefaces and hello included */
+#define TG_SRV_FLIGHT_MAX	65536	/* server stream from its TLS start */
+
+/* Record headers after the hellos: type 20-23, version 3.1-3.4, 1..2^14+256 bytes. */
+#define TG_REC_MAX_LEN		(16384 + 256)
+
+enum tg_walk_mode {
+	TG_WM_ANY = 0,			/* any valid record */
+	TG_WM_HANDSHAKE_NEXT = 1,	/* after an HRR: the next record that is not a CCS is a hello */
+};
+
+/* One direction's record walk: where the next TLS record header starts. */
+struct tg_rec_walk {
+	__u32 next;			/* stream offset of the next record header */
+	__u8 have;			/* bytes of it seen so far (a header split over segments) */
+	__u8 hdr[5];
+	__u8 mode;			/* enum tg_walk_mode */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct tg_rec_walk) == 12, "tg_rec_walk layout");
+
 struct tg_flow {
 	__u64 cookie;			/* socket cookie, matches SOCK_DESTROY */
 	__u64 cgroup_id;		/* cgroup of the connecting task */
@@ -66,10 +107,13 @@ struct tg_flow {
 	__u16 tls_off;			/* client stream offset where its TLS starts */
 	__u16 srv_tls_off;		/* server stream offset where its TLS starts */
 	__u8 counted;			/* enum tg_flow_counted: its slot in tg_live_flows */
-	__u8 pad[3];
+	__u8 wflags;			/* enum tg_walk_flags */
+	__u8 pad[2];
 	char comm[16];
+	struct tg_rec_walk cw;		/* the client's records after its hello */
+	struct tg_rec_walk sw;		/* the server's records after its hello */
 };
-_Static_assert(sizeof(struct tg_flow) == 88, "tg_flow layout");
+_Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");
 
 /*
  * Handshake state: a second sk_storage value that lives only while the

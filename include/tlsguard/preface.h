@@ -84,33 +84,51 @@ TG_INLINE int tg_pf_expect(const __u8 *b, __u32 n, const __u8 *want, __u32 wlen)
  * (@server 1) at b[off .. n): handshake records of version 3.1-3.4 whose
  * payloads, one after the other, hold the hello message. @full says no more
  * bytes will come (the buffer is full, or the packet that carries the hello
- * ended).
+ * ended). TG_RECS_AFTER_HRR in @server: one ChangeCipherSpec record may come
+ * first (a server's compatibility CCS after its HelloRetryRequest).
  *
  * Returns TG_PF_NEED_MORE (not all of it yet), TG_PF_TLS, or
  * TG_PF_PLAINTEXT (these are not TLS handshake records). On TG_PF_TLS the
  * message starts at *hs_off and has *hs_len bytes (as many as fit); when it
  * spans records, recs->n > 1 and tg_tls_compact() must move the later
- * pieces up against the first before it is parsed.
+ * pieces up against the first before it is parsed. recs->end is where the
+ * record holding the end of the hello ends (the next record starts there):
+ * a ClientHello must fill its last record exactly (nothing else belongs in
+ * the client's first flight), a ServerHello may share it with the server's
+ * next handshake messages.
  */
 #define TG_MAX_RECORDS 16
+#define TG_RECS_SERVER		1
+#define TG_RECS_AFTER_HRR	2
 
 struct tg_tls_recs {
 	__u16 off[TG_MAX_RECORDS];	/* buffer offset of each piece of the message */
 	__u16 len[TG_MAX_RECORDS];	/* its length (within the buffer and the message) */
 	__u32 n;			/* pieces; 1: the message is in one record */
+	__u32 end;			/* buffer offset just past the last record read */
 };
+
+/* A ChangeCipherSpec record (type 20, version 3.x, length 1, value 1) at b[off]. */
+TG_INLINE int tg_tls_is_ccs(const __u8 *b, __u32 off, __u32 n)
+{
+	return off + 6 <= n && TG_PF_RD8(b, off) == 20 && TG_PF_RD8(b, off + 1) == 3 &&
+	       TG_PF_RD8(b, off + 3) == 0 && TG_PF_RD8(b, off + 4) == 1 && TG_PF_RD8(b, off + 5) == 1;
+}
 
 TG_INLINE int tg_tls_records(const __u8 *b, __u32 off, __u32 n, int server, int full,
 			     __u32 *hs_off, __u32 *hs_len, struct tg_tls_recs *recs)
 {
-	__u32 rec_len, need, have, p, r, l;
-	int v;
+	__u32 rec_len, need, have, p, r, l, lfull;
+	int v, strict = !(server & TG_RECS_SERVER);
 
 	recs->n = 0;
+	recs->end = 0;
+	if ((server & TG_RECS_AFTER_HRR) && tg_tls_is_ccs(b, off, n))
+		off += 6;
 	if (off >= n)
 		return full ? TG_PF_PLAINTEXT : TG_PF_NEED_MORE;
 	v = tg_classify_record(&b[off & TG_HELLO_MASK], n - off,
-			       server ? TG_TLS_HANDSHAKE_SERVER_HELLO : TG_TLS_HANDSHAKE_CLIENT_HELLO);
+			       strict ? TG_TLS_HANDSHAKE_CLIENT_HELLO : TG_TLS_HANDSHAKE_SERVER_HELLO);
 	if (v == TG_PREFIX_PLAINTEXT)
 		return TG_PF_PLAINTEXT;
 	if (v == TG_PREFIX_NEED_MORE)
@@ -118,10 +136,13 @@ TG_INLINE int tg_tls_records(const __u8 *b, __u32 off, __u32 n, int server, int 
 	rec_len = (TG_PF_RD8(b, off + 3) << 8) | TG_PF_RD8(b, off + 4);
 	*hs_off = off + 5;
 	*hs_len = 0;
+	recs->end = off + 5 + rec_len;
 	if (n - off < 9)		/* the handshake header itself */
 		return full ? TG_PF_TLS : TG_PF_NEED_MORE;
 	need = 4 + ((TG_PF_RD8(b, off + 6) << 16) | (TG_PF_RD8(b, off + 7) << 8) |
 		    TG_PF_RD8(b, off + 8));
+	if (strict && need < rec_len)
+		return TG_PF_PLAINTEXT;	/* bytes after the ClientHello inside its record */
 	have = n - off - 5;
 	if (have > rec_len)
 		have = rec_len;
@@ -147,8 +168,13 @@ TG_INLINE int tg_tls_records(const __u8 *b, __u32 off, __u32 n, int server, int 
 		    TG_PF_RD8(b, p + 2) < 1 || TG_PF_RD8(b, p + 2) > 4 || l == 0 ||
 		    l > TG_TLS_MAX_RECORD)
 			return TG_PF_PLAINTEXT;
-		if (l > need - have)
+		lfull = l;
+		if (l > need - have) {
+			if (strict)
+				return TG_PF_PLAINTEXT;
 			l = need - have;
+		}
+		recs->end = p + 5 + lfull;
 		if (p + 5 + l > n) {
 			/* this piece is still coming */
 			if (!full)
