@@ -66,8 +66,8 @@ const char *events_connect_reason_name(uint8_t reason)
 		return "flow_storage";
 	case TG_CR_PROXY_TARGET:
 		return "proxy_target";
-	case TG_CR_RAW_SOCKET:
-		return "raw_socket";
+	case TG_CR_UDP_SECOND_DEST:
+		return "udp_second_destination";
 	default:
 		return "unknown";
 	}
@@ -91,6 +91,8 @@ const char *events_plain_reason_name(uint8_t reason)
 		return "not_quic";
 	case TG_PR_UNPARSEABLE:
 		return "unparseable";
+	case TG_PR_RAW_SOCKET:
+		return "raw_socket";
 	default:
 		return "unknown";
 	}

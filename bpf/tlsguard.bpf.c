@@ -48,6 +48,35 @@ int tg_connect6(struct bpf_sock_addr *ctx)
 	return tg_on_connect(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
 }
 
+SEC("cgroup/sendmsg4")
+int tg_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+
+	tg_v4_mapped(key.addr, ctx->user_ip4);
+	return tg_on_sendmsg(ctx, &key, AF_INET, bpf_ntohs(ctx->user_port));
+}
+
+SEC("cgroup/sendmsg6")
+int tg_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	__u32 *words = (__u32 *)key.addr;
+
+	words[0] = ctx->user_ip6[0];
+	words[1] = ctx->user_ip6[1];
+	words[2] = ctx->user_ip6[2];
+	words[3] = ctx->user_ip6[3];
+	return tg_on_sendmsg(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
+}
+
+/* socket(): raw sockets are marked for judging on egress (Linux 5.11: sk_storage here). */
+SEC("cgroup/sock_create")
+int tg_sock_create(struct bpf_sock *ctx)
+{
+	return tg_raw_mark(ctx);
+}
+
 SEC("cgroup_skb/egress")
 int tg_egress(struct __sk_buff *skb)
 {
@@ -124,7 +153,7 @@ int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
 		return 0;
 	/* decided flows need nothing; a blocked one needs its drops until it is closed */
 	if (flow->state != TG_FLOW_PENDING && flow->state != TG_FLOW_SERVER_HELLO &&
-	    flow->state != TG_FLOW_BLOCKED)
+	    flow->state != TG_FLOW_BLOCKED && flow->state != TG_FLOW_QUIC)
 		return 0;
 	rec.cookie = flow->cookie;
 	rec.state = flow->state;

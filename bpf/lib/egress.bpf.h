@@ -22,6 +22,7 @@
 #define TLSGUARD_EGRESS_BPF_H
 
 #include "verdict.bpf.h"
+#include "dest.bpf.h"
 #include "handoff.bpf.h"
 #include "tlsguard/quic.h"
 
@@ -267,24 +268,142 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	return tg_client_hello_done(skb, sk, flow, hs, seg, rel);
 }
 
-/* UDP: the first datagram decides. A QUIC Initial is TLS 1.3 inside. */
+/* An unconnected socket's datagram to the flow's destination (others were judged at sendmsg). */
+static __always_inline int tg_udp_to_flow(const struct tg_flow *flow, const struct tg_segment *seg)
+{
+	const __u32 *a = (const __u32 *)flow->daddr, *b = (const __u32 *)seg->peer;
+
+	return seg->pport == flow->dport && a[0] == b[0] && a[1] == b[1] && a[2] == b[2] &&
+	       a[3] == b[3];
+}
+
+/* The first bytes of a datagram, up to TG_QUIC_HDR_PEEK; how many were read. */
+static __always_inline __u32 tg_quic_peek(struct __sk_buff *skb, const struct tg_segment *seg,
+					  __u8 b[64])
+{
+	__u32 n = seg->payload_len;
+
+	if (n > TG_QUIC_HDR_PEEK)
+		n = TG_QUIC_HDR_PEEK;
+	n = ((n - 1) & 63) + 1;		/* for the verifier: 1..TG_QUIC_HDR_PEEK holds */
+	if (bpf_skb_load_bytes(skb, seg->payload_off, b, n) < 0)
+		return 0;
+	return n;
+}
+
+/* The client's Initial: keep its version and first DCID (the later datagrams' check). */
+static __always_inline void tg_quic_keep_initial(struct tg_flow *flow, const __u8 b[64])
+{
+	__u32 i, l = b[5];
+
+	__builtin_memset(&flow->quic, 0, sizeof(flow->quic));
+	flow->quic.version = tg_quic_version(b);
+	flow->quic.dcid_len = l;
+	for (i = 0; i < 8; i++)
+		flow->quic.dcid[i] = i < l ? b[6 + i] : 0;
+}
+
+/*
+ * A later datagram of the client: a long header of the flow's version whose
+ * DCID is the server's SCID (or, before the server answered, the first
+ * DCID), or a short header carrying the server's SCID.
+ */
+static __always_inline int tg_quic_client_later(const struct tg_quic_ids *q, const __u8 b[64],
+						__u32 n)
+{
+	__u32 l;
+
+	if (n < 1 || !(b[0] & 0x40))
+		return 0;			/* no fixed bit: not QUIC v1/v2 */
+	if (b[0] & 0x80) {
+		if (n < 6 || tg_quic_version(b) != q->version)
+			return 0;
+		l = b[5];
+		if (l > 20)
+			return 0;
+		if (q->have_scid && tg_quic_cid_is(b, n, 6, l, q->scid_len, q->scid))
+			return 1;
+		return tg_quic_cid_is(b, n, 6, l, q->dcid_len, q->dcid);
+	}
+	return q->have_scid && tg_quic_cid_is(b, n, 1, q->scid_len, q->scid_len, q->scid);
+}
+
+/*
+ * UDP: the first datagram decides (a QUIC Initial is TLS 1.3 inside), and a
+ * QUIC flow stays QUIC: every later datagram is a QUIC packet of that
+ * connection, or plaintext.
+ */
 static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					 struct tg_flow *flow, const struct tg_segment *seg)
 {
-	__u8 b[TG_QUIC_PEEK];
+	__u8 b[64];
+	__u32 n;
 
 	if (seg->l4 != IPPROTO_UDP || seg->payload_len < 1)
 		return TG_PASS;
+	if ((flow->hs_flags & TG_HSF_UNCONNECTED) && !tg_udp_to_flow(flow, seg))
+		return TG_PASS;
 	__builtin_memset(b, 0, sizeof(b));
-	if (seg->payload_len >= TG_QUIC_PEEK &&
-	    bpf_skb_load_bytes(skb, seg->payload_off, b, TG_QUIC_PEEK) < 0)
+	n = tg_quic_peek(skb, seg, b);
+	if (!n)
 		return TG_DROP;
-	if (tg_quic_client_initial(b, seg->payload_len >= TG_QUIC_PEEK ? TG_QUIC_PEEK : 0,
-				   seg->payload_len)) {
+	if (flow->state == TG_FLOW_QUIC) {
+		tg_count(TG_CNT_QUIC_LATER);
+		if (tg_quic_client_later(&flow->quic, b, n))
+			return TG_PASS;
+		return tg_violation_at(skb, sk, flow, NULL, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
+				       TG_PR_NOT_QUIC, seg->payload_off);
+	}
+	if (tg_quic_client_initial(b, n >= TG_QUIC_PEEK ? TG_QUIC_PEEK : 0, seg->payload_len)) {
+		int r;
+
 		tg_count(TG_CNT_QUIC_INITIAL);
-		return tg_allow(skb, sk, flow, NULL, seg);
+		tg_quic_keep_initial(flow, b);
+		r = tg_allow(skb, sk, flow, NULL, seg);
+		flow->state = TG_FLOW_QUIC;
+		return r;
 	}
 	return tg_violation(skb, sk, flow, NULL, seg, TG_EV_PLAINTEXT);
+}
+
+/*
+ * A raw socket (marked at socket(), tg_raw_mark()): the kernel builds no
+ * TCP or UDP flow for it, so a TCP/UDP packet with payload it sends to a
+ * protected destination is someone writing a transport by hand (into a
+ * tracked connection's 5-tuple, or around it). Plaintext, reason
+ * raw_socket; ICMP and the rest pass. Only raw sockets get here.
+ */
+static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock *sk,
+					 struct tg_flow *flow)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	const struct tg_class *cls;
+	struct tg_segment seg;
+	__u64 cgid;
+	__u32 class_id;
+
+	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.payload_len == 0)
+		return TG_PASS;
+	__builtin_memcpy(key.addr, seg.peer, 16);
+	class_id = tg_addr_class_id(&key);
+	if (!class_id)
+		return TG_PASS;
+	cgid = bpf_skb_cgroup_id(skb);
+	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
+		return TG_PASS;
+	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	if (!cls)
+		return TG_PASS;
+	tg_count(TG_CNT_RAW_CHECKED);
+	flow->cookie = bpf_get_socket_cookie(skb);
+	flow->cgroup_id = cgid;
+	flow->class_id = class_id;
+	flow->mode = cls->mode;
+	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
+	__builtin_memcpy(flow->daddr, seg.peer, 16);
+	flow->dport = seg.pport;
+	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
+			       TG_PR_RAW_SOCKET, seg.payload_off);
 }
 
 /* After a good ClientHello, until the verdict: the client's records. */
@@ -314,6 +433,10 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		break;
 	case TG_FLOW_SERVER_HELLO:
 		return tg_client_handshake(skb, sk, flow);
+	case TG_FLOW_QUIC:
+		break;
+	case TG_FLOW_RAW:
+		return tg_raw_egress(skb, sk, flow);
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
 	default:
@@ -327,6 +450,8 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		return tg_gen_disown(sk, flow);
 	if (flow->hs_flags & TG_HSF_UDP)
 		return tg_udp_egress(skb, sk, flow, &seg);
+	if (flow->state != TG_FLOW_PENDING)
+		return TG_PASS;		/* cannot happen: QUIC is UDP */
 	if (seg.payload_len == 0)
 		return TG_PASS;	/* SYN, pure ACK: nothing to judge yet */
 	if (!(flow->hs_flags & TG_HSF_STARTED)) {

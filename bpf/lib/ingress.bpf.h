@@ -181,6 +181,52 @@ static __always_inline int tg_server_early(struct __sk_buff *skb, struct bpf_soc
 			       seg->payload_off + (off > rel ? off - rel : 0));
 }
 
+/*
+ * The server's datagrams of a UDP flow: before the client's first datagram
+ * nothing may come (server_first); on a QUIC flow each is a QUIC packet
+ * (fixed bit; long headers of the flow's version or version negotiation),
+ * and its long headers say which connection id the client uses from then
+ * on (its SCID: Initial, Retry, Handshake).
+ */
+static __always_inline int tg_udp_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow)
+{
+	struct tg_segment seg;
+	__u32 n, v, l, s, i;
+	__u8 b[64];
+
+	if (tg_parse_segment(skb, &seg, TG_DIR_INGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
+	    seg.payload_len == 0)
+		return TG_PASS;
+	if ((flow->hs_flags & TG_HSF_UNCONNECTED) && !tg_udp_to_flow(flow, &seg))
+		return TG_PASS;
+	if (flow->state == TG_FLOW_PENDING) {
+		tg_count(TG_CNT_SERVER_FIRST);
+		return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+				       TG_PR_SERVER_FIRST, seg.payload_off);
+	}
+	__builtin_memset(b, 0, sizeof(b));
+	n = tg_quic_peek(skb, &seg, b);
+	if (n && (b[0] & 0x80)) {
+		v = n >= 5 ? tg_quic_version(b) : 1;
+		if (v == 0)
+			return TG_PASS;		/* version negotiation */
+		l = n >= 6 ? b[5] : 21;
+		s = l <= 20 && 7 + l <= n ? b[(6 + l) & 63] : 21;
+		if (v == flow->quic.version && s <= 20) {
+			flow->quic.scid_len = s;
+			flow->quic.have_scid = 1;
+			for (i = 0; i < 8; i++)
+				flow->quic.scid[i] = i < s ? b[(7 + l + i) & 63] : 0;
+			return TG_PASS;
+		}
+	} else if (n && (b[0] & 0x40)) {
+		return TG_PASS;			/* a short header */
+	}
+	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+			       TG_PR_NOT_QUIC, seg.payload_off);
+}
+
 static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
 					      struct tg_flow *flow)
 {
@@ -192,6 +238,7 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	switch (flow->state) {
 	case TG_FLOW_PENDING:
 	case TG_FLOW_SERVER_HELLO:
+	case TG_FLOW_QUIC:
 		break;
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_INGRESS);
@@ -199,7 +246,7 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 		return TG_PASS;
 	}
 	if (flow->hs_flags & TG_HSF_UDP)
-		return TG_PASS;
+		return tg_udp_ingress(skb, sk, flow);
 	err = tg_parse_segment(skb, &seg, TG_DIR_INGRESS);
 	if (err < 0)
 		return tg_unparseable(skb, sk, flow, err, TG_SIDE_SERVER);

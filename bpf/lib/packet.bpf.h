@@ -30,6 +30,9 @@ struct tg_segment {
 	__u32 seq;			/* host byte order: seq of the first payload byte */
 	__u32 payload_off;		/* from the network header */
 	__u32 payload_len;		/* whole skb, GSO super-packets included */
+	__u8 peer[16];			/* the other end's address, v4-mapped for IPv4 */
+	__u16 pport;			/* the other end's port, host byte order */
+	__u8 pad2[2];
 };
 
 static __always_inline void tg_v4_mapped(__u8 out[16], __u32 addr_be)
@@ -40,6 +43,12 @@ static __always_inline void tg_v4_mapped(__u8 out[16], __u32 addr_be)
 	__builtin_memcpy(&out[12], &addr_be, 4);
 }
 
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 #ifndef IPPROTO_UDPLITE
 #define IPPROTO_UDPLITE 136
 #endif
@@ -113,6 +122,7 @@ static __always_inline int tg_parse_l3(struct __sk_buff *skb, struct tg_segment 
 			return TG_SEG_NOT_OURS;
 		seg->l4 = ip.protocol == IPPROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
 		tg_v4_mapped(seg->saddr, dir == TG_DIR_EGRESS ? ip.saddr : ip.daddr);
+		tg_v4_mapped(seg->peer, dir == TG_DIR_EGRESS ? ip.daddr : ip.saddr);
 		return ip.ihl * 4;
 	}
 	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
@@ -133,10 +143,13 @@ static __always_inline int tg_parse_l3(struct __sk_buff *skb, struct tg_segment 
 			tg_count(TG_CNT_IPV6_EXTHDR);
 		}
 		seg->l4 = proto == IPPROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
-		if (dir == TG_DIR_EGRESS)
+		if (dir == TG_DIR_EGRESS) {
 			__builtin_memcpy(seg->saddr, &ip6.saddr, 16);
-		else
+			__builtin_memcpy(seg->peer, &ip6.daddr, 16);
+		} else {
 			__builtin_memcpy(seg->saddr, &ip6.daddr, 16);
+			__builtin_memcpy(seg->peer, &ip6.saddr, 16);
+		}
 		return off;
 	}
 	return TG_SEG_NOT_OURS;
@@ -164,6 +177,7 @@ static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_seg
 		if (hdr_end > skb->len)
 			return -1;
 		seg->sport = bpf_ntohs(dir == TG_DIR_EGRESS ? uh.source : uh.dest);
+		seg->pport = bpf_ntohs(dir == TG_DIR_EGRESS ? uh.dest : uh.source);
 		seg->seq = 0;
 		seg->payload_off = hdr_end;
 		seg->payload_len = skb->len - hdr_end;
@@ -177,6 +191,7 @@ static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_seg
 	if (hdr_end > skb->len)
 		return -1;
 	seg->sport = bpf_ntohs(dir == TG_DIR_EGRESS ? th.source : th.dest);
+	seg->pport = bpf_ntohs(dir == TG_DIR_EGRESS ? th.dest : th.source);
 	/* data on a SYN (TCP Fast Open) starts one past the SYN's own sequence number */
 	seg->seq = bpf_ntohl(th.seq) + (th.syn ? 1 : 0);
 	seg->payload_off = hdr_end;

@@ -45,9 +45,10 @@ enum tg_counter {
 	TG_CNT_UNDECIDED_BOUND,		/* a flow passed its undecided bound: plaintext */
 	TG_CNT_IPV6_EXTHDR,		/* IPv6 extension headers walked to the transport header */
 	TG_CNT_IPV6_UNPARSEABLE,	/* IPv6 extension chain that could not be walked, tracked flow */
-	TG_CNT_RAW_SOCKET_REFUSED,	/* AF_PACKET / SOCK_RAW socket() refused in a watched cgroup */
-	TG_CNT_RAW_SOCKET_FLAGGED,	/* the same, audit */
+	TG_CNT_RAW_SOCKETS,		/* SOCK_RAW sockets marked at socket() in watched cgroups */
+	TG_CNT_RAW_CHECKED,		/* raw sockets' packets to protected destinations (violations) */
 	TG_CNT_SENDMSG_TRACKED,		/* unconnected UDP sendmsg() to a protected destination, tracked */
+	TG_CNT_SENDMSG_SECOND_DEST,	/* ... to a second protected destination from one socket */
 	TG_CNT_QUIC_LATER,		/* later datagrams of a QUIC flow checked */
 	TG_CNT_PROXY_REQUESTS,		/* requests judged on keep-alive proxy connections */
 	TG_CNT_PROXY_UNFRAMED,		/* proxy request that could not be read or framed: failed closed */

@@ -34,7 +34,7 @@ enum tg_plain_reason {
 	TG_PR_UNDECIDED = 4,		/* more passed undecided than the bounds allow */
 	TG_PR_NOT_QUIC = 5,		/* a datagram of a QUIC flow that is not QUIC */
 	TG_PR_UNPARSEABLE = 6,		/* headers that cannot be parsed (IPv6 extension chain) */
-	TG_PR_RAW_SOCKET = 7,		/* a raw or packet socket in a watched cgroup */
+	TG_PR_RAW_SOCKET = 7,		/* a raw socket's TCP/UDP packet to a protected destination */
 };
 
 enum tg_sni_result {
@@ -78,7 +78,7 @@ enum tg_connect_reason {
 	TG_CR_FLOW_CAP = 1,		/* limits.max_tracked_flows reached: the flow cannot be judged */
 	TG_CR_STORAGE = 2,		/* no flow state could be allocated: the flow cannot be judged */
 	TG_CR_PROXY_TARGET = 3,		/* a proxy request whose target cannot be read or framed */
-	TG_CR_RAW_SOCKET = 4,		/* socket(AF_PACKET / SOCK_RAW) in a watched cgroup */
+	TG_CR_UDP_SECOND_DEST = 4,	/* unconnected UDP: a second protected destination from one socket */
 };
 
 enum tg_action {

@@ -25,6 +25,8 @@ enum tg_flow_state {
 	TG_FLOW_BLOCKED = 3,		/* violation in enforce mode: drop all payload */
 	TG_FLOW_SERVER_HELLO = 4,	/* ClientHello allowed; the ServerHello (ingress) decides */
 	TG_FLOW_UNTRACKED = 5,		/* proxy flow to a host no class names: pass */
+	TG_FLOW_QUIC = 6,		/* compliant QUIC: every datagram must stay QUIC of this connection */
+	TG_FLOW_RAW = 7,		/* a raw socket: its packets to protected destinations are judged */
 };
 
 /*
@@ -43,7 +45,25 @@ enum tg_hs_flags {
 	TG_HSF_SRV_STARTED = 1 << 1,	/* srv_first_seq holds the server's */
 	TG_HSF_SRV_PREFACE = 1 << 2,	/* srv_tls_off is known */
 	TG_HSF_UDP = 1 << 3,		/* a UDP socket: QUIC or plaintext */
+	TG_HSF_UNCONNECTED = 1 << 4,	/* tracked from sendmsg(): datagrams to daddr/dport are judged */
 };
+
+/*
+ * What a QUIC flow's handshake established (RFC 9000 17.2): the version, the
+ * client's first destination connection id and the server's source
+ * connection id (learnt from its long-header packets), compared by length
+ * and first 8 bytes.
+ */
+struct tg_quic_ids {
+	__u32 version;
+	__u8 dcid_len;			/* the client's first DCID */
+	__u8 scid_len;			/* the server's SCID: the client's DCID from then on */
+	__u8 have_scid;
+	__u8 pad;
+	__u8 dcid[8];
+	__u8 scid[8];
+};
+_Static_assert(sizeof(struct tg_quic_ids) == 24, "tg_quic_ids layout");
 
 /*
  * The handshake after the ClientHello (tg_flow.wflags). A TLS flow is
@@ -110,8 +130,13 @@ struct tg_flow {
 	__u8 wflags;			/* enum tg_walk_flags */
 	__u8 pad[2];
 	char comm[16];
-	struct tg_rec_walk cw;		/* the client's records after its hello */
-	struct tg_rec_walk sw;		/* the server's records after its hello */
+	union {
+		struct {
+			struct tg_rec_walk cw;	/* the client's records after its hello */
+			struct tg_rec_walk sw;	/* the server's records after its hello */
+		};
+		struct tg_quic_ids quic;	/* UDP flows */
+	};
 };
 _Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");
 

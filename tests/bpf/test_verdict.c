@@ -299,6 +299,14 @@ static void finish_handshake(struct fixture *f, int family, uint32_t cseq)
 	finish_handshake_at(f, family, SRV_SEQ, cseq);
 }
 
+static void assert_plaintext(struct fixture *f, int n, uint8_t side, uint8_t reason)
+{
+	assert_int_equal(f->nevents, n);
+	assert_int_equal(f->events[n - 1].type, TG_EV_PLAINTEXT);
+	assert_int_equal(f->events[n - 1].tls.side, side);
+	assert_int_equal(f->events[n - 1].reason, reason);
+}
+
 static void test_v4_client_hello_passes(void **state)
 {
 	struct fixture *f = *state;
@@ -873,6 +881,28 @@ static void set_class(struct fixture *f, __u32 id, int mode, int min_tls)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_classes), &id, &c, 0), 0);
 }
 
+/* A protected destination (an IPv4 literal), as the agent writes it. */
+static void add_dest(struct fixture *f, const char *ip4, int class_id)
+{
+	struct tg_dest_key k = { .prefixlen = 128 };
+	struct tg_dest_value v = { .class_id = class_id };
+
+	k.addr[10] = k.addr[11] = 0xff;
+	assert_int_equal(inet_pton(AF_INET, ip4, &k.addr[12]), 1);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dests), &k, &v, 0), 0);
+}
+
+static void clear_dests(struct fixture *f)
+{
+	struct tg_dest_key k, next;
+	int fd = bpf_map__fd(f->skel->maps.tg_dests);
+
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		k = next;
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
 static void test_connect_tunnel(void **state)
 {
 	struct fixture *f = *state;
@@ -953,8 +983,47 @@ static void test_udp_quic_and_plaintext(void **state)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
 	f->udp = 1;
 	assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_QUIC);
 	assert_int_equal(counter(f, TG_CNT_QUIC_INITIAL), 1);
+	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 1);
+	{
+		/* the server's Initial names its connection id (SCID "servercid") */
+		static const uint8_t srv[64] = { 0xc1, 0, 0, 0, 1, 0, 9, 's', 'e', 'r', 'v', 'e', 'r',
+						 'c', 'i', 'd' };
+		static const uint8_t short_ok[32] = { 0x43, 's', 'e', 'r', 'v', 'e', 'r', 'c', 'i', 'd' };
+		static const uint8_t short_bad[32] = { 0x43, 'o', 't', 'h', 'e', 'r', 'c', 'i', 'd', 'x' };
+
+		/* a retransmitted Initial (the first DCID) still passes */
+		assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, 0, srv, sizeof(srv)), PASS);
+		assert_true(get_flow(f).quic.have_scid);
+		assert_int_equal(get_flow(f).quic.scid_len, 9);
+		f->dir = TG_DIR_EGRESS;
+		assert_int_equal(run(f, AF_INET, 0, short_ok, sizeof(short_ok)), PASS);
+		assert_int_equal(counter(f, TG_CNT_QUIC_LATER), 2);
+		/* a short header for another connection, and plaintext: not this QUIC flow */
+		assert_int_equal(run(f, AF_INET, 0, short_bad, sizeof(short_bad)), DROP);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_NOT_QUIC);
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+		flow.hs_flags |= TG_HSF_UDP;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		f->udp = 1;
+		assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
+		assert_int_equal(run(f, AF_INET, 0, "GET / HTTP/1.1\r\n\r\n", 18), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_NOT_QUIC);
+		/* a server that sends before the client's first datagram */
+		reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+		flow.hs_flags |= TG_HSF_UDP;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		f->udp = 1;
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, 0, "hello", 5), DROP);
+		assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_SERVER_FIRST);
+	}
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
 	flow.hs_flags |= TG_HSF_UDP;
@@ -969,13 +1038,6 @@ static void test_udp_quic_and_plaintext(void **state)
 
 /* ---- the whole handshake: issue 16's classes of talking around the verdict ---- */
 
-static void assert_plaintext(struct fixture *f, int n, uint8_t side, uint8_t reason)
-{
-	assert_int_equal(f->nevents, n);
-	assert_int_equal(f->events[n - 1].type, TG_EV_PLAINTEXT);
-	assert_int_equal(f->events[n - 1].tls.side, side);
-	assert_int_equal(f->events[n - 1].reason, reason);
-}
 
 /* A record header and handshake type that look like a hello, then plaintext. */
 static void test_fake_hello_then_plaintext(void **state)
@@ -1384,6 +1446,41 @@ static void test_ipv6_extension_headers(void **state)
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_UNPARSEABLE);
 }
 
+/* A raw socket's TCP segment with payload to a protected destination; ICMP passes. */
+static void test_raw_socket_packets(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_flow flow;
+	__u32 key = 0;
+
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	add_dest(f, "198.51.100.10", 1);
+	for (int mode = TG_MODE_AUDIT; mode <= TG_MODE_ENFORCE; mode++) {
+		reset_flow(f, mode, AF_INET);
+		set_class(f, 1, mode, 0);
+		memset(&flow, 0, sizeof(flow));
+		flow.state = TG_FLOW_RAW;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		/* no payload (a bare ACK): nothing to judge */
+		assert_int_equal(run(f, AF_INET, SEQ0, NULL, 0), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_RAW);
+		assert_int_equal(run(f, AF_INET, SEQ0, http_get, strlen(http_get)),
+				 mode == TG_MODE_ENFORCE ? DROP : PASS);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_RAW_SOCKET);
+		assert_int_equal(f->events[0].class_id, 1);
+		assert_int_equal(f->events[0].dport, DPORT);
+		assert_int_equal(counter(f, TG_CNT_RAW_CHECKED), 1);
+	}
+	/* to an unprotected destination (IPv6 here): not ours */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	memset(&flow, 0, sizeof(flow));
+	flow.state = TG_FLOW_RAW;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+	assert_int_equal(run(f, AF_INET6, SEQ0, http_get, strlen(http_get)), PASS);
+	assert_int_equal(f->nevents, 0);
+	clear_dests(f);
+}
+
 /* ---- the flow cap (limits.max_tracked_flows) ---------------------------------- */
 
 static int run_prog(struct bpf_program *prog)
@@ -1524,6 +1621,7 @@ int main(void)
 		cmocka_unit_test(test_server_alert),
 		cmocka_unit_test(test_big_hello_across_records_and_segments),
 		cmocka_unit_test(test_ipv6_extension_headers),
+		cmocka_unit_test(test_raw_socket_packets),
 		cmocka_unit_test(test_flow_cap_slots),
 		cmocka_unit_test(test_flow_cap_release_once),
 	};
