@@ -77,28 +77,53 @@ static __always_inline int tg_collect(struct __sk_buff *skb, struct tg_hs *hs,
 	return 0;
 }
 
-/* The CONNECT host (or an absolute-form request's host): which class names it? */
+/* tg_proxy_class(): a target whose host cannot be read the way the proxy will read it. */
+#define TG_PROXY_UNJUDGED	0xffffffffu
+
+/*
+ * The CONNECT host (or an absolute-form request's host): which class names
+ * it? Read as the proxy's resolver will: trailing dots dropped, IPv6
+ * literals (v4-mapped ones too) and every inet_aton() form of an IPv4
+ * address ("127.2", "2130706434", "0x7f000002", "0177.0.0.2") looked up
+ * like connect() would, other hosts by name. 0: no class;
+ * TG_PROXY_UNJUDGED: a host that cannot be read (a bracketed literal that
+ * does not parse, a numeric-looking host past TG_HOST_NUM_MAX).
+ */
 static __always_inline __u32 tg_proxy_class(struct tg_hs *hs, __u32 host_off, __u32 host_len)
 {
 	struct tg_dest_key key = {};
-	struct tg_dest_value *dest;
+	__u32 len = tg_host_trim_hs(hs, host_off, host_len);
+	__u8 c;
 
-	/* an IPv4 literal is looked up like connect() would */
-	if (tg_host_ipv4(hs, host_off, host_len, &key)) {
-		dest = bpf_map_lookup_elem(&tg_dests, &key);
-		if (!dest || (dest->flags & TG_DEST_EXCEPTION))
-			return 0;
-		return dest->class_id;
+	if (!len)
+		return TG_PROXY_UNJUDGED;
+	if (hs->pf.host_v6) {
+		if (!tg_host_ipv6_hs(hs, host_off, len, &key))
+			return TG_PROXY_UNJUDGED;
+		return tg_addr_class_id(&key);
 	}
-	return tg_name_class(hs, host_off, host_len, TG_NAME_ANY_CLASS);
+	if (tg_host_aton_hs(hs, host_off, len, &key))
+		return tg_addr_class_id(&key);
+	c = hs->buf[host_off & TG_HELLO_MASK];
+	if (len > TG_HOST_NUM_MAX && c >= '0' && c <= '9')
+		return TG_PROXY_UNJUDGED;
+	return tg_name_class(hs, host_off, len, TG_NAME_ANY_CLASS);
 }
 
-/* A proxy flow takes on the class of the host it asked for. 0 when none. */
+/*
+ * A proxy flow takes on the class of the host it asked for: 1 when one
+ * does, 0 when none, -1 when the target cannot be judged.
+ */
 static __always_inline int tg_proxy_adopt(struct tg_flow *flow, struct tg_hs *hs)
 {
 	struct tg_class *cls;
-	__u32 class_id = tg_proxy_class(hs, hs->pf.host_off, hs->pf.host_len);
+	__u32 class_id;
 
+	if (!hs->pf.host_len)
+		return hs->pf.kind == TG_PK_CONNECT || hs->pf.kind == TG_PK_PROXY_ABSOLUTE ? -1 : 0;
+	class_id = tg_proxy_class(hs, hs->pf.host_off, hs->pf.host_len);
+	if (class_id == TG_PROXY_UNJUDGED)
+		return -1;
 	if (!class_id)
 		return 0;
 	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
@@ -111,6 +136,30 @@ static __always_inline int tg_proxy_adopt(struct tg_flow *flow, struct tg_hs *hs
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
 	return 1;
+}
+
+/*
+ * A request to a listed proxy whose target cannot be read: nothing can say
+ * whether it goes to a protected destination. Fails closed where a class
+ * enforces (fail_mode closed): dropped, blocked_connect reason
+ * proxy_target; otherwise flagged and let through. Counted either way.
+ */
+static __always_inline int tg_proxy_unjudged(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow, struct tg_hs *hs,
+					     const struct tg_segment *seg)
+{
+	const struct tg_config *cfg = tg_get_config();
+	int block = cfg && cfg->any_enforce && !cfg->fail_open;
+
+	tg_count(TG_CNT_PROXY_UNFRAMED);
+	flow->state = block ? TG_FLOW_BLOCKED : TG_FLOW_UNTRACKED;
+	tg_emit_flow(skb, flow, seg, hs, TG_EV_BLOCKED_CONNECT, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED,
+		     TG_SIDE_CLIENT, TG_CR_PROXY_TARGET, TG_PL_FIRST_BYTES);
+	tg_hs_put(sk, flow);
+	if (!block)
+		return TG_PASS;
+	tg_count(TG_CNT_SEGMENTS_DROPPED);
+	return TG_DROP;
 }
 
 static __always_inline int tg_proxy_untracked(struct bpf_sock *sk, struct tg_flow *flow)
@@ -224,7 +273,11 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 		return TG_PASS;
 	}
 	if (flow->proto == TG_L7_CONNECT && !flow->class_id) {
-		if (!hs->pf.host_len || !tg_proxy_adopt(flow, hs))
+		int adopted = tg_proxy_adopt(flow, hs);
+
+		if (adopted < 0)
+			return tg_proxy_unjudged(skb, sk, flow, hs, seg);
+		if (!adopted)
 			return tg_proxy_untracked(sk, flow);
 		tg_keep_tunnel(hs);
 	}

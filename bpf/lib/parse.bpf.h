@@ -362,6 +362,42 @@ TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_
 	return 0;
 }
 
+/* A proxy target's host without its trailing dots ("name." is the same name to a resolver). */
+TG_GLOBAL int tg_host_trim_hs(struct tg_hs *hs, __u32 off, __u32 len)
+{
+	__u32 i;
+
+	if (!hs)
+		return 0;
+	for (i = 0; i < 8; i++) {
+		if (len == 0 || hs->buf[(off + len - 1) & TG_HELLO_MASK] != '.')
+			break;
+		len--;
+	}
+	return len;
+}
+
+/* A numeric host as inet_aton() reads it ("127.2", "0x7f000002"): 1 with @key set. */
+TG_GLOBAL int tg_host_aton_hs(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
+{
+	__u32 a = 0;
+
+	if (!hs || !key || !tg_host_inet_aton(hs->buf, off, len, &a, &hs->hscan))
+		return 0;
+	key->prefixlen = 128;
+	tg_v4_mapped(key->addr, bpf_htonl(a));
+	return 1;
+}
+
+/* An IPv6 literal (v4-mapped ones land on the IPv4 entries): 1 with @key set. */
+TG_GLOBAL int tg_host_ipv6_hs(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
+{
+	if (!hs || !key)
+		return 0;
+	key->prefixlen = 128;
+	return tg_host_ipv6(hs->buf, off, len, key->addr, &hs->hscan);
+}
+
 /* An IPv4 literal host (CONNECT 198.51.100.10:443) as a v4-mapped address; 0 when not one. */
 TG_GLOBAL int tg_host_ipv4(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
 {

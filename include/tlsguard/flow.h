@@ -163,6 +163,7 @@ struct tg_hs {
 	__u32 name_dot;			/* offset of the first dot in name, 0: none */
 	__u32 name_bad;			/* name holds a byte no DNS name has */
 	struct tg_tls_summary tls;	/* what the ClientHello said, for later events */
+	struct tg_host_scan hscan;	/* a proxy target's host being read (preface.h) */
 	__u8 name[TG_NAME_BUF];		/* a host name being hashed (zero padded) */
 	__u8 srv[TG_SRV_PREFACE_MAX];	/* the server's first bytes (its preface) */
 	__u8 buf[TG_HELLO_BUF];		/* TG_HELLO_MAX used; the rest is verifier room */

@@ -41,7 +41,8 @@ struct tg_preface {
 	__u16 port;			/* CONNECT target port; 0 when not given */
 	__u8 host_len;
 	__u8 kind;			/* enum tg_preface_kind */
-	__u8 pad[2];
+	__u8 host_v6;			/* the host was an IPv6 literal in brackets (host_off: inside) */
+	__u8 host_cut;			/* tg_pf_host() ran out of bytes before the host ended */
 };
 _Static_assert(sizeof(struct tg_preface) == 12, "tg_preface layout");
 
@@ -337,26 +338,55 @@ TG_INLINE int tg_preface_tds(const __u8 *b, __u32 n, struct tg_preface *pf)
 
 /*
  * The host of "CONNECT host:port HTTP/1.1" or of an absolute-form request
- * "GET http://host[:port]/..." at b[p ..]: stops at ':', '/', ' '. Returns
- * the offset after the host (and port), or 0 when malformed.
+ * "GET http://host[:port]/..." at b[p ..]: stops at ':', '/', ' '. An IPv6
+ * literal in brackets ("[::ffff:198.51.100.10]:443") is the text inside
+ * them, with pf->host_v6 set. Returns the offset after the host (and port),
+ * or 0 when malformed.
  */
 TG_INLINE __u32 tg_pf_host(const __u8 *b, __u32 p, __u32 n, struct tg_preface *pf)
 {
-	__u32 i, port = 0, c;
+	__u32 i, port = 0, c, close = 0;
 
-	pf->host_off = p;
-	for (i = 0; i < TG_SNI_MAX && p + i < n; i++) {
-		c = TG_PF_RD8(b, p + i);
-		if (c == ':' || c == '/' || c == ' ')
-			break;
-		if (!tg_host_char(c))
+	pf->host_v6 = 0;
+	pf->host_cut = 0;
+	if (p < n && TG_PF_RD8(b, p) == '[') {
+		for (i = 1; i < 48 && p + i < n; i++) {
+			c = TG_PF_RD8(b, p + i);
+			if (c == ']')
+				break;
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			      (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
+				return 0;
+		}
+		if (p + i >= n)
+			pf->host_cut = 1;
+		if (i == 1 || i == 48 || p + i >= n)
 			return 0;
+		pf->host_v6 = 1;
+		pf->host_off = p + 1;
+		pf->host_len = i - 1;
+		close = 1;
+	} else {
+		pf->host_off = p;
+		for (i = 0; i < TG_SNI_MAX && p + i < n; i++) {
+			c = TG_PF_RD8(b, p + i);
+			if (c == ':' || c == '/' || c == ' ')
+				break;
+			if (!tg_host_char(c))
+				return 0;
+		}
+		if (p + i >= n && i < TG_SNI_MAX)
+			pf->host_cut = 1;
+		if (i == 0 || p + i >= n || i >= TG_SNI_MAX)
+			return 0;
+		pf->host_len = i;
 	}
-	if (i == 0 || p + i >= n || i >= TG_SNI_MAX)
-		return 0;
-	pf->host_len = i;
 	TG_BARRIER();
-	p = pf->host_off + pf->host_len;
+	p = pf->host_off + pf->host_len + close;
+	if (p >= n) {
+		pf->host_cut = 1;
+		return 0;
+	}
 	if (TG_PF_RD8(b, p) == ':') {
 		for (i = 1; i < 7 && p + i < n; i++) {
 			c = TG_PF_RD8(b, p + i);
@@ -373,6 +403,241 @@ TG_INLINE __u32 tg_pf_host(const __u8 *b, __u32 p, __u32 n, struct tg_preface *p
 	}
 	TG_BARRIER();
 	return pf->tls_off;	/* re-read: see TG_BARRIER */
+}
+
+/*
+ * Host names a resolver or inet_aton() takes for an address. A proxy
+ * connects to whatever its resolver makes of the text, so the kernel must
+ * read it the same way before it compares it with the policy.
+ */
+#define TG_HOST_NUM_MAX		64	/* numeric hosts longer than this are not judged */
+
+/* A hex digit's value, 16 for anything else. */
+TG_INLINE __u32 tg_hexval(__u32 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return 16;
+}
+
+/*
+ * The scanners below keep what they carry from one character to the next
+ * in @st and read it back through a volatile access: in BPF @st is in a
+ * map value, so each loop iteration starts from unknown numbers and the
+ * verifier walks the loop once instead of once per combination of values.
+ */
+struct tg_host_scan {
+	__u32 v, nw, gap, nd, np, base, digit, v4s;
+	__u32 w[8];
+	__u64 p[4];
+};
+
+#define TG_ST(x)	(*(volatile __typeof__(x) *)&(x))
+
+/*
+ * inet_aton(): one to four parts separated by dots, each decimal, octal
+ * (leading 0) or hex (0x); a last part fills the bytes the others left
+ * ("127.2" is 127.0.0.2, "2130706434" and "0x7f000002" are too). 1 with
+ * *addr (host byte order) set, 0 when it is not such a number.
+ */
+TG_INLINE int tg_host_inet_aton(const __u8 *b, __u32 off, __u32 len, __u32 *addr,
+				struct tg_host_scan *st)
+{
+	__u64 v, p0, p1, p2;
+	__u32 i, c, d, np, base, digit;
+
+	if (len == 0 || len > TG_HOST_NUM_MAX)
+		return 0;
+	TG_ST(st->p[0]) = 0;
+	TG_ST(st->p[1]) = 0;
+	TG_ST(st->p[2]) = 0;
+	TG_ST(st->np) = 0;
+	TG_ST(st->base) = 10;
+	TG_ST(st->digit) = 0;
+	TG_ST(st->v) = 0;
+	for (i = 0; i < TG_HOST_NUM_MAX; i++) {
+		if (i >= len)
+			break;
+		c = TG_PF_RD8(b, off + i);
+		digit = TG_ST(st->digit);
+		base = TG_ST(st->base);
+		v = TG_ST(st->v);
+		if (c == '.') {
+			np = TG_ST(st->np);
+			if (!digit || digit == 2 || np >= 3)
+				return 0;	/* an empty part, or "0x" without digits */
+			TG_ST(st->p[np & 3]) = v;
+			TG_ST(st->np) = np + 1;
+			TG_ST(st->v) = 0;
+			TG_ST(st->digit) = 0;
+			TG_ST(st->base) = 10;
+			continue;
+		}
+		if (!digit) {
+			if (c < '0' || c > '9')
+				return 0;
+			TG_ST(st->digit) = 1;
+			TG_ST(st->base) = c == '0' ? 8 : 10;
+			TG_ST(st->v) = c - '0';
+			continue;
+		}
+		if (base == 8 && v == 0 && digit == 1 && (c == 'x' || c == 'X')) {
+			TG_ST(st->base) = 16;
+			TG_ST(st->digit) = 2;
+			continue;
+		}
+		d = tg_hexval(c);
+		if (d >= base)
+			return 0;
+		v = v * base + d;
+		if (v > 0xffffffffULL)
+			return 0;
+		TG_ST(st->v) = v;
+		TG_ST(st->digit) = 3;
+	}
+	digit = TG_ST(st->digit);
+	if (!digit || digit == 2)
+		return 0;
+	v = TG_ST(st->v);
+	p0 = TG_ST(st->p[0]);
+	p1 = TG_ST(st->p[1]);
+	p2 = TG_ST(st->p[2]);
+	switch (TG_ST(st->np)) {
+	case 0:
+		*addr = v;
+		return 1;
+	case 1:
+		if (p0 > 0xff || v > 0xffffff)
+			return 0;
+		*addr = (p0 << 24) | v;
+		return 1;
+	case 2:
+		if (p0 > 0xff || p1 > 0xff || v > 0xffff)
+			return 0;
+		*addr = (p0 << 24) | (p1 << 16) | v;
+		return 1;
+	default:
+		if (p0 > 0xff || p1 > 0xff || p2 > 0xff || v > 0xff)
+			return 0;
+		*addr = (p0 << 24) | (p1 << 16) | (p2 << 8) | v;
+		return 1;
+	}
+}
+
+/*
+ * An IPv6 literal (inet_pton(AF_INET6)): up to eight groups of one to four
+ * hex digits, one "::", a dotted IPv4 address in place of the last two
+ * groups ("::ffff:198.51.100.10"). 1 with out[16] set, 0 when malformed.
+ */
+#define TG_HOST_V6_MAX	45
+
+TG_INLINE int tg_host_ipv6(const __u8 *b, __u32 off, __u32 len, __u8 out[16],
+			   struct tg_host_scan *st)
+{
+	__u32 nw, gap, v, nd, i, c, k, v4s = 0xff;
+
+	if (len < 2 || len > TG_HOST_V6_MAX)
+		return 0;
+	for (k = 0; k < 8; k++)
+		TG_ST(st->w[k]) = 0;
+	TG_ST(st->nw) = 0;
+	TG_ST(st->gap) = 8;
+	TG_ST(st->v) = 0;
+	TG_ST(st->nd) = 0;
+	TG_ST(st->v4s) = 0xff;
+	for (i = 0; i < TG_HOST_V6_MAX; i++) {
+		if (i >= len)
+			break;
+		c = TG_PF_RD8(b, off + i);
+		nw = TG_ST(st->nw) & 15;
+		nd = TG_ST(st->nd) & 15;
+		v = TG_ST(st->v) & 0xffff;
+		if (c == ':') {
+			if (i + 1 < len && TG_PF_RD8(b, off + i + 1) == ':') {
+				if (TG_ST(st->gap) != 8)
+					return 0;	/* a second "::" */
+				if (nd) {
+					if (nw >= 8)
+						return 0;
+					TG_ST(st->w[nw & 7]) = v;
+					nw++;
+				}
+				TG_ST(st->gap) = nw;
+				i++;
+			} else {
+				if (!nd || nw >= 7 || i + 1 >= len)
+					return 0;
+				TG_ST(st->w[nw & 7]) = v;
+				nw++;
+			}
+			TG_ST(st->nw) = nw;
+			TG_ST(st->v) = 0;
+			TG_ST(st->nd) = 0;
+			continue;
+		}
+		if (c == '.') {
+			TG_ST(st->v4s) = i - nd;
+			break;
+		}
+		if (tg_hexval(c) >= 16 || nd >= 4)
+			return 0;
+		TG_ST(st->v) = v * 16 + tg_hexval(c);
+		TG_ST(st->nd) = nd + 1;
+	}
+	nw = TG_ST(st->nw) & 15;
+	nd = TG_ST(st->nd) & 15;
+	gap = TG_ST(st->gap) & 15;
+	v4s = TG_ST(st->v4s);
+	if (v4s != 0xff) {
+		__u32 a;
+
+		/* the dotted part: exactly four decimal parts, as inet_pton wants */
+		if (v4s >= len || nw > 6 ||
+		    tg_host_inet_aton(b, off + v4s, len - v4s, &a, st) != 1)
+			return 0;
+		for (k = 0; k < 16; k++) {		/* strict: four parts, no octal or hex */
+			if (v4s + k >= len)
+				break;
+			c = TG_PF_RD8(b, off + v4s + k);
+			if (c != '.' && (c < '0' || c > '9'))
+				return 0;
+			if (c == '0' && (k == 0 || TG_PF_RD8(b, off + v4s + k - 1) == '.') &&
+			    v4s + k + 1 < len && TG_PF_RD8(b, off + v4s + k + 1) != '.')
+				return 0;
+		}
+		if (TG_ST(st->np) != 3)
+			return 0;
+		TG_ST(st->w[nw & 7]) = a >> 16;
+		TG_ST(st->w[(nw + 1) & 7]) = a & 0xffff;
+		nw += 2;
+	} else if (nd) {
+		if (nw >= 8)
+			return 0;
+		TG_ST(st->w[nw & 7]) = TG_ST(st->v) & 0xffff;
+		nw++;
+	} else if (gap != nw) {
+		return 0;			/* ends in a single ':' */
+	}
+	if (gap == 8 ? nw != 8 : nw >= 8)
+		return 0;
+	/* the groups after the "::" move to the end */
+	for (k = 0; k < 8; k++) {
+		__u32 g;
+
+		if (gap == 8 || k < gap)
+			g = TG_ST(st->w[k & 7]);
+		else if (k < 8 - (nw - gap))
+			g = 0;
+		else
+			g = TG_ST(st->w[(k - (8 - nw)) & 7]);
+		out[(2 * k) & 15] = g >> 8;
+		out[(2 * k + 1) & 15] = g & 0xff;
+	}
+	return 1;
 }
 
 /* Offset just past the first "\r\n\r\n" at or after @p (within TG_HDR_SCAN bytes), or 0. */
@@ -434,6 +699,9 @@ TG_INLINE int tg_preface_connect(const __u8 *b, __u32 n, struct tg_preface *pf)
 		if (!tg_pf_host(b, i + 1 + 7, n, pf)) {
 			pf->host_len = 0;
 			pf->tls_off = 0;
+			if (pf->host_cut && n < TG_HELLO_MAX)
+				return TG_PF_NEED_MORE;
+			pf->kind = TG_PK_PROXY_ABSOLUTE;	/* with no host: not to be judged */
 			return TG_PF_PLAINTEXT;
 		}
 		pf->kind = TG_PK_PROXY_ABSOLUTE;
@@ -444,9 +712,10 @@ TG_INLINE int tg_preface_connect(const __u8 *b, __u32 n, struct tg_preface *pf)
 	if (!p || p >= n || pf->port == 0 || TG_PF_RD8(b, p) != ' ') {
 		pf->host_len = 0;
 		pf->tls_off = 0;
-		if (n >= TG_HELLO_MAX)
-			return TG_PF_PLAINTEXT;
-		return !p || p >= n ? TG_PF_NEED_MORE : TG_PF_PLAINTEXT;
+		if (n < TG_HELLO_MAX && ((!p && pf->host_cut) || (p && p >= n)))
+			return TG_PF_NEED_MORE;
+		pf->kind = TG_PK_CONNECT;	/* with no host: not to be judged */
+		return TG_PF_PLAINTEXT;
 	}
 	end = tg_pf_end_of_headers(b, p, n);
 	if (!end) {

@@ -950,6 +950,68 @@ static void test_connect_tunnel(void **state)
 	assert_int_equal(f->nevents, 0);
 }
 
+/*
+ * The host of a CONNECT read as the proxy's resolver will: every form of the
+ * protected address, names with a trailing dot or in capitals, IPv6
+ * literals (v4-mapped) all take the protected class; a target that cannot
+ * be read fails closed where a class enforces.
+ */
+static void test_connect_host_forms(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const forms[] = {
+		"198.51.100.10", "198.51.25610", "3325256714", "0xc633640a", "0306.063.0144.012",
+		"0xc6.0x33.0x64.0x0a", "[::ffff:198.51.100.10]", "[::ffff:c633:640a]",
+		"[::FFFF:198.51.100.10]", "acct.blob.core.windows.net.", "ACCT.Blob.Core.Windows.NET",
+		"acct.blob.core.windows.net..",
+	};
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tg_config cfg = { .any_enforce = 1 };
+	char req[256];
+	__u32 key = 0;
+	size_t n;
+
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	add_dest(f, "198.51.100.10", 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		set_flow(f, TG_L7_CONNECT, 0, 0);
+		n = snprintf(req, sizeof(req), "CONNECT %s:80 HTTP/1.1\r\nHost: %s:80\r\n\r\n", forms[i],
+			     forms[i]);
+		assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+		if (get_flow(f).class_id != 1)
+			fail_msg("CONNECT %s: class %u, want 1", forms[i], get_flow(f).class_id);
+		assert_int_equal(run(f, AF_INET, SEQ0 + n, get, strlen(get)), DROP);
+		/* and as an absolute-form request */
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		set_flow(f, TG_L7_CONNECT, 0, 0);
+		n = snprintf(req, sizeof(req), "GET http://%s/x HTTP/1.1\r\nHost: y\r\n\r\n", forms[i]);
+		assert_int_equal(run(f, AF_INET, SEQ0, req, n), DROP);
+		assert_int_equal(f->events[0].type, TG_EV_PLAINTEXT);
+	}
+	/* another address in any of those forms is not ours */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(req, sizeof(req), "CONNECT 198.51.25620:80 HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_UNTRACKED);
+	/* a target that cannot be read: fails closed while a class enforces */
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(req, sizeof(req), "CONNECT [::ffff:198.51.100.10%%25lo]:80 HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_BLOCKED_CONNECT);
+	assert_int_equal(f->events[0].reason, TG_CR_PROXY_TARGET);
+	assert_int_equal(counter(f, TG_CNT_PROXY_UNFRAMED), 1);
+	set_config(f, 0);
+	clear_names(f);
+	clear_dests(f);
+}
+
 /* TCP Fast Open: the ClientHello (or plaintext) rides on the SYN. */
 static void test_fast_open_syn_data(void **state)
 {
@@ -1622,6 +1684,7 @@ int main(void)
 		cmocka_unit_test(test_big_hello_across_records_and_segments),
 		cmocka_unit_test(test_ipv6_extension_headers),
 		cmocka_unit_test(test_raw_socket_packets),
+		cmocka_unit_test(test_connect_host_forms),
 		cmocka_unit_test(test_flow_cap_slots),
 		cmocka_unit_test(test_flow_cap_release_once),
 	};
