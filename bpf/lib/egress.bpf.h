@@ -296,6 +296,12 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 	}
 	r = tg_parse_records(hs, tls_off, limit, 0, full);
 	if (r == TG_PF_NEED_MORE) {
+		/* what passes while the hello is collected must be a hello so far */
+		if (hs->recs.n >= 1) {
+			hs->rec_len = hs->recs.len[0];
+			if (tg_parse_hello_hs(hs, 0) == TG_HELLO_BAD)
+				return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
+		}
 		tg_count(TG_CNT_PARTIAL_PREFIX);
 		return TG_PASS;
 	}

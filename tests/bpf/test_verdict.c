@@ -1117,6 +1117,11 @@ static void test_fake_hello_then_plaintext(void **state)
 	};
 	uint8_t b[256];
 
+	/* a hello prefix whose record is not all there yet, then HTTP: not a hello so far */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, "\x16\x03\x01\x02\x00\x01", 6), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 6, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
 	for (size_t i = 0; i < sizeof(fakes) / sizeof(fakes[0]); i++) {
 		/* in one segment with the plaintext */
 		reset_flow(f, TG_MODE_ENFORCE, AF_INET);
