@@ -311,7 +311,8 @@ static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct
 	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
 	if (flow) {
 		a = (const __u32 *)flow->daddr;
-		if (flow->state == TG_FLOW_RAW || flow->state == TG_FLOW_UNTRACKED ||
+		if (flow->state == TG_FLOW_RAW || flow->state == TG_FLOW_LITE ||
+		    flow->state == TG_FLOW_UNTRACKED ||
 		    (flow->dport == port && a[0] == b[0] && a[1] == b[1] && a[2] == b[2] &&
 		     a[3] == b[3]))
 			return 1;	/* the destination it is tracked for */
@@ -329,9 +330,12 @@ static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct
 /*
  * cgroup/sock_create: a SOCK_RAW socket (CAP_NET_RAW, in the default
  * container capability set) gets a flow of its own kind, so that its
- * packets find state on egress and are judged there (tg_raw_egress());
- * every other socket pays this one test. Without memory for the mark,
- * enforce refuses the socket (fail_mode closed): it could not be judged.
+ * packets find state on egress and are judged there (tg_raw_egress()); so
+ * does a UDP-Lite socket, whose connect() runs no cgroup hook (udplite_prot
+ * has no pre_connect): its first datagram to a protected destination makes
+ * it a UDP flow (tg_lite_egress()). Every other socket pays these two
+ * tests. Without memory for the mark, enforce refuses the socket
+ * (fail_mode closed): it could not be judged.
  */
 #ifndef SOCK_RAW
 #define SOCK_RAW 3
@@ -342,7 +346,7 @@ static __always_inline int tg_raw_mark(struct bpf_sock *sk)
 	const struct tg_config *cfg;
 	struct tg_flow *flow;
 
-	if (sk->type != SOCK_RAW)
+	if (sk->type != SOCK_RAW && sk->protocol != IPPROTO_UDPLITE)
 		return 1;
 	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!flow) {
@@ -350,8 +354,12 @@ static __always_inline int tg_raw_mark(struct bpf_sock *sk)
 		cfg = tg_get_config();
 		return !(cfg && cfg->any_enforce && !cfg->fail_open);
 	}
-	flow->state = TG_FLOW_RAW;
 	flow->proto = TG_L7_TLS;
+	if (sk->type != SOCK_RAW) {
+		flow->state = TG_FLOW_LITE;
+		return 1;
+	}
+	flow->state = TG_FLOW_RAW;
 	tg_count(TG_CNT_RAW_SOCKETS);
 	return 1;
 }

@@ -465,6 +465,50 @@ static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock 
 			       TG_PR_RAW_SOCKET, seg.payload_off);
 }
 
+/*
+ * A UDP-Lite socket (marked at socket(), tg_raw_mark()): the first datagram
+ * to a protected destination starts a UDP flow for it, connected or not, as
+ * connect() or sendmsg() would for UDP, and is judged as its first.
+ */
+static __always_inline int tg_lite_egress(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	const struct tg_class *cls;
+	struct tg_segment seg;
+	__u64 cgid;
+	__u32 class_id;
+
+	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
+	    seg.payload_len == 0)
+		return TG_PASS;
+	__builtin_memcpy(key.addr, seg.peer, 16);
+	class_id = tg_addr_class_id(&key);
+	if (!class_id)
+		return TG_PASS;
+	cgid = bpf_skb_cgroup_id(skb);
+	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
+		return TG_PASS;
+	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	if (!cls)
+		return TG_PASS;
+	flow->cookie = bpf_get_socket_cookie(skb);
+	flow->cgroup_id = cgid;
+	flow->connect_ns = bpf_ktime_get_ns();
+	flow->class_id = class_id;
+	flow->mode = cls->mode;
+	flow->min_tls = cls->min_tls;
+	flow->cls_flags = cls->flags;
+	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
+	__builtin_memcpy(flow->daddr, seg.peer, 16);
+	flow->dport = seg.pport;
+	flow->hs_flags = TG_HSF_UDP | TG_HSF_UNCONNECTED;
+	flow->state = TG_FLOW_PENDING;
+	tg_count(TG_CNT_FLOWS_TRACKED);
+	tg_count_class(class_id, TG_CS_TRACKED);
+	return tg_udp_egress(skb, sk, flow, &seg);
+}
+
 /* After a good ClientHello, until the verdict: the client's records. */
 static __always_inline int tg_client_handshake(struct __sk_buff *skb, struct bpf_sock *sk,
 					       struct tg_flow *flow)
@@ -496,6 +540,8 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		break;
 	case TG_FLOW_RAW:
 		return tg_raw_egress(skb, sk, flow);
+	case TG_FLOW_LITE:
+		return tg_lite_egress(skb, sk, flow);
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
 	default:

@@ -27,6 +27,8 @@ enum tg_flow_state {
 	TG_FLOW_UNTRACKED = 5,		/* proxy flow to a host no class names: pass */
 	TG_FLOW_QUIC = 6,		/* compliant QUIC: every datagram must stay QUIC of this connection */
 	TG_FLOW_RAW = 7,		/* a raw socket: its packets to protected destinations are judged */
+	TG_FLOW_LITE = 8,		/* a UDP-Lite socket (connect() hooks never see it): its first
+					 * datagram to a protected destination starts a UDP flow */
 };
 
 /*
