@@ -153,7 +153,8 @@ int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
 		return 0;
 	/* decided flows need nothing; a blocked one needs its drops until it is closed */
 	if (flow->state != TG_FLOW_PENDING && flow->state != TG_FLOW_SERVER_HELLO &&
-	    flow->state != TG_FLOW_BLOCKED && flow->state != TG_FLOW_QUIC)
+	    flow->state != TG_FLOW_BLOCKED && flow->state != TG_FLOW_QUIC &&
+	    flow->state != TG_FLOW_PROXY_REQ)
 		return 0;
 	rec.cookie = flow->cookie;
 	rec.state = flow->state;

@@ -170,6 +170,89 @@ static __always_inline int tg_proxy_untracked(struct bpf_sock *sk, struct tg_flo
 	return TG_PASS;
 }
 
+/*
+ * A keep-alive connection to a proxy: every request on it is judged. The
+ * request at hs->buf[0] (stream offset px.next) is framed by its head and
+ * Content-Length; an absolute-form request to a host a class lists is
+ * plaintext (the flow takes that class), one to another host moves on to
+ * the next request, pipelined ones in the same bytes included. A request
+ * that cannot be framed or read fails closed (tg_proxy_unjudged()), a
+ * CONNECT to an unlisted host makes the rest a tunnel (untracked).
+ */
+#define TG_PROXY_REQS_PER_SEG	4
+
+static __always_inline int tg_proxy_requests(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow, struct tg_hs *hs,
+					     const struct tg_segment *seg)
+{
+	__u32 i, have, used;
+	int r, adopted;
+
+	flow->state = TG_FLOW_PROXY_REQ;
+	for (i = 0; i < TG_PROXY_REQS_PER_SEG; i++) {
+		have = hs->have;
+		if (have == 0)
+			return TG_PASS;
+		r = tg_parse_request_hs(hs);
+		if (r == TG_REQ_NEED_MORE) {
+			tg_count(TG_CNT_PARTIAL_PREFIX);
+			return TG_PASS;		/* a request head so far */
+		}
+		if (r != TG_REQ_FRAMED)
+			return tg_proxy_unjudged(skb, sk, flow, hs, seg);
+		adopted = tg_proxy_adopt(flow, hs);
+		if (adopted < 0)
+			return tg_proxy_unjudged(skb, sk, flow, hs, seg);
+		if (hs->rq.kind == TG_PK_CONNECT) {
+			if (adopted)	/* a tunnel to a listed host after other requests: not followed */
+				return tg_proxy_unjudged(skb, sk, flow, hs, seg);
+			return tg_proxy_untracked(sk, flow);
+		}
+		if (adopted)
+			return tg_violation(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT);
+		tg_count(TG_CNT_PROXY_REQUESTS);
+		flow->px.reqs++;
+		used = hs->rq.head_end + hs->rq.body_len;
+		flow->px.next += used;
+		if (used >= have) {
+			hs->have = 0;
+			return TG_PASS;
+		}
+		/* the next request came in the same bytes: it starts the buffer now */
+		tg_move(hs, 0, used, have - used);
+		hs->have = have - used;
+	}
+	return tg_proxy_unjudged(skb, sk, flow, hs, seg);	/* more than a client pipelines */
+}
+
+/* A segment of a keep-alive proxy connection (TG_FLOW_PROXY_REQ). */
+static __always_inline int tg_proxy_walk(struct __sk_buff *skb, struct bpf_sock *sk,
+					 struct tg_flow *flow)
+{
+	struct tg_segment seg;
+	struct tg_hs *hs;
+	__u32 rel;
+	int err = tg_parse_segment(skb, &seg, TG_DIR_EGRESS);
+
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
+	if (seg.payload_len == 0)
+		return TG_PASS;
+	rel = seg.seq - flow->first_seq;
+	if ((__s32)(rel + seg.payload_len - flow->px.next) <= 0)
+		return TG_PASS;		/* the body of the request being sent, or a retransmission */
+	hs = tg_hs_get(sk, flow, 1);
+	if (!hs) {
+		tg_count(TG_CNT_ERR_HS_STORAGE);
+		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
+	}
+	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0) {
+		tg_count(TG_CNT_OUT_OF_ORDER);
+		return TG_DROP;
+	}
+	return tg_proxy_requests(skb, sk, flow, hs, &seg);
+}
+
 /* SNI binding: TG_SNI_* for this flow's class. */
 static __always_inline __u8 tg_sni_check(struct tg_flow *flow, struct tg_hs *hs)
 {
@@ -277,8 +360,14 @@ static __always_inline int tg_client_decide(struct __sk_buff *skb, struct bpf_so
 
 		if (adopted < 0)
 			return tg_proxy_unjudged(skb, sk, flow, hs, seg);
-		if (!adopted)
-			return tg_proxy_untracked(sk, flow);
+		if (!adopted && hs->pf.kind == TG_PK_CONNECT)
+			return tg_proxy_untracked(sk, flow);	/* a tunnel to an unlisted host */
+		if (!adopted) {
+			/* plain requests to unlisted hosts: judge each one that follows */
+			flow->px.next = 0;
+			flow->px.reqs = 0;
+			return tg_proxy_requests(skb, sk, flow, hs, seg);
+		}
 		tg_keep_tunnel(hs);
 	}
 	flow->pf_kind = hs->pf.kind;
@@ -542,6 +631,8 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		return tg_raw_egress(skb, sk, flow);
 	case TG_FLOW_LITE:
 		return tg_lite_egress(skb, sk, flow);
+	case TG_FLOW_PROXY_REQ:
+		return tg_proxy_walk(skb, sk, flow);
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
 	default:

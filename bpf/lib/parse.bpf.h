@@ -41,6 +41,39 @@ TG_GLOBAL int tg_parse_preface(struct tg_hs *hs, __u32 proto)
 	return tg_preface(proto, hs->buf, n, &hs->pf);
 }
 
+/* One request of a keep-alive proxy connection at hs->buf[0 .. have): enum tg_req_result. */
+TG_GLOBAL int tg_request_kind_hs(struct tg_hs *hs, int preface)
+{
+	__u32 n;
+
+	if (!hs)
+		return TG_REQ_NOT_REQUEST;
+	n = hs->have;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	return tg_http_request_kind(hs->buf, n, &hs->pf, &hs->rq, preface);
+}
+
+TG_GLOBAL int tg_request_framing_hs(struct tg_hs *hs)
+{
+	__u32 n;
+
+	if (!hs)
+		return TG_REQ_NOT_REQUEST;
+	n = hs->have;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	return tg_http_request_framing(hs->buf, n, &hs->rq);
+}
+
+/* The stages, each verified on its own: the CONNECT preface, the request's kind, its framing. */
+static __always_inline int tg_parse_request_hs(struct tg_hs *hs)
+{
+	int r = tg_request_kind_hs(hs, tg_parse_preface(hs, TG_L7_CONNECT));
+
+	return r == TG_REQ_FRAMED ? tg_request_framing_hs(hs) : r;
+}
+
 /* memmove in hs->buf, forward: one piece of a hello split over records. */
 TG_GLOBAL int tg_move(struct tg_hs *hs, __u32 dst, __u32 src, __u32 len)
 {

@@ -29,6 +29,7 @@ enum tg_flow_state {
 	TG_FLOW_RAW = 7,		/* a raw socket: its packets to protected destinations are judged */
 	TG_FLOW_LITE = 8,		/* a UDP-Lite socket (connect() hooks never see it): its first
 					 * datagram to a protected destination starts a UDP flow */
+	TG_FLOW_PROXY_REQ = 9,		/* a keep-alive proxy connection: each request judged */
 };
 
 /*
@@ -138,6 +139,10 @@ struct tg_flow {
 			struct tg_rec_walk sw;	/* the server's records after its hello */
 		};
 		struct tg_quic_ids quic;	/* UDP flows */
+		struct {
+			__u32 next;		/* stream offset where the next request starts */
+			__u32 reqs;		/* requests judged so far */
+		} px;				/* TG_FLOW_PROXY_REQ */
 	};
 };
 _Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");
@@ -166,6 +171,7 @@ struct tg_hs {
 	__u32 name_bad;			/* name holds a byte no DNS name has */
 	struct tg_tls_summary tls;	/* what the ClientHello said, for later events */
 	struct tg_host_scan hscan;	/* a proxy target's host being read (preface.h) */
+	struct tg_http_req rq;		/* a proxy request being framed (preface.h) */
 	__u8 name[TG_NAME_BUF];		/* a host name being hashed (zero padded) */
 	__u8 srv[TG_SRV_PREFACE_MAX];	/* the server's first bytes (its preface) */
 	__u8 buf[TG_HELLO_BUF];		/* TG_HELLO_MAX used; the rest is verifier room */

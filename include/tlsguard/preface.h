@@ -727,6 +727,213 @@ TG_INLINE int tg_preface_connect(const __u8 *b, __u32 n, struct tg_preface *pf)
 	return TG_PF_TLS;
 }
 
+/*
+ * One request of a keep-alive connection to a forward proxy, at b[0 .. n):
+ * its kind, target host and where the next request starts (its head, then
+ * its body: Content-Length bytes, none without one). A request that cannot
+ * be framed this way (chunked or another transfer coding, a Content-Length
+ * that does not parse, a head longer than TG_HDR_SCAN) is TG_REQ_UNFRAMED:
+ * what follows it cannot be told apart from a next request.
+ */
+#define TG_REQ_CANDIDATES	16	/* header lines starting with 'c' or 't' looked at */
+
+enum tg_req_result {
+	TG_REQ_NEED_MORE = 0,
+	TG_REQ_FRAMED = 1,		/* ->head_end, ->body_len, ->kind, host in ->pf */
+	TG_REQ_UNFRAMED = 2,
+	TG_REQ_NOT_REQUEST = 3,		/* not a request line where one must start */
+};
+
+struct tg_http_req {
+	__u32 head_end;			/* just past the blank line */
+	__u32 body_len;
+	__u32 kind;			/* TG_PK_CONNECT, TG_PK_PROXY_ABSOLUTE, TG_PK_NONE (origin form) */
+	__u32 line;			/* scan state: the byte being looked at */
+	__u32 cl_at;			/* where the Content-Length value starts, 0: none */
+	__u32 ncand;			/* header lines starting with c or t (candidates) */
+	__u32 cand[TG_REQ_CANDIDATES];	/* where they start */
+};
+
+#define TG_SWAR_LOWER	0x2020202020202020ULL
+
+/* The 8 bytes at b[off], little endian, letters lower-cased (and '-' ':' kept). */
+TG_INLINE __u64 tg_rd64_lower(const __u8 *b, __u32 off)
+{
+	__u64 x = 0;
+	__u32 i;
+
+	for (i = 0; i < 8; i++)
+		x |= (__u64)TG_PF_RD8(b, off + i) << (8 * i);
+	return x | TG_SWAR_LOWER;
+}
+
+#define TG_LE8(a, b, c, d, e, f, g, h)							\
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 |		\
+	 (__u64)(e) << 32 | (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+
+/* A header line at b[p]: 1 "content-length:", 2 "transfer-encoding:", 0 other. */
+TG_INLINE int tg_http_framing_header(const __u8 *b, __u32 p, __u32 end)
+{
+	__u64 a;
+
+	if (p + 15 > end)
+		return 0;
+	a = tg_rd64_lower(b, p);
+	if (a == TG_LE8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
+	    tg_rd64_lower(b, p + 7) == TG_LE8('-', 'l', 'e', 'n', 'g', 't', 'h', ':'))
+		return 1;
+	if (p + 18 <= end && a == TG_LE8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r') &&
+	    tg_rd64_lower(b, p + 8) == TG_LE8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n') &&
+	    (TG_PF_RD8(b, p + 16) | 0x20) == 'g' && TG_PF_RD8(b, p + 17) == ':')
+		return 2;
+	return 0;
+}
+
+/* The Content-Length value at b[p ..]: 0.. or -1 when it does not parse. */
+TG_INLINE __s64 tg_http_length_value(const __u8 *b, __u32 p, __u32 end)
+{
+	__u64 v = 0;
+	__u32 i, c, digits = 0;
+
+	for (i = 0; i < 24 && p + i < end; i++) {
+		c = TG_PF_RD8(b, p + i);
+		if (c == ' ' || c == '\t') {
+			if (digits)
+				break;
+			continue;
+		}
+		if (c == '\r')
+			break;
+		if (c < '0' || c > '9' || digits >= 12)
+			return -1;
+		v = v * 10 + (c - '0');
+		digits++;
+	}
+	if (!digits || v > 0xffffffffULL)
+		return -1;
+	return v;
+}
+
+/*
+ * Stage 1: the request line, from what tg_preface_connect() made of it (@m,
+ * and @pf); TG_REQ_FRAMED here means "go on to stage 2".
+ */
+TG_INLINE int tg_http_request_kind(const __u8 *b, __u32 n, struct tg_preface *pf,
+				   struct tg_http_req *rq, int m)
+{
+	static const __u8 http[7] = { 'h', 't', 't', 'p', ':', '/', '/' };
+	static const __u8 https[8] = { 'h', 't', 't', 'p', 's', ':', '/', '/' };
+	__u32 i, c, tgt;
+
+	rq->head_end = 0;
+	rq->body_len = 0;
+	rq->kind = TG_PK_NONE;
+	if (m == TG_PF_NEED_MORE)
+		return TG_REQ_NEED_MORE;
+	if (pf->kind == TG_PK_CONNECT) {
+		rq->kind = TG_PK_CONNECT;
+		if (m != TG_PF_TLS)
+			return pf->host_len ? TG_REQ_UNFRAMED : TG_REQ_NOT_REQUEST;
+		rq->head_end = pf->tls_off;
+		return TG_REQ_FRAMED;
+	}
+	if (pf->kind == TG_PK_PROXY_ABSOLUTE) {
+		rq->kind = TG_PK_PROXY_ABSOLUTE;
+	} else {
+		/* "METHOD https://host/" or an origin-form request ("GET / ") */
+		for (i = 0; i < 16 && i < n; i++) {
+			c = TG_PF_RD8(b, i);
+			if (c == ' ')
+				break;
+			if (c < 'A' || c > 'Z')
+				return TG_REQ_NOT_REQUEST;
+		}
+		if (i == 0 || i == 16)
+			return i == 16 || n >= TG_HELLO_MAX ? TG_REQ_NOT_REQUEST : TG_REQ_NEED_MORE;
+		/* through memory: the rest is verified once, not once per method length */
+		TG_ST(rq->line) = i + 1;
+		tgt = TG_ST(rq->line);
+		if (tgt + 8 > n)
+			return n >= TG_HELLO_MAX ? TG_REQ_NOT_REQUEST : TG_REQ_NEED_MORE;
+		if (tg_pf_expect(&b[tgt & TG_HELLO_MASK], n - tgt, https, sizeof(https)) == 1) {
+			rq->kind = TG_PK_PROXY_ABSOLUTE;
+			if (!tg_pf_host(b, tgt + 8, n, pf)) {
+				pf->host_len = 0;
+				if (pf->host_cut && n < TG_HELLO_MAX)
+					return TG_REQ_NEED_MORE;
+			}
+		} else if (tg_pf_expect(&b[tgt & TG_HELLO_MASK], n - tgt, http, sizeof(http)) == 1) {
+			return TG_REQ_NOT_REQUEST;	/* tg_preface_connect() would have taken it */
+		}
+	}
+	return TG_REQ_FRAMED;
+}
+
+/* Stage 2: the end of the head and the body's length (after tg_http_request_line()). */
+TG_INLINE int tg_http_request_framing(const __u8 *b, __u32 n, struct tg_http_req *rq)
+{
+	__u32 i, c, end, at, k;
+	__s64 cl = 0;
+	int h;
+
+	if (rq->kind == TG_PK_CONNECT)
+		return TG_REQ_FRAMED;	/* its head ends at the tunnel: stage 1 said where */
+	TG_ST(rq->head_end) = tg_pf_end_of_headers(b, 0, n);
+	end = TG_ST(rq->head_end);	/* through memory: see tg_host_scan */
+	if (!end)
+		return n >= TG_HELLO_MAX || n >= TG_HDR_SCAN ? TG_REQ_UNFRAMED : TG_REQ_NEED_MORE;
+	/*
+	 * The header lines: Content-Length frames the body, a transfer coding
+	 * does not. One cheap pass notes the lines that start with 'c' or 't',
+	 * then only those are compared (a byte loop with the comparison in it
+	 * is more than the verifier walks).
+	 */
+	TG_ST(rq->line) = 0;
+	TG_ST(rq->cl_at) = 0;
+	TG_ST(rq->ncand) = 0;
+	for (i = 0; i < TG_HDR_SCAN; i++) {
+		at = TG_ST(rq->line);
+		if (at + 1 >= end)
+			break;
+		TG_ST(rq->line) = at + 1;
+		if (TG_PF_RD8(b, at) != '\n')
+			continue;
+		c = TG_PF_RD8(b, at + 1) | 0x20;
+		if (c != 'c' && c != 't')
+			continue;
+		k = TG_ST(rq->ncand);
+		if (k >= TG_REQ_CANDIDATES)
+			return TG_REQ_UNFRAMED;
+		TG_ST(rq->cand[k & (TG_REQ_CANDIDATES - 1)]) = at + 1;
+		TG_ST(rq->ncand) = k + 1;
+	}
+	for (k = 0; k < TG_REQ_CANDIDATES; k++) {
+		if (k >= TG_ST(rq->ncand))
+			break;
+		at = TG_ST(rq->cand[k]);
+		h = tg_http_framing_header(b, at, end);
+		if (h == 2)
+			return TG_REQ_UNFRAMED;
+		if (h == 1)
+			TG_ST(rq->cl_at) = at + 15;
+	}
+	at = TG_ST(rq->cl_at);
+	if (at) {
+		cl = tg_http_length_value(b, at, end);
+		if (cl < 0)
+			return TG_REQ_UNFRAMED;
+	}
+	rq->body_len = cl;
+	return TG_REQ_FRAMED;
+}
+
+TG_INLINE int tg_http_request(const __u8 *b, __u32 n, struct tg_preface *pf, struct tg_http_req *rq)
+{
+	int r = tg_http_request_kind(b, n, pf, rq, tg_preface_connect(b, n, pf));
+
+	return r == TG_REQ_FRAMED ? tg_http_request_framing(b, n, rq) : r;
+}
+
 TG_INLINE int tg_preface(__u32 proto, const __u8 *b, __u32 n, struct tg_preface *pf)
 {
 	__builtin_memset(pf, 0, sizeof(*pf));

@@ -1012,6 +1012,74 @@ static void test_connect_host_forms(void **state)
 	clear_dests(f);
 }
 
+/* A keep-alive proxy connection: every request is judged, framed by its head and body. */
+static void test_proxy_keepalive_requests(void **state)
+{
+	struct fixture *f = *state;
+	static const char other[] = "GET http://other.test/a HTTP/1.1\r\nHost: other.test\r\n\r\n";
+	static const char prot[] = "GET http://acct.blob.core.windows.net/b HTTP/1.1\r\nHost: x\r\n\r\n";
+	/* a body that looks like a request: it is not one */
+	static const char post[] = "POST http://other.test/up HTTP/1.1\r\nHost: other.test\r\n"
+				   "Content-Length: 60\r\n\r\n"
+				   "GET http://acct.blob.core.windows.net/ HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char chunked[] = "POST http://other.test/up HTTP/1.1\r\nHost: other.test\r\n"
+				      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+	struct tg_config cfg = { .any_enforce = 1 };
+	char b[1024];
+	size_t n, o;
+	__u32 key = 0;
+
+	assert_int_equal(strlen(post) - (strstr(post, "\r\n\r\n") + 4 - post), 60);
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	/* one request to an unlisted host, then one to a protected one */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, other, strlen(other)), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PROXY_REQ);
+	assert_int_equal(get_flow(f).px.next, strlen(other));
+	assert_int_equal(run(f, AF_INET, SEQ0 + strlen(other), prot, strlen(prot)), DROP);
+	assert_int_equal(get_flow(f).class_id, 1);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+	assert_memory_equal(f->events[0].payload, "GET http://acct", 15);
+	assert_int_equal(counter(f, TG_CNT_PROXY_REQUESTS), 1);
+	/* pipelined in one segment */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(b, sizeof(b), "%s%s", other, prot);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, n), DROP);
+	/* a body (its bytes split over segments) is not a request; the one after it is */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = strlen(post);
+	assert_int_equal(run(f, AF_INET, SEQ0, post, n - 30), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + n - 30, post + n - 30, 30), PASS);
+	assert_int_equal(get_flow(f).px.next, n);
+	o = SEQ0 + n;
+	assert_int_equal(run(f, AF_INET, o, other, 20), PASS);	/* a head in two pieces */
+	assert_int_equal(run(f, AF_INET, o + 20, other + 20, strlen(other) - 20), PASS);
+	o += strlen(other);
+	assert_int_equal(f->nevents, 0);
+	assert_int_equal(run(f, AF_INET, o, prot, strlen(prot)), DROP);
+	assert_int_equal(counter(f, TG_CNT_PROXY_REQUESTS), 2);
+	/* a chunked body cannot be framed here: fails closed while a class enforces */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, chunked, strlen(chunked)), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_BLOCKED_CONNECT);
+	assert_int_equal(f->events[0].reason, TG_CR_PROXY_TARGET);
+	/* a CONNECT to an unlisted host after them: a tunnel, not ours */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(b, sizeof(b), "%sCONNECT other.test:443 HTTP/1.1\r\n\r\n", other);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, n), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_UNTRACKED);
+	set_config(f, 0);
+	clear_names(f);
+}
+
 /* TCP Fast Open: the ClientHello (or plaintext) rides on the SYN. */
 static void test_fast_open_syn_data(void **state)
 {
@@ -1690,6 +1758,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_extension_headers),
 		cmocka_unit_test(test_raw_socket_packets),
 		cmocka_unit_test(test_connect_host_forms),
+		cmocka_unit_test(test_proxy_keepalive_requests),
 		cmocka_unit_test(test_flow_cap_slots),
 		cmocka_unit_test(test_flow_cap_release_once),
 	};

@@ -538,9 +538,47 @@ static void test_host_numeric_forms_match_libc(void **state)
 	}
 }
 
+
+/* Keep-alive proxy requests: kind, host, where the next request starts. */
+static void test_http_request_framing(void **state)
+{
+	static const struct {
+		const char *req;
+		int result;
+		unsigned int kind, head, body;
+	} cases[] = {
+		{ "GET http://a.b/x HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 40, 0 },
+		{ "POST http://a.b/x HTTP/1.1\r\nHost: a.b\r\nContent-Length: 12\r\n\r\nhello world!",
+		  TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 61, 12 },
+		{ "PUT http://a.b/ HTTP/1.1\r\nCONTENT-LENGTH:5\r\nConnection: keep-alive\r\n\r\n",
+		  TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 70, 5 },
+		{ "POST http://a.b/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", TG_REQ_UNFRAMED, 0, 0, 0 },
+		{ "POST http://a.b/x HTTP/1.1\r\nContent-Length: x\r\n\r\n", TG_REQ_UNFRAMED, 0, 0, 0 },
+		{ "GET https://a.b/x HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 41, 0 },
+		{ "GET / HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_NONE, 29, 0 },
+		{ "CONNECT a.b:443 HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_CONNECT, 39, 0 },
+		{ "GET http://a.b/x HTTP/1.1\r\nHost: a.b\r\n", TG_REQ_NEED_MORE, 0, 0, 0 },
+		{ "\x16\x03\x01\x00\x10", TG_REQ_NOT_REQUEST, 0, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tg_preface pf = { 0 };
+		struct tg_http_req rq = { 0 };
+		int r = tg_http_request((const __u8 *)cases[i].req, strlen(cases[i].req), &pf, &rq);
+
+		if (r != cases[i].result)
+			fail_msg("case %zu: result %d, want %d", i, r, cases[i].result);
+		if (r == TG_REQ_FRAMED && (rq.kind != cases[i].kind || rq.head_end != cases[i].head ||
+					   rq.body_len != cases[i].body))
+			fail_msg("case %zu: kind %u head %u body %u", i, rq.kind, rq.head_end, rq.body_len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_http_request_framing),
 		cmocka_unit_test(test_host_numeric_forms_match_libc),
 		cmocka_unit_test(test_openssl_client_hellos),
 		cmocka_unit_test(test_curl_and_python_client_hellos),
