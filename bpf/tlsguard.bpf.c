@@ -151,11 +151,20 @@ int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
 
 	if (!ctx->sk || !flow)
 		return 0;
-	/* decided flows need nothing; a blocked one needs its drops until it is closed */
-	if (flow->state != TG_FLOW_PENDING && flow->state != TG_FLOW_SERVER_HELLO &&
-	    flow->state != TG_FLOW_BLOCKED && flow->state != TG_FLOW_QUIC &&
-	    flow->state != TG_FLOW_PROXY_REQ)
+	/* decided flows need nothing; a blocked one needs its drops until it is
+	 * closed, QUIC, keep-alive proxy, raw and UDP-Lite sockets their judging */
+	switch (flow->state) {
+	case TG_FLOW_PENDING:
+	case TG_FLOW_SERVER_HELLO:
+	case TG_FLOW_BLOCKED:
+	case TG_FLOW_QUIC:
+	case TG_FLOW_PROXY_REQ:
+	case TG_FLOW_RAW:
+	case TG_FLOW_LITE:
+		break;
+	default:
 		return 0;
+	}
 	rec.cookie = flow->cookie;
 	rec.state = flow->state;
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));

@@ -13,7 +13,8 @@
 # plaintext server, one plaintext event each with its side and reason.
 # Audit: the same events, flagged. Real TLS (openssl s_client against
 # s_server) still passes: TLS 1.2, 1.3, a HelloRetryRequest, TLS 1.2
-# resumption, and a ClientHello over 2 KiB (large ALPN list).
+# resumption, a ClientHello over 2 KiB (large ALPN list) and one with a
+# post-quantum-sized key share.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -91,9 +92,10 @@ done
 # Real TLS in enforce: no false verdict
 tg_log "---- real TLS, enforce"
 : >"$TG_EVENTS"
-tg_write_policy "$TG_TMP/policy-tls.yaml" enforce "[443, 8443]" true
+tg_write_policy "$TG_TMP/policy-tls.yaml" enforce "[443, 8443, 9443]" true
 tg_start_tls_server_args hrr "$TG_PROT4" 443 -groups P-256
 tg_start_tls_server_args tls12 "$TG_PROT4" 8443 -tls1_2
+tg_start_tls_server tls13 "$TG_PROT4" 9443
 tg_start_agent enforce "$TG_TMP/policy-tls.yaml"
 printf 'GET / HTTP/1.0\r\n\r\n' >"$TG_TMP/get.txt"
 s_client() # NAME PORT ARGS...
@@ -113,9 +115,13 @@ s_client big-hello 443 -tls1_3 -groups P-256 -alpn "$alpn"
 s_client tls12-first 8443 -tls1_2 -sess_out "$TG_TMP/sess.pem"
 s_client tls12-resumed 8443 -tls1_2 -sess_in "$TG_TMP/sess.pem"
 assert_file_contains "$TG_OUT" '^Reused, TLSv1\.2' "the TLS 1.2 session was resumed"
+# a ClientHello with a post-quantum-sized key share (1.7 KiB in one record)
+tg_client pq-hello timeout 10 python3 "$client" pq_hello "$TG_PROT4" 9443
+assert_file_contains "$TG_OUT" '^server hello$' "s_server answered the post-quantum-sized hello with a ServerHello"
+assert_cmp "$(awk '$1 == "hello" { print $2 }' "$TG_OUT")" -gt 1700 "its size"
 sleep 0.5
 assert_event_count "$TG_EVENTS" "$TG_P_VIOLATION" 0 "violations on real TLS"
-assert_event_count "$TG_EVENTS" "e.get('type') == 'tls'" 4 "tls events (one per connection)"
+assert_event_count "$TG_EVENTS" "e.get('type') == 'tls'" 5 "tls events (one per connection)"
 ev=$(expect_event "$TG_EVENTS" "e.get('type') == 'tls' and get(e, 'tls.hello_truncated')" 5 "the big hello was cut at 2 KiB")
 tg_stop_agent
 assert_events_valid
