@@ -33,8 +33,9 @@ def real_client_hello(host="storage.test"):
 
 def pq_sized(hello):
     """The hello with a post-quantum-sized key share (X25519MLKEM768, group
-    0x11ec, 1216 bytes) put before its own: what OpenSSL 3.5 and browsers
-    send, which Debian's OpenSSL 3.0 cannot make."""
+    0x11ec, 1216 bytes) put before its own, and the group named first in
+    supported_groups: what OpenSSL 3.5 and browsers send, which Debian's
+    OpenSSL 3.0 cannot make (it ignores the group it does not know)."""
     body = bytearray(hello[5:])
     p = 4 + 2 + 32
     p += 1 + body[p]                                   # session id
@@ -42,21 +43,26 @@ def pq_sized(hello):
     p += 1 + body[p]                                   # compression
     ext_len_at = p
     p += 2
-    end = len(body)
-    while p < end:
+    added = 0
+    while p < len(body):
         typ = int.from_bytes(body[p:p + 2], "big")
         ln = int.from_bytes(body[p + 2:p + 4], "big")
-        if typ == 0x0033:
+        if typ == 0x000a:                              # supported_groups
+            entry = (0x11ec).to_bytes(2, "big")
+        elif typ == 0x0033:                            # key_share
             entry = (0x11ec).to_bytes(2, "big") + (1216).to_bytes(2, "big") + bytes(range(256)) * 4 + bytes(192)
-            shares = int.from_bytes(body[p + 4:p + 6], "big")
-            body[p + 4:p + 6] = (shares + len(entry)).to_bytes(2, "big")
-            body[p + 2:p + 4] = (ln + len(entry)).to_bytes(2, "big")
-            body[p + 6:p + 6] = entry
-            break
-        p += 4 + ln
-    else:
-        raise SystemExit("no key_share extension")
-    body[ext_len_at:ext_len_at + 2] = (int.from_bytes(body[ext_len_at:ext_len_at + 2], "big") + len(entry)).to_bytes(2, "big")
+        else:
+            p += 4 + ln
+            continue
+        inner = int.from_bytes(body[p + 4:p + 6], "big")
+        body[p + 4:p + 6] = (inner + len(entry)).to_bytes(2, "big")
+        body[p + 2:p + 4] = (ln + len(entry)).to_bytes(2, "big")
+        body[p + 6:p + 6] = entry
+        added += len(entry)
+        p += 4 + ln + len(entry)
+    if added != 2 + 1220:
+        raise SystemExit("no supported_groups or key_share extension")
+    body[ext_len_at:ext_len_at + 2] = (int.from_bytes(body[ext_len_at:ext_len_at + 2], "big") + added).to_bytes(2, "big")
     body[1:4] = (len(body) - 4).to_bytes(3, "big")
     return b"\x16\x03\x01" + len(body).to_bytes(2, "big") + bytes(body)
 
@@ -84,7 +90,7 @@ def main():
         s.sendall(h)
         print("hello", len(h))
         first = s.recv(6)
-        print("server", "hello" if first[:1] == b"\x16" and first[5:6] == b"\x02" else "other")
+        print("server", "hello" if first[:1] == b"\x16" and first[5:6] == b"\x02" else "other " + first.hex())
         s.sendall(b"\x14\x03\x03\x00\x01\x01")   # the client's next record: its CCS
         time.sleep(0.3)
         return
