@@ -67,7 +67,7 @@ DEB_BUILD_DEPS	:= clang llvm gcc make pkg-config libbpf-dev bpftool libelf-dev z
 		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev \
 		   linux-libc-dev
 DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev valgrind passwd util-linux dnsmasq-base python3-yaml lintian postgresql mariadb-server mariadb-client tinyproxy prometheus \
-		   podman runc debootstrap samba smbclient tcpdump
+		   podman runc debootstrap samba smbclient tcpdump python3-requests
 
 deps:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS)

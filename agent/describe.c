@@ -102,6 +102,10 @@ void describe_payload(const uint8_t *buf, size_t len, struct tg_payload_desc *ou
 		out->detected = "tls";
 		return;
 	}
+	if (len >= 7 && !memcmp(buf, "HTTP/1.", 7)) {
+		out->detected = "http";		/* a response: a plain server's answer */
+		return;
+	}
 	method = http_method(buf, len);
 	if (method) {
 		out->detected = "http";

@@ -66,6 +66,35 @@ const char *events_connect_reason_name(uint8_t reason)
 		return "flow_cap";
 	case TG_CR_STORAGE:
 		return "flow_storage";
+	case TG_CR_PROXY_TARGET:
+		return "proxy_target";
+	case TG_CR_UDP_SECOND_DEST:
+		return "udp_second_destination";
+	default:
+		return "unknown";
+	}
+}
+
+/* plaintext: which bytes were not what the flow's protocol allows. */
+const char *events_plain_reason_name(uint8_t reason)
+{
+	switch (reason) {
+	case TG_PR_FIRST_BYTES:
+		return "first_bytes";
+	case TG_PR_AFTER_HELLO:
+		return "after_hello";
+	case TG_PR_NOT_SERVER_HELLO:
+		return "not_server_hello";
+	case TG_PR_SERVER_FIRST:
+		return "server_first";
+	case TG_PR_UNDECIDED:
+		return "undecided";
+	case TG_PR_NOT_QUIC:
+		return "not_quic";
+	case TG_PR_UNPARSEABLE:
+		return "unparseable";
+	case TG_PR_RAW_SOCKET:
+		return "raw_socket";
 	default:
 		return "unknown";
 	}
@@ -233,6 +262,8 @@ static json_object *protocol_json(const struct tg_event *ev)
 	if (ev->tls.l7 == TG_L7_SMB3)
 		describe_smb(ev->tls.finding, ev->tls.offered, ev->tls.negotiated,
 			     ev->tls.hello_flags, ev->tls.legacy, &desc);
+	else if (ev->type == TG_EV_PLAINTEXT && ev->reason != TG_PR_FIRST_BYTES)
+		describe_payload(ev->payload, n, &desc);	/* the offending bytes themselves */
 	else if (ev->type == TG_EV_PLAINTEXT)
 		describe_flow(ev->payload, n, ev->tls.l7, ev->tls.pf_kind, ev->tls.tls_off, &desc);
 	else
@@ -269,6 +300,10 @@ json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_even
 	add_str(o, "action", events_action_name(ev->action));
 	if (ev->type == TG_EV_BLOCKED_CONNECT)
 		add_str(o, "reason", events_connect_reason_name(ev->reason));
+	if (ev->type == TG_EV_PLAINTEXT) {
+		add_str(o, "reason", events_plain_reason_name(ev->reason));
+		add_str(o, "side", ev->tls.side == TG_SIDE_SERVER ? "server" : "client");
+	}
 	json_object_object_add(o, "destination", destination_json(ctx, ev));
 	if (ev->class_id)
 		json_object_object_add(o, "rule", rule_json(ctx, ev));

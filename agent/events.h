@@ -36,6 +36,7 @@ json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_even
 const char *events_type_name(uint8_t type);
 const char *events_action_name(uint8_t action);
 const char *events_connect_reason_name(uint8_t reason);
+const char *events_plain_reason_name(uint8_t reason);
 
 /* Format an address (16-byte, v4-mapped for IPv4) the way events print it. */
 void events_format_addr(const uint8_t addr[16], char *out, size_t len);

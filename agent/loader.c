@@ -29,6 +29,9 @@ static const char *const hook_names[TG_HOOK__MAX] = {
 	[TG_HOOK_EGRESS] = "egress",
 	[TG_HOOK_INGRESS] = "ingress",
 	[TG_HOOK_RELEASE] = "release",
+	[TG_HOOK_SENDMSG4] = "sendmsg4",
+	[TG_HOOK_SENDMSG6] = "sendmsg6",
+	[TG_HOOK_SOCK_CREATE] = "sock_create",
 };
 
 const char *loader_hook_name(enum tg_hook h)
@@ -49,6 +52,12 @@ static struct bpf_program *hook_prog(struct tg_loader *l, enum tg_hook h)
 		return l->skel->progs.tg_ingress;
 	case TG_HOOK_RELEASE:
 		return l->skel->progs.tg_release;
+	case TG_HOOK_SENDMSG4:
+		return l->skel->progs.tg_sendmsg4;
+	case TG_HOOK_SENDMSG6:
+		return l->skel->progs.tg_sendmsg6;
+	case TG_HOOK_SOCK_CREATE:
+		return l->skel->progs.tg_sock_create;
 	default:
 		return NULL;
 	}

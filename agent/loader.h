@@ -23,6 +23,9 @@ enum tg_hook {
 	TG_HOOK_EGRESS,
 	TG_HOOK_INGRESS,		/* ServerHello and server prefaces */
 	TG_HOOK_RELEASE,		/* cgroup/sock_release: tracked flows give back their slot */
+	TG_HOOK_SENDMSG4,		/* unconnected UDP to protected destinations */
+	TG_HOOK_SENDMSG6,
+	TG_HOOK_SOCK_CREATE,		/* raw sockets are marked for judging */
 	TG_HOOK__MAX,
 };
 

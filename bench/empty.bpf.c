@@ -21,6 +21,18 @@ int empty_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+SEC("cgroup/sendmsg4")
+int empty_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int empty_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
+
 SEC("cgroup_skb/egress")
 int empty_egress(struct __sk_buff *skb)
 {

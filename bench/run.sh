@@ -169,6 +169,7 @@ def bpftool(*args):
 HOOKS = {"cgroup_inet_egress": "egress", "cgroup_inet_ingress": "ingress",
          "cgroup_inet4_connect": "connect4", "cgroup_inet6_connect": "connect6",
          "sock_ops": "sock_ops", "cgroup_inet_sock_create": "sock_create",
+         "cgroup_udp4_sendmsg": "sendmsg4", "cgroup_udp6_sendmsg": "sendmsg6",
          "cgroup_inet_sock_release": "sock_release"}
 
 def cmd_cgprogs(cg):

@@ -48,6 +48,35 @@ int tg_connect6(struct bpf_sock_addr *ctx)
 	return tg_on_connect(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
 }
 
+SEC("cgroup/sendmsg4")
+int tg_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+
+	tg_v4_mapped(key.addr, ctx->user_ip4);
+	return tg_on_sendmsg(ctx, &key, AF_INET, bpf_ntohs(ctx->user_port));
+}
+
+SEC("cgroup/sendmsg6")
+int tg_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	__u32 *words = (__u32 *)key.addr;
+
+	words[0] = ctx->user_ip6[0];
+	words[1] = ctx->user_ip6[1];
+	words[2] = ctx->user_ip6[2];
+	words[3] = ctx->user_ip6[3];
+	return tg_on_sendmsg(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
+}
+
+/* socket(): raw sockets are marked for judging on egress (Linux 5.11: sk_storage here). */
+SEC("cgroup/sock_create")
+int tg_sock_create(struct bpf_sock *ctx)
+{
+	return tg_raw_mark(ctx);
+}
+
 SEC("cgroup_skb/egress")
 int tg_egress(struct __sk_buff *skb)
 {
@@ -122,10 +151,21 @@ int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
 
 	if (!ctx->sk || !flow)
 		return 0;
-	/* decided flows need nothing; a blocked one needs its drops until it is closed */
-	if (flow->state != TG_FLOW_PENDING && flow->state != TG_FLOW_SERVER_HELLO &&
-	    flow->state != TG_FLOW_SMB_SESSION && flow->state != TG_FLOW_BLOCKED)
+	/* decided flows need nothing; a blocked one needs its drops until it is
+	 * closed, QUIC, keep-alive proxy, raw and UDP-Lite sockets their judging */
+	switch (flow->state) {
+	case TG_FLOW_PENDING:
+	case TG_FLOW_SERVER_HELLO:
+	case TG_FLOW_SMB_SESSION:
+	case TG_FLOW_BLOCKED:
+	case TG_FLOW_QUIC:
+	case TG_FLOW_PROXY_REQ:
+	case TG_FLOW_RAW:
+	case TG_FLOW_LITE:
+		break;
+	default:
 		return 0;
+	}
 	rec.cookie = flow->cookie;
 	rec.state = flow->state;
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));

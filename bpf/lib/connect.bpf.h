@@ -6,6 +6,7 @@
 #include <linux/socket.h>
 #include "emit.bpf.h"
 #include "flowcap.bpf.h"
+#include "dest.bpf.h"
 #include "handoff.bpf.h"
 #include "override.bpf.h"
 #include "tlsguard/preface.h"
@@ -82,7 +83,7 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 	flow->class_id = class_id;
 	flow->family = family;
 	flow->state = TG_FLOW_PENDING;
-	if (ctx->protocol == IPPROTO_UDP)
+	if (ctx->protocol == IPPROTO_UDP || ctx->protocol == IPPROTO_UDPLITE)
 		flow->hs_flags |= TG_HSF_UDP;
 	if (!cls) {
 		/* a forward proxy: the class comes with the CONNECT */
@@ -243,7 +244,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	__u8 reason = 0, mode, rule;
 	int range;
 
-	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+	if (!tg_l4_known(ctx->protocol))
 		return 1;
 	dest = bpf_map_lookup_elem(&tg_dests, key);
 	if (!dest)
@@ -295,6 +296,110 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
 	tg_gen_claim(ctx);
+	return 1;
+}
+
+/*
+ * A second protected destination from one unconnected UDP socket: its flow
+ * is tracked for the first one, and sendmsg() cannot see the payload that
+ * would have to be judged. Refused in enforce (EPERM), flagged in audit.
+ */
+static __always_inline int tg_sendmsg_second_dest(struct bpf_sock_addr *ctx,
+						  const struct tg_dest_key *key, __u8 family,
+						  __u16 port)
+{
+	__u32 class_id = tg_addr_class_id(key);
+	__u64 cgid = tg_have_current_cgroup ? bpf_get_current_cgroup_id() : 0;
+	struct tg_class *cls;
+	struct tg_flow scratch;
+	__u8 mode, rule;
+
+	if (!class_id)
+		return 1;	/* an exception */
+	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	if (cls)	/* the port's own class, and the workload's override, as at connect() */
+		cls = tg_port_class(cls, tg_port_range(cls, port), &class_id);
+	if (!cls)
+		return 1;
+	mode = tg_flow_mode(cls, class_id, cgid, &rule);
+	tg_count(TG_CNT_SENDMSG_SECOND_DEST);
+	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
+	if (mode == TG_MODE_ENFORCE && !tg_failing_open()) {
+		tg_emit_connect(&scratch, TG_ACT_BLOCKED, TG_CR_UDP_SECOND_DEST);
+		return 0;
+	}
+	tg_emit_connect(&scratch, TG_ACT_FLAGGED, TG_CR_UDP_SECOND_DEST);
+	return 1;
+}
+
+/*
+ * cgroup/sendmsg4/6: a datagram with an address (unconnected UDP or
+ * UDP-Lite, sendto()). Unprotected destinations pay one LPM lookup; the
+ * first protected destination of a socket is tracked as connect() would
+ * track it, its datagrams judged on egress (TG_HSF_UNCONNECTED).
+ */
+static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
+					 __u8 family, __u16 port)
+{
+	const __u32 *a, *b = (const __u32 *)key->addr;
+	struct tg_flow *flow;
+	int ret;
+
+	if (!tg_addr_class(key))
+		return 1;
+	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
+	if (flow) {
+		a = (const __u32 *)flow->daddr;
+		if (flow->state == TG_FLOW_RAW || flow->state == TG_FLOW_LITE ||
+		    flow->state == TG_FLOW_UNTRACKED ||
+		    (flow->dport == port && a[0] == b[0] && a[1] == b[1] && a[2] == b[2] &&
+		     a[3] == b[3]))
+			return 1;	/* the destination it is tracked for */
+		return tg_sendmsg_second_dest(ctx, key, family, port);
+	}
+	ret = tg_on_connect(ctx, key, family, port);
+	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
+	if (flow && flow->state == TG_FLOW_PENDING) {
+		flow->hs_flags |= TG_HSF_UNCONNECTED;
+		tg_count(TG_CNT_SENDMSG_TRACKED);
+	}
+	return ret;
+}
+
+/*
+ * cgroup/sock_create: a SOCK_RAW socket (CAP_NET_RAW, in the default
+ * container capability set) gets a flow of its own kind, so that its
+ * packets find state on egress and are judged there (tg_raw_egress()); so
+ * does a UDP-Lite socket, whose connect() runs no cgroup hook (udplite_prot
+ * has no pre_connect): its first datagram to a protected destination makes
+ * it a UDP flow (tg_lite_egress()). Every other socket pays these two
+ * tests. Without memory for the mark, enforce refuses the socket
+ * (fail_mode closed): it could not be judged.
+ */
+#ifndef SOCK_RAW
+#define SOCK_RAW 3
+#endif
+
+static __always_inline int tg_raw_mark(struct bpf_sock *sk)
+{
+	const struct tg_config *cfg;
+	struct tg_flow *flow;
+
+	if (sk->type != SOCK_RAW && sk->protocol != IPPROTO_UDPLITE)
+		return 1;
+	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!flow) {
+		tg_count(TG_CNT_ERR_STORAGE);
+		cfg = tg_get_config();
+		return !(cfg && cfg->any_enforce && !cfg->fail_open);
+	}
+	flow->proto = TG_L7_TLS;
+	if (sk->type != SOCK_RAW) {
+		flow->state = TG_FLOW_LITE;
+		return 1;
+	}
+	flow->state = TG_FLOW_RAW;
+	tg_count(TG_CNT_RAW_SOCKETS);
 	return 1;
 }
 

@@ -36,49 +36,83 @@ static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct
 	__builtin_memcpy(ev->comm, flow->comm, sizeof(ev->comm));
 }
 
+/* tg_emit_flow()'s @pl_off: the flow's first client bytes, from the handshake state. */
+#define TG_PL_FIRST_BYTES	0xfffffu
+
+/* What tg_emit_flow_g() is to write, in one argument (BPF functions take five). */
+#define TG_EMIT_META(type, action, side, reason, pl_off)				\
+	((__u32)(type) | ((__u32)(action) << 4) | ((__u32)(side) << 6) |		\
+	 ((__u32)(reason) << 8) | (((__u32)(pl_off) & 0xfffff) << 12))
+
 /*
  * Event for a judged flow: flow metadata, the workload's address as seen on
- * the wire (@seg, NULL at connect time), the flow's first client bytes (from
- * the handshake state when there is one, else from this segment) so the
- * agent can say what they were, and what the handshake showed.
+ * the wire (@seg), what the handshake showed (@hs), and payload bytes so the
+ * agent can say what they were: with pl_off TG_PL_FIRST_BYTES the flow's
+ * first client bytes (from the handshake state when there is one, else
+ * from this segment), otherwise this segment's bytes from skb offset pl_off
+ * on (the record that was not TLS, the server's bytes). side and reason:
+ * enum tg_tls_side, enum tg_plain_reason.
+ *
+ * A global function, verified once: inlined at every verdict it would be
+ * walked again for each caller's state, which older verifiers (6.1) cannot
+ * afford. @seg and @hs may be NULL.
  */
-static __always_inline void tg_emit_flow(struct __sk_buff *skb, const struct tg_flow *flow,
-					 const struct tg_segment *seg, const struct tg_hs *hs,
-					 __u8 type, __u8 action)
+__attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct tg_flow *flow,
+					     const struct tg_segment *seg, const struct tg_hs *hs,
+					     __u32 meta)
 {
-	struct tg_event *ev = tg_event_reserve();
-	__u32 n;
+	__u32 pl_off = meta >> 12, n, end;
+	struct tg_event *ev;
 
+	if (!skb || !flow)
+		return 0;
+	ev = tg_event_reserve();
 	if (!ev)
-		return;
-	tg_event_from_flow(ev, flow, type, action);
+		return 0;
+	tg_event_from_flow(ev, flow, meta & 15, (meta >> 4) & 3);
+	ev->reason = (meta >> 8) & 15;
 	if (seg) {
 		__builtin_memcpy(ev->saddr, seg->saddr, 16);
 		ev->sport = seg->sport;
 		ev->segment_len = seg->payload_len;
 	}
-	if (hs) {
+	if (hs)
 		__builtin_memcpy(&ev->tls, &hs->tls, sizeof(ev->tls));
+	if (pl_off == TG_PL_FIRST_BYTES && hs) {
 		if (hs->dir == 0) {
 			__builtin_memcpy(ev->payload, hs->buf, TG_PAYLOAD_MAX);
 			n = hs->have;
 			ev->payload_len = n < TG_PAYLOAD_MAX ? n : TG_PAYLOAD_MAX;
 		}
-	} else if (seg && skb && seg->payload_len) {
-		n = seg->payload_len;
+	} else if (seg && seg->payload_len) {
+		if (pl_off == TG_PL_FIRST_BYTES || pl_off < seg->payload_off)
+			pl_off = seg->payload_off;
+		end = seg->payload_off + seg->payload_len;
+		n = pl_off < end ? end - pl_off : 0;
 		if (n > TG_PAYLOAD_MAX)
 			n = TG_PAYLOAD_MAX;
-		/* payload_len >= 1 here; the mask keeps n in 1..TG_PAYLOAD_MAX in a
-		 * way the verifier can follow (TG_PAYLOAD_MAX is a power of 2) */
-		n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
-		if (bpf_skb_load_bytes(skb, seg->payload_off, ev->payload, n) == 0)
-			ev->payload_len = n;
+		if (n) {
+			/* the mask keeps n in 1..TG_PAYLOAD_MAX in a way the verifier
+			 * can follow (TG_PAYLOAD_MAX is a power of 2) */
+			n = ((n - 1) & (TG_PAYLOAD_MAX - 1)) + 1;
+			if (bpf_skb_load_bytes(skb, pl_off, ev->payload, n) == 0)
+				ev->payload_len = n;
+		}
 	}
+	ev->tls.side = (meta >> 6) & 3;
 	ev->tls.l7 = flow->proto;
 	ev->tls.pf_kind = flow->pf_kind;
 	ev->tls.tls_off = flow->tls_off;
 	ev->tls.min = flow->min_tls ? TG_TLS_VERSION(flow->min_tls) : 0;
 	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+static __always_inline void tg_emit_flow(struct __sk_buff *skb, const struct tg_flow *flow,
+					 const struct tg_segment *seg, const struct tg_hs *hs,
+					 __u8 type, __u8 action, __u8 side, __u8 reason, __u32 pl_off)
+{
+	tg_emit_flow_g(skb, flow, seg, hs, TG_EMIT_META(type, action, side, reason, pl_off));
 }
 
 #endif /* TLSGUARD_EMIT_BPF_H */

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The server side. Two things only, then the flow is never looked at again
- * in this direction:
- *  - the server's preface (postgres 'S', the MySQL greeting, the TDS
- *    PRELOGIN response, the proxy's "200"): where its TLS starts;
- *  - the ServerHello: the negotiated version (TLS 1.3 through
- *    supported_versions). Below the class minimum it is a weak_tls
- *    violation on the server side; in enforce the ServerHello is dropped, so
- *    the client never finishes the handshake and sends no application data.
+ * The server side. While the flow is undecided:
+ *  - before the client's hello, only the server's preface may come
+ *    (postgres 'S', the MySQL greeting, the TDS PRELOGIN response, the
+ *    proxy's "200"): where its TLS starts. A TLS server has none: whatever
+ *    it sends first is plaintext (reason server_first);
+ *  - then its hello: a ServerHello (or a HelloRetryRequest, after which the
+ *    client sends a second ClientHello and the server its ServerHello),
+ *    judged for its version (TLS 1.3 through supported_versions; below the
+ *    class minimum a weak_tls violation on the server side: in enforce the
+ *    ServerHello is dropped, so the client never finishes the handshake);
+ *    anything else is plaintext (not_server_hello), but for an alert, which
+ *    ends the handshake: the flow is then never decided TLS;
+ *  - then its records, walked until the client's next record decides the
+ *    flow (egress.bpf.h).
  */
 #ifndef TLSGUARD_INGRESS_BPF_H
 #define TLSGUARD_INGRESS_BPF_H
@@ -39,37 +45,188 @@ static __always_inline void tg_server_preface_seg(struct __sk_buff *skb, struct 
 	flow->hs_flags |= TG_HSF_SRV_PREFACE;
 }
 
-/* ServerHello bytes (from srv_tls_off on) are in hs->buf: judge the version. */
+/* The server's records after its hello (or its alert), until the client decides the flow. */
+static __always_inline int tg_server_walk(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow, struct tg_hs *hs,
+					  const struct tg_segment *seg, __u32 rel)
+{
+	int r = tg_walk_records(skb, &flow->sw, seg->payload_off, rel, seg->payload_len);
+
+	if (r == TG_WALK_GAP) {
+		tg_count(TG_CNT_OUT_OF_ORDER);
+		return TG_DROP;		/* the server resends */
+	}
+	if (r < 0)
+		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->sw, rel));
+	if (flow->sw.next - flow->srv_tls_off > TG_SRV_FLIGHT_MAX) {
+		tg_count(TG_CNT_UNDECIDED_BOUND);
+		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+				       TG_PR_UNDECIDED, seg->payload_off);
+	}
+	return TG_PASS;
+}
+
+/* The server's bytes where its hello was due are not one: plaintext from the server. */
+static __always_inline int tg_not_server_hello(struct __sk_buff *skb, struct bpf_sock *sk,
+					       struct tg_flow *flow, struct tg_hs *hs,
+					       const struct tg_segment *seg)
+{
+	return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+			       TG_PR_NOT_SERVER_HELLO, seg->payload_off);
+}
+
+/* A TLS alert record (type 21, version 3.x, length 2) at hs->buf[0]. */
+static __always_inline int tg_is_alert(const struct tg_hs *hs)
+{
+	return hs->have >= 5 && hs->buf[0] == 21 && hs->buf[1] == 3 && hs->buf[3] == 0 &&
+	       hs->buf[4] == 2;
+}
+
+/*
+ * A HelloRetryRequest: the client must send a second ClientHello (its walk
+ * expects a handshake record next), the server's ServerHello is collected
+ * again from the end of the HRR's record on. What this segment holds after
+ * the HRR may only be the server's compatibility CCS.
+ */
+static __always_inline int tg_server_retry(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel)
+{
+	__u32 n;
+	int r;
+
+	if (flow->wflags & TG_WF_HRR)
+		return tg_not_server_hello(skb, sk, flow, hs, seg);	/* one HRR at most */
+	flow->wflags |= TG_WF_HRR;
+	tg_count(TG_CNT_HELLO_RETRY);
+	flow->srv_tls_off += hs->recs.end;
+	flow->cw.mode = TG_WM_HANDSHAKE_NEXT;
+	hs->have = 0;
+	if (tg_collect(skb, hs, seg, rel, flow->srv_tls_off) < 0 || hs->have == 0)
+		return TG_PASS;
+	n = hs->have;
+	r = tg_parse_records(hs, 0, n, TG_RECS_SERVER | TG_RECS_AFTER_HRR, n >= TG_HELLO_MAX);
+	if (r == TG_PF_NEED_MORE)
+		return TG_PASS;
+	return tg_not_server_hello(skb, sk, flow, hs, seg);	/* no second hello before CH2 */
+}
+
+/* The server's hello bytes (from srv_tls_off on) are in hs->buf: judge them. */
 static __always_inline int tg_server_decide(struct __sk_buff *skb, struct bpf_sock *sk,
 					    struct tg_flow *flow, struct tg_hs *hs,
-					    const struct tg_segment *seg)
+					    const struct tg_segment *seg, __u32 rel)
 {
-	__u32 n = hs->have, version;
+	__u32 n = hs->have, version, flags = TG_RECS_SERVER;
 	int r;
 
 	if (flow->proto == TG_L7_SMB3)
 		return tg_smb_server_decide(skb, sk, flow, hs, seg);	/* not TLS: smb.bpf.h */
-	r = tg_parse_records(hs, 0, n, 1, n >= TG_HELLO_MAX);
-	if (r == TG_PF_NEED_MORE)
-		return TG_PASS;
-	if (r == TG_PF_TLS)
-		r = tg_parse_hello_hs(hs, 1);
-	else
-		r = TG_HELLO_BAD;
-	if (r == TG_HELLO_BAD || (r == TG_HELLO_TRUNCATED &&
-				  !(hs->hi.flags & TG_HELLO_F_SUPPORTED_VERSIONS))) {
-		/* an alert, or something the client will refuse anyway */
-		tg_count(TG_CNT_SERVER_UNJUDGED);
-		return tg_allow(skb, sk, flow, hs, seg);
+	if (!(flow->wflags & TG_WF_HRR) && tg_is_alert(hs)) {
+		/* the server turned the hello down: the walk goes on, never to a TLS verdict */
+		tg_count(TG_CNT_SERVER_ALERT);
+		flow->wflags |= TG_WF_ALERT;
+		flow->sw.next = flow->srv_tls_off;
+		flow->sw.have = 0;
+		return tg_server_walk(skb, sk, flow, hs, seg, rel);
 	}
+	if (flow->wflags & TG_WF_HRR)
+		flags |= TG_RECS_AFTER_HRR;
+	r = tg_parse_records(hs, 0, n, flags, n >= TG_HELLO_MAX);
+	if (r == TG_PF_NEED_MORE)
+		return TG_PASS;		/* a ServerHello so far */
+	if (r != TG_PF_TLS)
+		return tg_not_server_hello(skb, sk, flow, hs, seg);
+	r = tg_parse_hello_hs(hs, 1);
+	if (r == TG_HELLO_BAD || (r == TG_HELLO_TRUNCATED && n < TG_HELLO_MAX))
+		return tg_not_server_hello(skb, sk, flow, hs, seg);
+	if (hs->hi.flags & TG_HELLO_F_HRR)
+		return tg_server_retry(skb, sk, flow, hs, seg, rel);
 	tg_count(TG_CNT_SERVER_HELLO);
+	/* cut past 2 KiB without supported_versions: legacy_version is all there is */
 	version = hs->hi.version;
 	hs->tls.negotiated = version;
 	if (flow->min_tls && version < TG_TLS_VERSION(flow->min_tls)) {
 		hs->tls.side = TG_SIDE_SERVER;
 		return tg_violation(skb, sk, flow, hs, seg, TG_EV_WEAK_TLS);
 	}
-	return tg_allow(skb, sk, flow, hs, seg);
+	flow->wflags |= TG_WF_SH_DONE;
+	if (flow->wflags & TG_WF_NO_WALK)
+		return tg_allow(skb, sk, flow, hs, seg);	/* TDS: the ServerHello decides */
+	flow->sw.next = flow->srv_tls_off + hs->recs.end;
+	flow->sw.have = 0;
+	flow->sw.mode = TG_WM_ANY;
+	return tg_server_walk(skb, sk, flow, hs, seg, rel);
+}
+
+/*
+ * Before the client's hello was judged: the server's preface, and nothing
+ * past it. A TLS server (no preface) that sends first is plaintext.
+ */
+static __always_inline int tg_server_early(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, const struct tg_segment *seg,
+					   __u32 rel)
+{
+	__u32 off = flow->srv_tls_off;
+
+	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE)) {
+		tg_server_preface_seg(skb, flow, tg_hs_get(sk, flow, 1), seg, rel);
+		off = flow->srv_tls_off;
+	}
+	if (off == TG_SRV_NONE)
+		return TG_PASS;		/* it declined (postgres 'N'): the client's next bytes are judged */
+	if (rel + seg->payload_len <= off)
+		return TG_PASS;		/* the preface (again) */
+	tg_count(TG_CNT_SERVER_FIRST);
+	return tg_violation_at(skb, sk, flow, tg_hs_get(sk, flow, 0), seg, TG_EV_PLAINTEXT,
+			       TG_SIDE_SERVER, TG_PR_SERVER_FIRST,
+			       seg->payload_off + (off > rel ? off - rel : 0));
+}
+
+/*
+ * The server's datagrams of a UDP flow: before the client's first datagram
+ * nothing may come (server_first); on a QUIC flow each is a QUIC packet
+ * (fixed bit; long headers of the flow's version or version negotiation),
+ * and its long headers say which connection id the client uses from then
+ * on (its SCID: Initial, Retry, Handshake).
+ */
+static __always_inline int tg_udp_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow)
+{
+	struct tg_segment seg;
+	__u32 n, v, l, s, i;
+	__u8 b[64];
+
+	if (tg_parse_segment(skb, &seg, TG_DIR_INGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
+	    seg.payload_len == 0)
+		return TG_PASS;
+	if ((flow->hs_flags & TG_HSF_UNCONNECTED) && !tg_udp_to_flow(flow, &seg))
+		return TG_PASS;
+	if (flow->state == TG_FLOW_PENDING) {
+		tg_count(TG_CNT_SERVER_FIRST);
+		return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+				       TG_PR_SERVER_FIRST, seg.payload_off);
+	}
+	__builtin_memset(b, 0, sizeof(b));
+	n = tg_quic_peek(skb, &seg, b);
+	if (n && (b[0] & 0x80)) {
+		v = n >= 5 ? tg_quic_version(b) : 1;
+		if (v == 0)
+			return TG_PASS;		/* version negotiation */
+		l = n >= 6 ? b[5] : 21;
+		s = l <= 20 && 7 + l <= n ? b[(6 + l) & 63] : 21;
+		if (v == flow->quic.version && s <= 20) {
+			flow->quic.scid_len = s;
+			flow->quic.have_scid = 1;
+			for (i = 0; i < 8; i++)
+				flow->quic.scid[i] = i < s ? b[(7 + l + i) & 63] : 0;
+			return TG_PASS;
+		}
+	} else if (n && (b[0] & 0x40)) {
+		return TG_PASS;			/* a short header */
+	}
+	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
+			       TG_PR_NOT_QUIC, seg.payload_off);
 }
 
 static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
@@ -78,24 +235,23 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	struct tg_segment seg;
 	struct tg_hs *hs;
 	__u32 rel;
+	int err;
 
 	switch (flow->state) {
 	case TG_FLOW_PENDING:
-		/* before the client's verdict only a server preface matters */
-		if (flow->hs_flags & (TG_HSF_SRV_PREFACE | TG_HSF_UDP))
-			return TG_PASS;
-		break;
 	case TG_FLOW_SERVER_HELLO:
+	case TG_FLOW_QUIC:
 		break;
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_INGRESS);
 	default:
 		return TG_PASS;
 	}
-	if (tg_parse_segment(skb, &seg, TG_DIR_INGRESS) < 0) {
-		tg_count(TG_CNT_ERR_HEADER);
-		return TG_PASS;
-	}
+	if (flow->hs_flags & TG_HSF_UDP)
+		return tg_udp_ingress(skb, sk, flow);
+	err = tg_parse_segment(skb, &seg, TG_DIR_INGRESS);
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_SERVER);
 	if (seg.payload_len == 0 || seg.l4 != IPPROTO_TCP)
 		return TG_PASS;
 	if (!(flow->hs_flags & TG_HSF_SRV_STARTED)) {
@@ -103,20 +259,22 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 		flow->hs_flags |= TG_HSF_SRV_STARTED;
 	}
 	rel = seg.seq - flow->srv_first_seq;
-	hs = tg_hs_get(sk, flow, flow->state == TG_FLOW_PENDING);
-	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE)) {
+	if (flow->state == TG_FLOW_PENDING)
+		return tg_server_early(skb, sk, flow, &seg, rel);
+	/* TG_FLOW_SERVER_HELLO: the client's hello was good */
+	hs = tg_hs_get(sk, flow, 0);
+	if (flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT))
+		return tg_server_walk(skb, sk, flow, hs, &seg, rel);
+	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE))
 		tg_server_preface_seg(skb, flow, hs, &seg, rel);
-		if (flow->state == TG_FLOW_PENDING)
-			return TG_PASS;
-	}
-	/* TG_FLOW_SERVER_HELLO from here on */
 	if (!hs) {
 		tg_count(TG_CNT_ERR_HS_STORAGE);
 		return tg_allow(skb, sk, flow, NULL, &seg);
 	}
 	if (flow->srv_tls_off == TG_SRV_NONE) {
+		/* a preface that declined TLS after the client sent its hello */
 		tg_count(TG_CNT_SERVER_UNJUDGED);
-		return tg_allow(skb, sk, flow, hs, &seg);
+		return tg_not_server_hello(skb, sk, flow, hs, &seg);
 	}
 	if (tg_collect(skb, hs, &seg, rel, flow->srv_tls_off) < 0) {
 		tg_count(TG_CNT_OUT_OF_ORDER);
@@ -124,7 +282,7 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	}
 	if (hs->have == 0)
 		return TG_PASS;		/* all of it was preface */
-	return tg_server_decide(skb, sk, flow, hs, &seg);
+	return tg_server_decide(skb, sk, flow, hs, &seg, rel);
 }
 
 #endif /* TLSGUARD_INGRESS_BPF_H */

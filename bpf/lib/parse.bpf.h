@@ -41,6 +41,39 @@ TG_GLOBAL int tg_parse_preface(struct tg_hs *hs, __u32 proto)
 	return tg_preface(proto, hs->buf, n, &hs->pf);
 }
 
+/* One request of a keep-alive proxy connection at hs->buf[0 .. have): enum tg_req_result. */
+TG_GLOBAL int tg_request_kind_hs(struct tg_hs *hs, int preface)
+{
+	__u32 n;
+
+	if (!hs)
+		return TG_REQ_NOT_REQUEST;
+	n = hs->have;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	return tg_http_request_kind(hs->buf, n, &hs->pf, &hs->rq, preface);
+}
+
+TG_GLOBAL int tg_request_framing_hs(struct tg_hs *hs)
+{
+	__u32 n;
+
+	if (!hs)
+		return TG_REQ_NOT_REQUEST;
+	n = hs->have;
+	if (n > TG_HELLO_MAX)
+		n = TG_HELLO_MAX;
+	return tg_http_request_framing(hs->buf, n, &hs->rq);
+}
+
+/* The stages, each verified on its own: the CONNECT preface, the request's kind, its framing. */
+static __always_inline int tg_parse_request_hs(struct tg_hs *hs)
+{
+	int r = tg_request_kind_hs(hs, tg_parse_preface(hs, TG_L7_CONNECT));
+
+	return r == TG_REQ_FRAMED ? tg_request_framing_hs(hs) : r;
+}
+
 /* memmove in hs->buf, forward: one piece of a hello split over records. */
 TG_GLOBAL int tg_move(struct tg_hs *hs, __u32 dst, __u32 src, __u32 len)
 {
@@ -73,6 +106,93 @@ TG_GLOBAL int tg_parse_records(struct tg_hs *hs, __u32 off, __u32 n, __u32 serve
 		w += hs->recs.len[r];
 	}
 	return ret;
+}
+
+/*
+ * The record walk after a hello (struct tg_rec_walk, tlsguard/flow.h). Each
+ * header byte is checked as it arrives, so a header split over segments
+ * never lets a wrong byte through: type 20-23 (change_cipher_spec, alert,
+ * handshake, application_data; 24 heartbeat is refused: before the
+ * handshake ends it would travel in the clear), version 3.1-3.4, length
+ * 1..2^14+256.
+ */
+#define TG_WALK_MAX	16	/* headers per segment while undecided (a handshake has a few) */
+#define TG_WALK_BAD	(-1)
+#define TG_WALK_GAP	(-2)
+
+static __always_inline int tg_rec_hdr_ok(const __u8 *h, __u32 have, __u8 mode)
+{
+	__u32 l;
+
+	if (have >= 1 && (h[0] < 20 || h[0] > 23))
+		return 0;
+	/* after an HRR: a CCS may come, then the second ClientHello */
+	if (have >= 1 && mode == TG_WM_HANDSHAKE_NEXT && h[0] != 20 && h[0] != 22)
+		return 0;
+	if (have >= 2 && h[1] != 3)
+		return 0;
+	if (have >= 3 && (h[2] < 1 || h[2] > 4))
+		return 0;
+	if (have >= 4 && h[3] > (TG_REC_MAX_LEN >> 8))
+		return 0;
+	if (have >= 5) {
+		l = ((__u32)h[3] << 8) | h[4];
+		if (l == 0 || l > TG_REC_MAX_LEN)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Walk the records of this segment (@len payload bytes at skb offset @off,
+ * stream offset @rel) from where @w stands. Returns the number of headers it
+ * completed, TG_WALK_BAD (a header that is not TLS: w->next is where it
+ * starts) or TG_WALK_GAP (the segment starts past the walk: bytes were
+ * missed). Bytes inside a record are not looked at.
+ */
+TG_GLOBAL int tg_walk_records(struct __sk_buff *skb, struct tg_rec_walk *w, __u32 off, __u32 rel,
+			      __u32 len)
+{
+	__u32 i, j, at, k, n, have, done = 0;
+	__u8 b[8] = {};
+
+	if (!skb || !w)
+		return TG_WALK_BAD;
+	for (i = 0; i < TG_WALK_MAX; i++) {
+		have = w->have;
+		if (have > 4)
+			return TG_WALK_BAD;	/* cannot happen: a full header is consumed at once */
+		at = w->next + have;
+		if ((__s32)(at - rel) < 0)
+			return TG_WALK_GAP;	/* the segment starts past the walk */
+		k = at - rel;
+		if (k >= len)
+			return done;		/* the walk goes on past this segment */
+		n = len - k;
+		if (n > 5 - have)
+			n = 5 - have;
+		n = ((n - 1) & 7) + 1;		/* for the verifier: 1..5 holds already */
+		if (bpf_skb_load_bytes(skb, off + k, b, n) < 0)
+			return TG_WALK_BAD;
+		for (j = 0; j < 5; j++) {
+			if (j >= n || have >= 5)
+				break;
+			w->hdr[have] = b[j];
+			have++;
+		}
+		w->have = have;
+		if (!tg_rec_hdr_ok(w->hdr, have, w->mode))
+			return TG_WALK_BAD;
+		if (have < 5)
+			return done;		/* the header goes on in the next segment */
+		if (w->mode == TG_WM_HANDSHAKE_NEXT && w->hdr[0] == 22)
+			w->mode = TG_WM_ANY;
+		w->next += 5 + (((__u32)w->hdr[3] << 8) | w->hdr[4]);
+		w->have = 0;
+		done++;
+		tg_count(TG_CNT_RECORDS_WALKED);
+	}
+	return TG_WALK_BAD;	/* more headers in one segment than a handshake has */
 }
 
 /* The stages of tg_parse_hello(), each verified on its own. */
@@ -273,6 +393,42 @@ TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_
 			return val->class_id;
 	}
 	return 0;
+}
+
+/* A proxy target's host without its trailing dots ("name." is the same name to a resolver). */
+TG_GLOBAL int tg_host_trim_hs(struct tg_hs *hs, __u32 off, __u32 len)
+{
+	__u32 i;
+
+	if (!hs)
+		return 0;
+	for (i = 0; i < 8; i++) {
+		if (len == 0 || hs->buf[(off + len - 1) & TG_HELLO_MASK] != '.')
+			break;
+		len--;
+	}
+	return len;
+}
+
+/* A numeric host as inet_aton() reads it ("127.2", "0x7f000002"): 1 with @key set. */
+TG_GLOBAL int tg_host_aton_hs(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
+{
+	__u32 a = 0;
+
+	if (!hs || !key || !tg_host_inet_aton(hs->buf, off, len, &a, &hs->hscan))
+		return 0;
+	key->prefixlen = 128;
+	tg_v4_mapped(key->addr, bpf_htonl(a));
+	return 1;
+}
+
+/* An IPv6 literal (v4-mapped ones land on the IPv4 entries): 1 with @key set. */
+TG_GLOBAL int tg_host_ipv6_hs(struct tg_hs *hs, __u32 off, __u32 len, struct tg_dest_key *key)
+{
+	if (!hs || !key)
+		return 0;
+	key->prefixlen = 128;
+	return tg_host_ipv6(hs->buf, off, len, key->addr, &hs->hscan);
 }
 
 /* An IPv4 literal host (CONNECT 198.51.100.10:443) as a v4-mapped address; 0 when not one. */

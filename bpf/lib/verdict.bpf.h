@@ -39,22 +39,59 @@ static __always_inline void tg_count_violation(struct tg_flow *flow, __u8 type, 
 	}
 }
 
-/* A violation: reported once; in enforce this segment and every later one is dropped. */
-static __always_inline int tg_violation(struct __sk_buff *skb, struct bpf_sock *sk,
-					struct tg_flow *flow, struct tg_hs *hs,
-					const struct tg_segment *seg, __u8 type)
+/*
+ * A violation: reported once; in enforce this segment and every later one is
+ * dropped. @side says whose bytes it was (enum tg_tls_side), @reason why
+ * (plaintext: enum tg_plain_reason), @pl_off which bytes the event carries
+ * (tg_emit_flow()).
+ */
+static __always_inline int tg_violation_at(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u8 type, __u8 side,
+					   __u8 reason, __u32 pl_off)
 {
 	int block = flow->mode == TG_MODE_ENFORCE && !tg_failing_open();
 
 	flow->state = block ? TG_FLOW_BLOCKED : TG_FLOW_FLAGGED;
 	tg_count_violation(flow, type, block);
-	tg_emit_flow(skb, flow, seg, hs, type, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED);
+	tg_emit_flow(skb, flow, seg, hs, type, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED, side, reason,
+		     pl_off);
 	if (hs)
 		tg_hs_put(sk, flow);
 	if (!block)
 		return TG_PASS;
 	tg_count(TG_CNT_SEGMENTS_DROPPED);
 	return TG_DROP;
+}
+
+/* A violation in the flow's first client bytes (the preface or the ClientHello). */
+static __always_inline int tg_violation(struct __sk_buff *skb, struct bpf_sock *sk,
+					struct tg_flow *flow, struct tg_hs *hs,
+					const struct tg_segment *seg, __u8 type)
+{
+	__u8 side = hs ? hs->tls.side : TG_SIDE_NONE;
+
+	return tg_violation_at(skb, sk, flow, hs, seg, type, side ? side : TG_SIDE_CLIENT,
+			       TG_PR_FIRST_BYTES, TG_PL_FIRST_BYTES);
+}
+
+/*
+ * A packet of a tracked, undecided flow whose headers tg_parse_segment()
+ * could not read (@err). An IPv6 extension chain that cannot be walked
+ * hides the transport header, so nothing about the packet can be judged:
+ * a violation (blocked in enforce), never a pass. Other failures (not TCP or
+ * UDP at all) are counted and pass as before.
+ */
+static __always_inline int tg_unparseable(struct __sk_buff *skb, struct bpf_sock *sk,
+					  struct tg_flow *flow, int err, __u8 side)
+{
+	if (err != TG_SEG_UNPARSEABLE) {
+		tg_count(TG_CNT_ERR_HEADER);
+		return TG_PASS;
+	}
+	tg_count(TG_CNT_IPV6_UNPARSEABLE);
+	return tg_violation_at(skb, sk, flow, tg_hs_get(sk, flow, 0), NULL, TG_EV_PLAINTEXT, side,
+			       TG_PR_UNPARSEABLE, TG_PL_FIRST_BYTES);
 }
 
 static __always_inline int tg_allow(struct __sk_buff *skb, struct bpf_sock *sk, struct tg_flow *flow,
@@ -66,7 +103,8 @@ static __always_inline int tg_allow(struct __sk_buff *skb, struct bpf_sock *sk, 
 	tg_count(TG_CNT_VERDICT_TLS);
 	tg_count_class(flow->class_id, TG_CS_TLS);
 	if (cfg && cfg->log_tls_flows)
-		tg_emit_flow(skb, flow, seg, hs, TG_EV_TLS, TG_ACT_ALLOWED);
+		tg_emit_flow(skb, flow, seg, hs, TG_EV_TLS, TG_ACT_ALLOWED, TG_SIDE_NONE, 0,
+			     TG_PL_FIRST_BYTES);
 	if (hs)
 		tg_hs_put(sk, flow);
 	return TG_PASS;

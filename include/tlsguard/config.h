@@ -20,7 +20,7 @@ struct tg_config {
 };
 _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 
-/* limits.max_tracked_flows when the policy does not say (88 B of flow state each: 22 MiB) */
+/* limits.max_tracked_flows when the policy does not say (112 B of flow state each: 28 MiB) */
 #define TG_MAX_FLOWS_DEFAULT	262144
 
 /* Cgroup ids the agent wants left alone (pods outside workloads.kubernetes). */
@@ -35,7 +35,8 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
 					 * 5: generation handoff (handoff.h);
-					 * 6: port entries (tg_class.port_class), mode
+					 * 6: whole-handshake verdict (tg_flow record walks),
+					 * port entries (tg_class.port_class), mode
 					 * overrides (tg_overrides, tg_flow.rule) */
 #endif
 

@@ -40,6 +40,20 @@ enum tg_counter {
 	TG_CNT_UNTRACKED_PASSED,	/* untracked (cap or storage), audit or fail_mode open: passed unjudged */
 	TG_CNT_SMB_ENCRYPTED,		/* smb3 flow whose first message after session setup was encrypted */
 	TG_CNT_OVERRIDE_HIT,		/* connect whose mode a policy override decided */
+	TG_CNT_RECORDS_WALKED,		/* TLS record headers checked after a hello (both sides) */
+	TG_CNT_HELLO_RETRY,		/* HelloRetryRequest: a second hello each way */
+	TG_CNT_SERVER_ALERT,		/* the server answered the ClientHello with an alert */
+	TG_CNT_SERVER_FIRST,		/* the server sent before the client's hello */
+	TG_CNT_UNDECIDED_BOUND,		/* a flow passed its undecided bound: plaintext */
+	TG_CNT_IPV6_EXTHDR,		/* IPv6 extension headers walked to the transport header */
+	TG_CNT_IPV6_UNPARSEABLE,	/* IPv6 extension chain that could not be walked, tracked flow */
+	TG_CNT_RAW_SOCKETS,		/* SOCK_RAW sockets marked at socket() in watched cgroups */
+	TG_CNT_RAW_CHECKED,		/* raw sockets' packets to protected destinations (violations) */
+	TG_CNT_SENDMSG_TRACKED,		/* unconnected UDP sendmsg() to a protected destination, tracked */
+	TG_CNT_SENDMSG_SECOND_DEST,	/* ... to a second protected destination from one socket */
+	TG_CNT_QUIC_LATER,		/* later datagrams of a QUIC flow checked */
+	TG_CNT_PROXY_REQUESTS,		/* requests judged on keep-alive proxy connections */
+	TG_CNT_PROXY_UNFRAMED,		/* proxy request that could not be read or framed: failed closed */
 	TG_CNT__MAX,
 };
 

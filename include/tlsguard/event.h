@@ -17,8 +17,24 @@ enum tg_event_type {
 
 enum tg_tls_side {
 	TG_SIDE_NONE = 0,
-	TG_SIDE_CLIENT = 1,		/* the ClientHello offered nothing good enough */
-	TG_SIDE_SERVER = 2,		/* the ServerHello negotiated below the minimum */
+	TG_SIDE_CLIENT = 1,		/* the workload's bytes (weak_tls: the ClientHello) */
+	TG_SIDE_SERVER = 2,		/* the peer's bytes (weak_tls: the ServerHello) */
+};
+
+/*
+ * Why a plaintext event was written (tg_event.reason). With anything but
+ * TG_PR_FIRST_BYTES the event's payload holds the offending bytes of the
+ * segment, not the flow's first bytes.
+ */
+enum tg_plain_reason {
+	TG_PR_FIRST_BYTES = 0,		/* the flow's first bytes were not its protocol's way to TLS */
+	TG_PR_AFTER_HELLO = 1,		/* after a hello, bytes that are not TLS records */
+	TG_PR_NOT_SERVER_HELLO = 2,	/* the server's first bytes were not a ServerHello */
+	TG_PR_SERVER_FIRST = 3,		/* the server sent before the client's hello */
+	TG_PR_UNDECIDED = 4,		/* more passed undecided than the bounds allow */
+	TG_PR_NOT_QUIC = 5,		/* a datagram of a QUIC flow that is not QUIC */
+	TG_PR_UNPARSEABLE = 6,		/* headers that cannot be parsed (IPv6 extension chain) */
+	TG_PR_RAW_SOCKET = 7,		/* a raw socket's TCP/UDP packet to a protected destination */
 };
 
 enum tg_sni_result {
@@ -65,6 +81,8 @@ enum tg_connect_reason {
 	TG_CR_PORT = 0,			/* a port the class does not allow */
 	TG_CR_FLOW_CAP = 1,		/* limits.max_tracked_flows reached: the flow cannot be judged */
 	TG_CR_STORAGE = 2,		/* no flow state could be allocated: the flow cannot be judged */
+	TG_CR_PROXY_TARGET = 3,		/* a proxy request whose target cannot be read or framed */
+	TG_CR_UDP_SECOND_DEST = 4,	/* unconnected UDP: a second protected destination from one socket */
 };
 
 enum tg_action {
@@ -82,7 +100,7 @@ struct tg_event {
 	__u8 type;			/* enum tg_event_type */
 	__u8 action;			/* enum tg_action */
 	__u8 family;			/* AF_INET or AF_INET6 */
-	__u8 reason;			/* blocked_connect: enum tg_connect_reason; else 0 */
+	__u8 reason;			/* blocked_connect: enum tg_connect_reason; plaintext: enum tg_plain_reason */
 	__u16 sport;			/* host byte order, 0 before the socket is bound */
 	__u16 dport;
 	__u16 payload_len;		/* bytes valid in payload[] */
@@ -103,6 +121,6 @@ _Static_assert(sizeof(struct tg_event) == 760, "tg_event layout");
  * upgrade the new agent reads the old generation's ring buffer only when
  * both say the same (handoff.h).
  */
-#define TG_EVENT_ABI		1
+#define TG_EVENT_ABI		2	/* 2: plaintext reason and side */
 
 #endif /* TLSGUARD_EVENT_H */

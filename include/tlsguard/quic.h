@@ -37,4 +37,33 @@ TG_INLINE int tg_quic_client_initial(const __u8 *b, __u32 n, __u32 dgram_len)
 	return dcid >= 8 && dcid <= 20;
 }
 
+/*
+ * After the Initial: every datagram of the flow must be a QUIC packet of
+ * that connection. b[0 .. n) are a datagram's first bytes (n up to
+ * TG_QUIC_HDR_PEEK). The fixed bit (0x40) is set in every QUIC v1/v2
+ * packet; a long header (0x80) carries the version and the connection ids,
+ * a short header the destination connection id right after the first byte.
+ */
+#define TG_QUIC_HDR_PEEK	(1 + 4 + 1 + 20 + 1 + 20)
+
+/* Long header: version at 1, DCID length at 5, DCID, SCID length, SCID. */
+TG_INLINE __u32 tg_quic_version(const __u8 *b)
+{
+	return ((__u32)b[1] << 24) | ((__u32)b[2] << 16) | ((__u32)b[3] << 8) | b[4];
+}
+
+/* A connection id (@len bytes at b[off]) against a kept one: its length and first 8 bytes. */
+TG_INLINE int tg_quic_cid_is(const __u8 *b, __u32 n, __u32 off, __u32 len, __u32 want_len,
+			     const __u8 want[8])
+{
+	__u32 i;
+
+	if (len != want_len || off + (len < 8 ? len : 8) > n)
+		return 0;
+	for (i = 0; i < 8 && i < len; i++)
+		if (b[(off + i) & 63] != want[i])
+			return 0;
+	return 1;
+}
+
 #endif /* TLSGUARD_QUIC_H */

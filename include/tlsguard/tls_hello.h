@@ -208,8 +208,14 @@ TG_INLINE int tg_hello_head(const __u8 *b, __u32 off, __u32 len, int server,
 		return TG_HELLO_BAD;
 	if (len > TG_HELLO_MAX - off)
 		len = TG_HELLO_MAX - off;
-	if (len < 6)
-		return len >= 1 && TG_RD8(b, off) != type ? TG_HELLO_BAD : TG_HELLO_TRUNCATED;
+	if (len < 6) {
+		if (len >= 1 && TG_RD8(b, off) != type)
+			return TG_HELLO_BAD;
+		/* the whole message is here and has no room for its fixed fields */
+		if (len >= 4 && off + 4 + TG_RD24(b, off + 1) <= off + len)
+			return TG_HELLO_BAD;
+		return TG_HELLO_TRUNCATED;
+	}
 	if (TG_RD8(b, off) != type)
 		return TG_HELLO_BAD;
 	end = off + 4 + TG_RD24(b, off + 1);
@@ -263,6 +269,10 @@ TG_INLINE int tg_hello_head(const __u8 *b, __u32 off, __u32 len, int server,
 	out->ext_end = end;
 	return avail < end ? TG_HELLO_TRUNCATED : TG_HELLO_OK;
 truncated:
+	/* cut short only when the bytes stop before the message does; a message
+	 * that ends inside its fixed fields is malformed */
+	if (avail >= end)
+		return TG_HELLO_BAD;
 	out->flags |= TG_HELLO_F_TRUNCATED;
 	return TG_HELLO_TRUNCATED;
 }

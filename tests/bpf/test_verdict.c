@@ -58,6 +58,9 @@ struct fixture {
 	int dir;		/* TG_DIR_EGRESS / TG_DIR_INGRESS for the next run() */
 	int udp;		/* next run() sends UDP */
 	uint8_t tcp_flags;	/* next run(): 0 = ACK|PSH (payload) or ACK */
+	const uint8_t *v6_ext;	/* next IPv6 run(): extension headers after the fixed header */
+	size_t v6_ext_len;
+	uint8_t v6_ext_first;	/* the fixed header's next header */
 };
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -119,6 +122,8 @@ static void reset_flow(struct fixture *f, int mode, int family)
 	f->dir = 0;
 	f->udp = 0;
 	f->tcp_flags = 0;
+	f->v6_ext = NULL;
+	f->v6_ext_len = 0;
 	for (__u32 c = 0; c < TG_CNT__MAX; c++)
 		bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_counters), &c, zero, 0);
 	ring_buffer__consume(f->rb);
@@ -179,6 +184,11 @@ static __u64 counter(struct fixture *f, enum tg_counter c)
  * Build eth + IPv4/IPv6 + TCP (or UDP) + payload; returns the frame length.
  * @dir TG_DIR_INGRESS swaps the ends: the server's packet to the workload.
  */
+#define PKT_MAX 8192
+static const uint8_t *g_v6_ext;	/* build_packet(): IPv6 extension headers to put in */
+static size_t g_v6_ext_len;
+static uint8_t g_v6_ext_first;
+
 static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *payload, size_t len,
 			   uint8_t tcp_flags, int dir, int udp)
 {
@@ -193,7 +203,7 @@ static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *p
 		local4 = "198.51.100.10", remote4 = "10.244.1.7";
 		local6 = "2001:db8::10", remote6 = "2001:db8::7";
 	}
-	memset(buf, 0, 4200);
+	memset(buf, 0, PKT_MAX);
 	if (family == AF_INET) {
 		struct iphdr *ip = (struct iphdr *)(eth + 1);
 
@@ -213,10 +223,15 @@ static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *p
 		ip6->version = 6;
 		ip6->nexthdr = udp ? IPPROTO_UDP : IPPROTO_TCP;
 		ip6->hop_limit = 64;
-		ip6->payload_len = htons(l4len + len);
+		ip6->payload_len = htons(l4len + len + g_v6_ext_len);
 		inet_pton(AF_INET6, local6, &ip6->saddr);
 		inet_pton(AF_INET6, remote6, &ip6->daddr);
 		l3 = sizeof(*ip6);
+		if (g_v6_ext_len) {
+			ip6->nexthdr = g_v6_ext_first;
+			memcpy((uint8_t *)(ip6 + 1), g_v6_ext, g_v6_ext_len);
+			l3 += g_v6_ext_len;
+		}
 	}
 	if (udp) {
 		struct udphdr *uh = (struct udphdr *)((uint8_t *)(eth + 1) + l3);
@@ -243,10 +258,15 @@ static size_t build_packet(uint8_t *buf, int family, uint32_t seq, const void *p
 static int run(struct fixture *f, int family, uint32_t seq, const void *payload, size_t len)
 {
 	/* 2 bytes in, so the IP header after the 14-byte Ethernet header is aligned */
-	static uint8_t storage[4204] __attribute__((aligned(4)));
+	static uint8_t storage[PKT_MAX + 4] __attribute__((aligned(4)));
 	uint8_t *pkt = storage + 2;
 	uint8_t flags = f->tcp_flags ? f->tcp_flags : len ? 0x18 : 0x10;
-	size_t n = build_packet(pkt, family, seq, payload, len, flags, f->dir, f->udp);
+	size_t n;
+
+	g_v6_ext = f->v6_ext;
+	g_v6_ext_len = f->v6_ext_len;
+	g_v6_ext_first = f->v6_ext_first;
+	n = build_packet(pkt, family, seq, payload, len, flags, f->dir, f->udp);
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
 	struct bpf_program *prog = f->dir == TG_DIR_INGRESS ? f->skel->progs.test_ingress :
 							      f->skel->progs.test_egress;
@@ -256,14 +276,52 @@ static int run(struct fixture *f, int family, uint32_t seq, const void *payload,
 	return opts.retval;
 }
 
+/* The client's first record after the server's hello in TLS 1.3: its compatibility CCS. */
+static const uint8_t client_ccs[6] = { 0x14, 0x03, 0x03, 0x00, 0x01, 0x01 };
+#define SRV_SEQ 7000u
+
+/*
+ * The rest of a good handshake: the server's first flight (its ServerHello
+ * at server stream offset @srv_off, from server seq @srv_seq) leaves the
+ * flow waiting; the client's next record (at client seq @cseq) decides it.
+ */
+static void finish_handshake_at(struct fixture *f, int family, uint32_t srv_seq, uint32_t cseq)
+{
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, family, srv_seq, hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_true(get_flow(f).wflags & TG_WF_SH_DONE);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, family, cseq, client_ccs, sizeof(client_ccs)), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+}
+
+static void finish_handshake(struct fixture *f, int family, uint32_t cseq)
+{
+	finish_handshake_at(f, family, SRV_SEQ, cseq);
+}
+
+static void assert_plaintext(struct fixture *f, int n, uint8_t side, uint8_t reason)
+{
+	assert_int_equal(f->nevents, n);
+	assert_int_equal(f->events[n - 1].type, TG_EV_PLAINTEXT);
+	assert_int_equal(f->events[n - 1].tls.side, side);
+	assert_int_equal(f->events[n - 1].reason, reason);
+}
+
 static void test_v4_client_hello_passes(void **state)
 {
 	struct fixture *f = *state;
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	/* a good hello decides nothing yet: the server's hello and the records after do */
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(get_flow(f).cw.next, CH_LEN);
+	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 0);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
 	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 1);
+	assert_int_equal(counter(f, TG_CNT_SERVER_HELLO), 1);
 	assert_int_equal(f->nevents, 0);	/* log_tls_flows is off */
 }
 
@@ -329,6 +387,7 @@ static void test_decided_tls_flow_never_reparsed(void **state)
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
 	assert_int_equal(run(f, AF_INET, SEQ0 + 300, http_get, strlen(http_get)), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(counter(f, TG_CNT_PLAINTEXT_BLOCKED), 0);
@@ -355,7 +414,8 @@ static void test_split_client_hello_one_byte_writes(void **state)
 		assert_int_equal(get_hs(f).have, i + 1);
 	}
 	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN - 1, &client_hello[CH_LEN - 1], 1), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
 	assert_int_equal(counter(f, TG_CNT_PARTIAL_PREFIX), CH_LEN - 1);
 	assert_int_equal(counter(f, TG_CNT_HELLO_SPLIT), 1);
 }
@@ -371,7 +431,10 @@ static void test_split_then_retransmit_overlapping(void **state)
 	assert_int_equal(get_hs(f).have, 2);
 	/* a coalesced retransmission from the start with the rest */
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	/* and once more: the walk has passed it, nothing is judged twice */
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
 }
 
 static void test_split_plaintext_blocked_on_first_bad_byte(void **state)
@@ -431,6 +494,10 @@ static void test_log_tls_flows_emits_allowed_event(void **state)
 	assert_int_equal(f->nevents, 0);
 	f->dir = TG_DIR_INGRESS;
 	assert_int_equal(run(f, AF_INET, 5000, hs_server_tls13, hs_server_tls13_len), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(f->nevents, 0);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, client_ccs, sizeof(client_ccs)), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(f->nevents, 1);
 	ev = &f->events[0];
@@ -440,7 +507,7 @@ static void test_log_tls_flows_emits_allowed_event(void **state)
 	assert_int_equal(ev->tls.offered, 0x0304);
 	assert_int_equal(ev->tls.sni_len, strlen("storage.test"));
 	assert_memory_equal(ev->tls.sni, "storage.test", ev->tls.sni_len);
-	assert_int_equal(ev->sport, SPORT);	/* the workload's end, also on ingress */
+	assert_int_equal(ev->sport, SPORT);
 	assert_int_equal(ev->payload_len, 0);	/* the buffer holds the server's bytes by then */
 	assert_int_equal(counter(f, TG_CNT_SERVER_HELLO), 1);
 }
@@ -451,7 +518,8 @@ static void test_v6_client_hello_passes(void **state)
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
 	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	finish_handshake(f, AF_INET6, SEQ0 + CH_LEN);
 }
 
 static void test_v6_http_blocked(void **state)
@@ -569,6 +637,9 @@ static void test_tls13_server_allowed(void **state)
 	assert_int_equal(run(f, AF_INET, 7000, hs_server_tls13, 40), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
 	assert_int_equal(run(f, AF_INET, 7040, hs_server_tls13 + 40, hs_server_tls13_len - 40), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, client_ccs, sizeof(client_ccs)), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(f->nevents, 0);
 }
@@ -616,7 +687,7 @@ static void test_sni_binding(void **state)
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the client passed */
 	/* another name on the same address: blocked */
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
@@ -632,13 +703,13 @@ static void test_sni_binding(void **state)
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the client passed */
 	clear_names(f);
 	add_name(f, "*.core.windows.net", 1);
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_curl, hs_client_curl_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the client passed */
 	/* never the bare name nor a partial label: only whole labels before a listed suffix */
 	clear_names(f);
 	add_name(f, "*.acct.blob.core.windows.net", 1);
@@ -667,7 +738,7 @@ static void test_missing_sni(void **state)
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_nosni, hs_client_openssl_nosni_len),
 			 PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);	/* the client passed */
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_TLS, 0, TG_CLS_SNI_BIND | TG_CLS_REQUIRE_SNI);
 	assert_int_equal(run(f, AF_INET, SEQ0, hs_client_openssl_nosni, hs_client_openssl_nosni_len),
@@ -722,9 +793,7 @@ static void test_postgres_sslrequest_then_tls(void **state)
 	assert_int_equal(run(f, AF_INET, SEQ0 + 8, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
 	assert_int_equal(get_flow(f).tls_off, 8);
-	f->dir = TG_DIR_INGRESS;
-	assert_int_equal(run(f, AF_INET, 9001, hs_server_tls13, hs_server_tls13_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	finish_handshake_at(f, AF_INET, 9001, SEQ0 + 8 + CH_LEN);
 	assert_int_equal(f->nevents, 0);
 }
 
@@ -762,9 +831,7 @@ static void test_mysql_ssl_request_then_tls(void **state)
 	memcpy(b + 36, client_hello, CH_LEN);	/* SSL request and hello in one segment */
 	assert_int_equal(run(f, AF_INET, SEQ0, b, 36 + CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
-	f->dir = TG_DIR_INGRESS;
-	assert_int_equal(run(f, AF_INET, 9080, hs_server_tls13, hs_server_tls13_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	finish_handshake_at(f, AF_INET, 9080, SEQ0 + 36 + CH_LEN);
 	/* a HandshakeResponse without CLIENT_SSL: the user name in the clear */
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	set_flow(f, TG_L7_MYSQL, 3, 0);
@@ -816,6 +883,28 @@ static void set_class(struct fixture *f, __u32 id, int mode, int min_tls)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_classes), &id, &c, 0), 0);
 }
 
+/* A protected destination (an IPv4 literal), as the agent writes it. */
+static void add_dest(struct fixture *f, const char *ip4, int class_id)
+{
+	struct tg_dest_key k = { .prefixlen = 128 };
+	struct tg_dest_value v = { .class_id = class_id };
+
+	k.addr[10] = k.addr[11] = 0xff;
+	assert_int_equal(inet_pton(AF_INET, ip4, &k.addr[12]), 1);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dests), &k, &v, 0), 0);
+}
+
+static void clear_dests(struct fixture *f)
+{
+	struct tg_dest_key k, next;
+	int fd = bpf_map__fd(f->skel->maps.tg_dests);
+
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		k = next;
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
 static void test_connect_tunnel(void **state)
 {
 	struct fixture *f = *state;
@@ -851,9 +940,7 @@ static void test_connect_tunnel(void **state)
 	f->dir = TG_DIR_EGRESS;
 	assert_int_equal(run(f, AF_INET, SEQ0 + n, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
-	f->dir = TG_DIR_INGRESS;
-	assert_int_equal(run(f, AF_INET, 9000 + strlen(ok), hs_server_tls13, hs_server_tls13_len), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	finish_handshake_at(f, AF_INET, 9000 + strlen(ok), SEQ0 + n + CH_LEN);
 	/* a host no class names: not ours */
 	clear_names(f);
 	reset_flow(f, TG_MODE_AUDIT, AF_INET);
@@ -865,6 +952,136 @@ static void test_connect_tunnel(void **state)
 	assert_int_equal(f->nevents, 0);
 }
 
+/*
+ * The host of a CONNECT read as the proxy's resolver will: every form of the
+ * protected address, names with a trailing dot or in capitals, IPv6
+ * literals (v4-mapped) all take the protected class; a target that cannot
+ * be read fails closed where a class enforces.
+ */
+static void test_connect_host_forms(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const forms[] = {
+		"198.51.100.10", "198.51.25610", "3325256714", "0xc633640a", "0306.063.0144.012",
+		"0xc6.0x33.0x64.0x0a", "[::ffff:198.51.100.10]", "[::ffff:c633:640a]",
+		"[::FFFF:198.51.100.10]", "acct.blob.core.windows.net.", "ACCT.Blob.Core.Windows.NET",
+		"acct.blob.core.windows.net..",
+	};
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tg_config cfg = { .any_enforce = 1 };
+	char req[256];
+	__u32 key = 0;
+	size_t n;
+
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	add_dest(f, "198.51.100.10", 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		set_flow(f, TG_L7_CONNECT, 0, 0);
+		n = snprintf(req, sizeof(req), "CONNECT %s:80 HTTP/1.1\r\nHost: %s:80\r\n\r\n", forms[i],
+			     forms[i]);
+		assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+		if (get_flow(f).class_id != 1)
+			fail_msg("CONNECT %s: class %u, want 1", forms[i], get_flow(f).class_id);
+		assert_int_equal(run(f, AF_INET, SEQ0 + n, get, strlen(get)), DROP);
+		/* and as an absolute-form request */
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		set_flow(f, TG_L7_CONNECT, 0, 0);
+		n = snprintf(req, sizeof(req), "GET http://%s/x HTTP/1.1\r\nHost: y\r\n\r\n", forms[i]);
+		assert_int_equal(run(f, AF_INET, SEQ0, req, n), DROP);
+		assert_int_equal(f->events[0].type, TG_EV_PLAINTEXT);
+	}
+	/* another address in any of those forms is not ours */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(req, sizeof(req), "CONNECT 198.51.25620:80 HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_UNTRACKED);
+	/* a target that cannot be read: fails closed while a class enforces */
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(req, sizeof(req), "CONNECT [::ffff:198.51.100.10%%25lo]:80 HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(f, AF_INET, SEQ0, req, n), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_BLOCKED_CONNECT);
+	assert_int_equal(f->events[0].reason, TG_CR_PROXY_TARGET);
+	assert_int_equal(counter(f, TG_CNT_PROXY_UNFRAMED), 1);
+	set_config(f, 0);
+	clear_names(f);
+	clear_dests(f);
+}
+
+/* A keep-alive proxy connection: every request is judged, framed by its head and body. */
+static void test_proxy_keepalive_requests(void **state)
+{
+	struct fixture *f = *state;
+	static const char other[] = "GET http://other.test/a HTTP/1.1\r\nHost: other.test\r\n\r\n";
+	static const char prot[] = "GET http://acct.blob.core.windows.net/b HTTP/1.1\r\nHost: x\r\n\r\n";
+	/* a body that looks like a request: it is not one */
+	static const char post[] = "POST http://other.test/up HTTP/1.1\r\nHost: other.test\r\n"
+				   "Content-Length: 60\r\n\r\n"
+				   "GET http://acct.blob.core.windows.net/ HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char chunked[] = "POST http://other.test/up HTTP/1.1\r\nHost: other.test\r\n"
+				      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+	struct tg_config cfg = { .any_enforce = 1 };
+	char b[1024];
+	size_t n, o;
+	__u32 key = 0;
+
+	assert_int_equal(strlen(post) - (strstr(post, "\r\n\r\n") + 4 - post), 60);
+	clear_names(f);
+	add_name(f, "acct.blob.core.windows.net", 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	/* one request to an unlisted host, then one to a protected one */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, other, strlen(other)), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PROXY_REQ);
+	assert_int_equal(get_flow(f).px.next, strlen(other));
+	assert_int_equal(run(f, AF_INET, SEQ0 + strlen(other), prot, strlen(prot)), DROP);
+	assert_int_equal(get_flow(f).class_id, 1);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+	assert_memory_equal(f->events[0].payload, "GET http://acct", 15);
+	assert_int_equal(counter(f, TG_CNT_PROXY_REQUESTS), 1);
+	/* pipelined in one segment */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(b, sizeof(b), "%s%s", other, prot);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, n), DROP);
+	/* a body (its bytes split over segments) is not a request; the one after it is */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = strlen(post);
+	assert_int_equal(run(f, AF_INET, SEQ0, post, n - 30), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + n - 30, post + n - 30, 30), PASS);
+	assert_int_equal(get_flow(f).px.next, n);
+	o = SEQ0 + n;
+	assert_int_equal(run(f, AF_INET, o, other, 20), PASS);	/* a head in two pieces */
+	assert_int_equal(run(f, AF_INET, o + 20, other + 20, strlen(other) - 20), PASS);
+	o += strlen(other);
+	assert_int_equal(f->nevents, 0);
+	assert_int_equal(run(f, AF_INET, o, prot, strlen(prot)), DROP);
+	assert_int_equal(counter(f, TG_CNT_PROXY_REQUESTS), 2);
+	/* a chunked body cannot be framed here: fails closed while a class enforces */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	assert_int_equal(run(f, AF_INET, SEQ0, chunked, strlen(chunked)), DROP);
+	assert_int_equal(f->events[0].type, TG_EV_BLOCKED_CONNECT);
+	assert_int_equal(f->events[0].reason, TG_CR_PROXY_TARGET);
+	/* a CONNECT to an unlisted host after them: a tunnel, not ours */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	n = snprintf(b, sizeof(b), "%sCONNECT other.test:443 HTTP/1.1\r\n\r\n", other);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, n), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_UNTRACKED);
+	set_config(f, 0);
+	clear_names(f);
+}
+
 /* TCP Fast Open: the ClientHello (or plaintext) rides on the SYN. */
 static void test_fast_open_syn_data(void **state)
 {
@@ -873,8 +1090,10 @@ static void test_fast_open_syn_data(void **state)
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	f->tcp_flags = 0x02;	/* SYN */
 	assert_int_equal(run(f, AF_INET, SEQ0 - 1, client_hello, CH_LEN), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
 	assert_int_equal(get_flow(f).first_seq, SEQ0);
+	f->tcp_flags = 0;
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	f->tcp_flags = 0x02;
 	assert_int_equal(run(f, AF_INET, SEQ0 - 1, http_get, strlen(http_get)), DROP);
@@ -896,8 +1115,47 @@ static void test_udp_quic_and_plaintext(void **state)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
 	f->udp = 1;
 	assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
-	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_QUIC);
 	assert_int_equal(counter(f, TG_CNT_QUIC_INITIAL), 1);
+	assert_int_equal(counter(f, TG_CNT_VERDICT_TLS), 1);
+	{
+		/* the server's Initial names its connection id (SCID "servercid") */
+		static const uint8_t srv[64] = { 0xc1, 0, 0, 0, 1, 0, 9, 's', 'e', 'r', 'v', 'e', 'r',
+						 'c', 'i', 'd' };
+		static const uint8_t short_ok[32] = { 0x43, 's', 'e', 'r', 'v', 'e', 'r', 'c', 'i', 'd' };
+		static const uint8_t short_bad[32] = { 0x43, 'o', 't', 'h', 'e', 'r', 'c', 'i', 'd', 'x' };
+
+		/* a retransmitted Initial (the first DCID) still passes */
+		assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, 0, srv, sizeof(srv)), PASS);
+		assert_true(get_flow(f).quic.have_scid);
+		assert_int_equal(get_flow(f).quic.scid_len, 9);
+		f->dir = TG_DIR_EGRESS;
+		assert_int_equal(run(f, AF_INET, 0, short_ok, sizeof(short_ok)), PASS);
+		assert_int_equal(counter(f, TG_CNT_QUIC_LATER), 2);
+		/* a short header for another connection, and plaintext: not this QUIC flow */
+		assert_int_equal(run(f, AF_INET, 0, short_bad, sizeof(short_bad)), DROP);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_NOT_QUIC);
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+		flow.hs_flags |= TG_HSF_UDP;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		f->udp = 1;
+		assert_int_equal(run(f, AF_INET, 0, d, sizeof(d)), PASS);
+		assert_int_equal(run(f, AF_INET, 0, "GET / HTTP/1.1\r\n\r\n", 18), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_NOT_QUIC);
+		/* a server that sends before the client's first datagram */
+		reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
+		flow.hs_flags |= TG_HSF_UDP;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		f->udp = 1;
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, 0, "hello", 5), DROP);
+		assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_SERVER_FIRST);
+	}
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow), 0);
 	flow.hs_flags |= TG_HSF_UDP;
@@ -909,11 +1167,462 @@ static void test_udp_quic_and_plaintext(void **state)
 	assert_int_equal(run(f, AF_INET6, 0, d, sizeof(d)), DROP);	/* decided */
 }
 
+
+/* ---- the whole handshake: issue 16's classes of talking around the verdict ---- */
+
+
+/* A record header and handshake type that look like a hello, then plaintext. */
+static void test_fake_hello_then_plaintext(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *what;
+		uint8_t b[16];
+		size_t n;
+	} fakes[] = {
+		{ "zero-length hello", { 0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00 }, 9 },
+		{ "6-byte prefix", { 0x16, 0x03, 0x01, 0x00, 0x06, 0x01, 0x00, 0x00, 0x02, 0x03, 0x03 }, 11 },
+		{ "hello shorter than its random", { 0x16, 0x03, 0x01, 0x00, 0x0a, 0x01, 0x00, 0x00, 0x06,
+						     0x03, 0x03, 1, 2, 3, 4 }, 15 },
+	};
+	uint8_t b[256];
+
+	/* a hello prefix whose record is not all there yet, then HTTP: not a hello so far */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, "\x16\x03\x01\x02\x00\x01", 6), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 6, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+	for (size_t i = 0; i < sizeof(fakes) / sizeof(fakes[0]); i++) {
+		/* in one segment with the plaintext */
+		reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+		memcpy(b, fakes[i].b, fakes[i].n);
+		memcpy(b + fakes[i].n, http_get, strlen(http_get));
+		assert_int_equal(run(f, AF_INET, SEQ0, b, fakes[i].n + strlen(http_get)), DROP);
+		assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+		/* and alone, the plaintext in the next segment */
+		reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+		assert_int_equal(run(f, AF_INET, SEQ0, fakes[i].b, fakes[i].n), DROP);
+		assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+		assert_int_equal(run(f, AF_INET, SEQ0 + fakes[i].n, http_get, strlen(http_get)), DROP);
+		/* audit: flagged */
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		assert_int_equal(run(f, AF_INET, SEQ0, b, fakes[i].n + strlen(http_get)), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	}
+}
+
+/* A malformed but complete hello: inner lengths past the message. */
+static void test_malformed_hello(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[600];
+
+	/* the extensions block says one byte more than the message holds */
+	memcpy(b, client_hello, CH_LEN);
+	b[CH_LEN - 40] = 0x30;		/* key_share data length, past the end */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, CH_LEN), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+	/* a record longer than the hello in it: bytes that are not the hello */
+	memcpy(b, client_hello, CH_LEN);
+	b[4] += 10;
+	memcpy(b + CH_LEN, "GET / HTTP", 10);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, CH_LEN + 10), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+}
+
+/* A real hello, then plaintext: in the same segment, or the next. */
+static void test_real_hello_then_plaintext(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[1024];
+	struct tg_event *ev;
+
+	memcpy(b, client_hello, CH_LEN);
+	memcpy(b + CH_LEN, http_get, strlen(http_get));
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, CH_LEN + strlen(http_get)), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+	ev = &f->events[0];
+	assert_memory_equal(ev->payload, "GET /", 5);	/* the bytes that were not a record */
+	assert_memory_equal(ev->tls.sni, "storage.test", 12);
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(run(f, AF_INET6, SEQ0 + CH_LEN, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+	/* and after the server's hello, before any record */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hs_server_tls13, hs_server_tls13_len), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, http_get, strlen(http_get)), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+}
+
+/* The server answers the hello with plaintext (a plain HTTP server). */
+static void test_server_answers_plaintext(void **state)
+{
+	struct fixture *f = *state;
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_memory_equal(f->events[0].payload, "HTTP/1.1 400", 12);
+	/* a first byte that could start a ServerHello, then not one */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, "\x16\x03", 2), PASS);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 2, "\x03\x00\x05\x01\x00\x00\x01", 7), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	/* a real ServerHello, then plaintext from the server */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hs_server_tls13, 127), PASS);	/* SH alone */
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 127, resp, strlen(resp)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+}
+
+/* A protected TLS server that speaks first. */
+static void test_server_speaks_first(void **state)
+{
+	struct fixture *f = *state;
+	static const char banner[] = "220 hello, plaintext here\r\n";
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, banner, strlen(banner)), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_SERVER_FIRST);
+	assert_int_equal(counter(f, TG_CNT_SERVER_FIRST), 1);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 27, banner, strlen(banner)), DROP);
+	/* the client's bytes after that go nowhere either */
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), DROP);
+	/* audit: flagged, once */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, banner, strlen(banner)), PASS);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_SERVER_FIRST);
+	/* mysql: the greeting is the server's preface, more than it is not */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_MYSQL, 3, 0);
+	{
+		uint8_t g[100] = { 76, 0, 0, 0, 10, '1', '0', '.', '1', '1', 0 };
+
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, SRV_SEQ, g, 80), PASS);
+		assert_int_equal(run(f, AF_INET, SRV_SEQ + 80, "more", 4), DROP);
+		assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_SERVER_FIRST);
+	}
+}
+
+/* Client records after the hello: split headers, the CCS, early data; a bad header split. */
+static void test_records_split_across_segments(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t early[5 + 16] = { 0x17, 0x03, 0x03, 0x00, 0x10 };
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	/* early data before the server's hello, its header cut after two bytes */
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, early, 2), PASS);
+	assert_int_equal(get_flow(f).cw.have, 2);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN + 2, early + 2, sizeof(early) - 2), PASS);
+	assert_int_equal(get_flow(f).cw.next, CH_LEN + sizeof(early));
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN + sizeof(early));
+	assert_int_equal(counter(f, TG_CNT_RECORDS_WALKED), 1 + 5 + 1);	/* early, the server's 5 after its hello, CCS */
+	/* a header whose third byte is wrong, alone in its segment: that byte never leaves */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, "\x17\x03", 2), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN + 2, "\x07", 1), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+	/* heartbeat (24) and a length past 2^14+256 are not records */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, "\x18\x03\x03\x00\x10", 5), DROP);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, "\x17\x03\x03\x41\x01", 5), DROP);
+	/* a gap in the walk: dropped, TCP resends, the walk goes on */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN + 3, early + 3, sizeof(early) - 3), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, early, sizeof(early)), PASS);
+}
+
+/* Bounded: client records before the server's hello, at most TG_PRE_SH_MAX of stream. */
+static void test_undecided_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t rec[3000] = { 0x17, 0x03, 0x03, (3000 - 5) >> 8, (3000 - 5) & 0xff };
+	uint32_t seq = SEQ0 + CH_LEN;
+	int i, r = PASS;
+
+	memset(rec + 5, 'A', sizeof(rec) - 5);	/* plaintext in record bodies */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	for (i = 0; i < 30 && r == PASS; i++, seq += sizeof(rec))
+		r = run(f, AF_INET, seq, rec, sizeof(rec));
+	assert_int_equal(r, DROP);
+	assert_true(seq - SEQ0 <= TG_PRE_SH_MAX + sizeof(rec));
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_UNDECIDED);
+	assert_int_equal(counter(f, TG_CNT_UNDECIDED_BOUND), 1);
+	/* the server's records after its hello are bounded the same way */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hs_server_tls13, 127), PASS);
+	seq = SRV_SEQ + 127;
+	for (i = 0, r = PASS; i < 60 && r == PASS; i++, seq += sizeof(rec))
+		r = run(f, AF_INET, seq, rec, sizeof(rec));
+	assert_int_equal(r, DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_UNDECIDED);
+}
+
+/*
+ * A HelloRetryRequest (TLS 1.3, key_share for another group), then the
+ * server's compatibility CCS; the client's CCS and second ClientHello; the
+ * ServerHello; the client's next record decides.
+ */
+static size_t build_hrr(uint8_t *b)
+{
+	static const uint8_t hrr_random[32] = {
+		0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+		0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+	};
+	static const uint8_t exts[] = { 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04,	/* supported_versions */
+					0x00, 0x33, 0x00, 0x02, 0x00, 0x17 };	/* key_share: secp256r1 */
+	size_t n = 0, body;
+
+	memcpy(b, "\x16\x03\x03\x00\x00\x02\x00\x00\x00\x03\x03", 11);
+	n = 11;
+	memcpy(b + n, hrr_random, 32);
+	n += 32;
+	b[n++] = 0;			/* session id */
+	b[n++] = 0x13, b[n++] = 0x01;	/* TLS_AES_128_GCM_SHA256 */
+	b[n++] = 0;			/* compression */
+	b[n++] = 0, b[n++] = sizeof(exts);
+	memcpy(b + n, exts, sizeof(exts));
+	n += sizeof(exts);
+	body = n - 9;
+	b[3] = (n - 5) >> 8, b[4] = (n - 5) & 0xff;
+	b[7] = body >> 8, b[8] = body & 0xff;
+	memcpy(b + n, "\x14\x03\x03\x00\x01\x01", 6);	/* the server's CCS */
+	return n + 6;
+}
+
+static void test_hello_retry_request(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hrr[128], b[600];
+	size_t hn = build_hrr(hrr);
+	uint32_t c = SEQ0 + CH_LEN, sseq = SRV_SEQ;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	set_flow(f, TG_L7_TLS, 4, 0);		/* min 1.3 */
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, sseq, hrr, hn), PASS);
+	sseq += hn;
+	assert_true(get_flow(f).wflags & TG_WF_HRR);
+	assert_false(get_flow(f).wflags & TG_WF_SH_DONE);
+	assert_int_equal(counter(f, TG_CNT_HELLO_RETRY), 1);
+	/* the client: its CCS and the second hello, in one segment */
+	f->dir = TG_DIR_EGRESS;
+	memcpy(b, client_ccs, 6);
+	memcpy(b + 6, client_hello, CH_LEN);
+	assert_int_equal(run(f, AF_INET, c, b, 6 + CH_LEN), PASS);
+	c += 6 + CH_LEN;
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	finish_handshake_at(f, AF_INET, sseq, c);
+	assert_int_equal(f->nevents, 0);
+
+	/* after the HRR, application data instead of a second hello: plaintext */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hrr, hn), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, "\x17\x03\x03\x00\x10", 5), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+	/* two HRRs: not a server */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hrr, hn), PASS);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + hn, hrr, hn - 6), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+}
+
+/* The server turns the hello down with an alert: fine, but never decided TLS. */
+static void test_server_alert(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, "\x15\x03\x03\x00\x02\x02\x46", 7), PASS);
+	assert_int_equal(counter(f, TG_CNT_SERVER_ALERT), 1);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, "\x15\x03\x03\x00\x02\x02\x00", 7), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN + 7, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+}
+
+/*
+ * A ClientHello over 2 KiB (a padding extension, as post-quantum key shares
+ * make them), in records of 1000 bytes and segments of 700: judged on the
+ * 2 KiB that fit, then the records after it are walked from the hello's end.
+ */
+static size_t build_big_hello(uint8_t *b, size_t pad)
+{
+	/* the curl hello's extensions end with padding (00 15 00 a3 + zeros) */
+	size_t base = hs_client_curl_len - 4 - 0xa3, msg, n;
+	uint8_t m[8192];
+
+	memcpy(m, hs_client_curl + 5, base - 5);
+	n = base - 5;
+	m[n++] = 0x00, m[n++] = 0x15, m[n++] = pad >> 8, m[n++] = pad & 0xff;
+	memset(m + n, 0, pad);
+	n += pad;
+	msg = n;
+	m[1] = (msg - 4) >> 16, m[2] = (msg - 4) >> 8, m[3] = (msg - 4) & 0xff;
+	/* extensions length: at 2+32+1+32 sid... the curl hello's is at offset 5+4+2+32+1+32+2+0x3e+2 */
+	{
+		size_t eo = 4 + 2 + 32 + 1 + 32 + 2 + 0x3e + 2, el = msg - eo - 2;
+
+		m[eo] = el >> 8, m[eo + 1] = el & 0xff;
+	}
+	/* records of at most 1000 bytes */
+	n = 0;
+	for (size_t p = 0; p < msg; p += 1000) {
+		size_t l = msg - p < 1000 ? msg - p : 1000;
+
+		memcpy(b + n, "\x16\x03\x01", 3);
+		b[n + 3] = l >> 8, b[n + 4] = l & 0xff;
+		memcpy(b + n + 5, m + p, l);
+		n += 5 + l;
+	}
+	return n;
+}
+
+static void test_big_hello_across_records_and_segments(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t b[8192];
+	size_t n = build_big_hello(b, 2600), o;
+
+	assert_true(n > TG_HELLO_MAX + 500 && n < 3400);	/* BPF_PROG_TEST_RUN takes < 3.5 KiB */
+	for (int mode = TG_MODE_AUDIT; mode <= TG_MODE_ENFORCE; mode++) {
+		reset_flow(f, mode, AF_INET);
+		set_flow(f, TG_L7_TLS, 3, 0);
+		for (o = 0; o < n; o += 700)
+			assert_int_equal(run(f, AF_INET, SEQ0 + o, b + o, n - o < 700 ? n - o : 700), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+		assert_int_equal(counter(f, TG_CNT_HELLO_TRUNCATED), 1);
+		assert_int_equal(get_flow(f).cw.next, n);
+		finish_handshake(f, AF_INET, SEQ0 + n);
+		assert_int_equal(f->nevents, 0);
+	}
+	/* the same hello in one GSO-sized segment */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, b, n), PASS);
+	finish_handshake(f, AF_INET, SEQ0 + n);
+}
+
+/* IPv6 extension headers: walked to the transport header; a chain that cannot be is no pass. */
+static void test_ipv6_extension_headers(void **state)
+{
+	struct fixture *f = *state;
+	/* hop-by-hop (PadN) → destination options (PadN) → TCP */
+	static const uint8_t opts[16] = { 60, 0, 1, 4, 0, 0, 0, 0, IPPROTO_TCP, 0, 1, 4, 0, 0, 0, 0 };
+	static const uint8_t esp[8] = { 0, 0, 0, 1, 0, 0, 0, 1 };
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	f->v6_ext = opts, f->v6_ext_len = sizeof(opts), f->v6_ext_first = 0;
+	assert_int_equal(run(f, AF_INET6, SEQ0, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_FIRST_BYTES);
+	assert_memory_equal(f->events[0].payload, "GET /", 5);
+	assert_int_equal(counter(f, TG_CNT_IPV6_EXTHDR), 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	f->v6_ext = opts + 8, f->v6_ext_len = 8, f->v6_ext_first = 60;
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	/* ESP hides the transport header: blocked in enforce, flagged in audit */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	f->v6_ext = esp, f->v6_ext_len = sizeof(esp), f->v6_ext_first = 50;
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), DROP);
+	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_UNPARSEABLE);
+	assert_int_equal(counter(f, TG_CNT_IPV6_UNPARSEABLE), 1);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET6);
+	f->v6_ext = esp, f->v6_ext_len = sizeof(esp), f->v6_ext_first = 50;
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_FLAGGED);
+	/* on ingress too, side server */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	f->dir = TG_DIR_INGRESS;
+	f->v6_ext = esp, f->v6_ext_len = sizeof(esp), f->v6_ext_first = 50;
+	assert_int_equal(run(f, AF_INET6, SRV_SEQ, "x", 1), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_UNPARSEABLE);
+}
+
+/* A raw socket's TCP segment with payload to a protected destination; ICMP passes. */
+static void test_raw_socket_packets(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_flow flow;
+	__u32 key = 0;
+
+	set_class(f, 1, TG_MODE_ENFORCE, 0);
+	add_dest(f, "198.51.100.10", 1);
+	for (int mode = TG_MODE_AUDIT; mode <= TG_MODE_ENFORCE; mode++) {
+		reset_flow(f, mode, AF_INET);
+		set_class(f, 1, mode, 0);
+		memset(&flow, 0, sizeof(flow));
+		flow.state = TG_FLOW_RAW;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+		/* no payload (a bare ACK): nothing to judge */
+		assert_int_equal(run(f, AF_INET, SEQ0, NULL, 0), PASS);
+		assert_int_equal(get_flow(f).state, TG_FLOW_RAW);
+		assert_int_equal(run(f, AF_INET, SEQ0, http_get, strlen(http_get)),
+				 mode == TG_MODE_ENFORCE ? DROP : PASS);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_RAW_SOCKET);
+		assert_int_equal(f->events[0].class_id, 1);
+		assert_int_equal(f->events[0].dport, DPORT);
+		assert_int_equal(counter(f, TG_CNT_RAW_CHECKED), 1);
+	}
+	/* to an unprotected destination (IPv6 here): not ours */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	memset(&flow, 0, sizeof(flow));
+	flow.state = TG_FLOW_RAW;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
+	assert_int_equal(run(f, AF_INET6, SEQ0, http_get, strlen(http_get)), PASS);
+	assert_int_equal(f->nevents, 0);
+	clear_dests(f);
+}
+
 /* ---- the flow cap (limits.max_tracked_flows) ---------------------------------- */
 
 static int run_prog(struct bpf_program *prog)
 {
-	static uint8_t storage[4204] __attribute__((aligned(4)));
+	static uint8_t storage[PKT_MAX + 4] __attribute__((aligned(4)));
 	uint8_t *pkt = storage + 2;
 	size_t n = build_packet(pkt, AF_INET, SEQ0, NULL, 0, 0x10, TG_DIR_EGRESS, 0);
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
@@ -1260,6 +1969,20 @@ int main(void)
 		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_fast_open_syn_data),
 		cmocka_unit_test(test_udp_quic_and_plaintext),
+		cmocka_unit_test(test_fake_hello_then_plaintext),
+		cmocka_unit_test(test_malformed_hello),
+		cmocka_unit_test(test_real_hello_then_plaintext),
+		cmocka_unit_test(test_server_answers_plaintext),
+		cmocka_unit_test(test_server_speaks_first),
+		cmocka_unit_test(test_records_split_across_segments),
+		cmocka_unit_test(test_undecided_is_bounded),
+		cmocka_unit_test(test_hello_retry_request),
+		cmocka_unit_test(test_server_alert),
+		cmocka_unit_test(test_big_hello_across_records_and_segments),
+		cmocka_unit_test(test_ipv6_extension_headers),
+		cmocka_unit_test(test_raw_socket_packets),
+		cmocka_unit_test(test_connect_host_forms),
+		cmocka_unit_test(test_proxy_keepalive_requests),
 		cmocka_unit_test(test_flow_cap_slots),
 		cmocka_unit_test(test_flow_cap_release_once),
 		cmocka_unit_test(test_smb3_encrypted_session_allowed),

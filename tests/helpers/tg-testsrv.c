@@ -3,6 +3,7 @@
  * tg-testsrv: the plain TCP server of the integration tests.
  *
  *   tg-testsrv --listen ADDR:PORT|[ADDR6]:PORT --log FILE [--http] [--idle-timeout SEC]
+ *              [--greet TEXT] [--reply TEXT]
  *
  * Accepts any number of connections (one poll loop, many at once), reads
  * everything each client sends and appends one line per closed connection to
@@ -12,6 +13,10 @@
  * closes. The tests assert on what reached the server, so the count is the
  * point: a connection that is still open when the server stops (SIGTERM,
  * SIGINT) or that stays idle for --idle-timeout seconds is logged too.
+ *
+ * --greet sends TEXT as soon as a connection is accepted (a server that
+ * speaks first); --reply sends TEXT once, after the first bytes arrive (a
+ * plain server answering whatever it got, a ClientHello included).
  *
  * Readiness: once bound and listening, FILE exists and "listening ADDR:PORT"
  * is printed on stdout.
@@ -45,8 +50,11 @@ struct conn {
 	unsigned long long bytes;
 	unsigned int eoh_state;	/* how much of "\r\n\r\n" was matched so far */
 	bool answered;
+	bool replied;
 	time_t last_active;
 };
+
+static const char *greet_text, *reply_text;
 
 static volatile sig_atomic_t stop_requested;
 
@@ -59,7 +67,7 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: tg-testsrv --listen ADDR:PORT|[ADDR6]:PORT --log FILE [--http]"
-		     " [--idle-timeout SEC]\n");
+		     " [--idle-timeout SEC] [--greet TEXT] [--reply TEXT]\n");
 }
 
 /* "1.2.3.4:80" or "[2001:db8::1]:80" → sockaddr. Returns 0 or -1. */
@@ -163,6 +171,11 @@ static bool conn_read(struct conn *c, bool http)
 		}
 		c->bytes += (unsigned long long)n;
 		c->last_active = time(NULL);
+		if (reply_text && !c->replied) {
+			c->replied = true;
+			if (send(c->fd, reply_text, strlen(reply_text), MSG_NOSIGNAL) < 0)
+				return false;
+		}
 		if (http && !c->answered && saw_end_of_headers(c, buf, (size_t)n)) {
 			c->answered = true;
 			/* Small enough for any socket buffer; a short write only
@@ -192,6 +205,10 @@ int main(int argc, char **argv)
 			listen_arg = argv[++i];
 		} else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
 			log_path = argv[++i];
+		} else if (!strcmp(argv[i], "--greet") && i + 1 < argc) {
+			greet_text = argv[++i];
+		} else if (!strcmp(argv[i], "--reply") && i + 1 < argc) {
+			reply_text = argv[++i];
 		} else if (!strcmp(argv[i], "--http")) {
 			http = true;
 		} else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) {
@@ -306,6 +323,8 @@ int main(int argc, char **argv)
 					continue;
 				}
 				conns[i] = (struct conn){ .fd = fd, .last_active = time(NULL) };
+				if (greet_text)
+					send(fd, greet_text, strlen(greet_text), MSG_NOSIGNAL);
 			}
 		}
 		if (idle_timeout) {

@@ -505,6 +505,25 @@ tg_start_plain_server()
 	tg_log "plain server $name on $(tg_hostport "$addr" "$port") (pid $pid)"
 }
 
+# tg_start_testsrv NAME ADDR PORT [tg-testsrv args...] : tg-testsrv without --http
+# (--greet TEXT: speaks first; --reply TEXT: answers the first bytes).
+tg_start_testsrv()
+{
+	local name=$1 addr=$2 port=$3 log out pid
+	shift 3
+	log="$TG_TMP/srv-$name.log"
+	out="$TG_TMP/srv-$name.out"
+	rm -f "$log" "$out"
+	ip netns exec "$TG_NS" "$TG_TESTSRV" --listen "$(tg_hostport "$addr" "$port")" \
+		--log "$log" "$@" </dev/null >"$out" 2>&1 &
+	pid=$!
+	TG_PIDS+=("$pid")
+	TG_SERVER_PID[$name]=$pid
+	TG_SERVER_LOG[$name]=$log
+	_tg_wait_for_file_line "$out" '^listening' "$pid" 5 "test server $name ($addr:$port)"
+	tg_log "test server $name on $(tg_hostport "$addr" "$port") (pid $pid): $*"
+}
+
 # tg_start_tls_server NAME ADDR [PORT] : openssl s_server -www, TLS 1.2 and 1.3.
 tg_start_tls_server()
 {

@@ -158,10 +158,28 @@ static void test_blocked_connect_reason(void **state)
 	o = events_to_json(&f->ctx, &ev);
 	assert_string_equal(get_str(o, "reason", NULL), "flow_storage");
 	json_object_put(o);
-	/* other types carry no reason */
+	/* plaintext says which bytes and whose: first bytes of the client by default */
 	ev = plaintext_event();
 	o = events_to_json(&f->ctx, &ev);
+	assert_string_equal(get_str(o, "reason", NULL), "first_bytes");
+	assert_string_equal(get_str(o, "side", NULL), "client");
+	json_object_put(o);
+	/* the server's answer to a hello, in the clear: described from its own bytes */
+	ev.reason = TG_PR_NOT_SERVER_HELLO;
+	ev.tls.side = TG_SIDE_SERVER;
+	memcpy(ev.payload, "HTTP/1.1 400 Bad Request\r\n", 26);
+	ev.payload_len = 26;
+	o = events_to_json(&f->ctx, &ev);
+	assert_string_equal(get_str(o, "reason", NULL), "not_server_hello");
+	assert_string_equal(get_str(o, "side", NULL), "server");
+	assert_string_equal(get_str(o, "protocol", "detected"), "http");
+	json_object_put(o);
+	/* other types carry no reason and no side */
+	ev = plaintext_event();
+	ev.type = TG_EV_TLS;
+	o = events_to_json(&f->ctx, &ev);
 	assert_false(json_object_object_get_ex(o, "reason", &x));
+	assert_false(json_object_object_get_ex(o, "side", &x));
 	json_object_put(o);
 }
 

@@ -6,6 +6,7 @@
  * every truncation of them, hellos split over records, oversized and hostile
  * inputs, the STARTTLS prefaces and SipHash against its reference vectors.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -572,9 +573,89 @@ static void test_names_follow_kept_class_ids(void **state)
 	policy_free(p2);
 }
 
+/* Proxy targets: the kernel reads host text as inet_aton() and inet_pton() do. */
+static void test_host_numeric_forms_match_libc(void **state)
+{
+	static const char *const v4[] = {
+		"127.0.0.2", "127.0.2", "127.2", "2130706434", "0x7f000002", "0177.0.0.2",
+		"0x7f.0.0.2", "1.2.3.4.5", "256.1.1.1", "1..2", "08.1.1.1", "0x", "0x1g",
+		"acct.storage.test", "198.51.100.10", "0xc6.0x33.0x64.0x0a", "3325256714",
+		"0306.063.0144.012", "1.2.3.", ".1.2.3", "4294967296", "4294967295",
+		"00000000000000000000177.1", "0X7F.1", "1.0x", "9",
+	};
+	static const char *const v6[] = {
+		"::ffff:198.51.100.10", "::ffff:c633:640a", "2001:db8::10", "::1", "::", "1::",
+		"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1::2::3", ":1", "1:", "12345::",
+		"::ffff:1.2.3", "fe80::1:2:3:4:5:6", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4",
+		"2001:DB8::A", "::ffff:198.51.100.256", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7",
+		"::ffff:0x7f.1.1.1", "::ffff:127.1", "::ffff:010.1.1.1", "::ffff:0.0.0.0",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		struct tg_host_scan st;
+		struct in_addr want;
+		__u32 got = 0;
+		int r = tg_host_inet_aton((const __u8 *)v4[i], 0, strlen(v4[i]), &got, &st);
+		int w = inet_aton(v4[i], &want);
+
+		if (r != w || (r && got != ntohl(want.s_addr)))
+			fail_msg("inet_aton(\"%s\"): kernel %d %08x, libc %d %08x", v4[i], r, got, w,
+				 ntohl(want.s_addr));
+	}
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		struct tg_host_scan st;
+		__u8 got[16] = { 0 }, want[16] = { 0 };
+		int r = tg_host_ipv6((const __u8 *)v6[i], 0, strlen(v6[i]), got, &st);
+		int w = inet_pton(AF_INET6, v6[i], want);
+
+		if (r != w || (r && memcmp(got, want, 16)))
+			fail_msg("inet_pton(AF_INET6, \"%s\"): kernel %d, libc %d", v6[i], r, w);
+	}
+}
+
+
+/* Keep-alive proxy requests: kind, host, where the next request starts. */
+static void test_http_request_framing(void **state)
+{
+	static const struct {
+		const char *req;
+		int result;
+		unsigned int kind, head, body;
+	} cases[] = {
+		{ "GET http://a.b/x HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 40, 0 },
+		{ "POST http://a.b/x HTTP/1.1\r\nHost: a.b\r\nContent-Length: 12\r\n\r\nhello world!",
+		  TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 61, 12 },
+		{ "PUT http://a.b/ HTTP/1.1\r\nCONTENT-LENGTH:5\r\nConnection: keep-alive\r\n\r\n",
+		  TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 70, 5 },
+		{ "POST http://a.b/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", TG_REQ_UNFRAMED, 0, 0, 0 },
+		{ "POST http://a.b/x HTTP/1.1\r\nContent-Length: x\r\n\r\n", TG_REQ_UNFRAMED, 0, 0, 0 },
+		{ "GET https://a.b/x HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_PROXY_ABSOLUTE, 41, 0 },
+		{ "GET / HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_NONE, 29, 0 },
+		{ "CONNECT a.b:443 HTTP/1.1\r\nHost: a.b\r\n\r\n", TG_REQ_FRAMED, TG_PK_CONNECT, 39, 0 },
+		{ "GET http://a.b/x HTTP/1.1\r\nHost: a.b\r\n", TG_REQ_NEED_MORE, 0, 0, 0 },
+		{ "\x16\x03\x01\x00\x10", TG_REQ_NOT_REQUEST, 0, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tg_preface pf = { 0 };
+		struct tg_http_req rq = { 0 };
+		int r = tg_http_request((const __u8 *)cases[i].req, strlen(cases[i].req), &pf, &rq);
+
+		if (r != cases[i].result)
+			fail_msg("case %zu: result %d, want %d", i, r, cases[i].result);
+		if (r == TG_REQ_FRAMED && (rq.kind != cases[i].kind || rq.head_end != cases[i].head ||
+					   rq.body_len != cases[i].body))
+			fail_msg("case %zu: kind %u head %u body %u", i, rq.kind, rq.head_end, rq.body_len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_http_request_framing),
+		cmocka_unit_test(test_host_numeric_forms_match_libc),
 		cmocka_unit_test(test_openssl_client_hellos),
 		cmocka_unit_test(test_curl_and_python_client_hellos),
 		cmocka_unit_test(test_openssl_server_hellos),
