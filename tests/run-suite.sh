@@ -9,7 +9,8 @@
 # sanitizer report) counts as one failure. Shows a failing binary's output and
 # ends with "NAME: N passed, M failed". Exit status 1 when any failed.
 # TG_RUNNER is a command line put before each binary (qemu-aarch64 for the
-# arm64 build: mk/cross.mk).
+# arm64 build: mk/cross.mk). TG_SUITE_TIMEOUT (s, default 300) bounds one
+# binary: a hung test fails with "timed out" instead of holding CI.
 set -uo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -33,8 +34,12 @@ for bin in "$@"; do
 		continue
 	fi
 	# shellcheck disable=SC2086 # TG_RUNNER is a command line
-	${TG_RUNNER:-} "$bin" >"$out" 2>&1 </dev/null
+	start=$(date +%s)
+	timeout -k 10 "${TG_SUITE_TIMEOUT:-300}" ${TG_RUNNER:-} "$bin" >"$out" 2>&1 </dev/null
 	rc=$?
+	if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+		echo "(timed out after ${TG_SUITE_TIMEOUT:-300}s)" >>"$out"
+	fi
 	p=$(awk '/^\[  PASSED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
 	f=$(awk '/^\[  FAILED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
 	k=$(awk '/^\[  SKIPPED \] [0-9]+ test/ { s += $4 } END { print s + 0 }' "$out")
@@ -48,7 +53,7 @@ for bin in "$@"; do
 		echo "FAIL $(basename "$bin") (exit $rc)"
 		sed 's/^/    /' "$out"
 	else
-		echo "PASS $(basename "$bin") ($p test(s)$( ((k)) && echo ", $k skipped"))"
+		echo "PASS $(basename "$bin") ($p test(s)$( ((k)) && echo ", $k skipped"), $(($(date +%s) - start))s)"
 	fi
 done
 
