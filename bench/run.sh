@@ -347,11 +347,11 @@ def cmd_report(raw, meta, out):
     def trow(num, what, target, r, thr):
         ok = None if r[0] is None else r[0] >= thr
         w("| %s | %s | %s | %s | %s | %s |" % (num, what, target, fmt(r[0], 3), spread(r[1], r[2]), verdict(ok)))
-    for wl, what, thr in [("conn_prot", "protected destination (ClientHello)", 3.5),
-                          ("conn_other", "unprotected destination", 1.0)]:
+    for wl, what, thr in [("conn_prot", "a protected destination (ClientHello)", 3.5),
+                          ("conn_other", "an unprotected destination", 1.0)]:
         d, de = data.diff(wl, "B", "A", "cpu_us_conn"), data.diff(wl, "E", "A", "cpu_us_conn")
         ok = None if d[0] is None else d[0] <= thr
-        w("| 1 | **CPU µs per short connection** to a %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | +%s µs (none %s, empty programs +%s) | %s | %s |" % (
+        w("| 1 | **CPU µs per short connection** to %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | +%s µs (none %s, empty programs +%s) | %s | %s |" % (
             what, thr, fmt(d[0], 2), fmt(data.median(wl, "A", "cpu_us_conn"), 2), fmt(de[0], 2),
             spread(d[1], d[2], 2), verdict(ok)))
     trow(1, "short connections/s to a protected destination (ClientHello), ratio", "≥ 0.97", r1, 0.97)
@@ -539,6 +539,9 @@ METHOD = """
   server-close time. Variants alternate round by round (A B N, B N A, ...); medians over rounds;
   ratio = median(with)/median(without); spread = min–max of the per-round ratios (each round's
   runs are adjacent in time); CV = coefficient of variation over rounds.
+- CPU per connection (the headline of 1 and 2): the growth of `usage_usec` in `cpu.stat` of the
+  client's cgroup plus the server's (`srv`) over a round, divided by the round's connections;
+  softirq work is charged to whichever task it interrupts, so noise from other jobs is in it too.
 - 5: `kernel.bpf_stats_enabled=1` only for these rounds (restored afterwards). Per-invocation
   time = Δrun_time_ns/Δrun_cnt of each program over a round; tlsguard's and the empty programs'
   rounds alternate on the same workload; the difference removes the two clock reads bpf_stats adds.
