@@ -351,8 +351,9 @@ def cmd_report(raw, meta, out):
                           ("conn_other", "an unprotected destination", 1.0)]:
         d, de = data.diff(wl, "B", "A", "cpu_us_conn"), data.diff(wl, "E", "A", "cpu_us_conn")
         ok = None if d[0] is None else d[0] <= thr
-        w("| 1 | **CPU µs per short connection** to %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | +%s µs (none %s, empty programs +%s) | %s | %s |" % (
-            what, thr, fmt(d[0], 2), fmt(data.median(wl, "A", "cpu_us_conn"), 2), fmt(de[0], 2),
+        sg = lambda v: "–" if v is None else "%+.2f" % v
+        w("| 1 | **CPU µs per short connection** to %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | %s µs (none %s, empty programs %s) | %s | %s |" % (
+            what, thr, sg(d[0]), fmt(data.median(wl, "A", "cpu_us_conn"), 2), sg(de[0]),
             spread(d[1], d[2], 2), verdict(ok)))
     trow(1, "short connections/s to a protected destination (ClientHello), ratio", "≥ 0.97", r1, 0.97)
     trow(2, "short connections/s to an unprotected destination, ratio", "≥ 0.99", r2, 0.99)
