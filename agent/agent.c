@@ -124,6 +124,16 @@ static int drop_privileges(void)
  * addresses (resolved, learned) and apply it. While a reload's table goes
  * into the maps, this waits for it (reload_step() calls it after).
  */
+/* The maps hold what DNS taught: connects held for it may go on (tlsguard/dns.h). */
+static void dns_caught_up(struct agent *a)
+{
+	int err = dnslearn_publish(a->dns);
+
+	if (err)
+		tg_warn("dns: cannot tell the kernel what is learned: %s (held connects wait "
+			"for their bound)", strerror(-err));
+}
+
 static int sync_dests(struct agent *a)
 {
 	struct tg_dest_table next;
@@ -155,6 +165,7 @@ static int sync_dests(struct agent *a)
 	dests_free(&a->dests);
 	a->dests = next;
 	a->ev_ctx.dests = &a->dests;
+	dns_caught_up(a);
 	/* the proxies' names may have new addresses */
 	err = handshake_sync_proxies(a->policy, a->hosts);
 	if (err)
@@ -961,6 +972,8 @@ static void on_dns(void *ctx, uint32_t events)
 
 	if (n > 0)
 		sync_dests(a);
+	else if (n == 0 && !a->reload.applying && !a->reload.dests_dirty)
+		dns_caught_up(a);	/* nothing new for the maps: what was read is in them */
 	else if (n < 0)
 		tg_warn("dns: cannot process DNS answers: %s", strerror(-n));
 }
@@ -1363,6 +1376,8 @@ int agent_run(const struct tg_agent_opts *opts)
 	emit_agent_event(&a, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);
 	upgrade_started(&a);
+	/* answers that came while no agent ran: learned before ready, so nothing waits on them */
+	on_dns(&a, EPOLLIN);
 	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "
 		"pins %s%s, control %s",
 		a.policy->source, a.policy->ndests, a.dests.n,

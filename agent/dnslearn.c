@@ -43,10 +43,17 @@ struct class {
 
 struct entry {
 	struct tg_learned_entry pub;
+	uint64_t owner;			/* the cgroup whose answer first taught it (0: unknown) */
 	struct entry *hnext;		/* hash chain */
 	struct entry *newer, *older;	/* LRU list: head is the most recently learned */
 	size_t cls;
 	char *strs;			/* qname, matched, host: NUL-separated, one allocation */
+};
+
+/* How many entries one cgroup's answers hold (the quota, see dnslearn.h). */
+struct owner_count {
+	uint64_t cgroup_id;
+	size_t n;
 };
 
 struct tg_learned {
@@ -63,6 +70,9 @@ struct tg_learned {
 	size_t n;
 	uint64_t next_expiry;
 	struct tg_learned_stats stats;
+	size_t quota;			/* entries one cgroup's answers may hold */
+	struct owner_count *owners;	/* cgroups holding entries, unordered */
+	size_t nowners, owners_cap;
 
 	void (*observer)(void *ctx, const struct tg_learned_entry *e, bool removed);
 	void *observer_ctx;
@@ -163,11 +173,59 @@ static void notify(struct tg_learned *t, const struct entry *e, bool removed)
 		t->observer(t->observer_ctx, &e->pub, removed);
 }
 
+static struct owner_count *owner_find(struct tg_learned *t, uint64_t cgroup_id)
+{
+	for (size_t i = 0; i < t->nowners; i++)
+		if (t->owners[i].cgroup_id == cgroup_id)
+			return &t->owners[i];
+	return NULL;
+}
+
+static size_t owner_held(struct tg_learned *t, uint64_t cgroup_id)
+{
+	struct owner_count *o = cgroup_id ? owner_find(t, cgroup_id) : NULL;
+
+	return o ? o->n : 0;
+}
+
+static int owner_add(struct tg_learned *t, uint64_t cgroup_id)
+{
+	struct owner_count *o;
+
+	if (!cgroup_id)
+		return 0;
+	o = owner_find(t, cgroup_id);
+	if (!o) {
+		if (t->nowners == t->owners_cap) {
+			size_t cap = t->owners_cap ? 2 * t->owners_cap : 16;
+			struct owner_count *grown = realloc(t->owners, cap * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			t->owners = grown;
+			t->owners_cap = cap;
+		}
+		o = &t->owners[t->nowners++];
+		*o = (struct owner_count){ .cgroup_id = cgroup_id };
+	}
+	o->n++;
+	return 0;
+}
+
+static void owner_put(struct tg_learned *t, uint64_t cgroup_id)
+{
+	struct owner_count *o = cgroup_id ? owner_find(t, cgroup_id) : NULL;
+
+	if (o && --o->n == 0)
+		*o = t->owners[--t->nowners];
+}
+
 static void remove_entry(struct tg_learned *t, struct entry *e)
 {
 	struct entry **pp = bucket(t, e->pub.addr);
 
 	notify(t, e, true);
+	owner_put(t, e->owner);
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
@@ -243,6 +301,7 @@ struct tg_learned *learned_new(void)
 	if (!t)
 		return NULL;
 	t->max = TG_DNS_MAX_LEARNED_DEFAULT;
+	t->quota = t->max;
 	t->grace_ns = TG_DNS_GRACE_DEFAULT * NS_PER_S;
 	t->next_expiry = UINT64_MAX;
 	if (resize_buckets(t, t->max)) {
@@ -270,6 +329,7 @@ void learned_free(struct tg_learned *t)
 	while (t->head)
 		remove_entry(t, t->head);
 	free(t->buckets);
+	free(t->owners);
 	free_policy_copy(t->pats, t->npats, t->classes, t->nclasses);
 	free(t);
 }
@@ -319,6 +379,7 @@ int learned_set_policy(struct tg_learned *t, const struct tg_policy *p)
 	t->nclasses = p->ndests;
 	t->grace_ns = (uint64_t)p->dns_grace_s * NS_PER_S;
 	t->max = p->dns_max_learned;
+	t->quota = p->dns_max_per_cgroup ? p->dns_max_per_cgroup : (t->max + 3) / 4;
 
 	/* what was learned under the old policy: matched again, or dropped */
 	for (e = t->head; e; e = older) {
@@ -369,9 +430,30 @@ static uint64_t expiry_for(const struct tg_learned *t, uint32_t ttl, uint64_t no
 	return now_ns + ttl * NS_PER_S + t->grace_ns;
 }
 
+/*
+ * Room for one more entry from @cgroup_id? Never by dropping one that has
+ * not expired: a workload that answers itself could otherwise push a
+ * victim's protection out (docs/policy.md, "Bounds").
+ */
+static bool room_for(struct tg_learned *t, uint64_t cgroup_id, uint64_t now_ns)
+{
+	if (t->n >= t->max && t->next_expiry <= now_ns)
+		learned_expire(t, now_ns);
+	if (t->n >= t->max) {
+		t->stats.refused_full++;
+		return false;
+	}
+	if (cgroup_id && owner_held(t, cgroup_id) >= t->quota) {
+		t->stats.refused_quota++;
+		return false;
+	}
+	return true;
+}
+
 /* Learn (or refresh) one address. 1 when the destination table must change. */
 static int learn_one(struct tg_learned *t, const uint8_t addr[16], const struct pattern *pt,
-		     const char *qname, const char *matched, uint64_t expires_ns)
+		     const char *qname, const char *matched, uint64_t expires_ns,
+		     uint64_t cgroup_id, uint64_t now_ns)
 {
 	struct entry *e = find(t, addr);
 	int changed = 0;
@@ -403,16 +485,18 @@ static int learn_one(struct tg_learned *t, const uint8_t addr[16], const struct 
 		notify(t, e, false);
 		return changed;
 	}
-	if (!t->max)
+	if (!room_for(t, cgroup_id, now_ns))
 		return 0;
-	if (t->n >= t->max)
-		evict_to(t, t->max - 1);
 	e = calloc(1, sizeof(*e));
-	if (!e)
+	if (!e || owner_add(t, cgroup_id)) {
+		free(e);
 		return -ENOMEM;
+	}
+	e->owner = cgroup_id;
 	memcpy(e->pub.addr, addr, 16);
 	e->pub.expires_ns = expires_ns;
 	if (set_names(t, e, pt->cls, qname, matched, pt->host)) {
+		owner_put(t, cgroup_id);
 		free(e);
 		return -ENOMEM;
 	}
@@ -429,6 +513,12 @@ static int learn_one(struct tg_learned *t, const uint8_t addr[16], const struct 
 
 int learned_add_answer(struct tg_learned *t, const struct tg_dns_answer *a, uint64_t now_ns)
 {
+	return learned_add_answer_from(t, a, 0, now_ns);
+}
+
+int learned_add_answer_from(struct tg_learned *t, const struct tg_dns_answer *a,
+			    uint64_t cgroup_id, uint64_t now_ns)
+{
 	const struct pattern *pt = NULL;
 	size_t m;
 	int changed = 0;
@@ -442,7 +532,7 @@ int learned_add_answer(struct tg_learned *t, const struct tg_dns_answer *a, uint
 	t->stats.answers_matched++;
 	for (size_t i = 0; i < a->naddrs; i++) {
 		int r = learn_one(t, a->addrs[i].addr, pt, a->chain[0], a->chain[m],
-				  expiry_for(t, a->addrs[i].ttl, now_ns));
+				  expiry_for(t, a->addrs[i].ttl, now_ns), cgroup_id, now_ns);
 
 		if (r < 0)
 			return r;
@@ -458,7 +548,7 @@ int learned_restore(struct tg_learned *t, const uint8_t addr[16], const char *qn
 
 	if (!pt || expires_ns <= now_ns || find(t, addr))
 		return 0;
-	return learn_one(t, addr, pt, qname, matched, expires_ns);
+	return learn_one(t, addr, pt, qname, matched, expires_ns, 0, now_ns);
 }
 
 int learned_expire(struct tg_learned *t, uint64_t now_ns)
@@ -539,6 +629,10 @@ static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_ERR_HEADER] = "err_header",
 	[TG_DNS_CNT_ERR_LOAD] = "err_load",
 	[TG_DNS_CNT_ERR_RINGBUF] = "err_ringbuf",
+	[TG_DNS_CNT_ANS_POLICY] = "answers_policy",
+	[TG_DNS_CNT_ANS_OTHER] = "answers_other",
+	[TG_DNS_CNT_ANS_UNREAD] = "answers_unread",
+	[TG_DNS_CNT_ERR_STAMP] = "err_stamp",
 };
 _Static_assert(sizeof(kernel_counter_names) / sizeof(kernel_counter_names[0]) == TG_DNS_CNT__MAX,
 	       "every dns counter has a name");
@@ -563,11 +657,18 @@ struct tg_dnslearn {
 	struct tg_dns_streams streams;
 	struct tg_dns_answer *ans;	/* scratch, ~40 KiB */
 	uint64_t now_ns;		/* while consuming */
+	uint64_t cur_cgroup;		/* while consuming: the record's cgroup */
 	int changed;			/* while consuming */
 	int err;			/* while consuming */
 	uint64_t last_scan_ns;
 	uint64_t records, udp_truncated, parsed[TG_DNSP__MAX], persist_failed;
 	bool warned_full;
+	/* the hold (tlsguard/dns.h) */
+	int catchup_timerfd;		/* a read of the ring again, so caught_up passes records just read */
+	int caught_up_fd;		/* tg_dns_caught_up */
+	uint64_t read_start_ns;		/* CLOCK_MONOTONIC when the last read of the ring began */
+	uint64_t published_ns;		/* the last caught_up written */
+	uint64_t publishes;
 };
 
 uint64_t dnslearn_now_ns(void)
@@ -605,22 +706,23 @@ static void learn_msg(void *ctx, const uint8_t *msg, size_t len)
 {
 	struct tg_dnslearn *l = ctx;
 	enum tg_dns_parse_result r = dns_parse_answer(msg, len, l->ans);
-	size_t evicted;
+	uint64_t refused;
 	int n;
 
 	l->parsed[r]++;
 	if (r != TG_DNSP_OK)
 		return;
-	evicted = l->table->stats.evicted;
-	n = learned_add_answer(l->table, l->ans, l->now_ns);
+	refused = l->table->stats.refused_full;
+	n = learned_add_answer_from(l->table, l->ans, l->cur_cgroup, l->now_ns);
 	if (n < 0) {
 		l->err = n;
 		return;
 	}
 	l->changed += n;
-	if (l->table->stats.evicted != evicted && !l->warned_full) {
-		tg_warn("dns: %zu learned addresses, the most dns.max_learned allows; the least "
-			"recently learned give way (status: policy.dns.evicted)", l->table->max);
+	if (l->table->stats.refused_full != refused && !l->warned_full) {
+		tg_warn("dns: %zu learned addresses, the most dns.max_learned allows: new answers "
+			"are not learned until some expire (status: policy.dns.refused_full)",
+			l->table->max);
 		l->warned_full = true;
 	}
 }
@@ -635,6 +737,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	if (size < sizeof(*rec) || size < sizeof(*rec) + rec->len)
 		return 0;	/* from an incompatible build; ignored */
 	l->records++;
+	l->cur_cgroup = rec->cgroup_id;
 	if (rec->proto == IPPROTO_UDP) {
 		if (rec->wire_len > rec->len) {
 			l->udp_truncated++;
@@ -669,17 +772,60 @@ static void arm_timer(struct tg_dnslearn *l)
 	timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the clock of bpf_ktime_get_ns() */
+	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/*
+ * Records were read: read once more shortly, so that a record stamped
+ * within the slack of this read is covered by a caught_up too (it would
+ * otherwise wait for the next answer, or the hold's bound).
+ */
+static void arm_catchup(struct tg_dnslearn *l)
+{
+	struct itimerspec its = { .it_value.tv_nsec = 2 * TG_DNS_CATCHUP_SLACK_NS };
+
+	timerfd_settime(l->catchup_timerfd, 0, &its, NULL);
+}
+
+int dnslearn_publish(struct tg_dnslearn *l)
+{
+	uint32_t key = 0;
+	uint64_t v;
+
+	if (!l || l->read_start_ns <= TG_DNS_CATCHUP_SLACK_NS)
+		return 0;
+	v = l->read_start_ns - TG_DNS_CATCHUP_SLACK_NS;
+	if (v <= l->published_ns)
+		return 0;
+	if (bpf_map_update_elem(l->caught_up_fd, &key, &v, BPF_ANY))
+		return -errno;
+	l->published_ns = v;
+	l->publishes++;
+	return 0;
+}
+
 int dnslearn_poll(struct tg_dnslearn *l)
 {
-	uint64_t ticks;
+	uint64_t ticks, records = l->records;
 	int err;
 
 	l->changed = 0;
 	l->err = 0;
 	l->now_ns = dnslearn_now_ns();
+	if (read(l->catchup_timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return -errno;
+	/* before the read: what was stamped before this moment is read by it */
+	l->read_start_ns = monotonic_ns();
 	err = ring_buffer__consume(l->rb);
 	if (err < 0)
 		return err;
+	if (l->records != records)
+		arm_catchup(l);
 	if (read(l->timerfd, &ticks, sizeof(ticks)) == sizeof(ticks) ||
 	    learned_next_expiry(l->table) <= l->now_ns) {
 		l->last_scan_ns = l->now_ns;
@@ -716,6 +862,12 @@ static int set_map_pins(struct tg_dnslearn *l)
 	struct bpf_map *maps[] = {
 		l->skel->maps.tg_dns_ring, l->skel->maps.tg_dns_counters, l->skel->maps.tg_dns_learned,
 	};
+
+	/* the verdict object's, pinned at the top by the loader (bpf/lib/shared_maps.bpf.h) */
+	struct bpf_map *shared[] = {
+		l->skel->maps.tg_names, l->skel->maps.tg_sipkey, l->skel->maps.tg_dns_pending,
+		l->skel->maps.tg_dns_caught_up,
+	};
 	char path[4400];
 	int err;
 
@@ -723,6 +875,13 @@ static int set_map_pins(struct tg_dnslearn *l)
 		err = pins_path(path, sizeof(path), l->dir, bpf_map__name(maps[i]));
 		if (!err)
 			err = bpf_map__set_pin_path(maps[i], path);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		err = pins_path(path, sizeof(path), l->top, bpf_map__name(shared[i]));
+		if (!err)
+			err = bpf_map__set_pin_path(shared[i], path);
 		if (err)
 			return err;
 	}
@@ -781,11 +940,13 @@ static int setup_events(struct tg_dnslearn *l)
 	if (!l->rb)
 		return -errno;
 	l->timerfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->catchup_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->timerfd < 0 || l->epfd < 0)
+	if (l->timerfd < 0 || l->catchup_timerfd < 0 || l->epfd < 0)
 		return -errno;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(l->rb), &ev) < 0 ||
-	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->timerfd, &ev) < 0)
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->timerfd, &ev) < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->catchup_timerfd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -798,7 +959,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	*out = NULL;
 	if (!l)
 		return -ENOMEM;
-	l->epfd = l->timerfd = l->learned_fd = -1;
+	l->epfd = l->timerfd = l->learned_fd = l->catchup_timerfd = -1;
 	l->table = learned_new();
 	l->ans = malloc(sizeof(*l->ans));
 	if (!l->table || !l->ans) {
@@ -834,6 +995,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 		goto fail;
 	}
 	l->learned_fd = bpf_map__fd(l->skel->maps.tg_dns_learned);
+	l->caught_up_fd = bpf_map__fd(l->skel->maps.tg_dns_caught_up);
 	err = learned_set_policy(l->table, p);
 	if (err < 0)
 		goto fail;
@@ -938,6 +1100,8 @@ void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
 	out->udp_truncated = l->udp_truncated;
 	memcpy(out->parsed, l->parsed, sizeof(out->parsed));
 	out->tcp = l->streams.stats;
+	out->hold_publishes = l->publishes;
+	out->caught_up_ns = l->published_ns;
 	out->nkernel = TG_DNS_CNT__MAX;
 	out->kernel_names = kernel_counter_names;
 	fd = bpf_map__fd(l->skel->maps.tg_dns_counters);
@@ -960,6 +1124,8 @@ void dnslearn_close(struct tg_dnslearn *l)
 		close(l->epfd);
 	if (l->timerfd >= 0)
 		close(l->timerfd);
+	if (l->catchup_timerfd >= 0)
+		close(l->catchup_timerfd);
 	for (size_t i = 0; i < l->natts; i++)
 		close(l->atts[i].link_fd);
 	free(l->atts);

@@ -19,8 +19,11 @@
  * hosts are never learned (an answer a workload can forge must not exempt
  * an address).
  *
- * The table is bounded (dns.max_learned): when full, the least recently
- * learned address gives way and a counter says so. Entries expire on a timer.
+ * The table is bounded (dns.max_learned), and so is what one cgroup's
+ * answers may hold in it (dns.max_learned_per_cgroup). An entry is never
+ * dropped before it expires to make room: when full, new addresses are not
+ * learned and a counter says so (a workload that answers itself must not be
+ * able to push another's protection out). Entries expire on a timer.
  * The destination builder (dests.c) reads the table; dnslearn_poll() says
  * when it changed.
  */
@@ -55,7 +58,9 @@ struct tg_learned_stats {
 	uint64_t learned;		/* addresses added */
 	uint64_t refreshed;		/* addresses learned again before they expired */
 	uint64_t expired;
-	uint64_t evicted;		/* the table was full: least recently learned gone */
+	uint64_t evicted;		/* dropped because a new policy's dns.max_learned is smaller */
+	uint64_t refused_full;		/* not learned: the table is full of live entries */
+	uint64_t refused_quota;		/* not learned: the cgroup holds dns.max_learned_per_cgroup */
 	uint64_t class_conflicts;	/* one address, names of two classes: the stricter kept */
 };
 
@@ -77,6 +82,10 @@ int learned_set_policy(struct tg_learned *t, const struct tg_policy *p);
  * refreshed expiry alone is not counted. -ENOMEM.
  */
 int learned_add_answer(struct tg_learned *t, const struct tg_dns_answer *a, uint64_t now_ns);
+
+/* The same, for an answer a cgroup received (its quota; 0: no quota). */
+int learned_add_answer_from(struct tg_learned *t, const struct tg_dns_answer *a,
+			    uint64_t cgroup_id, uint64_t now_ns);
 
 /* Restore an entry a previous agent learned (re-matched against the policy). 1, 0 or -ENOMEM. */
 int learned_restore(struct tg_learned *t, const uint8_t addr[16], const char *qname,
@@ -122,6 +131,8 @@ struct tg_dnslearn_stats {
 	uint64_t udp_truncated;			/* datagrams longer than the kernel copies */
 	uint64_t parsed[TG_DNSP__MAX];		/* messages by parse result */
 	struct tg_dns_streams_stats tcp;
+	uint64_t hold_publishes;		/* caught_up written for the hold */
+	uint64_t caught_up_ns;			/* the last one (bpf_ktime_get_ns clock) */
 	uint64_t kernel[16];			/* enum tg_dns_counter, summed over CPUs */
 	size_t nkernel;
 	const char *const *kernel_names;
@@ -151,6 +162,13 @@ int dnslearn_fd(const struct tg_dnslearn *l);
  * must be rebuilt, 0 when nothing it shows changed, -errno.
  */
 int dnslearn_poll(struct tg_dnslearn *l);
+
+/*
+ * Tell the kernel the agent has caught up (the hold, tlsguard/dns.h): every
+ * answer stamped before the last dnslearn_poll() began, less the slack, is
+ * learned. Call once the destination maps hold what that poll learned.
+ */
+int dnslearn_publish(struct tg_dnslearn *l);
 
 /* A new policy: see learned_set_policy(). */
 int dnslearn_set_policy(struct tg_dnslearn *l, const struct tg_policy *p);

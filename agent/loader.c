@@ -78,6 +78,8 @@ static int set_map_pins(struct tg_loader *l)
 		l->skel->maps.tg_class_stats, l->skel->maps.tg_hs_map, l->skel->maps.tg_names,
 		l->skel->maps.tg_skip_cgroups, l->skel->maps.tg_live_flows,
 		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies, l->skel->maps.tg_overrides,
+		/* the dns object opens these too (bpf/lib/shared_maps.bpf.h) */
+		l->skel->maps.tg_dns_pending, l->skel->maps.tg_dns_caught_up,
 	};
 	char path[4096];
 	int err;

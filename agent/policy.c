@@ -1612,13 +1612,17 @@ static int parse_max_learned(struct ctx *c, const char *key, yaml_node_t *v, voi
 		return node_err(c, v, "\"%s\" must be a number", key);
 	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, &n) || n < 1 || n > TG_MAX_DESTS)
 		return node_err(c, v, "invalid %s %s (1 to %d)", key, quote(qb, sval(v)), TG_MAX_DESTS);
-	((struct tg_policy *)obj)->dns_max_learned = n;
+	if (!strcmp(key, "max_learned_per_cgroup"))
+		((struct tg_policy *)obj)->dns_max_per_cgroup = n;
+	else
+		((struct tg_policy *)obj)->dns_max_learned = n;
 	return 0;
 }
 
 static const struct field dns_fields[] = {
 	{ "grace", F_DURATION, P(dns_grace_s) },
 	{ "max_learned", F_FN, .fn = parse_max_learned },
+	{ "max_learned_per_cgroup", F_FN, .fn = parse_max_learned },
 	END
 };
 

@@ -158,6 +158,7 @@ struct tg_policy {
 
 	unsigned int dns_grace_s;	/* dns.grace: learned addresses outlive their TTL by this */
 	unsigned int dns_max_learned;	/* dns.max_learned: addresses learned from DNS, at most */
+	unsigned int dns_max_per_cgroup; /* dns.max_learned_per_cgroup; 0: a quarter of max_learned */
 
 	unsigned int max_tracked_flows;	/* limits.max_tracked_flows: open tracked sockets, at most */
 };

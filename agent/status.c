@@ -66,6 +66,11 @@ static const char *const counter_names[] = {
 	[TG_CNT_QUIC_LATER] = "quic_later",
 	[TG_CNT_PROXY_REQUESTS] = "proxy_requests",
 	[TG_CNT_PROXY_UNFRAMED] = "proxy_unframed",
+	[TG_CNT_DNS_HELD] = "dns_held",
+	[TG_CNT_DNS_HELD_SEGMENTS] = "dns_held_segments",
+	[TG_CNT_DNS_HELD_PROTECTED] = "dns_held_protected",
+	[TG_CNT_DNS_HELD_UNLISTED] = "dns_held_unlisted",
+	[TG_CNT_DNS_HOLD_TIMEOUT] = "dns_hold_timeout",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");
@@ -308,7 +313,7 @@ static size_t learned_count_or_0(struct agent *a)
 	return t ? learned_count(t) : 0;
 }
 
-/* The LRU-full counter: learned addresses that gave way to newer ones. */
+/* Learned addresses dropped before they expired (only a smaller dns.max_learned does that). */
 static uint64_t learned_evicted_or_0(struct agent *a)
 {
 	const struct tg_learned *t = dnslearn_table(a->dns);
@@ -340,6 +345,9 @@ static json_object *dns_json(struct agent *a)
 	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.learned));
 	json_object_object_add(o, "left_out", json_object_new_int64(a->dests.learned_left_out));
 	json_object_object_add(o, "evicted", json_object_new_uint64(st.table.evicted));
+	json_object_object_add(o, "refused_full", json_object_new_uint64(st.table.refused_full));
+	json_object_object_add(o, "refused_quota", json_object_new_uint64(st.table.refused_quota));
+	json_object_object_add(o, "hold_publishes", json_object_new_uint64(st.hold_publishes));
 	json_object_object_add(o, "expired", json_object_new_uint64(st.table.expired));
 	json_object_object_add(o, "learned", json_object_new_uint64(st.table.learned));
 	json_object_object_add(o, "refreshed", json_object_new_uint64(st.table.refreshed));
@@ -572,6 +580,21 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 	if (missing_hooks) {
 		snprintf(buf, sizeof(buf), "%d hook(s) not attached", missing_hooks);
 		json_object_array_add(reasons, tg_json_string(buf));
+	}
+	if (a->dns) {
+		struct tg_dnslearn_stats ds;
+
+		/* an answer not learned leaves its addresses unprotected: as bad as a missing hook */
+		dnslearn_get_stats(a->dns, &ds);
+		if (ds.table.refused_full || ds.table.refused_quota) {
+			snprintf(buf, sizeof(buf), "dns: %llu address(es) not learned since start "
+				 "(%llu: table full, dns.max_learned; %llu: a cgroup's quota, "
+				 "dns.max_learned_per_cgroup)",
+				 (unsigned long long)(ds.table.refused_full + ds.table.refused_quota),
+				 (unsigned long long)ds.table.refused_full,
+				 (unsigned long long)ds.table.refused_quota);
+			json_object_array_add(reasons, tg_json_string(buf));
+		}
 	}
 	if (!a->file_sink.ok) {
 		snprintf(buf, sizeof(buf), "event sink %s failing: %s", a->file_sink.name, a->file_sink.last_error);

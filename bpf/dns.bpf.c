@@ -5,6 +5,16 @@
  *
  * Observe only: every path returns 1, nothing is ever dropped.
  *
+ * Each answer is also read for its names before it is delivered (the
+ * question, and the target of every CNAME in the answer section, pointers
+ * followed): when one of them is a policy host (tg_names, the keyed hashes
+ * SNI binding uses), the receiving cgroup is stamped in tg_dns_pending, so
+ * that a connect() racing the agent's learning is held until the agent has
+ * caught up (tlsguard/dns.h, connect.bpf.h). What cannot be read whole (TCP
+ * segments, a datagram past TG_DNS_CHUNK, more than DNS_MAX_RRS answers, a
+ * name past the bounds) is stamped too: a hold too many costs a retransmit,
+ * a hold too few lets plaintext through.
+ *
  * Cost for everything that is not DNS: the socket's remote port, read
  * through __sk_buff (two loads, no helper, no packet access). A socket
  * connected to port 53 (TCP, connected UDP as glibc and Go use) is DNS; a
@@ -25,6 +35,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "tlsguard/dns.h"
+#include "tlsguard/names.h"
+#include "tlsguard/opaque.h"
+#include "lib/shared_maps.bpf.h"
 
 #define OBSERVE 1
 
@@ -63,6 +76,44 @@ struct {
 	__type(key, struct tg_dns_learned_key);
 	__type(value, struct tg_dns_learned_val);
 } tg_dns_learned SEC(".maps");
+
+#define DNS_HDR_LEN	12
+#define DNS_MAX_RRS	16		/* answer records read for CNAMEs */
+#define DNS_MAX_JUMPS	8		/* compression pointers followed in one name */
+#define DNS_MAX_DOTS	16		/* suffixes tried against "*.suffix" hosts */
+#define DNS_TYPE_CNAME	5
+#define DNS_TYPE_DNAME	39
+#define DNS_MASK	(TG_DNS_CHUNK - 1)
+/*
+ * Byte @i of the copied message. Opaque, then masked: clang would drop the
+ * mask where it can prove the index small, and the verifier cannot.
+ */
+#define DNS_BYTE(s, i)	((s)->data[TG_OPAQUE((__u32)(i)) & DNS_MASK])
+#define TG_READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+/* Global functions: each verified once, on its own, not once per call site. */
+#define DNS_GLOBAL	__attribute__((noinline))
+
+enum dns_names_result {
+	DNS_NAMES_OTHER = 0,		/* every name read, none a policy host */
+	DNS_NAMES_POLICY,		/* a name that is a policy host */
+	DNS_NAMES_UNREAD,		/* not read whole */
+};
+
+/* One name being read: dotted, lower case, zero padded for tg_siphash(). */
+struct dns_name_buf {
+	__u8 name[2 * TG_NAME_BUF];	/* room for a suffix hashed in place (see dns_hash_at) */
+	__u32 len;
+	__u32 ndots;
+	__u32 dots[DNS_MAX_DOTS];	/* where each '.' is, first first */
+	__u32 pos, out, end, jumps;	/* dns_read_name()'s walk */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_name_buf);
+} tg_dns_namebuf SEC(".maps");
 
 /* The L4 facts the copy needs. */
 struct dns_pkt {
@@ -221,6 +272,7 @@ static __always_inline int dns_emit(struct __sk_buff *skb, const struct dns_pkt 
 	s->rec.family = p->family;
 	s->rec.pad[0] = 0;
 	s->rec.sport = p->sport;
+	s->rec.cgroup_id = bpf_skb_cgroup_id(skb);
 	__builtin_memcpy(s->rec.saddr, p->saddr, 16);
 	if (n > TG_DNS_CHUNK)
 		n = TG_DNS_CHUNK;
@@ -236,6 +288,247 @@ static __always_inline int dns_emit(struct __sk_buff *skb, const struct dns_pkt 
 		return -TG_DNS_CNT_ERR_RINGBUF;
 	dns_count(TG_DNS_CNT_RECORDS);
 	return 0;
+}
+
+/* Big-endian 16 bits of the copied message at @off (the caller checked off + 1 < n). */
+static __always_inline __u32 dns_be16(const struct tg_dns_scratch *s, __u32 off)
+{
+	return (__u32)DNS_BYTE(s, off) << 8 | DNS_BYTE(s, off + 1);
+}
+
+/*
+ * Read the name at @off of the message (s->data[0 .. n)) into @w, following
+ * compression pointers. Returns the offset just past the name where it
+ * starts (its pointer, or its terminating zero), or -1 when it cannot be
+ * read within the bounds (then the answer counts as unread: stamped).
+ *
+ * A label at a time, its bytes eight at a time (SWAR, lower-cased as
+ * tg_name_copy() does), the walk's position in @w rather than in registers:
+ * read back from memory each step, it is an unknown number to the verifier,
+ * which then walks DNS_NAME_STEPS steps once instead of every byte offset.
+ */
+#define DNS_NAME_STEPS	72		/* labels (a 255-byte name has at most 127) + pointers */
+#define DNS_SWAR_HIGH	0x8080808080808080ULL
+
+DNS_GLOBAL int dns_read_name(const struct tg_dns_scratch *s, struct dns_name_buf *w,
+			     __u32 off, __u32 n)
+{
+	__u32 i, k;
+
+	if (!s || !w || n > TG_DNS_CHUNK)
+		return -1;
+	w->ndots = 0;
+	w->pos = off;
+	w->out = 0;
+	w->end = 0;
+	w->jumps = 0;
+	for (i = 0; i < DNS_NAME_STEPS; i++) {
+		__u32 pos = TG_READ_ONCE(w->pos), out = TG_READ_ONCE(w->out);
+		__u32 c, base;
+
+		if (pos >= n)
+			return -1;
+		c = DNS_BYTE(s, pos);
+		if (c == 0) {
+			out &= 255;
+			w->len = out;
+			/* tg_siphash() reads the word after the name whole: zeros there */
+			*(__u64 *)&w->name[out] = 0;
+			return w->end ? w->end : pos + 1;
+		}
+		if ((c & 0xc0) == 0xc0) {
+			if (pos + 1 >= n || ++w->jumps > DNS_MAX_JUMPS)
+				return -1;
+			if (!w->end)
+				w->end = pos + 2;
+			w->pos = (c & 0x3f) << 8 | DNS_BYTE(s, pos + 1);
+			continue;
+		}
+		if (c & 0xc0)
+			return -1;	/* 0x40/0x80: extended label types, not host names */
+		/* the label's bytes, read whole words: they must lie inside the copy */
+		if (pos + 1 + c > n || pos + 1 + 64 > TG_DNS_CHUNK || out + 1 + c > 255)
+			return -1;
+		if (out) {
+			if (w->ndots < DNS_MAX_DOTS)
+				w->dots[w->ndots & (DNS_MAX_DOTS - 1)] = out;
+			w->ndots++;
+			w->name[out & 255] = '.';
+			out++;
+		}
+		base = TG_OPAQUE(pos + 1) & DNS_MASK;
+		if (base > TG_DNS_CHUNK - 64)
+			return -1;
+		out &= 255;
+		for (k = 0; k < 8; k++) {
+			__u64 x = *(__u64 *)&s->data[base + k * 8], upper;
+
+			upper = (x + 0x3f3f3f3f3f3f3f3fULL) & ~(x + 0x2525252525252525ULL) &
+				DNS_SWAR_HIGH;
+			*(__u64 *)&w->name[out + k * 8] = x | upper >> 2;
+		}
+		w->out = out + c;
+		w->pos = pos + 1 + c;
+	}
+	return -1;
+}
+
+/* Past the name at @off without reading it: the offset after it, or -1. */
+DNS_GLOBAL int dns_skip_name(const struct tg_dns_scratch *s, __u32 off, __u32 n)
+{
+	__u32 pos = off, i;
+
+	if (!s)
+		return -1;
+	for (i = 0; i < 128; i++) {
+		__u8 c;
+
+		if (pos >= n || pos >= TG_DNS_CHUNK)
+			return -1;
+		c = DNS_BYTE(s, pos);
+		if (c == 0)
+			return pos + 1;
+		if ((c & 0xc0) == 0xc0)
+			return pos + 2;
+		if (c & 0xc0)
+			return -1;
+		pos += c + 1;
+	}
+	return -1;
+}
+
+/* SipHash of w->name[at .. len): the whole name (at 0) or one of its ".suffix"es. */
+DNS_GLOBAL __u64 dns_hash_at(struct dns_name_buf *w, const struct tg_sipkey *sk, __u32 at)
+{
+	__u32 len;
+
+	if (!w || !sk)
+		return 0;
+	at &= 255;
+	len = w->len & 255;
+	if (at > len)
+		return 0;
+	return tg_siphash(sk, w->name + at, len - at);
+}
+
+/* Is the name in @w a policy host, exactly or under a "*.suffix" (names.h)? */
+DNS_GLOBAL int dns_name_is_policy(struct dns_name_buf *w)
+{
+	struct tg_name_key key = { .class_id = TG_NAME_ANY_CLASS };
+	const struct tg_sipkey *sk;
+	__u32 zero = 0, i;
+
+	if (!w)
+		return 0;
+	sk = bpf_map_lookup_elem(&tg_sipkey, &zero);
+	if (!sk)
+		return 0;
+	key.hash = dns_hash_at(w, sk, 0);
+	if (bpf_map_lookup_elem(&tg_names, &key))
+		return 1;
+	key.flags = TG_NAME_WILDCARD;
+	for (i = 0; i < DNS_MAX_DOTS; i++) {
+		if (i >= w->ndots)
+			break;
+		key.hash = dns_hash_at(w, sk, w->dots[i & (DNS_MAX_DOTS - 1)]);
+		if (bpf_map_lookup_elem(&tg_names, &key))
+			return 1;
+	}
+	return 0;
+}
+
+/* The answer section from @off: a CNAME whose target is a policy host? */
+DNS_GLOBAL int dns_judge_answers(const struct tg_dns_scratch *s, struct dns_name_buf *w,
+					__u32 off, __u32 n, __u32 ancount)
+{
+	__u32 i, type, rdlen;
+	int next;
+
+	if (!s || !w)
+		return DNS_NAMES_UNREAD;
+	if (ancount > DNS_MAX_RRS)
+		return DNS_NAMES_UNREAD;
+	for (i = 0; i < DNS_MAX_RRS; i++) {
+		if (i >= ancount)
+			break;
+		next = dns_skip_name(s, off, n);
+		if (next < 0 || (__u32)next + 10 > n)
+			return DNS_NAMES_UNREAD;
+		off = next;
+		type = dns_be16(s, off);
+		rdlen = dns_be16(s, off + 8);
+		off += 10;
+		if (off + rdlen > n)
+			return DNS_NAMES_UNREAD;
+		if (type == DNS_TYPE_DNAME)
+			return DNS_NAMES_UNREAD;	/* a rewritten suffix: not followed here */
+		if (type == DNS_TYPE_CNAME) {
+			if (dns_read_name(s, w, off, n) < 0)
+				return DNS_NAMES_UNREAD;
+			if (dns_name_is_policy(w))
+				return DNS_NAMES_POLICY;
+		}
+		off += rdlen;
+	}
+	return DNS_NAMES_OTHER;
+}
+
+/* The names of the DNS message in s->data[0 .. n): enum dns_names_result. */
+DNS_GLOBAL int dns_judge_names(const struct tg_dns_scratch *s, __u32 n)
+{
+	struct dns_name_buf *w;
+	__u32 zero = 0;
+	int off;
+
+	if (!s)
+		return DNS_NAMES_UNREAD;
+	if (n < DNS_HDR_LEN || n > TG_DNS_CHUNK)
+		return DNS_NAMES_UNREAD;
+	if (!(s->data[2] & 0x80))
+		return DNS_NAMES_OTHER;		/* a query, not an answer: nothing to learn */
+	if (dns_be16(s, 4) != 1)
+		return DNS_NAMES_UNREAD;	/* resolvers ask one question */
+	w = bpf_map_lookup_elem(&tg_dns_namebuf, &zero);
+	if (!w)
+		return DNS_NAMES_UNREAD;
+	off = dns_read_name(s, w, DNS_HDR_LEN, n);
+	if (off < 0)
+		return DNS_NAMES_UNREAD;
+	if (dns_name_is_policy(w))
+		return DNS_NAMES_POLICY;
+	return dns_judge_answers(s, w, off + 4, n, dns_be16(s, 6));
+}
+
+/* Stamp the receiving cgroup: a connect() from it waits for the agent (tlsguard/dns.h). */
+static __always_inline void dns_stamp(struct __sk_buff *skb, __u64 ts, enum tg_dns_counter why)
+{
+	__u64 cgid = bpf_skb_cgroup_id(skb);
+
+	dns_count(why);
+	if (bpf_map_update_elem(&tg_dns_pending, &cgid, &ts, BPF_ANY))
+		dns_count(TG_DNS_CNT_ERR_STAMP);
+}
+
+/* After a datagram's record is out: read its names, stamp when they may matter. */
+static __always_inline void dns_judge_datagram(struct __sk_buff *skb, const struct dns_pkt *p)
+{
+	struct tg_dns_scratch *s;
+	__u32 key = 0;
+	int r;
+
+	s = bpf_map_lookup_elem(&tg_dns_scratch, &key);
+	if (!s)
+		return;
+	if (p->payload_len > TG_DNS_CHUNK) {
+		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
+		return;
+	}
+	r = dns_judge_names(s, p->payload_len);
+	if (r == DNS_NAMES_OTHER)
+		dns_count(TG_DNS_CNT_ANS_OTHER);
+	else
+		dns_stamp(skb, s->rec.ts_ns,
+			  r == DNS_NAMES_POLICY ? TG_DNS_CNT_ANS_POLICY : TG_DNS_CNT_ANS_UNREAD);
 }
 
 static __noinline int dns_copy(struct __sk_buff *skb)
@@ -256,6 +549,7 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 		if (err)
 			return dns_skip(-err);
 		dns_count(p.payload_len > TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED : TG_DNS_CNT_COPIED);
+		dns_judge_datagram(skb, &p);
 		return OBSERVE;
 	}
 	/* TCP: a segment (GRO may merge many) in records of TG_DNS_CHUNK bytes */
@@ -268,6 +562,15 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 		err = dns_emit(skb, &p, cookie, p.payload_off + off, n, p.seq + off);
 		if (err)
 			return dns_skip(-err);
+	}
+	/* a stream: messages span segments, not read here; the agent reassembles them */
+	if (p.payload_len) {
+		struct tg_dns_scratch *s;
+		__u32 zero = 0;
+
+		s = bpf_map_lookup_elem(&tg_dns_scratch, &zero);
+		if (s)
+			dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
 	}
 	dns_count(p.payload_len > TG_DNS_TCP_MAX_CHUNKS * TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED :
 		  TG_DNS_CNT_COPIED);

@@ -162,6 +162,7 @@ int tg_census(struct bpf_iter__bpf_sk_storage_map *ctx)
 	case TG_FLOW_PROXY_REQ:
 	case TG_FLOW_RAW:
 	case TG_FLOW_LITE:
+	case TG_FLOW_DNS_WAIT:
 		break;
 	default:
 		return 0;

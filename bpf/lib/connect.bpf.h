@@ -206,6 +206,53 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
 	return 0;
 }
 
+/*
+ * A TCP connect to an address no map lists, from a cgroup that has just been
+ * given an answer naming a policy host the agent has not learned yet
+ * (tlsguard/dns.h): the address may be that host's. Tracked as
+ * TG_FLOW_DNS_WAIT, so its payload waits for the agent (tg_dns_wait()).
+ * Every other unlisted connect pays two lookups (the stamp, and with one
+ * the agent's progress). Only TCP (a held datagram would be lost, not
+ * retransmitted) and only while a class enforces with fail_mode closed:
+ * audit never delays traffic.
+ */
+static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
+					       const struct tg_dest_key *key, __u8 family,
+					       __u16 port)
+{
+	const struct tg_config *cfg;
+	struct tg_flow *flow;
+	__u64 cgid, *stamp, *caught;
+	__u32 zero = 0;
+	__u8 reason = 0;
+
+	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup)
+		return 1;
+	cgid = bpf_get_current_cgroup_id();
+	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
+	if (!stamp)
+		return 1;
+	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
+	if (caught && *caught >= *stamp)
+		return 1;	/* the agent has learned all this cgroup was told */
+	cfg = tg_get_config();
+	if (!cfg || !cfg->any_enforce || cfg->fail_open)
+		return 1;
+	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid) || !tg_gen_active())
+		return 1;
+	flow = tg_flow_create(ctx, &reason);
+	if (!flow)
+		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason);
+	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0);
+	flow->proto = TG_L7_TLS;
+	flow->state = TG_FLOW_DNS_WAIT;
+	flow->dw.stamp = *stamp;
+	flow->counted = TG_FLOW_COUNTED;
+	tg_count(TG_CNT_DNS_HELD);
+	tg_gen_claim(ctx);
+	return 1;
+}
+
 /* A connect to a listed forward proxy: tracked, its class comes later. */
 static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 					       const struct tg_dest_key *key, __u8 family,
@@ -219,7 +266,7 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 		return 1;
 	__builtin_memcpy(pk.addr, key->addr, 16);
 	if (!bpf_map_lookup_elem(&tg_proxies, &pk))
-		return 1;
+		return tg_dns_wait_connect(ctx, key, family, port);
 	if (!tg_gen_active())
 		return tg_gen_pass(ctx);
 	flow = tg_flow_create(ctx, &reason);

@@ -26,23 +26,8 @@
 #include "handoff.bpf.h"
 #include "override.bpf.h"
 #include "smb.bpf.h"
+#include "dnswait.bpf.h"
 #include "tlsguard/quic.h"
-
-/*
- * Blocked flows: drop every later payload segment; let RST/FIN/ACK through
- * so both ends can tear the connection down.
- */
-static __always_inline int tg_blocked_segment(struct __sk_buff *skb, int dir)
-{
-	struct tg_segment seg;
-
-	if (tg_parse_segment(skb, &seg, dir) < 0)
-		return TG_DROP;	/* unreadable packet of a blocked flow: fail closed */
-	if (seg.payload_len == 0)
-		return TG_PASS;
-	tg_count(TG_CNT_SEGMENTS_DROPPED);
-	return TG_DROP;
-}
 
 /*
  * Append what this segment adds to the bytes collected in hs->buf. @rel is
@@ -641,6 +626,13 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		return tg_blocked_segment(skb, TG_DIR_EGRESS);
 	case TG_FLOW_SMB_SESSION:
 		return tg_smb_session_egress(skb, sk, flow);
+	case TG_FLOW_DNS_WAIT:
+		err = tg_dns_wait(skb, flow, TG_DIR_EGRESS);
+		if (err != TG_DNS_WAIT_GO_ON)
+			return err;
+		if (flow->state != TG_FLOW_PENDING)
+			return TG_PASS;	/* cannot happen: GO_ON leaves it pending */
+		break;
 	default:
 		return TG_PASS;	/* decided */
 	}

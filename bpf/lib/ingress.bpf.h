@@ -244,6 +244,12 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 		break;
 	case TG_FLOW_BLOCKED:
 		return tg_blocked_segment(skb, TG_DIR_INGRESS);
+	case TG_FLOW_DNS_WAIT:
+		/* a server that speaks first waits too: its bytes are judged once classified */
+		err = tg_dns_wait(skb, flow, TG_DIR_INGRESS);
+		if (err != TG_DNS_WAIT_GO_ON)
+			return err;
+		break;
 	default:
 		return TG_PASS;
 	}

@@ -13,6 +13,7 @@
 #include "tlsguard/flow.h"
 #include "tlsguard/handoff.h"
 #include "tlsguard/names.h"
+#include "shared_maps.bpf.h"
 
 #define TG_RINGBUF_BYTES	(1 << 20)
 
@@ -106,21 +107,6 @@ struct {
 	__type(key, int);
 	__type(value, struct tg_hs);
 } tg_hs_map SEC(".maps");
-
-/* Host names of the classes, as keyed hashes (see names.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TG_MAX_NAMES);
-	__type(key, struct tg_name_key);
-	__type(value, struct tg_name_value);
-} tg_names SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tg_sipkey);
-} tg_sipkey SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

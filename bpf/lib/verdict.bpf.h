@@ -110,4 +110,20 @@ static __always_inline int tg_allow(struct __sk_buff *skb, struct bpf_sock *sk, 
 	return TG_PASS;
 }
 
+/*
+ * Blocked flows: drop every later payload segment; let RST/FIN/ACK through
+ * so both ends can tear the connection down.
+ */
+static __always_inline int tg_blocked_segment(struct __sk_buff *skb, int dir)
+{
+	struct tg_segment seg;
+
+	if (tg_parse_segment(skb, &seg, dir) < 0)
+		return TG_DROP;	/* unreadable packet of a blocked flow: fail closed */
+	if (seg.payload_len == 0)
+		return TG_PASS;
+	tg_count(TG_CNT_SEGMENTS_DROPPED);
+	return TG_DROP;
+}
+
 #endif /* TLSGUARD_VERDICT_BPF_H */

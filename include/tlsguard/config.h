@@ -31,13 +31,15 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * only so that the tests can build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	6	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	7	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
 					 * 5: generation handoff (handoff.h);
 					 * 6: whole-handshake verdict (tg_flow record walks),
 					 * port entries (tg_class.port_class), mode
-					 * overrides (tg_overrides, tg_flow.rule) */
+					 * overrides (tg_overrides, tg_flow.rule);
+					 * 7: the DNS hold (TG_FLOW_DNS_WAIT, tg_dns_pending,
+					 * tg_dns_caught_up, counters) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -54,6 +54,11 @@ enum tg_counter {
 	TG_CNT_QUIC_LATER,		/* later datagrams of a QUIC flow checked */
 	TG_CNT_PROXY_REQUESTS,		/* requests judged on keep-alive proxy connections */
 	TG_CNT_PROXY_UNFRAMED,		/* proxy request that could not be read or framed: failed closed */
+	TG_CNT_DNS_HELD,		/* TCP connects held for the agent's DNS learning (DNS_WAIT) */
+	TG_CNT_DNS_HELD_SEGMENTS,	/* ... payload segments dropped while waiting (retransmitted) */
+	TG_CNT_DNS_HELD_PROTECTED,	/* ... released into a class: judged from the first byte */
+	TG_CNT_DNS_HELD_UNLISTED,	/* ... released without one: passed */
+	TG_CNT_DNS_HOLD_TIMEOUT,	/* ... released after TG_DNS_HOLD_MAX_NS, agent not caught up */
 	TG_CNT__MAX,
 };
 

@@ -21,7 +21,34 @@
 #define TG_DNS_NAME_MAX		128	/* names kept in the pinned learned map */
 
 /* Bump when a pinned map of the dns object changes its key, value or meaning. */
-#define TG_DNS_PIN_LAYOUT_VERSION	1
+#define TG_DNS_PIN_LAYOUT_VERSION	2	/* 2: answer verdict counters, the hold maps */
+
+/*
+ * The hold (docs/policy.md, "Learned names and the first connect"). The
+ * agent learns asynchronously, microseconds to milliseconds after the
+ * client has its answer; a client that connects at once would reach an
+ * address the destination map does not list yet. So the dns program, before
+ * the answer is delivered, reads its names (the question and every CNAME of
+ * the answer section) and, when one of them may be a policy host, stamps
+ * the receiving socket's cgroup in tg_dns_pending. A TCP connect() from that
+ * cgroup to an address no map lists, while the agent has not caught up with
+ * the stamp (tg_dns_caught_up), is tracked in the TG_FLOW_DNS_WAIT state:
+ * its payload waits (dropped, TCP retransmits) until the agent has learned,
+ * then the flow is classified and judged like any other. Enforce with
+ * fail_mode closed only; at most TG_DNS_HOLD_MAX_NS.
+ *
+ * Both maps are pinned in the agent's pin directory (not dns/): the verdict
+ * programs read them too.
+ */
+#define TG_DNS_PENDING_MAX	8192		/* cgroups with a stamp (LRU) */
+#define TG_DNS_HOLD_MAX_NS	(2000ULL * 1000 * 1000)
+/*
+ * The agent publishes caught_up = (when its last read of the ring began) -
+ * TG_DNS_CATCHUP_SLACK_NS: a record stamped before that moment may reach
+ * the ring a little later than another CPU's (ktime is read before the ring
+ * reservation), never this much later.
+ */
+#define TG_DNS_CATCHUP_SLACK_NS	(1000ULL * 1000)
 
 enum tg_dns_tcp_flags {
 	TG_DNS_TCP_SYN = 1 << 0,	/* stream starts at seq (the SYN's seq + 1) */
@@ -46,8 +73,9 @@ struct tg_dns_rec {
 	__u8 pad[1];
 	__u16 sport;			/* host byte order: 53 */
 	__u8 saddr[16];			/* the DNS server, v4-mapped for IPv4 */
+	__u64 cgroup_id;		/* the receiving socket's cgroup (the learning quota) */
 };
-_Static_assert(sizeof(struct tg_dns_rec) == 48, "tg_dns_rec layout");
+_Static_assert(sizeof(struct tg_dns_rec) == 56, "tg_dns_rec layout");
 
 /* The per-CPU scratch record the program assembles before ring output. */
 struct tg_dns_scratch {
@@ -72,6 +100,11 @@ enum tg_dns_counter {
 	TG_DNS_CNT_ERR_HEADER,		/* header unreadable or inconsistent */
 	TG_DNS_CNT_ERR_LOAD,		/* bpf_skb_load_bytes of the payload failed */
 	TG_DNS_CNT_ERR_RINGBUF,		/* ring buffer full: record lost */
+	/* every answer copied is also read for names, with one of these results */
+	TG_DNS_CNT_ANS_POLICY,		/* a name of it may be a policy host: cgroup stamped */
+	TG_DNS_CNT_ANS_OTHER,		/* every name read, none a policy host */
+	TG_DNS_CNT_ANS_UNREAD,		/* not read whole (TCP, too long, odd format): stamped */
+	TG_DNS_CNT_ERR_STAMP,		/* the stamp could not be written */
 	TG_DNS_CNT__MAX,
 };
 

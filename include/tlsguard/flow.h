@@ -33,6 +33,9 @@ enum tg_flow_state {
 	TG_FLOW_PROXY_REQ = 9,		/* a keep-alive proxy connection: each request judged */
 	TG_FLOW_SMB_SESSION = 10,	/* smb3: negotiated; the first message after session
 					 * setup (egress) decides */
+	TG_FLOW_DNS_WAIT = 11,		/* an address no map lists, connected while the agent
+					 * learns an answer its cgroup just got (tlsguard/dns.h):
+					 * payload waits, then the flow is classified */
 };
 
 /*
@@ -147,6 +150,9 @@ struct tg_flow {
 			__u32 next;		/* stream offset where the next request starts */
 			__u32 reqs;		/* requests judged so far */
 		} px;				/* TG_FLOW_PROXY_REQ */
+		struct {
+			__u64 stamp;		/* the cgroup's tg_dns_pending stamp at connect */
+		} dw;				/* TG_FLOW_DNS_WAIT */
 	};
 };
 _Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");

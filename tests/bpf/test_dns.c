@@ -38,6 +38,7 @@
 
 #include "cgroup.h"
 #include "tlsguard/dns.h"
+#include "tlsguard/names.h"
 #include "dns.skel.h"
 
 #define MAX_RECS 64
@@ -110,17 +111,46 @@ static void reset(struct fixture *f)
 	__u64 zero[ncpu];
 
 	memset(zero, 0, sizeof(zero));
+	__u64 key, next;
+	int pending = bpf_map__fd(f->skel->maps.tg_dns_pending);
+
 	for (__u32 c = 0; c < TG_DNS_CNT__MAX; c++)
 		bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_counters), &c, zero, 0);
+	while (!bpf_map_get_next_key(pending, NULL, &next)) {
+		key = next;
+		bpf_map_delete_elem(pending, &key);
+	}
 	ring_buffer__consume(f->rb);
 	f->nrecs = 0;
 }
 
-/* Only the counter @c moved (by @n), every other one stayed 0. */
+/* Cgroups stamped in tg_dns_pending (the hold), and the last stamp seen. */
+static int stamped(struct fixture *f, __u64 *stamp)
+{
+	int fd = bpf_map__fd(f->skel->maps.tg_dns_pending), n = 0;
+	__u64 key, next, *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (stamp)
+			assert_int_equal(bpf_map_lookup_elem(fd, &key, stamp), 0);
+		n++;
+	}
+	return n;
+}
+
+/* The answer's names are a tally of their own (ANS_*), next to the copy's. */
+static bool is_names_counter(int i)
+{
+	return i == TG_DNS_CNT_ANS_POLICY || i == TG_DNS_CNT_ANS_OTHER || i == TG_DNS_CNT_ANS_UNREAD;
+}
+
+/* Only the counter @c moved (by @n), every other one of the copy's tally stayed 0. */
 static void assert_only(struct fixture *f, enum tg_dns_counter c, __u64 n)
 {
 	for (int i = 0; i < TG_DNS_CNT__MAX; i++) {
-		if (i == (int)c || i == TG_DNS_CNT_RECORDS)
+		if (i == (int)c || i == TG_DNS_CNT_RECORDS || is_names_counter(i))
 			continue;
 		if (counter(f, i)) {
 			fprintf(stderr, "counter %d is %llu\n", i, (unsigned long long)counter(f, i));
@@ -320,6 +350,224 @@ static void test_ringbuf_full_counted(void **state)
 	assert_true(lost > 0);
 	assert_int_equal(counter(f, TG_DNS_CNT_COPIED) + lost, 120);
 	reset(f);
+}
+
+/* ---- the answer's names: is the cgroup stamped for the hold? -------------------- */
+
+static const struct tg_sipkey test_key = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+
+/* A policy host in tg_names, as the agent writes it (handshake.c): "*.x" is the hash of ".x". */
+static void add_host(struct fixture *f, const char *host)
+{
+	struct tg_name_key k = { .class_id = TG_NAME_ANY_CLASS };
+	struct tg_name_value v = { .class_id = 1 };
+	uint8_t buf[TG_NAME_BUF] = { 0 };
+	__u32 zero = 0;
+
+	if (host[0] == '*') {
+		host++;
+		k.flags = TG_NAME_WILDCARD;
+	}
+	memcpy(buf, host, strlen(host));
+	k.hash = tg_siphash(&test_key, buf, strlen(host));
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_sipkey), &zero, &test_key,
+					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_names), &k, &v, BPF_ANY),
+			 0);
+}
+
+/* @name as DNS labels at @p; its length. */
+static size_t enc_name(uint8_t *p, const char *name)
+{
+	size_t n = 0;
+
+	while (*name) {
+		size_t l = strcspn(name, ".");
+
+		p[n++] = l;
+		memcpy(p + n, name, l);
+		n += l;
+		name += l;
+		if (*name == '.')
+			name++;
+	}
+	p[n++] = 0;
+	return n;
+}
+
+struct msg {
+	uint8_t b[1024];
+	size_t len;
+};
+
+/* An answer to @qname: header (QR set unless @query), the question; RRs follow with rr_*(). */
+static void msg_start(struct msg *m, const char *qname, int ancount, bool query)
+{
+	static const uint8_t hdr[12] = { 0x1a, 0x2b, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0 };
+
+	memcpy(m->b, hdr, sizeof(hdr));
+	if (query)
+		m->b[2] = 0x01;
+	m->b[7] = ancount;
+	m->len = 12 + enc_name(m->b + 12, qname);
+	memcpy(m->b + m->len, "\0\1\0\1", 4);	/* QTYPE A, QCLASS IN */
+	m->len += 4;
+}
+
+/* One RR owned by the question's name (pointer 0xc00c) with @rdata. */
+static void rr(struct msg *m, uint16_t type, const uint8_t *rdata, size_t rdlen)
+{
+	uint8_t *p = m->b + m->len;
+
+	p[0] = 0xc0;
+	p[1] = 0x0c;
+	p[2] = type >> 8;
+	p[3] = type;
+	memcpy(p + 4, "\0\1\0\0\0\x3c", 6);	/* class IN, TTL 60 */
+	p[10] = rdlen >> 8;
+	p[11] = rdlen;
+	memcpy(p + 12, rdata, rdlen);
+	m->len += 12 + rdlen;
+}
+
+static void rr_a(struct msg *m)
+{
+	rr(m, 1, (const uint8_t *)"\xc6\x33\x64\x0a", 4);
+}
+
+static void rr_cname(struct msg *m, const char *target)
+{
+	uint8_t rd[256];
+
+	rr(m, 5, rd, enc_name(rd, target));
+}
+
+/* The result for one datagram: which ANS_* counter moved, and the stamp with it. */
+static enum tg_dns_counter judged(struct fixture *f, const struct msg *m)
+{
+	static const enum tg_dns_counter c[] = {
+		TG_DNS_CNT_ANS_POLICY, TG_DNS_CNT_ANS_OTHER, TG_DNS_CNT_ANS_UNREAD,
+	};
+	enum tg_dns_counter got = TG_DNS_CNT__MAX;
+	__u64 stamp = 0;
+
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m->b, m->len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_COPIED), 1);	/* copied whatever the names say */
+	for (size_t i = 0; i < 3; i++) {
+		if (!counter(f, c[i]))
+			continue;
+		assert_int_equal(got, TG_DNS_CNT__MAX);	/* exactly one */
+		assert_int_equal(counter(f, c[i]), 1);
+		got = c[i];
+	}
+	/* a stamp exactly when the names may matter, at the record's time */
+	assert_int_equal(stamped(f, &stamp), got == TG_DNS_CNT_ANS_OTHER ? 0 : 1);
+	if (got != TG_DNS_CNT_ANS_OTHER)
+		assert_int_equal(stamp, f->recs[0].h.ts_ns);
+	return got;
+}
+
+static void test_names_of_answers(void **state)
+{
+	struct fixture *f = *state;
+	struct msg m;
+
+	add_host(f, "*.blob.core.windows.net");
+	add_host(f, "exact.vault.azure.net");
+
+	msg_start(&m, "acct.blob.core.windows.net", 1, false);
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	/* DNS names are case-insensitive; policy hosts are lower case */
+	msg_start(&m, "Acct.BLOB.core.Windows.NET", 1, false);
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	/* more labels in place of the star */
+	msg_start(&m, "a.b.c.acct.blob.core.windows.net", 0, false);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	msg_start(&m, "exact.vault.azure.net", 0, false);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+
+	/* not policy hosts: no stamp, nothing waits */
+	msg_start(&m, "www.example.org", 1, false);
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	msg_start(&m, "blob.core.windows.net", 0, false);	/* the star needs a label */
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	msg_start(&m, "x.exact.vault.azure.net", 0, false);	/* an exact host is only itself */
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	msg_start(&m, "acct.blob.core.windows.net.evil.example", 0, false);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	/* a query that came in (the workload is a resolver): not an answer */
+	msg_start(&m, "acct.blob.core.windows.net", 0, true);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+}
+
+static void test_names_of_cname_chains(void **state)
+{
+	struct fixture *f = *state;
+	struct msg m;
+	uint8_t rd[64];
+	size_t n;
+
+	add_host(f, "*.blob.core.windows.net");
+
+	/* the customer's own name, a CNAME to the storage account */
+	msg_start(&m, "data.contoso.com", 2, false);
+	rr_cname(&m, "acct.blob.core.windows.net");
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	/* a CNAME target compressed against the question: "acct.blob.core" + "windows.net" */
+	msg_start(&m, "portal.windows.net", 2, false);
+	n = enc_name(rd, "acct.blob.core") - 1;
+	rd[n++] = 0xc0;
+	rd[n++] = 12 + 1 + 6;	/* "windows" in the question */
+	rr(&m, 5, rd, n);
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	/* a chain of unrelated names */
+	msg_start(&m, "www.example.org", 2, false);
+	rr_cname(&m, "cdn.example.net");
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+
+	/* what cannot be read whole is stamped: a pointer loop in a CNAME target ... */
+	msg_start(&m, "www.example.org", 1, false);
+	rd[0] = 0xc0;
+	rd[1] = m.len + 12;	/* its own offset */
+	rr(&m, 5, rd, 2);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	/* ... more answer records than are read ... */
+	msg_start(&m, "www.example.org", 17, false);
+	for (int i = 0; i < 17; i++)
+		rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	/* ... a record cut short, a DNAME, two questions */
+	msg_start(&m, "www.example.org", 2, false);
+	rr_a(&m);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	msg_start(&m, "www.example.org", 1, false);
+	rr(&m, 39, rd, enc_name(rd, "example.net"));
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	msg_start(&m, "www.example.org", 0, false);
+	m.b[5] = 2;
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+}
+
+/* DNS over TCP: a message spans segments, the kernel does not read it; every segment stamps. */
+static void test_tcp_answers_stamped(void **state)
+{
+	struct fixture *f = *state;
+
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_UNREAD), 1);
+	assert_int_equal(stamped(f, NULL), 1);
+	/* a pure ACK, a FIN: no answer, no stamp */
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 2000, TH_FIN | TH_ACK, NULL, 0), 1);
+	assert_int_equal(stamped(f, NULL), 0);
 }
 
 /* ---- real sockets ------------------------------------------------------------ */
@@ -571,6 +819,9 @@ int main(void)
 		cmocka_unit_test(test_not_dns_skipped),
 		cmocka_unit_test(test_tcp_segments),
 		cmocka_unit_test(test_ringbuf_full_counted),
+		cmocka_unit_test(test_names_of_answers),
+		cmocka_unit_test(test_names_of_cname_chains),
+		cmocka_unit_test(test_tcp_answers_stamped),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
 	};
 

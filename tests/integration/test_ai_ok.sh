@@ -23,6 +23,12 @@ tg_start_agent audit "$TG_TMP/policy.yaml"
 ai_violations 4
 # start + 4 violations
 ai_wait_accepted 5 20
+# and the counters, sent every metrics_interval: the first one can be a tick
+# after the events, so wait for it rather than stop before it was due
+for ((i = 0; i < 100; i++)); do
+	grep -q '"id": "metric|tlsguard.events_emitted|' "$AI_RECORDS" 2>/dev/null && break
+	sleep 0.1
+done
 st=$(ai_sink_status)
 assert_field "$st" state ok
 assert_cmp "$(json_get "$st" sent)" -ge 5 "appinsights sent"

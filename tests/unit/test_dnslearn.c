@@ -454,9 +454,10 @@ static void test_ttl_grace_expiry(void **state)
 	policy_free(p);
 }
 
-static void test_lru_bound(void **state)
+/* Full of live entries: new addresses are refused, none that has not expired is dropped. */
+static void test_full_refuses_new(void **state)
 {
-	struct tg_policy *p = load("dns: {max_learned: 3}\n"
+	struct tg_policy *p = load("dns: {max_learned: 3, grace: 10s}\n"
 				   "destinations:\n"
 				   "  - name: storage\n"
 				   "    hosts: [\"*.blob.core.windows.net\"]\n");
@@ -467,19 +468,58 @@ static void test_lru_bound(void **state)
 
 	assert_int_equal(learned_set_policy(t, p), 0);
 	for (int i = 0; i < 3; i++)
-		learned_add_answer(t, answer(60, name, 1, &a[i], 1), NOW);
-	/* 10.0.0.1 learned again: now the most recent, 10.0.0.2 is the least */
-	learned_add_answer(t, answer(60, name, 1, &a[0], 1), NOW);
-	learned_add_answer(t, answer(60, name, 1, &a[3], 1), NOW);
-	learned_add_answer(t, answer(60, name, 1, &a[4], 1), NOW);
+		assert_int_equal(learned_add_answer(t, answer(60, name, 1, &a[i], 1), NOW), 1);
+	/* a flood of other addresses (a workload answering itself): all refused */
+	assert_int_equal(learned_add_answer(t, answer(60, name, 1, &a[3], 1), NOW + S(1)), 0);
+	assert_int_equal(learned_add_answer(t, answer(60, name, 1, &a[4], 1), NOW + S(1)), 0);
 	assert_int_equal(learned_count(t), 3);
-	assert_non_null(get(t, "10.0.0.1"));
-	assert_null(get(t, "10.0.0.2"));
-	assert_null(get(t, "10.0.0.3"));
-	assert_non_null(get(t, "10.0.0.4"));
-	assert_non_null(get(t, "10.0.0.5"));
+	for (int i = 0; i < 3; i++)
+		assert_non_null(get(t, a[i]));
+	assert_null(get(t, "10.0.0.4"));
+	assert_null(get(t, "10.0.0.5"));
 	learned_get_stats(t, &st);
-	assert_int_equal(st.evicted, 2);
+	assert_int_equal(st.evicted, 0);
+	assert_int_equal(st.refused_full, 2);
+	/* a refresh of a learned one is not new: allowed while full */
+	assert_int_equal(learned_add_answer(t, answer(600, name, 1, &a[0], 1), NOW + S(2)), 0);
+	/* once 10.0.0.2 and 10.0.0.3 expired (60 s + 10 s), new ones fit */
+	assert_int_equal(learned_add_answer(t, answer(60, name, 1, &a[3], 1), NOW + S(71)), 1);
+	assert_non_null(get(t, "10.0.0.1"));
+	assert_non_null(get(t, "10.0.0.4"));
+	assert_int_equal(learned_count(t), 2);
+	learned_free(t);
+	policy_free(p);
+}
+
+/* One cgroup's answers hold at most dns.max_learned_per_cgroup entries; others still learn. */
+static void test_quota_per_cgroup(void **state)
+{
+	struct tg_policy *p = load("dns: {max_learned: 8, max_learned_per_cgroup: 2}\n"
+				   "destinations:\n"
+				   "  - name: storage\n"
+				   "    hosts: [\"*.blob.core.windows.net\"]\n");
+	struct tg_learned *t = learned_new();
+	static const char *const name[] = { "acct.blob.core.windows.net" };
+	const char *a[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4" };
+	struct tg_learned_stats st;
+
+	assert_int_equal(learned_set_policy(t, p), 0);
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[0], 1), 7, NOW), 1);
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[1], 1), 7, NOW), 1);
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[2], 1), 7, NOW), 0);
+	/* another cgroup is not held back by the first one's flood */
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[3], 1), 9, NOW), 1);
+	/* the first cgroup may still refresh what it holds, and a second cgroup's answer for
+	 * an address the first holds refreshes it without a second entry */
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[0], 1), 9, NOW), 0);
+	learned_get_stats(t, &st);
+	assert_int_equal(st.refused_quota, 1);
+	assert_int_equal(learned_count(t), 3);
+	assert_null(get(t, "10.0.0.3"));
+	/* an expired entry gives its owner's quota back */
+	learned_expire(t, NOW + S(3600));
+	assert_int_equal(learned_add_answer_from(t, answer(60, name, 1, &a[2], 1), 7,
+						 NOW + S(3600)), 1);
 	learned_free(t);
 	policy_free(p);
 }
@@ -551,7 +591,13 @@ static void test_policy_change(void **state)
 	assert_null(get(t, "10.0.0.3"));
 	assert_string_equal(get(t, "10.0.0.1")->class_name, "blobs");
 	assert_int_equal(count_removed, 2);
-	/* restoring from the pinned copy: re-matched, expired ones refused */
+	/* restoring from the pinned copy: no room while the one entry lives (never evicted) */
+	assert_int_equal(learned_restore(t, (uint8_t[16]){ [10] = 0xff, [11] = 0xff, 10, 0, 0, 9 },
+					 "files.contoso.test", "acct.blob.core.windows.net", NOW + S(5),
+					 NOW), 0);
+	learned_expire(t, NOW + S(3600));
+	assert_int_equal(learned_count(t), 0);
+	/* then re-matched, expired ones refused */
 	assert_int_equal(learned_restore(t, (uint8_t[16]){ [10] = 0xff, [11] = 0xff, 10, 0, 0, 9 },
 					 "files.contoso.test", "acct.blob.core.windows.net", NOW + S(5),
 					 NOW), 1);
@@ -636,7 +682,8 @@ int main(void)
 		cmocka_unit_test(test_learn_real_answers),
 		cmocka_unit_test(test_match_precedence),
 		cmocka_unit_test(test_ttl_grace_expiry),
-		cmocka_unit_test(test_lru_bound),
+		cmocka_unit_test(test_full_refuses_new),
+		cmocka_unit_test(test_quota_per_cgroup),
 		cmocka_unit_test(test_class_conflicts),
 		cmocka_unit_test(test_policy_change),
 		cmocka_unit_test(test_dests_add_learned),
