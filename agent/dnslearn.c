@@ -633,6 +633,8 @@ static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_ANS_OTHER] = "answers_other",
 	[TG_DNS_CNT_ANS_UNREAD] = "answers_unread",
 	[TG_DNS_CNT_ERR_STAMP] = "err_stamp",
+	[TG_DNS_CNT_KLEARNED] = "learned_in_kernel",
+	[TG_DNS_CNT_ERR_KLEARN] = "err_learn_in_kernel",
 };
 _Static_assert(sizeof(kernel_counter_names) / sizeof(kernel_counter_names[0]) == TG_DNS_CNT__MAX,
 	       "every dns counter has a name");
@@ -666,6 +668,8 @@ struct tg_dnslearn {
 	/* the hold (tlsguard/dns.h) */
 	int catchup_timerfd;		/* a read of the ring again, so caught_up passes records just read */
 	int caught_up_fd;		/* tg_dns_caught_up */
+	int klearned_fd;		/* tg_dns_klearned: what the kernel learned before us */
+	uint64_t klearned_dropped;	/* entries removed once the maps had their answers */
 	uint64_t read_start_ns;		/* CLOCK_MONOTONIC when the last read of the ring began */
 	uint64_t published_ns;		/* the last caught_up written */
 	uint64_t publishes;
@@ -792,6 +796,28 @@ static void arm_catchup(struct tg_dnslearn *l)
 	timerfd_settime(l->catchup_timerfd, 0, &its, NULL);
 }
 
+/*
+ * What the kernel learned from answers this agent has now processed: the
+ * destination map holds the agent's verdict on them (learned, or refused:
+ * an exception, a quota, a full table), so the kernel's entries go.
+ */
+static void drop_klearned(struct tg_dnslearn *l, uint64_t upto_ns)
+{
+	struct tg_dns_klearned_key kept, next;
+	struct tg_dns_klearned_val val;
+	bool have_kept = false;
+
+	while (!bpf_map_get_next_key(l->klearned_fd, have_kept ? &kept : NULL, &next)) {
+		if (!bpf_map_lookup_elem(l->klearned_fd, &next, &val) && val.ts_ns <= upto_ns &&
+		    !bpf_map_delete_elem(l->klearned_fd, &next)) {
+			l->klearned_dropped++;
+			continue;	/* gone: the key after the last one kept is the next one */
+		}
+		kept = next;
+		have_kept = true;
+	}
+}
+
 int dnslearn_publish(struct tg_dnslearn *l)
 {
 	uint32_t key = 0;
@@ -806,6 +832,7 @@ int dnslearn_publish(struct tg_dnslearn *l)
 		return -errno;
 	l->published_ns = v;
 	l->publishes++;
+	drop_klearned(l, v);
 	return 0;
 }
 
@@ -866,7 +893,7 @@ static int set_map_pins(struct tg_dnslearn *l)
 	/* the verdict object's, pinned at the top by the loader (bpf/lib/shared_maps.bpf.h) */
 	struct bpf_map *shared[] = {
 		l->skel->maps.tg_names, l->skel->maps.tg_sipkey, l->skel->maps.tg_dns_pending,
-		l->skel->maps.tg_dns_caught_up,
+		l->skel->maps.tg_dns_caught_up, l->skel->maps.tg_dns_klearned,
 	};
 	char path[4400];
 	int err;
@@ -996,6 +1023,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	}
 	l->learned_fd = bpf_map__fd(l->skel->maps.tg_dns_learned);
 	l->caught_up_fd = bpf_map__fd(l->skel->maps.tg_dns_caught_up);
+	l->klearned_fd = bpf_map__fd(l->skel->maps.tg_dns_klearned);
 	err = learned_set_policy(l->table, p);
 	if (err < 0)
 		goto fail;
@@ -1101,6 +1129,7 @@ void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
 	memcpy(out->parsed, l->parsed, sizeof(out->parsed));
 	out->tcp = l->streams.stats;
 	out->hold_publishes = l->publishes;
+	out->klearned_dropped = l->klearned_dropped;
 	out->caught_up_ns = l->published_ns;
 	out->nkernel = TG_DNS_CNT__MAX;
 	out->kernel_names = kernel_counter_names;

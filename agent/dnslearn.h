@@ -133,6 +133,7 @@ struct tg_dnslearn_stats {
 	struct tg_dns_streams_stats tcp;
 	uint64_t hold_publishes;		/* caught_up written for the hold */
 	uint64_t caught_up_ns;			/* the last one (bpf_ktime_get_ns clock) */
+	uint64_t klearned_dropped;		/* kernel-learned entries handed over to the maps */
 	uint64_t kernel[16];			/* enum tg_dns_counter, summed over CPUs */
 	size_t nkernel;
 	const char *const *kernel_names;

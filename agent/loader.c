@@ -80,6 +80,7 @@ static int set_map_pins(struct tg_loader *l)
 		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies, l->skel->maps.tg_overrides,
 		/* the dns object opens these too (bpf/lib/shared_maps.bpf.h) */
 		l->skel->maps.tg_dns_pending, l->skel->maps.tg_dns_caught_up,
+		l->skel->maps.tg_dns_klearned,
 	};
 	char path[4096];
 	int err;

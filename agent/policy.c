@@ -1074,10 +1074,8 @@ static int parse_service_tags(struct ctx *c, const char *key, yaml_node_t *v, vo
 
 	if (ret || v->type != YAML_MAPPING_NODE)
 		return ret;
-	/* one without the other resolves to nothing */
-	if (!d->service_tags_file)
-		ret = node_err(c, v, "\"%s\" has no \"file\"", key);
-	if (ret != -ENOMEM && !d->service_tags.n)
+	/* no "file": the policy's service_tags.file (checked when the policy is prepared) */
+	if (!d->service_tags.n)
 		ret = node_err(c, v, "\"%s\" has no \"tags\"", key);
 	return ret == -ENOMEM ? ret : 0;
 }
@@ -1641,6 +1639,12 @@ static int parse_max_tracked_flows(struct ctx *c, const char *key, yaml_node_t *
 	return 0;
 }
 
+static const struct field top_service_tag_fields[] = {
+	{ "file", F_STR, P(service_tags_file) },
+	{ "optional", F_BOOL, P(service_tags_optional) },
+	END
+};
+
 static const struct field limits_fields[] = {
 	{ "max_tracked_flows", F_FN, .fn = parse_max_tracked_flows },
 	END
@@ -1661,6 +1665,7 @@ static const struct field top_fields[] = {
 	{ "metrics", F_MAP, .sub = metrics_fields },
 	{ "dns", F_MAP, .sub = dns_fields },
 	{ "limits", F_MAP, .sub = limits_fields },
+	{ "service_tags", F_MAP, .sub = top_service_tag_fields },
 	END
 };
 
@@ -1773,6 +1778,7 @@ void policy_free(struct tg_policy *p)
 	if (!p)
 		return;
 	free(p->source);
+	free(p->service_tags_file);
 	strlist_free(&p->cgroups);
 	strlist_free(&p->k8s_namespaces);
 	for (size_t i = 0; i < p->nk8s_labels; i++) {

@@ -159,6 +159,18 @@ struct tg_policy {
 	unsigned int dns_grace_s;	/* dns.grace: learned addresses outlive their TTL by this */
 	unsigned int dns_max_learned;	/* dns.max_learned: addresses learned from DNS, at most */
 	unsigned int dns_max_per_cgroup; /* dns.max_learned_per_cgroup; 0: a quarter of max_learned */
+	/*
+	 * service_tags: the ServiceTags_*.json file of destinations that name tags
+	 * without one of their own; optional: a missing file is "not loaded", not
+	 * an error (the built-in policy's backstop). Filled by prepare: whether it
+	 * was loaded, why not, its mtime and the prefixes it gave.
+	 */
+	char *service_tags_file;
+	bool service_tags_optional;
+	bool service_tags_loaded;
+	char service_tags_why[160];
+	int64_t service_tags_mtime;
+	size_t service_tags_prefixes;
 
 	unsigned int max_tracked_flows;	/* limits.max_tracked_flows: open tracked sockets, at most */
 };

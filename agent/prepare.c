@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
@@ -109,29 +110,68 @@ static int append_tag_cidr(const struct tg_cidr *cidr, void *arg)
 	return 0;
 }
 
+/* The policy-wide file (service_tags.file) for destinations naming tags without one. */
+static const char *tags_file_of(const struct tg_policy *p, const struct tg_policy_dest *d)
+{
+	return d->service_tags_file ? d->service_tags_file : p->service_tags_file;
+}
+
+/* An optional policy-wide file that is not there: not loaded, said in status, no error. */
+static bool skip_optional_tags_file(struct tg_policy *p, const struct tg_policy_dest *d)
+{
+	struct stat st;
+
+	if (d->service_tags_file || !p->service_tags_optional || !p->service_tags_file)
+		return false;
+	if (!stat(p->service_tags_file, &st))
+		return false;
+	snprintf(p->service_tags_why, sizeof(p->service_tags_why), "%s", strerror(errno));
+	return true;
+}
+
 static int read_service_tags(struct tg_policy *p, struct tg_diag *diag)
 {
+	struct stat st;
 	int ret = 0;
 
+	p->service_tags_loaded = false;
+	p->service_tags_prefixes = 0;
+	snprintf(p->service_tags_why, sizeof(p->service_tags_why), "%s",
+		 p->service_tags_file ? "no destination names service tags" : "no service_tags.file");
 	for (size_t i = 0; i < p->ndests; i++) {
 		struct tg_policy_dest *d = &p->dests[i];
-		char err[512];
+		const char *file = tags_file_of(p, d);
+		char err[512], name[96];
 		int e;
 
-		if (!d->service_tags_file || !d->service_tags.n)
+		if (!d->service_tags.n)
 			continue;
-		e = servicetags_load(d->service_tags_file, &d->service_tags, append_tag_cidr, d, err,
-				     sizeof(err));
+		/* quoted as the loader quotes what the file says (escape.h) */
+		tg_escape(name, sizeof(name), d->name, strlen(d->name), TG_ESC_QUOTES);
+		if (!file) {
+			diag_addf(diag, "%s:%d:%d: destination \"%s\": service_tags has no \"file\", and "
+				  "the policy's service_tags.file is not set", p->source, d->line, d->col,
+				  name);
+			note(&ret, -EINVAL);
+			continue;
+		}
+		if (skip_optional_tags_file(p, d))
+			continue;
+		e = servicetags_load(file, &d->service_tags, append_tag_cidr, d, err, sizeof(err));
 		if (e == -ENOMEM)
 			return e;
 		if (e) {
-			char name[96];
-
-			/* quoted as the loader quotes what the file says (escape.h) */
-			tg_escape(name, sizeof(name), d->name, strlen(d->name), TG_ESC_QUOTES);
 			diag_addf(diag, "%s:%d:%d: destination \"%s\": %s", p->source, d->line, d->col,
 				  name, err);
 			note(&ret, -ENOENT);
+			continue;
+		}
+		if (file == p->service_tags_file) {
+			p->service_tags_loaded = true;
+			p->service_tags_prefixes += d->ntag_cidrs;
+			p->service_tags_why[0] = '\0';
+			if (!stat(file, &st))
+				p->service_tags_mtime = st.st_mtime;
 		}
 	}
 	return ret;

@@ -71,6 +71,7 @@ static const char *const counter_names[] = {
 	[TG_CNT_DNS_HELD_PROTECTED] = "dns_held_protected",
 	[TG_CNT_DNS_HELD_UNLISTED] = "dns_held_unlisted",
 	[TG_CNT_DNS_HOLD_TIMEOUT] = "dns_hold_timeout",
+	[TG_CNT_DNS_KLEARNED_HIT] = "dns_learned_in_kernel_hit",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");
@@ -348,6 +349,7 @@ static json_object *dns_json(struct agent *a)
 	json_object_object_add(o, "refused_full", json_object_new_uint64(st.table.refused_full));
 	json_object_object_add(o, "refused_quota", json_object_new_uint64(st.table.refused_quota));
 	json_object_object_add(o, "hold_publishes", json_object_new_uint64(st.hold_publishes));
+	json_object_object_add(o, "kernel_learned_handed_over", json_object_new_uint64(st.klearned_dropped));
 	json_object_object_add(o, "expired", json_object_new_uint64(st.table.expired));
 	json_object_object_add(o, "learned", json_object_new_uint64(st.table.learned));
 	json_object_object_add(o, "refreshed", json_object_new_uint64(st.table.refreshed));
@@ -360,6 +362,23 @@ static json_object *dns_json(struct agent *a)
 	json_object_object_add(o, "tcp", counts_json(tcp_names, tcp, 4));
 	if (st.kernel_names)
 		json_object_object_add(o, "kernel", counts_json(st.kernel_names, st.kernel, st.nkernel));
+	return o;
+}
+
+/* The policy-wide service tags file: loaded or not, and how old (they change weekly). */
+static json_object *service_tags_json(const struct tg_policy *p)
+{
+	json_object *o = json_object_new_object();
+	time_t now = time(NULL);
+
+	json_object_object_add(o, "file", p->service_tags_file ? tg_json_string(p->service_tags_file) :
+				       NULL);
+	json_object_object_add(o, "loaded", json_object_new_boolean(p->service_tags_loaded));
+	json_object_object_add(o, "prefixes", json_object_new_int64(p->service_tags_prefixes));
+	json_object_object_add(o, "age_s", p->service_tags_loaded && now >= p->service_tags_mtime ?
+				       json_object_new_int64(now - p->service_tags_mtime) : NULL);
+	json_object_object_add(o, "reason", p->service_tags_loaded ? NULL :
+				       tg_json_string(p->service_tags_why));
 	return o;
 }
 
@@ -385,6 +404,7 @@ static json_object *policy_json(struct agent *a)
 	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(a)));
 	json_object_object_add(o, "learned_evicted", json_object_new_uint64(learned_evicted_or_0(a)));
 	json_object_object_add(o, "dns", dns_json(a));
+	json_object_object_add(o, "service_tags", service_tags_json(a->policy));
 	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
 	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
 	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));

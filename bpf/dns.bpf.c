@@ -106,6 +106,8 @@ struct dns_name_buf {
 	__u32 ndots;
 	__u32 dots[DNS_MAX_DOTS];	/* where each '.' is, first first */
 	__u32 pos, out, end, jumps;	/* dns_read_name()'s walk */
+	__u32 class_id;			/* DNS_NAMES_POLICY: the class of the name that matched */
+	__u32 an_off, ancount;		/* where the answer section starts, its records */
 };
 
 struct {
@@ -127,13 +129,18 @@ struct dns_pkt {
 	__u8 saddr[16];
 };
 
-static __always_inline void dns_count(enum tg_dns_counter c)
+static __always_inline void dns_count_n(enum tg_dns_counter c, __u64 n)
 {
 	__u32 key = c;
 	__u64 *v = bpf_map_lookup_elem(&tg_dns_counters, &key);
 
 	if (v)	/* always true for an in-range index; the verifier needs the check */
-		*v += 1;
+		*v += n;
+}
+
+static __always_inline void dns_count(enum tg_dns_counter c)
+{
+	dns_count_n(c, 1);
 }
 
 /* One exit for every skip and error: count why, let the packet through. */
@@ -411,10 +418,15 @@ DNS_GLOBAL __u64 dns_hash_at(struct dns_name_buf *w, const struct tg_sipkey *sk,
 	return tg_siphash(sk, w->name + at, len - at);
 }
 
-/* Is the name in @w a policy host, exactly or under a "*.suffix" (names.h)? */
+/*
+ * Is the name in @w a policy host, exactly or under a "*.suffix" (names.h)?
+ * 1 with w->class_id set (the first class naming it, as for CONNECT), or 0.
+ * The longest suffix is tried first, as the agent's matching prefers it.
+ */
 DNS_GLOBAL int dns_name_is_policy(struct dns_name_buf *w)
 {
 	struct tg_name_key key = { .class_id = TG_NAME_ANY_CLASS };
+	const struct tg_name_value *val;
 	const struct tg_sipkey *sk;
 	__u32 zero = 0, i;
 
@@ -424,17 +436,18 @@ DNS_GLOBAL int dns_name_is_policy(struct dns_name_buf *w)
 	if (!sk)
 		return 0;
 	key.hash = dns_hash_at(w, sk, 0);
-	if (bpf_map_lookup_elem(&tg_names, &key))
-		return 1;
+	val = bpf_map_lookup_elem(&tg_names, &key);
 	key.flags = TG_NAME_WILDCARD;
-	for (i = 0; i < DNS_MAX_DOTS; i++) {
+	for (i = 0; i < DNS_MAX_DOTS && !val; i++) {
 		if (i >= w->ndots)
 			break;
 		key.hash = dns_hash_at(w, sk, w->dots[i & (DNS_MAX_DOTS - 1)]);
-		if (bpf_map_lookup_elem(&tg_names, &key))
-			return 1;
+		val = bpf_map_lookup_elem(&tg_names, &key);
 	}
-	return 0;
+	if (!val || !val->class_id)
+		return 0;
+	w->class_id = val->class_id;
+	return 1;
 }
 
 /* The answer section from @off: a CNAME whose target is a policy host? */
@@ -494,9 +507,77 @@ DNS_GLOBAL int dns_judge_names(const struct tg_dns_scratch *s, __u32 n)
 	off = dns_read_name(s, w, DNS_HDR_LEN, n);
 	if (off < 0)
 		return DNS_NAMES_UNREAD;
+	w->an_off = off + 4;			/* past QTYPE and QCLASS */
+	w->ancount = dns_be16(s, 6);
 	if (dns_name_is_policy(w))
 		return DNS_NAMES_POLICY;
-	return dns_judge_answers(s, w, off + 4, n, dns_be16(s, 6));
+	return dns_judge_answers(s, w, off + 4, n, w->ancount);
+}
+
+#define DNS_TYPE_A	1
+#define DNS_TYPE_AAAA	28
+
+/* The address of an A/AAAA record's rdata at @off (the caller checked it lies within n). */
+static __always_inline int dns_addr_at(const struct tg_dns_scratch *s, __u32 off, __u32 rdlen,
+				       struct tg_dns_klearned_key *key)
+{
+	__u32 at = TG_OPAQUE(off) & DNS_MASK;
+
+	if (at > TG_DNS_CHUNK - 16)
+		return -1;
+	if (rdlen == 4) {
+		__builtin_memset(key->addr, 0, 10);
+		key->addr[10] = 0xff;
+		key->addr[11] = 0xff;
+		__builtin_memcpy(&key->addr[12], &s->data[at], 4);
+	} else {
+		__builtin_memcpy(key->addr, &s->data[at], 16);
+	}
+	return 0;
+}
+
+/*
+ * Every A/AAAA address of an answer whose names matched (w->class_id) into
+ * tg_dns_klearned, so that a connect() made before the agent has learned
+ * finds its class. Returns how many, or -1 when one did not fit or could not
+ * be read (the answer is then stamped: its connects wait for the agent).
+ */
+DNS_GLOBAL int dns_learn_addrs(const struct tg_dns_scratch *s, struct dns_name_buf *w, __u32 n)
+{
+	struct tg_dns_klearned_key key;
+	struct tg_dns_klearned_val val = {};
+	__u32 i, off, type, rdlen, ancount;
+	int next, learned = 0;
+
+	if (!s || !w || n > TG_DNS_CHUNK)
+		return -1;
+	off = w->an_off;
+	ancount = w->ancount;
+	val.ts_ns = s->rec.ts_ns;
+	val.class_id = w->class_id;
+	if (ancount > DNS_MAX_RRS)
+		return -1;
+	for (i = 0; i < DNS_MAX_RRS; i++) {
+		if (i >= ancount)
+			break;
+		next = dns_skip_name(s, off, n);
+		if (next < 0 || (__u32)next + 10 > n)
+			return -1;
+		off = next;
+		type = dns_be16(s, off);
+		rdlen = dns_be16(s, off + 8);
+		off += 10;
+		if (off + rdlen > n)
+			return -1;
+		if ((type == DNS_TYPE_A && rdlen == 4) || (type == DNS_TYPE_AAAA && rdlen == 16)) {
+			if (dns_addr_at(s, off, rdlen, &key) < 0 ||
+			    bpf_map_update_elem(&tg_dns_klearned, &key, &val, BPF_ANY))
+				return -1;
+			learned++;
+		}
+		off += rdlen;
+	}
+	return learned;
 }
 
 /* Stamp the receiving cgroup: a connect() from it waits for the agent (tlsguard/dns.h). */
@@ -509,26 +590,42 @@ static __always_inline void dns_stamp(struct __sk_buff *skb, __u64 ts, enum tg_d
 		dns_count(TG_DNS_CNT_ERR_STAMP);
 }
 
-/* After a datagram's record is out: read its names, stamp when they may matter. */
+/*
+ * After a datagram's record is out: read its names. A policy host's
+ * addresses are learned here and now; what cannot be read whole, or learned,
+ * stamps the cgroup.
+ */
 static __always_inline void dns_judge_datagram(struct __sk_buff *skb, const struct dns_pkt *p)
 {
 	struct tg_dns_scratch *s;
+	struct dns_name_buf *w;
 	__u32 key = 0;
-	int r;
+	int r, learned;
 
 	s = bpf_map_lookup_elem(&tg_dns_scratch, &key);
-	if (!s)
+	w = bpf_map_lookup_elem(&tg_dns_namebuf, &key);
+	if (!s || !w)
 		return;
 	if (p->payload_len > TG_DNS_CHUNK) {
 		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
 		return;
 	}
 	r = dns_judge_names(s, p->payload_len);
-	if (r == DNS_NAMES_OTHER)
+	if (r == DNS_NAMES_OTHER) {
 		dns_count(TG_DNS_CNT_ANS_OTHER);
-	else
-		dns_stamp(skb, s->rec.ts_ns,
-			  r == DNS_NAMES_POLICY ? TG_DNS_CNT_ANS_POLICY : TG_DNS_CNT_ANS_UNREAD);
+		return;
+	}
+	if (r != DNS_NAMES_POLICY) {
+		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
+		return;
+	}
+	dns_count(TG_DNS_CNT_ANS_POLICY);
+	learned = dns_learn_addrs(s, w, p->payload_len);
+	if (learned < 0) {
+		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ERR_KLEARN);
+		return;
+	}
+	dns_count_n(TG_DNS_CNT_KLEARNED, learned);
 }
 
 static __noinline int dns_copy(struct __sk_buff *skb)

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,6 +100,23 @@ static void print_hooks(const struct style *st, json_object *o)
 	}
 }
 
+/* The backstop for addresses no name covers: which file, how old (a weekly download). */
+static void print_service_tags(const struct style *st, json_object *o)
+{
+	const char *file = s(o, "policy.service_tags.file");
+	long days = atol(s(o, "policy.service_tags.age_s")) / 86400;
+
+	if (!strcmp(file, "-"))
+		return;
+	if (!strcmp(s(o, "policy.service_tags.loaded"), "true"))
+		fprintf(st->out, "  %-16s %s: %s prefixes, file %ld day(s) old%s\n", "service tags", file,
+			s(o, "policy.service_tags.prefixes"), days,
+			days > 14 ? " (Microsoft publishes it weekly: refresh it)" : "");
+	else
+		fprintf(st->out, "  %-16s %s: not loaded (%s)\n", "service tags", file,
+			s(o, "policy.service_tags.reason"));
+}
+
 static void print_policy(const struct style *st, json_object *o)
 {
 	json_object *classes;
@@ -116,6 +134,7 @@ static void print_policy(const struct style *st, json_object *o)
 	fprintf(st->out, "  %-16s %s IPs from DNS answers (at most %s, %s evicted, %s expired)\n", "learned",
 	       s(o, "policy.learned_ips"), s(o, "policy.dns.max_learned"), s(o, "policy.learned_evicted"),
 	       s(o, "policy.dns.expired"));
+	print_service_tags(st, o);
 	fprintf(st->out, "  %-16s %s open (at most %s); not tracked: %s at the cap, %s without memory "
 	       "(%s refused, %s passed)\n", "tracked flows",
 	       s(o, "flows.live"), s(o, "flows.max"), s(o, "flows.untracked.flow_cap"),

@@ -226,7 +226,8 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	__u32 zero = 0;
 	__u8 reason = 0;
 
-	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup)
+	/* DNS over TCP itself (the next lookup of a resolver that uses TCP) never waits */
+	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup || port == TG_DNS_PORT)
 		return 1;
 	cgid = bpf_get_current_cgroup_id();
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
@@ -278,11 +279,31 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 	return 1;
 }
 
+/*
+ * An address the destination map does not list (yet): did the dns program
+ * just learn it from an answer the agent has not processed (tlsguard/dns.h)?
+ * Then it has that answer's class, as the map will give it.
+ */
+static __always_inline struct tg_dest_value *tg_dns_learned_dest(const struct tg_dest_key *key,
+								 struct tg_dest_value *out)
+{
+	const struct tg_dns_klearned_val *kl;
+
+	kl = bpf_map_lookup_elem(&tg_dns_klearned, key->addr);
+	if (!kl || !kl->class_id)
+		return NULL;
+	out->class_id = kl->class_id;
+	out->flags = 0;
+	out->pad = 0;
+	tg_count(TG_CNT_DNS_KLEARNED_HIT);
+	return out;
+}
+
 /* Returns 1 to let connect() proceed, 0 to fail it with EPERM. */
 static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
 					 __u8 family, __u16 port)
 {
-	struct tg_dest_value *dest;
+	struct tg_dest_value *dest, learned;
 	struct tg_class *cls;
 	struct tg_flow *flow;
 	struct tg_flow scratch;
@@ -294,6 +315,8 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	if (!tg_l4_known(ctx->protocol))
 		return 1;
 	dest = bpf_map_lookup_elem(&tg_dests, key);
+	if (!dest)
+		dest = tg_dns_learned_dest(key, &learned);
 	if (!dest)
 		return tg_on_proxy_connect(ctx, key, family, port);
 	if (!tg_gen_active())

@@ -49,4 +49,12 @@ struct {
 	__type(value, __u64);
 } tg_dns_caught_up SEC(".maps");
 
+/* Addresses the dns program learned, until the agent has them (tlsguard/dns.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_DNS_KLEARNED_MAX);
+	__type(key, struct tg_dns_klearned_key);
+	__type(value, struct tg_dns_klearned_val);
+} tg_dns_klearned SEC(".maps");
+
 #endif /* TLSGUARD_SHARED_MAPS_BPF_H */

@@ -59,6 +59,7 @@ enum tg_counter {
 	TG_CNT_DNS_HELD_PROTECTED,	/* ... released into a class: judged from the first byte */
 	TG_CNT_DNS_HELD_UNLISTED,	/* ... released without one: passed */
 	TG_CNT_DNS_HOLD_TIMEOUT,	/* ... released after TG_DNS_HOLD_MAX_NS, agent not caught up */
+	TG_CNT_DNS_KLEARNED_HIT,	/* connects whose class came from tg_dns_klearned (before the agent) */
 	TG_CNT__MAX,
 };
 

@@ -37,10 +37,29 @@
  * then the flow is classified and judged like any other. Enforce with
  * fail_mode closed only; at most TG_DNS_HOLD_MAX_NS.
  *
- * Both maps are pinned in the agent's pin directory (not dns/): the verdict
+ * Most answers need no hold: when the names match, the program puts every
+ * A/AAAA address of the answer into tg_dns_klearned (address → class) before
+ * the answer is delivered, and connect() finds the class there until the
+ * agent has written the address to the destination map (the agent then
+ * removes the entry: from there on its decisions, exceptions, conflicts and
+ * quotas, are the ones in force). Only what the kernel could not learn this
+ * way (an answer it cannot read whole, a full map) stamps the cgroup.
+ *
+ * The maps are pinned in the agent's pin directory (not dns/): the verdict
  * programs read them too.
  */
+struct tg_dns_klearned_key {
+	__u8 addr[16];			/* v4-mapped for IPv4 */
+};
+
+struct tg_dns_klearned_val {
+	__u64 ts_ns;			/* bpf_ktime_get_ns() of the answer */
+	__u16 class_id;			/* the class of the name that matched */
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct tg_dns_klearned_val) == 16, "tg_dns_klearned_val layout");
 #define TG_DNS_PENDING_MAX	8192		/* cgroups with a stamp (LRU) */
+#define TG_DNS_KLEARNED_MAX	4096		/* addresses between an answer and the agent */
 #define TG_DNS_HOLD_MAX_NS	(2000ULL * 1000 * 1000)
 /*
  * The agent publishes caught_up = (when its last read of the ring began) -
@@ -101,10 +120,12 @@ enum tg_dns_counter {
 	TG_DNS_CNT_ERR_LOAD,		/* bpf_skb_load_bytes of the payload failed */
 	TG_DNS_CNT_ERR_RINGBUF,		/* ring buffer full: record lost */
 	/* every answer copied is also read for names, with one of these results */
-	TG_DNS_CNT_ANS_POLICY,		/* a name of it may be a policy host: cgroup stamped */
+	TG_DNS_CNT_ANS_POLICY,		/* a name of it is a policy host: its addresses learned */
 	TG_DNS_CNT_ANS_OTHER,		/* every name read, none a policy host */
 	TG_DNS_CNT_ANS_UNREAD,		/* not read whole (TCP, too long, odd format): stamped */
 	TG_DNS_CNT_ERR_STAMP,		/* the stamp could not be written */
+	TG_DNS_CNT_KLEARNED,		/* addresses put into tg_dns_klearned */
+	TG_DNS_CNT_ERR_KLEARN,		/* ... that did not fit (map full): the answer stamped */
 	TG_DNS_CNT__MAX,
 };
 

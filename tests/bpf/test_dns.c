@@ -116,10 +116,15 @@ static void reset(struct fixture *f)
 
 	for (__u32 c = 0; c < TG_DNS_CNT__MAX; c++)
 		bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_counters), &c, zero, 0);
+	struct tg_dns_klearned_key kk;
+	int klearned = bpf_map__fd(f->skel->maps.tg_dns_klearned);
+
 	while (!bpf_map_get_next_key(pending, NULL, &next)) {
 		key = next;
 		bpf_map_delete_elem(pending, &key);
 	}
+	while (!bpf_map_get_next_key(klearned, NULL, &kk))
+		bpf_map_delete_elem(klearned, &kk);
 	ring_buffer__consume(f->rb);
 	f->nrecs = 0;
 }
@@ -143,7 +148,27 @@ static int stamped(struct fixture *f, __u64 *stamp)
 /* The answer's names are a tally of their own (ANS_*), next to the copy's. */
 static bool is_names_counter(int i)
 {
-	return i == TG_DNS_CNT_ANS_POLICY || i == TG_DNS_CNT_ANS_OTHER || i == TG_DNS_CNT_ANS_UNREAD;
+	return i == TG_DNS_CNT_ANS_POLICY || i == TG_DNS_CNT_ANS_OTHER || i == TG_DNS_CNT_ANS_UNREAD ||
+	       i == TG_DNS_CNT_KLEARNED || i == TG_DNS_CNT_ERR_KLEARN;
+}
+
+/* The class tg_dns_klearned gives @ip (IPv4 dotted or IPv6), 0 when it has no entry. */
+static int klearned_class(struct fixture *f, const char *ip, __u64 *ts)
+{
+	struct tg_dns_klearned_key k = { 0 };
+	struct tg_dns_klearned_val v;
+
+	if (strchr(ip, ':')) {
+		assert_int_equal(inet_pton(AF_INET6, ip, k.addr), 1);
+	} else {
+		k.addr[10] = k.addr[11] = 0xff;
+		assert_int_equal(inet_pton(AF_INET, ip, k.addr + 12), 1);
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_dns_klearned), &k, &v))
+		return 0;
+	if (ts)
+		*ts = v.ts_ns;
+	return v.class_id;
 }
 
 /* Only the counter @c moved (by @n), every other one of the copy's tally stayed 0. */
@@ -461,9 +486,9 @@ static enum tg_dns_counter judged(struct fixture *f, const struct msg *m)
 		assert_int_equal(counter(f, c[i]), 1);
 		got = c[i];
 	}
-	/* a stamp exactly when the names may matter, at the record's time */
-	assert_int_equal(stamped(f, &stamp), got == TG_DNS_CNT_ANS_OTHER ? 0 : 1);
-	if (got != TG_DNS_CNT_ANS_OTHER)
+	/* a stamp exactly when what matters could not be read (or learned), at the record's time */
+	assert_int_equal(stamped(f, &stamp), got == TG_DNS_CNT_ANS_UNREAD ? 1 : 0);
+	if (got == TG_DNS_CNT_ANS_UNREAD)
 		assert_int_equal(stamp, f->recs[0].h.ts_ns);
 	return got;
 }
@@ -479,6 +504,21 @@ static void test_names_of_answers(void **state)
 	msg_start(&m, "acct.blob.core.windows.net", 1, false);
 	rr_a(&m);
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	/* its address learned in the kernel, with the class, at the answer's time */
+	{
+		__u64 ts = 0;
+
+		assert_int_equal(klearned_class(f, "198.51.100.10", &ts), 1);
+		assert_int_equal(ts, f->recs[0].h.ts_ns);
+		assert_int_equal(counter(f, TG_DNS_CNT_KLEARNED), 1);
+	}
+	/* A and AAAA alike */
+	msg_start(&m, "acct.blob.core.windows.net", 2, false);
+	rr_a(&m);
+	rr(&m, 28, (const uint8_t *)"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x10", 16);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	assert_int_equal(klearned_class(f, "2001:db8::10", NULL), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_KLEARNED), 2);
 	/* DNS names are case-insensitive; policy hosts are lower case */
 	msg_start(&m, "Acct.BLOB.core.Windows.NET", 1, false);
 	rr_a(&m);
@@ -493,6 +533,7 @@ static void test_names_of_answers(void **state)
 	msg_start(&m, "www.example.org", 1, false);
 	rr_a(&m);
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 0);
 	msg_start(&m, "blob.core.windows.net", 0, false);	/* the star needs a label */
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
 	msg_start(&m, "x.exact.vault.azure.net", 0, false);	/* an exact host is only itself */
@@ -518,6 +559,7 @@ static void test_names_of_cname_chains(void **state)
 	rr_cname(&m, "acct.blob.core.windows.net");
 	rr_a(&m);
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_POLICY);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 1);
 	/* a CNAME target compressed against the question: "acct.blob.core" + "windows.net" */
 	msg_start(&m, "portal.windows.net", 2, false);
 	n = enc_name(rd, "acct.blob.core") - 1;
@@ -553,6 +595,33 @@ static void test_names_of_cname_chains(void **state)
 	msg_start(&m, "www.example.org", 0, false);
 	m.b[5] = 2;
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+}
+
+/* tg_dns_klearned full (a flood of answers): the answer that does not fit stamps instead. */
+static void test_learning_full_stamps(void **state)
+{
+	struct fixture *f = *state;
+	int fd = bpf_map__fd(f->skel->maps.tg_dns_klearned);
+	struct tg_dns_klearned_val v = { .ts_ns = 1, .class_id = 1 };
+	struct msg m;
+	__u64 stamp = 0;
+
+	add_host(f, "*.blob.core.windows.net");
+	reset(f);
+	for (__u32 i = 0; i < TG_DNS_KLEARNED_MAX; i++) {
+		struct tg_dns_klearned_key k = { .addr = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } };
+
+		memcpy(k.addr + 12, &i, 4);
+		assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST), 0);
+	}
+	msg_start(&m, "acct.blob.core.windows.net", 1, false);
+	rr_a(&m);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ERR_KLEARN), 1);
+	assert_int_equal(stamped(f, &stamp), 1);
+	assert_int_equal(stamp, f->recs[0].h.ts_ns);
+	reset(f);
 }
 
 /* DNS over TCP: a message spans segments, the kernel does not read it; every segment stamps. */
@@ -822,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_names_of_answers),
 		cmocka_unit_test(test_names_of_cname_chains),
 		cmocka_unit_test(test_tcp_answers_stamped),
+		cmocka_unit_test(test_learning_full_stamps),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
 	};
 

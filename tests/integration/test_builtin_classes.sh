@@ -39,8 +39,9 @@ for d in dests:
     addr = '198.51.100.%d' % n
     n += 1
     d['cidrs'] = [addr + '/32']
-    # a server name the class lists (SNI binding): *.suffix → acct.suffix
-    sni = d['hosts'][0].replace('*', 'acct', 1)
+    d.pop('service_tags', None)	# the backstop classes: their test address stands in for the tag
+    # a server name the class lists (SNI binding): *.suffix → acct.suffix; any for tag classes
+    sni = d['hosts'][0].replace('*', 'acct', 1) if d.get('hosts') else 'acct.blob.core.windows.net'
     for port in d['ports']:
         if isinstance(port, int):
             lines.append('%s %s %d tls enforce - %s' % (d['name'], addr, port, sni))

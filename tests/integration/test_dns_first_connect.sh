@@ -5,11 +5,13 @@
 # HTTP client does), so its connect() races the agent's learning of the
 # answer. dnsmasq inside the test netns answers N fresh names under
 # "*.blob.core.windows.net", each with an address of its own that no map
-# lists yet (203.0.113.0/24, all local to the netns), half of them through a
-# CNAME to a privatelink name. In enforce with fail_mode closed, every
-# plaintext connection must be blocked with 0 bytes at the server and
-# reported, over UDP and TCP DNS; a second connect to each too. A name no
-# policy host covers is resolved and reached as before, and not held.
+# lists yet (all local to the netns), half of them through a CNAME to a
+# privatelink name. In enforce with fail_mode closed, every plaintext
+# connection must be blocked with 0 bytes at the server and reported, over
+# UDP DNS (the kernel learns each answer's addresses before the client has
+# it) and TCP DNS (the kernel stamps the cgroup, the connect waits for the
+# agent); a second connect to each too. A name no policy host covers is
+# resolved and reached as before, and not held.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -142,13 +144,15 @@ race() { tg_client "$1" python3 "$TG_ROOT/tests/integration/dns_race_client.py" 
 race udp1 "${names_udp[@]}"
 assert_rc 0 "the race client over UDP DNS"
 check_round "first connects, UDP DNS" "$TG_TMP/udp1.jsonl" "${names_udp[@]}"
-held=$(kernel_counter dns_held)
-tg_log "held $held of $N_UDP first connects: $(kernel_counter dns_held_protected) released into a" \
-	"class, $(kernel_counter dns_held_unlisted) without, $(kernel_counter dns_held_segments)" \
-	"segments held, $(kernel_counter dns_hold_timeout) timeouts"
-assert_cmp "$held" -gt 0 "connects held for the agent's learning (kernel_counters.dns_held)"
-assert_eq 0 "$(kernel_counter dns_hold_timeout)" "holds that ran out before the agent caught up"
+# the kernel learned each answer's address before the client had it: no connect waited
+hits=$(kernel_counter dns_learned_in_kernel_hit)
+tg_log "first connects: $hits found their class where the kernel learned it," \
+	"$(kernel_counter dns_held) held for the agent"
+assert_cmp "$hits" -gt 0 "connects classified from the kernel's own learning (dns_learned_in_kernel_hit)"
+assert_eq 0 "$(kernel_counter dns_held)" "connects held (every UDP answer was learned in the kernel)"
 assert_cmp "$(dns_kernel_counter answers_policy)" -ge "$N_UDP" "answers the kernel read as naming a policy host"
+assert_cmp "$(dns_kernel_counter learned_in_kernel)" -ge "$N_UDP" "addresses the kernel learned"
+assert_eq 0 "$(dns_kernel_counter answers_unread)" "UDP answers the kernel could not read"
 
 # a second connect to each: learned by now, blocked the ordinary way
 race udp2 "${names_udp[@]}"
@@ -166,6 +170,12 @@ assert_eq "$held" "$(kernel_counter dns_held)" "connects held after an answer no
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
 race tcp1 "${names_tcp[@]}"
 check_round "first connects, TCP DNS" "$TG_TMP/tcp1.jsonl" "${names_tcp[@]}"
+held=$(kernel_counter dns_held)
+tg_log "TCP DNS: held $held connects: $(kernel_counter dns_held_protected) released into a class," \
+	"$(kernel_counter dns_held_unlisted) without, $(kernel_counter dns_held_segments) segments" \
+	"held, $(kernel_counter dns_hold_timeout) timeouts"
+assert_cmp "$held" -gt 0 "connects held for the agent's learning after TCP answers (dns_held)"
+assert_eq 0 "$(kernel_counter dns_hold_timeout)" "holds that ran out before the agent caught up"
 race tcp2 "${names_tcp[@]}"
 check_round "second connects, TCP DNS" "$TG_TMP/tcp2.jsonl" "${names_tcp[@]}"
 sleep 1

@@ -430,10 +430,11 @@ static void test_tls_versions(void **state)
 static void test_default_policy(void **state)
 {
 	static const char *const names[] = {
-		"storage", "files", "registry", "scoring", "workspace", "batch", "keyvault",
-		"identity", "sql", "postgres", "mysql", "cosmos", "monitoring",
+		"storage", "files", "storage_tag", "registry", "scoring", "workspace", "batch",
+		"keyvault", "identity", "sql", "sql_tag", "postgres", "mysql", "cosmos", "monitoring",
 		/* port entries, after the destinations */
-		"blob_nfs", "files_smb", "files_nfs", "workspace_udp", "identity_http",
+		"blob_nfs", "files_smb", "files_nfs", "storage_tag_smb", "storage_tag_nfs",
+		"storage_tag_blob_nfs", "workspace_udp", "identity_http",
 	};
 	struct tg_diag d = { 0 };
 	struct tg_policy *p = NULL;
@@ -447,11 +448,24 @@ static void test_default_policy(void **state)
 	assert_int_equal(p->ndests, sizeof(names) / sizeof(names[0]));
 	for (size_t i = 0; i < p->ndests; i++) {
 		assert_string_equal(p->dests[i].name, names[i]);
-		/* a port entry's hosts are its destination's */
-		assert_true(policy_dest_owner(p, &p->dests[i])->hosts.n > 0);
+		const struct tg_policy_dest *owner = policy_dest_owner(p, &p->dests[i]);
+
+		/* a port entry's hosts are its destination's; the backstop classes have tags */
+		assert_true(owner->hosts.n > 0 || owner->service_tags.n > 0);
 		assert_true(p->dests[i].nports > 0);
 		assert_int_equal(policy_dest_mode(p, &p->dests[i]), TG_MODE_AUDIT);
 	}
+	/* the service tags backstop: the policy-wide file, optional */
+	assert_string_equal(p->service_tags_file, "/etc/tlsguard/ServiceTags_Public.json");
+	assert_true(p->service_tags_optional);
+	x = dest(p, "storage_tag");
+	assert_null(x->service_tags_file);
+	assert_string_equal(x->service_tags.v[0], "Storage");
+	assert_int_equal(x->nports, 5);	/* 443, 445 smb3, 2049, and Blob NFS's 111 and 2048 */
+	assert_int_equal(dest(p, "storage_tag_smb")->protocol, TG_PROTO_SMB3);
+	assert_int_equal(dest(p, "storage_tag_blob_nfs")->mode, TG_MODE_AUDIT);
+	assert_string_equal(dest(p, "sql_tag")->service_tags.v[0], "Sql");
+	assert_int_equal(dest(p, "sql_tag")->protocol, TG_PROTO_TDS);
 	x = dest(p, "storage");
 	assert_int_equal(x->hosts.n, 12);
 	assert_int_equal(x->nports, 3);		/* 443, and blob_nfs's 111 and 2048 */
@@ -733,10 +747,6 @@ static void test_err_no_targets(void **state)
 		      "  - name: x\n"
 		      "    service_tags: {file: /f}\n",
 		      "t.yaml:3:19: \"service_tags\" has no \"tags\"");
-	EXPECT_ERRORS("destinations:\n"
-		      "  - name: x\n"
-		      "    service_tags: {tags: [Storage]}\n",
-		      "t.yaml:3:19: \"service_tags\" has no \"file\"");
 	EXPECT_ERRORS("exceptions:\n  - name: e\n  - {}\n",
 		      "t.yaml:2:5: exception \"e\" has no cidrs or hosts",
 		      "t.yaml:3:5: exception has no cidrs or hosts");

@@ -97,6 +97,65 @@ static void test_scopes(void **state)
 	done(&r);
 }
 
+/* service_tags.file: the file of destinations that name tags without one of their own. */
+static void test_policy_wide_service_tags(void **state)
+{
+	static const char tags_json[] =
+		"{\"values\": [{\"name\": \"Storage\", \"properties\": "
+		"{\"addressPrefixes\": [\"203.0.113.0/24\", \"2001:db8::/48\"]}}]}";
+	char yaml[1024], path[] = "/tmp/tg-prepare-tags-XXXXXX";
+	int fd = mkstemp(path);
+	struct run r;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, tags_json, sizeof(tags_json) - 1), sizeof(tags_json) - 1);
+	close(fd);
+	snprintf(yaml, sizeof(yaml),
+		 "service_tags: {file: %s}\n"
+		 "destinations:\n"
+		 "  - name: storage_tag\n"
+		 "    service_tags: {tags: [Storage]}\n", path);
+	run(&r, TG_PREP_RELOAD, yaml);
+	assert_int_equal(r.ret, 0);
+	assert_true(r.prep.policy->service_tags_loaded);
+	assert_int_equal(r.prep.policy->service_tags_prefixes, 2);
+	assert_int_equal(r.prep.policy->dests[0].ntag_cidrs, 2);
+	assert_true(r.prep.policy->service_tags_mtime > 0);
+	done(&r);
+
+	/* optional and absent (the built-in policy without a download): not loaded, no error */
+	unlink(path);
+	snprintf(yaml, sizeof(yaml),
+		 "service_tags: {file: %s, optional: true}\n"
+		 "destinations:\n"
+		 "  - name: storage_tag\n"
+		 "    service_tags: {tags: [Storage]}\n", path);
+	run(&r, TG_PREP_RELOAD, yaml);
+	assert_int_equal(r.ret, 0);
+	assert_false(r.prep.policy->service_tags_loaded);
+	assert_string_equal(r.prep.policy->service_tags_why, "No such file or directory");
+	assert_int_equal(r.prep.policy->dests[0].ntag_cidrs, 0);
+	done(&r);
+
+	/* not optional: absent refuses the policy, naming the destination */
+	snprintf(yaml, sizeof(yaml),
+		 "service_tags: {file: %s}\n"
+		 "destinations:\n"
+		 "  - name: storage_tag\n"
+		 "    service_tags: {tags: [Storage]}\n", path);
+	run(&r, TG_PREP_RELOAD, yaml);
+	assert_int_equal(r.ret, -ENOENT);
+	assert_non_null(strstr(r.d.msgs[0], "destination \"storage_tag\": cannot read service tags"));
+	done(&r);
+
+	/* tags without a file anywhere */
+	run(&r, TG_PREP_RELOAD, "destinations:\n  - name: x\n    service_tags: {tags: [Storage]}\n");
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.d.msgs[0], ":2:5: destination \"x\": service_tags has no \"file\", and "
+			       "the policy's service_tags.file is not set"));
+	done(&r);
+}
+
 static void test_outcomes(void **state)
 {
 	struct tg_prepare_opts o = { .path = "/tg-prepare/no-such-policy", .scope = TG_PREP_FILE,
@@ -174,6 +233,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scopes),
 		cmocka_unit_test(test_outcomes),
+		cmocka_unit_test(test_policy_wide_service_tags),
 		cmocka_unit_test(test_unless_sha256),
 	};
 
