@@ -614,9 +614,12 @@ void learned_set_observer(struct tg_learned *t,
 /* ---- the kernel side -------------------------------------------------------- */
 
 #define DNS_PIN_SUBDIR		"dns"
-#define DNS_HOOK		"dns_ingress"
+/* The dns object's programs on each cgroup: answers in, queries out. */
+enum dns_hook { DNS_HOOK_INGRESS, DNS_HOOK_EGRESS, DNS_HOOK__MAX };
+static const char *const dns_hook_names[DNS_HOOK__MAX] = { "dns_ingress", "dns_egress" };
 #define STREAM_IDLE_NS		(30 * NS_PER_S)
 #define MIN_SCAN_INTERVAL_NS	NS_PER_S	/* expiry scans: at most one a second */
+#define QUERY_SWEEP_NS		(10 * NS_PER_S)
 
 static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_COPIED] = "copied",
@@ -635,15 +638,18 @@ static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_ERR_STAMP] = "err_stamp",
 	[TG_DNS_CNT_KLEARNED] = "learned_in_kernel",
 	[TG_DNS_CNT_ERR_KLEARN] = "err_learn_in_kernel",
+	[TG_DNS_CNT_QUERIES] = "queries",
+	[TG_DNS_CNT_ERR_QUERY] = "err_query",
+	[TG_DNS_CNT_UNSOLICITED] = "unsolicited",
 };
 _Static_assert(sizeof(kernel_counter_names) / sizeof(kernel_counter_names[0]) == TG_DNS_CNT__MAX,
 	       "every dns counter has a name");
-_Static_assert(TG_DNS_CNT__MAX <= 16, "dns counters fit the stats");
+_Static_assert(TG_DNS_CNT__MAX <= 24, "dns counters fit the stats");
 
 struct dns_att {
 	uint64_t cgroup_id;
-	int link_fd;
-	bool adopted;
+	int link_fd[DNS_HOOK__MAX];
+	bool adopted[DNS_HOOK__MAX];
 };
 
 struct tg_dnslearn {
@@ -670,6 +676,8 @@ struct tg_dnslearn {
 	int caught_up_fd;		/* tg_dns_caught_up */
 	int klearned_fd;		/* tg_dns_klearned: what the kernel learned before us */
 	uint64_t klearned_dropped;	/* entries removed once the maps had their answers */
+	int queries_fd;			/* tg_dns_queries: unanswered ones are swept */
+	uint64_t unsolicited, queries_swept;
 	uint64_t read_start_ns;		/* CLOCK_MONOTONIC when the last read of the ring began */
 	uint64_t published_ns;		/* the last caught_up written */
 	uint64_t publishes;
@@ -742,6 +750,11 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0;	/* from an incompatible build; ignored */
 	l->records++;
 	l->cur_cgroup = rec->cgroup_id;
+	if (!(rec->flags & TG_DNS_REC_SOLICITED)) {
+		/* nobody on this socket asked (the kernel counts it): teaches nothing */
+		l->unsolicited++;
+		return 0;
+	}
 	if (rec->proto == IPPROTO_UDP) {
 		if (rec->wire_len > rec->len) {
 			l->udp_truncated++;
@@ -757,7 +770,32 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* The next wake-up: the earliest expiry, but never sooner than a second after the last scan. */
+/*
+ * Queries nobody answered (a timeout, a resolver that gave up) go after
+ * TG_DNS_QUERY_MAX_AGE_NS, so the map keeps room for the ones in flight.
+ */
+static void sweep_queries(struct tg_dnslearn *l, uint64_t mono_now_ns)
+{
+	struct tg_dns_query_key kept, next;
+	bool have_kept = false;
+	uint64_t ts;
+
+	while (!bpf_map_get_next_key(l->queries_fd, have_kept ? &kept : NULL, &next)) {
+		if (!bpf_map_lookup_elem(l->queries_fd, &next, &ts) &&
+		    ts + TG_DNS_QUERY_MAX_AGE_NS < mono_now_ns &&
+		    !bpf_map_delete_elem(l->queries_fd, &next)) {
+			l->queries_swept++;
+			continue;
+		}
+		kept = next;
+		have_kept = true;
+	}
+}
+
+/*
+ * The next wake-up: the earliest expiry, but never sooner than a second after
+ * the last scan, and never later than QUERY_SWEEP_NS (the unanswered queries).
+ */
 static void arm_timer(struct tg_dnslearn *l)
 {
 	uint64_t next = learned_next_expiry(l->table), now = dnslearn_now_ns();
@@ -765,6 +803,8 @@ static void arm_timer(struct tg_dnslearn *l)
 
 	if (dns_streams_active(&l->streams) && now + STREAM_IDLE_NS < next)
 		next = now + STREAM_IDLE_NS;
+	if (now + QUERY_SWEEP_NS < next)
+		next = now + QUERY_SWEEP_NS;
 	if (next != UINT64_MAX) {
 		if (next < l->last_scan_ns + MIN_SCAN_INTERVAL_NS)
 			next = l->last_scan_ns + MIN_SCAN_INTERVAL_NS;
@@ -858,6 +898,7 @@ int dnslearn_poll(struct tg_dnslearn *l)
 		l->last_scan_ns = l->now_ns;
 		l->changed += learned_expire(l->table, l->now_ns);
 		dns_streams_expire(&l->streams, l->now_ns - STREAM_IDLE_NS);
+		sweep_queries(l, l->read_start_ns);
 	}
 	arm_timer(l);
 	if (l->err)
@@ -888,6 +929,8 @@ static int set_map_pins(struct tg_dnslearn *l)
 {
 	struct bpf_map *maps[] = {
 		l->skel->maps.tg_dns_ring, l->skel->maps.tg_dns_counters, l->skel->maps.tg_dns_learned,
+		/* queries in flight outlive an agent restart */
+		l->skel->maps.tg_dns_queries,
 	};
 
 	/* the verdict object's, pinned at the top by the loader (bpf/lib/shared_maps.bpf.h) */
@@ -1024,6 +1067,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	l->learned_fd = bpf_map__fd(l->skel->maps.tg_dns_learned);
 	l->caught_up_fd = bpf_map__fd(l->skel->maps.tg_dns_caught_up);
 	l->klearned_fd = bpf_map__fd(l->skel->maps.tg_dns_klearned);
+	l->queries_fd = bpf_map__fd(l->skel->maps.tg_dns_queries);
 	err = learned_set_policy(l->table, p);
 	if (err < 0)
 		goto fail;
@@ -1045,14 +1089,42 @@ fail:
 	return err;
 }
 
+static struct bpf_program *hook_prog(const struct tg_dnslearn *l, enum dns_hook h)
+{
+	return h == DNS_HOOK_INGRESS ? l->skel->progs.tg_dns_ingress : l->skel->progs.tg_dns_egress;
+}
+
+/* One hook's link on the cgroup: the pinned one adopted, or a new one pinned. */
+static int attach_hook(struct tg_dnslearn *l, struct dns_att *att, enum dns_hook h,
+		       const char *abs_cgroup_path)
+{
+	char path[4400];
+	int cg_fd, fd, err;
+
+	err = pins_link_path(path, sizeof(path), l->dir, att->cgroup_id, dns_hook_names[h]);
+	if (err)
+		return err;
+	fd = pins_adopt_link(path, bpf_program__fd(hook_prog(l, h)));
+	att->adopted[h] = fd >= 0;
+	if (fd < 0) {
+		cg_fd = open(abs_cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cg_fd < 0)
+			return -errno;
+		fd = pins_attach_new(hook_prog(l, h), cg_fd, path);
+		close(cg_fd);
+		if (fd < 0)
+			return fd;
+	}
+	att->link_fd[h] = fd;
+	return 0;
+}
+
 int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path)
 {
-	int prog_fd = bpf_program__fd(l->skel->progs.tg_dns_ingress);
-	struct dns_att *grown;
+	struct dns_att att = { .link_fd = { -1, -1 } }, *grown;
 	char path[4400];
 	struct stat st;
-	int cg_fd, fd, err;
-	bool adopted;
+	int err;
 
 	if (stat(abs_cgroup_path, &st) < 0)
 		return -errno;
@@ -1062,39 +1134,39 @@ int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path)
 	err = pins_path(path, sizeof(path), l->dir, TG_PINS_LINKS);
 	if (!err)
 		err = pins_mkdir_p(path, 0700);
-	if (!err)
-		err = pins_link_path(path, sizeof(path), l->dir, st.st_ino, DNS_HOOK);
 	if (err)
 		return err;
 	grown = realloc(l->atts, (l->natts + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
 	l->atts = grown;
-	fd = pins_adopt_link(path, prog_fd);
-	adopted = fd >= 0;
-	if (fd < 0) {
-		cg_fd = open(abs_cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (cg_fd < 0)
-			return -errno;
-		fd = pins_attach_new(l->skel->progs.tg_dns_ingress, cg_fd, path);
-		close(cg_fd);
-		if (fd < 0)
-			return fd;
+	att.cgroup_id = st.st_ino;
+	for (int h = 0; h < DNS_HOOK__MAX && !err; h++)
+		err = attach_hook(l, &att, h, abs_cgroup_path);
+	if (err) {
+		for (int h = 0; h < DNS_HOOK__MAX; h++)
+			if (att.link_fd[h] >= 0)
+				close(att.link_fd[h]);
+		return err;
 	}
-	l->atts[l->natts++] = (struct dns_att){ .cgroup_id = st.st_ino, .link_fd = fd,
-						 .adopted = adopted };
+	l->atts[l->natts++] = att;
 	return 0;
 }
 
-int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, char *pin, size_t len,
+const char *dnslearn_hook_name(int hook)
+{
+	return hook >= 0 && hook < DNS_HOOK__MAX ? dns_hook_names[hook] : NULL;
+}
+
+int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, char *pin, size_t len,
 		  bool *adopted)
 {
-	for (size_t i = 0; l && i < l->natts; i++) {
+	for (size_t i = 0; l && hook >= 0 && hook < DNS_HOOK__MAX && i < l->natts; i++) {
 		if (l->atts[i].cgroup_id != cgroup_id)
 			continue;
-		pins_link_path(pin, len, l->dir, cgroup_id, DNS_HOOK);
-		*adopted = l->atts[i].adopted;
-		return l->atts[i].link_fd;
+		pins_link_path(pin, len, l->dir, cgroup_id, dns_hook_names[hook]);
+		*adopted = l->atts[i].adopted[hook];
+		return l->atts[i].link_fd[hook];
 	}
 	return -1;
 }
@@ -1130,6 +1202,8 @@ void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
 	out->tcp = l->streams.stats;
 	out->hold_publishes = l->publishes;
 	out->klearned_dropped = l->klearned_dropped;
+	out->unsolicited = l->unsolicited;
+	out->queries_swept = l->queries_swept;
 	out->caught_up_ns = l->published_ns;
 	out->nkernel = TG_DNS_CNT__MAX;
 	out->kernel_names = kernel_counter_names;
@@ -1156,7 +1230,8 @@ void dnslearn_close(struct tg_dnslearn *l)
 	if (l->catchup_timerfd >= 0)
 		close(l->catchup_timerfd);
 	for (size_t i = 0; i < l->natts; i++)
-		close(l->atts[i].link_fd);
+		for (int h = 0; h < DNS_HOOK__MAX; h++)
+			close(l->atts[i].link_fd[h]);
 	free(l->atts);
 	learned_free(l->table);
 	dns_streams_free(&l->streams);

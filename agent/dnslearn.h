@@ -134,7 +134,9 @@ struct tg_dnslearn_stats {
 	uint64_t hold_publishes;		/* caught_up written for the hold */
 	uint64_t caught_up_ns;			/* the last one (bpf_ktime_get_ns clock) */
 	uint64_t klearned_dropped;		/* kernel-learned entries handed over to the maps */
-	uint64_t kernel[16];			/* enum tg_dns_counter, summed over CPUs */
+	uint64_t unsolicited;			/* answer records no query asked for: not learned */
+	uint64_t queries_swept;			/* queries never answered, removed */
+	uint64_t kernel[24];			/* enum tg_dns_counter, summed over CPUs */
 	size_t nkernel;
 	const char *const *kernel_names;
 };
@@ -145,14 +147,17 @@ struct tg_dnslearn_stats {
  */
 int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg_policy *p);
 
-/* Attach (or adopt) the ingress program on one cgroup directory. */
+/* Attach (or adopt) the ingress (answers) and egress (queries) programs on one cgroup directory. */
 int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path);
 
 /* Detach pinned links of cgroups not attached through this agent. */
 int dnslearn_prune_links(struct tg_dnslearn *l);
 
-/* The program's link on a cgroup (-1: none) and its pin path; for status. */
-int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, char *pin, size_t len,
+/* The programs' hooks, 0 .. n-1: their names in status ("dns_ingress", "dns_egress"), NULL past. */
+const char *dnslearn_hook_name(int hook);
+
+/* A hook's link on a cgroup (-1: none) and its pin path; for status. */
+int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, char *pin, size_t len,
 		  bool *adopted);
 
 /* Readable when there is something for dnslearn_poll(): records or an expiry. */

@@ -188,9 +188,9 @@ static const char *rel_cgroup(struct agent *a, const char *abs)
 	return !strncmp(abs, a->cg_mount, n) && abs[n] ? abs + n : "/";
 }
 
-/* DNS answer learning's ingress program on the same cgroup (dnslearn.h). */
-static void dns_hook_json(struct agent *a, const struct tg_attachment *att, json_object *arr,
-			  int *missing)
+/* DNS answer learning's programs on the same cgroup (dnslearn.h). */
+static void dns_hook_json(struct agent *a, const struct tg_attachment *att, int hook,
+			  json_object *arr, int *missing)
 {
 	json_object *o;
 	struct hook_state st;
@@ -200,12 +200,12 @@ static void dns_hook_json(struct agent *a, const struct tg_attachment *att, json
 
 	if (!a->dns)
 		return;
-	fd = dnslearn_link(a->dns, att->cgroup_id, pin, sizeof(pin), &adopted);
+	fd = dnslearn_link(a->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
 	read_hook(fd, &st);
 	if (!st.attached)
 		(*missing)++;
 	o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string("dns_ingress"));
+	json_object_object_add(o, "name", json_object_new_string(dnslearn_hook_name(hook)));
 	json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
 	json_object_object_add(o, "cgroup", tg_json_string(rel_cgroup(a, att->path)));
 	json_object_object_add(o, "pinned", tg_json_string(pin));
@@ -244,7 +244,8 @@ static json_object *hooks_json(struct agent *a, int *missing)
 			json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
 			json_object_array_add(arr, o);
 		}
-		dns_hook_json(a, att, arr, missing);
+		for (int h = 0; dnslearn_hook_name(h); h++)
+			dns_hook_json(a, att, h, arr, missing);
 	}
 	return arr;
 }
@@ -350,6 +351,8 @@ static json_object *dns_json(struct agent *a)
 	json_object_object_add(o, "refused_quota", json_object_new_uint64(st.table.refused_quota));
 	json_object_object_add(o, "hold_publishes", json_object_new_uint64(st.hold_publishes));
 	json_object_object_add(o, "kernel_learned_handed_over", json_object_new_uint64(st.klearned_dropped));
+	json_object_object_add(o, "unsolicited", json_object_new_uint64(st.unsolicited));
+	json_object_object_add(o, "queries_swept", json_object_new_uint64(st.queries_swept));
 	json_object_object_add(o, "expired", json_object_new_uint64(st.table.expired));
 	json_object_object_add(o, "learned", json_object_new_uint64(st.table.learned));
 	json_object_object_add(o, "refreshed", json_object_new_uint64(st.table.refreshed));

@@ -24,6 +24,7 @@
  * kernel.bpf_stats_enabled against an empty cgroup_skb program: within a
  * few ns of it on both paths.
  */
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -108,6 +109,7 @@ struct dns_name_buf {
 	__u32 pos, out, end, jumps;	/* dns_read_name()'s walk */
 	__u32 class_id;			/* DNS_NAMES_POLICY: the class of the name that matched */
 	__u32 an_off, ancount;		/* where the answer section starts, its records */
+	struct tg_dns_query_key qkey;	/* the query a message asks or answers */
 };
 
 struct {
@@ -123,11 +125,47 @@ struct dns_pkt {
 	__u32 payload_len;
 	__u32 seq;
 	__u16 sport;
+	__u16 client_port;		/* the workload's end, host byte order */
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 family;
-	__u8 saddr[16];
+	__u8 saddr[16];			/* the DNS server's address (source in, destination out) */
 };
+
+/* Queries sent, until answered (tlsguard/dns.h); the agent sweeps the unanswered. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TG_DNS_QUERIES_MAX);
+	__type(key, struct tg_dns_query_key);
+	__type(value, __u64);
+} tg_dns_queries SEC(".maps");
+
+/*
+ * [0]: when a query last did not fit tg_dns_queries. For a while after,
+ * answers that match none are learned all the same: unable to tell, the
+ * answer that adds protection is the safer mistake.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_dns_query_overflow SEC(".maps");
+
+/* The query being read (egress): its own scratch, apart from the answers'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_dns_scratch);
+} tg_dns_qscratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_name_buf);
+} tg_dns_qnamebuf SEC(".maps");
 
 static __always_inline void dns_count_n(enum tg_dns_counter c, __u64 n)
 {
@@ -151,7 +189,8 @@ static __always_inline int dns_skip(enum tg_dns_counter why)
 }
 
 /* IP header → L4 offset and protocol; the counter to bump when it is not one we read. */
-static __always_inline int dns_parse_l3(struct __sk_buff *skb, struct dns_pkt *p, __u32 *l4_off)
+static __always_inline int dns_parse_l3(struct __sk_buff *skb, struct dns_pkt *p, __u32 *l4_off,
+					bool egress)
 {
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -163,7 +202,7 @@ static __always_inline int dns_parse_l3(struct __sk_buff *skb, struct dns_pkt *p
 		__builtin_memset(p->saddr, 0, 10);
 		p->saddr[10] = 0xff;
 		p->saddr[11] = 0xff;
-		__builtin_memcpy(&p->saddr[12], &ip.saddr, 4);
+		__builtin_memcpy(&p->saddr[12], egress ? &ip.daddr : &ip.saddr, 4);
 		*l4_off = ip.ihl * 4;
 		return 0;
 	}
@@ -175,7 +214,7 @@ static __always_inline int dns_parse_l3(struct __sk_buff *skb, struct dns_pkt *p
 		/* DNS servers do not send extension headers; not worth walking them */
 		p->proto = ip6.nexthdr;
 		p->family = AF_INET6;
-		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->saddr, egress ? &ip6.daddr : &ip6.saddr, 16);
 		*l4_off = sizeof(ip6);
 		return 0;
 	}
@@ -188,7 +227,7 @@ static __always_inline int dns_parse_l3(struct __sk_buff *skb, struct dns_pkt *p
  * packet comes from a port other than 53, 0 when from 53 or when it cannot
  * be told this way (the full parse then decides and counts).
  */
-static __always_inline int dns_not_from_53(struct __sk_buff *skb)
+static __always_inline int dns_port_not_53(struct __sk_buff *skb, int dst)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	__u16 *ports;
@@ -213,16 +252,19 @@ static __always_inline int dns_not_from_53(struct __sk_buff *skb)
 	}
 	if (proto != IPPROTO_UDP && proto != IPPROTO_TCP)
 		return 0;
-	if ((void *)(ports + 1) > end)
+	if ((void *)(ports + 2) > end)
 		return 0;
-	return *ports != bpf_htons(TG_DNS_PORT);
+	return ports[dst ? 1 : 0] != bpf_htons(TG_DNS_PORT);
 }
 
-/* Returns 0 with @p filled for a packet from port 53, or -counter to skip it. */
-static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p)
+/*
+ * Returns 0 with @p filled for a packet from port 53 (@egress: to port 53),
+ * or -counter to skip it.
+ */
+static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p, bool egress)
 {
 	__u32 l4_off, end;
-	int err = dns_parse_l3(skb, p, &l4_off);
+	int err = dns_parse_l3(skb, p, &l4_off, egress);
 
 	if (err)
 		return err;
@@ -231,8 +273,9 @@ static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p)
 
 		if (bpf_skb_load_bytes(skb, l4_off, &uh, sizeof(uh)) < 0)
 			return -TG_DNS_CNT_ERR_HEADER;
-		if (uh.source != bpf_htons(TG_DNS_PORT))
+		if ((egress ? uh.dest : uh.source) != bpf_htons(TG_DNS_PORT))
 			return -TG_DNS_CNT_SKIP_NOT_DNS;
+		p->client_port = bpf_ntohs(egress ? uh.source : uh.dest);
 		p->payload_off = l4_off + sizeof(uh);
 		p->seq = 0;
 		p->tcp_flags = 0;
@@ -241,8 +284,9 @@ static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p)
 
 		if (bpf_skb_load_bytes(skb, l4_off, &th, sizeof(th)) < 0 || th.doff < 5)
 			return -TG_DNS_CNT_ERR_HEADER;
-		if (th.source != bpf_htons(TG_DNS_PORT))
+		if ((egress ? th.dest : th.source) != bpf_htons(TG_DNS_PORT))
 			return -TG_DNS_CNT_SKIP_NOT_DNS;
+		p->client_port = bpf_ntohs(egress ? th.source : th.dest);
 		p->payload_off = l4_off + th.doff * 4;
 		p->seq = bpf_ntohl(th.seq);
 		p->tcp_flags = (th.syn ? TG_DNS_TCP_SYN : 0) | (th.fin ? TG_DNS_TCP_FIN : 0) |
@@ -260,16 +304,25 @@ static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p)
 	return 0;
 }
 
-/* One ring record: header + @n payload bytes from @off (n <= TG_DNS_CHUNK). */
-static __always_inline int dns_emit(struct __sk_buff *skb, const struct dns_pkt *p, __u64 cookie,
-				    __u32 off, __u32 n, __u32 seq)
+/* The record in @s (dns_load()) to the ring. */
+static __always_inline int dns_output(struct tg_dns_scratch *s)
 {
-	struct tg_dns_scratch *s;
-	__u32 key = 0;
+	__u32 n = s->rec.len & (TG_DNS_CHUNK * 2 - 1);
 
-	s = bpf_map_lookup_elem(&tg_dns_scratch, &key);
-	if (!s)	/* cannot fail for index 0; the verifier needs the check */
+	if (n > TG_DNS_CHUNK)
 		return -TG_DNS_CNT_ERR_LOAD;
+	/* DNS answers are rare and someone is waiting on them: wake the agent now */
+	if (bpf_ringbuf_output(&tg_dns_ring, s, sizeof(s->rec) + n, BPF_RB_FORCE_WAKEUP) < 0)
+		return -TG_DNS_CNT_ERR_RINGBUF;
+	dns_count(TG_DNS_CNT_RECORDS);
+	return 0;
+}
+
+/* A record into @s: header + @n payload bytes from @off (n <= TG_DNS_CHUNK). */
+static __always_inline int dns_load(struct __sk_buff *skb, struct tg_dns_scratch *s,
+				    const struct dns_pkt *p, __u64 cookie, __u32 off, __u32 n,
+				    __u32 seq)
+{
 	s->rec.ts_ns = bpf_ktime_get_ns();
 	s->rec.cookie = cookie;
 	s->rec.seq = seq;
@@ -277,7 +330,7 @@ static __always_inline int dns_emit(struct __sk_buff *skb, const struct dns_pkt 
 	s->rec.proto = p->proto;
 	s->rec.tcp_flags = p->tcp_flags;
 	s->rec.family = p->family;
-	s->rec.pad[0] = 0;
+	s->rec.flags = 0;
 	s->rec.sport = p->sport;
 	s->rec.cgroup_id = bpf_skb_cgroup_id(skb);
 	__builtin_memcpy(s->rec.saddr, p->saddr, 16);
@@ -290,10 +343,6 @@ static __always_inline int dns_emit(struct __sk_buff *skb, const struct dns_pkt 
 			return -TG_DNS_CNT_ERR_LOAD;
 	}
 	s->rec.len = n;
-	/* DNS answers are rare and someone is waiting on them: wake the agent now */
-	if (bpf_ringbuf_output(&tg_dns_ring, s, sizeof(s->rec) + n, BPF_RB_FORCE_WAKEUP) < 0)
-		return -TG_DNS_CNT_ERR_RINGBUF;
-	dns_count(TG_DNS_CNT_RECORDS);
 	return 0;
 }
 
@@ -628,47 +677,126 @@ static __always_inline void dns_judge_datagram(struct __sk_buff *skb, const stru
 	dns_count_n(TG_DNS_CNT_KLEARNED, learned);
 }
 
+/*
+ * w->qkey's id and question-name hash from the message in s->data[0 .. n),
+ * a query (@answer 0) or an answer (1): 0, or -1 when it is not one with a
+ * question that can be read.
+ */
+DNS_GLOBAL int dns_query_fill(const struct tg_dns_scratch *s, struct dns_name_buf *w, __u32 n,
+			      __u32 answer)
+{
+	const struct tg_sipkey *sk;
+	__u32 zero = 0;
+
+	if (!s || !w || n < DNS_HDR_LEN || n > TG_DNS_CHUNK)
+		return -1;
+	if (!(s->data[2] & 0x80) != !answer)
+		return -1;
+	if (dns_be16(s, 4) != 1 || dns_read_name(s, w, DNS_HDR_LEN, n) < 0)
+		return -1;
+	sk = bpf_map_lookup_elem(&tg_sipkey, &zero);
+	if (!sk)
+		return -1;
+	w->qkey.id = dns_be16(s, 0);
+	w->qkey.qname_hash = dns_hash_at(w, sk, 0);
+	return 0;
+}
+
+static __always_inline void dns_qkey_start(struct tg_dns_query_key *k, const struct dns_pkt *p)
+{
+	__builtin_memcpy(k->server, p->saddr, 16);
+	k->client_port = p->client_port;
+	k->pad = 0;
+}
+
+/* A query did not fit tg_dns_queries lately: answers are learned unmatched for a while. */
+static __always_inline int dns_queries_overflowing(void)
+{
+	__u32 zero = 0;
+	__u64 *at = bpf_map_lookup_elem(&tg_dns_query_overflow, &zero);
+
+	return at && *at && bpf_ktime_get_ns() - *at < TG_DNS_QUERY_MAX_AGE_NS;
+}
+
+/* Does this datagram answer a query the socket sent? The query is used up. */
+static __always_inline __u8 dns_datagram_solicited(struct tg_dns_scratch *s, struct dns_name_buf *w,
+						   const struct dns_pkt *p)
+{
+	dns_qkey_start(&w->qkey, p);
+	if (dns_query_fill(s, w, s->rec.len, 1) == 0 && !bpf_map_delete_elem(&tg_dns_queries, &w->qkey))
+		return TG_DNS_REC_SOLICITED;
+	if (dns_queries_overflowing())
+		return TG_DNS_REC_SOLICITED;
+	dns_count(TG_DNS_CNT_UNSOLICITED);
+	return 0;
+}
+
+/* Is this segment from a connection the socket opened to port 53? */
+static __always_inline __u8 dns_stream_solicited(const struct dns_pkt *p)
+{
+	struct tg_dns_query_key k = { .id = TG_DNS_QUERY_STREAM };
+
+	dns_qkey_start(&k, p);
+	if (bpf_map_lookup_elem(&tg_dns_queries, &k) || dns_queries_overflowing())
+		return TG_DNS_REC_SOLICITED;
+	if (p->payload_len)
+		dns_count(TG_DNS_CNT_UNSOLICITED);
+	return 0;
+}
+
 static __noinline int dns_copy(struct __sk_buff *skb)
 {
 	struct dns_pkt p = {};
+	struct tg_dns_scratch *s;
+	struct dns_name_buf *w;
+	__u32 i, zero = 0;
 	__u64 cookie;
-	__u32 i;
+	__u8 flags;
 	int err;
 
-	err = dns_parse(skb, &p);
+	err = dns_parse(skb, &p, false);
 	if (err)
 		return dns_skip(-err);
 	if (!p.payload_len && !p.tcp_flags)
 		return dns_skip(TG_DNS_CNT_SKIP_EMPTY);	/* pure ACK */
+	s = bpf_map_lookup_elem(&tg_dns_scratch, &zero);
+	w = bpf_map_lookup_elem(&tg_dns_namebuf, &zero);
+	if (!s || !w)	/* cannot fail for index 0; the verifier needs the check */
+		return dns_skip(TG_DNS_CNT_ERR_LOAD);
 	cookie = bpf_get_socket_cookie(skb);
 	if (p.proto == IPPROTO_UDP) {
-		err = dns_emit(skb, &p, cookie, p.payload_off, p.payload_len, 0);
+		err = dns_load(skb, s, &p, cookie, p.payload_off, p.payload_len, 0);
+		if (err)
+			return dns_skip(-err);
+		s->rec.flags = dns_datagram_solicited(s, w, &p);
+		flags = s->rec.flags;
+		err = dns_output(s);
 		if (err)
 			return dns_skip(-err);
 		dns_count(p.payload_len > TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED : TG_DNS_CNT_COPIED);
-		dns_judge_datagram(skb, &p);
+		if (flags & TG_DNS_REC_SOLICITED)
+			dns_judge_datagram(skb, &p);
 		return OBSERVE;
 	}
 	/* TCP: a segment (GRO may merge many) in records of TG_DNS_CHUNK bytes */
+	flags = dns_stream_solicited(&p);
 	for (i = 0; i < TG_DNS_TCP_MAX_CHUNKS; i++) {
 		__u32 off = i * TG_DNS_CHUNK, n;
 
 		if (i && off >= p.payload_len)
 			break;
 		n = p.payload_len > off ? p.payload_len - off : 0;
-		err = dns_emit(skb, &p, cookie, p.payload_off + off, n, p.seq + off);
+		err = dns_load(skb, s, &p, cookie, p.payload_off + off, n, p.seq + off);
+		if (!err) {
+			s->rec.flags = flags;
+			err = dns_output(s);
+		}
 		if (err)
 			return dns_skip(-err);
 	}
 	/* a stream: messages span segments, not read here; the agent reassembles them */
-	if (p.payload_len) {
-		struct tg_dns_scratch *s;
-		__u32 zero = 0;
-
-		s = bpf_map_lookup_elem(&tg_dns_scratch, &zero);
-		if (s)
-			dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
-	}
+	if (p.payload_len && (flags & TG_DNS_REC_SOLICITED))
+		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
 	dns_count(p.payload_len > TG_DNS_TCP_MAX_CHUNKS * TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED :
 		  TG_DNS_CNT_COPIED);
 	return OBSERVE;
@@ -687,9 +815,60 @@ int tg_dns_ingress(struct __sk_buff *skb)
 
 	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
 		return OBSERVE;	/* the fast path: connected, not to DNS */
-	if (!rport && dns_not_from_53(skb))
+	if (!rport && dns_port_not_53(skb, 0))
 		return dns_skip(TG_DNS_CNT_SKIP_NOT_DNS);
 	return dns_copy(skb);
+}
+
+/* A query leaves: remember it, so that only its answer is learned. */
+static __noinline int dns_record_query(struct __sk_buff *skb)
+{
+	struct dns_pkt p = {};
+	struct tg_dns_scratch *s;
+	struct dns_name_buf *w;
+	__u32 zero = 0;
+	__u64 now;
+
+	if (dns_parse(skb, &p, true))
+		return OBSERVE;
+	s = bpf_map_lookup_elem(&tg_dns_qscratch, &zero);
+	w = bpf_map_lookup_elem(&tg_dns_qnamebuf, &zero);
+	if (!s || !w)
+		return OBSERVE;
+	dns_qkey_start(&w->qkey, &p);
+	if (p.proto == IPPROTO_TCP) {
+		/* the connection is the question: only its own answers come back on it */
+		if (!p.payload_len && !(p.tcp_flags & TG_DNS_TCP_SYN))
+			return OBSERVE;
+		w->qkey.id = TG_DNS_QUERY_STREAM;
+		w->qkey.qname_hash = 0;
+	} else if (dns_load(skb, s, &p, 0, p.payload_off, p.payload_len, 0) ||
+		   dns_query_fill(s, w, s->rec.len, 0) < 0) {
+		return OBSERVE;	/* not a DNS query: nothing to answer */
+	}
+	now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&tg_dns_queries, &w->qkey, &now, BPF_ANY)) {
+		__u64 *at = bpf_map_lookup_elem(&tg_dns_query_overflow, &zero);
+
+		if (at)
+			*at = now;
+		dns_count(TG_DNS_CNT_ERR_QUERY);
+		return OBSERVE;
+	}
+	dns_count(TG_DNS_CNT_QUERIES);
+	return OBSERVE;
+}
+
+SEC("cgroup_skb/egress")
+int tg_dns_egress(struct __sk_buff *skb)
+{
+	__u32 rport = skb->remote_port;
+
+	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
+		return OBSERVE;	/* the fast path, as on ingress */
+	if (!rport && dns_port_not_53(skb, 1))
+		return OBSERVE;
+	return dns_record_query(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -48,6 +48,19 @@
  * The maps are pinned in the agent's pin directory (not dns/): the verdict
  * programs read them too.
  */
+/*
+ * A query a watched socket sent (the dns program's egress side), until its
+ * answer comes: the answer is learned only when it matches one.
+ */
+struct tg_dns_query_key {
+	__u8 server[16];		/* v4-mapped for IPv4 */
+	__u32 id;			/* the message id, or TG_DNS_QUERY_STREAM */
+	__u16 client_port;		/* host byte order */
+	__u16 pad;
+	__u64 qname_hash;		/* SipHash of the question name (names.h); 0 for a stream */
+};
+_Static_assert(sizeof(struct tg_dns_query_key) == 32, "tg_dns_query_key layout");
+
 struct tg_dns_klearned_key {
 	__u8 addr[16];			/* v4-mapped for IPv4 */
 };
@@ -60,6 +73,9 @@ struct tg_dns_klearned_val {
 _Static_assert(sizeof(struct tg_dns_klearned_val) == 16, "tg_dns_klearned_val layout");
 #define TG_DNS_PENDING_MAX	8192		/* cgroups with a stamp (LRU) */
 #define TG_DNS_KLEARNED_MAX	4096		/* addresses between an answer and the agent */
+#define TG_DNS_QUERIES_MAX	16384		/* queries waiting for their answer */
+#define TG_DNS_QUERY_STREAM	0xffffffffu	/* tg_dns_query_key.id of a TCP connection */
+#define TG_DNS_QUERY_MAX_AGE_NS	(30ULL * 1000 * 1000 * 1000)	/* unanswered: the agent sweeps them */
 #define TG_DNS_HOLD_MAX_NS	(2000ULL * 1000 * 1000)
 /*
  * The agent publishes caught_up = (when its last read of the ring began) -
@@ -73,6 +89,17 @@ enum tg_dns_tcp_flags {
 	TG_DNS_TCP_SYN = 1 << 0,	/* stream starts at seq (the SYN's seq + 1) */
 	TG_DNS_TCP_FIN = 1 << 1,
 	TG_DNS_TCP_RST = 1 << 2,
+};
+
+enum tg_dns_rec_flags {
+	/*
+	 * The answer matches a query this socket sent (UDP: the server, the
+	 * client port, the message id and the question name; TCP: a connection
+	 * the socket opened to port 53). Only these are learned: a datagram from
+	 * port 53 that nobody asked for (sent to a workload's open UDP port from
+	 * outside, say) teaches nothing.
+	 */
+	TG_DNS_REC_SOLICITED = 1 << 0,
 };
 
 /*
@@ -89,7 +116,7 @@ struct tg_dns_rec {
 	__u8 proto;			/* IPPROTO_UDP or IPPROTO_TCP */
 	__u8 tcp_flags;			/* enum tg_dns_tcp_flags */
 	__u8 family;			/* AF_INET or AF_INET6 */
-	__u8 pad[1];
+	__u8 flags;			/* enum tg_dns_rec_flags */
 	__u16 sport;			/* host byte order: 53 */
 	__u8 saddr[16];			/* the DNS server, v4-mapped for IPv4 */
 	__u64 cgroup_id;		/* the receiving socket's cgroup (the learning quota) */
@@ -126,6 +153,9 @@ enum tg_dns_counter {
 	TG_DNS_CNT_ERR_STAMP,		/* the stamp could not be written */
 	TG_DNS_CNT_KLEARNED,		/* addresses put into tg_dns_klearned */
 	TG_DNS_CNT_ERR_KLEARN,		/* ... that did not fit (map full): the answer stamped */
+	TG_DNS_CNT_QUERIES,		/* queries recorded (egress) */
+	TG_DNS_CNT_ERR_QUERY,		/* ... that did not fit: answers accepted unmatched a while */
+	TG_DNS_CNT_UNSOLICITED,		/* answers no query of the socket asked for: not learned */
 	TG_DNS_CNT__MAX,
 };
 

@@ -123,8 +123,13 @@ static void reset(struct fixture *f)
 		key = next;
 		bpf_map_delete_elem(pending, &key);
 	}
+	struct tg_dns_query_key qk;
+	int queries = bpf_map__fd(f->skel->maps.tg_dns_queries);
+
 	while (!bpf_map_get_next_key(klearned, NULL, &kk))
 		bpf_map_delete_elem(klearned, &kk);
+	while (!bpf_map_get_next_key(queries, NULL, &qk))
+		bpf_map_delete_elem(queries, &qk);
 	ring_buffer__consume(f->rb);
 	f->nrecs = 0;
 }
@@ -149,7 +154,8 @@ static int stamped(struct fixture *f, __u64 *stamp)
 static bool is_names_counter(int i)
 {
 	return i == TG_DNS_CNT_ANS_POLICY || i == TG_DNS_CNT_ANS_OTHER || i == TG_DNS_CNT_ANS_UNREAD ||
-	       i == TG_DNS_CNT_KLEARNED || i == TG_DNS_CNT_ERR_KLEARN;
+	       i == TG_DNS_CNT_KLEARNED || i == TG_DNS_CNT_ERR_KLEARN || i == TG_DNS_CNT_QUERIES ||
+	       i == TG_DNS_CNT_ERR_QUERY || i == TG_DNS_CNT_UNSOLICITED;
 }
 
 /* The class tg_dns_klearned gives @ip (IPv4 dotted or IPv6), 0 when it has no entry. */
@@ -189,6 +195,14 @@ static void assert_only(struct fixture *f, enum tg_dns_counter c, __u64 n)
 
 #define PKT_MAX 4096
 
+/*
+ * Crafted packets come from the server 10.0.0.10 / fd00::a to the client
+ * port 41234; with build_query set they go the other way (a query from
+ * 41234 to the server's @sport).
+ */
+static bool build_query;
+#define CLIENT_PORT 41234
+
 /* eth + IPv4/IPv6 + UDP/TCP/ICMP header + payload; returns the frame length. */
 static size_t build(uint8_t *buf, int family, int proto, uint16_t sport, uint32_t seq, uint8_t flags,
 		    const void *payload, size_t len)
@@ -208,8 +222,8 @@ static size_t build(uint8_t *buf, int family, int proto, uint16_t sport, uint32_
 		ip->ttl = 64;
 		ip->protocol = proto;
 		ip->tot_len = htons(sizeof(*ip) + l4 + len);
-		inet_pton(AF_INET, "10.0.0.10", &ip->saddr);
-		inet_pton(AF_INET, "10.244.1.7", &ip->daddr);
+		inet_pton(AF_INET, "10.0.0.10", build_query ? &ip->daddr : &ip->saddr);
+		inet_pton(AF_INET, "10.244.1.7", build_query ? &ip->saddr : &ip->daddr);
 		l3 = sizeof(*ip);
 	} else {
 		struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
@@ -219,22 +233,22 @@ static size_t build(uint8_t *buf, int family, int proto, uint16_t sport, uint32_
 		ip6->nexthdr = proto;
 		ip6->hop_limit = 64;
 		ip6->payload_len = htons(l4 + len);
-		inet_pton(AF_INET6, "fd00::a", &ip6->saddr);
-		inet_pton(AF_INET6, "2001:db8::7", &ip6->daddr);
+		inet_pton(AF_INET6, "fd00::a", build_query ? &ip6->daddr : &ip6->saddr);
+		inet_pton(AF_INET6, "2001:db8::7", build_query ? &ip6->saddr : &ip6->daddr);
 		l3 = sizeof(*ip6);
 	}
 	l4p = (uint8_t *)(eth + 1) + l3;
 	if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = (struct udphdr *)l4p;
 
-		uh->source = htons(sport);
-		uh->dest = htons(41234);
+		uh->source = htons(build_query ? CLIENT_PORT : sport);
+		uh->dest = htons(build_query ? sport : CLIENT_PORT);
 		uh->len = htons(sizeof(*uh) + len);
 	} else if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = (struct tcphdr *)l4p;
 
-		th->source = htons(sport);
-		th->dest = htons(41234);
+		th->source = htons(build_query ? CLIENT_PORT : sport);
+		th->dest = htons(build_query ? sport : CLIENT_PORT);
 		th->seq = htonl(seq);
 		th->doff = 5;
 		l4p[13] = flags;
@@ -257,6 +271,22 @@ static int run(struct fixture *f, int family, int proto, uint16_t sport, uint32_
 
 	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_ingress), &opts), 0);
 	ring_buffer__consume(f->rb);
+	return opts.retval;
+}
+
+/* A query from the client (egress): tg_dns_egress records it. */
+static int run_query(struct fixture *f, int family, int proto, const void *payload, size_t len)
+{
+	static uint8_t storage[PKT_MAX + 4] __attribute__((aligned(4)));
+	uint8_t *pkt = storage + 2;
+	size_t n;
+
+	build_query = true;
+	n = build(pkt, family, proto, 53, 1, proto == IPPROTO_TCP ? 0x18 : 0, payload, len);
+	build_query = false;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = n, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress), &opts), 0);
 	return opts.retval;
 }
 
@@ -423,6 +453,7 @@ static size_t enc_name(uint8_t *p, const char *name)
 struct msg {
 	uint8_t b[1024];
 	size_t len;
+	size_t qend;	/* where the question ends */
 };
 
 /* An answer to @qname: header (QR set unless @query), the question; RRs follow with rr_*(). */
@@ -437,6 +468,19 @@ static void msg_start(struct msg *m, const char *qname, int ancount, bool query)
 	m->len = 12 + enc_name(m->b + 12, qname);
 	memcpy(m->b + m->len, "\0\1\0\1", 4);	/* QTYPE A, QCLASS IN */
 	m->len += 4;
+	m->qend = m->len;
+}
+
+/* The query @m answers, sent by the client first (its header and question, QR clear). */
+static void ask(struct fixture *f, const struct msg *m)
+{
+	uint8_t q[1024];
+
+	memcpy(q, m->b, m->qend);
+	q[2] = 0x01;		/* RD */
+	q[3] = 0;
+	q[6] = q[7] = 0;	/* no answers */
+	assert_int_equal(run_query(f, AF_INET, IPPROTO_UDP, q, m->qend), 1);
 }
 
 /* One RR owned by the question's name (pointer 0xc00c) with @rdata. */
@@ -477,6 +521,7 @@ static enum tg_dns_counter judged(struct fixture *f, const struct msg *m)
 	__u64 stamp = 0;
 
 	reset(f);
+	ask(f, m);
 	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m->b, m->len), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_COPIED), 1);	/* copied whatever the names say */
 	for (size_t i = 0; i < 3; i++) {
@@ -486,6 +531,14 @@ static enum tg_dns_counter judged(struct fixture *f, const struct msg *m)
 		assert_int_equal(counter(f, c[i]), 1);
 		got = c[i];
 	}
+	if (got == TG_DNS_CNT__MAX) {
+		/* not one: the answer matched no query, and taught nothing */
+		assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 1);
+		assert_int_equal(f->recs[0].h.flags & TG_DNS_REC_SOLICITED, 0);
+		assert_int_equal(stamped(f, NULL), 0);
+		return TG_DNS_CNT_UNSOLICITED;
+	}
+	assert_int_equal(f->recs[0].h.flags & TG_DNS_REC_SOLICITED, TG_DNS_REC_SOLICITED);
 	/* a stamp exactly when what matters could not be read (or learned), at the record's time */
 	assert_int_equal(stamped(f, &stamp), got == TG_DNS_CNT_ANS_UNREAD ? 1 : 0);
 	if (got == TG_DNS_CNT_ANS_UNREAD)
@@ -540,9 +593,9 @@ static void test_names_of_answers(void **state)
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
 	msg_start(&m, "acct.blob.core.windows.net.evil.example", 0, false);
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
-	/* a query that came in (the workload is a resolver): not an answer */
+	/* a query that came in (the workload is a resolver): answers nothing, teaches nothing */
 	msg_start(&m, "acct.blob.core.windows.net", 0, true);
-	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_OTHER);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_UNSOLICITED);
 }
 
 static void test_names_of_cname_chains(void **state)
@@ -592,9 +645,81 @@ static void test_names_of_cname_chains(void **state)
 	msg_start(&m, "www.example.org", 1, false);
 	rr(&m, 39, rd, enc_name(rd, "example.net"));
 	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	/* two questions: no resolver asks that, so no query matches: not learned at all */
 	msg_start(&m, "www.example.org", 0, false);
 	m.b[5] = 2;
-	assert_int_equal(judged(f, &m), TG_DNS_CNT_ANS_UNREAD);
+	assert_int_equal(judged(f, &m), TG_DNS_CNT_UNSOLICITED);
+}
+
+/* Only an answer to a query the socket sent is learned: server, port, id and name must match. */
+static void test_unsolicited_answers(void **state)
+{
+	struct fixture *f = *state;
+	struct msg m, other;
+
+	add_host(f, "*.blob.core.windows.net");
+	msg_start(&m, "acct.blob.core.windows.net", 1, false);
+	rr_a(&m);
+
+	/* nobody asked: copied (the agent counts it), not learned, nothing stamped */
+	reset(f);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 0);
+	assert_int_equal(f->recs[0].h.flags, 0);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 0);
+
+	/* asked: learned once; the same answer again finds its query used up */
+	reset(f);
+	ask(f, &m);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 1);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 1);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+
+	/* another id, another name: not the query that was asked */
+	reset(f);
+	ask(f, &m);
+	other = m;
+	other.b[1] ^= 0x55;
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, other.b, other.len), 1);
+	msg_start(&other, "evil.blob.core.windows.net", 1, false);
+	rr_a(&other);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, other.b, other.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 2);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 0);
+	/* the right one still finds it */
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+
+	/* the query map full: answers are learned unmatched for a while (more protection) */
+	reset(f);
+	{
+		int fd = bpf_map__fd(f->skel->maps.tg_dns_queries);
+		struct tg_dns_query_key k = { .id = 7 };
+		__u64 ts = 1;
+
+		for (__u32 i = 0; i < TG_DNS_QUERIES_MAX; i++) {
+			k.qname_hash = i + 1;
+			assert_int_equal(bpf_map_update_elem(fd, &k, &ts, BPF_NOEXIST), 0);
+		}
+		ask(f, &m);
+		assert_int_equal(counter(f, TG_DNS_CNT_ERR_QUERY), 1);
+		other = m;
+		other.b[1] ^= 0x55;	/* matches nothing */
+		assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, other.b, other.len), 1);
+		assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+		assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 0);
+		__u32 zero = 0;
+		__u64 none = 0;
+
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_query_overflow),
+						     &zero, &none, BPF_ANY), 0);
+	}
+	reset(f);
 }
 
 /* tg_dns_klearned full (a flood of answers): the answer that does not fit stamps instead. */
@@ -616,6 +741,7 @@ static void test_learning_full_stamps(void **state)
 	}
 	msg_start(&m, "acct.blob.core.windows.net", 1, false);
 	rr_a(&m);
+	ask(f, &m);
 	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_ERR_KLEARN), 1);
@@ -630,9 +756,32 @@ static void test_tcp_answers_stamped(void **state)
 	struct fixture *f = *state;
 
 	reset(f);
+	/* a connection nobody opened to port 53 from here: not an answer to anything */
+	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 1);
+	assert_int_equal(stamped(f, NULL), 0);
+	assert_int_equal(f->recs[0].h.flags, 0);
+	/* the client's SYN to port 53 opens it */
+	reset(f);
+	assert_int_equal(run_query(f, AF_INET, IPPROTO_TCP, NULL, 0), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 0);	/* 0x18: PSH|ACK, no payload: nothing */
+	{
+		static uint8_t storage[128 + 4] __attribute__((aligned(4)));
+		uint8_t *syn_q = storage + 2;	/* IP header 4-byte aligned after Ethernet */
+		size_t n;
+
+		build_query = true;
+		n = build(syn_q, AF_INET, IPPROTO_TCP, 53, 1000, TH_SYN, NULL, 0);
+		build_query = false;
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_q, .data_size_in = n, .repeat = 1);
+		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress),
+							&opts), 0);
+	}
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 1);
 	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_ANS_UNREAD), 1);
 	assert_int_equal(stamped(f, NULL), 1);
+	assert_int_equal(f->recs[0].h.flags, TG_DNS_REC_SOLICITED);
 	/* a pure ACK, a FIN: no answer, no stamp */
 	reset(f);
 	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 2000, TH_FIN | TH_ACK, NULL, 0), 1);
@@ -892,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_names_of_cname_chains),
 		cmocka_unit_test(test_tcp_answers_stamped),
 		cmocka_unit_test(test_learning_full_stamps),
+		cmocka_unit_test(test_unsolicited_answers),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
 	};
 

@@ -672,8 +672,8 @@ tg_start_agent()
 # tg_assert_one_prog_per_type WHAT → prints the "attach_type count" lines.
 # However often the agent was started over the same pins, the cgroup carries
 # each tlsguard program exactly once (two programs may share an attach type:
-# ingress has the handshake's and DNS learning's), and at least connect4/6
-# and egress.
+# ingress and egress have the verdict's and DNS learning's), and connect4/6
+# and both egress programs.
 tg_assert_one_prog_per_type()
 {
 	local what=$1 progs twice t
@@ -688,9 +688,10 @@ print(" ".join("%s/%s" % k for k, n in sorted(c.items()) if n != 1))')
 		bpftool cgroup show "$TG_CG" >&2
 		tg_fail "$what: expected each program once on $TG_CG, got: $(echo "$progs" | tr '\n' ' ')${twice:+ (more than once: $twice)}"
 	fi
-	for t in cgroup_inet4_connect cgroup_inet6_connect cgroup_inet_egress; do
+	# egress has two too: the verdict's and DNS learning's (the queries)
+	for t in "cgroup_inet4_connect 1" "cgroup_inet6_connect 1" "cgroup_inet_egress 2"; do
 		# a here-string, not echo | grep -q: under pipefail grep's early exit fails echo (SIGPIPE)
-		grep -q "^$t 1$" <<<"$progs" || tg_fail "$what: no $t program on $TG_CG"
+		grep -q "^$t$" <<<"$progs" || tg_fail "$what: expected '$t' on $TG_CG"
 	done
 	printf '%s\n' "$progs"
 }

@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: MIT
 # A workload that answers itself cannot lower anyone's protection (#15). A
 # victim cgroup learns a storage name from the sandbox resolver; then an
-# attacker, in a cgroup of its own below it, sends itself thousands of forged
-# answers for other matching names from a socket on port 53. With
-# dns.max_learned 200 and dns.max_learned_per_cgroup 50: the attacker gets
-# 50 entries, the rest is refused and counted (status degraded, with why);
-# the victim's learned address stays (never evicted before TTL + grace) and
-# plaintext to it stays blocked; the victim still learns new names.
+# attacker, in a cgroup of its own below it, floods itself with forged
+# answers for other matching names from a socket on port 53:
+#  - answers nobody asked for (what anyone can send to an open UDP port):
+#    not one is learned;
+#  - answers to queries it did send (its own resolver): with
+#    dns.max_learned 200 and dns.max_learned_per_cgroup 50 it gets 50
+#    entries, the rest is refused and counted (status degraded, with why).
+# The victim's learned address stays (never evicted before TTL + grace),
+# plaintext to it stays blocked, and the victim still learns new names.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -99,22 +102,39 @@ import socket, struct, sys
 def labels(name):
     return b"".join(bytes([len(l)]) + l for l in name.split(b".")) + b"\0"
 
-n = int(sys.argv[1])
+n, ask = int(sys.argv[1]), sys.argv[2] == "ask"
 srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 srv.bind(("127.0.0.2", 53))			# "its own resolver"
 cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 cli.bind(("127.0.0.1", 0))
 cli.settimeout(2)
 for i in range(n):
-    q = b"f%d.blob.core.windows.net" % i
-    msg = (struct.pack(">HHHHHH", i & 0xffff, 0x8180, 1, 1, 0, 0) + labels(q) + b"\0\1\0\1"
+    q = b"f%d-%s.blob.core.windows.net" % (i, sys.argv[2].encode())
+    question = labels(q) + b"\0\1\0\1"
+    if ask:		# a real query first: the answer then answers it
+        cli.sendto(struct.pack(">HHHHHH", i & 0xffff, 0x0100, 1, 0, 0, 0) + question,
+                   ("127.0.0.2", 53))
+        srv.recv(2048)
+    msg = (struct.pack(">HHHHHH", i & 0xffff, 0x8180, 1, 1, 0, 0) + question
            + b"\xc0\x0c\0\1\0\1" + struct.pack(">IH", 3600, 4) + bytes([10, 77, i >> 8 & 255, i & 255]))
     srv.sendto(msg, cli.getsockname())
     cli.recv(2048)
 print("sent", n)
 PY
-tg_capture forger run_in_cg_ns "$ATTACKER" "$TG_NS" python3 "$TG_TMP/forger.py" "$FORGED"
-assert_rc 0 "the forger"
+# answers nobody asked for: copied, counted, never learned
+tg_capture forger-unasked run_in_cg_ns "$ATTACKER" "$TG_NS" python3 "$TG_TMP/forger.py" "$FORGED" unasked
+assert_rc 0 "the forger, unasked"
+for ((i = 0; i < 100; i++)); do
+	[[ $(status_get policy.dns.unsolicited) -ge $FORGED ]] && break
+	sleep 0.1
+done
+assert_cmp "$(status_get policy.dns.unsolicited)" -ge "$FORGED" "answer records nobody asked for (agent)"
+assert_cmp "$(status_get policy.dns.kernel.unsolicited)" -ge "$FORGED" "answers nobody asked for (kernel)"
+assert_eq 1 "$(status_get policy.learned_ips)" "learned addresses after the unasked flood (the victim's)"
+
+# answers to its own queries: learned up to the attacker cgroup's share
+tg_capture forger run_in_cg_ns "$ATTACKER" "$TG_NS" python3 "$TG_TMP/forger.py" "$FORGED" ask
+assert_rc 0 "the forger, asking its own resolver"
 for ((i = 0; i < 100; i++)); do
 	[[ $(status_get policy.dns.answers) -ge $((FORGED + 1)) ]] && break
 	sleep 0.1

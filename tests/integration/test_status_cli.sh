@@ -76,7 +76,7 @@ for k, v in want.items():
     if v is not None and got != v:
         bad.append(f"{k}: expected {v!r}, got {got!r}")
 hooks = s["hooks"]
-if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_ingress", "egress", "ingress", "release", "sendmsg4", "sendmsg6", "sock_create"]:
+if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_egress", "dns_ingress", "egress", "ingress", "release", "sendmsg4", "sendmsg6", "sock_create"]:
     bad.append(f"hooks: {[h['name'] for h in hooks]}")
 for h in hooks:
     if not h["attached"] or h["cgroup"] != cg or not h["pinned"].startswith(pin + "/"):

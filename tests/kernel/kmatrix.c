@@ -394,26 +394,33 @@ static int attach_all(struct tlsguard_bpf *skel, struct attachment *a)
 }
 
 /*
- * The DNS learning program (bpf/dns.bpf.c) is its own object: load it and
- * attach it to the same cgroup. Adds to *loaded / *attached.
+ * The DNS learning programs (bpf/dns.bpf.c: answers in, queries out) are
+ * their own object: load it and attach both to the same cgroup. Adds to
+ * *loaded / *attached.
  */
 static void load_attach_dns(struct attachment *a, int *loaded, int *attached)
 {
 	struct dns_bpf *skel = dns_bpf__open();
-	struct bpf_link *link = NULL;
 	int err;
 
 	reset_error();
 	err = skel ? dns_bpf__load(skel) : -errno;
-	printf("KMATRIX-PROG name=tg_dns_ingress loaded=%s", err ? "no" : "yes");
-	if (err)
-		printf(" error=\"%s: %s\"", strerror(-err), last_error);
-	printf("\n");
-	if (!err) {
+	for (int i = 0; i < 2; i++) {
+		struct bpf_program *prog = NULL;
+		struct bpf_link *link = NULL;
+		const char *name = i ? "tg_dns_egress" : "tg_dns_ingress";
+
+		printf("KMATRIX-PROG name=%s loaded=%s", name, err ? "no" : "yes");
+		if (err)
+			printf(" error=\"%s: %s\"", strerror(-err), last_error);
+		printf("\n");
+		if (err)
+			continue;
 		(*loaded)++;
+		prog = i ? skel->progs.tg_dns_egress : skel->progs.tg_dns_ingress;
 		if (a->cg_fd >= 0)
-			link = bpf_program__attach_cgroup(skel->progs.tg_dns_ingress, a->cg_fd);
-		printf("KMATRIX-PROG name=tg_dns_ingress attached=%s", link ? "yes" : "no");
+			link = bpf_program__attach_cgroup(prog, a->cg_fd);
+		printf("KMATRIX-PROG name=%s attached=%s", name, link ? "yes" : "no");
 		if (!link)
 			printf(" error=\"%s\"", a->cg_fd >= 0 ? strerror(errno) : "no cgroup");
 		printf("\n");
@@ -732,7 +739,7 @@ int main(int argc, char **argv)
 			live_ok = live(skel, &att, &live_total);
 	}
 	census = census_check(&f);
-	nprogs++;	/* tg_dns_ingress */
+	nprogs += 2;	/* tg_dns_ingress, tg_dns_egress */
 	load_attach_dns(&att, &loaded, &attached);
 	detach_all(&att);
 	tlsguard_bpf__destroy(skel);
