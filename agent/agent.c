@@ -696,10 +696,17 @@ static void on_signal(void *ctx, uint32_t events)
 	}
 }
 
+static void on_dns(void *ctx, uint32_t events);
+
 static void on_ring(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
 
+	/*
+	 * DNS answers first: the kernel wakes the agent for few of them
+	 * (bpf/dns.bpf.c), and an event names its destination from what was learned
+	 */
+	on_dns(a, 0);
 	ring_buffer__consume(a->rb);
 	file_sink_flush(a);
 }

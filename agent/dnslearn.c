@@ -620,6 +620,12 @@ static const char *const dns_hook_names[DNS_HOOK__MAX] = { "dns_ingress", "dns_e
 #define STREAM_IDLE_NS		(30 * NS_PER_S)
 #define MIN_SCAN_INTERVAL_NS	NS_PER_S	/* expiry scans: at most one a second */
 #define QUERY_SWEEP_NS		(10 * NS_PER_S)
+/*
+ * Answers the kernel learned itself, or that teach nothing, do not wake the
+ * agent (bpf/dns.bpf.c): it reads them at least this often, and whenever it is
+ * woken for anything else (events first read the answers).
+ */
+#define LAZY_READ_NS		(100 * 1000 * 1000ULL)
 
 static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_COPIED] = "copied",
@@ -673,6 +679,7 @@ struct tg_dnslearn {
 	bool warned_full;
 	/* the hold (tlsguard/dns.h) */
 	int catchup_timerfd;		/* a read of the ring again, so caught_up passes records just read */
+	int lazy_timerfd;		/* reads what the kernel did not wake us for (LAZY_READ_NS) */
 	int caught_up_fd;		/* tg_dns_caught_up */
 	int klearned_fd;		/* tg_dns_klearned: what the kernel learned before us */
 	uint64_t klearned_dropped;	/* entries removed once the maps had their answers */
@@ -680,6 +687,7 @@ struct tg_dnslearn {
 	uint64_t unsolicited, queries_swept;
 	uint64_t read_start_ns;		/* CLOCK_MONOTONIC when the last read of the ring began */
 	uint64_t published_ns;		/* the last caught_up written */
+	bool publish_due;		/* records read, or the catch-up read came, since */
 	uint64_t publishes;
 };
 
@@ -863,8 +871,9 @@ int dnslearn_publish(struct tg_dnslearn *l)
 	uint32_t key = 0;
 	uint64_t v;
 
-	if (!l || l->read_start_ns <= TG_DNS_CATCHUP_SLACK_NS)
+	if (!l || !l->publish_due || l->read_start_ns <= TG_DNS_CATCHUP_SLACK_NS)
 		return 0;
+	l->publish_due = false;
 	v = l->read_start_ns - TG_DNS_CATCHUP_SLACK_NS;
 	if (v <= l->published_ns)
 		return 0;
@@ -884,15 +893,21 @@ int dnslearn_poll(struct tg_dnslearn *l)
 	l->changed = 0;
 	l->err = 0;
 	l->now_ns = dnslearn_now_ns();
-	if (read(l->catchup_timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+	if (read(l->catchup_timerfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		l->publish_due = true;	/* what the last read had within the slack is covered now */
+	else if (errno != EAGAIN)
+		return -errno;
+	if (read(l->lazy_timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return -errno;
 	/* before the read: what was stamped before this moment is read by it */
 	l->read_start_ns = monotonic_ns();
 	err = ring_buffer__consume(l->rb);
 	if (err < 0)
 		return err;
-	if (l->records != records)
+	if (l->records != records) {
+		l->publish_due = true;
 		arm_catchup(l);
+	}
 	if (read(l->timerfd, &ticks, sizeof(ticks)) == sizeof(ticks) ||
 	    learned_next_expiry(l->table) <= l->now_ns) {
 		l->last_scan_ns = l->now_ns;
@@ -1005,18 +1020,22 @@ static int restore(struct tg_dnslearn *l)
 static int setup_events(struct tg_dnslearn *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec lazy = { .it_value.tv_nsec = LAZY_READ_NS, .it_interval.tv_nsec = LAZY_READ_NS };
 
 	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.tg_dns_ring), on_record, l, NULL);
 	if (!l->rb)
 		return -errno;
 	l->timerfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	l->catchup_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->lazy_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->timerfd < 0 || l->catchup_timerfd < 0 || l->epfd < 0)
+	if (l->timerfd < 0 || l->catchup_timerfd < 0 || l->lazy_timerfd < 0 || l->epfd < 0)
 		return -errno;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(l->rb), &ev) < 0 ||
+	if (timerfd_settime(l->lazy_timerfd, 0, &lazy, NULL) < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(l->rb), &ev) < 0 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->timerfd, &ev) < 0 ||
-	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->catchup_timerfd, &ev) < 0)
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->catchup_timerfd, &ev) < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lazy_timerfd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -1029,7 +1048,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	*out = NULL;
 	if (!l)
 		return -ENOMEM;
-	l->epfd = l->timerfd = l->learned_fd = l->catchup_timerfd = -1;
+	l->epfd = l->timerfd = l->learned_fd = l->catchup_timerfd = l->lazy_timerfd = -1;
 	l->table = learned_new();
 	l->ans = malloc(sizeof(*l->ans));
 	if (!l->table || !l->ans) {
@@ -1081,6 +1100,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 		goto fail;
 	}
 	l->last_scan_ns = dnslearn_now_ns();
+	l->publish_due = true;	/* the first read covers what came while no agent ran */
 	arm_timer(l);
 	*out = l;
 	return 0;
@@ -1229,6 +1249,8 @@ void dnslearn_close(struct tg_dnslearn *l)
 		close(l->timerfd);
 	if (l->catchup_timerfd >= 0)
 		close(l->catchup_timerfd);
+	if (l->lazy_timerfd >= 0)
+		close(l->lazy_timerfd);
 	for (size_t i = 0; i < l->natts; i++)
 		for (int h = 0; h < DNS_HOOK__MAX; h++)
 			close(l->atts[i].link_fd[h]);

@@ -1059,4 +1059,9 @@ if awk -v a="$LOAD0" -v b="$LOAD1" -v n="$(nproc)" 'BEGIN { exit !(a > 0.5 || b 
 	meta note "The machine was not idle (load average $LOAD0 before the run): other jobs compete for the same CPUs, so expect noise; compare the spread columns before reading much into a ratio."
 fi
 py report "$RAW" "$META" "$RESULTS"
+# the DNS programs per packet: crafted packets, no workload (bench/dns_cost.c)
+"$BENCHDIR/dns_cost" "$BENCHDIR/../dns.bpf.o" "$EMPTY_OBJ" >"$RESULTS.dns" ||
+	die "bench/dns_cost failed"
+{ echo; cat "$RESULTS.dns"; } >>"$RESULTS"
+rm -f "$RESULTS.dns"
 log "wrote $RESULTS"

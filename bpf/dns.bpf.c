@@ -305,14 +305,31 @@ static __always_inline int dns_parse(struct __sk_buff *skb, struct dns_pkt *p, b
 }
 
 /* The record in @s (dns_load()) to the ring. */
-static __always_inline int dns_output(struct tg_dns_scratch *s)
+static __always_inline int dns_output(struct tg_dns_scratch *s, bool wake)
 {
 	__u32 n = s->rec.len & (TG_DNS_CHUNK * 2 - 1);
 
 	if (n > TG_DNS_CHUNK)
 		return -TG_DNS_CNT_ERR_LOAD;
-	/* DNS answers are rare and someone is waiting on them: wake the agent now */
-	if (bpf_ringbuf_output(&tg_dns_ring, s, sizeof(s->rec) + n, BPF_RB_FORCE_WAKEUP) < 0)
+	/*
+	 * Wake the agent only when a connect may be waiting on it (the answer
+	 * stamped its cgroup): a wakeup is an irq_work, ~14 us on a VM, more than
+	 * all the rest of an answer's cost. The others, already learned here or
+	 * teaching nothing, the agent reads within its lazy interval (dnslearn.c)
+	 * or with the next wakeup.
+	 */
+	/*
+	 * ... but never let a burst fill the ring behind a sleeping agent: a
+	 * wakeup each time the unread data crosses another eighth of the ring
+	 */
+	if (!wake) {
+		__u64 avail = bpf_ringbuf_query(&tg_dns_ring, BPF_RB_AVAIL_DATA);
+		__u64 step = TG_DNS_RINGBUF_BYTES / 8;
+
+		wake = avail / step != (avail + sizeof(s->rec) + n + 8) / step;
+	}
+	if (bpf_ringbuf_output(&tg_dns_ring, s, sizeof(s->rec) + n,
+			       wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP) < 0)
 		return -TG_DNS_CNT_ERR_RINGBUF;
 	dns_count(TG_DNS_CNT_RECORDS);
 	return 0;
@@ -640,11 +657,11 @@ static __always_inline void dns_stamp(struct __sk_buff *skb, __u64 ts, enum tg_d
 }
 
 /*
- * After a datagram's record is out: read its names. A policy host's
+ * A datagram, before its record goes out: read its names. A policy host's
  * addresses are learned here and now; what cannot be read whole, or learned,
- * stamps the cgroup.
+ * stamps the cgroup. True when it stamped: the agent is needed now.
  */
-static __always_inline void dns_judge_datagram(struct __sk_buff *skb, const struct dns_pkt *p)
+static __always_inline bool dns_judge_datagram(struct __sk_buff *skb, const struct dns_pkt *p)
 {
 	struct tg_dns_scratch *s;
 	struct dns_name_buf *w;
@@ -654,27 +671,28 @@ static __always_inline void dns_judge_datagram(struct __sk_buff *skb, const stru
 	s = bpf_map_lookup_elem(&tg_dns_scratch, &key);
 	w = bpf_map_lookup_elem(&tg_dns_namebuf, &key);
 	if (!s || !w)
-		return;
+		return true;
 	if (p->payload_len > TG_DNS_CHUNK) {
 		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
-		return;
+		return true;
 	}
 	r = dns_judge_names(s, p->payload_len);
 	if (r == DNS_NAMES_OTHER) {
 		dns_count(TG_DNS_CNT_ANS_OTHER);
-		return;
+		return false;
 	}
 	if (r != DNS_NAMES_POLICY) {
 		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
-		return;
+		return true;
 	}
 	dns_count(TG_DNS_CNT_ANS_POLICY);
 	learned = dns_learn_addrs(s, w, p->payload_len);
 	if (learned < 0) {
 		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ERR_KLEARN);
-		return;
+		return true;
 	}
 	dns_count_n(TG_DNS_CNT_KLEARNED, learned);
+	return false;
 }
 
 /*
@@ -752,6 +770,7 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 	__u32 i, zero = 0;
 	__u64 cookie;
 	__u8 flags;
+	bool wake;
 	int err;
 
 	err = dns_parse(skb, &p, false);
@@ -768,18 +787,24 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 		err = dns_load(skb, s, &p, cookie, p.payload_off, p.payload_len, 0);
 		if (err)
 			return dns_skip(-err);
-		s->rec.flags = dns_datagram_solicited(s, w, &p);
-		flags = s->rec.flags;
-		err = dns_output(s);
+		flags = dns_datagram_solicited(s, w, &p);
+		wake = (flags & TG_DNS_REC_SOLICITED) && dns_judge_datagram(skb, &p);
+		s->rec.flags = flags;	/* the judging reads s->data only: the record is as loaded */
+		err = dns_output(s, wake);
 		if (err)
 			return dns_skip(-err);
 		dns_count(p.payload_len > TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED : TG_DNS_CNT_COPIED);
-		if (flags & TG_DNS_REC_SOLICITED)
-			dns_judge_datagram(skb, &p);
 		return OBSERVE;
 	}
-	/* TCP: a segment (GRO may merge many) in records of TG_DNS_CHUNK bytes */
+	/*
+	 * TCP: a segment (GRO may merge many) in records of TG_DNS_CHUNK bytes.
+	 * Messages span segments and are not read here: an answer's segment
+	 * stamps the cgroup and wakes the agent, which reassembles them.
+	 */
 	flags = dns_stream_solicited(&p);
+	wake = p.payload_len && (flags & TG_DNS_REC_SOLICITED);
+	if (wake)
+		dns_stamp(skb, bpf_ktime_get_ns(), TG_DNS_CNT_ANS_UNREAD);
 	for (i = 0; i < TG_DNS_TCP_MAX_CHUNKS; i++) {
 		__u32 off = i * TG_DNS_CHUNK, n;
 
@@ -789,14 +814,11 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 		err = dns_load(skb, s, &p, cookie, p.payload_off + off, n, p.seq + off);
 		if (!err) {
 			s->rec.flags = flags;
-			err = dns_output(s);
+			err = dns_output(s, wake);
 		}
 		if (err)
 			return dns_skip(-err);
 	}
-	/* a stream: messages span segments, not read here; the agent reassembles them */
-	if (p.payload_len && (flags & TG_DNS_REC_SOLICITED))
-		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ANS_UNREAD);
 	dns_count(p.payload_len > TG_DNS_TCP_MAX_CHUNKS * TG_DNS_CHUNK ? TG_DNS_CNT_TRUNCATED :
 		  TG_DNS_CNT_COPIED);
 	return OBSERVE;
