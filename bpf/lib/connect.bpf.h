@@ -415,7 +415,8 @@ static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct
 	struct tg_flow *flow;
 	int ret;
 
-	if (!tg_addr_class(key))
+	/* a destination the map lists, or one the dns program just learned (tlsguard/dns.h) */
+	if (!tg_addr_class(key) && !bpf_map_lookup_elem(&tg_dns_klearned, key->addr))
 		return 1;
 	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
 	if (flow) {
