@@ -35,10 +35,13 @@
 #include "prepare.h"
 #include "privileges.h"
 #include "reload.h"
+#include "ringread.h"
 #include "status.h"
 #include "tlsguard/config.h"
 #include "workload.h"
 #include "tlsguard.skel.h"
+
+#define TG_RING_BATCH	4096	/* ring buffer records per journal commit, at most */
 
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -252,6 +255,7 @@ static void file_sink_flush(struct agent *a)
 	uint64_t n = a->file_sink.pending;
 	int err;
 
+	agent_ai_commit(a);	/* the journal first: durable before the ring buffer moves on */
 	if (!n)
 		return;
 	a->file_sink.pending = 0;
@@ -320,6 +324,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		a->events_write_failed++;
 		return 0;
 	}
+	agent_ai_stamp(a, obj, data, size);	/* event_id: the same when the record is read again */
 	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
 	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
 	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
@@ -696,12 +701,16 @@ static void on_signal(void *ctx, uint32_t events)
 	}
 }
 
+static void on_ring_commit(void *ctx)
+{
+	file_sink_flush(ctx);
+}
+
 static void on_ring(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
 
-	ring_buffer__consume(a->rb);
-	file_sink_flush(a);
+	ringread_consume(a->rb, TG_RING_BATCH);
 }
 
 /*
@@ -994,7 +1003,7 @@ static int setup_loop(struct agent *a)
 	if (a->sigfd < 0 || a->epfd < 0)
 		return -errno;
 	a->w_signal = (struct tg_watch){ .fd = a->sigfd, .handle = on_signal, .ctx = a };
-	a->w_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->rb), .handle = on_ring, .ctx = a };
+	a->w_ring = (struct tg_watch){ .fd = ringread_fd(a->rb), .handle = on_ring, .ctx = a };
 	a->w_hosts = (struct tg_watch){ .fd = a->hosts->event_fd, .handle = on_hosts, .ctx = a };
 	a->w_reload = (struct tg_watch){ .fd = a->reload.efd, .handle = on_reload, .ctx = a };
 	err = agent_watch(a, &a->w_signal, EPOLLIN);
@@ -1040,7 +1049,7 @@ static int run_loop(struct agent *a)
 	/* a reload half in the maps is finished: stopping leaves one policy behind */
 	while (a->reload.applying)
 		reload_step(a);
-	ring_buffer__consume(a->rb);	/* what arrived before the signal */
+	ringread_consume(a->rb, TG_RING_BATCH);	/* what arrived before the signal */
 	if (a->old_rb)
 		ring_buffer__consume(a->old_rb);
 	file_sink_flush(a);
@@ -1176,7 +1185,7 @@ static int open_outputs(struct agent *a)
 	events_ctx_init(&a->ev_ctx);
 	a->ev_ctx.dests = &a->dests;
 	a->ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
-	a->rb = ring_buffer__new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, a, NULL);
+	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, on_ring_commit, a);
 	if (!a->rb) {
 		err = -errno;
 		tg_err("cannot open the event ring buffer: %s", strerror(-err));
@@ -1249,7 +1258,7 @@ static void cleanup(struct agent *a)
 		close(a->inotify_fd);
 	metrics_close(&a->metrics);
 	control_close(&a->control);
-	ring_buffer__free(a->rb);
+	ringread_free(a->rb);
 	ring_buffer__free(a->old_rb);
 	handoff_close(&a->handoff);
 	workloads_free(a->ev_ctx.workloads);	/* before the cgroup names it borrows */

@@ -50,6 +50,16 @@ int agent_ai_check(const struct tg_policy *p, struct tg_diag *diag);
  */
 void agent_ai_event(struct agent *a, json_object *ev);
 
+/*
+ * A kernel event's event_id: a hash of the host name and the ring buffer record
+ * (@raw, @len), so a record read again after a crash gets the same id.
+ * Events without one get "<run id><counter>" in agent_ai_event().
+ */
+void agent_ai_stamp(struct agent *a, json_object *ev, const void *raw, size_t len);
+
+/* After each ring-buffer batch (and agent event): the journal's group commit. */
+void agent_ai_commit(struct agent *a);
+
 /* About once a second: flood windows, periodic metrics. */
 void agent_ai_tick(struct agent *a);
 
