@@ -900,10 +900,10 @@ static bool redirect_ok(struct tg_sink_ai *s, const char *from, const char *to)
 		s->st.redirects_refused++;
 		pthread_mutex_unlock(&s->mu);
 		if (!s->logged_redirect)
-			tg_warn("appinsights: the endpoint redirects to %s://%s:%s, which is not an "
-				"Azure Monitor ingestion host; not followed: credentials and events go "
-				"to the connection string's host and Azure Monitor's only (logged once, "
-				"counted in status: redirects_refused)", scheme, host, port);
+			tg_warn("appinsights: the endpoint redirects to another host (%s://%s:%s), "
+				"not an Azure Monitor ingestion host; not followed: credentials and "
+				"events go to the connection string's host and Azure Monitor's only "
+				"(logged once, counted in status: redirects_refused)", scheme, host, port);
 		s->logged_redirect = true;
 	}
 	curl_free(scheme);
