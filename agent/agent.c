@@ -961,6 +961,7 @@ static void housekeeping(struct agent *a)
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
 		 (unsigned long long)(counters[TG_CNT_ERR_RINGBUF] - a->ringbuf_lost_seen));
 	a->ringbuf_lost_seen = counters[TG_CNT_ERR_RINGBUF];
+	agent_ai_ringbuf_reported(a, a->ringbuf_lost_seen);
 	tg_warn("%s", msg);
 	emit_agent_event(a, "loss", msg);
 }
@@ -1377,7 +1378,7 @@ int agent_run(const struct tg_agent_opts *opts)
 		ret = err == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
 		goto out;
 	}
-	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
+	a.ringbuf_lost_seen = agent_ai_ringbuf_seen(&a, a.counters_at_start[TG_CNT_ERR_RINGBUF]);
 	a.untracked_seen[0] = a.counters_at_start[TG_CNT_UNTRACKED_FLOW_CAP];
 	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */

@@ -11,6 +11,7 @@
 
 #include "agent_ai.h"
 #include "agent_state.h"
+#include "loader.h"
 #include "ai_auth.h"
 #include "connstr.h"
 #include "fieldcrypt.h"
@@ -240,6 +241,45 @@ static void stamp_agent_event(struct agent *a, json_object *ev)
 			a->event_id_run = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	}
 	set_event_id(ev, a->event_id_run, ++a->event_id_next);
+}
+
+#define RINGBUF_FILE	"kernel_lost"
+
+uint64_t agent_ai_ringbuf_seen(struct agent *a, uint64_t now_total)
+{
+	const char *dir = a->policy->spool_dir;
+	unsigned long long v;
+	char path[4200];
+	FILE *f;
+	int n;
+
+	if (!dir || !a->loader.adopted_maps)
+		return now_total;	/* new pins: their counters start at 0 with us */
+	snprintf(path, sizeof(path), "%s/" RINGBUF_FILE, dir);
+	f = fopen(path, "re");
+	if (!f)
+		return now_total;
+	n = fscanf(f, "%llu", &v);
+	fclose(f);
+	return n == 1 && v <= now_total ? v : now_total;
+}
+
+void agent_ai_ringbuf_reported(struct agent *a, uint64_t total)
+{
+	const char *dir = a->policy->spool_dir;
+	char path[4200], tmp[4300];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/" RINGBUF_FILE, dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	/* a crash leaves the old value or the new one: at worst reported again, never lost */
+	if (fprintf(f, "%llu\n", (unsigned long long)total) < 0 || fclose(f) || rename(tmp, path))
+		tg_warn("cannot record the reported ring buffer losses in %s: %s", path, strerror(errno));
 }
 
 void agent_ai_commit(struct agent *a)

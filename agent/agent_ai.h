@@ -60,6 +60,16 @@ void agent_ai_stamp(struct agent *a, json_object *ev, const void *raw, size_t le
 /* After each ring-buffer batch (and agent event): the journal's group commit. */
 void agent_ai_commit(struct agent *a);
 
+/*
+ * Kernel ring buffer losses already reported in `loss` events, kept in
+ * events.spool.dir across crashes: over adopted pins, the losses counted while
+ * no agent ran (a crash, a restart under a flood) are reported by the next
+ * start, and what an earlier agent reported is not reported twice. Without a
+ * spool directory, @now_total (the counter at start) as before.
+ */
+uint64_t agent_ai_ringbuf_seen(struct agent *a, uint64_t now_total);
+void agent_ai_ringbuf_reported(struct agent *a, uint64_t total);
+
 /* About once a second: flood windows, periodic metrics. */
 void agent_ai_tick(struct agent *a);
 
