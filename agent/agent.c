@@ -41,7 +41,7 @@
 #include "workload.h"
 #include "tlsguard.skel.h"
 
-#define TG_RING_BATCH	4096	/* ring buffer records per journal commit, at most */
+#define TG_RING_BATCH	256	/* records per journal commit: the ring frees their space only after it */
 
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -1379,6 +1379,7 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	a.ringbuf_lost_seen = agent_ai_ringbuf_seen(&a, a.counters_at_start[TG_CNT_ERR_RINGBUF]);
+	agent_ai_ringbuf_reported(&a, a.ringbuf_lost_seen);	/* a crash from now on knows it */
 	a.untracked_seen[0] = a.counters_at_start[TG_CNT_UNTRACKED_FLOW_CAP];
 	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */
