@@ -1185,7 +1185,9 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
 		count_loss(s, LOSS_QUOTA, pr.nquota);
 	}
 	/* items answered 307/308 go again, to the Location when it may be followed */
-	if (pr.nredirect && r->location[0] && redirect_ok(s, s->url, r->location)) {
+	bool moved = pr.nredirect && r->location[0] && redirect_ok(s, s->url, r->location);
+
+	if (moved) {
 		bump(s, &s->st.redirects);
 		move_to(s, r->location);
 	}
@@ -1213,6 +1215,8 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
 		s->st.retries++;
 		pthread_mutex_unlock(&s->mu);
 		s->next_attempt_ms = now + (r->retry_after[0] ? 0 : backoff_next(&s->backoff));
+		if (moved && pr.nredirect == pr.nretry)
+			s->next_attempt_ms = now;	/* only moved, not refused: to the new host at once */
 		if (r->retry_after[0]) {
 			uint64_t ra;
 

@@ -183,12 +183,27 @@ ai_wait_stat()
 
 ai_wait_accepted() { ai_wait_stat accepted "$1" "$2"; }
 
+# ai_violations_accepted : distinct plaintext events the stand-in accepted
+ai_violations_accepted() { grep -o '"id": "plaintext|[^"]*"' "$AI_RECORDS" | sort -u | wc -l; }
+
+# ai_wait_sink_idle TIMEOUT_S : until the agent's sink has nothing queued or stored
+ai_wait_sink_idle()
+{
+	local timeout=$1 i st
+	for ((i = 0; i < timeout * 10; i++)); do
+		st=$(ai_sink_status)
+		[[ $(json_get "$st" queued) == 0 && $(json_get "$st" spooled) == 0 ]] && return 0
+		sleep 0.1
+	done
+	tg_fail "the sink did not become idle within ${timeout}s: $st"
+}
+
 # ai_wait_violations N TIMEOUT_S : until the stand-in accepted N distinct plaintext events
 ai_wait_violations()
 {
 	local n=$1 timeout=$2 i v
 	for ((i = 0; i < timeout * 10; i++)); do
-		v=$(grep -o '"id": "plaintext|[^"]*"' "$AI_RECORDS" | sort -u | wc -l)
+		v=$(ai_violations_accepted)
 		((v >= n)) && { tg_log "stand-in accepted $v violation(s)"; return 0; }
 		sleep 0.1
 	done

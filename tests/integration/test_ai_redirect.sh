@@ -49,6 +49,7 @@ assert_eq 5 "$(ai_stat regional_accepted)" "accepted by the failed regional host
 ai_regional '{"status": 200}'
 
 # 3. the daily cap: 402 for a request, 439 for an item of a 206
+ai_wait_sink_idle 10
 ai_script '[{"status": 402}]'
 ai_violations 1
 for ((i = 0; i < 100; i++)); do
@@ -69,9 +70,15 @@ expect_event "$TG_EVENTS" "e.get('action') == 'loss' and 'daily cap or quota' in
 grep -q 'daily cap or quota' "$TG_AGENT_LOG" || tg_fail "the quota is not logged"
 
 # 4. a redirect outside the allow-list
+ai_wait_sink_idle 10
+v=$(ai_violations_accepted)
 ai_script '[{"status": 307, "location": "evil"}]'
 ai_violations 1
-ai_wait_violations 6 20	# delivered at home: 4 + 1 before, the two quota ones lost
+for ((i = 0; i < 100; i++)); do
+	[[ $(json_get "$(ai_sink_status)" redirects_refused) -ge 1 ]] && break
+	sleep 0.1
+done
+ai_wait_violations $((v + 1)) 20	# delivered at home after the refusal
 st=$(ai_sink_status)
 assert_cmp "$(json_get "$st" redirects_refused)" -ge 1 "refused redirects counted"
 assert_eq 0 "$(ai_stat other_host_requests)" "requests that reached the host outside the allow-list"
@@ -82,6 +89,7 @@ regional=$(ai_stat regional_accepted)
 ai_script '[{"status": 206, "codes": {"0": 308}, "location": "regional"}]'
 ai_violations 1
 ai_wait_stat regional_accepted $((regional + 1)) 20
+ai_wait_sink_idle 10
 tg_stop_agent
 ai_assert_no_invalid
 ai_assert_exactly_once 2
