@@ -43,7 +43,6 @@
 
 #define TG_RING_BATCH	256	/* records per journal commit: the ring frees their space only after it */
 
-
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (level == LIBBPF_DEBUG && !tg_verbose)
