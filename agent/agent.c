@@ -35,11 +35,13 @@
 #include "prepare.h"
 #include "privileges.h"
 #include "reload.h"
+#include "ringread.h"
 #include "status.h"
 #include "tlsguard/config.h"
 #include "workload.h"
 #include "tlsguard.skel.h"
 
+#define TG_RING_BATCH	256	/* records per journal commit: the ring frees their space only after it */
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -252,6 +254,7 @@ static void file_sink_flush(struct agent *a)
 	uint64_t n = a->file_sink.pending;
 	int err;
 
+	agent_ai_commit(a);	/* the journal first: durable before the ring buffer moves on */
 	if (!n)
 		return;
 	a->file_sink.pending = 0;
@@ -320,6 +323,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		a->events_write_failed++;
 		return 0;
 	}
+	agent_ai_stamp(a, obj, data, size);	/* event_id: the same when the record is read again */
 	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
 	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
 	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
@@ -698,6 +702,11 @@ static void on_signal(void *ctx, uint32_t events)
 
 static void on_dns(void *ctx, uint32_t events);
 
+static void on_ring_commit(void *ctx)
+{
+	file_sink_flush(ctx);
+}
+
 static void on_ring(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
@@ -707,8 +716,7 @@ static void on_ring(void *ctx, uint32_t events)
 	 * (bpf/dns.bpf.c), and an event names its destination from what was learned
 	 */
 	on_dns(a, 0);
-	ring_buffer__consume(a->rb);
-	file_sink_flush(a);
+	ringread_consume(a->rb, TG_RING_BATCH);
 }
 
 /*
@@ -959,6 +967,7 @@ static void housekeeping(struct agent *a)
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
 		 (unsigned long long)(counters[TG_CNT_ERR_RINGBUF] - a->ringbuf_lost_seen));
 	a->ringbuf_lost_seen = counters[TG_CNT_ERR_RINGBUF];
+	agent_ai_ringbuf_reported(a, a->ringbuf_lost_seen);
 	tg_warn("%s", msg);
 	emit_agent_event(a, "loss", msg);
 }
@@ -1001,7 +1010,7 @@ static int setup_loop(struct agent *a)
 	if (a->sigfd < 0 || a->epfd < 0)
 		return -errno;
 	a->w_signal = (struct tg_watch){ .fd = a->sigfd, .handle = on_signal, .ctx = a };
-	a->w_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->rb), .handle = on_ring, .ctx = a };
+	a->w_ring = (struct tg_watch){ .fd = ringread_fd(a->rb), .handle = on_ring, .ctx = a };
 	a->w_hosts = (struct tg_watch){ .fd = a->hosts->event_fd, .handle = on_hosts, .ctx = a };
 	a->w_reload = (struct tg_watch){ .fd = a->reload.efd, .handle = on_reload, .ctx = a };
 	err = agent_watch(a, &a->w_signal, EPOLLIN);
@@ -1047,7 +1056,7 @@ static int run_loop(struct agent *a)
 	/* a reload half in the maps is finished: stopping leaves one policy behind */
 	while (a->reload.applying)
 		reload_step(a);
-	ring_buffer__consume(a->rb);	/* what arrived before the signal */
+	ringread_consume(a->rb, TG_RING_BATCH);	/* what arrived before the signal */
 	if (a->old_rb)
 		ring_buffer__consume(a->old_rb);
 	file_sink_flush(a);
@@ -1183,7 +1192,7 @@ static int open_outputs(struct agent *a)
 	events_ctx_init(&a->ev_ctx);
 	a->ev_ctx.dests = &a->dests;
 	a->ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
-	a->rb = ring_buffer__new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, a, NULL);
+	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, on_ring_commit, a);
 	if (!a->rb) {
 		err = -errno;
 		tg_err("cannot open the event ring buffer: %s", strerror(-err));
@@ -1256,7 +1265,7 @@ static void cleanup(struct agent *a)
 		close(a->inotify_fd);
 	metrics_close(&a->metrics);
 	control_close(&a->control);
-	ring_buffer__free(a->rb);
+	ringread_free(a->rb);
 	ring_buffer__free(a->old_rb);
 	handoff_close(&a->handoff);
 	workloads_free(a->ev_ctx.workloads);	/* before the cgroup names it borrows */
@@ -1375,7 +1384,8 @@ int agent_run(const struct tg_agent_opts *opts)
 		ret = err == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
 		goto out;
 	}
-	a.ringbuf_lost_seen = a.counters_at_start[TG_CNT_ERR_RINGBUF];
+	a.ringbuf_lost_seen = agent_ai_ringbuf_seen(&a, a.counters_at_start[TG_CNT_ERR_RINGBUF]);
+	agent_ai_ringbuf_reported(&a, a.ringbuf_lost_seen);	/* a crash from now on knows it */
 	a.untracked_seen[0] = a.counters_at_start[TG_CNT_UNTRACKED_FLOW_CAP];
 	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 
 #include "agent_ai.h"
 #include "agent_state.h"
+#include "loader.h"
 #include "ai_auth.h"
 #include "connstr.h"
 #include "fieldcrypt.h"
@@ -44,7 +48,22 @@ static void on_ai_notify(void *ctx, uint32_t events)
 	report(a, l.evicted, "the spool was full, the oldest batches were evicted "
 	       "(events.spool.max_bytes)");
 	report(a, l.expired, "spooled batches expired (events.spool.max_age)");
-	report(a, l.other, "undeliverable (unreadable spool file, or not sent before stopping)");
+	report(a, l.quota, "the Application Insights resource's daily cap or quota was reached "
+	       "(HTTP 402/439; not retried)");
+	report(a, l.other - l.torn, "undeliverable (unreadable spool file, or not sent before stopping)");
+	report(a, l.torn, "journal: the last write before the agent was killed was cut short "
+	       "(events.spool.dir)");
+	if (l.torn_bytes && a->ai_on_loss) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "journal: the last write before the agent was killed was "
+			 "cut short (%llu bytes); how many events it held cannot be read",
+			 (unsigned long long)l.torn_bytes);
+		tg_warn("%s", msg);
+		a->ai_reporting_loss = true;
+		a->ai_on_loss(a, msg);
+		a->ai_reporting_loss = false;
+	}
 }
 
 int agent_ai_load_keys(const struct tg_policy *p, struct tg_keyring **keys,
@@ -143,6 +162,11 @@ int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 		.auth_mode = p->ai_auth,
 		.client_id = p->ai_client_id,
 		.imds_url = p->ai_imds_url,
+		.journal = p->spool_journal,
+		.redirect_suffixes = p->ai_test_redirect_suffixes.v,
+		.nredirect_suffixes = p->ai_test_redirect_suffixes.n,
+		.resolve = p->ai_test_resolve.v,
+		.nresolve = p->ai_test_resolve.n,
 	};
 	char err[600] = "";
 	int ret;
@@ -179,10 +203,96 @@ int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 	return 0;
 }
 
+/* FNV-1a, 64 bits, from @h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void set_event_id(json_object *ev, uint64_t hi, uint64_t lo)
+{
+	char id[33];
+
+	snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
+	json_object_object_add(ev, "event_id", json_object_new_string(id));
+}
+
+void agent_ai_stamp(struct agent *a, json_object *ev, const void *raw, size_t len)
+{
+	const char *host = a->ev_ctx.host;
+	size_t hlen = strlen(host);
+
+	/* two differently seeded passes: 128 bits, unique per host and kernel record */
+	set_event_id(ev, fnv(fnv(0xcbf29ce484222325ULL, host, hlen), raw, len),
+		     fnv(fnv(0x84222325cbf29ce4ULL, raw, len), host, hlen));
+}
+
+/* Agent events: a random id per run, then a counter. */
+static void stamp_agent_event(struct agent *a, json_object *ev)
+{
+	if (json_object_object_get_ex(ev, "event_id", NULL))
+		return;
+	while (!a->event_id_run) {
+		if (getrandom(&a->event_id_run, sizeof(a->event_id_run), 0) != sizeof(a->event_id_run))
+			a->event_id_run = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	}
+	set_event_id(ev, a->event_id_run, ++a->event_id_next);
+}
+
+#define RINGBUF_FILE	"kernel_lost"
+
+uint64_t agent_ai_ringbuf_seen(struct agent *a, uint64_t now_total)
+{
+	const char *dir = a->policy->spool_dir;
+	unsigned long long v;
+	char path[4200];
+	FILE *f;
+	int n;
+
+	if (!dir || !a->loader.adopted_maps)
+		return now_total;	/* new pins: their counters start at 0 with us */
+	snprintf(path, sizeof(path), "%s/" RINGBUF_FILE, dir);
+	f = fopen(path, "re");
+	if (!f)
+		return now_total;
+	n = fscanf(f, "%llu", &v);
+	fclose(f);
+	return n == 1 && v <= now_total ? v : now_total;
+}
+
+void agent_ai_ringbuf_reported(struct agent *a, uint64_t total)
+{
+	const char *dir = a->policy->spool_dir;
+	char path[4200], tmp[4300];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/" RINGBUF_FILE, dir);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	/* a crash leaves the old value or the new one: at worst reported again, never lost */
+	if (fprintf(f, "%llu\n", (unsigned long long)total) < 0 || fclose(f) || rename(tmp, path))
+		tg_warn("cannot record the reported ring buffer losses in %s: %s", path, strerror(errno));
+}
+
+void agent_ai_commit(struct agent *a)
+{
+	if (a->ai)
+		sink_ai_commit(a->ai);
+}
+
 void agent_ai_event(struct agent *a, json_object *ev)
 {
 	int err;
 
+	stamp_agent_event(a, ev);
 	if (a->ai && a->ai_reporting_loss)
 		sink_ai_submit_loss_report(a->ai, ev);
 	else if (a->ai)
@@ -222,6 +332,7 @@ void agent_ai_tick(struct agent *a)
 		{ "tlsguard.appinsights.sent", st.sent },
 		{ "tlsguard.appinsights.failed", st.failed },
 		{ "tlsguard.appinsights.spooled", st.spooled },
+		{ "tlsguard.appinsights.lost_quota", st.lost_quota },
 	};
 	sink_ai_metrics(a->ai, m, sizeof(m) / sizeof(m[0]));
 }

@@ -50,6 +50,26 @@ int agent_ai_check(const struct tg_policy *p, struct tg_diag *diag);
  */
 void agent_ai_event(struct agent *a, json_object *ev);
 
+/*
+ * A kernel event's event_id: a hash of the host name and the ring buffer record
+ * (@raw, @len), so a record read again after a crash gets the same id.
+ * Events without one get "<run id><counter>" in agent_ai_event().
+ */
+void agent_ai_stamp(struct agent *a, json_object *ev, const void *raw, size_t len);
+
+/* After each ring-buffer batch (and agent event): the journal's group commit. */
+void agent_ai_commit(struct agent *a);
+
+/*
+ * Kernel ring buffer losses already reported in `loss` events, kept in
+ * events.spool.dir across crashes: over adopted pins, the losses counted while
+ * no agent ran (a crash, a restart under a flood) are reported by the next
+ * start, and what an earlier agent reported is not reported twice. Without a
+ * spool directory, @now_total (the counter at start) as before.
+ */
+uint64_t agent_ai_ringbuf_seen(struct agent *a, uint64_t now_total);
+void agent_ai_ringbuf_reported(struct agent *a, uint64_t total);
+
 /* About once a second: flood windows, periodic metrics. */
 void agent_ai_tick(struct agent *a);
 

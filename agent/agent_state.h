@@ -53,6 +53,8 @@ struct tg_sink_stats {
 	char last_error[256];
 };
 
+struct tg_ringread;
+
 struct agent {
 	const struct tg_agent_opts *opts;
 	struct tg_policy *policy;
@@ -74,7 +76,7 @@ struct agent {
 	struct tg_enforcer enforcer;
 	struct tg_event_ctx ev_ctx;
 	struct tg_event_file ev_file;
-	struct ring_buffer *rb;
+	struct tg_ringread *rb;		/* ringread.h: advanced only after the journal commit */
 	struct tg_control control;
 	struct tg_metrics metrics;
 	int epfd, sigfd;
@@ -100,6 +102,7 @@ struct agent {
 	void (*ai_on_loss)(struct agent *a, const char *message);
 	bool ai_protect_logged;
 	bool ai_reporting_loss;		/* the event being emitted reports App Insights losses */
+	uint64_t event_id_run, event_id_next;	/* agent events' event_id (agent_ai.c) */
 	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
 };
 

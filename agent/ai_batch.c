@@ -276,8 +276,10 @@ enum tg_ai_class ai_status_class(int s)
 	case 0:			/* no HTTP answer at all: connection reset, timeout, TLS error */
 	case 408:
 	case 429:
-	case 439:
 		return TG_AI_RETRY;
+	case 402:
+	case 439:
+		return TG_AI_QUOTA;
 	case 206:
 		return TG_AI_PARTIAL;
 	case 401:
@@ -296,7 +298,13 @@ enum tg_ai_class ai_status_class(int s)
 
 bool ai_item_retryable(int s)
 {
-	return s == 408 || s == 429 || s == 439 || s == 500 || s == 503;
+	/* 307/308 per item: the service moved; the items go again (to the new host) */
+	return s == 408 || s == 429 || s == 500 || s == 503 || s == 307 || s == 308;
+}
+
+bool ai_item_quota(int s)
+{
+	return s == 402 || s == 439;
 }
 
 void ai_response_free(struct tg_ai_response *r)
@@ -315,7 +323,7 @@ static long get_long(json_object *obj, const char *key, long dflt)
 	return (long)json_object_get_int64(v);
 }
 
-enum { ITEM_OK, ITEM_RETRY, ITEM_LOST };
+enum { ITEM_OK, ITEM_RETRY, ITEM_LOST, ITEM_QUOTA };
 
 /* Mark each error's index; the first mention of an index wins. */
 static void mark_errors(json_object *errors, uint8_t *state, size_t nsent, struct tg_ai_response *r)
@@ -330,7 +338,12 @@ static void mark_errors(json_object *errors, uint8_t *state, size_t nsent, struc
 		}
 		if (state[idx] != ITEM_OK)
 			continue;
-		state[idx] = ai_item_retryable(status) ? ITEM_RETRY : ITEM_LOST;
+		state[idx] = ai_item_retryable(status) ? ITEM_RETRY :
+			     ai_item_quota(status) ? ITEM_QUOTA : ITEM_LOST;
+		if (state[idx] == ITEM_QUOTA)
+			r->nquota++;
+		if (status == 307 || status == 308)
+			r->nredirect++;
 		if (state[idx] == ITEM_LOST && !r->first_lost_status) {
 			r->first_lost_status = status ? status : -1;
 			if (json_object_object_get_ex(e, "message", &m) &&
@@ -393,7 +406,7 @@ int ai_response_parse(const char *body, size_t len, size_t nsent, struct tg_ai_r
 		ret = collect(state, nsent, ITEM_LOST, &r->lost, &r->nlost);
 	if (ret)
 		goto out;
-	accounted = r->nretry + r->nlost + (r->items_accepted > 0 ? r->items_accepted : 0);
+	accounted = r->nretry + r->nlost + r->nquota + (r->items_accepted > 0 ? r->items_accepted : 0);
 	if (r->items_accepted >= 0 && accounted < nsent)
 		r->unaccounted = nsent - accounted;
 out:

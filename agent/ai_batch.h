@@ -80,16 +80,20 @@ int ai_gunzip(const void *in, size_t len, size_t max_out, uint8_t **out, size_t 
 enum tg_ai_class {
 	TG_AI_OK,		/* 200 (and other 2xx): all accepted */
 	TG_AI_PARTIAL,		/* 206: parse the body, resend the retryable indexes */
-	TG_AI_RETRY,		/* 408 429 439 500 502 503 504 (other 5xx), 0 = network error */
+	TG_AI_RETRY,		/* 408 429 500 502 503 504 (other 5xx), 0 = network error */
 	TG_AI_AUTH,		/* 401 403: refresh the Entra ID token, retry a bounded number of times */
-	TG_AI_DROP,		/* 400 402 404 and anything else: count as lost, log once */
-	TG_AI_REDIRECT,		/* 307 308: follow to the same host only */
+	TG_AI_DROP,		/* 400 404 and anything else: count as lost, log once */
+	TG_AI_REDIRECT,		/* 307 308: follow to an allow-listed host (ai_redirect_allowed()) */
+	TG_AI_QUOTA,		/* 402 439: daily cap / quota; retrying only burns more: lost as `quota` */
 };
 
 enum tg_ai_class ai_status_class(int http_status);
 
 /* Whether an item with this per-item statusCode (206 errors[]) is worth resending. */
 bool ai_item_retryable(int status);
+
+/* A per-item statusCode meaning the daily cap or quota was reached (402, 439). */
+bool ai_item_quota(int status);
 
 struct tg_ai_response {
 	long items_received;	/* -1 when absent */
@@ -98,6 +102,8 @@ struct tg_ai_response {
 	size_t nretry;
 	size_t *lost;		/* request indexes rejected for good, ascending, unique */
 	size_t nlost;
+	size_t nquota;		/* items refused for the daily cap / quota (402, 439): not in lost */
+	size_t nredirect;	/* items answered 307/308: in retry (resent, to the Location if allowed) */
 	size_t unaccounted;	/* items neither accepted nor in errors[] per the counts */
 	size_t bad_errors;	/* errors[] entries with no valid index (ignored) */
 	int first_lost_status;	/* for the one log line: 0 when nothing was lost */

@@ -68,6 +68,7 @@ struct item {
 	char *name;		/* event name / metric name, final */
 	double number;		/* count measurement, or metric value */
 	int count;		/* metric samples */
+	char op_id[129];	/* ai.operation.id: the event's event_id, "" when none */
 	struct props props;
 };
 
@@ -263,7 +264,7 @@ static char *render_common(const struct tg_ai_envelope *e)
 	out_cstr(&o, e->role_instance);
 	out_lit(&o, ",\"ai.internal.sdkVersion\":");
 	out_cstr(&o, e->sdk_version);
-	out_lit(&o, "}");
+	/* tags stay open: render() adds the item's ai.operation.id and closes them */
 	if (o.oom) {
 		free(o.p);
 		return NULL;
@@ -686,6 +687,11 @@ static void render(const struct tg_ai_envelope *e, const struct item *it, struct
 	out_lit(o, ",\"time\":");
 	out_cstr(o, it->time);
 	out_raw(o, e->common, strlen(e->common));
+	if (it->op_id[0]) {
+		out_lit(o, ",\"ai.operation.id\":");
+		out_cstr(o, it->op_id);
+	}
+	out_lit(o, "}");
 	out_lit(o, ",\"data\":{\"baseType\":");
 	out_cstr(o, it->base_type);
 	out_lit(o, ",\"baseData\":{\"ver\":2,");
@@ -826,6 +832,10 @@ int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, char *
 		if (isfinite(count) && count >= 0)
 			it.number = count;
 	}
+	/* the event's stable id groups a replayed duplicate with its original (docs/events.md) */
+	if (json_object_object_get_ex(event, "event_id", &v) && json_object_is_type(v, json_type_string) &&
+	    json_object_get_string_len(v) < (int)sizeof(it.op_id))
+		snprintf(it.op_id, sizeof(it.op_id), "%s", json_object_get_string(v));
 	item_time(&it, json_object_object_get_ex(event, "time", &v) &&
 		       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL,
 		  NULL);

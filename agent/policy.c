@@ -1498,6 +1498,8 @@ static const struct field ai_fields[] = {
 	{ "auth", F_ENUM, P(ai_auth), .names = ai_auth_names },
 	{ "client_id", F_STR, P(ai_client_id) },
 	{ "imds_url", F_STR, P(ai_imds_url) },
+	{ "test_redirect_suffixes", F_STRLIST, P(ai_test_redirect_suffixes) },
+	{ "test_resolve", F_STRLIST, P(ai_test_resolve) },
 	END
 };
 
@@ -1505,6 +1507,7 @@ static const struct field spool_fields[] = {
 	{ "dir", F_STR, P(spool_dir) },
 	{ "max_bytes", F_SIZE, P(spool_max_bytes) },
 	{ "max_age", F_DURATION, P(spool_max_age_s) },
+	{ "journal", F_BOOL, P(spool_journal) },
 	END
 };
 
@@ -1765,6 +1768,7 @@ static struct tg_policy *policy_new(const char *name)
 	p->min_tls_version = TG_TLS_1_2;
 	p->spool_max_bytes = TG_SPOOL_MAX_BYTES_DEFAULT;
 	p->spool_max_age_s = TG_SPOOL_MAX_AGE_DEFAULT;
+	p->spool_journal = true;
 	p->ai_metrics_interval_s = TG_AI_METRICS_INTERVAL_DEFAULT;
 	p->ai_flood_window_s = TG_AI_FLOOD_WINDOW_DEFAULT;
 	p->dns_grace_s = TG_DNS_GRACE_DEFAULT;
@@ -1820,6 +1824,8 @@ void policy_free(struct tg_policy *p)
 	free(p->ai_ca_file);
 	free(p->ai_client_id);
 	free(p->ai_imds_url);
+	strlist_free(&p->ai_test_redirect_suffixes);
+	strlist_free(&p->ai_test_resolve);
 	strlist_free(&p->encrypt_fields);
 	strlist_free(&p->hash_fields);
 	strlist_free(&p->key_files);

@@ -138,6 +138,7 @@ struct tg_policy {
 	char *spool_dir;
 	uint64_t spool_max_bytes;
 	unsigned int spool_max_age_s;
+	bool spool_journal;		/* events.spool.journal, default true (journal.h) */
 	/* events.application_insights tuning; 0 means the sink's default unless noted */
 	unsigned int ai_batch_items;
 	uint64_t ai_batch_bytes;
@@ -151,6 +152,9 @@ struct tg_policy {
 	int ai_auth;				/* enum tg_ai_auth_mode (ai_auth.h), default auto */
 	char *ai_client_id;			/* user-assigned managed identity */
 	char *ai_imds_url;			/* NULL: the IMDS address */
+	/* tests only (docs/policy.md says so): stand-ins named like Azure Monitor hosts */
+	struct tg_strlist ai_test_redirect_suffixes;	/* more allowed redirect suffixes */
+	struct tg_strlist ai_test_resolve;		/* "host:port:address" */
 
 	char *control_socket;
 	char *control_group;

@@ -20,6 +20,7 @@
 #include "ai_envelope.h"
 #include "connstr.h"
 #include "flood.h"
+#include "journal.h"
 #include "log.h"
 #include "sink_ai.h"
 #include "spool.h"
@@ -34,12 +35,15 @@
 #define MAX_RETRY_AFTER_S	3600
 #define MIN_BATCH_BYTES		(128u << 10)	/* room for the largest item (64 KB) */
 #define LOGGED_STATUSES		16
+#define COMMIT_MAX		4096	/* submitted items before a commit is forced */
 
 enum qkind { Q_EVENT, Q_SUMMARY, Q_METRICS };
 
 struct qitem {
 	struct qitem *next;
 	enum qkind kind;
+	bool quiet;			/* a loss report (count_loss_quiet_locked()) */
+	uint64_t jseq;			/* journal sequence, 0: not journaled */
 	uint64_t count;			/* Q_SUMMARY */
 	char last_time[40];		/* Q_SUMMARY */
 	json_object *obj;		/* Q_EVENT: a deep copy, owned (no parsing on the sender) */
@@ -78,13 +82,18 @@ struct response {
 	size_t len;
 	bool overflow;
 	char retry_after[64];
+	char location[1024];		/* a 206's Location: where its 307/308 items go */
 	char err[200];
 };
 
 struct tg_sink_ai {
 	/* set up by sink_ai_new(), read-only afterwards */
 	struct tg_connstr cs;
-	char *url;			/* where requests go (a 308 moves it), sender thread */
+	char *url;			/* where requests go (a redirect moves it), sender thread */
+	char *home_url;			/* the connection string's: the fallback when the moved one fails */
+	char **suffixes;		/* extra allowed redirect suffixes (tests) */
+	size_t nsuffixes;
+	struct curl_slist *resolve;	/* tests: CURLOPT_RESOLVE */
 	char *ca_file;
 	char *spool_dir;
 	char endpoint[256];
@@ -96,6 +105,12 @@ struct tg_sink_ai {
 	uint64_t timeout_ms, stop_timeout_ms, metrics_ms;
 
 	/* agent thread only */
+	struct tg_journal *journal;	/* append here, ack on the sender */
+	struct qitem *phead, *ptail;	/* submitted, waiting for the journal commit */
+	size_t plen;
+	char *jbuf;			/* their JSON lines, for the one journal write */
+	size_t jlen, jcap;
+	bool logged_journal;
 	struct tg_flood *flood;
 	uint64_t next_metrics_ms;
 	bool stopped;
@@ -111,7 +126,9 @@ struct tg_sink_ai {
 	unsigned int failures;		/* in a row */
 	uint64_t next_expire_ms;
 	int logged_status[LOGGED_STATUSES];
-	bool logged_redirect, logged_protect, logged_unreadable_206;
+	bool logged_redirect, logged_protect, logged_unreadable_206, logged_quota;
+	uint64_t jseq_done;		/* every journaled item up to here is batched, settled or lost */
+	uint64_t jseq_acked;
 	bool started;
 	pthread_t thread;
 
@@ -174,7 +191,7 @@ static void signal_losses_locked(struct tg_sink_ai *s)
 	}
 }
 
-enum loss { LOSS_REJECTED, LOSS_QUEUE_FULL, LOSS_EVICTED, LOSS_EXPIRED, LOSS_OTHER };
+enum loss { LOSS_REJECTED, LOSS_QUEUE_FULL, LOSS_EVICTED, LOSS_EXPIRED, LOSS_OTHER, LOSS_QUOTA };
 
 /*
  * Count @n lost items. Losses are signalled to the agent, which reports them in
@@ -207,6 +224,10 @@ static void count_loss_quiet_locked(struct tg_sink_ai *s, enum loss why, uint64_
 	case LOSS_OTHER:
 		s->st.lost_other += n;
 		s->pending.other += n;
+		break;
+	case LOSS_QUOTA:
+		s->st.lost_quota += n;
+		s->pending.quota += n;
 		break;
 	}
 	if (quiet)
@@ -252,7 +273,8 @@ bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out)
 	s->pending_signalled = false;
 	s->pending_deferred = false;
 	pthread_mutex_unlock(&s->mu);
-	any = out->queue_full || out->evicted || out->expired || out->other;
+	any = out->queue_full || out->evicted || out->expired || out->other || out->quota ||
+	      out->torn_bytes;
 	return any;
 }
 
@@ -267,6 +289,16 @@ void sink_ai_stats(struct tg_sink_ai *s, struct tg_sink_ai_stats *st)
 	*st = s->st;
 	st->queued += s->qlen;
 	pthread_mutex_unlock(&s->mu);
+	if (s->journal) {
+		struct tg_journal_stats js;
+
+		journal_stats(s->journal, &js);
+		st->journal_bytes = js.bytes;
+		st->journal_syncs = js.syncs;
+		st->journal_write_errors = js.write_errors;
+		st->journal_evicted = js.evicted.items;
+		st->journal_expired = js.expired.items;
+	}
 	st->flood_folded = __atomic_load_n(&s->flood_folded, __ATOMIC_RELAXED);
 	st->flood_summaries = __atomic_load_n(&s->flood_summaries, __ATOMIC_RELAXED);
 }
@@ -330,6 +362,124 @@ static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, con
 	return true;
 }
 
+/* ---- the journal (agent thread appends, sender acknowledges) ----------------------- */
+
+static int jbuf_add(struct tg_sink_ai *s, const char *text, size_t len)
+{
+	size_t need = s->jlen + len + 1;
+
+	if (need > s->jcap) {
+		size_t cap = s->jcap ? s->jcap : 64 << 10;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(s->jbuf, cap);
+		if (!p)
+			return -ENOMEM;
+		s->jbuf = p;
+		s->jcap = cap;
+	}
+	if (s->jlen)
+		s->jbuf[s->jlen++] = '\n';
+	memcpy(s->jbuf + s->jlen, text, len);
+	s->jlen += len;
+	return 0;
+}
+
+/*
+ * Hold @obj (taken) until sink_ai_commit() has written it to the journal: only
+ * then is it the sender's. Its sequence is the journal's next one plus what
+ * waits already, so the order of the journal is the order of the queue.
+ */
+static void stage(struct tg_sink_ai *s, enum qkind kind, json_object *obj, uint64_t count,
+		  const char *last_time, bool quiet)
+{
+	struct qitem *q = malloc(sizeof(*q) + 1);
+	const char *text;
+	size_t len = 0;
+
+	text = q ? json_object_to_json_string_length(obj, JSON_FLAGS, &len) : NULL;
+	if (!text || jbuf_add(s, text, len)) {
+		pthread_mutex_lock(&s->mu);
+		count_loss_quiet_locked(s, LOSS_OTHER, count ? count : 1, quiet);
+		pthread_mutex_unlock(&s->mu);
+		free(q);
+		json_object_put(obj);
+		return;
+	}
+	memset(q, 0, sizeof(*q) + 1);
+	q->kind = kind;
+	q->obj = obj;
+	q->quiet = quiet;
+	q->count = count;
+	snprintf(q->last_time, sizeof(q->last_time), "%s", last_time ? last_time : "");
+	q->jseq = journal_next_seq(s->journal) + s->plen;
+	if (s->ptail)
+		s->ptail->next = q;
+	else
+		s->phead = q;
+	s->ptail = q;
+	if (++s->plen >= COMMIT_MAX)
+		sink_ai_commit(s);
+}
+
+void sink_ai_commit(struct tg_sink_ai *s)
+{
+	struct tg_spool_loss lost = { 0 };
+	struct qitem *q, *next;
+	bool wake;
+	int err;
+
+	if (!s || !s->plen)
+		return;
+	err = journal_append(s->journal, s->jbuf, s->jlen, (uint32_t)s->plen, &lost);
+	if (err && !s->logged_journal) {
+		tg_err("appinsights: cannot write the journal: %s; events are sent but a crash "
+		       "until it works again would lose them", strerror(-err));
+		s->logged_journal = true;
+	} else if (!err) {
+		s->logged_journal = false;
+	}
+	if (lost.items)
+		tg_warn("appinsights: the journal was full (events.spool.max_bytes): %llu "
+			"unacknowledged item(s) are no longer protected against a crash",
+			(unsigned long long)lost.items);
+	pthread_mutex_lock(&s->mu);
+	wake = !s->qlen;
+	for (q = s->phead; q; q = next) {
+		next = q->next;
+		q->next = NULL;
+		if (s->qlen >= s->queue_max || s->stop) {
+			count_loss_quiet_locked(s, LOSS_QUEUE_FULL, q->count ? q->count : 1, q->quiet);
+			json_object_put(q->obj);
+			free(q);
+			continue;
+		}
+		if (s->qtail)
+			s->qtail->next = q;
+		else
+			s->qhead = q;
+		s->qtail = q;
+		s->qlen++;
+	}
+	if (wake && s->qlen)
+		pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	s->phead = s->ptail = NULL;
+	s->plen = 0;
+	s->jlen = 0;
+}
+
+/* Sender: everything journaled up to jseq_done is settled (sent, lost or in the spool). */
+static void journal_settle(struct tg_sink_ai *s)
+{
+	if (!s->journal || s->jseq_done <= s->jseq_acked)
+		return;
+	journal_ack(s->journal, s->jseq_done);
+	s->jseq_acked = s->jseq_done;
+}
+
 static void submit(struct tg_sink_ai *s, json_object *ev, bool loss_report)
 {
 	json_object *copy = NULL;
@@ -351,7 +501,10 @@ static void submit(struct tg_sink_ai *s, json_object *ev, bool loss_report)
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	enqueue(s, Q_EVENT, copy, NULL, 0, 0, NULL, loss_report);
+	if (s->journal)
+		stage(s, Q_EVENT, copy, 0, NULL, loss_report);
+	else
+		enqueue(s, Q_EVENT, copy, NULL, 0, 0, NULL, loss_report);
 }
 
 void sink_ai_submit(struct tg_sink_ai *s, json_object *ev)
@@ -369,13 +522,32 @@ static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
 	struct tg_sink_ai *s = ctx;
 
 	__atomic_add_fetch(&s->flood_summaries, 1, __ATOMIC_RELAXED);
+	if (s->journal) {
+		/* the journal holds the summary as it will be sent */
+		json_tokener *tok = json_tokener_new();
+		json_object *o = tok ? json_tokener_parse_ex(tok, sum->sample, (int)sum->len) : NULL;
+
+		json_tokener_free(tok);
+		if (!json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			count_loss(s, LOSS_OTHER, sum->count);
+			return;
+		}
+		json_object_object_add(o, "count", json_object_new_int64((int64_t)sum->count));
+		if (sum->last_time && sum->last_time[0])
+			json_object_object_add(o, "last_time", json_object_new_string(sum->last_time));
+		stage(s, Q_SUMMARY, o, sum->count, sum->last_time, false);
+		return;
+	}
 	enqueue(s, Q_SUMMARY, NULL, sum->sample, sum->len, sum->count, sum->last_time, false);
 }
 
 void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms)
 {
-	if (s && !s->stopped)
+	if (s && !s->stopped) {
 		flood_expire(s->flood, now_ms, 0, emit_summary, s);
+		sink_ai_commit(s);	/* summaries, and whatever a caller did not commit */
+	}
 }
 
 bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms)
@@ -633,6 +805,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return stop_due(arg);
 }
 
+static void endpoint_text(const char *url, char *out, size_t len);
+
 static int setup_curl(struct tg_sink_ai *s)
 {
 	s->h = curl_easy_init();
@@ -653,13 +827,126 @@ static int setup_curl(struct tg_sink_ai *s)
 	curl_easy_setopt(s->h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(s->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(s->h, CURLOPT_XFERINFODATA, s);
+	if (s->resolve)
+		curl_easy_setopt(s->h, CURLOPT_RESOLVE, s->resolve);
 	return 0;
+}
+
+/* ---- redirects ------------------------------------------------------------------ */
+
+/*
+ * The ingestion hosts of Azure Monitor, as the Application Insights
+ * connection strings and the Azure Monitor OpenTelemetry exporters name them:
+ * <region>.in.applicationinsights.azure.com (and the global
+ * dc.applicationinsights.azure.com), dc.services.visualstudio.com (the
+ * classic global endpoint), the monitor.azure.* ingestion and data collection
+ * endpoints, and the sovereign clouds' equivalents.
+ */
+const char *const tg_ai_redirect_suffixes[] = {
+	".applicationinsights.azure.com",
+	".services.visualstudio.com",
+	".monitor.azure.com",
+	".applicationinsights.azure.cn",
+	".monitor.azure.cn",
+	".applicationinsights.us",
+	".monitor.azure.us",
+	NULL,
+};
+
+static bool ends_with_label(const char *host, const char *suffix)
+{
+	size_t h = strlen(host), n = strlen(suffix);
+
+	if (!n)
+		return false;
+	if (suffix[0] != '.') {
+		/* "example.test" allows example.test and *.example.test */
+		if (h == n)
+			return !strcasecmp(host, suffix);
+		return h > n && host[h - n - 1] == '.' && !strcasecmp(host + h - n, suffix);
+	}
+	return h > n && !strcasecmp(host + h - n, suffix);
+}
+
+bool sink_ai_redirect_allowed(const char *host, char *const *extra, size_t nextra)
+{
+	size_t len = host ? strlen(host) : 0;
+
+	/* a trailing dot would be the same name to DNS, and a way around the check */
+	if (!len || host[len - 1] == '.')
+		return false;
+	for (size_t i = 0; tg_ai_redirect_suffixes[i]; i++)
+		if (ends_with_label(host, tg_ai_redirect_suffixes[i]))
+			return true;
+	for (size_t i = 0; i < nextra; i++)
+		if (extra[i] && ends_with_label(host, extra[i]))
+			return true;
+	return false;
+}
+
+/* May a request (and its token) follow @from's redirect to @to? Counts and logs a refusal. */
+static bool redirect_ok(struct tg_sink_ai *s, const char *from, const char *to)
+{
+	char *scheme, *host, *port;
+	bool ok;
+
+	if (same_origin(from, to) || same_origin(s->home_url, to))
+		return true;
+	if (origin(to, &scheme, &host, &port))
+		return false;
+	ok = !strcasecmp(scheme, "https") && sink_ai_redirect_allowed(host, s->suffixes, s->nsuffixes);
+	if (!ok) {
+		pthread_mutex_lock(&s->mu);
+		s->st.redirects_refused++;
+		pthread_mutex_unlock(&s->mu);
+		if (!s->logged_redirect)
+			tg_warn("appinsights: the endpoint redirects to another host (%s://%s:%s), "
+				"not an Azure Monitor ingestion host; not followed: credentials and "
+				"events go to the connection string's host and Azure Monitor's only "
+				"(logged once, counted in status: redirects_refused)", scheme, host, port);
+		s->logged_redirect = true;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	return ok;
+}
+
+/* Later requests go to @url (a redirect's target), or home again when @url is the home one. */
+static void move_to(struct tg_sink_ai *s, const char *url)
+{
+	char *moved = strdup(url);
+	bool home = same_origin(url, s->home_url);
+
+	if (!moved)
+		return;
+	if (strcmp(moved, s->url) && !home)
+		tg_info("appinsights: the endpoint moved this sink to %s", moved);
+	free(s->url);
+	s->url = moved;
+	pthread_mutex_lock(&s->mu);
+	if (home)
+		s->st.redirected_to[0] = '\0';
+	else
+		endpoint_text(moved, s->st.redirected_to, sizeof(s->st.redirected_to));
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A request to a host a redirect led to failed: the configured one is tried next. */
+static void fall_back_home(struct tg_sink_ai *s)
+{
+	if (!strcmp(s->url, s->home_url))
+		return;
+	tg_info("appinsights: %s failed; back to the connection string's endpoint", s->st.redirected_to);
+	move_to(s, s->home_url);
 }
 
 /*
  * POST @gz to the ingestion endpoint: redirects followed to the same origin
- * only, a 401/403 refreshes the token a bounded number of times. @r gets the
- * final answer.
+ * or an allow-listed Azure Monitor host (redirect_ok()), a 401/403 refreshes
+ * the token a bounded number of times. The token is requested for the
+ * connection string's audience, which every Azure Monitor ingestion host of
+ * the cloud accepts, so it stays valid after a redirect. @r gets the final answer.
  */
 static void post(struct tg_sink_ai *s, const uint8_t *gz, size_t len, uint64_t timeout_ms,
 		 struct response *r)
@@ -724,6 +1011,9 @@ static void post(struct tg_sink_ai *s, const uint8_t *gz, size_t len, uint64_t t
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &r->status);
 		if (curl_easy_header(s->h, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK)
 			snprintf(r->retry_after, sizeof(r->retry_after), "%s", ra->value);
+		if (r->status == 206 &&
+		    curl_easy_header(s->h, "Location", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK)
+			snprintf(r->location, sizeof(r->location), "%s", ra->value);
 		switch (ai_status_class((int)r->status)) {
 		case TG_AI_REDIRECT:
 			curl_easy_getinfo(s->h, CURLINFO_REDIRECT_URL, &loc);
@@ -731,13 +1021,9 @@ static void post(struct tg_sink_ai *s, const uint8_t *gz, size_t len, uint64_t t
 				snprintf(r->err, sizeof(r->err), "HTTP %ld without a Location", r->status);
 				goto out;
 			}
-			if (!same_origin(url, loc)) {
-				if (!s->logged_redirect)
-					tg_warn("appinsights: the endpoint redirects to another host (%s); "
-						"not followed: credentials and events go to the connection "
-						"string's host only", loc);
-				s->logged_redirect = true;
-				snprintf(r->err, sizeof(r->err), "redirect to another host refused");
+			if (!redirect_ok(s, url, loc)) {
+				snprintf(r->err, sizeof(r->err), "redirect to a host outside the Azure "
+					 "Monitor allow-list refused");
 				goto out;
 			}
 			if (++hops > MAX_REDIRECTS) {
@@ -751,14 +1037,8 @@ static void post(struct tg_sink_ai *s, const uint8_t *gz, size_t len, uint64_t t
 				snprintf(r->err, sizeof(r->err), "out of memory");
 				return;
 			}
-			if (r->status == 308) {	/* permanent: later requests go there directly */
-				char *moved = strdup(url);
-
-				if (moved) {
-					free(s->url);
-					s->url = moved;
-				}
-			}
+			/* 307 and 308 alike: later batches go there too, until it fails */
+			move_to(s, url);
 			continue;
 		case TG_AI_AUTH:
 			if (s->auth && auth_tries++ < MAX_AUTH_RETRIES) {
@@ -821,7 +1101,7 @@ static void on_success(struct tg_sink_ai *s, uint64_t accepted)
 static void on_failure(struct tg_sink_ai *s, const struct response *r, uint64_t now)
 {
 	uint64_t delay = 0, ra = 0;
-	bool throttled = r->status == 429 || r->status == 439;
+	bool throttled = r->status == 429;
 
 	if (r->retry_after[0] && !ai_retry_after_parse(r->retry_after, time(NULL), &ra)) {
 		delay = (ra > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S : ra) * 1000;
@@ -831,6 +1111,7 @@ static void on_failure(struct tg_sink_ai *s, const struct response *r, uint64_t 
 	}
 	s->next_attempt_ms = now + delay;
 	s->failures++;
+	fall_back_home(s);
 	pthread_mutex_lock(&s->mu);
 	s->st.retries++;
 	s->st.throttled += throttled;
@@ -894,8 +1175,22 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
 		on_success(s, n);
 		return DONE;
 	}
-	accepted = n - pr.nretry - pr.nlost - pr.unaccounted;
+	accepted = n - pr.nretry - pr.nlost - pr.nquota - pr.unaccounted;
 	on_success(s, accepted);
+	if (pr.nquota) {
+		if (!s->logged_quota)
+			tg_err("appinsights: %zu of %zu item(s) refused for the resource's daily cap "
+			       "or quota; counted as lost (quota). Logged once.", pr.nquota, n);
+		s->logged_quota = true;
+		count_loss(s, LOSS_QUOTA, pr.nquota);
+	}
+	/* items answered 307/308 go again, to the Location when it may be followed */
+	bool moved = pr.nredirect && r->location[0] && redirect_ok(s, s->url, r->location);
+
+	if (moved) {
+		bump(s, &s->st.redirects);
+		move_to(s, r->location);
+	}
 	if (pr.nlost) {
 		char what[320];
 
@@ -920,6 +1215,8 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
 		s->st.retries++;
 		pthread_mutex_unlock(&s->mu);
 		s->next_attempt_ms = now + (r->retry_after[0] ? 0 : backoff_next(&s->backoff));
+		if (moved && pr.nredirect == pr.nretry)
+			s->next_attempt_ms = now;	/* only moved, not refused: to the new host at once */
 		if (r->retry_after[0]) {
 			uint64_t ra;
 
@@ -929,6 +1226,29 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
 	}
 	ai_response_free(&pr);
 	return DONE;
+}
+
+/*
+ * 402/439: the resource's daily cap or quota. The SDKs drop such items without
+ * retrying (a retry only adds to the bill, or is refused again): counted as
+ * `quota`, reported in a loss event. A Retry-After still spaces the next request.
+ */
+static void on_quota(struct tg_sink_ai *s, const struct response *r, size_t n, uint64_t now)
+{
+	uint64_t ra;
+
+	if (!s->logged_quota)
+		tg_err("appinsights: HTTP %ld: the Application Insights resource's daily cap or "
+		       "quota is reached; %zu item(s) dropped, counted as lost (quota). Raise the "
+		       "cap or lower the volume. Logged once.", r->status, n);
+	s->logged_quota = true;
+	count_loss(s, LOSS_QUOTA, n);
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->st.last_error, sizeof(s->st.last_error), "HTTP %ld: daily cap or quota reached",
+		 r->status);
+	pthread_mutex_unlock(&s->mu);
+	if (r->retry_after[0] && !ai_retry_after_parse(r->retry_after, time(NULL), &ra))
+		s->next_attempt_ms = now + (ra > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S : ra) * 1000;
 }
 
 /* Send @b once (plus redirects and token refreshes). */
@@ -956,6 +1276,9 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 		break;
 	case TG_AI_PARTIAL:
 		out = handle_partial(s, b, &r, now);
+		break;
+	case TG_AI_QUOTA:
+		on_quota(s, &r, n, now);
 		break;
 	case TG_AI_DROP: {
 		char what[300];
@@ -992,11 +1315,13 @@ static void flush_batch(struct tg_sink_ai *s, uint64_t timeout_ms, bool may_send
 	if (may_send && store_empty(s) && sink_ai_now_ms() >= s->next_attempt_ms &&
 	    attempt(s, s->batch, timeout_ms) == DONE) {
 		ai_batch_reset(s->batch);
+		journal_settle(s);
 		return;
 	}
 	body = ai_batch_body(s->batch, &len);
 	store_put(s, body, len, (uint32_t)n);
 	ai_batch_reset(s->batch);
+	journal_settle(s);	/* the spool holds it now (fsync'ed), or it was counted lost */
 }
 
 /* Send stored batches, oldest first, while the endpoint takes them. */
@@ -1061,7 +1386,17 @@ static void add_line(struct tg_sink_ai *s, char *line, size_t len, uint64_t item
 	free(line);
 }
 
+static void render_event_one(struct tg_sink_ai *s, struct qitem *q);
+
+/* The item is batched or counted as lost: the journal may forget it with its batch. */
 static void render_event(struct tg_sink_ai *s, struct qitem *q)
+{
+	render_event_one(s, q);
+	if (q->jseq > s->jseq_done)
+		s->jseq_done = q->jseq;
+}
+
+static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 {
 	uint64_t items = q->kind == Q_SUMMARY ? q->count : 1;
 	json_object *ev = q->obj ? q->obj : parse_json(q->json, q->len);
@@ -1125,6 +1460,8 @@ static void render(struct tg_sink_ai *s, struct qitem *list)
 		free(list);
 		list = next;
 	}
+	if (!ai_batch_count(s->batch))
+		journal_settle(s);	/* nothing open: all of it is settled */
 }
 
 /* ---- the sender thread ------------------------------------------------------------- */
@@ -1319,6 +1656,96 @@ static uint64_t or_default(uint64_t v, uint64_t dflt)
 	return v ? v : dflt;
 }
 
+/* journal_open(): an unacknowledged event goes to the queue, ahead of anything new. */
+static int replay_one(void *arg, uint64_t seq, char *line, size_t len)
+{
+	struct tg_sink_ai *s = arg;
+	json_object *o = parse_json(line, len), *v;
+	struct qitem *q;
+
+	if (!json_object_is_type(o, json_type_object) || !(q = calloc(1, sizeof(*q) + 1))) {
+		json_object_put(o);
+		count_loss(s, LOSS_OTHER, 1);
+		return 0;
+	}
+	q->kind = Q_EVENT;
+	q->obj = o;
+	q->jseq = seq;
+	/* a flood summary stands for its count, for the loss accounting */
+	if (json_object_object_get_ex(o, "count", &v) && json_object_get_int64(v) > 1) {
+		q->kind = Q_SUMMARY;
+		q->count = (uint64_t)json_object_get_int64(v);
+		if (json_object_object_get_ex(o, "last_time", &v))
+			snprintf(q->last_time, sizeof(q->last_time), "%s", json_object_get_string(v));
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->qtail)
+		s->qtail->next = q;
+	else
+		s->qhead = q;
+	s->qtail = q;
+	s->qlen++;	/* past queue_max if need be: the journal bounds them */
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* What the replay could not hand over is counted and reported, never silent. */
+static void replay_losses(struct tg_sink_ai *s, const struct tg_journal_replay *r)
+{
+	if (r->items)
+		tg_info("appinsights: replaying %llu event(s) the journal holds and Application "
+			"Insights did not acknowledge before the agent stopped",
+			(unsigned long long)r->items);
+	if (r->torn_items || r->torn_bytes) {
+		if (r->torn_same_boot) {
+			/* the kernel's ring buffer was not advanced past them (ringread.h) */
+			tg_info("appinsights: the journal's last write was cut short (%llu event(s), "
+				"%llu bytes); the kernel ring buffer still holds them and they are read "
+				"again", (unsigned long long)r->torn_items,
+				(unsigned long long)r->torn_bytes);
+		} else {
+			pthread_mutex_lock(&s->mu);
+			count_loss_locked(s, LOSS_OTHER, r->torn_items);
+			s->pending.torn += r->torn_items;
+			if (!r->torn_items)
+				s->pending.torn_bytes += r->torn_bytes;
+			signal_losses_locked(s);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	if (r->corrupt_items) {
+		tg_warn("appinsights: %llu journaled event(s) fail authentication (corrupt, "
+			"tampered, or a key no longer in the ring); lost",
+			(unsigned long long)r->corrupt_items);
+		count_loss(s, LOSS_OTHER, r->corrupt_items);
+	}
+	count_loss(s, LOSS_EXPIRED, r->expired_items);
+	s->st.journal_replayed = r->items;
+}
+
+static int open_journal(struct tg_sink_ai *s, const struct tg_sink_ai_config *cfg,
+			uint32_t max_age, bool protect, char *err, size_t errlen)
+{
+	struct tg_journal_replay res;
+	char dir[4200], msg[512];
+	struct tg_journal_config jc = {
+		.dir = dir, .kr = cfg->keys, .max_bytes = cfg->spool_max_bytes,
+		.max_age_s = max_age, .flags = protect ? TG_SPOOL_REQUIRE_ENCRYPTION : 0,
+	};
+
+	snprintf(dir, sizeof(dir), "%s/journal", cfg->spool_dir);
+	s->journal = journal_open(&jc, replay_one, s, &res, msg, sizeof(msg));
+	if (!s->journal) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "events.spool.dir: %s", msg);
+		return ret;
+	}
+	replay_losses(s, &res);
+	s->st.journal = true;
+	return 0;
+}
+
 static void endpoint_text(const char *url, char *out, size_t len)
 {
 	char *scheme, *host, *port;
@@ -1372,9 +1799,25 @@ struct tg_sink_ai *sink_ai_new(const struct tg_sink_ai_config *cfg, char *err, s
 		goto fail;
 	}
 	s->url = strdup(s->cs.track_url);
+	s->home_url = strdup(s->cs.track_url);
 	s->ca_file = cfg->ca_file && *cfg->ca_file ? strdup(cfg->ca_file) : NULL;
-	if (!s->url || (cfg->ca_file && *cfg->ca_file && !s->ca_file))
+	if (!s->url || !s->home_url || (cfg->ca_file && *cfg->ca_file && !s->ca_file))
 		goto nomem;
+	if (cfg->nredirect_suffixes) {
+		s->suffixes = calloc(cfg->nredirect_suffixes, sizeof(*s->suffixes));
+		if (!s->suffixes)
+			goto nomem;
+		for (size_t i = 0; i < cfg->nredirect_suffixes; i++)
+			if (!(s->suffixes[s->nsuffixes++] = strdup(cfg->redirect_suffixes[i])))
+				goto nomem;
+	}
+	for (size_t i = 0; i < cfg->nresolve; i++) {
+		struct curl_slist *l = curl_slist_append(s->resolve, cfg->resolve[i]);
+
+		if (!l)
+			goto nomem;
+		s->resolve = l;
+	}
 	endpoint_text(s->url, s->st.endpoint, sizeof(s->st.endpoint));
 	s->limits.max_items = or_default(cfg->batch_items, TG_AI_DEF_BATCH_ITEMS);
 	s->limits.max_bytes = or_default(cfg->batch_bytes, TG_AI_DEF_BATCH_BYTES);
@@ -1422,6 +1865,11 @@ struct tg_sink_ai *sink_ai_new(const struct tg_sink_ai_config *cfg, char *err, s
 		if (!s->spool_dir)
 			goto nomem;
 		load_losses(s);
+		if (cfg->journal) {
+			ret = open_journal(s, cfg, age, protect, err, errlen);
+			if (ret)
+				goto fail;
+		}
 		s->st.spool_on_disk = true;
 		s->st.spool_encrypted = cfg->keys && keyring_count(cfg->keys);
 		if (!s->st.spool_encrypted)
@@ -1481,6 +1929,7 @@ void sink_ai_stop(struct tg_sink_ai *s)
 	/* open windows hold counts that exist nowhere else */
 	if (s->flood && s->started)
 		flood_expire(s->flood, sink_ai_now_ms(), 1, emit_summary, s);
+	sink_ai_commit(s);
 	s->stopped = true;
 	__atomic_store_n(&s->abort_at_ms, sink_ai_now_ms() + s->stop_timeout_ms, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&s->mu);
@@ -1505,6 +1954,18 @@ void sink_ai_free(struct tg_sink_ai *s)
 		json_object_put(q->obj);
 		free(q);
 	}
+	for (q = s->phead; q; q = qn) {
+		qn = q->next;
+		json_object_put(q->obj);
+		free(q);
+	}
+	free(s->jbuf);
+	journal_close(s->journal);
+	curl_slist_free_all(s->resolve);
+	for (size_t i = 0; i < s->nsuffixes; i++)
+		free(s->suffixes[i]);
+	free(s->suffixes);
+	free(s->home_url);
 	for (e = s->store.head; e; e = en) {
 		en = e->next;
 		free(e->body);

@@ -68,7 +68,23 @@ struct tg_sink_ai_config {
 	int auth_mode;				/* enum tg_ai_auth_mode */
 	const char *client_id;
 	const char *imds_url;
+	bool journal;				/* with spool_dir: the durable journal (journal.h) */
+	char *const *redirect_suffixes;		/* tests: more allowed redirect host suffixes */
+	size_t nredirect_suffixes;
+	char *const *resolve;			/* tests: CURLOPT_RESOLVE "host:port:address" */
+	size_t nresolve;
 };
+
+/*
+ * Azure Monitor ingestion host suffixes a 307/308 may lead to (public cloud,
+ * Azure China, Azure US Government); the connection string's own host is
+ * always allowed. Anything else is refused: neither the token nor the data go
+ * there.
+ */
+extern const char *const tg_ai_redirect_suffixes[];
+
+/* Whether @host (no port) ends in one of tg_ai_redirect_suffixes or @extra (label boundary). */
+bool sink_ai_redirect_allowed(const char *host, char *const *extra, size_t nextra);
 
 enum tg_sink_ai_state {
 	TG_SINK_AI_OK,
@@ -80,15 +96,22 @@ struct tg_sink_ai_stats {
 	enum tg_sink_ai_state state;
 	uint64_t sent;			/* items accepted by the service */
 	uint64_t failed;		/* items lost, every reason (the sum below) */
-	uint64_t lost_rejected;		/* 400/402/404 or per-item errors that are not retryable */
+	uint64_t lost_rejected;		/* 400/404 or per-item errors that are not retryable */
+	uint64_t lost_quota;		/* 402/439: daily cap or quota reached (not retried) */
 	uint64_t lost_queue_full;	/* dropped at submit: the queue was full */
 	uint64_t lost_evicted;		/* pushed out of the store by its byte bound */
 	uint64_t lost_expired;		/* older than the spool's max_age */
-	uint64_t lost_other;		/* unaccounted in a response, unreadable spool file, stop */
+	uint64_t lost_other;		/* unaccounted in a response, unreadable spool file, stop,
+					   a journal write torn by a crash */
 	uint64_t queued;		/* waiting in memory (queue + open batch) */
 	uint64_t spooled;		/* items in the store (spool or memory) */
 	uint64_t spool_bytes;
 	uint64_t requests, retries, throttled, redirects, token_fetches;
+	uint64_t redirects_refused;	/* to a host outside the allow-list: not followed */
+	char redirected_to[256];	/* scheme://host:port in use after a redirect, "" when home */
+	bool journal;			/* the durable journal is on */
+	uint64_t journal_bytes, journal_syncs, journal_write_errors, journal_replayed;
+	uint64_t journal_evicted, journal_expired;	/* unacknowledged items no longer durable */
 	uint64_t flood_folded, flood_summaries;
 	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
 	char last_error[256];
@@ -98,7 +121,9 @@ struct tg_sink_ai_stats {
 
 /* Loss counts the agent has not reported yet (sink_ai_take_losses()). */
 struct tg_sink_ai_losses {
-	uint64_t queue_full, evicted, expired, other;
+	uint64_t queue_full, evicted, expired, other, quota;
+	uint64_t torn;		/* part of other: a journal write a crash cut short */
+	uint64_t torn_bytes;	/* when its count could not be read */
 };
 
 struct tg_sink_ai;
@@ -137,6 +162,13 @@ struct tg_sink_ai_metric {
 /* Whether the metrics interval has passed (agent thread); then call sink_ai_metrics(). */
 bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms);
 void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, size_t n);
+
+/*
+ * Agent thread, after each ring-buffer batch: what was submitted since the last
+ * call is written to the journal in one write + fdatasync, then handed to the
+ * sender. Without a journal, submit hands events over at once and this does nothing.
+ */
+void sink_ai_commit(struct tg_sink_ai *s);
 
 /* Agent thread, about once a second: closes flood windows. */
 void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms);

@@ -399,13 +399,13 @@ static int write_file(struct tg_spool *sp, uint64_t seq, const uint8_t *buf, siz
 	return 0;
 }
 
-static int seal(const struct tg_spool *sp, uint8_t *buf, const void *data, size_t len,
-		uint32_t items, uint64_t seq, time_t created)
+int spool_seal(const struct tg_keyring *kr, uint8_t *buf, const void *data, size_t len,
+	       uint32_t items, uint64_t seq, time_t created)
 {
 	uint8_t nonce[TG_GCM_NONCE_LEN], md[EVP_MAX_MD_SIZE];
 	int ret;
 
-	if (!sp->encrypt) {
+	if (!keyring_count(kr)) {
 		header_build(buf, ALG_NONE, items, seq, created, NULL, NULL);
 		memcpy(buf + TG_SPOOL_HEADER_LEN, data, len);
 		if (EVP_Digest(buf, TG_SPOOL_HEADER_LEN + len, md, NULL, EVP_sha256(), NULL) != 1)
@@ -416,9 +416,15 @@ static int seal(const struct tg_spool *sp, uint8_t *buf, const void *data, size_
 	ret = keyring_nonce(nonce);
 	if (ret)
 		return ret;
-	header_build(buf, ALG_AES_GCM, items, seq, created, keyring_key_id(sp->kr, 0), nonce);
-	return keyring_encrypt(sp->kr, nonce, buf, TG_SPOOL_HEADER_LEN, data, len,
+	header_build(buf, ALG_AES_GCM, items, seq, created, keyring_key_id(kr, 0), nonce);
+	return keyring_encrypt(kr, nonce, buf, TG_SPOOL_HEADER_LEN, data, len,
 			       buf + TG_SPOOL_HEADER_LEN, buf + TG_SPOOL_HEADER_LEN + len);
+}
+
+static int seal(const struct tg_spool *sp, uint8_t *buf, const void *data, size_t len,
+		uint32_t items, uint64_t seq, time_t created)
+{
+	return spool_seal(sp->encrypt ? sp->kr : NULL, buf, data, len, items, seq, created);
 }
 
 int spool_put(struct tg_spool *sp, const void *data, size_t len, uint32_t items,
@@ -506,8 +512,8 @@ out:
 	return ret;
 }
 
-static int unseal(const struct tg_spool *sp, uint64_t seq, const uint8_t *buf, size_t size,
-		  struct tg_spool_item *it)
+int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const uint8_t *buf,
+		 size_t size, struct tg_spool_item *it)
 {
 	size_t len = size - TG_SPOOL_HEADER_LEN - TG_SPOOL_TAG_LEN;
 	const uint8_t *h = buf, *tag = buf + TG_SPOOL_HEADER_LEN + len;
@@ -515,12 +521,15 @@ static int unseal(const struct tg_spool *sp, uint64_t seq, const uint8_t *buf, s
 	char key_id[TG_KEY_ID_LEN + 1];
 	int ret = 0;
 
+	if (size < TG_SPOOL_HEADER_LEN + TG_SPOOL_TAG_LEN)
+		return -EBADMSG;
+
 	/* The sequence is authenticated: renaming files cannot reorder the replay. */
 	if (memcmp(h, MAGIC, 7) || h[7] != VERSION || get_be(h + 16, 8) != seq ||
 	    (h[8] != ALG_NONE && h[8] != ALG_AES_GCM))
 		return -EBADMSG;
 	/* Anyone who can write the directory could forge an unencrypted batch. */
-	if (h[8] == ALG_NONE && sp->require)
+	if (h[8] == ALG_NONE && require)
 		return -EBADMSG;
 	data = malloc(len + 1);
 	if (!data)
@@ -528,7 +537,7 @@ static int unseal(const struct tg_spool *sp, uint64_t seq, const uint8_t *buf, s
 	if (h[8] == ALG_AES_GCM) {
 		memcpy(key_id, h + 32, TG_KEY_ID_LEN);
 		key_id[TG_KEY_ID_LEN] = '\0';
-		ret = keyring_decrypt(sp->kr, key_id, h + 40, h, TG_SPOOL_HEADER_LEN,
+		ret = keyring_decrypt(kr, key_id, h + 40, h, TG_SPOOL_HEADER_LEN,
 				      buf + TG_SPOOL_HEADER_LEN, len, tag, data);
 	} else if (EVP_Digest(buf, TG_SPOOL_HEADER_LEN + len, md, NULL, EVP_sha256(), NULL) != 1 ||
 		   CRYPTO_memcmp(md, tag, TG_SPOOL_TAG_LEN)) {
@@ -546,6 +555,12 @@ static int unseal(const struct tg_spool *sp, uint64_t seq, const uint8_t *buf, s
 	it->data = data;
 	it->len = len;
 	return 0;
+}
+
+static int unseal(const struct tg_spool *sp, uint64_t seq, const uint8_t *buf, size_t size,
+		  struct tg_spool_item *it)
+{
+	return spool_unseal(sp->kr, sp->require, seq, buf, size, it);
 }
 
 int spool_peek_oldest(struct tg_spool *sp, struct tg_spool_item *it, struct tg_spool_loss *lost)

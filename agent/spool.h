@@ -111,6 +111,23 @@ int spool_expire(struct tg_spool *sp, struct tg_spool_loss *lost);
 void spool_stats(const struct tg_spool *sp, struct tg_spool_stats *st);
 void spool_item_free(struct tg_spool_item *it);
 
+/*
+ * The file format as a building block (the journal, journal.h, writes the same
+ * blobs): seal @len bytes of @data into @buf (TG_SPOOL_HEADER_LEN + @len +
+ * TG_SPOOL_TAG_LEN bytes), encrypted with @kr's first key, or only
+ * checksummed when @kr has none. 0 or -errno.
+ */
+int spool_seal(const struct tg_keyring *kr, uint8_t *buf, const void *data, size_t len,
+	       uint32_t items, uint64_t seq, time_t created);
+
+/*
+ * Authenticate and open one blob of @size bytes whose header must say @seq;
+ * @require refuses blobs without encryption. Fills it->data (NUL-terminated),
+ * len, items, created. 0, -EBADMSG, -ENOKEY, -ENOMEM.
+ */
+int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const uint8_t *buf,
+		 size_t size, struct tg_spool_item *it);
+
 /* Tests: replace time(NULL) as the spool's clock. */
 void spool_set_clock(struct tg_spool *sp, time_t (*now)(void *arg), void *arg);
 

@@ -535,11 +535,26 @@ static json_object *ai_sink_json(struct agent *a)
 	json_object_object_add(lost, "evicted", json_object_new_uint64(st.lost_evicted));
 	json_object_object_add(lost, "expired", json_object_new_uint64(st.lost_expired));
 	json_object_object_add(lost, "other", json_object_new_uint64(st.lost_other));
+	json_object_object_add(lost, "quota", json_object_new_uint64(st.lost_quota));
 	json_object_object_add(o, "lost", lost);
 	json_object_object_add(o, "requests", json_object_new_uint64(st.requests));
 	json_object_object_add(o, "retries", json_object_new_uint64(st.retries));
 	json_object_object_add(o, "throttled", json_object_new_uint64(st.throttled));
 	json_object_object_add(o, "redirects", json_object_new_uint64(st.redirects));
+	json_object_object_add(o, "redirects_refused", json_object_new_uint64(st.redirects_refused));
+	json_object_object_add(o, "redirected_to",
+			       st.redirected_to[0] ? tg_json_string(st.redirected_to) : NULL);
+	if (st.journal) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "bytes", json_object_new_uint64(st.journal_bytes));
+		json_object_object_add(j, "syncs", json_object_new_uint64(st.journal_syncs));
+		json_object_object_add(j, "write_errors", json_object_new_uint64(st.journal_write_errors));
+		json_object_object_add(j, "replayed", json_object_new_uint64(st.journal_replayed));
+		json_object_object_add(j, "evicted", json_object_new_uint64(st.journal_evicted));
+		json_object_object_add(j, "expired", json_object_new_uint64(st.journal_expired));
+		json_object_object_add(o, "journal", j);
+	}
 	json_object_object_add(o, "token_fetches", json_object_new_uint64(st.token_fetches));
 	json_object_object_add(o, "flood_folded", json_object_new_uint64(st.flood_folded));
 	json_object_object_add(o, "flood_summaries", json_object_new_uint64(st.flood_summaries));
@@ -894,6 +909,8 @@ static void metrics_ai(struct mbuf *b, const struct tg_sink_ai_stats *st)
 		(unsigned long long)st->lost_expired);
 	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"other\"} %llu\n",
 		(unsigned long long)st->lost_other);
+	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"quota\"} %llu\n",
+		(unsigned long long)st->lost_quota);
 	metric_head(b, "tlsguard_sink_queued", "gauge", "Items waiting in memory.");
 	mprintf(b, "tlsguard_sink_queued{sink=\"appinsights\"} %llu\n", (unsigned long long)st->queued);
 	metric_head(b, "tlsguard_sink_spooled", "gauge", "Items waiting in the spool.");

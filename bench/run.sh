@@ -381,6 +381,13 @@ def cmd_report(raw, meta, out):
         fmt(cap, 0), fmt(obs, 0), fmt(lost, 0), fmt(sum(data.vals("events", "B", "violations")), 0), spread(min(data.vals("events", "B", "per_cpu_s") or [0]),
                                          max(data.vals("events", "B", "per_cpu_s") or [0]), 0), verdict(ok)))
     w("| 6 | events/s per core to App Insights batches (gzip + field encryption) | ≥ 50,000 | measured separately: `make bench-ai` | – | – |")
+    ja, jb = data.median("journal", "A", "cpu_rate"), data.median("journal", "B", "cpu_rate")
+    wa, wb = data.median("journal", "A", "wall_rate"), data.median("journal", "B", "wall_rate")
+    ua, ub = data.median("journal", "A", "us_per_event"), data.median("journal", "B", "us_per_event")
+    w("| 6 | App Insights submit on the agent thread, events/s per CPU-second (wall): without → with the journal (group commit per 64 events, encrypted, fdatasync) | reference | %s (%s) → %s (%s); +%s µs/event | %s | – |" % (
+        fmt(ja, 0), fmt(wa, 0), fmt(jb, 0), fmt(wb, 0),
+        fmt(ub - ua if ua is not None and ub is not None else None, 2),
+        spread(min(data.vals("journal", "B", "cpu_rate") or [0]), max(data.vals("journal", "B", "cpu_rate") or [0]), 0)))
     rest = data.median("rss", "B", "rest_kib")
     ok = None if rest is None else rest / 1024 <= 32
     w("| 7 | agent RSS at rest | ≤ 32 MiB | %s MiB | – | %s |" % (fmt(rest / 1024 if rest else None, 1), verdict(ok)))
@@ -550,6 +557,11 @@ METHOD = """
   `plaintext` event each. Events = growth of the events file in lines; the agent's CPU time from
   /proc/PID/schedstat over the same window gives events per CPU-second (the rate one core sustains,
   since the generator on a 2-core machine cannot outrun the agent). Lost = violations − events.
+- 6 (journal): bench/ai_sink, no kernel and no network: events handed to the App Insights sink on
+  the agent thread (flood check, deep copy, queue) with a commit every 64 events, without and with
+  the journal (the event serialized, encrypted with the event key, one write + fdatasync per
+  commit into a spool directory under the run's temporary directory); CPU time of the thread, and
+  wall time (fdatasync waits count there).
 - 7: VmRSS of the agent after start and 1 s idle (at rest), sampled during the flood, and VmHWM.
 - Growth: the agent restarted with 1, 100, 10,000 and 100,000 prefixes (the protected /32 first,
   the rest seeded random /16–/32 prefixes elsewhere in IPv4 space); workload 1 A/B, then bpf_stats
@@ -963,6 +975,30 @@ workload_events()
 	[[ "$(counter plaintext)" -gt 0 ]] || die "no plaintext verdict during the event flood"
 }
 
+# The App Insights journal's cost on the agent thread (bench/ai_sink: submit +
+# group commit per 64 events, one write + fdatasync each), against the same
+# without the journal. No network, no kernel: the sink's own work only.
+workload_journal()
+{
+	local out line r r_var
+	[[ -x "$BENCHDIR/ai_sink" ]] || { meta note "bench/ai_sink not built: no journal figures"; return 0; }
+	log "workload 6b: App Insights submit + commit, with and without the journal"
+	for ((r = 0; r < SMALL_ROUNDS; r++)); do
+		out=$(cd "$TMP" && "$BENCHDIR/ai_sink" "${BENCH_AI_EVENTS:-50000}" 2>&1) || die "bench/ai_sink failed: $out"
+		while IFS= read -r line; do
+			case $line in
+			"submit + commit"*"no journal"*) r_var=A ;;
+			"submit + commit"*"journal on"*) r_var=B ;;
+			*) continue ;;
+			esac
+			record journal "$r_var" "$r" cpu_rate "$(sed -n 's/.*: \([0-9]*\) events\/s CPU.*/\1/p' <<<"$line")"
+			record journal "$r_var" "$r" wall_rate "$(sed -n 's/.*event), \([0-9]*\) events\/s wall.*/\1/p' <<<"$line")"
+			record journal "$r_var" "$r" us_per_event "$(sed -n 's/.*(\([0-9.]*\) us\/event).*/\1/p' <<<"$line")"
+		done <<<"$out"
+		log "  round $r: $(grep -c 'submit + commit' <<<"$out") lines"
+	done
+}
+
 workload_prefixes()
 {
 	local p r v out
@@ -1049,6 +1085,7 @@ workload_throughput
 workload_bpf_stats
 workload_events
 stop_agent
+workload_journal
 workload_prefixes
 workload_open_flows
 

@@ -26,7 +26,7 @@ $(BENCH_DIR)/dns_cost: bench/dns_cost.c $(HEADERS)
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -o $@ $< -lbpf -lelf -lz
 
 bench-build: $(BUILD)/tlsguard $(BENCH_DIR)/loadgen $(BENCH_DIR)/empty.bpf.o $(BENCH_DIR)/dns_cost \
-	$(BUILD)/dns.bpf.o
+	$(BUILD)/dns.bpf.o $(BENCH_DIR)/ai_sink
 
 bench:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(BENCH_DEB_DEPS)

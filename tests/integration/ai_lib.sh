@@ -24,6 +24,9 @@ AI_CA=""
 AI_PORT=""		# https
 AI_CTL=""		# control (plain HTTP)
 AI_OTHER_PORT=""	# https on 127.0.0.2 (other host)
+AI_REGIONAL_PORT=""	# https on 127.0.0.3 (a regional ingestion host a redirect leads to)
+AI_REGIONAL_NAME="westeurope-5.in.applicationinsights.azure.com"
+AI_EVIL_NAME="ingest.example.net"	# named, but not an Azure Monitor host
 AI_IMDS_PORT=""
 AI_RECORDS=""
 AI_REQUESTS=""
@@ -31,7 +34,7 @@ AI_KEY=""		# event key file
 AI_STANDIN_PID=""
 AI_WEB_STARTED=0
 
-# A CA and a server certificate for 127.0.0.1 and 127.0.0.2, signed by it.
+# A CA and a server certificate for 127.0.0.1-3 and the redirect names, signed by it.
 ai_make_pki()
 {
 	local d=$TG_TMP/pki
@@ -42,7 +45,8 @@ ai_make_pki()
 			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 			-keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=127.0.0.1"
-		printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/ext"
+		printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost,DNS:%s,DNS:%s\nextendedKeyUsage=serverAuth\n' \
+			"$AI_REGIONAL_NAME" "$AI_EVIL_NAME" >"$d/ext"
 		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
 			-out "$d/server.pem" -days 2 -extfile "$d/ext"
 	} >"$d/openssl.log" 2>&1 || tg_fail "making the test PKI: $(cat "$d/openssl.log")"
@@ -62,7 +66,8 @@ ai_start_standin()
 	python3 "$AI_STANDIN" --cert "$TG_TMP/pki/server.pem" --key "$TG_TMP/pki/server.key" \
 		--ikey "$AI_IKEY" --records "$AI_RECORDS" --requests "$AI_REQUESTS" \
 		--port-file "$TG_TMP/ai-ports.json" --log "$TG_TMP/ai-standin.log" \
-		--other-listen 127.0.0.2 "$@" </dev/null >"$TG_TMP/ai-standin.out" 2>&1 &
+		--other-listen 127.0.0.2 --regional-listen 127.0.0.3 --regional-name "$AI_REGIONAL_NAME" \
+		--evil-name "$AI_EVIL_NAME" "$@" </dev/null >"$TG_TMP/ai-standin.out" 2>&1 &
 	AI_STANDIN_PID=$!
 	TG_PIDS+=("$AI_STANDIN_PID")
 	for ((i = 0; i < 100; i++)); do
@@ -76,6 +81,7 @@ ai_start_standin()
 	AI_CTL=$(json_get "$ports" control)
 	AI_OTHER_PORT=$(json_get "$ports" other)
 	AI_IMDS_PORT=$(json_get "$ports" imds)
+	AI_REGIONAL_PORT=$(json_get "$ports" regional)
 	tg_log "App Insights stand-in: https 127.0.0.1:$AI_PORT, control $AI_CTL (pid $AI_STANDIN_PID)"
 }
 
@@ -152,6 +158,14 @@ ai_violations()
 ai_ctl() { curl -sS --max-time 5 "http://127.0.0.1:$AI_CTL$1" "${@:2}"; }
 ai_script() { ai_ctl /script -X POST --data-binary "$1" >/dev/null; }
 ai_default() { ai_ctl /default -X POST --data-binary "$1" >/dev/null; }
+ai_regional() { ai_ctl /regional -X POST --data-binary "$1" >/dev/null; }
+
+# The policy lines that make the redirect names reach the stand-in's listeners
+# (test_resolve: tests only, docs/policy.md).
+ai_resolve_lines()
+{
+	echo "test_resolve: [\"$AI_REGIONAL_NAME:$AI_REGIONAL_PORT:127.0.0.3\", \"$AI_EVIL_NAME:$AI_OTHER_PORT:127.0.0.2\"]"
+}
 ai_stat() { json_get "$(ai_ctl /stats)" "$1"; }
 
 # ai_wait_stat KEY MIN TIMEOUT_S : until the stand-in's counter KEY >= MIN
@@ -168,6 +182,33 @@ ai_wait_stat()
 }
 
 ai_wait_accepted() { ai_wait_stat accepted "$1" "$2"; }
+
+# ai_violations_accepted : distinct plaintext events the stand-in accepted
+ai_violations_accepted() { grep -o '"id": "plaintext|[^"]*"' "$AI_RECORDS" | sort -u | wc -l; }
+
+# ai_wait_sink_idle TIMEOUT_S : until the agent's sink has nothing queued or stored
+ai_wait_sink_idle()
+{
+	local timeout=$1 i st
+	for ((i = 0; i < timeout * 10; i++)); do
+		st=$(ai_sink_status)
+		[[ $(json_get "$st" queued) == 0 && $(json_get "$st" spooled) == 0 ]] && return 0
+		sleep 0.1
+	done
+	tg_fail "the sink did not become idle within ${timeout}s: $st"
+}
+
+# ai_wait_violations N TIMEOUT_S : until the stand-in accepted N distinct plaintext events
+ai_wait_violations()
+{
+	local n=$1 timeout=$2 i v
+	for ((i = 0; i < timeout * 10; i++)); do
+		v=$(ai_violations_accepted)
+		((v >= n)) && { tg_log "stand-in accepted $v violation(s)"; return 0; }
+		sleep 0.1
+	done
+	tg_fail "the stand-in accepted $v of $n violations within ${timeout}s"
+}
 
 # The agent's appinsights sink, from `tlsguard status -o json`, as JSON.
 ai_sink_status()

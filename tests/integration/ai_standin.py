@@ -14,6 +14,11 @@ Listeners (ports chosen by the kernel, written to --port-file as JSON):
            POST /{tenant}/oauth2/v2.0/token for workload identity)
   other    --other-listen: a second HTTPS endpoint on another address; any
            request reaching it is recorded (a redirect that was followed)
+  regional --regional-listen: a full ingestion endpoint on another address,
+           what a redirect to <region>-N.in.applicationinsights.azure.com
+           reaches (the agent's test_resolve maps --regional-name to it);
+           its answers: POST /regional on the control port (one action,
+           for every request, like /default); records carry "host": "regional"
   imds     plain HTTP: GET /metadata/identity/oauth2/token (managed identity)
   control  plain HTTP on 127.0.0.1 for the test:
              POST /script   JSON list of actions, used by the next requests
@@ -27,7 +32,11 @@ Actions (JSON objects; every key optional):
   {"status": 429, "retry_after": "2"}          Retry-After as given
   {"status": 429, "retry_after_in": 2}         Retry-After as an HTTP-date, now + 2 s
   {"status": 503, "for_s": 8}                  answer 503 to everything for 8 s (then 200)
-  {"status": 307, "location": "same"|"other"|URL}
+  {"status": 307, "location": "same"|"other"|"regional"|"evil"|URL}
+                                               regional: https://--regional-name:port
+                                               evil: https://--evil-name:<other port>
+  {"status": 206, "codes": {"0": 308}, "location": "regional"}
+                                               per-item redirect: Location on the 206
   {"status": 401}                              (any status: answered with an empty error body)
   {"delay_s": 3}                               answer late (with any of the above)
   {"hold": true}                               stall until POST /release (at most 60 s),
@@ -81,8 +90,9 @@ class State:
             "requests": 0, "accepted": 0, "invalid": 0, "answers": {}, "dropped": 0, "held": 0,
             "other_host_requests": 0, "other_host_auth": 0, "imds_requests": 0,
             "wi_requests": 0, "tokens_issued": 0, "auth_refused": 0, "bad_requests": 0,
-            "invalid_reasons": [],
+            "invalid_reasons": [], "regional_requests": 0, "regional_accepted": 0,
         }
+        self.regional = {"status": 200}
         self.tokens = {}             # token -> expiry (unix time)
         self.records = open(args.records, "a", buffering=1)
         self.requests = open(args.requests, "a", buffering=1) if args.requests else None
@@ -236,6 +246,13 @@ def item_id(item):
         return "?"
 
 
+def event_id(item):
+    try:
+        return item["data"]["baseData"].get("properties", {}).get("event_id")
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ai-standin/1"
@@ -283,6 +300,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, s)
         if self.command == "POST" and path == "/release":
             self.st.released.set()
+            return self.reply(200, {"ok": True})
+        if self.command == "POST" and path == "/regional":
+            try:
+                v = json.loads(self.read_body() or b"null")
+            except ValueError:
+                return self.reply(400, {"error": "not JSON"})
+            with self.st.lock:
+                self.st.regional = v
             return self.reply(200, {"ok": True})
         if self.command == "POST" and path in ("/script", "/default"):
             try:
@@ -353,8 +378,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             st.nreq += 1
             n = st.nreq
-            st.stats["requests"] += 1
-        act = st.next_action()
+            st.stats["requests" if self.role == "https" else "regional_requests"] += 1
+            act = dict(st.regional) if self.role == "regional" else None
+        if act is None:
+            act = st.next_action()
         if act.get("hold"):
             st.count("held", 1)
             st.released.wait(60)
@@ -377,12 +404,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     "errors": [{"index": 0, "statusCode": 401,
                                                 "message": "Authorization token invalid"}]})
         status = int(act.get("status", 200))
+        loc = self.location(act.get("location", "same"))
         if status in (307, 308):
-            loc = act.get("location", "same")
-            port = st.ports["https"] if loc == "same" else st.ports.get("other")
-            host = st.args.listen if loc == "same" else st.args.other_listen
-            if loc in ("same", "other"):
-                loc = "https://%s:%d%s" % (host, port, self.path)
             st.answer(status)
             self.log_req(n, status, [], act)
             return self.reply(status, b"", headers={"Location": loc})
@@ -449,12 +472,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = 200
         for i, item in accepted:
             st.records.write(json.dumps({"request": n, "index": i, "ikey": item.get("iKey"),
-                                         "token": token, "id": item_id(item), "item": item}) + "\n")
+                                         "token": token, "id": item_id(item), "host": self.role,
+                                         "event_id": event_id(item), "item": item}) + "\n")
         st.count("accepted", len(accepted))
+        if self.role == "regional":
+            st.count("regional_accepted", len(accepted))
         st.answer(status)
         self.log_req(n, status, ids, act, errors)
+        headers = {"Location": loc} if status == 206 and "location" in act else None
         return self.reply(status, {"itemsReceived": len(raws), "itemsAccepted": len(accepted),
-                                   "errors": errors})
+                                   "errors": errors}, headers=headers)
+
+    def location(self, loc):
+        st = self.st
+        named = {"same": (st.args.listen, st.ports["https"]),
+                 "other": (st.args.other_listen, st.ports.get("other")),
+                 "regional": (st.args.regional_name, st.ports.get("regional")),
+                 "evil": (st.args.evil_name, st.ports.get("other"))}
+        if loc in named:
+            return "https://%s:%s%s" % (named[loc][0], named[loc][1], self.path)
+        return loc
 
     def log_req(self, n, status, ids, act, errors=()):
         if self.st.requests:
@@ -493,6 +530,9 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--listen", default="127.0.0.1")
     ap.add_argument("--other-listen")
+    ap.add_argument("--regional-listen")
+    ap.add_argument("--regional-name", default="westeurope-5.in.applicationinsights.azure.com")
+    ap.add_argument("--evil-name", default="ingest.example.net")
     ap.add_argument("--imds", action="store_true")
     ap.add_argument("--require-token", action="store_true")
     ap.add_argument("--token-lifetime", type=int, default=3600)
@@ -508,6 +548,8 @@ def main():
                "control": make_server("control", "127.0.0.1", st, None)}
     if args.other_listen:
         servers["other"] = make_server("other", args.other_listen, st, ctx)
+    if args.regional_listen:
+        servers["regional"] = make_server("regional", args.regional_listen, st, ctx)
     if args.imds:
         servers["imds"] = make_server("imds", "127.0.0.1", st, None)
     st.ports = {k: s.server_address[1] for k, s in servers.items()}

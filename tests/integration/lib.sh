@@ -289,13 +289,14 @@ assert_field()
 	tg_log "ok: event $path = $got"
 }
 
-# Every line is a JSON object of schema tlsguard.event/v1 with a known type, and
-# violations carry action flagged|blocked.
+# Every line is a JSON object of schema tlsguard.event/v1 with a known type and
+# an event_id, and violations carry action flagged|blocked.
 assert_events_valid()
 {
 	local file=${1:-$TG_EVENTS} out
 	if ! out=$(python3 -c "$TG_PY_PRELUDE
-bad = []
+import re
+bad, ids = [], {}
 try:
     lines = open(sys.argv[1]).read().splitlines()
 except FileNotFoundError:
@@ -316,6 +317,14 @@ for n, line in enumerate(lines, 1):
         bad.append('line %d: unknown type %r' % (n, t))
     if t in ('plaintext', 'weak_tls', 'sni_mismatch', 'blocked_connect') and e.get('action') not in ('flagged', 'blocked'):
         bad.append('line %d: %s with action %r' % (n, t, e.get('action')))
+    # event_id: 32 hex digits; a second line with it is the same event read again (docs/events.md)
+    eid = e.get('event_id')
+    if not isinstance(eid, str) or not re.fullmatch('[0-9a-f]{32}', eid):
+        bad.append('line %d: event_id %r' % (n, eid))
+    else:
+        same = (t, e.get('time'), (e.get('flow') or {}).get('cookie'))
+        if ids.setdefault(eid, same) != same:
+            bad.append('line %d: event_id %s of another event' % (n, eid))
 print('\n'.join(bad))
 sys.exit(1 if bad else 0)" "$file"); then
 		tg_dump_events "$file"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # HTTP 206 with mixed per-item codes: only the items whose statusCode is
-# retryable (408, 429, 439, 500, 503) are sent again, by index; the others
-# (400, 402) are counted as lost. Every event is accepted exactly once or
+# retryable (408, 429, 500, 503) are sent again, by index; the others are
+# counted as lost: 400 as rejected, 402 (daily cap) as quota. Every event is accepted exactly once or
 # counted, and the retried request holds exactly the right items.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
@@ -23,7 +23,8 @@ ai_wait_stat requests 2 15
 ai_wait_accepted 4 10
 st=$(ai_sink_status)
 assert_field "$st" failed 2
-assert_field "$st" lost.rejected 2
+assert_field "$st" lost.rejected 1
+assert_field "$st" lost.quota 1
 assert_field "$st" sent 4
 grep -q 'item(s) rejected' "$TG_AGENT_LOG" || tg_fail "the rejection is not logged"
 tg_stop_agent

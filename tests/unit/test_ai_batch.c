@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "ai_batch.h"
+#include "sink_ai.h"
 
 static void test_batch_limits(void **state)
 {
@@ -143,11 +144,11 @@ static void test_status_classes(void **state)
 		assert_int_equal(ai_status_class(s), TG_AI_RETRY);
 	assert_int_equal(ai_status_class(408), TG_AI_RETRY);
 	assert_int_equal(ai_status_class(429), TG_AI_RETRY);
-	assert_int_equal(ai_status_class(439), TG_AI_RETRY);
+	assert_int_equal(ai_status_class(439), TG_AI_QUOTA);	/* daily cap: not retried */
 	assert_int_equal(ai_status_class(401), TG_AI_AUTH);
 	assert_int_equal(ai_status_class(403), TG_AI_AUTH);
 	assert_int_equal(ai_status_class(400), TG_AI_DROP);
-	assert_int_equal(ai_status_class(402), TG_AI_DROP);
+	assert_int_equal(ai_status_class(402), TG_AI_QUOTA);
 	assert_int_equal(ai_status_class(404), TG_AI_DROP);
 	assert_int_equal(ai_status_class(413), TG_AI_DROP);
 	assert_int_equal(ai_status_class(307), TG_AI_REDIRECT);
@@ -156,6 +157,11 @@ static void test_status_classes(void **state)
 	assert_true(ai_item_retryable(500));
 	assert_false(ai_item_retryable(502));	/* per item, only the five of the reference */
 	assert_false(ai_item_retryable(400));
+	assert_false(ai_item_retryable(439));
+	assert_true(ai_item_retryable(308));	/* moved: sent again, to the new host */
+	assert_true(ai_item_quota(402));
+	assert_true(ai_item_quota(439));
+	assert_false(ai_item_quota(429));
 }
 
 static void test_response_mixed_items(void **state)
@@ -169,14 +175,15 @@ static void test_response_mixed_items(void **state)
 		"{\"index\":6,\"statusCode\":439},{\"index\":7,\"statusCode\":413},"
 		"{\"index\":99,\"statusCode\":500},{\"statusCode\":500},\"junk\","
 		"{\"index\":1,\"statusCode\":400}]}";
-	const size_t retry[] = { 1, 3, 4, 5, 6 }, lost[] = { 2, 7 };
+	const size_t retry[] = { 1, 3, 4, 5 }, lost[] = { 2, 7 };
 	struct tg_ai_response r;
 
 	assert_int_equal(ai_response_parse(body, strlen(body), 10, &r), 0);
 	assert_int_equal(r.items_received, 10);
 	assert_int_equal(r.items_accepted, 3);
-	assert_int_equal(r.nretry, 5);
+	assert_int_equal(r.nretry, 4);
 	assert_memory_equal(r.retry, retry, sizeof(retry));
+	assert_int_equal(r.nquota, 1);	/* index 6: 439, the quota */
 	assert_int_equal(r.nlost, 2);
 	assert_memory_equal(r.lost, lost, sizeof(lost));
 	assert_int_equal(r.bad_errors, 3);
@@ -289,10 +296,40 @@ static void test_backoff(void **state)
 	assert_true(backoff_next(&b) <= 5000);
 }
 
+/* Where a 307/308 may lead: Azure Monitor's ingestion hosts, on label boundaries only. */
+static void test_redirect_allow_list(void **state)
+{
+	char *extra[] = { "example.test" };
+
+	assert_true(sink_ai_redirect_allowed("westeurope-5.in.applicationinsights.azure.com", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("WestEurope-5.IN.ApplicationInsights.Azure.com", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("dc.services.visualstudio.com", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("chinaeast2-0.in.applicationinsights.azure.cn", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("usgovvirginia-1.in.applicationinsights.us", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("dce-1.westeurope-1.ingest.monitor.azure.com", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("x.ingest.monitor.azure.us", NULL, 0));
+	assert_true(sink_ai_redirect_allowed("x.ingest.monitor.azure.cn", NULL, 0));
+	/* look-alikes, the bare suffix, a trailing dot, other hosts */
+	assert_false(sink_ai_redirect_allowed("evilapplicationinsights.azure.com", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("applicationinsights.azure.com", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("in.applicationinsights.azure.com.evil.net", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("x.in.applicationinsights.azure.com.", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("ingest.example.net", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("127.0.0.2", NULL, 0));
+	assert_false(sink_ai_redirect_allowed("", NULL, 0));
+	assert_false(sink_ai_redirect_allowed(NULL, NULL, 0));
+	/* the test-only extra suffix: the name itself and its subdomains, nothing else */
+	assert_true(sink_ai_redirect_allowed("example.test", extra, 1));
+	assert_true(sink_ai_redirect_allowed("a.example.test", extra, 1));
+	assert_false(sink_ai_redirect_allowed("aexample.test", extra, 1));
+	assert_false(sink_ai_redirect_allowed("a.example.test", NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batch_limits),
+		cmocka_unit_test(test_redirect_allow_list),
 		cmocka_unit_test(test_batch_load),
 		cmocka_unit_test(test_gzip_roundtrip),
 		cmocka_unit_test(test_status_classes),

@@ -179,6 +179,25 @@ static void test_event_shape(void **state)
 	json_object_put(ev);
 }
 
+/* event_id: a custom property and the operation id, so a replayed duplicate groups with its original */
+static void test_event_id(void **state)
+{
+	json_object *ev = json_tokener_parse("{\"type\":\"plaintext\",\"event_id\":"
+					     "\"00112233445566778899aabbccddeeff\"}"), *env;
+	json_object *plain = json_tokener_parse("{\"type\":\"plaintext\"}");
+
+	env = event_line(state, ev);
+	assert_string_equal(sget(env, "tags/ai.operation.id"), "00112233445566778899aabbccddeeff");
+	assert_string_equal(sget(props_of(env), "event_id"), "00112233445566778899aabbccddeeff");
+	assert_string_equal(sget(env, "tags/ai.cloud.roleInstance"), "aks-node-1");
+	json_object_put(env);
+	env = event_line(state, plain);
+	assert_null(sget(env, "tags/ai.operation.id"));
+	json_object_put(env);
+	json_object_put(plain);
+	json_object_put(ev);
+}
+
 static void test_count_measurement(void **state)
 {
 	json_object *ev = json_tokener_parse("{\"type\":\"plaintext\",\"count\":17}"), *env;
@@ -484,6 +503,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_shape),
 		cmocka_unit_test(test_count_measurement),
+		cmocka_unit_test(test_event_id),
 		cmocka_unit_test(test_time_fallback_and_format),
 		cmocka_unit_test(test_requires_type),
 		cmocka_unit_test(test_name_limit),
