@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "journal.h"
+#include "bytes.h"
 #include "log.h"
 
 #define SUFFIX		".jnl"
@@ -50,39 +51,9 @@ struct tg_journal {
 	void *now_arg;
 };
 
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static time_t wall_clock(void *arg)
 {
 	return time(NULL);
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		p[i] = v & 0xff;
-}
-
-static uint64_t get_be(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static void seg_name(uint64_t first, char *buf, size_t len)
@@ -204,17 +175,17 @@ static uint64_t read_ack(int fd)
 
 	if (pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		return 0;
-	if (get_be(b, 8) != ~get_be(b + 8, 8))
+	if (tg_get_be(b, 8) != ~tg_get_be(b + 8, 8))
 		return 0;	/* torn or damaged: replay everything (duplicates, never a loss) */
-	return get_be(b, 8);
+	return tg_get_be(b, 8);
 }
 
 static int write_ack(int fd, uint64_t seq)
 {
 	uint8_t b[16];
 
-	put_be(b, seq, 8);
-	put_be(b + 8, ~seq, 8);
+	tg_put_be(b, seq, 8);
+	tg_put_be(b + 8, ~seq, 8);
 	return pwrite(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) ? 0 : -EIO;
 }
 
@@ -327,7 +298,7 @@ static int replay_segment(struct tg_journal *j, size_t i, journal_item_fn fn, vo
 		ret = read_full(fd, pre, sizeof(pre), off, &got);
 		if (ret || !got)
 			break;
-		len = got == sizeof(pre) ? get_be(pre, 4) : 0;
+		len = got == sizeof(pre) ? tg_get_be(pre, 4) : 0;
 		if (len < BLOB_MIN || len > BLOB_MAX) {
 			if (got == sizeof(pre)) {
 				/* not a length we write: the rest of the file cannot be framed */
@@ -344,18 +315,18 @@ static int replay_segment(struct tg_journal *j, size_t i, journal_item_fn fn, vo
 		if (!blob || got < len) {
 			/* torn: the header may still say how many items it held */
 			if (blob && got >= TG_SPOOL_HEADER_LEN && !memcmp(blob, "TGSPOOL", 7))
-				res->torn_items += get_be(blob + 12, 4);
+				res->torn_items += tg_get_be(blob + 12, 4);
 			res->torn_bytes += s->size - off;
 			break;
 		}
-		first = get_be(blob + 16, 8);
-		items = get_be(blob + 12, 4);
+		first = tg_get_be(blob + 16, 8);
+		items = tg_get_be(blob + 12, 4);
 		if (first < s->end || first < s->first) {
 			res->corrupt_items += items;	/* out of order: not ours */
 		} else if (first + items - 1 <= j->acked) {
 			res->skipped += items;		/* settled: no need to open it */
 			s->end = first + items;
-		} else if (j->max_age_s && (time_t)get_be(blob + 24, 8) + (time_t)j->max_age_s <=
+		} else if (j->max_age_s && (time_t)tg_get_be(blob + 24, 8) + (time_t)j->max_age_s <=
 						   j->now(j->now_arg)) {
 			res->expired_items += items;
 			s->end = first + items;
@@ -424,18 +395,18 @@ static int open_dir(struct tg_journal *j, const char *dir, char *err, size_t err
 	struct stat st;
 
 	if (mkdir(dir, 0700) && errno != EEXIST)
-		return seterr(err, errlen, -errno, "journal %s: cannot create: %s", dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "journal %s: cannot create: %s", dir, strerror(errno));
 	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (j->dirfd < 0 || fstat(j->dirfd, &st))
-		return seterr(err, errlen, -errno, "journal %s: %s", dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "journal %s: %s", dir, strerror(errno));
 	if (st.st_uid != geteuid())
-		return seterr(err, errlen, -EPERM, "journal %s: owned by uid %u, not by uid %u", dir,
+		return tg_seterr(err, errlen, -EPERM, "journal %s: owned by uid %u, not by uid %u", dir,
 			      (unsigned int)st.st_uid, (unsigned int)geteuid());
 	if ((st.st_mode & 077) && fchmod(j->dirfd, 0700))
-		return seterr(err, errlen, -errno, "journal %s: chmod 0700: %s", dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "journal %s: chmod 0700: %s", dir, strerror(errno));
 	j->ackfd = openat(j->dirfd, ACK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (j->ackfd < 0)
-		return seterr(err, errlen, -errno, "journal %s/" ACK_FILE ": %s", dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "journal %s/" ACK_FILE ": %s", dir, strerror(errno));
 	return 0;
 }
 
@@ -449,17 +420,17 @@ struct tg_journal *journal_open(const struct tg_journal_config *cfg, journal_ite
 
 	memset(res, 0, sizeof(*res));
 	if (!cfg->dir || !*cfg->dir || !cfg->max_bytes) {
-		errno = -seterr(err, errlen, -EINVAL, "journal: needs a directory and max_bytes > 0");
+		errno = -tg_seterr(err, errlen, -EINVAL, "journal: needs a directory and max_bytes > 0");
 		return NULL;
 	}
 	if ((cfg->flags & TG_SPOOL_REQUIRE_ENCRYPTION) && !keyring_count(cfg->kr)) {
-		errno = -seterr(err, errlen, -EINVAL, "journal %s: encryption is required but no "
+		errno = -tg_seterr(err, errlen, -EINVAL, "journal %s: encryption is required but no "
 				"event key is configured (events.key_file)", cfg->dir);
 		return NULL;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j) {
-		errno = -seterr(err, errlen, -ENOMEM, "out of memory");
+		errno = -tg_seterr(err, errlen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&j->mu, NULL);
@@ -475,13 +446,13 @@ struct tg_journal *journal_open(const struct tg_journal_config *cfg, journal_ite
 		j->acked = read_ack(j->ackfd);
 		ret = scan(j);
 		if (ret)
-			seterr(err, errlen, ret, "journal %s: reading: %s", cfg->dir, strerror(-ret));
+			tg_seterr(err, errlen, ret, "journal %s: reading: %s", cfg->dir, strerror(-ret));
 	}
 	max_end = j->acked + 1;
 	for (size_t i = 0; !ret && i < j->n; i++) {
 		ret = replay_segment(j, i, fn, arg, res);
 		if (ret && ret != -ECANCELED)
-			seterr(err, errlen, ret, "journal %s: replay: %s", cfg->dir, strerror(-ret));
+			tg_seterr(err, errlen, ret, "journal %s: replay: %s", cfg->dir, strerror(-ret));
 		if (j->v[i].end > max_end)
 			max_end = j->v[i].end;
 	}
@@ -573,7 +544,7 @@ int journal_append(struct tg_journal *j, const char *lines, size_t len, uint32_t
 	enforce_bounds(j, PREFIX_LEN + blob, lost);
 	ret = j->fd >= 0 ? 0 : open_segment(j);
 	if (!ret) {
-		put_be(buf, blob, 4);
+		tg_put_be(buf, blob, 4);
 		ret = spool_seal(j->kr, buf + PREFIX_LEN, lines, len, n, j->next_seq,
 				 j->now(j->now_arg));
 	}

@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "bytes.h"
 #include "log.h"
 #include "spool.h"
 
@@ -55,39 +56,9 @@ struct tg_spool {
 	void *now_arg;
 };
 
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static time_t wall_clock(void *arg)
 {
 	return time(NULL);
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		p[i] = v & 0xff;
-}
-
-static uint64_t get_be(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static void file_name(uint64_t seq, char *buf, size_t len)
@@ -122,9 +93,9 @@ static void header_build(uint8_t *h, uint8_t alg, uint32_t items, uint64_t seq, 
 	memcpy(h, MAGIC, 7);
 	h[7] = VERSION;
 	h[8] = alg;
-	put_be(h + 12, items, 4);
-	put_be(h + 16, seq, 8);
-	put_be(h + 24, created, 8);
+	tg_put_be(h + 12, items, 4);
+	tg_put_be(h + 16, seq, 8);
+	tg_put_be(h + 24, created, 8);
 	if (key_id)
 		memcpy(h + 32, key_id, TG_KEY_ID_LEN);
 	if (nonce)
@@ -204,8 +175,8 @@ static void scan_one(struct tg_spool *sp, const char *name, struct entry *e)
 		e->created = st.st_mtime;
 	}
 	if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h, MAGIC, 7)) {
-		e->items = get_be(h + 12, 4);
-		e->created = get_be(h + 24, 8);
+		e->items = tg_get_be(h + 12, 4);
+		e->created = tg_get_be(h + 24, 8);
 	}
 	close(fd);
 }
@@ -276,20 +247,20 @@ static int open_dir(struct tg_spool *sp, char *err, size_t errlen)
 
 	ret = mkdir_p(sp->dir);
 	if (ret)
-		return seterr(err, errlen, ret, "spool %s: cannot create: %s", sp->dir, strerror(-ret));
+		return tg_seterr(err, errlen, ret, "spool %s: cannot create: %s", sp->dir, strerror(-ret));
 	sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dirfd < 0)
-		return seterr(err, errlen, -errno, "spool %s: %s", sp->dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "spool %s: %s", sp->dir, strerror(errno));
 	if (fstat(sp->dirfd, &st))
-		return seterr(err, errlen, -errno, "spool %s: %s", sp->dir, strerror(errno));
+		return tg_seterr(err, errlen, -errno, "spool %s: %s", sp->dir, strerror(errno));
 	/* Another user's directory could be read or filled by that user. */
 	if (st.st_uid != geteuid())
-		return seterr(err, errlen, -EPERM, "spool %s: owned by uid %u, not by uid %u",
+		return tg_seterr(err, errlen, -EPERM, "spool %s: owned by uid %u, not by uid %u",
 			      sp->dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
 	if (st.st_mode & 077) {
 		tg_warn("spool %s: mode %04o, setting 0700", sp->dir, (unsigned int)st.st_mode & 07777);
 		if (fchmod(sp->dirfd, 0700))
-			return seterr(err, errlen, -errno, "spool %s: chmod 0700: %s", sp->dir,
+			return tg_seterr(err, errlen, -errno, "spool %s: chmod 0700: %s", sp->dir,
 				      strerror(errno));
 	}
 	return 0;
@@ -302,11 +273,11 @@ struct tg_spool *spool_open(const char *dir, const struct tg_keyring *kr, uint64
 	int ret;
 
 	if (!dir || !*dir || !max_bytes) {
-		errno = -seterr(err, errlen, -EINVAL, "spool: needs a directory and max_bytes > 0");
+		errno = -tg_seterr(err, errlen, -EINVAL, "spool: needs a directory and max_bytes > 0");
 		return NULL;
 	}
 	if ((flags & TG_SPOOL_REQUIRE_ENCRYPTION) && !keyring_count(kr)) {
-		errno = -seterr(err, errlen, -EINVAL,
+		errno = -tg_seterr(err, errlen, -EINVAL,
 				"spool %s: encryption is required but no event key is configured "
 				"(events.key_file)", dir);
 		return NULL;
@@ -314,7 +285,7 @@ struct tg_spool *spool_open(const char *dir, const struct tg_keyring *kr, uint64
 	sp = calloc(1, sizeof(*sp));
 	if (!sp || !(sp->dir = strdup(dir))) {
 		free(sp);
-		errno = -seterr(err, errlen, -ENOMEM, "out of memory");
+		errno = -tg_seterr(err, errlen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	sp->dirfd = -1;
@@ -328,7 +299,7 @@ struct tg_spool *spool_open(const char *dir, const struct tg_keyring *kr, uint64
 	if (!ret) {
 		ret = scan(sp);
 		if (ret)
-			seterr(err, errlen, ret, "spool %s: reading: %s", dir, strerror(-ret));
+			tg_seterr(err, errlen, ret, "spool %s: reading: %s", dir, strerror(-ret));
 	}
 	if (ret) {
 		spool_close(sp);
@@ -525,7 +496,7 @@ int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const 
 		return -EBADMSG;
 
 	/* The sequence is authenticated: renaming files cannot reorder the replay. */
-	if (memcmp(h, MAGIC, 7) || h[7] != VERSION || get_be(h + 16, 8) != seq ||
+	if (memcmp(h, MAGIC, 7) || h[7] != VERSION || tg_get_be(h + 16, 8) != seq ||
 	    (h[8] != ALG_NONE && h[8] != ALG_AES_GCM))
 		return -EBADMSG;
 	/* Anyone who can write the directory could forge an unencrypted batch. */
@@ -550,8 +521,8 @@ int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const 
 		return ret;
 	}
 	data[len] = '\0';
-	it->items = get_be(h + 12, 4);
-	it->created = get_be(h + 24, 8);
+	it->items = tg_get_be(h + 12, 4);
+	it->created = tg_get_be(h + 24, 8);
 	it->data = data;
 	it->len = len;
 	return 0;

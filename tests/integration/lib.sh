@@ -497,6 +497,54 @@ _tg_wait_for_file_line()
 	tg_fail "$what not ready within ${timeout_ds}s"
 }
 
+# tg_status_get PATH : one value of `tlsguard status -o json` (strings raw, the rest JSON).
+tg_status_get()
+{
+	"$TLSGUARD" status --socket "$TG_SOCK" -o json | python3 -c "$TG_PY_PRELUDE
+v = get(json.load(sys.stdin), sys.argv[1], '<missing>')
+print(v if isinstance(v, str) else json.dumps(v))" "$1"
+}
+
+# tg_lpm_entry ADDR : the pinned destination map's class id for ADDR/128 (IPv4 as
+# ::ffff:ADDR), "" when there is no such entry.
+tg_lpm_entry()
+{
+	bpftool -j map dump pinned "$TG_PIN/tg_dests" 2>/dev/null | python3 -c '
+import json, sys, socket
+a = sys.argv[1]
+addr = socket.inet_pton(socket.AF_INET6, a) if ":" in a else bytes(10) + b"\xff\xff" + socket.inet_aton(a)
+want = [128, 0, 0, 0] + list(addr)
+for e in json.load(sys.stdin):
+    key = e.get("key")
+    if isinstance(key, list) and [int(b, 16) for b in key] == want:
+        print(int(e["value"][0], 16) | int(e["value"][1], 16) << 8)' "$1"
+}
+
+# tg_start_dnsmasq CONF : dnsmasq with the config file CONF (its body: records and
+# options; listening on 127.0.0.1:53 is added) as the test netns' resolver, its
+# queries logged to $TG_TMP/dnsmasq.log; resolv.conf of the netns points at it.
+tg_start_dnsmasq()
+{
+	local conf=$1 i
+	{
+		printf 'no-resolv\nno-hosts\nno-poll\nbind-interfaces\nlisten-address=127.0.0.1\nport=53\n'
+		printf 'log-queries\nlog-facility=%s\n' "$TG_TMP/dnsmasq.log"
+		cat "$conf"
+	} >"$TG_TMP/dnsmasq.conf"
+	ip netns exec "$TG_NS" dnsmasq --keep-in-foreground --conf-file="$TG_TMP/dnsmasq.conf" \
+		--pid-file="$TG_TMP/dnsmasq.pid" --user=root </dev/null >"$TG_TMP/dnsmasq.out" 2>&1 &
+	TG_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		ip netns exec "$TG_NS" ss -lnu 2>/dev/null | grep -q '127.0.0.1:53 ' && break
+		sleep 0.1
+	done
+	ip netns exec "$TG_NS" ss -lnu | grep -q '127.0.0.1:53 ' ||
+		tg_fail "dnsmasq not listening in $TG_NS: $(cat "$TG_TMP/dnsmasq.out")"
+	# ip netns exec bind-mounts this over /etc/resolv.conf for every command it runs
+	printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+	tg_log "dnsmasq in $TG_NS on 127.0.0.1:53"
+}
+
 # tg_start_plain_server NAME ADDR PORT : tg-testsrv --http; log truncated.
 tg_start_plain_server()
 {

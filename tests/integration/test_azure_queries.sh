@@ -29,24 +29,11 @@ LOGS="$TG_TMP/log"
 mkdir -p "$LOGS/pods/ml_train-0_$POD_UID/trainer" "$LOGS/containers"
 : >"$LOGS/containers/train-0_ml_trainer-$CID.log"
 
-cat >"$TG_TMP/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-no-poll
-bind-interfaces
-listen-address=127.0.0.1
-port=53
+cat >"$TG_TMP/records.conf" <<EOF
 host-record=$NAME,$TG_PROT4
 local-ttl=60
 EOF
-ip netns exec "$TG_NS" dnsmasq --keep-in-foreground --conf-file="$TG_TMP/dnsmasq.conf" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --user=root </dev/null >"$TG_TMP/dnsmasq.out" 2>&1 &
-TG_PIDS+=("$!")
-for ((i = 0; i < 50; i++)); do
-	ip netns exec "$TG_NS" ss -lnu 2>/dev/null | grep -q '127.0.0.1:53 ' && break
-	sleep 0.1
-done
-printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+tg_start_dnsmasq "$TG_TMP/records.conf"
 sed -i "/$TG_PROT4/d" "/etc/netns/$TG_NS/hosts"	# the name only through DNS
 
 ai_start_standin

@@ -33,9 +33,7 @@ ip -n "$TG_NS" addr add 192.0.2.80/32 dev lo
 # ---- dnsmasq, inside the netns --------------------------------------------------
 names_udp=() names_tcp=()
 {
-	printf 'no-resolv\nno-hosts\nno-poll\nbind-interfaces\nlisten-address=127.0.0.1\nport=53\n'
-	printf 'local-ttl=300\nlog-queries\nlog-facility=%s\n' "$TG_TMP/dnsmasq.log"
-	printf 'host-record=www.unlisted.example,192.0.2.80\n'
+	printf 'local-ttl=300\nhost-record=www.unlisted.example,192.0.2.80\n'
 	for ((i = 1; i <= N_UDP + N_TCP; i++)); do
 		if ((i <= N_UDP)); then
 			name="u$i-$RANDOM.blob.core.windows.net" ip="$NET_UDP.$i"
@@ -50,17 +48,8 @@ names_udp=() names_tcp=()
 		fi
 		if ((i <= N_UDP)); then names_udp+=("$name"); else names_tcp+=("$name"); fi
 	done
-} >"$TG_TMP/dnsmasq.conf"
-ip netns exec "$TG_NS" dnsmasq --keep-in-foreground --conf-file="$TG_TMP/dnsmasq.conf" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --user=root </dev/null >"$TG_TMP/dnsmasq.out" 2>&1 &
-TG_PIDS+=("$!")
-for ((i = 0; i < 50; i++)); do
-	ip netns exec "$TG_NS" ss -lnu 2>/dev/null | grep -q '127.0.0.1:53 ' && break
-	sleep 0.1
-done
-ip netns exec "$TG_NS" ss -lnu | grep -q '127.0.0.1:53 ' ||
-	tg_fail "dnsmasq not listening in $TG_NS: $(cat "$TG_TMP/dnsmasq.out")"
-printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+} >"$TG_TMP/records.conf"
+tg_start_dnsmasq "$TG_TMP/records.conf"
 
 tg_start_plain_server web 0.0.0.0 80
 tg_start_plain_server unlisted 192.0.2.80 8080
@@ -79,15 +68,8 @@ events:
 EOF
 tg_start_agent enforce "$TG_TMP/policy.yaml"
 
-status_json() { "$TLSGUARD" status --socket "$TG_SOCK" -o json; }
-kernel_counter()
-{
-	status_json | python3 -c "import json, sys; print(json.load(sys.stdin)['kernel_counters']['$1'])"
-}
-dns_kernel_counter()
-{
-	status_json | python3 -c "import json, sys; print(json.load(sys.stdin)['policy']['dns']['kernel']['$1'])"
-}
+kernel_counter() { tg_status_get "kernel_counters.$1"; }
+dns_kernel_counter() { tg_status_get "policy.dns.kernel.$1"; }
 
 # Every name of the round resolved and connected, and not one answered by the server.
 check_round()
@@ -180,7 +162,7 @@ race tcp2 "${names_tcp[@]}"
 check_round "second connects, TCP DNS" "$TG_TMP/tcp2.jsonl" "${names_tcp[@]}"
 sleep 1
 check_events "TCP DNS" "$TG_TMP/tcp1.jsonl" 2
-assert_cmp "$(status_json | python3 -c "import json,sys; print(json.load(sys.stdin)['policy']['dns']['tcp']['messages'])")" \
+assert_cmp "$(tg_status_get policy.dns.tcp.messages)" \
 	-ge "$N_TCP" "DNS messages the agent reassembled from TCP"
 
 tg_stop_agent

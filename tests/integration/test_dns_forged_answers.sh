@@ -22,25 +22,12 @@ FORGED=2000
 ATTACKER="$TG_CG/attacker"
 mkdir "$ATTACKER"
 
-cat >"$TG_TMP/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-no-poll
-bind-interfaces
-listen-address=127.0.0.1
-port=53
+cat >"$TG_TMP/records.conf" <<EOF
 host-record=victim.blob.core.windows.net,$TG_PROT4
 host-record=victim2.blob.core.windows.net,$TG_OTHER4
 local-ttl=300
 EOF
-ip netns exec "$TG_NS" dnsmasq --keep-in-foreground --conf-file="$TG_TMP/dnsmasq.conf" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --user=root </dev/null >"$TG_TMP/dnsmasq.out" 2>&1 &
-TG_PIDS+=("$!")
-for ((i = 0; i < 50; i++)); do
-	ip netns exec "$TG_NS" ss -lnu 2>/dev/null | grep -q '127.0.0.1:53 ' && break
-	sleep 0.1
-done
-printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+tg_start_dnsmasq "$TG_TMP/records.conf"
 
 tg_start_plain_server web "$TG_PROT4" 80
 tg_start_plain_server web2 "$TG_OTHER4" 80
@@ -62,29 +49,11 @@ events:
 EOF
 tg_start_agent enforce "$TG_TMP/policy.yaml"
 
-status_json() { "$TLSGUARD" status --socket "$TG_SOCK" -o json; }
-status_get()
-{
-	status_json | python3 -c "$TG_PY_PRELUDE
-v = get(json.load(sys.stdin), sys.argv[1], '<missing>')
-print(v if isinstance(v, str) else json.dumps(v))" "$1"
-}
-# The pinned LPM map's class id for ADDR/128, "" when absent.
-lpm_entry()
-{
-	bpftool -j map dump pinned "$TG_PIN/tg_dests" 2>/dev/null | python3 -c '
-import json, sys, socket
-want = [128, 0, 0, 0] + list(bytes(10) + b"\xff\xff" + socket.inet_aton(sys.argv[1]))
-for e in json.load(sys.stdin):
-    key = e.get("key")
-    if isinstance(key, list) and [int(b, 16) for b in key] == want:
-        print(int(e["value"][0], 16) | int(e["value"][1], 16) << 8)' "$1"
-}
 wait_lpm()
 {
 	local i
 	for ((i = 0; i < 50; i++)); do
-		[[ -n "$(lpm_entry "$1")" ]] && return 0
+		[[ -n "$(tg_lpm_entry "$1")" ]] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -125,28 +94,28 @@ PY
 tg_capture forger-unasked run_in_cg_ns "$ATTACKER" "$TG_NS" python3 "$TG_TMP/forger.py" "$FORGED" unasked
 assert_rc 0 "the forger, unasked"
 for ((i = 0; i < 100; i++)); do
-	[[ $(status_get policy.dns.unsolicited) -ge $FORGED ]] && break
+	[[ $(tg_status_get policy.dns.unsolicited) -ge $FORGED ]] && break
 	sleep 0.1
 done
-assert_cmp "$(status_get policy.dns.unsolicited)" -ge "$FORGED" "answer records nobody asked for (agent)"
-assert_cmp "$(status_get policy.dns.kernel.unsolicited)" -ge "$FORGED" "answers nobody asked for (kernel)"
-assert_eq 1 "$(status_get policy.learned_ips)" "learned addresses after the unasked flood (the victim's)"
+assert_cmp "$(tg_status_get policy.dns.unsolicited)" -ge "$FORGED" "answer records nobody asked for (agent)"
+assert_cmp "$(tg_status_get policy.dns.kernel.unsolicited)" -ge "$FORGED" "answers nobody asked for (kernel)"
+assert_eq 1 "$(tg_status_get policy.learned_ips)" "learned addresses after the unasked flood (the victim's)"
 
 # answers to its own queries: learned up to the attacker cgroup's share
 tg_capture forger run_in_cg_ns "$ATTACKER" "$TG_NS" python3 "$TG_TMP/forger.py" "$FORGED" ask
 assert_rc 0 "the forger, asking its own resolver"
 for ((i = 0; i < 100; i++)); do
-	[[ $(status_get policy.dns.answers) -ge $((FORGED + 1)) ]] && break
+	[[ $(tg_status_get policy.dns.answers) -ge $((FORGED + 1)) ]] && break
 	sleep 0.1
 done
-assert_cmp "$(status_get policy.dns.answers)" -ge $((FORGED + 1)) "answers the agent read"
+assert_cmp "$(tg_status_get policy.dns.answers)" -ge $((FORGED + 1)) "answers the agent read"
 
-assert_cmp "$(status_get policy.dns.refused_quota)" -ge $((FORGED - 50)) "forged addresses refused (the attacker's quota)"
-assert_cmp "$(status_get policy.learned_ips)" -le 200 "learned addresses (dns.max_learned)"
-assert_eq 0 "$(status_get policy.dns.evicted)" "learned addresses dropped before they expired"
-assert_ne "" "$(lpm_entry "$TG_PROT4")" "the victim's learned address after the flood"
-assert_eq degraded "$(status_get health.state)" "health after refused learning"
-status_get health.reasons >"$TG_TMP/reasons.json"
+assert_cmp "$(tg_status_get policy.dns.refused_quota)" -ge $((FORGED - 50)) "forged addresses refused (the attacker's quota)"
+assert_cmp "$(tg_status_get policy.learned_ips)" -le 200 "learned addresses (dns.max_learned)"
+assert_eq 0 "$(tg_status_get policy.dns.evicted)" "learned addresses dropped before they expired"
+assert_ne "" "$(tg_lpm_entry "$TG_PROT4")" "the victim's learned address after the flood"
+assert_eq degraded "$(tg_status_get health.state)" "health after refused learning"
+tg_status_get health.reasons >"$TG_TMP/reasons.json"
 assert_file_contains "$TG_TMP/reasons.json" 'not learned since start' "health reason names the refused learning"
 
 # ---- the victim is still protected, and still learns ------------------------------------

@@ -19,30 +19,12 @@ TTL=2
 GRACE=8
 
 # ---- dnsmasq, inside the netns ------------------------------------------------
-cat >"$TG_TMP/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-no-poll
-bind-interfaces
-listen-address=127.0.0.1
-port=53
+cat >"$TG_TMP/records.conf" <<EOF
 host-record=acct.privatelink.blob.core.windows.net,$TG_PROT4,$TG_PROT6
 cname=$NAME,acct.privatelink.blob.core.windows.net
 local-ttl=$TTL
-log-queries
-log-facility=$TG_TMP/dnsmasq.log
 EOF
-ip netns exec "$TG_NS" dnsmasq --keep-in-foreground --conf-file="$TG_TMP/dnsmasq.conf" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --user=root </dev/null >"$TG_TMP/dnsmasq.out" 2>&1 &
-TG_PIDS+=("$!")
-for ((i = 0; i < 50; i++)); do
-	ip netns exec "$TG_NS" ss -lnu 2>/dev/null | grep -q '127.0.0.1:53 ' && break
-	sleep 0.1
-done
-ip netns exec "$TG_NS" ss -lnu | grep -q '127.0.0.1:53 ' ||
-	tg_fail "dnsmasq not listening in $TG_NS: $(cat "$TG_TMP/dnsmasq.out")"
-# ip netns exec bind-mounts this over /etc/resolv.conf for every command it runs
-printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+tg_start_dnsmasq "$TG_TMP/records.conf"
 
 tg_start_plain_server web "$TG_PROT4" 80
 tg_start_plain_server web6 "$TG_PROT6" 80
@@ -63,29 +45,6 @@ EOF
 
 # ---- helpers ---------------------------------------------------------------------
 
-# The pinned LPM map's entry for ADDR/128 (IPv4 as ::ffff:ADDR): "class_id" or "" when absent.
-lpm_entry()
-{
-	bpftool -j map dump pinned "$TG_PIN/tg_dests" 2>/dev/null | python3 -c '
-import json, sys, socket
-a = sys.argv[1]
-addr = socket.inet_pton(socket.AF_INET6, a) if ":" in a else bytes(10) + b"\xff\xff" + socket.inet_aton(a)
-want = [128, 0, 0, 0] + list(addr)
-for e in json.load(sys.stdin):
-    key = e.get("key")
-    if isinstance(key, list) and [int(b, 16) for b in key] == want:
-        print(int(e["value"][0], 16) | int(e["value"][1], 16) << 8)' "$1"
-}
-
-status_json() { "$TLSGUARD" status --socket "$TG_SOCK" -o json; }
-
-status_get()
-{
-	status_json | python3 -c "$TG_PY_PRELUDE
-v = get(json.load(sys.stdin), sys.argv[1], '<missing>')
-print(v if isinstance(v, str) else json.dumps(v))" "$1"
-}
-
 P_PLAIN="e.get('type') == 'plaintext'"
 
 # ---- learned from an answer, flagged with the name ---------------------------------
@@ -96,8 +55,8 @@ wait_entry()
 {
 	local addr=$1 want=$2 i
 	for ((i = 0; i < 50; i++)); do
-		if [[ $want == present && -n "$(lpm_entry "$addr")" ]] ||
-			[[ $want == absent && -z "$(lpm_entry "$addr")" ]]; then
+		if [[ $want == present && -n "$(tg_lpm_entry "$addr")" ]] ||
+			[[ $want == absent && -z "$(tg_lpm_entry "$addr")" ]]; then
 			return 0
 		fi
 		sleep 0.1
@@ -109,8 +68,8 @@ tg_start_agent audit "$TG_TMP/policy.yaml"
 if grep -q 'not enforced yet' "$TG_AGENT_LOG"; then
 	tg_fail "the agent still warns that wildcard hosts are not enforced"
 fi
-assert_eq "" "$(lpm_entry "$TG_PROT4")" "LPM entry for $TG_PROT4 before any answer"
-assert_eq "" "$(lpm_entry "$TG_PROT6")" "LPM entry for $TG_PROT6 before any answer"
+assert_eq "" "$(tg_lpm_entry "$TG_PROT4")" "LPM entry for $TG_PROT4 before any answer"
+assert_eq "" "$(tg_lpm_entry "$TG_PROT6")" "LPM entry for $TG_PROT6 before any answer"
 
 tg_client resolve getent ahosts "$NAME"
 assert_rc 0 "getent ahosts $NAME (A and AAAA through the CNAME)"
@@ -141,38 +100,38 @@ ev=$(expect_event "$TG_EVENTS" "$P_PLAIN and get(e, 'workload.pid') == $TG_CLIEN
 assert_field "$ev" destination.ip "$TG_PROT6"
 assert_field "$ev" destination.name "$NAME"
 
-assert_eq 2 "$(status_get policy.learned_ips)" "status: policy.learned_ips"
-assert_eq 0 "$(status_get policy.learned_evicted)" "status: policy.learned_evicted"
-assert_cmp "$(status_get policy.dns.kernel.copied)" -ge 2 "status: DNS packets copied by the kernel"
-assert_cmp "$(status_get policy.dns.answers_matched)" -ge 2 "status: answers that matched the policy"
+assert_eq 2 "$(tg_status_get policy.learned_ips)" "status: policy.learned_ips"
+assert_eq 0 "$(tg_status_get policy.learned_evicted)" "status: policy.learned_evicted"
+assert_cmp "$(tg_status_get policy.dns.kernel.copied)" -ge 2 "status: DNS packets copied by the kernel"
+assert_cmp "$(tg_status_get policy.dns.answers_matched)" -ge 2 "status: answers that matched the policy"
 
 # ---- a restart keeps what was learned (pinned), the map never loses the entry ----------
 tg_stop_agent
-assert_ne "" "$(lpm_entry "$TG_PROT4")" "LPM entry while no agent runs"
+assert_ne "" "$(tg_lpm_entry "$TG_PROT4")" "LPM entry while no agent runs"
 tg_start_agent audit "$TG_TMP/policy.yaml"
 assert_file_contains "$TG_AGENT_LOG" 'dns: kept 2 learned address' "restarted agent kept the learned addresses"
-assert_ne "" "$(lpm_entry "$TG_PROT4")" "LPM entry after the restart"
-assert_eq 2 "$(status_get policy.learned_ips)" "status after the restart: policy.learned_ips"
+assert_ne "" "$(tg_lpm_entry "$TG_PROT4")" "LPM entry after the restart"
+assert_eq 2 "$(tg_status_get policy.learned_ips)" "status after the restart: policy.learned_ips"
 
 # ---- TTL + grace later, gone ------------------------------------------------------------
 for ((i = 0; i < 200; i++)); do
-	[[ -z "$(lpm_entry "$TG_PROT6")" ]] && break
+	[[ -z "$(tg_lpm_entry "$TG_PROT6")" ]] && break
 	sleep 0.1
 done
 t_gone=$(tg_now_ms)
-assert_eq "" "$(lpm_entry "$TG_PROT6")" "LPM entry for $TG_PROT6 $((t_gone - t_answer)) ms after its last answer"
+assert_eq "" "$(tg_lpm_entry "$TG_PROT6")" "LPM entry for $TG_PROT6 $((t_gone - t_answer)) ms after its last answer"
 # not before TTL + grace (counted from just before curl asked)
 assert_cmp $((t_gone - t_answer)) -ge $(((TTL + GRACE) * 1000)) "expiry after TTL + grace (ms)"
 wait_entry "$TG_PROT4" absent || tg_fail "LPM entry for $TG_PROT4 still there after TTL + grace"
-assert_eq 0 "$(status_get policy.learned_ips)" "status: policy.learned_ips after expiry"
-assert_cmp "$(status_get policy.dns.expired)" -ge 2 "status: expired learned addresses"
+assert_eq 0 "$(tg_status_get policy.learned_ips)" "status: policy.learned_ips after expiry"
+assert_cmp "$(tg_status_get policy.dns.expired)" -ge 2 "status: expired learned addresses"
 
 # ---- DNS over TCP ------------------------------------------------------------------------
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
 tg_client resolve-tcp getent ahostsv4 "$NAME"
 assert_rc 0 "getent ahostsv4 $NAME over TCP"
 wait_entry "$TG_PROT4" present || tg_fail "no LPM entry for $TG_PROT4 within 5 s of the TCP answer"
-assert_cmp "$(status_get policy.dns.tcp.messages)" -ge 1 "status: DNS messages reassembled from TCP"
+assert_cmp "$(tg_status_get policy.dns.tcp.messages)" -ge 1 "status: DNS messages reassembled from TCP"
 tg_client curl-tcp curl -4 -sS --max-time 5 "http://$NAME/"
 assert_rc 0 "plain HTTP to $NAME, resolved over TCP"
 ev=$(expect_event "$TG_EVENTS" "$P_PLAIN and get(e, 'workload.pid') == $TG_CLIENT_PID" 5 \
