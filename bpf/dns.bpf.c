@@ -762,6 +762,48 @@ static __always_inline __u8 dns_stream_solicited(const struct dns_pkt *p)
 	return 0;
 }
 
+/*
+ * A TCP segment that is exactly one answer (its 2-byte length, then a message
+ * that ends with the segment: a resolver's reply to one query, usually), read
+ * like a datagram into @s. True only when it names a policy host and all of
+ * its addresses were learned here: everything else stamps, because a segment
+ * from the middle of a stream could read as a message.
+ */
+static __always_inline bool dns_segment_learned(struct __sk_buff *skb, struct tg_dns_scratch *s,
+						const struct dns_pkt *p)
+{
+	struct dns_name_buf *w;
+	__u8 lenb[2];
+	__u32 mlen, zero = 0;
+	int learned;
+
+	if (p->payload_len < 2 + DNS_HDR_LEN || p->payload_len > TG_DNS_CHUNK + 2)
+		return false;
+	if (bpf_skb_load_bytes(skb, p->payload_off, lenb, 2) < 0)
+		return false;
+	mlen = (__u32)lenb[0] << 8 | lenb[1];
+	if (mlen != p->payload_len - 2 || mlen < DNS_HDR_LEN)
+		return false;
+	w = bpf_map_lookup_elem(&tg_dns_namebuf, &zero);
+	if (!w)
+		return false;
+	mlen = ((mlen - 1) & (TG_DNS_CHUNK - 1)) + 1;	/* 1..TG_DNS_CHUNK, as the verifier sees it */
+	if (bpf_skb_load_bytes(skb, p->payload_off + 2, s->data, mlen) < 0)
+		return false;
+	s->rec.ts_ns = bpf_ktime_get_ns();
+	s->rec.len = mlen;
+	if (dns_judge_names(s, mlen) != DNS_NAMES_POLICY)
+		return false;
+	learned = dns_learn_addrs(s, w, mlen);
+	if (learned < 0) {
+		dns_count(TG_DNS_CNT_ERR_KLEARN);
+		return false;
+	}
+	dns_count(TG_DNS_CNT_ANS_POLICY);
+	dns_count_n(TG_DNS_CNT_KLEARNED, learned);
+	return true;
+}
+
 static __noinline int dns_copy(struct __sk_buff *skb)
 {
 	struct dns_pkt p = {};
@@ -798,11 +840,12 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 	}
 	/*
 	 * TCP: a segment (GRO may merge many) in records of TG_DNS_CHUNK bytes.
-	 * Messages span segments and are not read here: an answer's segment
-	 * stamps the cgroup and wakes the agent, which reassembles them.
+	 * A segment that is one whole answer is read here like a datagram;
+	 * any other answer segment stamps the cgroup and wakes the agent, which
+	 * reassembles the stream.
 	 */
 	flags = dns_stream_solicited(&p);
-	wake = p.payload_len && (flags & TG_DNS_REC_SOLICITED);
+	wake = p.payload_len && (flags & TG_DNS_REC_SOLICITED) && !dns_segment_learned(skb, s, &p);
 	if (wake)
 		dns_stamp(skb, bpf_ktime_get_ns(), TG_DNS_CNT_ANS_UNREAD);
 	for (i = 0; i < TG_DNS_TCP_MAX_CHUNKS; i++) {

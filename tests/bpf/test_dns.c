@@ -750,10 +750,13 @@ static void test_learning_full_stamps(void **state)
 	reset(f);
 }
 
-/* DNS over TCP: a message spans segments, the kernel does not read it; every segment stamps. */
+/* DNS over TCP: the connection must be the socket's own; segments that are not one whole answer stamp. */
 static void test_tcp_answers_stamped(void **state)
 {
 	struct fixture *f = *state;
+	static uint8_t storage[128 + 4] __attribute__((aligned(4)));
+	uint8_t *syn_q = storage + 2;	/* IP header 4-byte aligned after Ethernet */
+	LIBBPF_OPTS(bpf_test_run_opts, syn_opts, .data_in = syn_q, .repeat = 1);
 
 	reset(f);
 	/* a connection nobody opened to port 53 from here: not an answer to anything */
@@ -765,23 +768,49 @@ static void test_tcp_answers_stamped(void **state)
 	reset(f);
 	assert_int_equal(run_query(f, AF_INET, IPPROTO_TCP, NULL, 0), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 0);	/* 0x18: PSH|ACK, no payload: nothing */
-	{
-		static uint8_t storage[128 + 4] __attribute__((aligned(4)));
-		uint8_t *syn_q = storage + 2;	/* IP header 4-byte aligned after Ethernet */
-		size_t n;
-
-		build_query = true;
-		n = build(syn_q, AF_INET, IPPROTO_TCP, 53, 1000, TH_SYN, NULL, 0);
-		build_query = false;
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_q, .data_size_in = n, .repeat = 1);
-		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress),
-							&opts), 0);
-	}
+	build_query = true;
+	syn_opts.data_size_in = build(syn_q, AF_INET, IPPROTO_TCP, 53, 1000, TH_SYN, NULL, 0);
+	build_query = false;
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress),
+						&syn_opts), 0);
 	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 1);
 	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, answer, sizeof(answer)), 1);
 	assert_int_equal(counter(f, TG_DNS_CNT_ANS_UNREAD), 1);
 	assert_int_equal(stamped(f, NULL), 1);
 	assert_int_equal(f->recs[0].h.flags, TG_DNS_REC_SOLICITED);
+
+	/* a segment that is exactly one answer (length, message) is read like a datagram */
+	{
+		struct msg m;
+		uint8_t seg[1100];
+
+		add_host(f, "*.blob.core.windows.net");
+		msg_start(&m, "acct.blob.core.windows.net", 1, false);
+		rr_a(&m);
+		seg[0] = m.len >> 8;
+		seg[1] = m.len;
+		memcpy(seg + 2, m.b, m.len);
+		reset(f);
+		assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, seg, m.len + 2), 1);
+		assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 1);	/* not without its SYN */
+		assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 0);
+		reset(f);
+		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress),
+							&syn_opts), 0);
+		assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, seg, m.len + 2), 1);
+		assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+		assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 1);
+		assert_int_equal(stamped(f, NULL), 0);		/* learned: nothing waits */
+		assert_int_equal(f->recs[0].h.len, m.len + 2);	/* the agent still gets the segment */
+		/* one byte more than the message: not one whole answer, stamped as before */
+		reset(f);
+		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(f->skel->progs.tg_dns_egress),
+							&syn_opts), 0);
+		seg[m.len + 2] = 0;
+		assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 1001, TH_ACK | TH_PSH, seg, m.len + 3), 1);
+		assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 0);
+		assert_int_equal(stamped(f, NULL), 1);
+	}
 	/* a pure ACK, a FIN: no answer, no stamp */
 	reset(f);
 	assert_int_equal(run(f, AF_INET, IPPROTO_TCP, 53, 2000, TH_FIN | TH_ACK, NULL, 0), 1);

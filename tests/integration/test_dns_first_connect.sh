@@ -8,10 +8,11 @@
 # lists yet (all local to the netns), half of them through a CNAME to a
 # privatelink name. In enforce with fail_mode closed, every plaintext
 # connection must be blocked with 0 bytes at the server and reported, over
-# UDP DNS (the kernel learns each answer's addresses before the client has
-# it) and TCP DNS (the kernel stamps the cgroup, the connect waits for the
-# agent); a second connect to each too. A name no policy host covers is
-# resolved and reached as before, and not held.
+# UDP and TCP DNS (the kernel learns each answer's addresses before the
+# client has it), and for answers of more records than the kernel reads (it
+# stamps the cgroup: the connect's payload waits for the agent); a second
+# connect to each too. A name no policy host covers is resolved and reached
+# as before, and not held.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -21,17 +22,21 @@ tg_setup
 
 N_UDP=${TG_DNS_RACE_NAMES:-200}
 N_TCP=${TG_DNS_RACE_TCP_NAMES:-50}
+N_WIDE=${TG_DNS_RACE_WIDE_NAMES:-20}
+WIDE_RRS=17		# one more A record than the kernel reads (DNS_MAX_RRS)
 NET_UDP=203.0.113	# names resolved over UDP: $NET_UDP.1 ...
 NET_TCP=198.18.0	# over TCP: $NET_TCP.1 ...
-((N_UDP <= 250 && N_TCP <= 250)) || tg_fail "at most 250 names each"
+NET_WIDE=198.19		# the wide answers: $NET_WIDE.N.1 .. $NET_WIDE.N.17
+((N_UDP <= 250 && N_TCP <= 250 && N_WIDE <= 250)) || tg_fail "at most 250 names each"
 
-# every address of both /24s is local to the netns: one server on 0.0.0.0:80 gets them all
+# every address of these prefixes is local to the netns: one server on 0.0.0.0:80 gets them all
 ip -n "$TG_NS" route add local "$NET_UDP.0/24" dev lo
 ip -n "$TG_NS" route add local "$NET_TCP.0/24" dev lo
+ip -n "$TG_NS" route add local "$NET_WIDE.0.0/16" dev lo
 ip -n "$TG_NS" addr add 192.0.2.80/32 dev lo
 
 # ---- dnsmasq, inside the netns --------------------------------------------------
-names_udp=() names_tcp=()
+names_udp=() names_tcp=() names_wide=()
 {
 	printf 'local-ttl=300\nhost-record=www.unlisted.example,192.0.2.80\n'
 	for ((i = 1; i <= N_UDP + N_TCP; i++)); do
@@ -47,6 +52,14 @@ names_udp=() names_tcp=()
 			printf 'host-record=%s,%s\ncname=%s,%s\n' "$pl" "$ip" "$name" "$pl"
 		fi
 		if ((i <= N_UDP)); then names_udp+=("$name"); else names_tcp+=("$name"); fi
+	done
+	# answers with more records than the kernel reads: only the agent learns them
+	for ((i = 1; i <= N_WIDE; i++)); do
+		name="w$i-$RANDOM.blob.core.windows.net"
+		names_wide+=("$name")
+		for ((r = 1; r <= WIDE_RRS; r++)); do
+			printf 'host-record=%s,%s\n' "$name" "$NET_WIDE.$i.$r"
+		done
 	done
 } >"$TG_TMP/records.conf"
 tg_start_dnsmasq "$TG_TMP/records.conf"
@@ -148,15 +161,28 @@ race unlisted --port 8080 www.unlisted.example
 assert_file_contains "$TG_TMP/unlisted.jsonl" '"result": "answered"' "plaintext to an unlisted name"
 assert_eq "$held" "$(kernel_counter dns_held)" "connects held after an answer no policy host is in"
 
-# ---- TCP DNS (use-vc): the kernel does not read streams, every segment stamps ----------
+# ---- an answer the kernel cannot read whole: the connect waits for the agent ----------
+race wide1 "${names_wide[@]}"
+check_round "first connects, answers of $WIDE_RRS records" "$TG_TMP/wide1.jsonl" "${names_wide[@]}"
+held=$(kernel_counter dns_held)
+tg_log "wide answers: held $held connects: $(kernel_counter dns_held_protected) released into a" \
+	"class, $(kernel_counter dns_held_unlisted) without, $(kernel_counter dns_held_segments)" \
+	"segments held, $(kernel_counter dns_hold_timeout) timeouts"
+assert_cmp "$(dns_kernel_counter err_learn_in_kernel)" -ge "$N_WIDE" "answers whose addresses the kernel could not learn"
+assert_cmp "$held" -gt 0 "connects held for the agent's learning (dns_held)"
+assert_eq 0 "$(kernel_counter dns_held_unlisted)" "held connects released without a class"
+assert_eq 0 "$(kernel_counter dns_hold_timeout)" "holds that ran out before the agent caught up"
+sleep 1
+check_events "answers of $WIDE_RRS records" "$TG_TMP/wide1.jsonl" 1
+
+# ---- TCP DNS (use-vc): a segment that is one whole answer is read like a datagram ------
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:2 timeout:1\n' >"/etc/netns/$TG_NS/resolv.conf"
+hits=$(kernel_counter dns_learned_in_kernel_hit)
 race tcp1 "${names_tcp[@]}"
 check_round "first connects, TCP DNS" "$TG_TMP/tcp1.jsonl" "${names_tcp[@]}"
-held=$(kernel_counter dns_held)
-tg_log "TCP DNS: held $held connects: $(kernel_counter dns_held_protected) released into a class," \
-	"$(kernel_counter dns_held_unlisted) without, $(kernel_counter dns_held_segments) segments" \
-	"held, $(kernel_counter dns_hold_timeout) timeouts"
-assert_cmp "$held" -gt 0 "connects held for the agent's learning after TCP answers (dns_held)"
+tg_log "TCP DNS: $(($(kernel_counter dns_learned_in_kernel_hit) - hits)) first connects classified" \
+	"where the kernel learned the answer; $(kernel_counter dns_held) held in all"
+assert_cmp "$(kernel_counter dns_learned_in_kernel_hit)" -gt "$hits" "TCP answers learned in the kernel"
 assert_eq 0 "$(kernel_counter dns_hold_timeout)" "holds that ran out before the agent caught up"
 race tcp2 "${names_tcp[@]}"
 check_round "second connects, TCP DNS" "$TG_TMP/tcp2.jsonl" "${names_tcp[@]}"
