@@ -116,7 +116,7 @@ static void segment_path(char *out, size_t len)
 	out[0] = '\0';
 	while ((de = readdir(d)))
 		if (strstr(de->d_name, ".jnl"))
-			snprintf(out, len, "%s/%s", jdir, de->d_name);
+			assert_true(snprintf(out, len, "%s/%s", jdir, de->d_name) < (int)len);
 	closedir(d);
 	assert_true(out[0]);
 }
