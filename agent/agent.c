@@ -700,7 +700,7 @@ static void on_signal(void *ctx, uint32_t events)
 	}
 }
 
-static void on_dns(void *ctx, uint32_t events);
+static void dns_read_done(struct agent *a, int n);
 
 static void on_ring_commit(void *ctx)
 {
@@ -715,7 +715,7 @@ static void on_ring(void *ctx, uint32_t events)
 	 * DNS answers first: the kernel wakes the agent for few of them
 	 * (bpf/dns.bpf.c), and an event names its destination from what was learned
 	 */
-	on_dns(a, 0);
+	dns_read_done(a, dnslearn_read_answers(a->dns));
 	ringread_consume(a->rb, TG_RING_BATCH);
 }
 
@@ -981,17 +981,22 @@ static void on_hosts(void *ctx, uint32_t events)
 		sync_dests(a);
 }
 
-static void on_dns(void *ctx, uint32_t events)
+/* After a read of the DNS ring (@n: dnslearn_poll()'s result): the maps, then the kernel told. */
+static void dns_read_done(struct agent *a, int n)
 {
-	struct agent *a = ctx;
-	int n = dnslearn_poll(a->dns);
-
 	if (n > 0)
 		sync_dests(a);
 	else if (n == 0 && !a->reload.applying && !a->reload.dests_dirty)
 		dns_caught_up(a);	/* nothing new for the maps: what was read is in them */
 	else if (n < 0)
 		tg_warn("dns: cannot process DNS answers: %s", strerror(-n));
+}
+
+static void on_dns(void *ctx, uint32_t events)
+{
+	struct agent *a = ctx;
+
+	dns_read_done(a, dnslearn_poll(a->dns));
 }
 
 static int setup_loop(struct agent *a)

@@ -170,6 +170,13 @@ int dnslearn_fd(const struct tg_dnslearn *l);
 int dnslearn_poll(struct tg_dnslearn *l);
 
 /*
+ * Only the answers waiting in the ring, as dnslearn_poll() reads them, and
+ * nothing else (no timers): cheap enough to call before every batch of
+ * events. The same return values.
+ */
+int dnslearn_read_answers(struct tg_dnslearn *l);
+
+/*
  * Tell the kernel the agent has caught up (the hold, tlsguard/dns.h): every
  * answer stamped before the last dnslearn_poll() began, less the slack, is
  * learned. Call once the destination maps hold what that poll learned.
