@@ -28,7 +28,7 @@
 #include "yaml_bounded.h"
 
 #define MAX_ERRORS	100		/* past this, more lines only bury the first ones */
-#define MAX_FIELDS	16		/* keys per mapping in the tables below */
+#define MAX_FIELDS	32		/* keys per mapping in the tables below */
 #define QBUF		96		/* a value echoed in a message, quoted, cut */
 #define SUGGEST_MAX	32		/* longest key worth a did-you-mean */
 
@@ -907,6 +907,7 @@ static int walk_map(struct ctx *c, const char *what, yaml_node_t *n,
 			for (i = 0, f = fields; f->key; f++, i++)
 				if (!strcmp(f->key, sval(k)))
 					break;
+			/* i is the END entry's index for an unknown key: a table holds fewer */
 			assert(i < MAX_FIELDS);
 			if (!f->key)
 				ret = unknown_key(c, k, fields);

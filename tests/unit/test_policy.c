@@ -646,6 +646,9 @@ static void test_err_unknown_key(void **state)
 		      "    prots: [443]\n",
 		      "t.yaml:4:5: unknown key \"prots\" (did you mean \"ports\")");
 	EXPECT_ERRORS("foo: 1\n", "t.yaml:1:1: unknown key \"foo\"");
+	/* the largest table (application_insights, 21 keys): an unknown key there too (fuzz_policy) */
+	EXPECT_ERRORS("events:\n  application_insights:\n    zzz: 1\n",
+		      "t.yaml:3:5: unknown key \"zzz\"");
 	EXPECT_ERRORS("events:\n  key_flie: /k\n",
 		      "t.yaml:2:3: unknown key \"key_flie\" (did you mean \"key_file\")");
 	EXPECT_ERRORS("mdoe: audit\n", "t.yaml:1:1: unknown key \"mdoe\" (did you mean \"mode\")");
