@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "dests.h"
 #include "enforcer.h"
+#include "escape.h"
 #include "events.h"
 #include "handshake.h"
 #include "hosts.h"
@@ -302,6 +303,68 @@ static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
 	}
 }
 
+/* A tally key part as json-c would hold it: valid UTF-8 (*fixed: to free). */
+static const char *tally_text(const char *s, char **fixed)
+{
+	size_t n;
+
+	*fixed = NULL;
+	if (!s || tg_utf8_valid(s, strlen(s)))
+		return s;
+	*fixed = tg_utf8_repair(s, strlen(s), &n);
+	return *fixed ? *fixed : "?";
+}
+
+static void tally_keys(struct agent *a, const struct tg_event_keys *k)
+{
+	char *f[4], port[8];
+
+	snprintf(port, sizeof(port), "%u", k->port);
+	status_tally_fields(a, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
+			    tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
+	for (int i = 0; i < 4; i++)
+		free(f[i]);
+}
+
+/*
+ * No field protection: the line is written straight from the record
+ * (events_line), the same bytes a json-c object would print; an object is
+ * made only for those that take one (App Insights, `tlsguard events -f`).
+ */
+static int write_event_line(struct agent *a, const struct tg_event *ev, const void *raw, size_t size)
+{
+	char id[TG_EVENT_ID_LEN + 1];
+	struct tg_event_keys keys;
+	json_object *obj = NULL;
+	const char *line;
+	int err;
+
+	events_event_id(a->ev_ctx.host, raw, size, id);	/* the same when the record is read again */
+	line = events_line(&a->ev_ctx, ev, id, &a->ev_file.line, &keys);
+	if (!line) {
+		a->events_write_failed++;
+		return 0;
+	}
+	tally_keys(a, &keys);
+	if (a->ai || a->control.nclients) {
+		obj = events_to_json(&a->ev_ctx, ev);
+		if (obj) {
+			json_object_object_add(obj, "event_id", json_object_new_string(id));
+			agent_ai_event(a, obj);	/* App Insights takes a copy */
+		}
+	}
+	/* followers match on obj: without clients control_publish_line() only keeps the line */
+	if (obj || !a->control.nclients)
+		control_publish_line(&a->control, obj, line);
+	err = event_file_write_len(&a->ev_file, line, a->ev_file.line.len);
+	if (err)
+		file_sink_failed(a, 1, err);
+	else
+		a->file_sink.pending++;
+	json_object_put(obj);
+	return 0;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -318,6 +381,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (a->ev_ctx.workloads && ev->action != TG_ACT_BLOCKED &&
 	    !workloads_event_selected(a->ev_ctx.workloads, ev->cgroup_id))
 		return 0;
+	if (!a->fc)
+		return write_event_line(a, ev, data, size);
 	obj = events_to_json(&a->ev_ctx, ev);
 	if (!obj) {
 		a->events_write_failed++;

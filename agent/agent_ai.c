@@ -203,16 +203,6 @@ int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 	return 0;
 }
 
-/* FNV-1a, 64 bits, from @h. */
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
-	return h;
-}
-
 static void set_event_id(json_object *ev, uint64_t hi, uint64_t lo)
 {
 	char id[33];
@@ -223,12 +213,11 @@ static void set_event_id(json_object *ev, uint64_t hi, uint64_t lo)
 
 void agent_ai_stamp(struct agent *a, json_object *ev, const void *raw, size_t len)
 {
-	const char *host = a->ev_ctx.host;
-	size_t hlen = strlen(host);
+	char id[TG_EVENT_ID_LEN + 1];
 
 	/* two differently seeded passes: 128 bits, unique per host and kernel record */
-	set_event_id(ev, fnv(fnv(0xcbf29ce484222325ULL, host, hlen), raw, len),
-		     fnv(fnv(0x84222325cbf29ce4ULL, raw, len), host, hlen));
+	events_event_id(a->ev_ctx.host, raw, len, id);
+	json_object_object_add(ev, "event_id", json_object_new_string(id));
 }
 
 /* Agent events: a random id per run, then a counter. */

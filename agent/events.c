@@ -19,6 +19,8 @@
 #include "tlsguard/preface.h"
 #include "workload.h"
 
+#define TG_EVENT_FILE_BUF (64 * 1024)
+
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 void events_ctx_init(struct tg_event_ctx *ctx)
@@ -139,126 +141,317 @@ static int is_unset_addr(const uint8_t addr[16])
 	       (!memcmp(addr, v4_mapped_prefix, 12) && !memcmp(addr + 12, zero, 4));
 }
 
-/* Every string of an event: names workloads chose, or the network brought (escape.h). */
-static void add_str(json_object *o, const char *key, const char *val)
+/* ---- the emitter: json-c objects or text (events.h) ------------------------ */
+
+static bool jbuf_room(struct tg_jbuf *b, size_t n)
 {
-	json_object_object_add(o, key, tg_json_string(val));
+	size_t cap;
+	char *p;
+
+	if (b->err)
+		return false;
+	if (b->len + n + 1 <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
 }
 
-static json_object *destination_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+static void jbuf_put(struct tg_jbuf *b, const char *s, size_t n)
 {
-	json_object *d = json_object_new_object();
+	if (!jbuf_room(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void jbuf_emit(void *ctx, const char *p, size_t n)
+{
+	jbuf_put(ctx, p, n);
+}
+
+void tg_jbuf_free(struct tg_jbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Text: the separator and "key": before a member (or an array element). */
+static void text_key(struct tg_jout *o, const char *key)
+{
+	struct tg_jbuf *b = o->buf;
+
+	if (!o->first)
+		jbuf_put(b, ",", 1);
+	o->first = false;
+	if (key) {
+		/* keys are the agent's own ASCII names: nothing to escape */
+		jbuf_put(b, "\"", 1);
+		jbuf_put(b, key, strlen(key));
+		jbuf_put(b, "\":", 2);
+	}
+}
+
+/* json-c: @v into the innermost open object or array (or as the root). */
+static void tree_add(struct tg_jout *o, const char *key, json_object *v)
+{
+	json_object *parent;
+
+	if (!o->depth) {
+		json_object_put(o->stack[0]);
+		o->stack[0] = v;
+		return;
+	}
+	parent = o->stack[o->depth - 1];
+	if (json_object_is_type(parent, json_type_array))
+		json_object_array_add(parent, v);
+	else
+		json_object_object_add(parent, key, v);
+}
+
+void tg_jout_open(struct tg_jout *o, const char *key, bool array)
+{
+	json_object *v;
+
+	if (o->buf) {
+		text_key(o, key);
+		jbuf_put(o->buf, array ? "[" : "{", 1);
+		o->first = true;
+		if (o->depth < 32)
+			o->arrays = (o->arrays & ~(1u << o->depth)) | (uint32_t)array << o->depth;
+		o->depth++;
+		return;
+	}
+	v = array ? json_object_new_array() : json_object_new_object();
+	tree_add(o, key, v);
+	if (o->depth < TG_JOUT_DEPTH)
+		o->stack[o->depth++] = v;
+}
+
+void tg_jout_close(struct tg_jout *o)
+{
+	if (!o->depth)
+		return;
+	o->depth--;
+	if (o->buf) {
+		jbuf_put(o->buf, o->depth < 32 && (o->arrays >> o->depth & 1) ? "]" : "}", 1);
+		o->first = false;
+		return;
+	}
+	/* json-c: the root stays in stack[0] for the caller */
+}
+
+void tg_jout_null(struct tg_jout *o, const char *key)
+{
+	if (o->buf) {
+		text_key(o, key);
+		jbuf_put(o->buf, "null", 4);
+		return;
+	}
+	tree_add(o, key, NULL);
+}
+
+void tg_jout_str(struct tg_jout *o, const char *key, const char *s, size_t len)
+{
+	if (!s) {
+		tg_jout_null(o, key);
+		return;
+	}
+	if (!o->buf) {
+		tree_add(o, key, tg_json_string_len(s, len));
+		return;
+	}
+	text_key(o, key);
+	jbuf_put(o->buf, "\"", 1);
+	/* invalid UTF-8 becomes U+FFFD here, as tg_json_string_len() repairs it */
+	tg_json_escape_inner(s, len, false, jbuf_emit, o->buf);
+	jbuf_put(o->buf, "\"", 1);
+}
+
+void tg_jout_cstr(struct tg_jout *o, const char *key, const char *s)
+{
+	tg_jout_str(o, key, s, s ? strlen(s) : 0);
+}
+
+void tg_jout_lit(struct tg_jout *o, const char *key, const char *s)
+{
+	if (o->buf || !s)
+		tg_jout_cstr(o, key, s);	/* plain ASCII: json-c's escaping says the same */
+	else
+		tree_add(o, key, json_object_new_string(s));
+}
+
+static void text_u64(struct tg_jbuf *b, uint64_t v, bool neg)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (neg)
+		d[--i] = '-';
+	jbuf_put(b, d + i, sizeof(d) - i);
+}
+
+void tg_jout_i64(struct tg_jout *o, const char *key, int64_t v)
+{
+	if (!o->buf) {
+		tree_add(o, key, json_object_new_int64(v));
+		return;
+	}
+	text_key(o, key);
+	text_u64(o->buf, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0);
+}
+
+void tg_jout_u64(struct tg_jout *o, const char *key, uint64_t v)
+{
+	if (!o->buf) {
+		tree_add(o, key, json_object_new_uint64(v));
+		return;
+	}
+	text_key(o, key);
+	text_u64(o->buf, v, false);
+}
+
+void tg_jout_bool(struct tg_jout *o, const char *key, bool v)
+{
+	if (!o->buf) {
+		tree_add(o, key, json_object_new_boolean(v));
+		return;
+	}
+	text_key(o, key);
+	jbuf_put(o->buf, v ? "true" : "false", v ? 4 : 5);
+}
+
+/* ---- the event's members --------------------------------------------------- */
+
+static void destination_out(struct tg_jout *o, const struct tg_event_ctx *ctx,
+			    const struct tg_event *ev, struct tg_event_keys *k)
+{
 	const char *name = ctx->dests ? dests_name_for(ctx->dests, ev->daddr) : NULL;
 	const char *cls = ctx->dests ? dests_class_name(ctx->dests, ev->class_id) : NULL;
-	char ip[INET6_ADDRSTRLEN];
-
-	char host[TG_DESCRIBE_HOST_MAX];
 	unsigned int port = 0;
 
-	events_format_addr(ev->daddr, ip, sizeof(ip));
-	add_str(d, "class", cls);
-	add_str(d, "ip", ip);
-	json_object_object_add(d, "port", json_object_new_int(ev->dport));
-	if (ev->type != TG_EV_BLOCKED_CONNECT && !handshake_tunnel_host(ev, host, sizeof(host), &port)) {
+	tg_jout_open(o, "destination", false);
+	events_format_addr(ev->daddr, k->ip, sizeof(k->ip));
+	k->cls = cls;
+	k->port = ev->dport;
+	tg_jout_cstr(o, "class", cls);
+	tg_jout_cstr(o, "ip", k->ip);
+	tg_jout_i64(o, "port", ev->dport);
+	if (ev->type != TG_EV_BLOCKED_CONNECT &&
+	    !handshake_tunnel_host(ev, k->host_buf, sizeof(k->host_buf), &port)) {
 		/* through a forward proxy: ip/port are the proxy's, the name is the tunnel's */
-		json_object *t = json_object_new_object();
-
-		add_str(t, "host", host);
+		tg_jout_open(o, "tunnel", false);
+		tg_jout_cstr(o, "host", k->host_buf);
 		if (port)
-			json_object_object_add(t, "port", json_object_new_int(port));
-		json_object_object_add(d, "tunnel", t);
-		name = NULL;
-		add_str(d, "name", host);
+			tg_jout_i64(o, "port", port);
+		tg_jout_close(o);
+		name = k->host_buf;
 	}
+	k->name = name;
 	if (name)
-		add_str(d, "name", name);
+		tg_jout_cstr(o, "name", name);
 	if (ctx->dests && ev->class_id < TG_MAX_CLASSES && ev->class_id && ctx->dests->class_notes[ev->class_id])
-		add_str(d, "note", ctx->dests->class_notes[ev->class_id]);
-	return d;
+		tg_jout_cstr(o, "note", ctx->dests->class_notes[ev->class_id]);
+	tg_jout_close(o);
 }
-
 /*
  * Which rule set the flow's mode: a policy override (its number, name and
  * mode) or the class itself. The kernel recorded which at connect().
  */
-static json_object *rule_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+static void rule_out(struct tg_jout *o, const struct tg_event_ctx *ctx, const struct tg_event *ev)
 {
-	json_object *r = json_object_new_object();
-	const struct tg_policy_override *o = NULL;
+	const struct tg_policy_override *ov = NULL;
 
+	tg_jout_open(o, "rule", false);
 	if (ctx->dests && ev->rule && ev->rule <= ctx->dests->noverrides)
-		o = &ctx->dests->overrides[ev->rule - 1];
-	if (o) {
-		add_str(r, "source", "override");
-		json_object_object_add(r, "index", json_object_new_int(ev->rule - 1));
-		if (o->name)
-			add_str(r, "name", o->name);
-		add_str(r, "mode", o->mode == TG_MODE_ENFORCE ? "enforce" : "audit");
-		return r;
+		ov = &ctx->dests->overrides[ev->rule - 1];
+	if (ov) {
+		tg_jout_cstr(o, "source", "override");
+		tg_jout_i64(o, "index", ev->rule - 1);
+		if (ov->name)
+			tg_jout_cstr(o, "name", ov->name);
+		tg_jout_cstr(o, "mode", ov->mode == TG_MODE_ENFORCE ? "enforce" : "audit");
+	} else {
+		tg_jout_cstr(o, "source", ev->rule ? "override" : "class");	/* a rule since reloaded away */
+		if (ev->rule)
+			tg_jout_i64(o, "index", ev->rule - 1);
+		else if (ctx->dests && ev->class_id && ev->class_id <= ctx->dests->nclasses &&
+			 ev->class_id < TG_MAX_CLASSES)
+			tg_jout_cstr(o, "mode", ctx->dests->classes[ev->class_id].mode == TG_MODE_ENFORCE ?
+						"enforce" : "audit");
 	}
-	add_str(r, "source", ev->rule ? "override" : "class");	/* a rule since reloaded away */
-	if (ev->rule)
-		json_object_object_add(r, "index", json_object_new_int(ev->rule - 1));
-	else if (ctx->dests && ev->class_id && ev->class_id <= ctx->dests->nclasses &&
-		 ev->class_id < TG_MAX_CLASSES)
-		add_str(r, "mode", ctx->dests->classes[ev->class_id].mode == TG_MODE_ENFORCE ?
-				   "enforce" : "audit");
-	return r;
+	tg_jout_close(o);
 }
 
-static json_object *source_json(const struct tg_event *ev)
+static void source_out(struct tg_jout *o, const struct tg_event *ev)
 {
-	json_object *s;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (!ev->sport && is_unset_addr(ev->saddr))
-		return NULL;	/* connect() time: the kernel has not picked one yet */
-	s = json_object_new_object();
+	if (!ev->sport && is_unset_addr(ev->saddr)) {
+		tg_jout_null(o, "source");	/* connect() time: the kernel has not picked one yet */
+		return;
+	}
+	tg_jout_open(o, "source", false);
 	events_format_addr(ev->saddr, ip, sizeof(ip));
-	add_str(s, "ip", ip);
-	json_object_object_add(s, "port", json_object_new_int(ev->sport));
-	return s;
+	tg_jout_cstr(o, "ip", ip);
+	tg_jout_i64(o, "port", ev->sport);
+	tg_jout_close(o);
 }
 
-static json_object *workload_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
+static void workload_out(struct tg_jout *o, const struct tg_event_ctx *ctx, const struct tg_event *ev,
+			 struct tg_event_keys *k)
 {
-	json_object *w = json_object_new_object();
 	const char *path = ctx->cgroups ? cgroup_names_lookup(ctx->cgroups, ev->cgroup_id) : NULL;
-	char comm[sizeof(ev->comm) + 1];
 
+	tg_jout_open(o, "workload", false);
+	k->cgroup = path;
 	if (path)
-		add_str(w, "cgroup", path);
-	json_object_object_add(w, "cgroup_id", json_object_new_uint64(ev->cgroup_id));
+		tg_jout_cstr(o, "cgroup", path);
+	tg_jout_u64(o, "cgroup_id", ev->cgroup_id);
 	if (ev->tgid)
-		json_object_object_add(w, "pid", json_object_new_int64(ev->tgid));
-	memcpy(comm, ev->comm, sizeof(ev->comm));
-	comm[sizeof(ev->comm)] = '\0';
-	if (comm[0])
-		add_str(w, "comm", comm);
+		tg_jout_i64(o, "pid", ev->tgid);
+	memcpy(k->comm_buf, ev->comm, sizeof(ev->comm));
+	k->comm_buf[sizeof(ev->comm)] = '\0';
+	k->comm = k->comm_buf[0] ? k->comm_buf : NULL;
+	if (k->comm)
+		tg_jout_cstr(o, "comm", k->comm);
 	if (ctx->workloads) {
 		struct wl_attribution wa;
 
 		workloads_lookup(ctx->workloads, ev->cgroup_id, &wa);
 		if (wa.pod)
-			add_str(w, "pod", wa.pod);
+			tg_jout_cstr(o, "pod", wa.pod);
 		if (wa.namespace)
-			add_str(w, "namespace", wa.namespace);
+			tg_jout_cstr(o, "namespace", wa.namespace);
 		if (wa.container)
-			add_str(w, "container", wa.container);
+			tg_jout_cstr(o, "container", wa.container);
 		if (wa.unit)
-			add_str(w, "unit", wa.unit);
+			tg_jout_cstr(o, "unit", wa.unit);
 	}
-	return w;
+	tg_jout_close(o);
 }
 
-static json_object *protocol_json(const struct tg_event *ev)
+static void protocol_out(struct tg_jout *o, const struct tg_event *ev)
 {
 	struct tg_payload_desc desc;
-	json_object *p;
 	size_t n = ev->payload_len < TG_PAYLOAD_MAX ? ev->payload_len : TG_PAYLOAD_MAX;
 
-	if (ev->type == TG_EV_BLOCKED_CONNECT)
-		return NULL;	/* nothing was sent */
+	if (ev->type == TG_EV_BLOCKED_CONNECT) {
+		tg_jout_null(o, "protocol");	/* nothing was sent */
+		return;
+	}
 	if (ev->tls.l7 == TG_L7_SMB3)
 		describe_smb(ev->tls.finding, ev->tls.offered, ev->tls.negotiated,
 			     ev->tls.hello_flags, ev->tls.legacy, &desc);
@@ -268,60 +461,151 @@ static json_object *protocol_json(const struct tg_event *ev)
 		describe_flow(ev->payload, n, ev->tls.l7, ev->tls.pf_kind, ev->tls.tls_off, &desc);
 	else
 		describe_tls(ev->tls.l7, ev->tls.pf_kind, &desc);
-	p = json_object_new_object();
-	add_str(p, "detected", desc.detected);
+	tg_jout_open(o, "protocol", false);
+	tg_jout_cstr(o, "detected", desc.detected);
 	if (desc.negotiation)
-		add_str(p, "negotiation", desc.negotiation);
+		tg_jout_cstr(o, "negotiation", desc.negotiation);
 	if (desc.method[0])
-		add_str(p, "method", desc.method);
+		tg_jout_cstr(o, "method", desc.method);
 	if (desc.host[0])
-		add_str(p, "host", desc.host);
+		tg_jout_cstr(o, "host", desc.host);
 	if (desc.dialect)
-		add_str(p, "dialect", desc.dialect);
+		tg_jout_cstr(o, "dialect", desc.dialect);
 	if (desc.encryption)
-		add_str(p, "encryption", desc.encryption);
+		tg_jout_cstr(o, "encryption", desc.encryption);
 	if (desc.finding)
-		add_str(p, "finding", desc.finding);
-	return p;
+		tg_jout_cstr(o, "finding", desc.finding);
+	tg_jout_close(o);
+}
+
+/* The seconds part of the last time formatted on this thread: one gmtime per second. */
+static __thread struct {
+	time_t secs;
+	char base[32];
+} time_cache = { .secs = -1 };
+
+static void time_out(struct tg_jout *o, int64_t real_ns)
+{
+	char when[64];
+	time_t secs;
+	long us;
+	struct tm tm;
+
+	if (real_ns < 0) {
+		events_format_time(real_ns, when, sizeof(when));
+		tg_jout_cstr(o, "time", when);
+		return;
+	}
+	secs = real_ns / 1000000000LL;
+	us = (long)(real_ns % 1000000000LL) / 1000;
+	if (secs != time_cache.secs) {
+		gmtime_r(&secs, &tm);
+		strftime(time_cache.base, sizeof(time_cache.base), "%Y-%m-%dT%H:%M:%S", &tm);
+		time_cache.secs = secs;
+	}
+	/* what events_format_time() prints: "%s.%06ldZ" */
+	snprintf(when, sizeof(when), "%s.000000Z", time_cache.base);
+	for (int i = 0, end = (int)strlen(when) - 2; i < 6; i++, us /= 10)
+		when[end - i] = (char)('0' + us % 10);
+	tg_jout_cstr(o, "time", when);
+}
+
+static void event_out(struct tg_jout *o, const struct tg_event_ctx *ctx, const struct tg_event *ev,
+		      struct tg_event_keys *k)
+{
+	k->type = events_type_name(ev->type);
+	tg_jout_open(o, NULL, false);
+	tg_jout_cstr(o, "schema", TG_EVENT_SCHEMA);
+	time_out(o, (int64_t)ev->ts_ns + ctx->mono_to_real_ns);
+	tg_jout_cstr(o, "host", ctx->host);
+	tg_jout_cstr(o, "type", k->type);
+	tg_jout_cstr(o, "action", events_action_name(ev->action));
+	if (ev->type == TG_EV_BLOCKED_CONNECT)
+		tg_jout_cstr(o, "reason", events_connect_reason_name(ev->reason));
+	if (ev->type == TG_EV_PLAINTEXT) {
+		tg_jout_cstr(o, "reason", events_plain_reason_name(ev->reason));
+		tg_jout_cstr(o, "side", ev->tls.side == TG_SIDE_SERVER ? "server" : "client");
+	}
+	destination_out(o, ctx, ev, k);
+	if (ev->class_id)
+		rule_out(o, ctx, ev);
+	source_out(o, ev);
+	workload_out(o, ctx, ev, k);
+	protocol_out(o, ev);
+	handshake_tls_out(o, ev);
+	tg_jout_open(o, "flow", false);
+	tg_jout_u64(o, "cookie", ev->cookie);
+	tg_jout_close(o);
 }
 
 json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_event *ev)
 {
-	json_object *o = json_object_new_object(), *flow;
-	char when[64];
+	struct tg_jout o = { 0 };
+	struct tg_event_keys k;
 
-	if (!o)
-		return NULL;
-	events_format_time((int64_t)ev->ts_ns + ctx->mono_to_real_ns, when, sizeof(when));
-	add_str(o, "schema", TG_EVENT_SCHEMA);
-	add_str(o, "time", when);
-	add_str(o, "host", ctx->host);
-	add_str(o, "type", events_type_name(ev->type));
-	add_str(o, "action", events_action_name(ev->action));
-	if (ev->type == TG_EV_BLOCKED_CONNECT)
-		add_str(o, "reason", events_connect_reason_name(ev->reason));
-	if (ev->type == TG_EV_PLAINTEXT) {
-		add_str(o, "reason", events_plain_reason_name(ev->reason));
-		add_str(o, "side", ev->tls.side == TG_SIDE_SERVER ? "server" : "client");
-	}
-	json_object_object_add(o, "destination", destination_json(ctx, ev));
-	if (ev->class_id)
-		json_object_object_add(o, "rule", rule_json(ctx, ev));
-	json_object_object_add(o, "source", source_json(ev));
-	json_object_object_add(o, "workload", workload_json(ctx, ev));
-	json_object_object_add(o, "protocol", protocol_json(ev));
-	json_object_object_add(o, "tls", handshake_tls_json(ev));
-	flow = json_object_new_object();
-	json_object_object_add(flow, "cookie", json_object_new_uint64(ev->cookie));
-	json_object_object_add(o, "flow", flow);
-	return o;
+	event_out(&o, ctx, ev, &k);
+	tg_jout_close(&o);
+	return o.stack[0];
 }
+
+const char *events_line(const struct tg_event_ctx *ctx, const struct tg_event *ev,
+			const char *event_id, struct tg_jbuf *buf, struct tg_event_keys *keys)
+{
+	struct tg_jout o = { .buf = buf, .first = true };
+	struct tg_event_keys k;
+
+	buf->len = 0;
+	buf->err = 0;
+	event_out(&o, ctx, ev, keys ? keys : &k);
+	if (event_id)
+		tg_jout_lit(&o, "event_id", event_id);
+	tg_jout_close(&o);
+	if (!jbuf_room(buf, 0))
+		return NULL;
+	buf->p[buf->len] = '\0';
+	return buf->p;
+}
+
+/* FNV-1a 64 (offset basis @h) over @len bytes. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+void events_event_id(const char *host, const void *raw, size_t len, char out[TG_EVENT_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t hlen = strlen(host);
+	uint64_t hi = fnv(0xcbf29ce484222325ULL, host, hlen), lo = 0x84222325cbf29ce4ULL;
+	const uint8_t *b = raw;
+
+	/*
+	 * fnv(fnv(A, host), raw) and fnv(fnv(B, raw), host): the two passes over
+	 * the record run side by side, so the CPU overlaps their multiplications
+	 * (each pass is one long dependency chain)
+	 */
+	for (size_t i = 0; i < len; i++) {
+		hi = (hi ^ b[i]) * 0x100000001b3ULL;
+		lo = (lo ^ b[i]) * 0x100000001b3ULL;
+	}
+	lo = fnv(lo, host, hlen);
+	for (int i = 0; i < 16; i++) {
+		out[i] = hex[hi >> (60 - 4 * i) & 15];
+		out[16 + i] = hex[lo >> (60 - 4 * i) & 15];
+	}
+	out[TG_EVENT_ID_LEN] = '\0';
+}
+
 
 int event_file_open(struct tg_event_file *out, const char *path)
 {
 	int fd;
 
-	out->owned = 0;
+	memset(out, 0, sizeof(*out));
 	out->f = stdout;
 	if (!path || !strcmp(path, "-"))
 		return 0;
@@ -336,6 +620,8 @@ int event_file_open(struct tg_event_file *out, const char *path)
 		close(fd);
 		return err;
 	}
+	/* one write(2) per ring buffer batch (event_file_flush), not one per 4 KiB */
+	setvbuf(out->f, NULL, _IOFBF, TG_EVENT_FILE_BUF);
 	out->owned = 1;
 	return 0;
 }
@@ -348,6 +634,13 @@ const char *event_line(json_object *obj)
 int event_file_write_line(struct tg_event_file *ef, const char *line)
 {
 	if (fputs(line, ef->f) < 0 || fputc('\n', ef->f) < 0)
+		return -EIO;
+	return 0;
+}
+
+int event_file_write_len(struct tg_event_file *ef, const char *line, size_t len)
+{
+	if (fwrite_unlocked(line, 1, len, ef->f) != len || fputc_unlocked('\n', ef->f) == EOF)
 		return -EIO;
 	return 0;
 }
@@ -368,5 +661,6 @@ void event_file_close(struct tg_event_file *ef)
 {
 	if (ef->owned && ef->f)
 		fclose(ef->f);
+	tg_jbuf_free(&ef->line);
 	ef->f = NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef TLSGUARD_AGENT_EVENTS_H
 #define TLSGUARD_AGENT_EVENTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -33,6 +34,69 @@ void events_ctx_init(struct tg_event_ctx *ctx);
 /* A new json object, or NULL (ENOMEM). */
 json_object *events_to_json(const struct tg_event_ctx *ctx, const struct tg_event *ev);
 
+/*
+ * Where an event's members go: a json-c object tree (events_to_json), or
+ * JSON text written straight into a buffer (events_line), from the same
+ * code (events.c, handshake.c), so both say the same thing in the same
+ * order. The text is what json-c prints for the tree (JSON_C_TO_STRING_PLAIN
+ * | NOSLASHESCAPE) byte for byte; the direct form costs no allocation.
+ */
+#define TG_JOUT_DEPTH 8
+
+struct tg_jbuf {
+	char *p;
+	size_t len, cap;
+	int err;			/* -ENOMEM once growing failed */
+};
+
+struct tg_jout {
+	struct tg_jbuf *buf;		/* text; NULL: build json-c objects */
+	bool first;			/* text: no member written yet at this level */
+	uint32_t arrays;		/* text: bit d set when level d is an array */
+	int depth;
+	json_object *stack[TG_JOUT_DEPTH];	/* json-c: the open objects and arrays */
+};
+
+void tg_jout_open(struct tg_jout *o, const char *key, bool array);	/* key NULL in an array */
+void tg_jout_close(struct tg_jout *o);
+/* A string of outside origin (tg_json_string_len()); @s NULL: null. */
+void tg_jout_str(struct tg_jout *o, const char *key, const char *s, size_t len);
+void tg_jout_cstr(struct tg_jout *o, const char *key, const char *s);
+/* The agent's own ASCII text (json_object_new_string()); @s NULL: null. */
+void tg_jout_lit(struct tg_jout *o, const char *key, const char *s);
+void tg_jout_i64(struct tg_jout *o, const char *key, int64_t v);
+void tg_jout_u64(struct tg_jout *o, const char *key, uint64_t v);
+void tg_jout_bool(struct tg_jout *o, const char *key, bool v);
+void tg_jout_null(struct tg_jout *o, const char *key);
+
+/* What status tallies need from an event without a json-c object (agent.c). */
+struct tg_event_keys {
+	const char *type;
+	const char *cgroup;		/* NULL when unknown */
+	const char *comm;		/* NULL when empty */
+	const char *cls;		/* NULL when unknown */
+	const char *name;		/* destination.name, NULL when none */
+	char ip[46];			/* destination.ip */
+	unsigned int port;
+	char comm_buf[17];
+	char host_buf[256];		/* a tunnel's host, where ->name points then */
+};
+
+/* 32 hex digits: FNV-1a 64 of host + record and of record + host, differently seeded. */
+#define TG_EVENT_ID_LEN 32
+void events_event_id(const char *host, const void *raw, size_t len, char out[TG_EVENT_ID_LEN + 1]);
+
+/*
+ * The event as one JSON line (no newline) in @buf (reused: its old content
+ * is replaced), with "event_id": @event_id last when not NULL: exactly
+ * event_line() of events_to_json() with that event_id added. @keys (may be
+ * NULL) gets the fields status tallies group by, as they appear in the
+ * line (before JSON escaping, and before UTF-8 repair). NULL: no memory.
+ */
+const char *events_line(const struct tg_event_ctx *ctx, const struct tg_event *ev,
+			const char *event_id, struct tg_jbuf *buf, struct tg_event_keys *keys);
+void tg_jbuf_free(struct tg_jbuf *b);
+
 const char *events_type_name(uint8_t type);
 const char *events_action_name(uint8_t action);
 const char *events_connect_reason_name(uint8_t reason);
@@ -47,6 +111,7 @@ void events_format_time(int64_t real_ns, char *out, size_t len);
 struct tg_event_file {
 	FILE *f;
 	int owned;			/* 0 for stdout */
+	struct tg_jbuf line;		/* events_line()'s buffer, kept from event to event */
 };
 
 /* path NULL or "-": stdout. Appends, creates 0600. */
@@ -57,6 +122,7 @@ int event_file_write(struct tg_event_file *ef, json_object *obj);	/* line + flus
 const char *event_line(json_object *obj);
 /* Buffered: the agent writes a ring buffer batch, then flushes once. */
 int event_file_write_line(struct tg_event_file *ef, const char *line);
+int event_file_write_len(struct tg_event_file *ef, const char *line, size_t len);
 int event_file_flush(struct tg_event_file *ef);
 void event_file_close(struct tg_event_file *ef);
 

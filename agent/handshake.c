@@ -13,6 +13,7 @@
 
 #include "escape.h"
 #include "dests.h"
+#include "events.h"
 #include "handshake.h"
 #include "hosts.h"
 #include "log.h"
@@ -329,31 +330,29 @@ const char *handshake_version_name(unsigned int v)
 	}
 }
 
-static void add_version(json_object *o, const char *key, unsigned int v)
+static void add_version(struct tg_jout *o, const char *key, unsigned int v)
 {
-	const char *name = handshake_version_name(v);
-
-	json_object_object_add(o, key, name ? json_object_new_string(name) : NULL);
+	tg_jout_lit(o, key, handshake_version_name(v));
 }
 
 /*
  * SNI and ALPN names as the client sent them, made valid UTF-8 (escape.h):
  * JSON escapes control bytes, text renderers show them as \xNN.
  */
-static json_object *hello_string(const char *s, size_t n)
+static void hello_string(struct tg_jout *o, const char *key, const char *s, size_t n)
 {
-	return tg_json_string_len(s, n < TG_SNI_MAX ? n : TG_SNI_MAX);
+	tg_jout_str(o, key, s, n < TG_SNI_MAX ? n : TG_SNI_MAX);
 }
 
-static json_object *alpn_json(const struct tg_tls_summary *t)
+static void alpn_out(struct tg_jout *o, const struct tg_tls_summary *t)
 {
-	json_object *arr = json_object_new_array();
 	uint32_t off = 0, noff, nlen, end = t->alpn_len < TG_ALPN_MAX ? t->alpn_len : TG_ALPN_MAX;
 
+	tg_jout_open(o, "alpn", true);
 	/* the kernel keeps the first TG_ALPN_MAX bytes: a cut last name is left out */
 	for (int i = 0; i < 16 && tg_alpn_next(t->alpn, &off, end, &noff, &nlen) == 1; i++)
-		json_object_array_add(arr, hello_string((const char *)t->alpn + noff, nlen));
-	return arr;
+		hello_string(o, NULL, (const char *)t->alpn + noff, nlen);
+	tg_jout_close(o);
 }
 
 static const char *sni_result_name(unsigned int r)
@@ -370,31 +369,55 @@ static const char *sni_result_name(unsigned int r)
 	}
 }
 
-json_object *handshake_tls_json(const struct tg_event *ev)
+static bool has_tls(const struct tg_event *ev)
+{
+	if (ev->type != TG_EV_TLS && ev->type != TG_EV_WEAK_TLS && ev->type != TG_EV_SNI_MISMATCH)
+		return false;
+	return ev->tls.l7 != TG_L7_SMB3;	/* SMB 3 encryption, not TLS: protocol says what it was */
+}
+
+static void tls_members(struct tg_jout *o, const struct tg_event *ev)
 {
 	const struct tg_tls_summary *t = &ev->tls;
-	json_object *o;
 
-	if (ev->type != TG_EV_TLS && ev->type != TG_EV_WEAK_TLS && ev->type != TG_EV_SNI_MISMATCH)
-		return NULL;
-	if (t->l7 == TG_L7_SMB3)
-		return NULL;	/* SMB 3 encryption, not TLS: protocol says what it was */
-	o = json_object_new_object();
 	add_version(o, "version", t->negotiated);
 	add_version(o, "offered_max", t->offered);
-	json_object_object_add(o, "sni", t->sni_len ? hello_string(t->sni, t->sni_len) : NULL);
-	json_object_object_add(o, "alpn", alpn_json(t));
+	if (t->sni_len)
+		hello_string(o, "sni", t->sni, t->sni_len);
+	else
+		tg_jout_null(o, "sni");
+	alpn_out(o, t);
 	if (t->min)
 		add_version(o, "min_version", t->min);
 	if (ev->type == TG_EV_WEAK_TLS)
-		json_object_object_add(o, "weak_side", json_object_new_string(
-						   t->side == TG_SIDE_SERVER ? "server" : "client"));
+		tg_jout_lit(o, "weak_side", t->side == TG_SIDE_SERVER ? "server" : "client");
 	if (t->sni_result)
-		json_object_object_add(o, "sni_check",
-				       json_object_new_string(sni_result_name(t->sni_result)));
+		tg_jout_lit(o, "sni_check", sni_result_name(t->sni_result));
 	if (t->hello_flags & TG_HELLO_F_TRUNCATED)
-		json_object_object_add(o, "hello_truncated", json_object_new_boolean(1));
-	return o;
+		tg_jout_bool(o, "hello_truncated", true);
+}
+
+void handshake_tls_out(struct tg_jout *o, const struct tg_event *ev)
+{
+	if (!has_tls(ev)) {
+		tg_jout_null(o, "tls");
+		return;
+	}
+	tg_jout_open(o, "tls", false);
+	tls_members(o, ev);
+	tg_jout_close(o);
+}
+
+json_object *handshake_tls_json(const struct tg_event *ev)
+{
+	struct tg_jout o = { 0 };
+
+	if (!has_tls(ev))
+		return NULL;
+	tg_jout_open(&o, NULL, false);
+	tls_members(&o, ev);
+	tg_jout_close(&o);
+	return o.stack[0];
 }
 
 int handshake_tunnel_host(const struct tg_event *ev, char *host, size_t len, unsigned int *port)

@@ -61,6 +61,9 @@ const char *handshake_version_name(unsigned int version);
 
 /* The event's "tls" object, or NULL when the event is not about TLS. */
 json_object *handshake_tls_json(const struct tg_event *ev);
+struct tg_jout;
+/* The same as a member "tls" of @o (null when the event has none). */
+void handshake_tls_out(struct tg_jout *o, const struct tg_event *ev);
 
 /*
  * For proxy flows: the host the client asked the proxy for (CONNECT or an

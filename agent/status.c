@@ -744,28 +744,31 @@ static const char *get2(json_object *o, const char *a, const char *b)
 	return json_object_get_string(x);
 }
 
-void status_tally_event(struct agent *a, json_object *ev)
+void status_tally_fields(struct agent *a, const char *type, const char *cg, const char *comm,
+			 const char *cls, const char *name, const char *ip, const char *port)
 {
-	const char *type = NULL, *name, *ip, *port, *cls, *cg, *comm;
-	json_object *t;
 	char key[320];
 
-	if (json_object_object_get_ex(ev, "type", &t))
-		type = json_object_get_string(t);
 	if (!type || !strcmp(type, "tls"))
 		return;
-	cg = get2(ev, "workload", "cgroup");
-	comm = get2(ev, "workload", "comm");
 	snprintf(key, sizeof(key), "%s%s%s%s", cg ? cg : "?", comm ? " (" : "", comm ? comm : "",
 		 comm ? ")" : "");
 	tally(a->top_workloads, key);
-	name = get2(ev, "destination", "name");
-	ip = get2(ev, "destination", "ip");
-	port = get2(ev, "destination", "port");
-	cls = get2(ev, "destination", "class");
 	snprintf(key, sizeof(key), "%s %s:%s", cls ? cls : "?", name ? name : ip ? ip : "?",
 		 port ? port : "?");
 	tally(a->top_destinations, key);
+}
+
+void status_tally_event(struct agent *a, json_object *ev)
+{
+	const char *type = NULL;
+	json_object *t;
+
+	if (json_object_object_get_ex(ev, "type", &t))
+		type = json_object_get_string(t);
+	status_tally_fields(a, type, get2(ev, "workload", "cgroup"), get2(ev, "workload", "comm"),
+			    get2(ev, "destination", "class"), get2(ev, "destination", "name"),
+			    get2(ev, "destination", "ip"), get2(ev, "destination", "port"));
 }
 
 /* ---- Prometheus ---------------------------------------------------------- */

@@ -24,5 +24,8 @@ int status_build_metrics(struct agent *a, char **out, size_t *len);
 
 /* Remember a violation for the "top workloads/destinations" tables. */
 void status_tally_event(struct agent *a, json_object *ev);
+/* The same from the event's fields (UTF-8 already; NULL: absent), without an object. */
+void status_tally_fields(struct agent *a, const char *type, const char *cg, const char *comm,
+			 const char *cls, const char *name, const char *ip, const char *port);
 
 #endif /* TLSGUARD_AGENT_STATUS_H */

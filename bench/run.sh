@@ -27,6 +27,10 @@
 # Environment: BENCH_ROUNDS (default 7), BENCH_SECS (2), BENCH_CONC (32 connections in
 # flight), BENCH_QUICK=1 (2 rounds of 1 s: for working on the bench, not for results),
 # BENCH_KEEP_TMP=1 keeps the raw data and logs.
+# BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
+# and prints its per-round figures instead of writing RESULTS_MD (about a minute);
+# BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
+# -g, e.g. "--call-graph dwarf") into FILE during the flood.
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -930,6 +934,12 @@ workload_events()
 	record rss B 0 rest_kib "$(rss_kib "$AGENT_PID" VmRSS)"
 	log "workload 7: agent VmRSS at rest $(rss_kib "$AGENT_PID" VmRSS) kB"
 	log "workload 6: plaintext violations in audit mode -> events file (x $SMALL_ROUNDS, ${SECS}s)"
+	local perf_pid=""
+	if [[ -n "${BENCH_PERF:-}" ]]; then
+		perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF" -p "$AGENT_PID" >"$TMP/perf.log" 2>&1 &
+		perf_pid=$!
+		sleep 0.5
+	fi
 	for ((r = 0; r < SMALL_ROUNDS; r++)); do
 		lines0=$(wc -l <"$EVENTS")
 		cpu0=$(cpu_ns "$AGENT_PID")
@@ -969,6 +979,11 @@ workload_events()
 		record rss B "$r" flood_kib "$peak"
 		log "  round $r: $viol violations, $n events, agent CPU $(((cpu1 - cpu0) / 1000000)) ms"
 	done
+	if [[ -n "$perf_pid" ]]; then
+		kill -INT "$perf_pid" 2>/dev/null
+		wait "$perf_pid" 2>/dev/null || true
+		log "perf data of the agent during the flood: $BENCH_PERF"
+	fi
 	record rss B 0 hwm_kib "$(rss_kib "$AGENT_PID" VmHWM)"
 	status_json
 	meta note "Event flood: the agent's own counters after it: events_emitted=$(counter events_emitted), events_lost=$(counter events_lost), plaintext=$(counter plaintext)."
@@ -1075,6 +1090,25 @@ done
 meta mitigations "${mitig%; }"
 [[ "$(sysctl -n kernel.bpf_stats_enabled)" != 0 ]] &&
 	meta note "kernel.bpf_stats_enabled was already on when the run started (another user?): every BPF invocation paid two extra clock reads during the A/B rounds too."
+
+# section 6 alone: its figures per round on stdout, RESULTS_MD untouched
+only_events()
+{
+	setup
+	workload_events
+	stop_agent
+	workload_journal
+	awk -F'\t' '$1 == "events" || $1 == "journal" { print $1, $2, "round", $3, $4 "=" $5 }' "$RAW"
+	awk -F'\t' '$1 == "events" && $4 == "per_cpu_s" { s += $5; n++ }
+		END { if (n) printf "events per agent CPU-second, mean of %d rounds: %.0f\n", n, s / n }' "$RAW"
+	grep '^note=' "$META" | cut -d= -f2-
+	exit 0
+}
+case "${BENCH_ONLY:-}" in
+"") ;;
+events) only_events ;;
+*) die "BENCH_ONLY=$BENCH_ONLY: only 'events' is known" ;;
+esac
 
 setup
 py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
