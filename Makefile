@@ -35,7 +35,11 @@ endif
 
 PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) $(LAYOUT_DEFS) -Iinclude -iquote agent -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
+# agent/ in layers (docs/architecture.md); headers are found by name in each.
+AGENT_DIRS	:= agent/lib agent/kernel agent/policy agent/events agent/sinks agent/workloads \
+		   agent/serve agent/daemon
+AGENT_INC	:= -iquote agent $(addprefix -iquote ,$(AGENT_DIRS))
+CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) $(LAYOUT_DEFS) -Iinclude $(AGENT_INC) -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
 		   $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 CFLAGS		?= -O2
 LDLIBS		:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
@@ -46,12 +50,12 @@ BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror $(LAYOUT_
 
 BPF_SRCS	:= bpf/tlsguard.bpf.c bpf/dns.bpf.c
 BPF_TEST_SRCS	:= $(wildcard tests/bpf/*.bpf.c)
-AGENT_SRCS	:= $(wildcard agent/*.c agent/cli/*.c)
+AGENT_SRCS	:= $(wildcard agent/*.c $(addsuffix /*.c,$(AGENT_DIRS)) agent/cli/*.c)
 AGENT_LIB_SRCS	:= $(filter-out agent/main.c,$(AGENT_SRCS))
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 BPFTEST_SRCS	:= $(wildcard tests/bpf/test_*.c)
 HELPER_SRCS	:= $(wildcard tests/helpers/*.c)
-HEADERS		:= $(wildcard include/tlsguard/*.h agent/*.h agent/cli/*.h bpf/lib/*.h)
+HEADERS		:= $(wildcard include/tlsguard/*.h agent/*.h $(addsuffix /*.h,$(AGENT_DIRS)) agent/cli/*.h bpf/lib/*.h)
 
 SKELS		:= $(BUILD)/tlsguard.skel.h $(BUILD)/dns.skel.h $(patsubst tests/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_TEST_SRCS))
 

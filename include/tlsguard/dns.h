@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * DNS answer learning, kernel side (bpf/dns.bpf.c) and agent side
- * (agent/dnslearn.c). The kernel program only copies: every packet a watched
+ * (agent/policy/dnslearn.c). The kernel program only copies: every packet a watched
  * socket receives from port 53 (UDP datagrams, TCP segments) goes to the
  * agent as one or more records of this ring buffer; the agent parses the DNS
  * messages with libresolv, never the kernel. Its own BPF object, maps and

@@ -6,9 +6,9 @@
  * and the learned table behind them. Seeds: tests/fuzz/corpus/dns (real
  * dnsmasq answers, see tests/unit/capture-dns-fixtures.sh).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent -Ibuild \
- *     tests/fuzz/fuzz_dns.c agent/dnsparse.c agent/dnslearn.c agent/policy.c \
- *     agent/policy_default.c agent/pins.c agent/log.c \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent/policy -Iagent/kernel -Iagent/lib -Ibuild \
+ *     tests/fuzz/fuzz_dns.c agent/policy/dnsparse.c agent/policy/dnslearn.c agent/policy/policy.c \
+ *     agent/policy/policy_default.c agent/kernel/pins.c agent/lib/log.c \
  *     -lbpf -lelf -lz -lyaml -lresolv -o fuzz_dns
  *   ./fuzz_dns tests/fuzz/corpus/dns
  */

@@ -3,7 +3,7 @@
  * libFuzzer: the protocol prefaces a flow may start with (postgres, mysql,
  * tds, CONNECT/absolute-form proxy requests, smb3), the servers' answers, the
  * QUIC Initial check and the agent's description of such a flow's first
- * bytes (include/tlsguard/preface.h, quic.h, agent/describe.c). The first
+ * bytes (include/tlsguard/preface.h, quic.h, agent/events/describe.c). The first
  * input byte picks the protocol and the rest is the stream.
  */
 #include <stdint.h>

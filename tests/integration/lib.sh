@@ -414,7 +414,7 @@ tg_setup()
 	TG_EVENTS="$TG_TMP/events.jsonl"
 	TG_PIN="/sys/fs/bpf/$TG_ID"
 	TG_SOCK="$TG_TMP/tlsguard.sock"
-	# no bpffs at /sys/fs/bpf is no reason to skip: the agent mounts it (agent/mounts.h)
+	# no bpffs at /sys/fs/bpf is no reason to skip: the agent mounts it (agent/lib/mounts.h)
 	tg_make_netns
 	tg_make_cgroup
 	tg_log "test $TG_TEST_NAME: netns $TG_NS, cgroup $TG_CG, pins $TG_PIN, tmp $TG_TMP"
@@ -692,7 +692,7 @@ tg_start_agent()
 	TG_AGENT_STARTS=$((TG_AGENT_STARTS + 1))
 	TG_AGENT_LOG="$TG_TMP/agent.$TG_AGENT_STARTS.log"
 	# `tlsguard policy check` judges a policy with the agent's own start checks
-	# (agent/prepare.c): every policy a test starts the agent with, it accepts
+	# (agent/policy/prepare.c): every policy a test starts the agent with, it accepts
 	if ! "$TLSGUARD" policy check --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" "$policy" \
 		>"$TG_TMP/check.$TG_AGENT_STARTS.log" 2>&1; then
 		cat "$TG_TMP/check.$TG_AGENT_STARTS.log" >&2

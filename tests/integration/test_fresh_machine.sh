@@ -63,7 +63,7 @@ setpriv --bounding-set -sys_admin --inh-caps -sys_admin "$TLSGUARD" agent --conf
 	--cgroup "$TG_CG" --pin-path "$TG_PIN" --socket "$TG_SOCK" --events-file "$TG_EVENTS" \
 	>"$TG_TMP/nocap.log" 2>&1 || rc=$?
 assert_eq 1 "$rc" "agent exit status without CAP_SYS_ADMIN and without bpffs"
-# the capability check comes first (agent/privileges.h): CAP_SYS_ADMIN also mounts bpffs
+# the capability check comes first (agent/kernel/privileges.h): CAP_SYS_ADMIN also mounts bpffs
 grep -q 'tlsguard: the agent lacks CAP_SYS_ADMIN: ' \
 	"$TG_TMP/nocap.log" || tg_fail "no clear line without CAP_SYS_ADMIN: $(cat "$TG_TMP/nocap.log")"
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts && tg_fail "bpffs got mounted without CAP_SYS_ADMIN"

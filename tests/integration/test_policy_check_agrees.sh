@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # `tlsguard policy check` reports what `tlsguard agent` would refuse at start,
-# with the same messages (both run agent/prepare.c): for every policy of
+# with the same messages (both run agent/policy/prepare.c): for every policy of
 # tests/policies/ and tests/fuzz/corpus/policy/, and for generated ones (100,000
 # CIDRs, exactly 65,536 map entries, 16 MiB of nested YAML, a file over
 # 16 MiB), run both and compare. An accepted policy: check exits 0 and the

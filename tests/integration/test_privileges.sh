@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Privileges after attach (agent/privileges.h): started as root with every
+# Privileges after attach (agent/kernel/privileges.h): started as root with every
 # capability, the agent keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN and
 # CAP_SYS_PTRACE, in every thread, with no_new_privs and nothing inheritable
 # or ambient; and what it still has to do works with that set: destroying

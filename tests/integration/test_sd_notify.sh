@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The systemd notification protocol (agent/notify.h), against a datagram
+# The systemd notification protocol (agent/lib/notify.h), against a datagram
 # socket standing in for systemd's: READY=1 with MAINPID and STATUS once the
 # programs are attached (not before), WATCHDOG=1 pings when WATCHDOG_USEC is
 # set, RELOADING=1 then READY=1 around a reload (a rejected one says so in

@@ -5,7 +5,7 @@
  * same binary runs on the host and as the only program of a minimal qemu
  * guest (tests/kernel/kernel-test.sh). It
  *
- *   1. probes kernel features the way the agent does (agent/kernel_features.c) and
+ *   1. probes kernel features the way the agent does (agent/kernel/kernel_features.c) and
  *      sets the same rodata flags before load,
  *   2. loads every program of the tlsguard object (on failure, each program
  *      alone, to say which one the verifier rejects and why) and of the DNS
@@ -13,7 +13,7 @@
  *   3. attaches each to a fresh cgroup through a BPF link and pins the link,
  *   4. live: a child in that cgroup connects over loopback to a protected
  *      destination in enforce mode; a ClientHello must arrive, plain HTTP
- *      must not, and the agent's enforcer (agent/enforcer.c, sock_diag
+ *      must not, and the agent's enforcer (agent/kernel/enforcer.c, sock_diag
  *      SOCK_DESTROY) must make the blocked client fail (IPv4 and IPv6),
  *   5. runs the BPF tests of tests/bpf/test_verdict.c (BPF_PROG_TEST_RUN
  *      verdicts) and tests/bpf/test_dns.c (the DNS program, crafted packets
@@ -152,7 +152,7 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 
 static void set_feature_flags(struct tlsguard_bpf *skel, const struct tg_features *f)
 {
-	/* exactly what agent/loader.c does between __open() and __load() */
+	/* exactly what agent/kernel/loader.c does between __open() and __load() */
 	skel->rodata->tg_have_current_task = f->current_task == 1;
 	skel->rodata->tg_have_current_cgroup = f->current_cgroup == 1;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The control protocol's request parser and event filters (agent/control.c). */
+/* The control protocol's request parser and event filters (agent/serve/control.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

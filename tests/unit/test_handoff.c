@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* What an agent does with the pins it finds (agent/handoff.h): adopt, upgrade, resume or refuse. */
+/* What an agent does with the pins it finds (agent/kernel/handoff.h): adopt, upgrade, resume or refuse. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
