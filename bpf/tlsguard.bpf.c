@@ -12,9 +12,16 @@ static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_fl
 	return bpf_sk_storage_get(&tg_hs_map, sk, NULL, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
+static __always_inline void tg_hs_drop_stored(struct bpf_sock *sk, struct tg_flow *flow)
 {
 	bpf_sk_storage_delete(&tg_hs_map, sk);
+}
+
+/* Keep @scratch for the next segment: replaced, as sk_storage_get initializes only a new value. */
+static __always_inline int tg_hs_store(struct bpf_sock *sk, struct tg_flow *flow, struct tg_hs *scratch)
+{
+	bpf_sk_storage_delete(&tg_hs_map, sk);
+	return bpf_sk_storage_get(&tg_hs_map, sk, scratch, BPF_SK_STORAGE_GET_F_CREATE) ? 0 : -1;
 }
 
 /* The generation that tracked the socket last judges it (handoff.h). */

@@ -72,6 +72,9 @@ static const char *const counter_names[] = {
 	[TG_CNT_DNS_HELD_UNLISTED] = "dns_held_unlisted",
 	[TG_CNT_DNS_HOLD_TIMEOUT] = "dns_hold_timeout",
 	[TG_CNT_DNS_KLEARNED_HIT] = "dns_learned_in_kernel_hit",
+	[TG_CNT_HS_KEPT] = "hs_kept",
+	[TG_CNT_HS_SCRATCH_BUSY] = "hs_scratch_busy",
+	[TG_CNT_HELLO_SUMMARY_LOST] = "hello_summary_lost",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");

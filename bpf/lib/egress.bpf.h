@@ -21,7 +21,7 @@
 #ifndef TLSGUARD_EGRESS_BPF_H
 #define TLSGUARD_EGRESS_BPF_H
 
-#include "verdict.bpf.h"
+#include "hsstate.bpf.h"
 #include "dest.bpf.h"
 #include "handoff.bpf.h"
 #include "override.bpf.h"
@@ -233,6 +233,7 @@ static __always_inline int tg_proxy_walk(struct __sk_buff *skb, struct bpf_sock 
 		tg_count(TG_CNT_ERR_HS_STORAGE);
 		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
 	}
+	flow->hs_flags |= TG_HSF_HS_STORED;
 	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0) {
 		tg_count(TG_CNT_OUT_OF_ORDER);
 		return TG_DROP;
@@ -324,6 +325,7 @@ static __always_inline int tg_client_hello_done(struct __sk_buff *skb, struct bp
 		flow->cw.mode = TG_WM_ANY;
 	}
 	flow->state = TG_FLOW_SERVER_HELLO;
+	tg_hello_sum_keep(flow, hs);
 	hs->dir = 1;
 	hs->have = 0;
 	return tg_client_walk(skb, sk, flow, hs, seg, rel);
@@ -598,14 +600,41 @@ static __always_inline int tg_client_handshake(struct __sk_buff *skb, struct bpf
 		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
 	if (seg.payload_len == 0)
 		return TG_PASS;
-	return tg_client_walk(skb, sk, flow, tg_hs_get(sk, flow, 0), &seg, seg.seq - flow->first_seq);
+	return tg_client_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, seg.seq - flow->first_seq);
+}
+
+/* The client's bytes before its verdict, judged in a scratch slot (hsstate.bpf.h). */
+static __always_inline int tg_client_segment(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow, const struct tg_segment *seg,
+					     __u32 rel)
+{
+	__u32 slot = 0;
+	struct tg_hs *hs = tg_hs_scratch_take(&slot);
+	int r;
+
+	if (!hs)
+		return tg_hs_unavailable(flow);
+	if (tg_hs_scratch_fill(sk, flow, hs, slot) < 0) {
+		tg_hs_scratch_give(slot);
+		tg_count(TG_CNT_ERR_HS_STORAGE);
+		return tg_hs_unavailable(flow);
+	}
+	if (hs->dir != 0) {
+		r = TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
+	} else if (tg_collect(skb, hs, seg, rel, 0) < 0) {
+		/* TCP will retransmit; judging starts from the first byte */
+		tg_count(TG_CNT_OUT_OF_ORDER);
+		r = TG_DROP;
+	} else {
+		r = tg_client_decide(skb, sk, flow, hs, seg, rel);
+	}
+	return tg_hs_scratch_end(sk, flow, hs, slot, r);
 }
 
 static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					     struct tg_flow *flow)
 {
 	struct tg_segment seg;
-	struct tg_hs *hs;
 	__u32 rel;
 	int err;
 
@@ -653,21 +682,7 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		flow->hs_flags |= TG_HSF_STARTED;
 	}
 	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
-	hs = tg_hs_get(sk, flow, 1);
-	if (!hs) {
-		/* no memory for the handshake state: enforce keeps the data back
-		 * (TCP retransmits), audit lets it go uninspected */
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
-	}
-	if (hs->dir != 0)
-		return TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
-	if (tg_collect(skb, hs, &seg, rel, 0) < 0) {
-		/* TCP will retransmit; judging starts from the first byte */
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;
-	}
-	return tg_client_decide(skb, sk, flow, hs, &seg, rel);
+	return tg_client_segment(skb, sk, flow, &seg, rel);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

@@ -76,14 +76,25 @@ __attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct
 		ev->sport = seg->sport;
 		ev->segment_len = seg->payload_len;
 	}
-	if (hs)
+	if (hs) {
 		__builtin_memcpy(&ev->tls, &hs->tls, sizeof(ev->tls));
+	} else if (flow->wflags & TG_WF_SUM_KEPT) {
+		/* after a good ClientHello judged in scratch (hsstate.bpf.h) */
+		__u64 cookie = flow->cookie;
+		const struct tg_tls_summary *sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+
+		if (sum)
+			__builtin_memcpy(&ev->tls, sum, sizeof(ev->tls));
+	}
 	if (pl_off == TG_PL_FIRST_BYTES && hs) {
 		if (hs->dir == 0) {
 			__builtin_memcpy(ev->payload, hs->buf, TG_PAYLOAD_MAX);
 			n = hs->have;
 			ev->payload_len = n < TG_PAYLOAD_MAX ? n : TG_PAYLOAD_MAX;
 		}
+	} else if (pl_off == TG_PL_FIRST_BYTES && (flow->wflags & TG_WF_CH_DONE)) {
+		/* past a hello judged in scratch: its bytes are gone, and this
+		 * segment's are not the flow's first (no payload, as with state) */
 	} else if (seg && seg->payload_len) {
 		if (pl_off == TG_PL_FIRST_BYTES || pl_off < seg->payload_off)
 			pl_off = seg->payload_off;

@@ -146,6 +146,7 @@ static __always_inline int tg_server_decide(struct __sk_buff *skb, struct bpf_so
 	/* cut past 2 KiB without supported_versions: legacy_version is all there is */
 	version = hs->hi.version;
 	hs->tls.negotiated = version;
+	tg_hello_sum_negotiated(flow, version);
 	if (flow->min_tls && version < TG_TLS_VERSION(flow->min_tls)) {
 		hs->tls.side = TG_SIDE_SERVER;
 		return tg_violation(skb, sk, flow, hs, seg, TG_EV_WEAK_TLS);
@@ -170,7 +171,13 @@ static __always_inline int tg_server_early(struct __sk_buff *skb, struct bpf_soc
 	__u32 off = flow->srv_tls_off;
 
 	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE)) {
-		tg_server_preface_seg(skb, flow, tg_hs_get(sk, flow, 1), seg, rel);
+		__u32 slot = 0;
+		struct tg_hs *scratch = tg_hs_scratch_take(&slot);
+
+		/* only its bytes are read, once: scratch, given back at once */
+		tg_server_preface_seg(skb, flow, scratch, seg, rel);
+		if (scratch)
+			tg_hs_scratch_give(slot);
 		off = flow->srv_tls_off;
 	}
 	if (off == TG_SRV_NONE)
@@ -178,7 +185,7 @@ static __always_inline int tg_server_early(struct __sk_buff *skb, struct bpf_soc
 	if (rel + seg->payload_len <= off)
 		return TG_PASS;		/* the preface (again) */
 	tg_count(TG_CNT_SERVER_FIRST);
-	return tg_violation_at(skb, sk, flow, tg_hs_get(sk, flow, 0), seg, TG_EV_PLAINTEXT,
+	return tg_violation_at(skb, sk, flow, tg_hs_stored(sk, flow), seg, TG_EV_PLAINTEXT,
 			       TG_SIDE_SERVER, TG_PR_SERVER_FIRST,
 			       seg->payload_off + (off > rel ? off - rel : 0));
 }
@@ -229,11 +236,44 @@ static __always_inline int tg_udp_ingress(struct __sk_buff *skb, struct bpf_sock
 			       TG_PR_NOT_QUIC, seg.payload_off);
 }
 
+/* The server's bytes while its hello is collected, judged in a scratch slot (hsstate.bpf.h). */
+static __always_inline int tg_server_segment(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow, const struct tg_segment *seg,
+					     __u32 rel)
+{
+	__u32 slot = 0;
+	struct tg_hs *hs = tg_hs_scratch_take(&slot);
+	int r;
+
+	if (!hs)
+		return tg_hs_unavailable(flow);	/* the server retransmits */
+	if (tg_hs_scratch_fill(sk, flow, hs, slot) < 0) {
+		tg_hs_scratch_give(slot);
+		tg_count(TG_CNT_ERR_HS_STORAGE);
+		return tg_hs_unavailable(flow);
+	}
+	hs->dir = 1;		/* server bytes from here on */
+	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE))
+		tg_server_preface_seg(skb, flow, hs, seg, rel);
+	if (flow->srv_tls_off == TG_SRV_NONE) {
+		/* a preface that declined TLS after the client sent its hello */
+		tg_count(TG_CNT_SERVER_UNJUDGED);
+		r = tg_not_server_hello(skb, sk, flow, hs, seg);
+	} else if (tg_collect(skb, hs, seg, rel, flow->srv_tls_off) < 0) {
+		tg_count(TG_CNT_OUT_OF_ORDER);
+		r = TG_DROP;		/* the server retransmits */
+	} else if (hs->have == 0) {
+		r = TG_PASS;		/* all of it was preface */
+	} else {
+		r = tg_server_decide(skb, sk, flow, hs, seg, rel);
+	}
+	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+}
+
 static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
 					      struct tg_flow *flow)
 {
 	struct tg_segment seg;
-	struct tg_hs *hs;
 	__u32 rel;
 	int err;
 
@@ -268,27 +308,9 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	if (flow->state == TG_FLOW_PENDING)
 		return tg_server_early(skb, sk, flow, &seg, rel);
 	/* TG_FLOW_SERVER_HELLO: the client's hello was good */
-	hs = tg_hs_get(sk, flow, 0);
 	if (flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT))
-		return tg_server_walk(skb, sk, flow, hs, &seg, rel);
-	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE))
-		tg_server_preface_seg(skb, flow, hs, &seg, rel);
-	if (!hs) {
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return tg_allow(skb, sk, flow, NULL, &seg);
-	}
-	if (flow->srv_tls_off == TG_SRV_NONE) {
-		/* a preface that declined TLS after the client sent its hello */
-		tg_count(TG_CNT_SERVER_UNJUDGED);
-		return tg_not_server_hello(skb, sk, flow, hs, &seg);
-	}
-	if (tg_collect(skb, hs, &seg, rel, flow->srv_tls_off) < 0) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;		/* the server retransmits */
-	}
-	if (hs->have == 0)
-		return TG_PASS;		/* all of it was preface */
-	return tg_server_decide(skb, sk, flow, hs, &seg, rel);
+		return tg_server_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, rel);
+	return tg_server_segment(skb, sk, flow, &seg, rel);
 }
 
 #endif /* TLSGUARD_INGRESS_BPF_H */

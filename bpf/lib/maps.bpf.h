@@ -100,13 +100,50 @@ struct {
 	__type(value, struct tg_override);
 } tg_overrides SEC(".maps");
 
-/* Handshake state, only while a flow's handshake is judged (see flow.h). */
+/* Handshake state kept between segments while a hello is incomplete (flow.h, hsstate.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);	/* required for sk_storage */
 	__type(key, int);
 	__type(value, struct tg_hs);
 } tg_hs_map SEC(".maps");
+
+/*
+ * The per-CPU handshake scratch (hsstate.bpf.h): TG_HS_SCRATCH_SLOTS slots
+ * per CPU, so a softirq (or, on preemptible kernels, another task) that
+ * judges a hello while one is being judged on this CPU gets its own; a
+ * slot's user count says whether it is taken.
+ */
+#define TG_HS_SCRATCH_SLOTS	2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_HS_SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tg_hs);
+} tg_hs_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TG_HS_SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_hs_scratch_users SEC(".maps");
+
+/*
+ * What a good ClientHello said (SNI, ALPN, versions), by socket cookie, for
+ * the events of the flow until its verdict (then deleted). LRU: a summary
+ * pushed out before its verdict only leaves that event without it
+ * (counted: hello_summary_lost); no flow waits for room.
+ */
+#define TG_MAX_HELLO_SUMS	8192
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TG_MAX_HELLO_SUMS);
+	__type(key, __u64);
+	__type(value, struct tg_tls_summary);
+} tg_hello_sums SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -19,7 +19,24 @@
  * sk_storage; the BPF unit tests, which have no real socket, in an array.
  */
 static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_flow *flow, int create);
-static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow);
+static __always_inline void tg_hs_drop_stored(struct bpf_sock *sk, struct tg_flow *flow);
+static __always_inline int tg_hs_store(struct bpf_sock *sk, struct tg_flow *flow, struct tg_hs *scratch);
+
+/* A decided flow keeps no handshake state: the kept copy and the hello summary go. */
+static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	__u64 cookie;
+
+	if (flow->hs_flags & TG_HSF_HS_STORED) {
+		tg_hs_drop_stored(sk, flow);
+		flow->hs_flags &= ~TG_HSF_HS_STORED;
+	}
+	if (flow->wflags & TG_WF_SUM_KEPT) {
+		cookie = flow->cookie;
+		bpf_map_delete_elem(&tg_hello_sums, &cookie);
+		flow->wflags &= ~TG_WF_SUM_KEPT;
+	}
+}
 
 static __always_inline void tg_count_violation(struct tg_flow *flow, __u8 type, int block)
 {
@@ -56,8 +73,7 @@ static __always_inline int tg_violation_at(struct __sk_buff *skb, struct bpf_soc
 	tg_count_violation(flow, type, block);
 	tg_emit_flow(skb, flow, seg, hs, type, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED, side, reason,
 		     pl_off);
-	if (hs)
-		tg_hs_put(sk, flow);
+	tg_hs_put(sk, flow);
 	if (!block)
 		return TG_PASS;
 	tg_count(TG_CNT_SEGMENTS_DROPPED);
@@ -105,8 +121,7 @@ static __always_inline int tg_allow(struct __sk_buff *skb, struct bpf_sock *sk, 
 	if (cfg && cfg->log_tls_flows)
 		tg_emit_flow(skb, flow, seg, hs, TG_EV_TLS, TG_ACT_ALLOWED, TG_SIDE_NONE, 0,
 			     TG_PL_FIRST_BYTES);
-	if (hs)
-		tg_hs_put(sk, flow);
+	tg_hs_put(sk, flow);
 	return TG_PASS;
 }
 

@@ -60,6 +60,9 @@ enum tg_counter {
 	TG_CNT_DNS_HELD_UNLISTED,	/* ... released without one: passed */
 	TG_CNT_DNS_HOLD_TIMEOUT,	/* ... released after TG_DNS_HOLD_MAX_NS, agent not caught up */
 	TG_CNT_DNS_KLEARNED_HIT,	/* connects whose class came from tg_dns_klearned (before the agent) */
+	TG_CNT_HS_KEPT,			/* segments that left a hello incomplete: state kept in sk_storage */
+	TG_CNT_HS_SCRATCH_BUSY,		/* no free per-CPU scratch slot (nested use): as err_hs_storage */
+	TG_CNT_HELLO_SUMMARY_LOST,	/* a ClientHello summary gone before the verdict: event without it */
 	TG_CNT__MAX,
 };
 

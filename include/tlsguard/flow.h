@@ -55,6 +55,7 @@ enum tg_hs_flags {
 	TG_HSF_SRV_PREFACE = 1 << 2,	/* srv_tls_off is known */
 	TG_HSF_UDP = 1 << 3,		/* a UDP socket: QUIC or plaintext */
 	TG_HSF_UNCONNECTED = 1 << 4,	/* tracked from sendmsg(): datagrams to daddr/dport are judged */
+	TG_HSF_HS_STORED = 1 << 5,	/* the flow has handshake state in sk_storage (tg_hs_map) */
 };
 
 /*
@@ -86,6 +87,7 @@ enum tg_walk_flags {
 	TG_WF_HRR = 1 << 2,		/* a HelloRetryRequest came: a second hello each way */
 	TG_WF_ALERT = 1 << 3,		/* the server answered with an alert: never decided TLS */
 	TG_WF_NO_WALK = 1 << 4,		/* TDS: records are wrapped in TDS packets, not walked */
+	TG_WF_SUM_KEPT = 1 << 5,	/* the ClientHello's summary is in tg_hello_sums until the verdict */
 };
 
 /*
@@ -158,10 +160,12 @@ struct tg_flow {
 _Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");
 
 /*
- * Handshake state: a second sk_storage value that lives only while the
- * handshake is judged (from the first payload to the verdict on the
- * ServerHello) and is deleted then. buf holds the first bytes of one
- * direction: the client's until its verdict, then the server's.
+ * Handshake state: the bytes of a hello being judged and the parsers'
+ * results. Judged in a per-CPU scratch copy (bpf/lib/hsstate.bpf.h); only
+ * when a segment ends with the hello still incomplete (or for protocols
+ * whose machine spans segments) is it kept in sk_storage (tg_hs_map) until
+ * the next segment, and deleted at the verdict. buf holds the first bytes
+ * of one direction: the client's until its verdict, then the server's.
  */
 struct tg_hs {
 	__u16 have;			/* bytes of buf filled */

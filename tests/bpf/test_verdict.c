@@ -38,6 +38,7 @@
 #include "../unit/tds_fixtures.h"
 
 #define PASS 1
+#define TG_HS_SCRATCH_SLOTS_TEST 2	/* TG_HS_SCRATCH_SLOTS of bpf/lib/maps.bpf.h */
 #define DROP 0
 #define SPORT 41234
 #define DPORT 443
@@ -119,6 +120,7 @@ static void reset_flow(struct fixture *f, int mode, int family)
 	strcpy(flow.comm, "python3");
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_hs_live), &key, &key, 0), 0);
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &flow.cookie);
 	f->dir = 0;
 	f->udp = 0;
 	f->tcp_flags = 0;
@@ -157,6 +159,16 @@ static struct tg_hs get_hs(struct fixture *f)
 
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_hs), &key, &hs), 0);
 	return hs;
+}
+
+/* What the flow's good ClientHello said, kept by cookie after a hello judged in scratch. */
+static struct tg_tls_summary get_sum(struct fixture *f)
+{
+	static struct tg_tls_summary sum;
+	__u64 cookie = 81234;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &cookie, &sum), 0);
+	return sum;
 }
 
 static struct tg_flow get_flow(struct fixture *f)
@@ -391,6 +403,69 @@ static void test_decided_tls_flow_never_reparsed(void **state)
 	assert_int_equal(run(f, AF_INET, SEQ0 + 300, http_get, strlen(http_get)), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
 	assert_int_equal(counter(f, TG_CNT_PLAINTEXT_BLOCKED), 0);
+}
+
+/* Set both scratch slots' user counts on every CPU (1: in use elsewhere, 0: free). */
+static void set_scratch_users(struct fixture *f, __u64 users)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu];
+
+	for (int c = 0; c < ncpu; c++)
+		vals[c] = users;
+	for (__u32 slot = 0; slot < TG_HS_SCRATCH_SLOTS_TEST; slot++)
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hs_scratch_users),
+						     &slot, vals, 0), 0);
+}
+
+/*
+ * A hello in one segment is judged in scratch: nothing is kept for the
+ * flow, its summary is kept by cookie. Only a segment that leaves the hello
+ * incomplete keeps state. With every scratch slot taken (nested use), the
+ * segment is held back in enforce and passed in audit, never judged on
+ * another user's bytes.
+ */
+static void test_hello_judged_in_scratch(void **state)
+{
+	struct fixture *f = *state;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(get_flow(f).hs_flags & TG_HSF_HS_STORED, 0);
+	assert_int_equal(counter(f, TG_CNT_HS_KEPT), 0);
+	assert_int_equal(get_sum(f).offered, 0x0304);
+	finish_handshake_at(f, AF_INET, SRV_SEQ, SEQ0 + CH_LEN);
+	assert_int_equal(get_flow(f).state, TG_FLOW_TLS);
+	assert_int_equal(counter(f, TG_CNT_HS_KEPT), 0);
+	assert_int_equal(get_flow(f).wflags & TG_WF_SUM_KEPT, 0);	/* dropped at the verdict */
+
+	/* split: the first part is kept, the second judged from that copy */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, 100), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_not_equal(get_flow(f).hs_flags & TG_HSF_HS_STORED, 0);
+	assert_int_equal(counter(f, TG_CNT_HS_KEPT), 1);
+	assert_int_equal(get_hs(f).have, 100);
+	assert_int_equal(run(f, AF_INET, SEQ0 + 100, client_hello + 100, CH_LEN - 100), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	assert_int_equal(get_flow(f).hs_flags & TG_HSF_HS_STORED, 0);
+
+	/* every slot taken: plaintext is held back in enforce, not judged on stale bytes */
+	set_scratch_users(f, 1);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, "GET / HTTP/1.1\r\n\r\n", 18), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
+	assert_int_equal(counter(f, TG_CNT_HS_SCRATCH_BUSY), 1);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(counter(f, TG_CNT_HS_SCRATCH_BUSY), 1);
+	set_scratch_users(f, 0);
+	/* free again: the retransmission is judged */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, "GET / HTTP/1.1\r\n\r\n", 18), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_int_equal(counter(f, TG_CNT_HS_SCRATCH_BUSY), 0);
 }
 
 static void test_syn_and_ack_leave_flow_pending(void **state)
@@ -772,7 +847,9 @@ static void test_hello_split_over_records(void **state)
 	assert_int_equal(get_flow(f).state, TG_FLOW_PENDING);
 	assert_int_equal(run(f, AF_INET, SEQ0 + 107, b + 107, o - 107), PASS);
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
-	assert_int_equal(get_hs(f).tls.sni_result, TG_SNI_MATCH);
+	/* a plain TLS flow keeps no state past its hello: the summary is kept by cookie */
+	assert_int_equal(get_flow(f).hs_flags & TG_HSF_HS_STORED, 0);
+	assert_int_equal(get_sum(f).sni_result, TG_SNI_MATCH);
 	clear_names(f);
 }
 
@@ -1961,6 +2038,7 @@ int main(void)
 		cmocka_unit_test(test_sni_binding),
 		cmocka_unit_test(test_missing_sni),
 		cmocka_unit_test(test_hello_split_over_records),
+		cmocka_unit_test(test_hello_judged_in_scratch),
 		cmocka_unit_test(test_postgres_sslrequest_then_tls),
 		cmocka_unit_test(test_postgres_startup_is_plaintext),
 		cmocka_unit_test(test_mysql_ssl_request_then_tls),

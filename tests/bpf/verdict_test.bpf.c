@@ -51,12 +51,22 @@ static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_fl
 	return hs;
 }
 
-static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
+static __always_inline void tg_hs_drop_stored(struct bpf_sock *sk, struct tg_flow *flow)
 {
 	__u32 key = 0, *live = bpf_map_lookup_elem(&test_hs_live, &key);
 
 	if (live)
 		*live = 0;
+}
+
+static __always_inline int tg_hs_store(struct bpf_sock *sk, struct tg_flow *flow, struct tg_hs *scratch)
+{
+	__u32 key = 0, *live = bpf_map_lookup_elem(&test_hs_live, &key);
+
+	if (!live || bpf_map_update_elem(&test_hs, &key, scratch, BPF_ANY))
+		return -1;
+	*live = 1;
+	return 0;
 }
 
 /* one generation only: every flow is ours */

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Handshake state without an allocation per flow. Nearly every hello comes
+ * in one segment and is judged in it: the segment is collected and parsed
+ * in a per-CPU scratch slot (tg_hs_scratch), and nothing is allocated. Only
+ * when a segment ends with the flow still needing its bytes (a hello split
+ * across segments, a preface protocol, a proxy request, the smb3 machine)
+ * is the slot copied into sk_storage (tg_hs_map) for the next segment,
+ * which starts from that copy; the verdict deletes it. What a good
+ * ClientHello said stays in tg_hello_sums for the flow's later events.
+ *
+ * The code that judges always works on a scratch slot, never on the
+ * sk_storage value itself: one kind of pointer, so the verifier walks the
+ * judging code once (tg_egress is close to its limit of a million
+ * instructions).
+ */
+#ifndef TLSGUARD_HSSTATE_BPF_H
+#define TLSGUARD_HSSTATE_BPF_H
+
+#include "verdict.bpf.h"
+
+/*
+ * The index of a free slot of this CPU's scratch, now taken, or -1. Add
+ * first, then look: whoever sees the count at 1 owns the slot, a user that
+ * interrupted (a softirq, or another task on a preemptible kernel) sees 2,
+ * gives its add back and tries the next slot. Atomic add is in every BPF
+ * instruction set; a fetching atomic would need -mcpu=v3, under which
+ * tg_egress no longer verifies.
+ *
+ * A global function: its result is a number the verifier does not know, so
+ * the judging code after it is walked once, not once per slot.
+ */
+__attribute__((noinline)) int tg_hs_scratch_take_g(void)
+{
+	__u32 i;
+
+	for (i = 0; i < TG_HS_SCRATCH_SLOTS; i++) {
+		__u32 key = i;
+		__u64 *users = bpf_map_lookup_elem(&tg_hs_scratch_users, &key);
+
+		if (!users)
+			break;
+		__sync_fetch_and_add(users, 1);
+		if (TG_READ_ONCE(*users) == 1)
+			return i;
+		__sync_fetch_and_add(users, -1);
+	}
+	tg_count(TG_CNT_HS_SCRATCH_BUSY);
+	return -1;
+}
+
+static __always_inline void tg_hs_scratch_give(__u32 slot);
+
+/* A taken scratch slot (*slot: which, to give back), or NULL. */
+static __always_inline struct tg_hs *tg_hs_scratch_take(__u32 *slot)
+{
+	int taken = tg_hs_scratch_take_g();
+	struct tg_hs *hs;
+	__u32 key;
+
+	if (taken < 0)
+		return NULL;
+	key = taken;
+	hs = bpf_map_lookup_elem(&tg_hs_scratch, &key);
+	if (!hs) {
+		tg_hs_scratch_give(key);
+		return NULL;
+	}
+	*slot = key;
+	return hs;
+}
+
+static __always_inline void tg_hs_scratch_give(__u32 slot)
+{
+	__u32 key = slot;
+	__u64 *users = bpf_map_lookup_elem(&tg_hs_scratch_users, &key);
+
+	if (users)
+		__sync_fetch_and_add(users, -1);
+}
+
+/* The flow's kept handshake state, or NULL. */
+static __always_inline struct tg_hs *tg_hs_stored(struct bpf_sock *sk, struct tg_flow *flow)
+{
+	return flow->hs_flags & TG_HSF_HS_STORED ? tg_hs_get(sk, flow, 0) : NULL;
+}
+
+/*
+ * Make slot @slot (at @hs) the flow's state: a copy of what was kept, or
+ * fresh (zeroed as a new sk_storage value would be, as far as the parsers
+ * read without writing first, with the flow's ClientHello summary). 0, or
+ * -1 when the kept state could not be copied.
+ */
+static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flow *flow,
+					      struct tg_hs *hs, __u32 slot)
+{
+	struct tg_hs *stored = tg_hs_stored(sk, flow);
+	struct tg_tls_summary *sum;
+	__u32 key = slot;
+	__u64 cookie;
+
+	if (stored)
+		return bpf_map_update_elem(&tg_hs_scratch, &key, stored, BPF_ANY) ? -1 : 0;
+	__builtin_memset(hs, 0, __builtin_offsetof(struct tg_hs, name));
+	__builtin_memset(hs->buf, 0, TG_PAYLOAD_MAX);	/* events copy this much */
+	if (flow->wflags & TG_WF_SUM_KEPT) {
+		cookie = flow->cookie;
+		sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+		if (sum)
+			__builtin_memcpy(&hs->tls, sum, sizeof(hs->tls));
+		else
+			tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+	}
+	return 0;
+}
+
+/*
+ * Does a later segment need this state? A plain TLS flow only while its
+ * hello (the client's, or the server's) is incomplete; other protocols,
+ * whose machines keep more than bytes, until their verdict.
+ */
+static __always_inline int tg_hs_needed(const struct tg_flow *flow, const struct tg_hs *hs)
+{
+	switch (flow->state) {
+	case TG_FLOW_PENDING:
+	case TG_FLOW_PROXY_REQ:
+	case TG_FLOW_SMB_SESSION:
+		return flow->proto != TG_L7_TLS || hs->have;
+	case TG_FLOW_SERVER_HELLO:
+		if (flow->proto != TG_L7_TLS)
+			return 1;
+		return hs->dir == 1 && hs->have && !(flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT));
+	default:
+		return 0;
+	}
+}
+
+/*
+ * After a segment judged in scratch: keep what a later segment needs, drop
+ * what none does, give the slot back. @r is the segment's verdict; a state
+ * that cannot be kept holds the segment back in enforce (it comes again).
+ */
+static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow *flow,
+					     struct tg_hs *hs, __u32 slot, int r)
+{
+	if (tg_hs_needed(flow, hs)) {
+		tg_count(TG_CNT_HS_KEPT);
+		if (tg_hs_store(sk, flow, hs) == 0) {
+			flow->hs_flags |= TG_HSF_HS_STORED;
+		} else {
+			flow->hs_flags &= ~TG_HSF_HS_STORED;
+			tg_count(TG_CNT_ERR_HS_STORAGE);
+			if (flow->mode == TG_MODE_ENFORCE)
+				r = TG_DROP;
+		}
+	} else if (flow->hs_flags & TG_HSF_HS_STORED) {
+		tg_hs_drop_stored(sk, flow);
+		flow->hs_flags &= ~TG_HSF_HS_STORED;
+	}
+	tg_hs_scratch_give(slot);
+	return r;
+}
+
+/* No state to judge with: enforce keeps the data back (TCP retransmits), audit lets it go. */
+static __always_inline int tg_hs_unavailable(const struct tg_flow *flow)
+{
+	return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
+}
+
+/* A good ClientHello: its summary outlives the scratch, for the flow's later events. */
+static __always_inline void tg_hello_sum_keep(struct tg_flow *flow, const struct tg_hs *hs)
+{
+	__u64 cookie = flow->cookie;
+
+	if (bpf_map_update_elem(&tg_hello_sums, &cookie, &hs->tls, BPF_ANY) == 0)
+		flow->wflags |= TG_WF_SUM_KEPT;
+	else
+		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+}
+
+/* The ServerHello's version, for the later events' summary. */
+static __always_inline void tg_hello_sum_negotiated(const struct tg_flow *flow, __u16 version)
+{
+	__u64 cookie = flow->cookie;
+	struct tg_tls_summary *sum;
+
+	if (!(flow->wflags & TG_WF_SUM_KEPT))
+		return;
+	sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+	if (sum)
+		sum->negotiated = version;
+}
+
+#endif /* TLSGUARD_HSSTATE_BPF_H */
