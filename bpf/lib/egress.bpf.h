@@ -609,16 +609,11 @@ static __always_inline int tg_client_segment(struct __sk_buff *skb, struct bpf_s
 					     __u32 rel)
 {
 	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_take(&slot);
+	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
 	int r;
 
 	if (!hs)
 		return tg_hs_unavailable(flow);
-	if (tg_hs_scratch_fill(sk, flow, hs, slot) < 0) {
-		tg_hs_scratch_give(slot);
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return tg_hs_unavailable(flow);
-	}
 	if (hs->dir != 0) {
 		r = TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
 	} else if (tg_collect(skb, hs, seg, rel, 0) < 0) {

@@ -114,6 +114,22 @@ static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flo
 	return 0;
 }
 
+/* A taken slot ready for @flow's segment (*slot: which, to give back), or NULL. */
+static __always_inline struct tg_hs *tg_hs_scratch_open(struct bpf_sock *sk, struct tg_flow *flow,
+							__u32 *slot)
+{
+	struct tg_hs *hs = tg_hs_scratch_take(slot);
+
+	if (!hs)
+		return NULL;
+	if (tg_hs_scratch_fill(sk, flow, hs, *slot) < 0) {
+		tg_hs_scratch_give(*slot);
+		tg_count(TG_CNT_ERR_HS_STORAGE);
+		return NULL;
+	}
+	return hs;
+}
+
 /*
  * Does a later segment need this state? A plain TLS flow only while its
  * hello (the client's, or the server's) is incomplete; other protocols,

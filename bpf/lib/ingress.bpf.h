@@ -242,16 +242,11 @@ static __always_inline int tg_server_segment(struct __sk_buff *skb, struct bpf_s
 					     __u32 rel)
 {
 	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_take(&slot);
+	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
 	int r;
 
 	if (!hs)
-		return tg_hs_unavailable(flow);	/* the server retransmits */
-	if (tg_hs_scratch_fill(sk, flow, hs, slot) < 0) {
-		tg_hs_scratch_give(slot);
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return tg_hs_unavailable(flow);
-	}
+		return tg_hs_unavailable(flow);	/* the sender retransmits */
 	hs->dir = 1;		/* server bytes from here on */
 	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE))
 		tg_server_preface_seg(skb, flow, hs, seg, rel);
