@@ -414,7 +414,7 @@ tg_setup()
 	TG_EVENTS="$TG_TMP/events.jsonl"
 	TG_PIN="/sys/fs/bpf/$TG_ID"
 	TG_SOCK="$TG_TMP/tlsguard.sock"
-	# no bpffs at /sys/fs/bpf is no reason to skip: the agent mounts it (agent/lib/mounts.h)
+	# no bpffs at /sys/fs/bpf is no reason to skip: the agent mounts it (agent/kernel/mounts.h)
 	tg_make_netns
 	tg_make_cgroup
 	tg_log "test $TG_TEST_NAME: netns $TG_NS, cgroup $TG_CG, pins $TG_PIN, tmp $TG_TMP"
