@@ -61,9 +61,10 @@ int ai_batch_item(const struct tg_ai_batch *b, size_t i, const char **line, size
 
 /*
  * The request body: ai_batch_body() gzip-compressed (Content-Encoding: gzip).
- * *out is malloc'd. The batch keeps its lines until ai_batch_reset().
+ * *out is the batch's own buffer, valid until the next ai_batch_finish() or
+ * ai_batch_free(). The batch keeps its lines until ai_batch_reset().
  */
-int ai_batch_finish(const struct tg_ai_batch *b, uint8_t **out, size_t *outlen);
+int ai_batch_finish(struct tg_ai_batch *b, const uint8_t **out, size_t *outlen);
 
 void ai_batch_reset(struct tg_ai_batch *b);
 

@@ -36,6 +36,7 @@ struct tg_ai_envelope {
 
 struct prop {
 	char *key;		/* final key: flattened, valid UTF-8, within the key limit, unique */
+	bool key_owned;		/* malloc'd (a repaired or renamed key), not in props.keys */
 	const char *val;	/* into the event, @num or @own */
 	size_t len;
 	char *own;		/* UTF-8-repaired copy, when needed */
@@ -45,6 +46,16 @@ struct prop {
 	bool dropped;
 };
 
+/*
+ * An event has about 20 leaves: the table, its key set and the keys live in
+ * the item itself (on the stack) up to these sizes, and only a larger item
+ * allocates. Per-item allocations were most of an envelope's cost: every one
+ * of 1 KiB or more makes glibc consolidate the fast bins the freed event
+ * objects fill.
+ */
+#define PROPS_INLINE	32
+#define KEYS_INLINE	2048
+
 struct props {
 	struct prop *v;
 	size_t n, alloc;
@@ -52,6 +63,10 @@ struct props {
 	size_t setsize;		/* power of two, at least twice n */
 	bool truncated;
 	size_t ndropped;
+	size_t keys_used;
+	struct prop v_inline[PROPS_INLINE];
+	uint32_t set_inline[2 * PROPS_INLINE];
+	char keys[KEYS_INLINE];
 };
 
 /* Output buffer; an allocation failure is remembered and reported once at the end. */
@@ -397,12 +412,17 @@ static const char *pval(const struct prop *p)
 static void props_free(struct props *ps)
 {
 	for (size_t i = 0; i < ps->n; i++) {
-		free(ps->v[i].key);
+		if (ps->v[i].key_owned)
+			free(ps->v[i].key);
 		free(ps->v[i].own);
 	}
-	free(ps->v);
-	free(ps->set);
-	memset(ps, 0, sizeof(*ps));
+	if (ps->v != ps->v_inline)
+		free(ps->v);
+	if (ps->set != ps->set_inline)
+		free(ps->set);
+	ps->v = NULL;
+	ps->set = NULL;
+	ps->n = ps->alloc = ps->setsize = ps->keys_used = 0;
 }
 
 static uint32_t hash_str(const char *s)
@@ -426,11 +446,17 @@ static void set_insert(struct props *ps, size_t idx)
 /* Keep the table at most half full, for room to insert one more. */
 static int set_reserve(struct props *ps)
 {
-	size_t size = ps->setsize ? ps->setsize : 64;
+	size_t size = ps->setsize ? ps->setsize : 2 * PROPS_INLINE;
 	uint32_t *old = ps->set;
 
 	if (ps->setsize >= 2 * (ps->n + 1))
 		return 0;
+	if (!old) {
+		memset(ps->set_inline, 0, sizeof(ps->set_inline));
+		ps->set = ps->set_inline;
+		ps->setsize = 2 * PROPS_INLINE;
+		return 0;
+	}
 	while (size < 2 * (ps->n + 1))
 		size *= 2;
 	ps->set = calloc(size, sizeof(*ps->set));
@@ -439,7 +465,8 @@ static int set_reserve(struct props *ps)
 		return -ENOMEM;
 	}
 	ps->setsize = size;
-	free(old);
+	if (old != ps->set_inline)
+		free(old);
 	for (size_t k = 0; k < ps->n; k++)
 		set_insert(ps, k);
 	return 0;
@@ -459,10 +486,13 @@ static bool key_taken(const struct props *ps, const char *key)
 	return false;
 }
 
-/* Give @key (valid UTF-8, within the limit) a "~N" suffix while it is taken. */
-static char *unique_key(struct props *ps, char *key)
+/*
+ * Give @key (valid UTF-8, within the limit) a "~N" suffix while it is taken.
+ * *owned: @key is malloc'd; so is a renamed key.
+ */
+static char *unique_key(struct props *ps, char *key, bool *owned)
 {
-	char *alt;
+	char *alt = NULL;
 	size_t len = strlen(key), keep;
 
 	if (!key_taken(ps, key))
@@ -472,16 +502,59 @@ static char *unique_key(struct props *ps, char *key)
 		int slen = snprintf(sfx, sizeof(sfx), "~%d", n);
 
 		keep = utf8_cut(key, len, TG_AI_MAX_PROP_KEY - slen);
-		if (asprintf(&alt, "%.*s%s", (int)keep, key, sfx) < 0)
+		if (asprintf(&alt, "%.*s%s", (int)keep, key, sfx) < 0) {
+			alt = NULL;
 			break;
-		if (!key_taken(ps, alt)) {
-			free(key);
-			return alt;
 		}
+		if (!key_taken(ps, alt))
+			break;
 		free(alt);
+		alt = NULL;
 	}
-	free(key);
-	return NULL;
+	if (*owned)
+		free(key);
+	*owned = alt != NULL;
+	return alt;
+}
+
+/* The flattened @path as a key: kept in the item's own key space when it is valid and fits. */
+static char *make_key(struct props *ps, const char *path, bool *owned)
+{
+	size_t len = strlen(path);
+	char *key;
+
+	if (len <= TG_AI_MAX_PROP_KEY && len < KEYS_INLINE - ps->keys_used &&
+	    tg_utf8_valid(path, len)) {
+		key = ps->keys + ps->keys_used;
+		memcpy(key, path, len + 1);
+		ps->keys_used += len + 1;
+		*owned = false;
+	} else {
+		key = clean_string(path, len, TG_AI_MAX_PROP_KEY, &ps->truncated);
+		*owned = true;
+	}
+	return key ? unique_key(ps, key, owned) : NULL;
+}
+
+static int props_grow(struct props *ps)
+{
+	struct prop *v;
+	size_t alloc;
+
+	if (!ps->v) {
+		ps->v = ps->v_inline;
+		ps->alloc = PROPS_INLINE;
+		return 0;
+	}
+	alloc = ps->alloc * 2;
+	v = ps->v == ps->v_inline ? malloc(alloc * sizeof(*v)) : realloc(ps->v, alloc * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (ps->v == ps->v_inline)
+		memcpy(v, ps->v_inline, sizeof(ps->v_inline));
+	ps->v = v;
+	ps->alloc = alloc;
+	return 0;
 }
 
 /* Add "@path": @val. A NULL @val means the @len bytes at @num (short, copied). */
@@ -489,27 +562,20 @@ static int props_add(struct props *ps, const char *path, const char *val, const 
 		     size_t len)
 {
 	struct prop *p;
+	bool owned;
 	char *key;
 
-	if (ps->n == ps->alloc) {
-		size_t alloc = ps->alloc ? ps->alloc * 2 : 32;
-		struct prop *v = realloc(ps->v, alloc * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		ps->v = v;
-		ps->alloc = alloc;
-	}
+	if (ps->n == ps->alloc && props_grow(ps))
+		return -ENOMEM;
 	if (set_reserve(ps))
 		return -ENOMEM;
-	key = clean_string(path, strlen(path), TG_AI_MAX_PROP_KEY, &ps->truncated);
-	if (key)
-		key = unique_key(ps, key);
+	key = make_key(ps, path, &owned);
 	if (!key)
 		return -ENOMEM;
 	p = &ps->v[ps->n];
 	memset(p, 0, sizeof(*p));
 	p->key = key;
+	p->key_owned = owned;
 	p->val = val;
 	p->len = len;
 	p->cap = TG_AI_MAX_PROP_VALUE;
@@ -519,7 +585,8 @@ static int props_add(struct props *ps, const char *path, const char *val, const 
 		p->own = tg_utf8_repair(val, len, &p->len);
 		p->val = p->own;
 		if (!p->own) {
-			free(key);
+			if (owned)
+				free(key);
 			return -ENOMEM;
 		}
 	}
@@ -775,25 +842,36 @@ static void shrink(struct props *ps, size_t excess)
 		excess = est >= excess ? 0 : excess - est;
 	}
 }
-static int serialize(const struct tg_ai_envelope *e, struct item *it, char **line, size_t *len)
+/* Render into @line's buffer (grown as needed, kept by the caller). */
+static int serialize(const struct tg_ai_envelope *e, struct item *it, struct tg_ai_line *line)
 {
-	struct out o = { 0 };
+	struct out o = { .p = line->p, .cap = line->cap };
+	int ret = o.p ? -E2BIG : -ENOMEM;
 
 	for (int round = 0; round < SHRINK_ROUNDS; round++) {
 		o.len = 0;
 		render(e, it, &o);
-		if (o.oom)
+		if (o.oom) {
+			ret = -ENOMEM;
 			break;
+		}
 		if (o.len <= TG_AI_MAX_ITEM) {
-			*line = o.p;
-			*len = o.len;
-			return 0;
+			ret = 0;
+			break;
 		}
 		shrink(&it->props, o.len - TG_AI_MAX_ITEM);
 	}
-	free(o.p);
+	line->p = o.p;
+	line->cap = o.cap;
 	/* E2BIG is not reached: the fixed part of an item is far below the limit. */
-	return o.oom ? -ENOMEM : -E2BIG;
+	line->len = ret ? 0 : o.len;
+	return ret;
+}
+
+void ai_line_free(struct tg_ai_line *line)
+{
+	free(line->p);
+	memset(line, 0, sizeof(*line));
 }
 
 static int item_name(struct item *it, const char *name)
@@ -809,16 +887,14 @@ static int item_name(struct item *it, const char *name)
 	return 0;
 }
 
-int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, char **line,
-		      size_t *len)
+int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, struct tg_ai_line *line)
 {
 	struct item it = { .base_type = "EventData", .env_name = e->event_name, .number = 1 };
 	json_object *v;
 	double count;
 	int ret;
 
-	*line = NULL;
-	*len = 0;
+	line->len = 0;
 	if (!json_object_is_type(event, json_type_object) ||
 	    !json_object_object_get_ex(event, "type", &v) || !json_object_is_type(v, json_type_string))
 		return -EINVAL;
@@ -839,7 +915,7 @@ int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, char *
 	item_time(&it, json_object_object_get_ex(event, "time", &v) &&
 		       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL,
 		  NULL);
-	ret = serialize(e, &it, line, len);
+	ret = serialize(e, &it, line);
 out:
 	free(it.name);
 	props_free(&it.props);
@@ -847,13 +923,12 @@ out:
 }
 
 int ai_envelope_metric(const struct tg_ai_envelope *e, const struct tg_ai_metric *m,
-		       char **line, size_t *len)
+		       struct tg_ai_line *line)
 {
 	struct item it = { .base_type = "MetricData", .env_name = e->metric_name };
 	int ret;
 
-	*line = NULL;
-	*len = 0;
+	line->len = 0;
 	if (!isfinite(m->value) || m->count < 0)
 		return -EINVAL;
 	if (m->properties && !json_object_is_type(m->properties, json_type_object))
@@ -865,7 +940,7 @@ int ai_envelope_metric(const struct tg_ai_envelope *e, const struct tg_ai_metric
 		ret = item_name(&it, m->name);
 	if (!ret) {
 		item_time(&it, NULL, m->time);
-		ret = serialize(e, &it, line, len);
+		ret = serialize(e, &it, line);
 	}
 	free(it.name);
 	props_free(&it.props);

@@ -45,15 +45,25 @@ struct tg_ai_envelope *ai_envelope_new(const char *ikey, const char *role_instan
 void ai_envelope_free(struct tg_ai_envelope *e);
 
 /*
- * One EventData item for @event (DESIGN event schema): name = "type",
- * properties = every non-null leaf as "dotted.key": "string" (arrays as their
- * JSON text), measurements {"count": N} from a numeric top-level "count"
- * (else 1), time = the event's "time" cut to milliseconds (else now).
- * *line is malloc'd, without newline, *len its length. -EINVAL when the event
- * has no string "type"; -ENOMEM.
+ * An item's text (no newline, NUL-terminated, @len bytes) in a buffer the
+ * caller keeps from item to item, so that rendering allocates nothing once the
+ * buffer has grown to an item's size. Start zeroed; ai_line_free() at the end.
  */
-int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, char **line,
-		      size_t *len);
+struct tg_ai_line {
+	char *p;
+	size_t len, cap;
+};
+
+void ai_line_free(struct tg_ai_line *line);
+
+/*
+ * One EventData item for @event (DESIGN event schema) into @line: name =
+ * "type", properties = every non-null leaf as "dotted.key": "string" (arrays
+ * as their JSON text), measurements {"count": N} from a numeric top-level
+ * "count" (else 1), time = the event's "time" cut to milliseconds (else now).
+ * -EINVAL when the event has no string "type"; -ENOMEM. On error line->len is 0.
+ */
+int ai_envelope_event(const struct tg_ai_envelope *e, json_object *event, struct tg_ai_line *line);
 
 struct tg_ai_metric {
 	const char *name;		/* e.g. "tlsguard.events_lost" */
@@ -65,7 +75,7 @@ struct tg_ai_metric {
 
 /* One MetricData item with a single data point. Errors as ai_envelope_event(). */
 int ai_envelope_metric(const struct tg_ai_envelope *e, const struct tg_ai_metric *m,
-		       char **line, size_t *len);
+		       struct tg_ai_line *line);
 
 /* "2026-11-22T19:00:00.123Z" into @buf (at least 32 bytes). 0 or -EINVAL. */
 int ai_format_time(const struct timespec *ts, char *buf, size_t buflen);

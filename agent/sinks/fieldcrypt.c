@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -327,9 +328,48 @@ struct tg_keyring *keyring_load(char *const *paths, size_t n, char *err, size_t 
 	return kr;
 }
 
+/*
+ * Random nonces are drawn NONCE_POOL at a time: one RAND_bytes() call costs
+ * about what sealing a short field does (DRBG lock, fork check), and a field
+ * protected per event pays it per field. The pool is per thread, and a fork
+ * empties every pool (the child must never reuse a nonce its parent drew).
+ */
+#define NONCE_POOL	32
+
+static unsigned long nonce_forks;
+
+static void nonce_forked(void)
+{
+	__atomic_add_fetch(&nonce_forks, 1, __ATOMIC_RELAXED);
+}
+
+static void nonce_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, nonce_forked);
+}
+
 int keyring_nonce(uint8_t nonce[TG_GCM_NONCE_LEN])
 {
-	return RAND_bytes(nonce, TG_GCM_NONCE_LEN) == 1 ? 0 : -EIO;
+	static __thread uint8_t pool[NONCE_POOL][TG_GCM_NONCE_LEN];
+	static __thread unsigned int left;
+	static __thread unsigned long drawn_at;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	unsigned long forks;
+
+	pthread_once(&once, nonce_watch_forks);
+	forks = __atomic_load_n(&nonce_forks, __ATOMIC_RELAXED);
+	if (!left || drawn_at != forks) {
+		if (RAND_bytes(&pool[0][0], sizeof(pool)) != 1) {
+			left = 0;
+			return -EIO;
+		}
+		left = NONCE_POOL;
+		drawn_at = forks;
+	}
+	left--;
+	memcpy(nonce, pool[left], TG_GCM_NONCE_LEN);
+	OPENSSL_cleanse(pool[left], TG_GCM_NONCE_LEN);	/* handed out once */
+	return 0;
 }
 
 static int gcm_seal(const EVP_CIPHER *gcm, const uint8_t *key, const uint8_t *nonce,

@@ -120,6 +120,7 @@ struct tg_sink_ai {
 	/* sender thread only */
 	CURL *h;
 	struct tg_ai_batch *batch, *replay;
+	struct tg_ai_line line;		/* the sender's item buffer, kept from item to item */
 	struct store store;
 	struct tg_backoff backoff;
 	uint64_t next_attempt_ms;	/* no request before this (backoff, Retry-After) */
@@ -1256,7 +1257,7 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 {
 	struct response r = { 0 };
 	size_t n = ai_batch_count(b), gzlen;
-	uint8_t *gz = NULL;
+	const uint8_t *gz;
 	enum outcome out = DONE;
 	uint64_t now;
 	int err;
@@ -1268,7 +1269,6 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 		return KEEP;
 	}
 	post(s, gz, gzlen, timeout_ms, &r);
-	free(gz);
 	now = sink_ai_now_ms();
 	switch (ai_status_class((int)r.status)) {
 	case TG_AI_OK:
@@ -1370,20 +1370,20 @@ static json_object *parse_json(const char *text, size_t len)
 	return o;
 }
 
-static void add_line(struct tg_sink_ai *s, char *line, size_t len, uint64_t items)
+/* Batch the item rendered into s->line. */
+static void add_line(struct tg_sink_ai *s, uint64_t items)
 {
 	uint64_t now = sink_ai_now_ms();
-	int err = ai_batch_add(s->batch, line, len, now);
+	int err = ai_batch_add(s->batch, s->line.p, s->line.len, now);
 
 	if (err == -ENOSPC) {
 		flush_batch(s, s->timeout_ms, true);
-		err = ai_batch_add(s->batch, line, len, sink_ai_now_ms());
+		err = ai_batch_add(s->batch, s->line.p, s->line.len, sink_ai_now_ms());
 	}
 	if (err) {
 		tg_warn("appinsights: cannot batch an item: %s", strerror(-err));
 		count_loss(s, LOSS_OTHER, items);
 	}
-	free(line);
 }
 
 static void render_event_one(struct tg_sink_ai *s, struct qitem *q);
@@ -1400,8 +1400,6 @@ static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 {
 	uint64_t items = q->kind == Q_SUMMARY ? q->count : 1;
 	json_object *ev = q->obj ? q->obj : parse_json(q->json, q->len);
-	char *line;
-	size_t len;
 	int err;
 
 	q->obj = NULL;	/* ours now */
@@ -1420,13 +1418,13 @@ static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 		       strerror(-err));
 		s->logged_protect = true;
 	}
-	err = ai_envelope_event(s->env, ev, &line, &len);
+	err = ai_envelope_event(s->env, ev, &s->line);
 	json_object_put(ev);
 	if (err) {
 		count_loss(s, LOSS_OTHER, items);
 		return;
 	}
-	add_line(s, line, len, items);
+	add_line(s, items);
 }
 
 static void render_metrics(struct tg_sink_ai *s, struct qitem *q)
@@ -1439,11 +1437,9 @@ static void render_metrics(struct tg_sink_ai *s, struct qitem *q)
 	}
 	json_object_object_foreach(o, name, v) {
 		struct tg_ai_metric m = { .name = name, .value = json_object_get_double(v) };
-		char *line;
-		size_t len;
 
-		if (!ai_envelope_metric(s->env, &m, &line, &len))
-			add_line(s, line, len, 0);
+		if (!ai_envelope_metric(s->env, &m, &s->line))
+			add_line(s, 0);
 	}
 	json_object_put(o);
 }
@@ -1980,6 +1976,7 @@ void sink_ai_free(struct tg_sink_ai *s)
 	flood_free(s->flood);
 	ai_batch_free(s->batch);
 	ai_batch_free(s->replay);
+	ai_line_free(&s->line);
 	if (s->efd >= 0)
 		close(s->efd);
 	connstr_free(&s->cs);

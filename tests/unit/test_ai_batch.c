@@ -95,6 +95,7 @@ static void test_gzip_roundtrip(void **state)
 {
 	struct tg_ai_batch *b = ai_batch_new(NULL);
 	char line[256], *plain = malloc(1 << 20);
+	const uint8_t *body_gz;
 	uint8_t *gz, *back;
 	size_t gzlen, blen, len;
 	const char *body;
@@ -106,7 +107,10 @@ static void test_gzip_roundtrip(void **state)
 		assert_int_equal(ai_batch_add(b, line, n, 0), 0);
 	}
 	body = ai_batch_body(b, &len);
-	assert_int_equal(ai_batch_finish(b, &gz, &gzlen), 0);
+	assert_int_equal(ai_batch_finish(b, &body_gz, &gzlen), 0);
+	gz = malloc(gzlen);	/* a copy to corrupt below: the batch's buffer is its own */
+	assert_non_null(gz);
+	memcpy(gz, body_gz, gzlen);
 	assert_int_equal(gz[0], 0x1f);	/* gzip magic, not a zlib header */
 	assert_int_equal(gz[1], 0x8b);
 	assert_true(gzlen < len / 5);
@@ -124,6 +128,13 @@ static void test_gzip_roundtrip(void **state)
 	gz[gzlen - 5] ^= 0xff;	/* CRC/length trailer */
 	assert_int_equal(ai_gunzip(gz, gzlen, 1 << 20, &back, &blen), -EBADMSG);
 	free(gz);
+
+	/* The batch's deflate stream is reused: a second request is a whole gzip stream of its own. */
+	ai_batch_reset(b);
+	assert_int_equal(ai_batch_add(b, "{\"second\":1}", 12, 0), 0);
+	assert_int_equal(ai_batch_finish(b, &body_gz, &gzlen), 0);
+	assert_int_equal(zlib_inflate(body_gz, gzlen, plain, 1 << 20), 12);
+	assert_memory_equal(plain, "{\"second\":1}", 12);
 
 	assert_int_equal(ai_gzip("", 0, 6, &gz, &gzlen), 0);
 	assert_int_equal(ai_gunzip(gz, gzlen, 16, &back, &blen), 0);

@@ -133,13 +133,12 @@ static json_object *check_valid(const char *line, size_t len)
 static json_object *event_line(void **state, json_object *ev)
 {
 	struct env_fixture *f = *state;
-	char *line;
-	size_t len;
+	struct tg_ai_line line = { 0 };
 	json_object *env;
 
-	assert_int_equal(ai_envelope_event(f->e, ev, &line, &len), 0);
-	env = check_valid(line, len);
-	free(line);
+	assert_int_equal(ai_envelope_event(f->e, ev, &line), 0);
+	env = check_valid(line.p, line.len);
+	ai_line_free(&line);
 	return env;
 }
 
@@ -240,17 +239,16 @@ static void test_requires_type(void **state)
 {
 	struct env_fixture *f = *state;
 	json_object *ev = json_tokener_parse("{\"action\":\"x\"}");
-	char *line;
-	size_t len;
+	struct tg_ai_line line = { 0 };
 
-	assert_int_equal(ai_envelope_event(f->e, ev, &line, &len), -EINVAL);
-	assert_null(line);
+	assert_int_equal(ai_envelope_event(f->e, ev, &line), -EINVAL);
+	assert_int_equal(line.len, 0);
 	json_object_put(ev);
 	ev = json_tokener_parse("{\"type\":\"\"}");
-	assert_int_equal(ai_envelope_event(f->e, ev, &line, &len), -EINVAL);
+	assert_int_equal(ai_envelope_event(f->e, ev, &line), -EINVAL);
 	json_object_put(ev);
 	ev = json_tokener_parse("{\"type\":7}");
-	assert_int_equal(ai_envelope_event(f->e, ev, &line, &len), -EINVAL);
+	assert_int_equal(ai_envelope_event(f->e, ev, &line), -EINVAL);
 	json_object_put(ev);
 }
 
@@ -434,19 +432,19 @@ static void test_escaping_roundtrip(void **state)
 
 static void test_tag_limits(void **state)
 {
-	char *host = repeat("h", 300), *ver = repeat("9", 100), *line;
+	char *host = repeat("h", 300), *ver = repeat("9", 100);
 	struct tg_ai_envelope *e = ai_envelope_new(IKEY, host, ver);
 	json_object *ev = json_tokener_parse("{\"type\":\"t\"}"), *env;
-	size_t len;
+	struct tg_ai_line line = { 0 };
 
 	assert_non_null(e);
-	assert_int_equal(ai_envelope_event(e, ev, &line, &len), 0);
-	env = check_valid(line, len);
+	assert_int_equal(ai_envelope_event(e, ev, &line), 0);
+	env = check_valid(line.p, line.len);
 	assert_true(ends_with(sget(env, "tags/ai.cloud.roleInstance"), MARKER));
 	assert_memory_equal(sget(env, "tags/ai.internal.sdkVersion"), "tlsguard:999", 12);
 	json_object_put(env);
 	json_object_put(ev);
-	free(line);
+	ai_line_free(&line);
 	ai_envelope_free(e);
 	free(host);
 	free(ver);
@@ -466,12 +464,11 @@ static void test_metric(void **state)
 	struct tg_ai_metric m = { .name = "tlsguard.events_lost", .value = 3, .properties = props,
 				  .time = &ts };
 	json_object *pt;
-	char *line;
-	size_t len;
+	struct tg_ai_line line = { 0 };
 
-	assert_int_equal(ai_envelope_metric(f->e, &m, &line, &len), 0);
-	env = check_valid(line, len);
-	free(line);
+	assert_int_equal(ai_envelope_metric(f->e, &m, &line), 0);
+	env = check_valid(line.p, line.len);
+	ai_line_free(&line);
 	assert_string_equal(sget(env, "name"),
 			    "Microsoft.ApplicationInsights.1a2b3c4d00004e5f8a9b0123456789ab.Metric");
 	assert_string_equal(sget(env, "time"), "2026-11-22T19:00:00.005Z");
@@ -485,16 +482,16 @@ static void test_metric(void **state)
 	json_object_put(env);
 
 	m.value = NAN;
-	assert_int_equal(ai_envelope_metric(f->e, &m, &line, &len), -EINVAL);
+	assert_int_equal(ai_envelope_metric(f->e, &m, &line), -EINVAL);
 	m.value = 1;
 	m.name = "";
-	assert_int_equal(ai_envelope_metric(f->e, &m, &line, &len), -EINVAL);
+	assert_int_equal(ai_envelope_metric(f->e, &m, &line), -EINVAL);
 	m.name = "n";
 	m.properties = NULL;
 	m.time = NULL;
-	assert_int_equal(ai_envelope_metric(f->e, &m, &line, &len), 0);
-	json_object_put(check_valid(line, len));
-	free(line);
+	assert_int_equal(ai_envelope_metric(f->e, &m, &line), 0);
+	json_object_put(check_valid(line.p, line.len));
+	ai_line_free(&line);
 	json_object_put(props);
 }
 

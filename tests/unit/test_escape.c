@@ -436,14 +436,13 @@ static void test_app_insights_item(void **state)
 
 	assert_non_null(e);
 	for (int i = 0; i < 2; i++) {
-		char *line = NULL;
-		size_t len = 0;
+		struct tg_ai_line line = { 0 };
 
-		assert_int_equal(ai_envelope_event(e, evs[i], &line, &len), 0);
-		assert_no_raw_controls("App Insights item", line, len);
-		assert_valid_json_lines("App Insights item", line);
-		assert_non_null(strstr(line, "\\u001b]0;pwned\\u0007"));
-		free(line);
+		assert_int_equal(ai_envelope_event(e, evs[i], &line), 0);
+		assert_no_raw_controls("App Insights item", line.p, line.len);
+		assert_valid_json_lines("App Insights item", line.p);
+		assert_non_null(strstr(line.p, "\\u001b]0;pwned\\u0007"));
+		ai_line_free(&line);
 		json_object_put(evs[i]);
 	}
 	ai_envelope_free(e);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -200,6 +201,46 @@ static void test_fresh_nonce(void **state)
 	free(a);
 	free(b);
 	keyring_free(kr);
+}
+
+/*
+ * Nonces come from a per-thread pool: over several refills none repeats, and a
+ * forked child never hands out one its parent still holds.
+ */
+static void test_nonce_pool_never_repeats(void **state)
+{
+	enum { N = 200 };	/* several refills of the pool */
+	uint8_t seen[N][TG_GCM_NONCE_LEN], parent_next[TG_GCM_NONCE_LEN], child[TG_GCM_NONCE_LEN];
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(keyring_nonce(seen[i]), 0);
+		for (int j = 0; j < i; j++)
+			assert_memory_not_equal(seen[i], seen[j], TG_GCM_NONCE_LEN);
+	}
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ssize_t w;
+
+		close(fds[0]);
+		if (keyring_nonce(child))
+			_exit(1);
+		w = write(fds[1], child, sizeof(child));
+		_exit(w == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(keyring_nonce(parent_next), 0);
+	assert_memory_not_equal(child, parent_next, TG_GCM_NONCE_LEN);
+	for (int i = 0; i < N; i++)
+		assert_memory_not_equal(child, seen[i], TG_GCM_NONCE_LEN);
 }
 
 /* Flip one bit at byte @off (negative: from the end) of the decoded blob. */
@@ -662,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_bad_key_files),
 		cmocka_unit_test(test_roundtrip_and_format),
 		cmocka_unit_test(test_fresh_nonce),
+		cmocka_unit_test(test_nonce_pool_never_repeats),
 		cmocka_unit_test(test_tamper_detected),
 		cmocka_unit_test(test_wrong_key_and_rotation),
 		cmocka_unit_test(test_malformed_values),
