@@ -26,7 +26,8 @@
 #
 # Environment: BENCH_ROUNDS (default 7), BENCH_SECS (2), BENCH_CONC (32 connections in
 # flight), BENCH_QUICK=1 (2 rounds of 1 s: for working on the bench, not for results),
-# BENCH_KEEP_TMP=1 keeps the raw data and logs.
+# BENCH_KEEP_TMP=1 keeps the raw data and logs, BENCH_SPREAD_LIMIT_US (6) the spread of the
+# per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
@@ -331,6 +332,7 @@ def cmd_report(raw, meta, out):
                      ("tlsguard", "tlsguard"), ("commit", "source"), ("run", "run"),
                      ("load", "load average (1 min) at start / end"),
                      ("bpf_stats_before", "kernel.bpf_stats_enabled before the run"),
+                     ("pinning", "CPU pinning of client and server"),
                      ("mitigations", "CPU mitigations (every BPF helper call and return pays them)"),
                      ("duration", "duration")]:
         if k in m:
@@ -422,6 +424,20 @@ def cmd_report(raw, meta, out):
             fmt(cva, 1), fmt(cvb, 1), fmt(n, nd) if n is not None else "–",
             fmt(rn[0], 3) if n is not None else "–", spread(rn[1], rn[2]) if n is not None else "–",
             fmt(re_[0], 3), spread(re_[1], re_[2])))
+    w("")
+    w("Conditions of the short-connection runs (client on CPU 0, server on CPU 1 in every variant; more rounds")
+    w("are run while the per-round difference in CPU per connection spans more than %s µs):" % m.get("spread_limit_us", "?"))
+    w("")
+    w("| workload | rounds | 1-min load at a run's start, median (max) | steal per run, ms, median (max) | kernel.bpf_stats_enabled |")
+    w("|---|---|---|---|---|")
+    for wl, what in [("conn_prot", "1. protected"), ("conn_other", "2. unprotected")]:
+        load = [x for v in "ABNE" for x in data.vals(wl, v, "load1")]
+        steal = [x for v in "ABNE" for x in data.vals(wl, v, "steal_ms")]
+        stats = sorted({int(x) for v in "ABNE" for x in data.vals(wl, v, "bpf_stats")})
+        w("| %s | %d | %s (%s) | %s (%s) | %s |" % (what, len(data.vals(wl, "A", "cpu_us_conn")),
+                                             fmt(med(load), 2), fmt(max(load) if load else None, 2),
+                                             fmt(med(steal), 0), fmt(max(steal) if steal else None, 0),
+                                             ", ".join(map(str, stats)) or "–"))
     w("")
 
     # ---- latency
@@ -554,6 +570,11 @@ METHOD = """
 - CPU per connection (the headline of 1 and 2): the growth of `usage_usec` in `cpu.stat` of the
   client's cgroup plus the server's (`srv`) over a round, divided by the round's connections;
   softirq work is charged to whichever task it interrupts, so noise from other jobs is in it too.
+  The client runs on CPU 0 and the server on CPU 1 in every variant (taskset; none on one CPU).
+  Each run records the 1-minute load at its start, the machine's steal time during it and
+  kernel.bpf_stats_enabled (the "Conditions" table); while the per-round difference tlsguard −
+  none spans more than BENCH_SPREAD_LIMIT_US (6 µs) after BENCH_ROUNDS rounds, up to as many
+  rounds again are run.
 - 5: `kernel.bpf_stats_enabled=1` only for these rounds (restored afterwards). Per-invocation
   time = Δrun_time_ns/Δrun_cnt of each program over a round; tlsguard's and the empty programs'
   rounds alternate on the same workload; the difference removes the two clock reads bpf_stats adds.
@@ -624,7 +645,7 @@ setup()
 start_sink()
 {
 	sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2; exec ip netns exec "$ns" "$@"' \
-		sink "$CGP/srv" "$NS" "$LOADGEN" sink --max-time 1800 \
+		sink "$CGP/srv" "$NS" "${PIN_SERVER[@]}" "$LOADGEN" sink --max-time 1800 \
 		"$PROT:443/hello" "$OTHER:443/hello" "$PROT:80/hello" \
 		"$PROT:8443/drain" "$OTHER:8443/drain" \
 		>"$TMP/sink.out" 2>&1 </dev/null &
@@ -673,6 +694,20 @@ cg_usage_us()
 	echo "$t"
 }
 
+# steal_ms → the machine's steal time so far (/proc/stat, all CPUs), in ms
+CLK_TCK=$(getconf CLK_TCK)
+steal_ms() { awk -v hz="$CLK_TCK" '$1 == "cpu" { printf "%d", $9 * 1000 / hz }' /proc/stat; }
+
+# Client and server run on fixed CPUs, the same in every variant, so that no variant
+# gains or loses by where the scheduler happens to put them (one CPU: no pinning).
+if [[ $(nproc) -ge 2 ]]; then
+	PIN_CLIENT=(taskset -c 0)
+	PIN_SERVER=(taskset -c 1)
+else
+	PIN_CLIENT=()
+	PIN_SERVER=()
+fi
+
 # per_conn OUT → CPU µs per connection of a conn run (cpu_us / conns)
 per_conn() { awk -v c="$(kv "$1" cpu_us)" -v n="$(kv "$1" conns)" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "" }'; }
 
@@ -683,12 +718,15 @@ lg()
 	shift
 	cg=$(variant_cgroup "$v")
 	[[ $v == N ]] && nft_on
-	local u0 u1
+	local u0 u1 s0 load
+	read -r load _ </proc/loadavg
+	s0=$(steal_ms)
 	u0=$(cg_usage_us "$CGP/$cg" "$CGP/srv")
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	out=$(timeout -k 5 900 sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2
-exec ip netns exec "$ns" "$@"' lg "$CGP/$cg" "$NS" "$LOADGEN" "$@" 2>"$TMP/lg.err") || rc=$?
+exec ip netns exec "$ns" "$@"' lg "$CGP/$cg" "$NS" "${PIN_CLIENT[@]}" "$LOADGEN" "$@" 2>"$TMP/lg.err") || rc=$?
 	u1=$(cg_usage_us "$CGP/$cg" "$CGP/srv")
+	out="$out steal_ms=$(($(steal_ms) - s0)) load1=$load bpf_stats=$(sysctl -n kernel.bpf_stats_enabled)"
 	[[ $v == N ]] && nft_off
 	if [[ $rc -ne 0 ]]; then
 		die "loadgen $* (variant $v) exited with $rc: $(cat "$TMP/lg.err")"
@@ -859,25 +897,59 @@ stats_round()
 
 CONN_ARGS=(-c "$CONC")
 
+# record_conn WL VARIANT ROUND OUT → the figures of one conn run, with the round's conditions
+record_conn()
+{
+	local k
+	record "$1" "$2" "$3" cpu_us_conn "$(per_conn "$4")"
+	for k in rate steal_ms load1 bpf_stats; do
+		record "$1" "$2" "$3" "$k" "$(kv "$4" "$k")"
+	done
+}
+
+# wide_spread WL LIMIT → true when the per-round B−A CPU µs per connection spans more than LIMIT
+wide_spread()
+{
+	awk -F'\t' -v wl="$1" -v lim="$2" '
+		$1 == wl && $4 == "cpu_us_conn" && ($2 == "A" || $2 == "B") { v[$3, $2] = $5; r[$3] = 1 }
+		END {
+			for (k in r) if ((k, "A") in v && (k, "B") in v) {
+				d = v[k, "B"] - v[k, "A"]
+				if (n++ == 0 || d < lo) lo = d
+				if (n == 1 || d > hi) hi = d
+			}
+			exit !(n > 1 && hi - lo > lim)
+		}' "$RAW"
+}
+
+# conn_rounds WL DEST VARIANTS... → ROUNDS rounds, and as many again while the spread is wide
+conn_rounds()
+{
+	local wl=$1 dest=$2 r v out
+	shift 2
+	for ((r = 0; r < 2 * ROUNDS; r++)); do
+		if ((r == ROUNDS)); then
+			wide_spread "$wl" "$SPREAD_LIMIT_US" || break
+			log "  the per-round difference spans more than $SPREAD_LIMIT_US µs: up to $ROUNDS more rounds"
+		fi
+		((r > ROUNDS)) && ! wide_spread "$wl" "$SPREAD_LIMIT_US" && break
+		for v in $(rotate "$r" "$@"); do
+			out=$(lg "$v" conn -d "$dest" "${CONN_ARGS[@]}" -t "$SECS")
+			record_conn "$wl" "$v" "$r" "$out"
+		done
+	done
+}
+
+# the spread of the B−A CPU per connection that asks for more rounds (the targets are 1 and 3.5 µs)
+SPREAD_LIMIT_US=${BENCH_SPREAD_LIMIT_US:-6}
+
 workload_throughput()
 {
 	local r v out
-	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E x $ROUNDS, ${SECS}s)"
-	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" A B N E); do
-			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
-			record conn_prot "$v" "$r" rate "$(kv "$out" rate)"
-			record conn_prot "$v" "$r" cpu_us_conn "$(per_conn "$out")"
-		done
-	done
-	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS)"
-	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" A B E); do
-			out=$(lg "$v" conn -d "$OTHER:443" "${CONN_ARGS[@]}" -t "$SECS")
-			record conn_other "$v" "$r" rate "$(kv "$out" rate)"
-			record conn_other "$v" "$r" cpu_us_conn "$(per_conn "$out")"
-		done
-	done
+	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E x $ROUNDS+, ${SECS}s)"
+	conn_rounds conn_prot "$PROT:443" A B N E
+	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS+)"
+	conn_rounds conn_other "$OTHER:443" A B E
 	log "workloads 3 and 8: one bulk flow after its ClientHello (A/B/N x $ROUNDS)"
 	for ((r = 0; r < ROUNDS; r++)); do
 		for v in $(rotate "$r" A B N); do
@@ -1082,6 +1154,8 @@ if command -v git >/dev/null && git -C "$ROOT" rev-parse --git-dir >/dev/null 2>
 fi
 meta run "$ROUNDS rounds x ${SECS}s (growth and bpf_stats: $SMALL_ROUNDS x ${SMALL_SECS}s), $CONC connections in flight, IPv4 over lo in a netns"
 meta bpf_stats_before "$(sysctl -n kernel.bpf_stats_enabled)"
+meta spread_limit_us "$SPREAD_LIMIT_US"
+meta pinning "$(if [[ ${#PIN_CLIENT[@]} -gt 0 ]]; then echo "client ${PIN_CLIENT[*]}, server ${PIN_SERVER[*]}"; else echo none; fi)"
 mitig=""
 for f in spectre_v2 retbleed spec_rstack_overflow; do
 	[[ -r /sys/devices/system/cpu/vulnerabilities/$f ]] &&
