@@ -143,10 +143,7 @@ static __always_inline int tg_proxy_unjudged(struct __sk_buff *skb, struct bpf_s
 	tg_emit_flow(skb, flow, seg, hs, TG_EV_BLOCKED_CONNECT, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED,
 		     TG_SIDE_CLIENT, TG_CR_PROXY_TARGET, TG_PL_FIRST_BYTES);
 	tg_hs_put(sk, flow);
-	if (!block)
-		return TG_PASS;
-	tg_count(TG_CNT_SEGMENTS_DROPPED);
-	return TG_DROP;
+	return block ? tg_drop(TG_CNT_SEGMENTS_DROPPED) : TG_PASS;
 }
 
 static __always_inline int tg_proxy_untracked(struct bpf_sock *sk, struct tg_flow *flow)
@@ -229,15 +226,11 @@ static __always_inline int tg_proxy_walk(struct __sk_buff *skb, struct bpf_sock 
 	if ((__s32)(rel + seg.payload_len - flow->px.next) <= 0)
 		return TG_PASS;		/* the body of the request being sent, or a retransmission */
 	hs = tg_hs_get(sk, flow, 1);
-	if (!hs) {
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
-	}
+	if (!hs)
+		return tg_hold(flow, TG_CNT_ERR_HS_STORAGE);
 	flow->hs_flags |= TG_HSF_HS_STORED;
-	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;
-	}
+	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
 	return tg_proxy_requests(skb, sk, flow, hs, &seg);
 }
 
@@ -288,10 +281,8 @@ static __always_inline int tg_client_walk(struct __sk_buff *skb, struct bpf_sock
 				       TG_PR_UNDECIDED, seg->payload_off);
 	}
 	r = tg_walk_records(skb, &flow->cw, seg->payload_off, rel, seg->payload_len);
-	if (r == TG_WALK_GAP) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;		/* TCP resends; the walk goes on from where it stands */
-	}
+	if (r == TG_WALK_GAP)	/* TCP resends; the walk goes on from where it stands */
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
 	if (r < 0)
 		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
 				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->cw, rel));
@@ -618,8 +609,7 @@ static __always_inline int tg_client_segment(struct __sk_buff *skb, struct bpf_s
 		r = TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
 	} else if (tg_collect(skb, hs, seg, rel, 0) < 0) {
 		/* TCP will retransmit; judging starts from the first byte */
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		r = TG_DROP;
+		r = tg_drop(TG_CNT_OUT_OF_ORDER);
 	} else {
 		r = tg_client_decide(skb, sk, flow, hs, seg, rel);
 	}

@@ -165,8 +165,7 @@ static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow
 			flow->hs_flags |= TG_HSF_HS_STORED;
 		} else {
 			flow->hs_flags &= ~TG_HSF_HS_STORED;
-			tg_count(TG_CNT_ERR_HS_STORAGE);
-			if (flow->mode == TG_MODE_ENFORCE)
+			if (tg_hold(flow, TG_CNT_ERR_HS_STORAGE) == TG_DROP)
 				r = TG_DROP;
 		}
 	} else if (flow->hs_flags & TG_HSF_HS_STORED) {
@@ -175,12 +174,6 @@ static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow
 	}
 	tg_hs_scratch_give(slot);
 	return r;
-}
-
-/* No state to judge with: enforce keeps the data back (TCP retransmits), audit lets it go. */
-static __always_inline int tg_hs_unavailable(const struct tg_flow *flow)
-{
-	return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
 }
 
 /* A good ClientHello: its summary outlives the scratch, for the flow's later events. */

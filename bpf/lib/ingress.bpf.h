@@ -52,10 +52,8 @@ static __always_inline int tg_server_walk(struct __sk_buff *skb, struct bpf_sock
 {
 	int r = tg_walk_records(skb, &flow->sw, seg->payload_off, rel, seg->payload_len);
 
-	if (r == TG_WALK_GAP) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;		/* the server resends */
-	}
+	if (r == TG_WALK_GAP)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);	/* the server resends */
 	if (r < 0)
 		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
 				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->sw, rel));
@@ -255,8 +253,7 @@ static __always_inline int tg_server_segment(struct __sk_buff *skb, struct bpf_s
 		tg_count(TG_CNT_SERVER_UNJUDGED);
 		r = tg_not_server_hello(skb, sk, flow, hs, seg);
 	} else if (tg_collect(skb, hs, seg, rel, flow->srv_tls_off) < 0) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		r = TG_DROP;		/* the server retransmits */
+		r = tg_drop(TG_CNT_OUT_OF_ORDER);	/* the server retransmits */
 	} else if (hs->have == 0) {
 		r = TG_PASS;		/* all of it was preface */
 	} else {
