@@ -21,38 +21,23 @@
 /* The parsers as global functions, verified once each (see parse.bpf.h). */
 TG_GLOBAL int tg_smb_negotiate_hs(struct tg_hs *hs)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_PF_PLAINTEXT;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_smb_negotiate(hs->buf, n, &hs->smb);
+	return tg_smb_negotiate(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), &hs->smb);
 }
 
 TG_GLOBAL int tg_smb_response_hs(struct tg_hs *hs, __u32 full)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_PF_PLAINTEXT;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_smb_negotiate_response(hs->buf, n, full, &hs->smb);
+	return tg_smb_negotiate_response(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), full, &hs->smb);
 }
 
 TG_GLOBAL int tg_smb_session_msg_hs(struct tg_hs *hs)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_SMB_MSG_CLEAR;
-	n = hs->have;
-	if (n > TG_SMB_PEEK)
-		n = TG_SMB_PEEK;
-	return tg_smb_session_msg(hs->buf, n, &hs->smb);
+	return tg_smb_session_msg(hs->buf, tg_hs_len(hs, TG_SMB_PEEK), &hs->smb);
 }
 
 /* What the machine found, where events take it from (event.h: SMB flows). */
