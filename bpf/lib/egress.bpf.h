@@ -497,6 +497,41 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 }
 
 /*
+ * For a socket no connect() judged (raw, UDP-Lite): the class protecting
+ * @seg's peer (*class_id, and the sending cgroup in *cgid), or NULL when no
+ * class protects it or the cgroup is skipped.
+ */
+static __always_inline const struct tg_class *tg_peer_class(struct __sk_buff *skb,
+							    const struct tg_segment *seg,
+							    __u32 *class_id, __u64 *cgid)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+
+	__builtin_memcpy(key.addr, seg->peer, 16);
+	*class_id = tg_addr_class_id(&key);
+	if (!*class_id)
+		return NULL;
+	*cgid = bpf_skb_cgroup_id(skb);
+	if (bpf_map_lookup_elem(&tg_skip_cgroups, cgid))
+		return NULL;
+	return bpf_map_lookup_elem(&tg_classes, class_id);
+}
+
+/* The identity of a flow tg_peer_class() found a class for, taken from the packet. */
+static __always_inline void tg_peer_flow(struct __sk_buff *skb, struct tg_flow *flow,
+					 const struct tg_segment *seg, const struct tg_class *cls,
+					 __u32 class_id, __u64 cgid)
+{
+	flow->cookie = bpf_get_socket_cookie(skb);
+	flow->cgroup_id = cgid;
+	flow->class_id = class_id;
+	flow->mode = cls->mode;
+	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
+	__builtin_memcpy(flow->daddr, seg->peer, 16);
+	flow->dport = seg->pport;
+}
+
+/*
  * A raw socket (marked at socket(), tg_raw_mark()): the kernel builds no
  * TCP or UDP flow for it, so a TCP/UDP packet with payload it sends to a
  * protected destination is someone writing a transport by hand (into a
@@ -506,32 +541,18 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					 struct tg_flow *flow)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
 	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid;
-	__u32 class_id;
+	__u64 cgid = 0;
+	__u32 class_id = 0;
 
 	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.payload_len == 0)
 		return TG_PASS;
-	__builtin_memcpy(key.addr, seg.peer, 16);
-	class_id = tg_addr_class_id(&key);
-	if (!class_id)
-		return TG_PASS;
-	cgid = bpf_skb_cgroup_id(skb);
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
-		return TG_PASS;
-	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
 	if (!cls)
 		return TG_PASS;
 	tg_count(TG_CNT_RAW_CHECKED);
-	flow->cookie = bpf_get_socket_cookie(skb);
-	flow->cgroup_id = cgid;
-	flow->class_id = class_id;
-	flow->mode = cls->mode;
-	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
-	__builtin_memcpy(flow->daddr, seg.peer, 16);
-	flow->dport = seg.pport;
+	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
 	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
 			       TG_PR_RAW_SOCKET, seg.payload_off);
 }
@@ -544,35 +565,21 @@ static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock 
 static __always_inline int tg_lite_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					  struct tg_flow *flow)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
 	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid;
-	__u32 class_id;
+	__u64 cgid = 0;
+	__u32 class_id = 0;
 
 	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
 	    seg.payload_len == 0)
 		return TG_PASS;
-	__builtin_memcpy(key.addr, seg.peer, 16);
-	class_id = tg_addr_class_id(&key);
-	if (!class_id)
-		return TG_PASS;
-	cgid = bpf_skb_cgroup_id(skb);
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
-		return TG_PASS;
-	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
 	if (!cls)
 		return TG_PASS;
-	flow->cookie = bpf_get_socket_cookie(skb);
-	flow->cgroup_id = cgid;
+	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
 	flow->connect_ns = bpf_ktime_get_ns();
-	flow->class_id = class_id;
-	flow->mode = cls->mode;
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
-	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
-	__builtin_memcpy(flow->daddr, seg.peer, 16);
-	flow->dport = seg.pport;
 	flow->hs_flags = TG_HSF_UDP | TG_HSF_UNCONNECTED;
 	flow->state = TG_FLOW_PENDING;
 	tg_count(TG_CNT_FLOWS_TRACKED);
