@@ -11,13 +11,6 @@
 #include "override.bpf.h"
 #include "tlsguard/preface.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-
 /*
  * Helpers a kernel may not offer to cgroup/connect programs (pid and comm of
  * the caller arrived for sock_addr programs later than the hooks themselves).
