@@ -601,26 +601,17 @@ static __always_inline int tg_client_handshake(struct __sk_buff *skb, struct bpf
 	return tg_client_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, seg.seq - flow->first_seq);
 }
 
-/* The client's bytes before its verdict, judged in a scratch slot (hsstate.bpf.h). */
-static __always_inline int tg_client_segment(struct __sk_buff *skb, struct bpf_sock *sk,
-					     struct tg_flow *flow, const struct tg_segment *seg,
-					     __u32 rel)
+/* The client's bytes before its verdict, in the scratch slot @hs (tg_hs_judge()). */
+static __always_inline int tg_client_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel)
 {
-	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
-	int r;
-
-	if (!hs)
-		return tg_hs_unavailable(flow);
-	if (hs->dir != 0) {
-		r = TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
-	} else if (tg_collect(skb, hs, seg, rel, 0) < 0) {
-		/* TCP will retransmit; judging starts from the first byte */
-		r = tg_drop(TG_CNT_OUT_OF_ORDER);
-	} else {
-		r = tg_client_decide(skb, sk, flow, hs, seg, rel);
-	}
-	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+	if (hs->dir != 0)
+		return TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
+	/* on a gap TCP will retransmit; judging starts from the first byte */
+	if (tg_collect(skb, hs, seg, rel, 0) < 0)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
+	return tg_client_decide(skb, sk, flow, hs, seg, rel);
 }
 
 static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
@@ -674,7 +665,7 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		flow->hs_flags |= TG_HSF_STARTED;
 	}
 	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
-	return tg_client_segment(skb, sk, flow, &seg, rel);
+	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_EGRESS);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

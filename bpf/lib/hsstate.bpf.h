@@ -176,6 +176,38 @@ static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow
 	return r;
 }
 
+/* What judges a segment's bytes in a scratch slot, by side (egress.bpf.h, ingress.bpf.h). */
+static __always_inline int tg_client_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel);
+static __always_inline int tg_server_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel);
+
+/*
+ * An undecided flow's segment judged in a scratch slot: the one place a slot
+ * is taken for judging (filled with what the flow kept) and given back
+ * (keeping what the next segment needs, tg_hs_scratch_end()). Without a
+ * slot the sender retransmits in enforce. @dir (TG_DIR_EGRESS: the client's
+ * bytes, TG_DIR_INGRESS: the server's) is a constant in each caller.
+ */
+static __always_inline int tg_hs_judge(struct __sk_buff *skb, struct bpf_sock *sk,
+				       struct tg_flow *flow, const struct tg_segment *seg, __u32 rel,
+				       int dir)
+{
+	__u32 slot = 0;
+	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
+	int r;
+
+	if (!hs)
+		return tg_hs_unavailable(flow);
+	if (dir == TG_DIR_INGRESS)
+		r = tg_server_bytes(skb, sk, flow, hs, seg, rel);
+	else
+		r = tg_client_bytes(skb, sk, flow, hs, seg, rel);
+	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+}
+
 /* A good ClientHello: its summary outlives the scratch, for the flow's later events. */
 static __always_inline void tg_hello_sum_keep(struct tg_flow *flow, const struct tg_hs *hs)
 {
