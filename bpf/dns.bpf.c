@@ -38,16 +38,10 @@
 #include "tlsguard/dns.h"
 #include "tlsguard/names.h"
 #include "tlsguard/opaque.h"
+#include "lib/common.bpf.h"
 #include "lib/shared_maps.bpf.h"
 
 #define OBSERVE 1
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -169,11 +163,7 @@ struct {
 
 static __always_inline void dns_count_n(enum tg_dns_counter c, __u64 n)
 {
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&tg_dns_counters, &key);
-
-	if (v)	/* always true for an in-range index; the verifier needs the check */
-		*v += n;
+	tg_slot_add(&tg_dns_counters, c, n);
 }
 
 static __always_inline void dns_count(enum tg_dns_counter c)

@@ -32,49 +32,29 @@ static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow
 	return !o || o->layout == TG_PIN_LAYOUT_VERSION;
 }
 
+/* connect() and sendto(), both families: tg_on_sock_addr() (connect.bpf.h). */
 SEC("cgroup/connect4")
 int tg_connect4(struct bpf_sock_addr *ctx)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
-
-	tg_v4_mapped(key.addr, ctx->user_ip4);
-	return tg_on_connect(ctx, &key, AF_INET, bpf_ntohs(ctx->user_port));
+	return tg_on_sock_addr(ctx, AF_INET, TG_HOOK_CONNECT);
 }
 
 SEC("cgroup/connect6")
 int tg_connect6(struct bpf_sock_addr *ctx)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
-	__u32 *words = (__u32 *)key.addr;
-
-	/* v4-mapped destinations land on the same LPM entries as connect4 */
-	words[0] = ctx->user_ip6[0];
-	words[1] = ctx->user_ip6[1];
-	words[2] = ctx->user_ip6[2];
-	words[3] = ctx->user_ip6[3];
-	return tg_on_connect(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
+	return tg_on_sock_addr(ctx, AF_INET6, TG_HOOK_CONNECT);
 }
 
 SEC("cgroup/sendmsg4")
 int tg_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
-
-	tg_v4_mapped(key.addr, ctx->user_ip4);
-	return tg_on_sendmsg(ctx, &key, AF_INET, bpf_ntohs(ctx->user_port));
+	return tg_on_sock_addr(ctx, AF_INET, TG_HOOK_SENDMSG);
 }
 
 SEC("cgroup/sendmsg6")
 int tg_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
-	__u32 *words = (__u32 *)key.addr;
-
-	words[0] = ctx->user_ip6[0];
-	words[1] = ctx->user_ip6[1];
-	words[2] = ctx->user_ip6[2];
-	words[3] = ctx->user_ip6[3];
-	return tg_on_sendmsg(ctx, &key, AF_INET6, bpf_ntohs(ctx->user_port));
+	return tg_on_sock_addr(ctx, AF_INET6, TG_HOOK_SENDMSG);
 }
 
 /* socket(): raw sockets are marked for judging on egress (Linux 5.11: sk_storage here). */
@@ -84,8 +64,11 @@ int tg_sock_create(struct bpf_sock *ctx)
 	return tg_raw_mark(ctx);
 }
 
-SEC("cgroup_skb/egress")
-int tg_egress(struct __sk_buff *skb)
+/*
+ * Every packet of a socket in a watched cgroup: one sk_storage lookup finds
+ * the flow, untracked traffic ends there. @dir is a constant in each caller.
+ */
+static __always_inline int tg_on_skb(struct __sk_buff *skb, int dir)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct tg_flow *flow;
@@ -97,23 +80,21 @@ int tg_egress(struct __sk_buff *skb)
 	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
 	if (!flow)
 		return TG_PASS;	/* untracked: the fast path ends here */
+	if (dir == TG_DIR_INGRESS)
+		return tg_flow_on_ingress(skb, sk, flow);
 	return tg_flow_on_egress(skb, sk, flow);
+}
+
+SEC("cgroup_skb/egress")
+int tg_egress(struct __sk_buff *skb)
+{
+	return tg_on_skb(skb, TG_DIR_EGRESS);
 }
 
 SEC("cgroup_skb/ingress")
 int tg_ingress(struct __sk_buff *skb)
 {
-	struct bpf_sock *sk = skb->sk;
-	struct tg_flow *flow;
-
-	if (!sk)
-		return TG_PASS;
-	/* no bpf_sk_fullsock(): sk_storage_get checks for a full socket itself,
-	 * and every helper call counts on this path (bench: 15-20 ns) */
-	flow = bpf_sk_storage_get(&tg_flows, sk, NULL, 0);
-	if (!flow)
-		return TG_PASS;	/* untracked: the fast path ends here */
-	return tg_flow_on_ingress(skb, sk, flow);
+	return tg_on_skb(skb, TG_DIR_INGRESS);
 }
 
 /*

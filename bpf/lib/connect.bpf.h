@@ -11,13 +11,6 @@
 #include "override.bpf.h"
 #include "tlsguard/preface.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-
 /*
  * Helpers a kernel may not offer to cgroup/connect programs (pid and comm of
  * the caller arrived for sock_addr programs later than the hooks themselves).
@@ -435,6 +428,34 @@ static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct
 		tg_count(TG_CNT_SENDMSG_TRACKED);
 	}
 	return ret;
+}
+
+#define TG_HOOK_CONNECT	0	/* cgroup/connect4, connect6 */
+#define TG_HOOK_SENDMSG	1	/* cgroup/sendmsg4, sendmsg6 */
+
+/*
+ * The entry of the four sock_addr programs: the address they are given as a
+ * destination key (prefixlen 128, IPv4 v4-mapped so that both families land
+ * on the same LPM entries), then tg_on_connect() or tg_on_sendmsg().
+ * @family and @hook are constants in every caller and only their branches
+ * are compiled: a connect6 or sendmsg6 program may not read user_ip4.
+ */
+static __always_inline int tg_on_sock_addr(struct bpf_sock_addr *ctx, __u8 family, int hook)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+	__u32 *words = (__u32 *)key.addr;
+
+	if (family == AF_INET) {
+		tg_v4_mapped(key.addr, ctx->user_ip4);
+	} else {
+		words[0] = ctx->user_ip6[0];
+		words[1] = ctx->user_ip6[1];
+		words[2] = ctx->user_ip6[2];
+		words[3] = ctx->user_ip6[3];
+	}
+	if (hook == TG_HOOK_SENDMSG)
+		return tg_on_sendmsg(ctx, &key, family, bpf_ntohs(ctx->user_port));
+	return tg_on_connect(ctx, &key, family, bpf_ntohs(ctx->user_port));
 }
 
 /*

@@ -2,20 +2,13 @@
 #ifndef TLSGUARD_COUNT_BPF_H
 #define TLSGUARD_COUNT_BPF_H
 
+#include "common.bpf.h"
 #include "maps.bpf.h"
 
-/*
- * The one place every verdict and failure reason is counted. @delta is -1
- * only to take a count back (handoff.bpf.h): per-CPU slots may then go below
- * zero, their sum cannot.
- */
+/* The one place every verdict and failure reason is counted (@delta: tg_slot_add()). */
 static __always_inline void tg_count_by(enum tg_counter c, __s64 delta)
 {
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&tg_counters, &key);
-
-	if (v)	/* always true for an in-range index; the verifier needs the check */
-		*v += delta;
+	tg_slot_add(&tg_counters, c, delta);
 }
 
 static __always_inline void tg_count(enum tg_counter c)
@@ -26,11 +19,8 @@ static __always_inline void tg_count(enum tg_counter c)
 /* Per-class, per-flow outcome (metrics by class and verdict). */
 static __always_inline void tg_count_class_by(__u32 class_id, enum tg_class_stat stat, __s64 delta)
 {
-	__u32 key = class_id * TG_CS_STRIDE + stat;
-	__u64 *v = bpf_map_lookup_elem(&tg_class_stats, &key);
-
-	if (v)	/* out-of-range class ids simply miss */
-		*v += delta;
+	/* out-of-range class ids simply miss */
+	tg_slot_add(&tg_class_stats, class_id * TG_CS_STRIDE + stat, delta);
 }
 
 static __always_inline void tg_count_class(__u32 class_id, enum tg_class_stat stat)

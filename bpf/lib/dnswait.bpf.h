@@ -104,8 +104,7 @@ static __always_inline int tg_dns_wait(struct __sk_buff *skb, struct tg_flow *fl
 			return TG_DROP;		/* cannot tell payload from none: wait */
 		if (seg.payload_len == 0)
 			return TG_PASS;		/* the handshake, ACKs, FIN, RST */
-		tg_count(TG_CNT_DNS_HELD_SEGMENTS);
-		return TG_DROP;
+		return tg_drop(TG_CNT_DNS_HELD_SEGMENTS);
 	}
 	return tg_dns_wait_classify(skb, flow, dir);
 }

@@ -143,10 +143,7 @@ static __always_inline int tg_proxy_unjudged(struct __sk_buff *skb, struct bpf_s
 	tg_emit_flow(skb, flow, seg, hs, TG_EV_BLOCKED_CONNECT, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED,
 		     TG_SIDE_CLIENT, TG_CR_PROXY_TARGET, TG_PL_FIRST_BYTES);
 	tg_hs_put(sk, flow);
-	if (!block)
-		return TG_PASS;
-	tg_count(TG_CNT_SEGMENTS_DROPPED);
-	return TG_DROP;
+	return block ? tg_drop(TG_CNT_SEGMENTS_DROPPED) : TG_PASS;
 }
 
 static __always_inline int tg_proxy_untracked(struct bpf_sock *sk, struct tg_flow *flow)
@@ -229,15 +226,11 @@ static __always_inline int tg_proxy_walk(struct __sk_buff *skb, struct bpf_sock 
 	if ((__s32)(rel + seg.payload_len - flow->px.next) <= 0)
 		return TG_PASS;		/* the body of the request being sent, or a retransmission */
 	hs = tg_hs_get(sk, flow, 1);
-	if (!hs) {
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
-	}
+	if (!hs)
+		return tg_hold(flow, TG_CNT_ERR_HS_STORAGE);
 	flow->hs_flags |= TG_HSF_HS_STORED;
-	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;
-	}
+	if (tg_collect(skb, hs, &seg, rel, flow->px.next) < 0)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
 	return tg_proxy_requests(skb, sk, flow, hs, &seg);
 }
 
@@ -288,10 +281,8 @@ static __always_inline int tg_client_walk(struct __sk_buff *skb, struct bpf_sock
 				       TG_PR_UNDECIDED, seg->payload_off);
 	}
 	r = tg_walk_records(skb, &flow->cw, seg->payload_off, rel, seg->payload_len);
-	if (r == TG_WALK_GAP) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;		/* TCP resends; the walk goes on from where it stands */
-	}
+	if (r == TG_WALK_GAP)	/* TCP resends; the walk goes on from where it stands */
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
 	if (r < 0)
 		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
 				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->cw, rel));
@@ -506,6 +497,41 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 }
 
 /*
+ * For a socket no connect() judged (raw, UDP-Lite): the class protecting
+ * @seg's peer (*class_id, and the sending cgroup in *cgid), or NULL when no
+ * class protects it or the cgroup is skipped.
+ */
+static __always_inline const struct tg_class *tg_peer_class(struct __sk_buff *skb,
+							    const struct tg_segment *seg,
+							    __u32 *class_id, __u64 *cgid)
+{
+	struct tg_dest_key key = { .prefixlen = 128 };
+
+	__builtin_memcpy(key.addr, seg->peer, 16);
+	*class_id = tg_addr_class_id(&key);
+	if (!*class_id)
+		return NULL;
+	*cgid = bpf_skb_cgroup_id(skb);
+	if (bpf_map_lookup_elem(&tg_skip_cgroups, cgid))
+		return NULL;
+	return bpf_map_lookup_elem(&tg_classes, class_id);
+}
+
+/* The identity of a flow tg_peer_class() found a class for, taken from the packet. */
+static __always_inline void tg_peer_flow(struct __sk_buff *skb, struct tg_flow *flow,
+					 const struct tg_segment *seg, const struct tg_class *cls,
+					 __u32 class_id, __u64 cgid)
+{
+	flow->cookie = bpf_get_socket_cookie(skb);
+	flow->cgroup_id = cgid;
+	flow->class_id = class_id;
+	flow->mode = cls->mode;
+	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
+	__builtin_memcpy(flow->daddr, seg->peer, 16);
+	flow->dport = seg->pport;
+}
+
+/*
  * A raw socket (marked at socket(), tg_raw_mark()): the kernel builds no
  * TCP or UDP flow for it, so a TCP/UDP packet with payload it sends to a
  * protected destination is someone writing a transport by hand (into a
@@ -515,32 +541,18 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					 struct tg_flow *flow)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
 	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid;
-	__u32 class_id;
+	__u64 cgid = 0;
+	__u32 class_id = 0;
 
 	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.payload_len == 0)
 		return TG_PASS;
-	__builtin_memcpy(key.addr, seg.peer, 16);
-	class_id = tg_addr_class_id(&key);
-	if (!class_id)
-		return TG_PASS;
-	cgid = bpf_skb_cgroup_id(skb);
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
-		return TG_PASS;
-	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
 	if (!cls)
 		return TG_PASS;
 	tg_count(TG_CNT_RAW_CHECKED);
-	flow->cookie = bpf_get_socket_cookie(skb);
-	flow->cgroup_id = cgid;
-	flow->class_id = class_id;
-	flow->mode = cls->mode;
-	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
-	__builtin_memcpy(flow->daddr, seg.peer, 16);
-	flow->dport = seg.pport;
+	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
 	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
 			       TG_PR_RAW_SOCKET, seg.payload_off);
 }
@@ -553,35 +565,21 @@ static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock 
 static __always_inline int tg_lite_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					  struct tg_flow *flow)
 {
-	struct tg_dest_key key = { .prefixlen = 128 };
 	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid;
-	__u32 class_id;
+	__u64 cgid = 0;
+	__u32 class_id = 0;
 
 	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
 	    seg.payload_len == 0)
 		return TG_PASS;
-	__builtin_memcpy(key.addr, seg.peer, 16);
-	class_id = tg_addr_class_id(&key);
-	if (!class_id)
-		return TG_PASS;
-	cgid = bpf_skb_cgroup_id(skb);
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid))
-		return TG_PASS;
-	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
+	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
 	if (!cls)
 		return TG_PASS;
-	flow->cookie = bpf_get_socket_cookie(skb);
-	flow->cgroup_id = cgid;
+	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
 	flow->connect_ns = bpf_ktime_get_ns();
-	flow->class_id = class_id;
-	flow->mode = cls->mode;
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
-	flow->family = skb->protocol == bpf_htons(ETH_P_IP) ? AF_INET : AF_INET6;
-	__builtin_memcpy(flow->daddr, seg.peer, 16);
-	flow->dport = seg.pport;
 	flow->hs_flags = TG_HSF_UDP | TG_HSF_UNCONNECTED;
 	flow->state = TG_FLOW_PENDING;
 	tg_count(TG_CNT_FLOWS_TRACKED);
@@ -603,27 +601,17 @@ static __always_inline int tg_client_handshake(struct __sk_buff *skb, struct bpf
 	return tg_client_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, seg.seq - flow->first_seq);
 }
 
-/* The client's bytes before its verdict, judged in a scratch slot (hsstate.bpf.h). */
-static __always_inline int tg_client_segment(struct __sk_buff *skb, struct bpf_sock *sk,
-					     struct tg_flow *flow, const struct tg_segment *seg,
-					     __u32 rel)
+/* The client's bytes before its verdict, in the scratch slot @hs (tg_hs_judge()). */
+static __always_inline int tg_client_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel)
 {
-	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
-	int r;
-
-	if (!hs)
-		return tg_hs_unavailable(flow);
-	if (hs->dir != 0) {
-		r = TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
-	} else if (tg_collect(skb, hs, seg, rel, 0) < 0) {
-		/* TCP will retransmit; judging starts from the first byte */
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		r = TG_DROP;
-	} else {
-		r = tg_client_decide(skb, sk, flow, hs, seg, rel);
-	}
-	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+	if (hs->dir != 0)
+		return TG_PASS;	/* cannot happen: server bytes only after the client's verdict */
+	/* on a gap TCP will retransmit; judging starts from the first byte */
+	if (tg_collect(skb, hs, seg, rel, 0) < 0)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);
+	return tg_client_decide(skb, sk, flow, hs, seg, rel);
 }
 
 static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
@@ -677,7 +665,7 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 		flow->hs_flags |= TG_HSF_STARTED;
 	}
 	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
-	return tg_client_segment(skb, sk, flow, &seg, rel);
+	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_EGRESS);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

@@ -165,8 +165,7 @@ static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow
 			flow->hs_flags |= TG_HSF_HS_STORED;
 		} else {
 			flow->hs_flags &= ~TG_HSF_HS_STORED;
-			tg_count(TG_CNT_ERR_HS_STORAGE);
-			if (flow->mode == TG_MODE_ENFORCE)
+			if (tg_hold(flow, TG_CNT_ERR_HS_STORAGE) == TG_DROP)
 				r = TG_DROP;
 		}
 	} else if (flow->hs_flags & TG_HSF_HS_STORED) {
@@ -177,10 +176,36 @@ static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow
 	return r;
 }
 
-/* No state to judge with: enforce keeps the data back (TCP retransmits), audit lets it go. */
-static __always_inline int tg_hs_unavailable(const struct tg_flow *flow)
+/* What judges a segment's bytes in a scratch slot, by side (egress.bpf.h, ingress.bpf.h). */
+static __always_inline int tg_client_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel);
+static __always_inline int tg_server_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel);
+
+/*
+ * An undecided flow's segment judged in a scratch slot: the one place a slot
+ * is taken for judging (filled with what the flow kept) and given back
+ * (keeping what the next segment needs, tg_hs_scratch_end()). Without a
+ * slot the sender retransmits in enforce. @dir (TG_DIR_EGRESS: the client's
+ * bytes, TG_DIR_INGRESS: the server's) is a constant in each caller.
+ */
+static __always_inline int tg_hs_judge(struct __sk_buff *skb, struct bpf_sock *sk,
+				       struct tg_flow *flow, const struct tg_segment *seg, __u32 rel,
+				       int dir)
 {
-	return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
+	__u32 slot = 0;
+	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
+	int r;
+
+	if (!hs)
+		return tg_hs_unavailable(flow);
+	if (dir == TG_DIR_INGRESS)
+		r = tg_server_bytes(skb, sk, flow, hs, seg, rel);
+	else
+		r = tg_client_bytes(skb, sk, flow, hs, seg, rel);
+	return tg_hs_scratch_end(sk, flow, hs, slot, r);
 }
 
 /* A good ClientHello: its summary outlives the scratch, for the flow's later events. */

@@ -52,10 +52,8 @@ static __always_inline int tg_server_walk(struct __sk_buff *skb, struct bpf_sock
 {
 	int r = tg_walk_records(skb, &flow->sw, seg->payload_off, rel, seg->payload_len);
 
-	if (r == TG_WALK_GAP) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		return TG_DROP;		/* the server resends */
-	}
+	if (r == TG_WALK_GAP)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);	/* the server resends */
 	if (r < 0)
 		return tg_violation_at(skb, sk, flow, hs, seg, TG_EV_PLAINTEXT, TG_SIDE_SERVER,
 				       TG_PR_AFTER_HELLO, tg_walk_pl_off(seg, &flow->sw, rel));
@@ -236,33 +234,24 @@ static __always_inline int tg_udp_ingress(struct __sk_buff *skb, struct bpf_sock
 			       TG_PR_NOT_QUIC, seg.payload_off);
 }
 
-/* The server's bytes while its hello is collected, judged in a scratch slot (hsstate.bpf.h). */
-static __always_inline int tg_server_segment(struct __sk_buff *skb, struct bpf_sock *sk,
-					     struct tg_flow *flow, const struct tg_segment *seg,
-					     __u32 rel)
+/* The server's bytes while its hello is collected, in the scratch slot @hs (tg_hs_judge()). */
+static __always_inline int tg_server_bytes(struct __sk_buff *skb, struct bpf_sock *sk,
+					   struct tg_flow *flow, struct tg_hs *hs,
+					   const struct tg_segment *seg, __u32 rel)
 {
-	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
-	int r;
-
-	if (!hs)
-		return tg_hs_unavailable(flow);	/* the sender retransmits */
 	hs->dir = 1;		/* server bytes from here on */
 	if (!(flow->hs_flags & TG_HSF_SRV_PREFACE))
 		tg_server_preface_seg(skb, flow, hs, seg, rel);
 	if (flow->srv_tls_off == TG_SRV_NONE) {
 		/* a preface that declined TLS after the client sent its hello */
 		tg_count(TG_CNT_SERVER_UNJUDGED);
-		r = tg_not_server_hello(skb, sk, flow, hs, seg);
-	} else if (tg_collect(skb, hs, seg, rel, flow->srv_tls_off) < 0) {
-		tg_count(TG_CNT_OUT_OF_ORDER);
-		r = TG_DROP;		/* the server retransmits */
-	} else if (hs->have == 0) {
-		r = TG_PASS;		/* all of it was preface */
-	} else {
-		r = tg_server_decide(skb, sk, flow, hs, seg, rel);
+		return tg_not_server_hello(skb, sk, flow, hs, seg);
 	}
-	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+	if (tg_collect(skb, hs, seg, rel, flow->srv_tls_off) < 0)
+		return tg_drop(TG_CNT_OUT_OF_ORDER);	/* the server retransmits */
+	if (hs->have == 0)
+		return TG_PASS;		/* all of it was preface */
+	return tg_server_decide(skb, sk, flow, hs, seg, rel);
 }
 
 static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
@@ -305,7 +294,7 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	/* TG_FLOW_SERVER_HELLO: the client's hello was good */
 	if (flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT))
 		return tg_server_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, rel);
-	return tg_server_segment(skb, sk, flow, &seg, rel);
+	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_INGRESS);
 }
 
 #endif /* TLSGUARD_INGRESS_BPF_H */

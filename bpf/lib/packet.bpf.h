@@ -16,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "common.bpf.h"
 #include "count.bpf.h"
 
 /* Which way a packet goes, seen from the workload's socket. */
@@ -43,12 +44,6 @@ static __always_inline void tg_v4_mapped(__u8 out[16], __u32 addr_be)
 	__builtin_memcpy(&out[12], &addr_be, 4);
 }
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 #ifndef IPPROTO_UDPLITE
 #define IPPROTO_UDPLITE 136
 #endif

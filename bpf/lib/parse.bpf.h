@@ -28,42 +28,39 @@
  */
 #define TG_READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
 
+/*
+ * How many bytes of hs->buf a parser may read: hs->have, which never exceeds
+ * @max (the buffer's size, or what a machine peeks at). The bound is for the
+ * verifier: a global function sees hs->have as any number.
+ */
+static __always_inline __u32 tg_hs_len(const struct tg_hs *hs, __u32 max)
+{
+	__u32 n = hs->have;
+
+	return n > max ? max : n;
+}
+
 /* The flow's preface machine over hs->buf[0 .. have): enum tg_preface_result. */
 TG_GLOBAL int tg_parse_preface(struct tg_hs *hs, __u32 proto)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_PF_PLAINTEXT;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_preface(proto, hs->buf, n, &hs->pf);
+	return tg_preface(proto, hs->buf, tg_hs_len(hs, TG_HELLO_MAX), &hs->pf);
 }
 
 /* One request of a keep-alive proxy connection at hs->buf[0 .. have): enum tg_req_result. */
 TG_GLOBAL int tg_request_kind_hs(struct tg_hs *hs, int preface)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_REQ_NOT_REQUEST;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_http_request_kind(hs->buf, n, &hs->pf, &hs->rq, preface);
+	return tg_http_request_kind(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), &hs->pf, &hs->rq, preface);
 }
 
 TG_GLOBAL int tg_request_framing_hs(struct tg_hs *hs)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_REQ_NOT_REQUEST;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_http_request_framing(hs->buf, n, &hs->rq);
+	return tg_http_request_framing(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), &hs->rq);
 }
 
 /* The stages, each verified on its own: the CONNECT preface, the request's kind, its framing. */

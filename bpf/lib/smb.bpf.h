@@ -21,38 +21,23 @@
 /* The parsers as global functions, verified once each (see parse.bpf.h). */
 TG_GLOBAL int tg_smb_negotiate_hs(struct tg_hs *hs)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_PF_PLAINTEXT;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_smb_negotiate(hs->buf, n, &hs->smb);
+	return tg_smb_negotiate(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), &hs->smb);
 }
 
 TG_GLOBAL int tg_smb_response_hs(struct tg_hs *hs, __u32 full)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_PF_PLAINTEXT;
-	n = hs->have;
-	if (n > TG_HELLO_MAX)
-		n = TG_HELLO_MAX;
-	return tg_smb_negotiate_response(hs->buf, n, full, &hs->smb);
+	return tg_smb_negotiate_response(hs->buf, tg_hs_len(hs, TG_HELLO_MAX), full, &hs->smb);
 }
 
 TG_GLOBAL int tg_smb_session_msg_hs(struct tg_hs *hs)
 {
-	__u32 n;
-
 	if (!hs)
 		return TG_SMB_MSG_CLEAR;
-	n = hs->have;
-	if (n > TG_SMB_PEEK)
-		n = TG_SMB_PEEK;
-	return tg_smb_session_msg(hs->buf, n, &hs->smb);
+	return tg_smb_session_msg(hs->buf, tg_hs_len(hs, TG_SMB_PEEK), &hs->smb);
 }
 
 /* What the machine found, where events take it from (event.h: SMB flows). */
@@ -159,16 +144,13 @@ static __always_inline int tg_smb_session_egress(struct __sk_buff *skb, struct b
 	if (seg.payload_len == 0)
 		return TG_PASS;
 	hs = tg_hs_get(sk, flow, 0);
-	if (!hs) {
-		tg_count(TG_CNT_ERR_HS_STORAGE);
-		return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
-	}
+	if (!hs)
+		return tg_hold(flow, TG_CNT_ERR_HS_STORAGE);
 	rel = seg.seq - flow->first_seq;
 	for (i = 0; i < TG_SMB_MSGS_PER_SEGMENT; i++) {
-		if (tg_smb_collect(skb, hs, &seg, rel, hs->smb.next_msg) < 0) {
-			tg_count(TG_CNT_OUT_OF_ORDER);
-			return TG_DROP;	/* TCP resends; the message is read from its start */
-		}
+		/* on a gap TCP resends; the message is read from its start */
+		if (tg_smb_collect(skb, hs, &seg, rel, hs->smb.next_msg) < 0)
+			return tg_drop(TG_CNT_OUT_OF_ORDER);
 		r = tg_smb_session_msg_hs(hs);
 		if (r != TG_SMB_MSG_SKIP)
 			break;

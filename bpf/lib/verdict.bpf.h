@@ -15,6 +15,35 @@
 #define TG_DROP 0
 
 /*
+ * The one exit of a dropped segment: @why counted, TG_DROP returned (Cilium's
+ * one drop path: no segment is dropped without its reason in the counters).
+ * A verdict's drops count TG_CNT_SEGMENTS_DROPPED; a gap TCP will fill
+ * TG_CNT_OUT_OF_ORDER; a flow held for DNS learning TG_CNT_DNS_HELD_SEGMENTS.
+ */
+static __always_inline int tg_drop(enum tg_counter why)
+{
+	tg_count(why);
+	return TG_DROP;
+}
+
+/*
+ * No handshake state to judge a segment with: enforce holds it back (TCP
+ * retransmits), audit lets it through uninspected. tg_hold() counts @why;
+ * tg_hs_unavailable() is for callers whose lookup counted it already
+ * (tg_hs_scratch_open()).
+ */
+static __always_inline int tg_hs_unavailable(const struct tg_flow *flow)
+{
+	return flow->mode == TG_MODE_ENFORCE ? TG_DROP : TG_PASS;
+}
+
+static __always_inline int tg_hold(const struct tg_flow *flow, enum tg_counter why)
+{
+	tg_count(why);
+	return tg_hs_unavailable(flow);
+}
+
+/*
  * Where a flow's handshake state lives. The entry programs keep it in
  * sk_storage; the BPF unit tests, which have no real socket, in an array.
  */
@@ -74,10 +103,7 @@ static __always_inline int tg_violation_at(struct __sk_buff *skb, struct bpf_soc
 	tg_emit_flow(skb, flow, seg, hs, type, block ? TG_ACT_BLOCKED : TG_ACT_FLAGGED, side, reason,
 		     pl_off);
 	tg_hs_put(sk, flow);
-	if (!block)
-		return TG_PASS;
-	tg_count(TG_CNT_SEGMENTS_DROPPED);
-	return TG_DROP;
+	return block ? tg_drop(TG_CNT_SEGMENTS_DROPPED) : TG_PASS;
 }
 
 /* A violation in the flow's first client bytes (the preface or the ClientHello). */
@@ -137,8 +163,7 @@ static __always_inline int tg_blocked_segment(struct __sk_buff *skb, int dir)
 		return TG_DROP;	/* unreadable packet of a blocked flow: fail closed */
 	if (seg.payload_len == 0)
 		return TG_PASS;
-	tg_count(TG_CNT_SEGMENTS_DROPPED);
-	return TG_DROP;
+	return tg_drop(TG_CNT_SEGMENTS_DROPPED);
 }
 
 #endif /* TLSGUARD_VERDICT_BPF_H */
