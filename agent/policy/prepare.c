@@ -13,7 +13,7 @@
 #include "agent_ai.h"
 #include "cgroup.h"
 #include "escape.h"
-#include "handshake.h"
+#include "handshake_policy.h"
 #include "log.h"
 #include "mounts.h"
 #include "prepare.h"

@@ -24,6 +24,7 @@
 #include "describe.h"
 #include "dests.h"
 #include "handshake.h"
+#include "handshake_policy.h"
 #include "policy.h"
 #include "tlsguard/names.h"
 #include "tlsguard/preface.h"
@@ -541,6 +542,7 @@ static void test_names_follow_kept_class_ids(void **state)
 	struct tg_policy *p2 = load_policy("destinations:\n  - {name: b, hosts: [b.example]}\n");
 	struct tg_dest_table t1, t2;
 	int names, sipkey, proxies;
+	struct tg_kmaps km;
 
 	if (geteuid() != 0)
 		skip();	/* creating BPF maps needs root */
@@ -553,20 +555,22 @@ static void test_names_follow_kept_class_ids(void **state)
 	if (names == -ENOSYS)
 		skip();	/* qemu-user (make ARCH=arm64 cross-test) implements no bpf(2) */
 	assert_true(names >= 0 && sipkey >= 0 && proxies >= 0);
-	handshake_set_maps(names, sipkey, proxies);
+	kmaps_none(&km);
+	km.names = names;
+	km.sipkey = sipkey;
+	km.proxies = proxies;
 
 	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1, NULL, 0), 0);
-	assert_int_equal(handshake_sync_names(p1, &t1), 0);
+	assert_int_equal(handshake_sync_names(&km, p1, &t1), 0);
 	assert_int_equal(name_class(names, sipkey, "a.example"), 1);
 	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
 
 	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2, NULL, 0), 0);
 	assert_string_equal(dests_class_name(&t2, 2), "b");
-	assert_int_equal(handshake_sync_names(p2, &t2), 0);
+	assert_int_equal(handshake_sync_names(&km, p2, &t2), 0);
 	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
 	assert_int_equal(name_class(names, sipkey, "a.example"), -1);	/* gone with its class */
 
-	handshake_set_maps(-1, -1, -1);
 	close(names);
 	close(sipkey);
 	close(proxies);
@@ -574,6 +578,52 @@ static void test_names_follow_kept_class_ids(void **state)
 	dests_free(&t2);
 	policy_free(p1);
 	policy_free(p2);
+}
+
+/*
+ * The names map's entries are built without the kernel: every host under its
+ * class id and once as TG_NAME_ANY_CLASS, a wildcard flagged, sorted, the
+ * same for the same key and another for another key.
+ */
+static void test_names_build_is_plain_data(void **state)
+{
+	struct tg_policy *p = load_policy("destinations:\n"
+					  "  - {name: a, hosts: [a.example, \"*.w.example\"]}\n"
+					  "  - {name: b, hosts: [b.example]}\n");
+	struct tg_sipkey k1 = { .k0 = 1, .k1 = 2 }, k2 = { .k0 = 3, .k1 = 4 };
+	struct tg_name_set s1, s2, s3;
+	struct tg_name_key any = { .class_id = TG_NAME_ANY_CLASS };
+	struct tg_dest_table t;
+	int i;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k1, &s1), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k1, &s2), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k2, &s3), 0);
+	/* each name under its class and as TG_NAME_ANY_CLASS */
+	assert_int_equal(s1.n, 6);
+	assert_int_equal(s2.n, s1.n);
+	assert_memory_equal(s1.k, s2.k, s1.n * sizeof(s1.k[0]));
+	assert_memory_equal(s1.v, s2.v, s1.n * sizeof(s1.v[0]));
+	for (size_t j = 1; j < s1.n; j++)
+		assert_true(memcmp(&s1.k[j - 1], &s1.k[j], sizeof(s1.k[0])) < 0);
+	any.hash = handshake_name_hash(&k1, "a.example", 9);
+	i = name_set_find(&s1, &any);
+	assert_true(i >= 0);
+	assert_int_equal(s1.v[i].class_id, 1);
+	any.hash = handshake_name_hash(&k1, "B.example", 9);	/* hashed lower-cased */
+	i = name_set_find(&s1, &any);
+	assert_true(i >= 0);
+	assert_int_equal(s1.v[i].class_id, 2);
+	any.hash = handshake_name_hash(&k1, ".w.example", 10);
+	any.flags = TG_NAME_WILDCARD;
+	assert_true(name_set_find(&s1, &any) >= 0);
+	assert_true(name_set_find(&s3, &any) < 0);	/* another key, other hashes */
+	name_set_free(&s1);
+	name_set_free(&s2);
+	name_set_free(&s3);
+	dests_free(&t);
+	policy_free(p);
 }
 
 /* Proxy targets: the kernel reads host text as inet_aton() and inet_pton() do. */
@@ -675,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_describe_flows),
 		cmocka_unit_test(test_tls_json),
 		cmocka_unit_test(test_names_follow_kept_class_ids),
+		cmocka_unit_test(test_names_build_is_plain_data),
 	};
 
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
