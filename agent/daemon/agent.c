@@ -501,7 +501,7 @@ static void request_reload(struct agent *a, bool forced)
 	if (forced)
 		notify_reloading();
 	/* unforced: nothing to do when the content is the one in force */
-	err = reload_start(r, path, a->opts, &a->dests, forced ? NULL : a->policy_sha256);
+	err = reload_start(r, path, a->opts->mode_override, &a->dests, forced ? NULL : a->policy_sha256);
 	if (err) {
 		tg_err("reload: cannot start preparing %s: %s; the previous policy stays in force",
 		       path, strerror(-err));
