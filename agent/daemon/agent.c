@@ -21,6 +21,7 @@
 #include "agent_state.h"
 #include "cgroup.h"
 #include "cli/cli.h"
+#include "clock.h"
 #include "dests.h"
 #include "enforcer.h"
 #include "escape.h"
@@ -59,8 +60,6 @@ static void print_diag(const struct tg_diag *d)
 		tg_err("%s", d->msgs[i]);
 }
 
-static int64_t now_real_ns(void);
-
 /* --config FILE, else the default file when it exists; NULL: the built-in policy. */
 static const char *config_path(const struct tg_agent_opts *opts)
 {
@@ -96,7 +95,7 @@ static int prepare_start(struct agent *a)
 	a->cg_paths = prep.cg_paths;
 	a->ncg = prep.ncg;
 	memcpy(a->policy_sha256, prep.sha256, sizeof(a->policy_sha256));
-	a->policy_loaded_ns = now_real_ns();
+	a->policy_loaded_ns = tg_real_ns();
 	prep.policy = NULL;
 	prep.hosts = NULL;
 	prep.cg_paths = NULL;
@@ -217,7 +216,6 @@ static int write_config(struct agent *a)
 		.fail_open_after_s = a->policy->fail_open_after_s,
 		.max_flows = a->policy->max_tracked_flows,
 	};
-	struct timespec now;
 
 	/* a proxy flow's class is not known at connect(): at the flow cap it is
 	 * refused (fail_mode closed) when any class could turn out to enforce */
@@ -229,8 +227,7 @@ static int write_config(struct agent *a)
 			cfg.any_enforce = 1;
 	cfg.overrides = overrides_in_force(a);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
-	cfg.heartbeat_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	cfg.heartbeat_ns = tg_mono_ns();	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 
 	return kmaps_write_config(&a->loader.maps, &cfg);
 }
@@ -262,16 +259,8 @@ static void file_sink_flush(struct agent *a)
 	}
 	a->file_sink.ok = true;
 	a->file_sink.sent += n;
-	a->file_sink.last_success_ns = now_real_ns();
+	a->file_sink.last_success_ns = tg_real_ns();
 	a->events_emitted += n;
-}
-
-static int64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* Buffered write; counted as sent when the batch is flushed (file_sink_flush). */
@@ -411,7 +400,7 @@ static void emit_agent_event_with(struct agent *a, const char *action, const cha
 		json_object_put(extra);
 		return;
 	}
-	events_format_time(now_real_ns(), when, sizeof(when));
+	events_format_time(tg_real_ns(), when, sizeof(when));
 	json_object_object_add(o, "schema", json_object_new_string(TG_EVENT_SCHEMA));
 	json_object_object_add(o, "time", json_object_new_string(when));
 	json_object_object_add(o, "host", json_object_new_string(a->ev_ctx.host));
@@ -465,12 +454,10 @@ static void notify_ready(struct agent *a, const char *note)
 
 static void notify_reloading(void)
 {
-	struct timespec now;
 	char msg[96];
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+		 (unsigned long long)(tg_mono_ns() / 1000));
 	notify_send(msg);
 }
 
@@ -608,18 +595,10 @@ static void swap_hosts(struct agent *a, struct tg_hosts *next)
 	retire_hosts(a, old);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* Time spent on the loop for this reload, slice by slice: the log says the longest. */
 static void reload_timed(struct tg_reload *r, uint64_t since)
 {
-	uint64_t ns = mono_ns() - since;
+	uint64_t ns = tg_mono_ns() - since;
 
 	r->slices++;
 	if (ns > r->longest_ns)
@@ -646,7 +625,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 	if (handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts))
 		tg_warn("reload: cannot write the proxies for the kernel");
 	memcpy(a->policy_sha256, r->prep.sha256, sizeof(a->policy_sha256));
-	a->policy_loaded_ns = now_real_ns();
+	a->policy_loaded_ns = tg_real_ns();
 	if (a->dns && dnslearn_set_policy(a->dns, a->policy) > 0)
 		r->dests_dirty = true;	/* learned names the new policy no longer has */
 	if (a->ev_ctx.workloads)
@@ -673,7 +652,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 static void reload_step(struct agent *a)
 {
 	struct tg_reload *r = &a->reload;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = tg_mono_ns();
 	int err = dests_apply_step(&r->ap, TG_RELOAD_SLICE);
 
 	reload_timed(r, t0);
@@ -685,7 +664,7 @@ static void reload_step(struct agent *a)
 		reload_failed(a, err, true);
 		return;
 	}
-	t0 = mono_ns();
+	t0 = tg_mono_ns();
 	commit_reload(a, t0);
 }
 
@@ -704,7 +683,7 @@ static void on_reload(void *ctx, uint32_t events)
 	if (!r->running)
 		return;
 	reload_collect(r);
-	t0 = mono_ns();
+	t0 = tg_mono_ns();
 	if (r->result == -EALREADY) {	/* unchanged, or gone for a moment */
 		reload_release(r);
 		reload_next(a);
@@ -1369,7 +1348,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.inotify_fd = -1;
 	a.file_sink = (struct tg_sink_stats){ .name = "file", .ok = true };
 	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
-	a.started_real_ns = now_real_ns();
+	a.started_real_ns = tg_real_ns();
 	libbpf_set_print(libbpf_log);
 	block_signals();	/* before any thread starts: they inherit the mask */
 	notify_init();

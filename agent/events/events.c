@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "describe.h"
 #include "dest_table.h"
 #include "escape.h"
@@ -25,9 +26,8 @@ static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff
 
 void events_ctx_init(struct tg_event_ctx *ctx)
 {
-	struct timespec mono, real;
-
 	const char *node = getenv("NODE_NAME");
+	int64_t mono;
 
 	memset(ctx, 0, sizeof(*ctx));
 	/* in a DaemonSet the host name is the pod's; the downward API gives the node's */
@@ -35,9 +35,8 @@ void events_ctx_init(struct tg_event_ctx *ctx)
 		snprintf(ctx->host, sizeof(ctx->host), "%s", node);
 	else if (gethostname(ctx->host, sizeof(ctx->host) - 1) < 0)
 		strcpy(ctx->host, "unknown");
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	ctx->mono_to_real_ns = (real.tv_sec - mono.tv_sec) * 1000000000LL + (real.tv_nsec - mono.tv_nsec);
+	mono = (int64_t)tg_mono_ns();
+	ctx->mono_to_real_ns = tg_real_ns() - mono;
 }
 
 const char *events_type_name(uint8_t type)

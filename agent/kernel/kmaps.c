@@ -41,6 +41,23 @@ int kmaps_percpu_sum(int fd, uint32_t first, size_t n, uint64_t *out)
 	return 0;
 }
 
+size_t kmaps_u64_keys(int fd, uint64_t **out)
+{
+	uint64_t key = 0, next, *have = NULL, *grown;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, &key, &next)) {
+		grown = realloc(have, (n + 1) * sizeof(*have));
+		if (!grown)
+			break;
+		have = grown;
+		have[n++] = next;
+		key = next;
+	}
+	*out = have;
+	return n;
+}
+
 int kmaps_read_counters(const struct tg_kmaps *km, uint64_t out[TG_CNT__MAX])
 {
 	return kmaps_percpu_sum(km->counters, 0, TG_CNT__MAX, out);

@@ -42,6 +42,14 @@ void kmaps_none(struct tg_kmaps *km);
  */
 int kmaps_percpu_sum(int fd, uint32_t first, size_t n, uint64_t *out);
 
+/*
+ * The keys of a map keyed by u64 cgroup ids, unsorted, into *out (malloc'd,
+ * NULL when none): how many, or as many as memory allowed. No cgroup has id
+ * 0, so the walk starts at key 0 (not at the NULL key memory checkers take
+ * for a bad pointer).
+ */
+size_t kmaps_u64_keys(int fd, uint64_t **out);
+
 /* Kernel counters and one class's verdict counters, summed over CPUs. */
 int kmaps_read_counters(const struct tg_kmaps *km, uint64_t out[TG_CNT__MAX]);
 int kmaps_read_class_stats(const struct tg_kmaps *km, uint32_t class_id, uint64_t out[TG_CS__MAX]);

@@ -320,16 +320,8 @@ int loader_attach_cgroup(struct tg_loader *l, const char *abs_cgroup_path)
 
 int loader_prune_links(struct tg_loader *l)
 {
-	uint64_t *keep = calloc(l->natts ? l->natts : 1, sizeof(*keep));
-	int err;
-
-	if (!keep)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->natts; i++)
-		keep[i] = l->atts[i].cgroup_id;
-	err = pins_prune_links(l->pin_dir, keep, l->natts);
-	free(keep);
-	return err;
+	return pins_prune_links(l->pin_dir, l->natts ? &l->atts[0].cgroup_id : NULL, l->natts,
+				sizeof(l->atts[0]));
 }
 
 void loader_close(struct tg_loader *l)

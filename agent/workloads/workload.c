@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "cgroup.h"
 #include "escape.h"
+#include "kmaps.h"
 #include "log.h"
 #include "workload.h"
 #include "workload_int.h"
@@ -31,14 +31,6 @@
 #define LOG_RESCAN_MIN_NS	(2 * NS_PER_S)	/* fallback directory, at most every 2 s */
 #define CACHE_SLOTS		256		/* attribution cache, direct-mapped by cgroup id */
 #define SKIP_MAX		65536		/* cgroup ids of unselected pods we track */
-
-uint64_t wl_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* ---- cgroup path parsing --------------------------------------------------- */
 
@@ -900,7 +892,7 @@ void wl_changed_locked(struct tg_workloads *w)
 
 static void rescan_logs_locked(struct tg_workloads *w)
 {
-	uint64_t now = wl_mono_ns();
+	uint64_t now = tg_mono_ns();
 	int err;
 
 	if (!w->cfg.log_dir || now - w->logs_scanned_ns < LOG_RESCAN_MIN_NS)
@@ -1046,17 +1038,12 @@ static uint64_t cgroup_rules(const struct scan *sc, const char *rel)
 	return bits;
 }
 
-static struct scan *scanning;	/* nftw has no user pointer */
-
-static int scan_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int scan_one(const char *path, const struct stat *st, void *arg)
 {
-	struct scan *sc = scanning;
+	struct scan *sc = arg;
 	struct wl_cgroup_info info;
-
 	uint64_t cg_rules;
 
-	if (type != FTW_D)
-		return 0;
 	cg_rules = sc->nov ? cgroup_rules(sc, path + sc->mlen) : 0;
 	if ((workload_parse_cgroup(path + sc->mlen, &info) || !info.pod_uid[0]) && !cg_rules)
 		return 0;
@@ -1183,10 +1170,8 @@ static void refresh_skip(struct tg_workloads *w)
 		sc.ov = w->ov;	/* rules change only on this thread (reload): safe to read unlocked */
 		sc.nov = w->nov;
 		pthread_mutex_unlock(&w->lock);
-		scanning = &sc;
 		for (size_t i = 0; i < w->nroots && !sc.nomem; i++)
-			nftw(w->roots[i], scan_one, 16, FTW_PHYS | FTW_MOUNT);
-		scanning = NULL;
+			cgroup_walk(w->roots[i], scan_one, &sc);
 		if (sc.nomem) {
 			if (!w->scan_warned)
 				tg_warn("workloads: more than %d pod cgroups, or out of memory; the set "
@@ -1248,25 +1233,14 @@ void workloads_refresh(struct tg_workloads *w)
 
 void workloads_set_skip_map(struct tg_workloads *w, int map_fd)
 {
-	uint64_t key = 0, next, *have = NULL, *grown;
-	size_t n = 0;
+	uint64_t *have;
+	size_t n;
 
 	w->skip_fd = map_fd;
 	if (map_fd < 0)
 		return;
-	/*
-	 * Adopted pins: what a previous agent left is the current state. No
-	 * cgroup has id 0, so it starts the walk at the first key (without the
-	 * NULL key that memory checkers take for a bad pointer).
-	 */
-	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
-		grown = realloc(have, (n + 1) * sizeof(*have));
-		if (!grown)
-			break;
-		have = grown;
-		have[n++] = next;
-		key = next;
-	}
+	/* adopted pins: what a previous agent left is the current state */
+	n = kmaps_u64_keys(map_fd, &have);
 	if (n)
 		qsort(have, n, sizeof(*have), cmp_u64);
 	free(w->skip);
@@ -1379,23 +1353,21 @@ nomem:
 
 void workloads_set_override_map(struct tg_workloads *w, int map_fd)
 {
-	uint64_t key = 0, next;
-	struct wl_ov_entry *have = NULL, *grown;
-	size_t n = 0;
+	struct wl_ov_entry *have;
+	uint64_t *ids;
+	size_t n;
 
 	w->ov_fd = map_fd;
 	if (map_fd < 0)
 		return;
 	/* adopted pins: every entry is rewritten (or deleted) by the next scan */
-	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
-		grown = realloc(have, (n + 1) * sizeof(*have));
-		if (!grown)
-			break;
-		have = grown;
-		have[n].id = next;
-		have[n++].rule = UINT32_MAX;
-		key = next;
-	}
+	n = kmaps_u64_keys(map_fd, &ids);
+	have = n ? calloc(n, sizeof(*have)) : NULL;
+	if (!have)
+		n = 0;
+	for (size_t i = 0; i < n; i++)
+		have[i] = (struct wl_ov_entry){ .id = ids[i], .rule = UINT32_MAX };
+	free(ids);
 	if (n)
 		qsort(have, n, sizeof(*have), cmp_ov);
 	free(w->ovs);

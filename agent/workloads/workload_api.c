@@ -415,7 +415,7 @@ static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
 static int watch_pods(struct tg_workloads *w, CURL *h, char rv[WL_RV_MAX])
 {
 	struct watch_ctx c = { .w = w, .h = h, .rv = rv, .line = { .max = LINE_MAX_BYTES } };
-	int timeout = 300 + (int)(wl_mono_ns() % 300);	/* spread reconnects, as client-go does */
+	int timeout = 300 + (int)(tg_mono_ns() % 300);	/* spread reconnects, as client-go does */
 	char extra[WL_RV_MAX + 128], *url;
 	struct req r;
 	int err;
@@ -478,12 +478,12 @@ static void *api_main(void *arg)
 			backoff = BACKOFF_MIN_S;
 		}
 		set_state(w, WL_API_WATCHING);
-		started = wl_mono_ns();
+		started = tg_mono_ns();
 		err = watch_pods(w, h, rv);
 		if (err == -EINTR)
 			break;
 		/* a server that ends every watch at once must not make us spin */
-		if (!err && wl_mono_ns() - started < 1000000000ULL)
+		if (!err && tg_mono_ns() - started < 1000000000ULL)
 			nap(w, BACKOFF_MIN_S);
 		if (err == WL_WATCH_GONE || !rv[0]) {
 			need_list = true;	/* history compacted: start over from a list */

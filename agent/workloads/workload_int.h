@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "workload.h"
 
 enum wl_api_state {
@@ -79,7 +80,6 @@ struct wl_ov_entry {
 	uint32_t rule;			/* index into ->ov */
 };
 
-uint64_t wl_mono_ns(void);
 void wl_changed_locked(struct tg_workloads *w);
 int wl_api_start(struct tg_workloads *w);
 void wl_api_stop(struct tg_workloads *w);
