@@ -626,6 +626,43 @@ static void test_names_build_is_plain_data(void **state)
 	policy_free(p);
 }
 
+/*
+ * The proxies map keys, built without the kernel: an address is itself, a
+ * host name has what the host table resolved, a name it does not know none.
+ */
+static void test_proxies_build_is_plain_data(void **state)
+{
+	struct tg_policy *p = load_policy("proxies: [\"proxy.corp:3128\", \"10.0.0.1:8080\", "
+					  "\"[2001:db8::1]:3128\", \"unknown.corp:80\"]\n"
+					  "destinations:\n  - {name: a, cidrs: [10.9.0.0/16]}\n");
+	struct tg_proxy_key keys[TG_MAX_PROXIES];
+	uint8_t v4[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
+	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	uint8_t corp[16] = { [10] = 0xff, [11] = 0xff, [12] = 192, [13] = 0, [14] = 2, [15] = 7 };
+	struct tg_hosts h;
+
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.lock, NULL);
+	h.n = 1;
+	h.v = calloc(1, sizeof(*h.v));
+	assert_non_null(h.v);
+	h.v[0].name = "proxy.corp";
+	memcpy(h.v[0].addrs.addrs[0], corp, 16);
+	h.v[0].addrs.naddrs = 1;
+
+	assert_int_equal(handshake_proxies_build(p, NULL, keys), 2);	/* no table: the addresses */
+	assert_memory_equal(keys[0].addr, v4, 16);
+	assert_int_equal(keys[0].port, 8080);
+	assert_memory_equal(keys[1].addr, v6, 16);
+	assert_int_equal(keys[1].port, 3128);
+	assert_int_equal(handshake_proxies_build(p, &h, keys), 3);
+	assert_memory_equal(keys[0].addr, corp, 16);
+	assert_int_equal(keys[0].port, 3128);
+	free(h.v);
+	pthread_mutex_destroy(&h.lock);
+	policy_free(p);
+}
+
 /* Proxy targets: the kernel reads host text as inet_aton() and inet_pton() do. */
 static void test_host_numeric_forms_match_libc(void **state)
 {
@@ -726,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_tls_json),
 		cmocka_unit_test(test_names_follow_kept_class_ids),
 		cmocka_unit_test(test_names_build_is_plain_data),
+		cmocka_unit_test(test_proxies_build_is_plain_data),
 	};
 
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
