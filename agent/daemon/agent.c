@@ -21,11 +21,12 @@
 #include "agent_state.h"
 #include "cgroup.h"
 #include "cli/cli.h"
+#include "clock.h"
 #include "dests.h"
 #include "enforcer.h"
 #include "escape.h"
 #include "events.h"
-#include "handshake.h"
+#include "handshake_policy.h"
 #include "hosts.h"
 #include "kernel_features.h"
 #include "loader.h"
@@ -58,8 +59,6 @@ static void print_diag(const struct tg_diag *d)
 	for (size_t i = 0; i < d->n; i++)
 		tg_err("%s", d->msgs[i]);
 }
-
-static int64_t now_real_ns(void);
 
 /* --config FILE, else the default file when it exists; NULL: the built-in policy. */
 static const char *config_path(const struct tg_agent_opts *opts)
@@ -96,7 +95,7 @@ static int prepare_start(struct agent *a)
 	a->cg_paths = prep.cg_paths;
 	a->ncg = prep.ncg;
 	memcpy(a->policy_sha256, prep.sha256, sizeof(a->policy_sha256));
-	a->policy_loaded_ns = now_real_ns();
+	a->policy_loaded_ns = tg_real_ns();
 	prep.policy = NULL;
 	prep.hosts = NULL;
 	prep.cg_paths = NULL;
@@ -158,8 +157,7 @@ static int sync_dests(struct agent *a)
 		tg_err("cannot build destination table: %s", err == -E2BIG ? why : strerror(-err));
 		return err;
 	}
-	err = dests_apply(bpf_map__fd(a->loader.skel->maps.tg_dests),
-			  bpf_map__fd(a->loader.skel->maps.tg_classes), &a->dests, &next);
+	err = dests_apply(&a->loader.maps, &a->dests, &next);
 	if (err) {
 		tg_err("cannot write destination maps: %s", strerror(-err));
 		dests_free(&next);
@@ -170,7 +168,7 @@ static int sync_dests(struct agent *a)
 	a->ev_ctx.dests = &a->dests;
 	dns_caught_up(a);
 	/* the proxies' names may have new addresses */
-	err = handshake_sync_proxies(a->policy, a->hosts);
+	err = handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts);
 	if (err)
 		tg_warn("cannot write the proxies for the kernel: %s", strerror(-err));
 	return 0;
@@ -199,7 +197,7 @@ static void apply_overrides(struct agent *a)
 /* The policy's host names for SNI binding, under the class ids just applied. */
 static void sync_names(struct agent *a)
 {
-	int err = handshake_sync_names(a->policy, &a->dests);
+	int err = handshake_sync_names(&a->loader.maps, a->policy, &a->dests);
 
 	if (err)
 		tg_warn("cannot write host names for the kernel: %s; SNI binding uses the previous "
@@ -218,8 +216,6 @@ static int write_config(struct agent *a)
 		.fail_open_after_s = a->policy->fail_open_after_s,
 		.max_flows = a->policy->max_tracked_flows,
 	};
-	struct timespec now;
-	__u32 key = 0;
 
 	/* a proxy flow's class is not known at connect(): at the flow cap it is
 	 * refused (fail_mode closed) when any class could turn out to enforce */
@@ -231,12 +227,9 @@ static int write_config(struct agent *a)
 			cfg.any_enforce = 1;
 	cfg.overrides = overrides_in_force(a);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
-	cfg.heartbeat_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+	cfg.heartbeat_ns = tg_mono_ns();	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 
-	if (bpf_map_update_elem(bpf_map__fd(a->loader.skel->maps.tg_config), &key, &cfg, BPF_ANY))
-		return -errno;
-	return 0;
+	return kmaps_write_config(&a->loader.maps, &cfg);
 }
 
 static void file_sink_failed(struct agent *a, uint64_t n, int err)
@@ -266,16 +259,8 @@ static void file_sink_flush(struct agent *a)
 	}
 	a->file_sink.ok = true;
 	a->file_sink.sent += n;
-	a->file_sink.last_success_ns = now_real_ns();
+	a->file_sink.last_success_ns = tg_real_ns();
 	a->events_emitted += n;
-}
-
-static int64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* Buffered write; counted as sent when the batch is flushed (file_sink_flush). */
@@ -415,7 +400,7 @@ static void emit_agent_event_with(struct agent *a, const char *action, const cha
 		json_object_put(extra);
 		return;
 	}
-	events_format_time(now_real_ns(), when, sizeof(when));
+	events_format_time(tg_real_ns(), when, sizeof(when));
 	json_object_object_add(o, "schema", json_object_new_string(TG_EVENT_SCHEMA));
 	json_object_object_add(o, "time", json_object_new_string(when));
 	json_object_object_add(o, "host", json_object_new_string(a->ev_ctx.host));
@@ -469,12 +454,10 @@ static void notify_ready(struct agent *a, const char *note)
 
 static void notify_reloading(void)
 {
-	struct timespec now;
 	char msg[96];
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+		 (unsigned long long)(tg_mono_ns() / 1000));
 	notify_send(msg);
 }
 
@@ -505,7 +488,7 @@ static void request_reload(struct agent *a, bool forced)
 	if (forced)
 		notify_reloading();
 	/* unforced: nothing to do when the content is the one in force */
-	err = reload_start(r, path, a->opts, &a->dests, forced ? NULL : a->policy_sha256);
+	err = reload_start(r, path, a->opts->mode_override, &a->dests, forced ? NULL : a->policy_sha256);
 	if (err) {
 		tg_err("reload: cannot start preparing %s: %s; the previous policy stays in force",
 		       path, strerror(-err));
@@ -612,18 +595,10 @@ static void swap_hosts(struct agent *a, struct tg_hosts *next)
 	retire_hosts(a, old);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* Time spent on the loop for this reload, slice by slice: the log says the longest. */
 static void reload_timed(struct tg_reload *r, uint64_t since)
 {
-	uint64_t ns = mono_ns() - since;
+	uint64_t ns = tg_mono_ns() - since;
 
 	r->slices++;
 	if (ns > r->longest_ns)
@@ -647,10 +622,10 @@ static void commit_reload(struct agent *a, uint64_t t0)
 		r->prep.hosts = NULL;
 	}
 	sync_names(a);
-	if (handshake_sync_proxies(a->policy, a->hosts))
+	if (handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts))
 		tg_warn("reload: cannot write the proxies for the kernel");
 	memcpy(a->policy_sha256, r->prep.sha256, sizeof(a->policy_sha256));
-	a->policy_loaded_ns = now_real_ns();
+	a->policy_loaded_ns = tg_real_ns();
 	if (a->dns && dnslearn_set_policy(a->dns, a->policy) > 0)
 		r->dests_dirty = true;	/* learned names the new policy no longer has */
 	if (a->ev_ctx.workloads)
@@ -677,7 +652,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 static void reload_step(struct agent *a)
 {
 	struct tg_reload *r = &a->reload;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = tg_mono_ns();
 	int err = dests_apply_step(&r->ap, TG_RELOAD_SLICE);
 
 	reload_timed(r, t0);
@@ -689,7 +664,7 @@ static void reload_step(struct agent *a)
 		reload_failed(a, err, true);
 		return;
 	}
-	t0 = mono_ns();
+	t0 = tg_mono_ns();
 	commit_reload(a, t0);
 }
 
@@ -708,7 +683,7 @@ static void on_reload(void *ctx, uint32_t events)
 	if (!r->running)
 		return;
 	reload_collect(r);
-	t0 = mono_ns();
+	t0 = tg_mono_ns();
 	if (r->result == -EALREADY) {	/* unchanged, or gone for a moment */
 		reload_release(r);
 		reload_next(a);
@@ -730,8 +705,7 @@ static void on_reload(void *ctx, uint32_t events)
 		reload_failed(a, err, false);
 		return;
 	}
-	dests_apply_begin(&r->ap, bpf_map__fd(a->loader.skel->maps.tg_dests),
-			  bpf_map__fd(a->loader.skel->maps.tg_classes), &a->dests, &r->next);
+	dests_apply_begin(&r->ap, &a->loader.maps, &a->dests, &r->next);
 	r->applying = true;
 	r->dests_dirty = false;
 	r->slices = 0;
@@ -992,7 +966,7 @@ static void upgrade_tick(struct agent *a)
 	}
 	close_old_ring(a);
 	err = handoff_old_counters(h, old, TG_CNT__MAX);
-	handoff_fd = bpf_map__fd(a->loader.skel->maps.tg_handoff);
+	handoff_fd = a->loader.maps.handoff;
 	cerr = handoff_finish(h, handoff_fd);
 	if (cerr) {
 		tg_err("upgrade: cannot remove the drained layout %u pins under %s: %s; the next "
@@ -1135,56 +1109,17 @@ static int run_loop(struct agent *a)
 
 int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.tg_counters);
-	uint64_t *vals;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (uint32_t k = 0; k < TG_CNT__MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-	return 0;
+	return kmaps_read_counters(&a->loader.maps, out);
 }
 
 int agent_read_live_flows(struct agent *a, uint64_t *out)
 {
-	__u32 key = 0;
-
-	*out = 0;
-	if (bpf_map_lookup_elem(bpf_map__fd(a->loader.skel->maps.tg_live_flows), &key, out))
-		return -errno;
-	return 0;
+	return kmaps_read_live_flows(&a->loader.maps, out);
 }
 
 int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_CS__MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.tg_class_stats);
-	uint64_t *vals;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (uint32_t s = 0; s < TG_CS__MAX; s++) {
-		uint32_t k = class_id * TG_CS_STRIDE + s;
-
-		out[s] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[s] += vals[c];
-	}
-	free(vals);
-	return 0;
+	return kmaps_read_class_stats(&a->loader.maps, class_id, out);
 }
 
 /* Detach the pinned links (of every BPF object) of cgroups no longer watched. */
@@ -1229,7 +1164,7 @@ static int start(struct agent *a)
 		return err;
 	if (a->loader.adopted_maps) {
 		/* the previous agent's entries: the first sync must remove stale ones */
-		err = dests_read_map(bpf_map__fd(a->loader.skel->maps.tg_dests), &current);
+		err = dests_read_map(&a->loader.maps, &current);
 		if (err)
 			return err;
 		a->dests = current;
@@ -1244,7 +1179,7 @@ static int start(struct agent *a)
 	if (err)
 		return err;
 	/* attached everywhere: only now may this generation take over new connects */
-	err = handoff_switch(&a->handoff, bpf_map__fd(a->loader.skel->maps.tg_handoff));
+	err = handoff_switch(&a->handoff, a->loader.maps.handoff);
 	if (err)
 		tg_err("cannot write the handoff map under %s: %s", a->loader.pin_dir, strerror(-err));
 	return err;
@@ -1286,8 +1221,6 @@ static void on_workloads(void *ctx, uint32_t events)
  */
 static int start_workloads(struct agent *a)
 {
-	struct bpf_map *skip = bpf_object__find_map_by_name(a->loader.skel->obj, "tg_skip_cgroups");
-	struct bpf_map *ov = bpf_object__find_map_by_name(a->loader.skel->obj, "tg_overrides");
 	struct tg_workloads *w;
 	struct wl_config cfg;
 	int err = workload_config_from_policy(a->policy, &cfg);
@@ -1302,12 +1235,12 @@ static int start_workloads(struct agent *a)
 		return err;
 	}
 	a->ev_ctx.workloads = w;
-	workloads_set_skip_map(w, skip ? bpf_map__fd(skip) : -1);
-	workloads_set_override_map(w, ov ? bpf_map__fd(ov) : -1);
+	workloads_set_skip_map(w, a->loader.maps.skip_cgroups);
+	workloads_set_override_map(w, a->loader.maps.overrides);
 	apply_overrides(a);
 	if (overrides_in_force(a))
 		write_config(a);	/* the kernel looks overrides up from now on */
-	if (!skip && a->policy->k8s_namespaces.n + a->policy->nk8s_labels)
+	if (a->loader.maps.skip_cgroups < 0 && a->policy->k8s_namespaces.n + a->policy->nk8s_labels)
 		tg_warn("workloads.kubernetes: these BPF programs cannot skip pods outside the "
 			"selector; their findings are not reported, but in enforce mode their "
 			"plaintext is still blocked (and reported)");
@@ -1415,7 +1348,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.inotify_fd = -1;
 	a.file_sink = (struct tg_sink_stats){ .name = "file", .ok = true };
 	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
-	a.started_real_ns = now_real_ns();
+	a.started_real_ns = tg_real_ns();
 	libbpf_set_print(libbpf_log);
 	block_signals();	/* before any thread starts: they inherit the mask */
 	notify_init();

@@ -13,6 +13,7 @@
 #include "agent_state.h"
 #include "loader.h"
 #include "ai_auth.h"
+#include "ai_config.h"
 #include "connstr.h"
 #include "fieldcrypt.h"
 #include "log.h"
@@ -66,70 +67,14 @@ static void on_ai_notify(void *ctx, uint32_t events)
 	}
 }
 
-int agent_ai_load_keys(const struct tg_policy *p, struct tg_keyring **keys,
-		       struct tg_fieldcrypt **fc, char *err, size_t errlen)
-{
-	char why[512] = "";
-
-	*keys = NULL;
-	*fc = NULL;
-	if (p->key_files.n) {
-		*keys = keyring_load(p->key_files.v, p->key_files.n, why, sizeof(why));
-		if (!*keys) {
-			snprintf(err, errlen, "events.key_file: %s", why);
-			return errno == ENOMEM ? -ENOMEM : -EINVAL;
-		}
-	}
-	if (!p->encrypt_fields.n && !p->hash_fields.n)
-		return 0;
-	if (!*keys) {
-		snprintf(err, errlen, "events.encrypt_fields/hash_fields are set but no key is given "
-			 "(events.key_file); refusing to write events unprotected");
-		return -EINVAL;
-	}
-	*fc = fieldcrypt_new(*keys, p->encrypt_fields.v, p->encrypt_fields.n, p->hash_fields.v,
-			     p->hash_fields.n, why, sizeof(why));
-	if (!*fc) {
-		snprintf(err, errlen, "events.encrypt_fields/hash_fields: %s", why);
-		keyring_free(*keys);
-		*keys = NULL;
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int agent_ai_check(const struct tg_policy *p, struct tg_diag *diag)
-{
-	struct tg_keyring *keys;
-	struct tg_fieldcrypt *fc;
-	struct tg_connstr cs;
-	char why[600];
-	int ret = agent_ai_load_keys(p, &keys, &fc, why, sizeof(why)), cret;
-
-	fieldcrypt_free(fc);
-	keyring_free(keys);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret)
-		diag_addf(diag, "%s: %s", p->source, why);
-	if (!p->ai_connection_string_file)
-		return ret;
-	cret = connstr_read_file(p->ai_connection_string_file, &cs, why, sizeof(why));
-	if (cret == -ENOMEM)
-		return cret;
-	if (cret) {
-		/* as sink_ai_new() says it */
-		diag_addf(diag, "%s: application_insights.connection_string_file: %s", p->source, why);
-		return -EINVAL;
-	}
-	connstr_free(&cs);
-	return ret;
-}
-
 static int open_keys(struct agent *a)
 {
+	struct tg_ai_config c;
 	char err[600] = "";
-	int ret = agent_ai_load_keys(a->policy, &a->keys, &a->fc, err, sizeof(err));
+	int ret;
+
+	policy_ai_config(a->policy, &c);
+	ret = ai_config_load_keys(&c, &a->keys, &a->fc, err, sizeof(err));
 
 	if (ret)
 		tg_err("%s", err);

@@ -12,10 +12,6 @@
 #include <json-c/json.h>
 
 struct agent;
-struct tg_fieldcrypt;
-struct tg_keyring;
-struct tg_diag;
-struct tg_policy;
 
 /* Reports a loss the sink saw; the agent emits it as an `agent` loss event. */
 typedef void (*agent_ai_loss_fn)(struct agent *a, const char *message);
@@ -27,21 +23,6 @@ typedef void (*agent_ai_loss_fn)(struct agent *a, const char *message);
  * (exit status 2), other -errno (exit status 1); the reason is logged.
  */
 int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss);
-
-/*
- * The key ring (events.key_file[s]) and field protection of @p, loaded as
- * agent_ai_open() does: 0 (*keys, *fc NULL when not configured), or
- * -EINVAL / -ENOMEM with the reason in @err.
- */
-int agent_ai_load_keys(const struct tg_policy *p, struct tg_keyring **keys,
-		       struct tg_fieldcrypt **fc, char *err, size_t errlen);
-
-/*
- * What agent_ai_open() would refuse about @p's files, without starting
- * anything: the keys and field protection, the connection string file.
- * 0, or -EINVAL with one "SOURCE: message" in @diag per problem, or -ENOMEM.
- */
-int agent_ai_check(const struct tg_policy *p, struct tg_diag *diag);
 
 /*
  * Hand @ev to the App Insights sink (it takes a copy, flood control

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <glob.h>
 #include <limits.h>
 #include <mntent.h>
@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cgroup.h"
+#include "clock.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -140,6 +141,56 @@ int cgroup_id_of(const char *abs_path, uint64_t *id)
 	return 0;
 }
 
+/* One directory of the walk (@path has room for PATH_MAX), then the ones below it. */
+static int walk_dir(char *path, size_t len, dev_t dev, cgroup_walk_fn fn, void *arg)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int ret;
+
+	/* as nftw(FTW_PHYS | FTW_MOUNT): no symbolic link followed, no other filesystem */
+	if (lstat(path, &st) || !S_ISDIR(st.st_mode) || st.st_dev != dev)
+		return 0;
+	d = opendir(path);
+	if (!d)
+		return 0;	/* unreadable: not reported, as nftw's FTW_DNR */
+	ret = fn(path, &st, arg);
+	while (!ret && (de = readdir(d))) {
+		size_t n = strlen(de->d_name), at = len;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (path[at - 1] != '/')
+			path[at++] = '/';
+		if (at + n >= PATH_MAX) {
+			path[len] = '\0';
+			continue;
+		}
+		memcpy(path + at, de->d_name, n + 1);
+		ret = walk_dir(path, at + n, dev, fn, arg);
+		path[len] = '\0';
+	}
+	closedir(d);
+	return ret;
+}
+
+int cgroup_walk(const char *root, cgroup_walk_fn fn, void *arg)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(root);
+	struct stat st;
+
+	if (!len || len >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (lstat(root, &st))
+		return -errno;
+	memcpy(path, root, len + 1);
+	return walk_dir(path, len, st.st_dev, fn, arg);
+}
+
 struct cgroup_name {
 	uint64_t id;
 	char *path;
@@ -153,9 +204,6 @@ struct cgroup_names {
 	size_t n;
 	unsigned long long last_rescan_ns;
 };
-
-/* nftw has no user pointer: the walk in progress */
-static struct cgroup_names *walking;
 
 static void cache_put(struct cgroup_names *c, uint64_t id, const char *rel)
 {
@@ -174,28 +222,19 @@ static void cache_put(struct cgroup_names *c, uint64_t id, const char *rel)
 	c->n++;
 }
 
-static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int walk_one(const char *path, const struct stat *st, void *arg)
 {
-	if (type == FTW_D)
-		cache_put(walking, st->st_ino, path + strlen(walking->mount));
+	struct cgroup_names *c = arg;
+
+	cache_put(c, st->st_ino, path + strlen(c->mount));
 	return 0;
-}
-
-static unsigned long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static void rescan(struct cgroup_names *c)
 {
-	walking = c;
 	for (size_t i = 0; i < c->nroots; i++)
-		nftw(c->roots[i], walk_one, 16, FTW_PHYS | FTW_MOUNT);
-	walking = NULL;
-	c->last_rescan_ns = now_ns();
+		cgroup_walk(c->roots[i], walk_one, c);
+	c->last_rescan_ns = tg_mono_ns();
 }
 
 struct cgroup_names *cgroup_names_new(const char *mount, char *const *roots, size_t nroots)
@@ -230,7 +269,7 @@ const char *cgroup_names_lookup(struct cgroup_names *c, uint64_t id)
 			if (c->v[i].id == id)
 				return c->v[i].path;
 		/* a cgroup made after the last scan: look again, rate-limited */
-		if (pass || now_ns() - c->last_rescan_ns < CGROUP_RESCAN_MIN_NS)
+		if (pass || tg_mono_ns() - c->last_rescan_ns < CGROUP_RESCAN_MIN_NS)
 			break;
 		rescan(c);
 	}

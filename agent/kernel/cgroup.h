@@ -23,6 +23,19 @@ int cgroup_resolve(const char *mount, const char *user_path, char *out, size_t l
  */
 int cgroup_expand(const char *mount, const char *user_path, char ***v, size_t *n);
 
+struct stat;
+typedef int (*cgroup_walk_fn)(const char *path, const struct stat *st, void *arg);
+
+/*
+ * Call @fn(path, its lstat, @arg) for the directory @root and every directory
+ * below it, parents first, neither following symbolic links nor leaving
+ * @root's filesystem (what nftw(FTW_PHYS | FTW_MOUNT) visits, with a user
+ * pointer instead of a global). Directories that cannot be read are left
+ * out. @fn returning non-zero stops the walk: that value is returned, else
+ * 0, or -errno when @root cannot be looked at.
+ */
+int cgroup_walk(const char *root, cgroup_walk_fn fn, void *arg);
+
 /* The cgroup id (what bpf_get_current_cgroup_id returns) of a cgroup dir. */
 int cgroup_id_of(const char *abs_path, uint64_t *id);
 

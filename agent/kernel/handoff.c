@@ -12,7 +12,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "handoff.h"
+#include "kmaps.h"
 #include "log.h"
 #include "pins.h"
 #include "tlsguard/event.h"
@@ -54,14 +56,6 @@ bool handoff_drain_done(bool have_census, uint64_t census_flows, uint64_t elapse
 	if (have_census)
 		return census_flows == 0;
 	return elapsed_s >= TG_HANDOFF_BLIND_DRAIN_S;
-}
-
-static uint64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 static bool exists(const char *dir, const char *name)
@@ -242,16 +236,13 @@ static int write_handoff(int fd, uint32_t active, uint32_t retiring, int64_t swi
 int handoff_switch(struct tg_upgrade *h, int handoff_fd)
 {
 	struct tg_handoff cur = { 0 };
-	struct timespec now;
 	uint32_t old_abi = 0, old_layout = 0;
 	__u32 key = 0;
 	int err;
 
 	bpf_map_lookup_elem(handoff_fd, &key, &cur);
-	clock_gettime(CLOCK_REALTIME, &now);
 	h->switched_real_ns = cur.active_layout == h->layout && cur.switched_ns ?
-				      (int64_t)cur.switched_ns :
-				      now.tv_sec * 1000000000LL + now.tv_nsec;
+				      (int64_t)cur.switched_ns : tg_real_ns();
 	/*
 	 * Upgrading: first announce it (retiring_layout, with the active one
 	 * unchanged), so that programs that see the switch below also see the
@@ -269,7 +260,7 @@ int handoff_switch(struct tg_upgrade *h, int handoff_fd)
 	if (err || !h->retiring_layout)
 		return err;
 	/* what the drain needs of the old generation */
-	h->drain_started_s = mono_s();
+	h->drain_started_s = tg_mono_ns() / TG_NS_PER_S;
 	if (!pins_read_layout(h->retiring_dir, &old_layout, &old_abi))
 		h->old_events_compatible = old_abi == TG_EVENT_ABI;
 	h->old_counters_fd = open_pin(h->retiring_dir, "tg_counters");
@@ -330,29 +321,17 @@ int handoff_old_counters(struct tg_upgrade *h, uint64_t *out, size_t n)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
 
 	memset(out, 0, n * sizeof(*out));
-	if (h->old_counters_fd < 0 || ncpu <= 0)
+	if (h->old_counters_fd < 0)
 		return -ENOENT;
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(h->old_counters_fd, &info, &len))
 		return -errno;
 	if (info.value_size != sizeof(uint64_t))
 		return -EPROTO;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
 	/* counter indices are append-only: a slot means the same in every layout */
-	for (uint32_t k = 0; k < n && k < info.max_entries; k++) {
-		if (bpf_map_lookup_elem(h->old_counters_fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-	return 0;
+	return kmaps_percpu_sum(h->old_counters_fd, 0, n < info.max_entries ? n : info.max_entries, out);
 }
 
 static void close_fd(int *fd)

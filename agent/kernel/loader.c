@@ -14,7 +14,6 @@
 
 #include "kernel_features.h"
 #include "handoff.h"
-#include "handshake.h"
 #include "loader.h"
 #include "log.h"
 #include "pins.h"
@@ -198,12 +197,34 @@ static int open_and_load(struct tg_loader *l, bool census)
 	return 0;
 }
 
+/* The maps the agent reads and writes, for whoever it hands them to (kmaps.h). */
+static void fill_kmaps(struct tg_loader *l)
+{
+	const struct tlsguard_bpf *s = l->skel;
+
+	l->maps = (struct tg_kmaps){
+		.dests = bpf_map__fd(s->maps.tg_dests),
+		.classes = bpf_map__fd(s->maps.tg_classes),
+		.names = bpf_map__fd(s->maps.tg_names),
+		.sipkey = bpf_map__fd(s->maps.tg_sipkey),
+		.proxies = bpf_map__fd(s->maps.tg_proxies),
+		.config = bpf_map__fd(s->maps.tg_config),
+		.counters = bpf_map__fd(s->maps.tg_counters),
+		.class_stats = bpf_map__fd(s->maps.tg_class_stats),
+		.live_flows = bpf_map__fd(s->maps.tg_live_flows),
+		.handoff = bpf_map__fd(s->maps.tg_handoff),
+		.skip_cgroups = bpf_map__fd(s->maps.tg_skip_cgroups),
+		.overrides = bpf_map__fd(s->maps.tg_overrides),
+	};
+}
+
 int loader_load(struct tg_loader *l, const char *pin_dir)
 {
 	bool census;
 	int err;
 
 	memset(l, 0, sizeof(*l));
+	kmaps_none(&l->maps);
 	if (snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir) >= (int)sizeof(l->pin_dir))
 		return -ENAMETOOLONG;
 	err = pins_mkdir_p(l->pin_dir, 0700);
@@ -239,9 +260,7 @@ int loader_load(struct tg_loader *l, const char *pin_dir)
 		tg_err("cannot pin the census program under %s: %s", l->pin_dir, strerror(-err));
 		return err;
 	}
-	/* host names and proxies are written along with the destination classes */
-	handshake_set_maps(bpf_map__fd(l->skel->maps.tg_names), bpf_map__fd(l->skel->maps.tg_sipkey),
-			   bpf_map__fd(l->skel->maps.tg_proxies));
+	fill_kmaps(l);
 	return 0;
 }
 
@@ -301,16 +320,8 @@ int loader_attach_cgroup(struct tg_loader *l, const char *abs_cgroup_path)
 
 int loader_prune_links(struct tg_loader *l)
 {
-	uint64_t *keep = calloc(l->natts ? l->natts : 1, sizeof(*keep));
-	int err;
-
-	if (!keep)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->natts; i++)
-		keep[i] = l->atts[i].cgroup_id;
-	err = pins_prune_links(l->pin_dir, keep, l->natts);
-	free(keep);
-	return err;
+	return pins_prune_links(l->pin_dir, l->natts ? &l->atts[0].cgroup_id : NULL, l->natts,
+				sizeof(l->atts[0]));
 }
 
 void loader_close(struct tg_loader *l)
@@ -322,7 +333,7 @@ void loader_close(struct tg_loader *l)
 	free(l->atts);
 	l->atts = NULL;
 	l->natts = 0;
-	handshake_set_maps(-1, -1, -1);
+	kmaps_none(&l->maps);
 	tlsguard_bpf__destroy(l->skel);
 	l->skel = NULL;
 }

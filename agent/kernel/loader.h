@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kmaps.h"
+
 #define TG_DEFAULT_PIN_PATH "/sys/fs/bpf/tlsguard"
 
 struct tlsguard_bpf;
@@ -45,9 +47,10 @@ struct tg_loader {
 	bool have_current_task;		/* kernel feature probes */
 	bool have_current_cgroup;
 	bool have_census;		/* the census iterator is loaded and pinned */
+	struct tg_kmaps maps;		/* the loaded object's maps; all -1 before the load */
 };
 
-/* Open, probe, pin maps, load. 0 or -errno, with the reason logged. */
+/* Open, probe, pin maps, load, fill l->maps. 0 or -errno, with the reason logged. */
 int loader_load(struct tg_loader *l, const char *pin_dir);
 
 /* Attach (or adopt) all hooks on one cgroup directory. */

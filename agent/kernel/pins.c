@@ -159,7 +159,7 @@ static int detach_pinned_link(const char *path)
 	return unlink(path) ? -errno : 0;
 }
 
-static bool wanted_link(const char *name, const uint64_t *keep, size_t n)
+static bool wanted_link(const char *name, const uint64_t *keep, size_t n, size_t stride)
 {
 	char *end;
 	uint64_t id = strtoull(name, &end, 10);
@@ -167,12 +167,12 @@ static bool wanted_link(const char *name, const uint64_t *keep, size_t n)
 	if (*end != '_')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (keep[i] == id)
+		if (*(const uint64_t *)((const char *)keep + i * stride) == id)
 			return true;
 	return false;
 }
 
-int pins_prune_links(const char *dir, const uint64_t *keep, size_t n)
+int pins_prune_links(const char *dir, const uint64_t *keep, size_t n, size_t stride)
 {
 	char links[4096], path[4096 + 256];
 	struct dirent *de;
@@ -185,7 +185,7 @@ int pins_prune_links(const char *dir, const uint64_t *keep, size_t n)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || wanted_link(de->d_name, keep, n))
+		if (de->d_name[0] == '.' || wanted_link(de->d_name, keep, n, stride))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", links, de->d_name);
 		tg_info("detaching %s: its cgroup is no longer watched", path);

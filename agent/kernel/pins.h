@@ -50,9 +50,10 @@ int pins_link_path(char *out, size_t len, const char *dir, uint64_t cgroup_id, c
 
 /*
  * Detach and unpin every link under @dir/links whose cgroup id is not one of
- * @keep (n of them). 0 or -errno.
+ * the @n at @keep, @stride bytes apart: the cgroup_id member of an array of
+ * attachments (&atts[0].cgroup_id, sizeof(atts[0])). 0 or -errno.
  */
-int pins_prune_links(const char *dir, const uint64_t *keep, size_t n);
+int pins_prune_links(const char *dir, const uint64_t *keep, size_t n, size_t stride);
 
 /*
  * Detach every pinned link under @dir (and its subdirectories), unpin

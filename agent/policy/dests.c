@@ -6,52 +6,20 @@
 #include <string.h>
 #include <strings.h>
 
-#include <bpf/bpf.h>
-
 #include "dests.h"
-#include "handshake.h"
 #include "dnslearn.h"
 #include "log.h"
+#include "tlsguard/preface.h"
 
-static int key_cmp(const void *a, const void *b)
-{
-	const struct tg_dest_entry *x = a, *y = b;
-
-	if (x->key.prefixlen != y->key.prefixlen)
-		return x->key.prefixlen < y->key.prefixlen ? -1 : 1;
-	return memcmp(x->key.addr, y->key.addr, 16);
-}
-
-static void mask_prefix(uint8_t addr[16], unsigned int prefixlen)
-{
-	for (unsigned int bit = prefixlen; bit < 128; bit++)
-		addr[bit / 8] &= ~(0x80 >> (bit % 8));
-}
-
-static int push(struct tg_dest_table *t, size_t *cap, const uint8_t addr[16], unsigned int prefixlen,
-		uint16_t class_id, uint8_t flags, const char *name)
-{
-	struct tg_dest_entry *e;
-
-	if (t->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct tg_dest_entry *nv = realloc(t->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		t->v = nv;
-		*cap = ncap;
-	}
-	e = &t->v[t->n++];
-	memset(e, 0, sizeof(*e));
-	e->key.prefixlen = prefixlen;
-	memcpy(e->key.addr, addr, 16);
-	mask_prefix(e->key.addr, prefixlen);
-	e->val.class_id = class_id;
-	e->val.flags = flags;
-	e->name = name;
-	return 0;
-}
+/* the policy's protocols (enum tg_protocol) as the kernel's machines (enum tg_l7) */
+static const uint8_t protocol_l7[] = {
+	[TG_PROTO_TLS] = TG_L7_TLS,
+	[TG_PROTO_POSTGRES] = TG_L7_POSTGRES,
+	[TG_PROTO_MYSQL] = TG_L7_MYSQL,
+	[TG_PROTO_TDS] = TG_L7_TDS,
+	[TG_PROTO_SMB3] = TG_L7_SMB3,	/* TG_L7_CONNECT is the kernel's own, for proxies */
+};
+_Static_assert(TG_TLS_1_0 == 1 && TG_TLS_1_3 == 4, "min_tls is the version's minor number");
 
 static int add_hosts(struct tg_dest_table *t, size_t *cap, const struct tg_strlist *names,
 		     uint16_t class_id, uint8_t flags, struct tg_hosts *hosts)
@@ -65,7 +33,7 @@ static int add_hosts(struct tg_dest_table *t, size_t *cap, const struct tg_strli
 		const struct tg_host *h = hosts_find(hosts, names->v[i]);
 
 		for (size_t a = 0; h && a < h->addrs.naddrs && !err; a++)
-			err = push(t, cap, h->addrs.addrs[a], 128, class_id, flags, names->v[i]);
+			err = dests_push(t, cap, h->addrs.addrs[a], 128, class_id, flags, names->v[i]);
 	}
 	pthread_mutex_unlock(&hosts->lock);
 	return err;
@@ -78,7 +46,15 @@ static void build_class(struct tg_class *c, const struct tg_policy *p, const str
 	c->mode = mode_override >= 0 ? mode_override : policy_dest_mode(p, d);
 	c->nranges = d->nports;
 	memcpy(c->ports, d->ports, d->nports * sizeof(d->ports[0]));
-	handshake_class_fill(c, p, d);	/* protocol, min_tls_version, SNI binding */
+	/* what the kernel checks of the handshake: protocol, min_tls_version, SNI binding */
+	c->protocol = d->protocol >= 0 && (size_t)d->protocol < sizeof(protocol_l7) ?
+			      protocol_l7[d->protocol] : TG_L7_TLS;
+	c->min_tls = policy_dest_min_tls_version(p, d);
+	c->flags = 0;
+	if (policy_dest_owner(p, d)->hosts.n)
+		c->flags |= TG_CLS_SNI_BIND;
+	if (policy_dest_require_sni(p, d))
+		c->flags |= TG_CLS_REQUIRE_SNI;
 }
 
 /* The same prefix twice: exceptions win, then the first class named. */
@@ -88,9 +64,9 @@ static void drop_duplicates(struct tg_dest_table *t)
 
 	if (!t->n)
 		return;	/* a policy of wildcard hosts only: nothing until DNS answers come */
-	qsort(t->v, t->n, sizeof(t->v[0]), key_cmp);
+	qsort(t->v, t->n, sizeof(t->v[0]), dests_entry_cmp);
 	for (size_t i = 0; i < t->n; i++) {
-		if (out && !key_cmp(&t->v[out - 1], &t->v[i])) {
+		if (out && !dests_entry_cmp(&t->v[out - 1], &t->v[i])) {
 			struct tg_dest_entry *kept = &t->v[out - 1];
 
 			if (t->v[i].val.flags & TG_DEST_EXCEPTION)
@@ -109,7 +85,7 @@ static int add_service_tags(struct tg_dest_table *t, size_t *cap, const struct t
 	int err = 0;
 
 	for (size_t i = 0; i < d->ntag_cidrs && !err; i++)
-		err = push(t, cap, d->tag_cidrs[i].addr, d->tag_cidrs[i].prefixlen, class_id, 0, NULL);
+		err = dests_push(t, cap, d->tag_cidrs[i].addr, d->tag_cidrs[i].prefixlen, class_id, 0, NULL);
 	return err;
 }
 
@@ -195,7 +171,7 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 			if (d->port_dest[r] >= 0 && (size_t)d->port_dest[r] < p->ndests)
 				out->classes[id].port_class[r] = ids[d->port_dest[r]];
 		for (size_t c = 0; c < d->ncidrs && !err; c++)
-			err = push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
+			err = dests_push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
 		if (!err)
 			err = add_hosts(out, &cap, &d->hosts, id, 0, hosts);
 		if (!err)
@@ -205,7 +181,7 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 		const struct tg_policy_exception *x = &p->exceptions[i];
 
 		for (size_t c = 0; c < x->ncidrs && !err; c++)
-			err = push(out, &cap, x->cidrs[c].addr, x->cidrs[c].prefixlen, 0,
+			err = dests_push(out, &cap, x->cidrs[c].addr, x->cidrs[c].prefixlen, 0,
 				   TG_DEST_EXCEPTION, NULL);
 		if (!err)
 			err = add_hosts(out, &cap, &x->hosts, 0, TG_DEST_EXCEPTION, hosts);
@@ -228,11 +204,6 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 	return 0;
 }
 
-static const struct tg_dest_entry *find(const struct tg_dest_table *t, const struct tg_dest_entry *e)
-{
-	return t && t->n ? bsearch(e, t->v, t->n, sizeof(t->v[0]), key_cmp) : NULL;
-}
-
 struct learned_ctx {
 	struct tg_dest_table *t;
 	size_t n_policy;		/* entries before the learned ones: what lookups see */
@@ -251,8 +222,8 @@ static const struct tg_dest_entry *policy_lpm(const struct learned_ctx *c, const
 		const struct tg_dest_entry *e;
 
 		memcpy(probe.key.addr, addr, 16);
-		mask_prefix(probe.key.addr, c->plens[i]);
-		e = bsearch(&probe, c->t->v, c->n_policy, sizeof(c->t->v[0]), key_cmp);
+		dests_mask_prefix(probe.key.addr, c->plens[i]);
+		e = bsearch(&probe, c->t->v, c->n_policy, sizeof(c->t->v[0]), dests_entry_cmp);
 		if (e)
 			return e;
 	}
@@ -338,180 +309,8 @@ int dests_add_learned(struct tg_dest_table *t, const struct tg_learned *learned)
 	free(t->learned_names);
 	t->learned_names = c.names;
 	/* learned addresses are distinct and never a policy /128: no duplicates to drop */
-	qsort(t->v, t->n, sizeof(t->v[0]), key_cmp);
+	qsort(t->v, t->n, sizeof(t->v[0]), dests_entry_cmp);
 	return 0;
-}
-
-static int write_classes(int classes_fd, const struct tg_dest_table *t)
-{
-	for (uint32_t id = 1; id <= t->nclasses; id++) {
-		if (!t->class_names[id])
-			continue;
-		if (bpf_map_update_elem(classes_fd, &id, &t->classes[id], BPF_ANY))
-			return -errno;
-	}
-	return 0;
-}
-
-/* Entries of @next that @old lacks or holds with another value. */
-static int write_entries(int dests_fd, const struct tg_dest_table *old,
-			 const struct tg_dest_table *next)
-{
-	for (size_t i = 0; i < next->n; i++) {
-		const struct tg_dest_entry *prev = find(old, &next->v[i]);
-
-		if (prev && !memcmp(&prev->val, &next->v[i].val, sizeof(prev->val)))
-			continue;
-		if (bpf_map_update_elem(dests_fd, &next->v[i].key, &next->v[i].val, BPF_ANY))
-			return -errno;
-	}
-	return 0;
-}
-
-/* Entries of @old that @next does not have. */
-static int delete_stale(int dests_fd, const struct tg_dest_table *old,
-			const struct tg_dest_table *next)
-{
-	for (size_t i = 0; old && i < old->n; i++) {
-		if (find(next, &old->v[i]))
-			continue;
-		if (bpf_map_delete_elem(dests_fd, &old->v[i].key) && errno != ENOENT)
-			return -errno;
-	}
-	return 0;
-}
-
-/*
- * Additions before deletions: an address that stays protected, even under
- * another prefix, is never missing from the map. That needs room for both
- * policies at once; when the trie is full (ENOSPC), the entries the new
- * policy drops go first and the rest is added after (the dropped ones were
- * leaving anyway). Any other failure puts @old back, as far as the kernel
- * lets it, so the map matches the policy the agent keeps in force.
- *
- * As a state machine, so that a large table can go in slices between which
- * the agent serves its control socket: each phase resumes at ap->i.
- */
-enum { AP_CLASSES, AP_WRITE, AP_DELETE, AP_FULL_DELETE, AP_FULL_WRITE, AP_DONE };
-
-void dests_apply_begin(struct tg_dest_apply *ap, int dests_fd, int classes_fd,
-		       const struct tg_dest_table *old, const struct tg_dest_table *next)
-{
-	*ap = (struct tg_dest_apply){ .dests_fd = dests_fd, .classes_fd = classes_fd,
-				      .old = old, .next = next, .phase = AP_CLASSES };
-}
-
-/* One map operation of the current phase at ap->i: 1 when it took a syscall, 0 when not, -errno. */
-static int apply_one(struct tg_dest_apply *ap)
-{
-	const struct tg_dest_entry *e;
-
-	if (ap->phase == AP_WRITE || ap->phase == AP_FULL_WRITE) {
-		const struct tg_dest_entry *prev;
-
-		e = &ap->next->v[ap->i++];
-		prev = find(ap->old, e);
-		if (prev && !memcmp(&prev->val, &e->val, sizeof(prev->val)))
-			return 0;
-		return bpf_map_update_elem(ap->dests_fd, &e->key, &e->val, BPF_ANY) ? -errno : 1;
-	}
-	e = &ap->old->v[ap->i++];
-	if (find(ap->next, e))
-		return 0;
-	return bpf_map_delete_elem(ap->dests_fd, &e->key) && errno != ENOENT ? -errno : 1;
-}
-
-/* The phase after @phase once its entries are done. */
-static int next_phase(int phase)
-{
-	switch (phase) {
-	case AP_WRITE:
-		return AP_DELETE;
-	case AP_FULL_DELETE:
-		return AP_FULL_WRITE;
-	default:
-		return AP_DONE;
-	}
-}
-
-static int apply_fail(struct tg_dest_apply *ap, int err)
-{
-	if (ap->old) {
-		/* whatever of @next got in goes; @old's entries and classes come back */
-		delete_stale(ap->dests_fd, ap->next, ap->old);
-		write_classes(ap->classes_fd, ap->old);
-		write_entries(ap->dests_fd, NULL, ap->old);
-	}
-	ap->phase = AP_DONE;
-	return err;
-}
-
-int dests_apply_step(struct tg_dest_apply *ap, size_t budget)
-{
-	/* entries that need no write cost a lookup each: a slice looks at a bounded number too */
-	size_t used = 0, looked = 0, look_budget = budget > SIZE_MAX / 8 ? SIZE_MAX : budget * 8;
-	int ret;
-
-	if (ap->phase == AP_CLASSES) {
-		/* classes first: a new entry must never point at a class not yet written */
-		ret = write_classes(ap->classes_fd, ap->next);
-		if (ret)
-			return apply_fail(ap, ret);
-		ap->phase = AP_WRITE;
-		ap->i = 0;
-	}
-	while (ap->phase != AP_DONE && used < budget && looked++ < look_budget) {
-		const struct tg_dest_table *t = ap->phase == AP_WRITE || ap->phase == AP_FULL_WRITE ?
-						ap->next : ap->old;
-
-		if (!t || ap->i >= t->n) {
-			ap->phase = next_phase(ap->phase);
-			ap->i = 0;
-			continue;
-		}
-		ret = apply_one(ap);
-		if (ret == -ENOSPC && ap->phase == AP_WRITE) {
-			ap->phase = AP_FULL_DELETE;	/* the trie is full: the leaving entries first */
-			ap->i = 0;
-			continue;
-		}
-		if (ret < 0)
-			return apply_fail(ap, ret);
-		used += ret;
-	}
-	return ap->phase != AP_DONE;
-}
-
-int dests_apply(int dests_fd, int classes_fd, const struct tg_dest_table *old,
-		const struct tg_dest_table *next)
-{
-	struct tg_dest_apply ap;
-	int ret;
-
-	dests_apply_begin(&ap, dests_fd, classes_fd, old, next);
-	while ((ret = dests_apply_step(&ap, SIZE_MAX)) > 0)
-		;
-	return ret;
-}
-
-void dests_free(struct tg_dest_table *t)
-{
-	free(t->v);
-	t->v = NULL;
-	t->n = 0;
-	free(t->learned_names);
-	t->learned_names = NULL;
-	t->learned = t->learned_left_out = 0;
-}
-
-const char *dests_name_for(const struct tg_dest_table *t, const uint8_t addr[16])
-{
-	struct tg_dest_entry probe = { .key.prefixlen = 128 };
-	const struct tg_dest_entry *e;
-
-	memcpy(probe.key.addr, addr, 16);
-	e = find(t, &probe);
-	return e ? e->name : NULL;
 }
 
 void dests_override_values(const struct tg_policy *p, const struct tg_dest_table *t,
@@ -533,39 +332,4 @@ void dests_override_values(const struct tg_policy *p, const struct tg_dest_table
 			}
 		}
 	}
-}
-
-const char *dests_class_name(const struct tg_dest_table *t, unsigned int class_id)
-{
-	return class_id && class_id <= t->nclasses && class_id < TG_MAX_CLASSES ?
-	       t->class_names[class_id] : NULL;
-}
-
-int dests_read_map(int dests_fd, struct tg_dest_table *out)
-{
-	struct tg_dest_key key, next;
-	struct tg_dest_value val;
-	size_t cap = 0;
-	void *prev = NULL;
-	int err;
-
-	memset(out, 0, sizeof(*out));
-	while (!bpf_map_get_next_key(dests_fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(dests_fd, &key, &val))
-			continue;	/* deleted meanwhile */
-		err = push(out, &cap, key.addr, key.prefixlen, val.class_id, val.flags, NULL);
-		if (err) {
-			dests_free(out);
-			return err;
-		}
-	}
-	if (errno != ENOENT) {
-		err = -errno;
-		dests_free(out);
-		return err;
-	}
-	qsort(out->v, out->n, sizeof(out->v[0]), key_cmp);
-	return 0;
 }

@@ -19,7 +19,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "dnslearn.h"
+#include "kmaps.h"
 #include "log.h"
 #include "pins.h"
 #include "tlsguard/dns.h"
@@ -693,10 +695,7 @@ struct tg_dnslearn {
 
 uint64_t dnslearn_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
+	return tg_boot_ns();
 }
 
 static void persist(void *ctx, const struct tg_learned_entry *e, bool removed)
@@ -824,14 +823,6 @@ static void arm_timer(struct tg_dnslearn *l)
 	timerfd_settime(l->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the clock of bpf_ktime_get_ns() */
-	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
 /*
  * Records were read: read once more shortly, so that a record stamped
  * within the slack of this read is covered by a caught_up too (it would
@@ -900,7 +891,7 @@ int dnslearn_poll(struct tg_dnslearn *l)
 	if (read(l->lazy_timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return -errno;
 	/* before the read: what was stamped before this moment is read by it */
-	l->read_start_ns = monotonic_ns();
+	l->read_start_ns = tg_mono_ns();
 	err = ring_buffer__consume(l->rb);
 	if (err < 0)
 		return err;
@@ -923,7 +914,7 @@ int dnslearn_poll(struct tg_dnslearn *l)
 
 int dnslearn_read_answers(struct tg_dnslearn *l)
 {
-	uint64_t records = l->records, read_start = monotonic_ns();
+	uint64_t records = l->records, read_start = tg_mono_ns();
 	int err;
 
 	l->changed = 0;
@@ -1212,23 +1203,12 @@ int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, cha
 
 int dnslearn_prune_links(struct tg_dnslearn *l)
 {
-	uint64_t *keep = calloc(l->natts ? l->natts : 1, sizeof(*keep));
-	int err;
-
-	if (!keep)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->natts; i++)
-		keep[i] = l->atts[i].cgroup_id;
-	err = pins_prune_links(l->dir, keep, l->natts);
-	free(keep);
-	return err;
+	return pins_prune_links(l->dir, l->natts ? &l->atts[0].cgroup_id : NULL, l->natts,
+				sizeof(l->atts[0]));
 }
 
 void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd;
-	uint64_t *vals;
-
 	memset(out, 0, sizeof(*out));
 	if (!l)
 		return;
@@ -1246,15 +1226,7 @@ void dnslearn_get_stats(struct tg_dnslearn *l, struct tg_dnslearn_stats *out)
 	out->caught_up_ns = l->published_ns;
 	out->nkernel = TG_DNS_CNT__MAX;
 	out->kernel_names = kernel_counter_names;
-	fd = bpf_map__fd(l->skel->maps.tg_dns_counters);
-	vals = ncpu > 0 ? calloc(ncpu, sizeof(*vals)) : NULL;
-	for (uint32_t k = 0; vals && k < TG_DNS_CNT__MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out->kernel[k] += vals[c];
-	}
-	free(vals);
+	kmaps_percpu_sum(bpf_map__fd(l->skel->maps.tg_dns_counters), 0, TG_DNS_CNT__MAX, out->kernel);
 }
 
 void dnslearn_close(struct tg_dnslearn *l)

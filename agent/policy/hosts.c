@@ -8,19 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hosts.h"
 #include "log.h"
 
 #define NS_PER_S 1000000000ULL
 #define RETRY_AFTER_FAILURE_S 10
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 bool hosts_is_wildcard(const char *name)
 {
@@ -55,11 +48,11 @@ static bool refresh_one(struct tg_hosts *h, size_t i, const char *name)
 		if (err != h->v[i].last_err)
 			tg_warn("cannot resolve %s: %s; keeping %zu known address(es)", name,
 				err == -ENOENT ? "no address" : strerror(-err), h->v[i].addrs.naddrs);
-		h->v[i].next_ns = mono_ns() + RETRY_AFTER_FAILURE_S * NS_PER_S;
+		h->v[i].next_ns = tg_mono_ns() + RETRY_AFTER_FAILURE_S * NS_PER_S;
 	} else {
 		changed = !same_addrs(&r, &h->v[i].addrs);
 		h->v[i].addrs = r;
-		h->v[i].next_ns = mono_ns() + (uint64_t)r.ttl_s * NS_PER_S;
+		h->v[i].next_ns = tg_mono_ns() + (uint64_t)r.ttl_s * NS_PER_S;
 	}
 	h->v[i].last_err = err;
 	pthread_mutex_unlock(&h->lock);
@@ -126,7 +119,7 @@ static void *refresh_loop(void *arg)
 
 	pthread_mutex_lock(&h->lock);
 	while (!h->stop) {
-		uint64_t now = mono_ns(), next = now + 3600 * NS_PER_S;
+		uint64_t now = tg_mono_ns(), next = now + 3600 * NS_PER_S;
 		struct timespec until;
 		bool changed = false;
 
@@ -156,7 +149,7 @@ static void *refresh_loop(void *arg)
 		/* pthread_cond_timedwait wants CLOCK_REALTIME: convert the delay */
 		clock_gettime(CLOCK_REALTIME, &until);
 		{
-			uint64_t delay = next > mono_ns() ? next - mono_ns() : 0;
+			uint64_t delay = next > tg_mono_ns() ? next - tg_mono_ns() : 0;
 			uint64_t t = until.tv_sec * NS_PER_S + until.tv_nsec + delay;
 
 			until.tv_sec = t / NS_PER_S;

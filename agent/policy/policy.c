@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "ai_config.h"
 #include "escape.h"
 #include "policy.h"
 #include "yaml_bounded.h"
@@ -2091,4 +2092,14 @@ int policy_dest_min_tls_version(const struct tg_policy *p, const struct tg_polic
 bool policy_dest_require_sni(const struct tg_policy *p, const struct tg_policy_dest *d)
 {
 	return d->require_sni > 0;
+}
+
+void policy_ai_config(const struct tg_policy *p, struct tg_ai_config *out)
+{
+	*out = (struct tg_ai_config){
+		.key_files = p->key_files.v, .nkey_files = p->key_files.n,
+		.encrypt_fields = p->encrypt_fields.v, .nencrypt_fields = p->encrypt_fields.n,
+		.hash_fields = p->hash_fields.v, .nhash_fields = p->hash_fields.n,
+		.connection_string_file = p->ai_connection_string_file,
+	};
 }

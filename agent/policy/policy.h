@@ -240,6 +240,10 @@ const struct tg_policy_dest *policy_dest_owner(const struct tg_policy *p, const 
 bool policy_override_covers(const struct tg_policy *p, const struct tg_policy_override *o,
 			    const struct tg_policy_dest *d);
 
+struct tg_ai_config;
+/* The event protection and App Insights files of @p, for the sinks (ai_config.h); points into @p. */
+void policy_ai_config(const struct tg_policy *p, struct tg_ai_config *out);
+
 /* Parse "10.0.0.0/8", "2001:db8::/32" or a bare address (full-length prefix). */
 int policy_parse_cidr(const char *text, struct tg_cidr *out);
 

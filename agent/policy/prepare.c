@@ -10,10 +10,10 @@
 
 #include <openssl/evp.h>
 
-#include "agent_ai.h"
+#include "ai_config.h"
 #include "cgroup.h"
 #include "escape.h"
-#include "handshake.h"
+#include "handshake_policy.h"
 #include "log.h"
 #include "mounts.h"
 #include "prepare.h"
@@ -85,9 +85,27 @@ static int check_group(const struct tg_policy *p, struct tg_diag *diag)
 	return -ENOENT;
 }
 
+struct secrets_report {
+	const struct tg_policy *p;
+	struct tg_diag *diag;
+};
+
+static void report_secret(void *arg, const char *msg)
+{
+	struct secrets_report *r = arg;
+
+	diag_addf(r->diag, "%s: %s", r->p->source, msg);
+}
+
+/* The key files and the connection string file, as the agent's sinks would read them. */
 static int check_secrets(const struct tg_policy *p, struct tg_diag *diag)
 {
-	int ret = agent_ai_check(p, diag);
+	struct secrets_report r = { p, diag };
+	struct tg_ai_config c;
+	int ret;
+
+	policy_ai_config(p, &c);
+	ret = ai_config_check(&c, report_secret, &r);
 
 	return ret == -EINVAL ? -ENOENT : ret;
 }

@@ -62,7 +62,7 @@ static void *reload_main(void *arg)
 	return NULL;
 }
 
-int reload_start(struct tg_reload *r, const char *path, const struct tg_agent_opts *opts,
+int reload_start(struct tg_reload *r, const char *path, int mode_override,
 		 const struct tg_dest_table *in_force, const char *sha256)
 {
 	int err;
@@ -80,7 +80,7 @@ int reload_start(struct tg_reload *r, const char *path, const struct tg_agent_op
 		.path = r->path,
 		/* cgroups, control.group and secrets take effect at the next start only */
 		.scope = TG_PREP_RELOAD,
-		.mode_override = opts->mode_override,
+		.mode_override = mode_override,
 		.unless_sha256 = sha256 ? r->unless_sha256 : NULL,
 		.prev = &r->prev,
 	};

@@ -18,7 +18,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent.h"
 #include "prepare.h"
 
 /* Map writes per slice of an apply (about 2 us each): the loop's longest stall. */
@@ -56,12 +55,13 @@ struct tg_reload {
 int reload_init(struct tg_reload *r);
 
 /*
- * Start preparing @path (NULL: the built-in policy) on the thread. @in_force
+ * Start preparing @path (NULL: the built-in policy) on the thread, with
+ * @mode_override (-1 or the --mode flag's enum tg_mode). @in_force
  * is the table in force (its class names are copied: the new table keeps
  * their ids); @sha256 not NULL: nothing to do when the file still has it.
  * 0 or -errno.
  */
-int reload_start(struct tg_reload *r, const char *path, const struct tg_agent_opts *opts,
+int reload_start(struct tg_reload *r, const char *path, int mode_override,
 		 const struct tg_dest_table *in_force, const char *sha256);
 
 /* Once efd is readable: join the thread; its result is in r->result, r->prep, r->diag. */

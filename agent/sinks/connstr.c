@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "bytes.h"
 #include "connstr.h"
 #include "secretfile.h"
 #include "log.h"
@@ -46,21 +47,6 @@ static const char *const known_keys[K__MAX] = {
 	[K_AUDIENCE] = "AADAudience",
 	[K_AUTH] = "Authorization",
 };
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 static char *trim(char *s)
 {
@@ -110,17 +96,17 @@ static int check_endpoint(char *url, char *err, size_t errlen)
 	size_t len;
 
 	if (strncasecmp(url, "https://", 8))
-		return seterr(err, errlen, -EINVAL, "IngestionEndpoint must be an https:// URL");
+		return tg_seterr(err, errlen, -EINVAL, "IngestionEndpoint must be an https:// URL");
 	len = strlen(url);
 	while (len > 8 && url[len - 1] == '/')
 		url[--len] = '\0';
 	host = url + 8;
 	if (!*host || *host == '/' || *host == ':')
-		return seterr(err, errlen, -EINVAL, "IngestionEndpoint has no host name");
+		return tg_seterr(err, errlen, -EINVAL, "IngestionEndpoint has no host name");
 	for (const char *p = url; *p; p++) {
 		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '?' || *p == '#' ||
 		    (unsigned char)*p >= 0x7f)
-			return seterr(err, errlen, -EINVAL,
+			return tg_seterr(err, errlen, -EINVAL,
 				      "IngestionEndpoint contains a character not allowed in a URL here");
 	}
 	return 0;
@@ -155,7 +141,7 @@ static int split_pairs(char *buf, char *vals[K__MAX], char *err, size_t errlen)
 	/* At most one key per two characters of a 4096-character string. */
 	seen = calloc(TG_CONNSTR_MAX / 2 + 1, sizeof(*seen));
 	if (!seen)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 
 	for (seg = buf; seg; seg = next) {
 		char *eq, *key, *val;
@@ -170,7 +156,7 @@ static int split_pairs(char *buf, char *vals[K__MAX], char *err, size_t errlen)
 			continue;	/* "a=b;;c=d" and a trailing ';' are common */
 		eq = strchr(seg, '=');
 		if (!eq) {
-			ret = seterr(err, errlen, -EINVAL,
+			ret = tg_seterr(err, errlen, -EINVAL,
 				     "segment %zu is not of the form key=value", segno);
 			break;
 		}
@@ -178,12 +164,12 @@ static int split_pairs(char *buf, char *vals[K__MAX], char *err, size_t errlen)
 		key = trim(seg);
 		val = trim(eq + 1);
 		if (!*key) {
-			ret = seterr(err, errlen, -EINVAL, "segment %zu has an empty key", segno);
+			ret = tg_seterr(err, errlen, -EINVAL, "segment %zu has an empty key", segno);
 			break;
 		}
 		k = find_key(key);
 		if (seen_before(seen, nseen, key)) {
-			ret = seterr(err, errlen, -EINVAL, "duplicate key \"%.64s\"",
+			ret = tg_seterr(err, errlen, -EINVAL, "duplicate key \"%.64s\"",
 				     k >= 0 ? known_keys[k] : key);
 			break;
 		}
@@ -191,7 +177,7 @@ static int split_pairs(char *buf, char *vals[K__MAX], char *err, size_t errlen)
 		if (k < 0)
 			continue;
 		if (!*val) {
-			ret = seterr(err, errlen, -EINVAL, "\"%s\" has an empty value", known_keys[k]);
+			ret = tg_seterr(err, errlen, -EINVAL, "\"%s\" has an empty value", known_keys[k]);
 			break;
 		}
 		vals[k] = val;
@@ -216,9 +202,9 @@ static int build_endpoint(char *vals[K__MAX], struct tg_connstr *out, char *err,
 		while (*suffix && suffix[strlen(suffix) - 1] == '/')
 			suffix[strlen(suffix) - 1] = '\0';
 		if (!is_hostish(suffix, true))
-			return seterr(err, errlen, -EINVAL, "EndpointSuffix is not a DNS suffix");
+			return tg_seterr(err, errlen, -EINVAL, "EndpointSuffix is not a DNS suffix");
 		if (loc && !is_hostish(loc, false))
-			return seterr(err, errlen, -EINVAL, "Location is not a region name");
+			return tg_seterr(err, errlen, -EINVAL, "Location is not a region name");
 		/* Location only means something together with EndpointSuffix. */
 		if (asprintf(&out->endpoint, "https://%s%sdc.%s", loc ? loc : "", loc ? "." : "",
 			     suffix) < 0)
@@ -227,10 +213,10 @@ static int build_endpoint(char *vals[K__MAX], struct tg_connstr *out, char *err,
 		out->endpoint = strdup(TG_AI_DEFAULT_ENDPOINT);
 	}
 	if (!out->endpoint)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	if (asprintf(&out->track_url, "%s%s", out->endpoint, TG_AI_TRACK_PATH) < 0) {
 		out->track_url = NULL;
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -240,23 +226,23 @@ static int fill_optional(char *vals[K__MAX], struct tg_connstr *out, char *err, 
 	if (vals[K_AUTH]) {
 		/* Only "ikey" is defined; "aad" is what the Java agent uses for Entra ID. */
 		if (strcasecmp(vals[K_AUTH], "ikey") && strcasecmp(vals[K_AUTH], "aad"))
-			return seterr(err, errlen, -EINVAL,
+			return tg_seterr(err, errlen, -EINVAL,
 				      "Authorization: unsupported value (expected \"ikey\" or \"aad\")");
 		out->authorization = strdup(vals[K_AUTH]);
 		if (!out->authorization)
-			return seterr(err, errlen, -ENOMEM, "out of memory");
+			return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 		for (char *p = out->authorization; *p; p++)
 			*p = tolower((unsigned char)*p);
 	}
 	if (vals[K_AUDIENCE]) {
 		out->aad_audience = strdup(vals[K_AUDIENCE]);
 		if (!out->aad_audience)
-			return seterr(err, errlen, -ENOMEM, "out of memory");
+			return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	if (vals[K_LIVE]) {
 		out->live_endpoint = strdup(vals[K_LIVE]);
 		if (!out->live_endpoint)
-			return seterr(err, errlen, -ENOMEM, "out of memory");
+			return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -270,24 +256,24 @@ int connstr_parse(const char *s, struct tg_connstr *out, char *err, size_t errle
 
 	memset(out, 0, sizeof(*out));
 	if (!s)
-		return seterr(err, errlen, -EINVAL, "no connection string");
+		return tg_seterr(err, errlen, -EINVAL, "no connection string");
 	len = strlen(s);
 	if (len > TG_CONNSTR_MAX)
-		return seterr(err, errlen, -E2BIG, "connection string is longer than %d characters",
+		return tg_seterr(err, errlen, -E2BIG, "connection string is longer than %d characters",
 			      TG_CONNSTR_MAX);
 	buf = strdup(s);
 	if (!buf)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 
 	ret = split_pairs(buf, vals, err, errlen);
 	if (ret)
 		goto out;
 	if (!vals[K_IKEY]) {
-		ret = seterr(err, errlen, -EINVAL, "connection string has no InstrumentationKey");
+		ret = tg_seterr(err, errlen, -EINVAL, "connection string has no InstrumentationKey");
 		goto out;
 	}
 	if (!is_uuid(vals[K_IKEY])) {
-		ret = seterr(err, errlen, -EINVAL,
+		ret = tg_seterr(err, errlen, -EINVAL,
 			     "InstrumentationKey is not a UUID (expected 8-4-4-4-12 hex digits)");
 		goto out;
 	}
@@ -318,19 +304,19 @@ int connstr_read_file(const char *path, struct tg_connstr *out, char *err, size_
 		return ret;
 	buf[len] = '\0';
 	if (memchr(buf, '\0', len)) {
-		ret = seterr(err, errlen, -EINVAL, "%s: contains a NUL byte", path);
+		ret = tg_seterr(err, errlen, -EINVAL, "%s: contains a NUL byte", path);
 		goto out;
 	}
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len > TG_CONNSTR_MAX) {
-		ret = seterr(err, errlen, -E2BIG, "%s: connection string is longer than %d characters",
+		ret = tg_seterr(err, errlen, -E2BIG, "%s: connection string is longer than %d characters",
 			     path, TG_CONNSTR_MAX);
 		goto out;
 	}
 	ret = connstr_parse(buf, out, msg, sizeof(msg));
 	if (ret)
-		seterr(err, errlen, ret, "%s: %s", path, msg);
+		tg_seterr(err, errlen, ret, "%s: %s", path, msg);
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return ret;

@@ -25,6 +25,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "bytes.h"
 #include "fieldcrypt.h"
 #include "secretfile.h"
 #include "log.h"
@@ -67,21 +68,6 @@ struct tg_fieldcrypt {
 	EVP_CIPHER_CTX *gcm;
 	EVP_MAC_CTX *mac;
 };
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* ---- encodings ------------------------------------------------------------ */
 
@@ -253,7 +239,7 @@ static int read_key_file(const char *path, uint8_t key[TG_KEY_LEN], char *err, s
 	int ret = secret_file_read(path, "key file", buf, sizeof(buf), &got, err, errlen);
 
 	if (!ret && (got > KEY_FILE_MAX || parse_key(buf, got, key)))
-		ret = seterr(err, errlen, -EINVAL,
+		ret = tg_seterr(err, errlen, -EINVAL,
 			     "key file %s: expected 32 random bytes, 64 hex characters or base64 of "
 			     "32 bytes (e.g. from `openssl rand -base64 32`)", path);
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -291,14 +277,14 @@ int keyring_add_file(struct tg_keyring *kr, const char *path, char *err, size_t 
 	int ret;
 
 	if (kr->n == TG_KEYRING_MAX)
-		return seterr(err, errlen, -ENOSPC, "key file %s: too many keys (at most %d)",
+		return tg_seterr(err, errlen, -ENOSPC, "key file %s: too many keys (at most %d)",
 			      path, TG_KEYRING_MAX);
 	k = &kr->keys[kr->n];
 	ret = read_key_file(path, k->enc, err, errlen);
 	if (!ret) {
 		ret = derive_key(kr, k);
 		if (ret)
-			seterr(err, errlen, ret, "key file %s: key derivation failed", path);
+			tg_seterr(err, errlen, ret, "key file %s: key derivation failed", path);
 	}
 	if (ret) {
 		OPENSSL_cleanse(k, sizeof(*k));
@@ -314,7 +300,7 @@ struct tg_keyring *keyring_load(char *const *paths, size_t n, char *err, size_t 
 	int ret;
 
 	if (!kr) {
-		seterr(err, errlen, -errno, "cannot set up AES-256-GCM/HMAC: %s", strerror(errno));
+		tg_seterr(err, errlen, -errno, "cannot set up AES-256-GCM/HMAC: %s", strerror(errno));
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -727,17 +713,17 @@ static int fields_init(struct field **out, char *const *names, size_t n, const c
 	int ret;
 
 	if (!v)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	*out = v;
 	for (size_t i = 0; i < n; i++) {
 		if (listed(names, i, names[i]))
-			return seterr(err, errlen, -EINVAL, "%s: \"%s\" is listed twice", what, names[i]);
+			return tg_seterr(err, errlen, -EINVAL, "%s: \"%s\" is listed twice", what, names[i]);
 		if (listed(other, nother, names[i]))
-			return seterr(err, errlen, -EINVAL,
+			return tg_seterr(err, errlen, -EINVAL,
 				      "\"%s\" is in both encrypt_fields and hash_fields", names[i]);
 		ret = field_init(&v[i], names[i]);
 		if (ret)
-			return seterr(err, errlen, ret, "%s: \"%s\" is not a dotted field name",
+			return tg_seterr(err, errlen, ret, "%s: \"%s\" is not a dotted field name",
 				      what, names[i]);
 	}
 	return 0;
@@ -752,14 +738,14 @@ struct tg_fieldcrypt *fieldcrypt_new(const struct tg_keyring *kr,
 	int ret;
 
 	if ((nenc || nhash) && !keyring_count(kr)) {
-		seterr(err, errlen, -EINVAL,
+		tg_seterr(err, errlen, -EINVAL,
 		       "events.encrypt_fields and events.hash_fields need an event key (events.key_file)");
 		errno = EINVAL;
 		return NULL;
 	}
 	fc = calloc(1, sizeof(*fc));
 	if (!fc) {
-		seterr(err, errlen, -ENOMEM, "out of memory");
+		tg_seterr(err, errlen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	fc->kr = kr;
@@ -770,9 +756,9 @@ struct tg_fieldcrypt *fieldcrypt_new(const struct tg_keyring *kr,
 		ret = fields_init(&fc->hash, hash_fields, nhash, "hash_fields",
 				  encrypt_fields, nenc, err, errlen);
 	if (!ret && nenc && !(fc->gcm = gcm_ctx_new(kr)))
-		ret = seterr(err, errlen, -ENOMEM, "cannot set up AES-256-GCM");
+		ret = tg_seterr(err, errlen, -ENOMEM, "cannot set up AES-256-GCM");
 	if (!ret && nhash && !(fc->mac = mac_ctx_new(kr)))
-		ret = seterr(err, errlen, -ENOMEM, "cannot set up HMAC-SHA256");
+		ret = tg_seterr(err, errlen, -ENOMEM, "cannot set up HMAC-SHA256");
 	if (ret) {
 		fieldcrypt_free(fc);
 		errno = -ret;
@@ -930,10 +916,10 @@ static int reveal_string(struct walk *w, const char *s, size_t len, json_object 
 
 	ret = sealed_parse(s, len, &e);
 	if (ret == -EINVAL)
-		return seterr(w->err, w->errlen, ret, "field \"%s\": malformed encrypted value",
+		return tg_seterr(w->err, w->errlen, ret, "field \"%s\": malformed encrypted value",
 			      w->path);
 	if (ret)
-		return seterr(w->err, w->errlen, ret, "out of memory");
+		return tg_seterr(w->err, w->errlen, ret, "out of memory");
 	/* Longest path first, then ever shorter suffixes: see fieldcrypt.h. */
 	for (;;) {
 		ret = sealed_open(w->kr, &e, aad, &pt, &ptlen);
@@ -943,20 +929,20 @@ static int reveal_string(struct walk *w, const char *s, size_t len, json_object 
 	}
 	free(e.blob);
 	if (ret == -ENOKEY)
-		return seterr(w->err, w->errlen, ret,
+		return tg_seterr(w->err, w->errlen, ret,
 			      "field \"%s\": encrypted with key %s, which is not in the key ring "
 			      "(wrong key file?)", w->path, e.id);
 	if (ret == -EBADMSG)
-		return seterr(w->err, w->errlen, ret,
+		return tg_seterr(w->err, w->errlen, ret,
 			      "field \"%s\": authentication failed (wrong key or tampered value)",
 			      w->path);
 	if (ret)
-		return seterr(w->err, w->errlen, ret, "field \"%s\": %s", w->path, strerror(-ret));
+		return tg_seterr(w->err, w->errlen, ret, "field \"%s\": %s", w->path, strerror(-ret));
 	*out = parse_exact(pt, ptlen);
 	OPENSSL_cleanse(pt, ptlen);
 	free(pt);
 	if (!*out)
-		return seterr(w->err, w->errlen, -EBADMSG,
+		return tg_seterr(w->err, w->errlen, -EBADMSG,
 			      "field \"%s\": decrypted value is not JSON", w->path);
 	return 0;
 }
@@ -985,7 +971,7 @@ static int reveal_visit(struct walk *w, json_object *parent, const char *key, si
 		  : json_object_array_put_idx(parent, idx, plain);
 	if (ret) {
 		json_object_put(plain);
-		return seterr(w->err, w->errlen, -ENOMEM, "out of memory");
+		return tg_seterr(w->err, w->errlen, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -1006,7 +992,7 @@ static int reveal_walk(struct walk *w, json_object *obj)
 	json_object_object_foreach(obj, k, v) {
 		ret = path_push(w, k);
 		if (ret)
-			return seterr(w->err, w->errlen, ret, "out of memory");
+			return tg_seterr(w->err, w->errlen, ret, "out of memory");
 		ret = reveal_visit(w, obj, k, 0, v);
 		w->len = saved;
 		w->path[saved] = '\0';
@@ -1023,7 +1009,7 @@ int fieldcrypt_reveal(const struct tg_keyring *kr, json_object *obj, char *err, 
 
 	w.path = calloc(1, 64);
 	if (!w.path)
-		return seterr(err, errlen, -ENOMEM, "out of memory");
+		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
 	w.cap = 64;
 	/* A bare top-level string has no field name and cannot be replaced in place. */
 	ret = reveal_walk(&w, obj);

@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * Workload attribution and selection. See workload.h for the layers; the
- * Kubernetes API client is in workload_api.c.
+ * pods the Kubernetes API client (workload_api.c) keeps are in a pod store
+ * (pod_store.c), which is all that client shares with this file.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -22,23 +21,75 @@
 #include <bpf/bpf.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "escape.h"
+#include "kmaps.h"
 #include "log.h"
+#include "pod_store.h"
 #include "workload.h"
-#include "workload_int.h"
+#include "workload_api.h"
 
 #define NS_PER_S		1000000000ULL
 #define LOG_RESCAN_MIN_NS	(2 * NS_PER_S)	/* fallback directory, at most every 2 s */
 #define CACHE_SLOTS		256		/* attribution cache, direct-mapped by cgroup id */
+
+struct cache_slot;
+struct wl_override_rule;
+struct wl_ov_entry;
+
+struct tg_workloads {
+	struct wl_config cfg;		/* cfg.sel changes on reload, under store.lock */
+	struct cgroup_names *cgroups;	/* borrowed; event-loop thread only */
+	const char *cg_mount;		/* borrowed */
+	char *const *roots;		/* borrowed: absolute watched cgroup dirs */
+	size_t nroots;
+
+	/*
+	 * The API's pods, with the lock, generation and eventfd that go with
+	 * them. Under its lock too: the log-directory table, the cache and the
+	 * rules below (one generation for all that attribution reads).
+	 */
+	struct wl_pod_store store;
+	struct wl_api k8s;		/* the API thread, on the store (workload_api.h) */
+	struct wl_pod_table logs;	/* pods from the log directory */
+	uint64_t logs_scanned_ns;
+	int logs_err;
+	struct cache_slot *cache;
+
+	int poll_fd;			/* epoll over store.event_fd + timer_fd, for the agent loop */
+	int timer_fd;			/* once a second: find new pod cgroups */
+
+	int skip_fd;			/* kernel map of unwatched cgroup ids, or -1 */
+	uint64_t *skip;			/* sorted: what the map holds (or would) */
+	size_t nskip;
+	bool skip_map_warned, scan_warned;
+	uint64_t events_unselected;	/* event-loop thread only */
+
+	/* mode overrides (policy `overrides:`): rules, and what the kernel map holds */
+	struct wl_override_rule *ov;	/* under store.lock (the selector part is read by scans) */
+	size_t nov;
+	int ov_fd;			/* kernel map cgroup id → struct tg_override, or -1 */
+	struct wl_ov_entry *ovs;	/* sorted by id: what the map holds */
+	size_t novs;
+	bool ov_rewrite;		/* the rules changed: write every entry again */
+	bool ov_map_warned;
+};
+
+struct wl_override_rule {
+	char *name;
+	struct wl_selector sel;		/* pods: namespaces, labels; empty: not by pod */
+	bool by_pod;
+	char **cgroups;			/* patterns relative to the mount, "/..." */
+	size_t ncgroups;
+	struct tg_override val;		/* what its cgroups map to in the kernel */
+	size_t matched;			/* cgroups it selects now */
+};
+
+struct wl_ov_entry {
+	uint64_t id;
+	uint32_t rule;			/* index into ->ov */
+};
 #define SKIP_MAX		65536		/* cgroup ids of unselected pods we track */
-
-uint64_t wl_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 /* ---- cgroup path parsing --------------------------------------------------- */
 
@@ -268,290 +319,12 @@ int workload_parse_cgroup(const char *path, struct wl_cgroup_info *out)
 	return -ENOENT;
 }
 
-/* ---- pod table --------------------------------------------------------------- */
-
-void wl_pod_free(struct wl_pod *p)
-{
-	free(p->name);
-	free(p->namespace);
-	for (size_t i = 0; i < p->nlabels; i++) {
-		free(p->labels[i].key);
-		free(p->labels[i].value);
-	}
-	free(p->labels);
-	for (size_t i = 0; i < p->ncontainers; i++)
-		free(p->containers[i].name);
-	free(p->containers);
-	memset(p, 0, sizeof(*p));
-}
-
-void wl_pod_table_clear(struct wl_pod_table *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		wl_pod_free(&t->v[i]);
-	free(t->v);
-	memset(t, 0, sizeof(*t));
-}
-
-struct wl_pod *wl_pod_table_find(const struct wl_pod_table *t, const char *uid)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (!strcmp(t->v[i].uid, uid))
-			return &t->v[i];
-	return NULL;
-}
-
-int wl_pod_table_put(struct wl_pod_table *t, struct wl_pod *p)
-{
-	struct wl_pod *old = wl_pod_table_find(t, p->uid);
-
-	if (old) {
-		wl_pod_free(old);
-		*old = *p;
-		memset(p, 0, sizeof(*p));
-		return 0;
-	}
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct wl_pod *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
-	t->v[t->n++] = *p;
-	memset(p, 0, sizeof(*p));
-	return 0;
-}
-
-int wl_pod_table_del(struct wl_pod_table *t, const char *uid)
-{
-	struct wl_pod *p = wl_pod_table_find(t, uid);
-
-	if (!p)
-		return 0;
-	wl_pod_free(p);
-	*p = t->v[--t->n];
-	return 1;
-}
-
 static const char *pod_container_name(const struct wl_pod *p, const char *cid)
 {
 	for (size_t i = 0; i < p->ncontainers; i++)
 		if (!strcmp(p->containers[i].id, cid))
 			return p->containers[i].name;
 	return NULL;
-}
-
-/* ---- Pod JSON ------------------------------------------------------------------- */
-
-static const char *jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static json_object *jobj(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-		return NULL;
-	return v;
-}
-
-/* One more container of @p. 0 or -ENOMEM. */
-static int append_container(struct wl_pod *p, const char *id, const char *name)
-{
-	struct wl_container *c;
-
-	c = realloc(p->containers, (p->ncontainers + 1) * sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	p->containers = c;
-	c += p->ncontainers;
-	snprintf(c->id, sizeof(c->id), "%s", id);
-	c->name = strdup(name);
-	if (!c->name)
-		return -ENOMEM;
-	p->ncontainers++;
-	return 0;
-}
-
-/* "containerd://<id>", "cri-o://<id>", "docker://<id>" → <id>. */
-static int add_container_status(struct wl_pod *p, json_object *st)
-{
-	const char *name = jstr(st, "name"), *id = jstr(st, "containerID"), *sep;
-
-	if (!name || !id || !(sep = strstr(id, "://")))
-		return 0;	/* not started yet: no id */
-	id = sep + 3;
-	if (!*id || strlen(id) >= WL_CID_MAX)
-		return 0;
-	return append_container(p, id, name);
-}
-
-int workload_pod_from_json(json_object *pod, struct wl_pod *out)
-{
-	static const char *const status_lists[] = {
-		"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses",
-	};
-	json_object *meta = jobj(pod, "metadata", json_type_object);
-	json_object *labels = jobj(meta, "labels", json_type_object);
-	json_object *annotations = jobj(meta, "annotations", json_type_object);
-	json_object *status = jobj(pod, "status", json_type_object);
-	const char *uid = jstr(meta, "uid"), *name = jstr(meta, "name");
-	const char *ns = jstr(meta, "namespace");
-	/* a static pod's cgroup carries its config hash; the API shows its mirror */
-	const char *mirror = jstr(annotations, "kubernetes.io/config.mirror");
-
-	memset(out, 0, sizeof(*out));
-	if (mirror && strlen(mirror) < WL_UID_MAX && *mirror)
-		uid = mirror;
-	if (!uid || !name || !ns || strlen(uid) >= WL_UID_MAX)
-		return -EINVAL;
-	snprintf(out->uid, sizeof(out->uid), "%s", uid);
-	out->name = strdup(name);
-	out->namespace = strdup(ns);
-	out->labels_known = true;
-	if (!out->name || !out->namespace)
-		goto nomem;
-	if (labels) {
-		size_t n = (size_t)json_object_object_length(labels), k = 0;
-
-		out->labels = calloc(n ? n : 1, sizeof(*out->labels));
-		if (!out->labels)
-			goto nomem;
-		json_object_object_foreach(labels, key, val) {
-			if (!json_object_is_type(val, json_type_string) || k >= n)
-				continue;
-			out->labels[k].key = strdup(key);
-			out->labels[k].value = strdup(json_object_get_string(val));
-			out->nlabels = ++k;
-			if (!out->labels[k - 1].key || !out->labels[k - 1].value)
-				goto nomem;
-		}
-	}
-	for (size_t i = 0; i < sizeof(status_lists) / sizeof(status_lists[0]); i++) {
-		json_object *list = jobj(status, status_lists[i], json_type_array);
-		size_t n = list ? json_object_array_length(list) : 0;
-
-		for (size_t j = 0; j < n; j++)
-			if (add_container_status(out, json_object_array_get_idx(list, j)))
-				goto nomem;
-	}
-	return 0;
-nomem:
-	wl_pod_free(out);
-	return -ENOMEM;
-}
-
-static json_object *parse_json(const char *buf, size_t len)
-{
-	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *o;
-
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (o && json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
-static void copy_rv(json_object *obj, char rv[WL_RV_MAX])
-{
-	const char *v = jstr(jobj(obj, "metadata", json_type_object), "resourceVersion");
-
-	if (v && strlen(v) < WL_RV_MAX)
-		strcpy(rv, v);
-}
-
-int workload_apply_podlist(struct wl_pod_table *t, const char *body, size_t len, bool append,
-			   char rv[WL_RV_MAX], char *cont, size_t contlen)
-{
-	json_object *root = parse_json(body, len), *items;
-	const char *c;
-	size_t n;
-	int err = 0;
-
-	if (!root)
-		return -EINVAL;
-	items = jobj(root, "items", json_type_array);
-	if (!items || (jstr(root, "kind") && strcmp(jstr(root, "kind"), "PodList"))) {
-		json_object_put(root);
-		return -EINVAL;
-	}
-	if (!append)
-		wl_pod_table_clear(t);
-	copy_rv(root, rv);
-	c = jstr(jobj(root, "metadata", json_type_object), "continue");
-	if (cont && contlen)
-		snprintf(cont, contlen, "%s", c ? c : "");
-	n = json_object_array_length(items);
-	for (size_t i = 0; i < n && !err; i++) {
-		struct wl_pod p;
-		int r = workload_pod_from_json(json_object_array_get_idx(items, i), &p);
-
-		if (r == -ENOMEM)
-			err = r;
-		else if (!r)
-			err = wl_pod_table_put(t, &p);
-		wl_pod_free(&p);
-	}
-	json_object_put(root);
-	return err;
-}
-
-int workload_apply_watch_event(struct wl_pod_table *t, const char *line, size_t len,
-			       char rv[WL_RV_MAX])
-{
-	json_object *root = parse_json(line, len), *obj;
-	const char *type;
-	struct wl_pod p;
-	int ret = WL_WATCH_UNCHANGED, r;
-
-	if (!root)
-		return WL_WATCH_ERROR;
-	type = jstr(root, "type");
-	obj = jobj(root, "object", json_type_object);
-	if (!type || !obj) {
-		ret = WL_WATCH_ERROR;
-		goto out;
-	}
-	if (!strcmp(type, "ERROR")) {
-		json_object *code;
-
-		/* a Status: 410 Gone means our resourceVersion is too old */
-		ret = json_object_object_get_ex(obj, "code", &code) &&
-		      json_object_get_int(code) == 410 ? WL_WATCH_GONE : WL_WATCH_ERROR;
-		goto out;
-	}
-	copy_rv(obj, rv);
-	if (!strcmp(type, "BOOKMARK"))
-		goto out;
-	r = workload_pod_from_json(obj, &p);
-	if (r) {
-		ret = r == -ENOMEM ? r : WL_WATCH_UNCHANGED;
-		goto out;
-	}
-	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED")) {
-		r = wl_pod_table_put(t, &p);
-		ret = r ? r : WL_WATCH_CHANGED;
-	} else if (!strcmp(type, "DELETED")) {
-		ret = wl_pod_table_del(t, p.uid) ? WL_WATCH_CHANGED : WL_WATCH_UNCHANGED;
-	}
-	wl_pod_free(&p);
-out:
-	json_object_put(root);
-	return ret;
 }
 
 /* ---- /var/log/pods fallback ----------------------------------------------------- */
@@ -568,7 +341,7 @@ static int add_container(struct wl_pod *p, const char *id, const char *name)
 			snprintf(have->id, sizeof(have->id), "%s", id);
 		return 0;
 	}
-	return append_container(p, id, name);
+	return wl_pod_append_container(p, id, name);
 }
 
 /* <namespace>_<name>_<uid>: namespaces and names cannot contain '_'. */
@@ -817,17 +590,6 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The API thread's back-off sleeps must not jump with the wall clock. */
-static void init_mono_cond(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
 struct tg_workloads *workloads_new(struct wl_config *cfg, struct cgroup_names *cgroups,
 				   const char *cg_mount, char *const *roots, size_t nroots)
 {
@@ -846,18 +608,25 @@ struct tg_workloads *workloads_new(struct wl_config *cfg, struct cgroup_names *c
 	w->nroots = nroots;
 	w->skip_fd = -1;
 	w->ov_fd = -1;
-	w->poll_fd = w->event_fd = w->timer_fd = -1;
-	w->gen = 1;
-	pthread_mutex_init(&w->lock, NULL);
-	init_mono_cond(&w->wake);
+	w->poll_fd = w->timer_fd = w->store.event_fd = -1;
+	err = pod_store_init(&w->store);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	w->k8s = (struct wl_api){
+		.cfg = { .server = w->cfg.server, .token_file = w->cfg.token_file,
+			 .ca_file = w->cfg.ca_file, .node_name = w->cfg.node_name,
+			 .log_dir = w->cfg.log_dir },
+		.store = &w->store,
+	};
 	w->cache = calloc(CACHE_SLOTS, sizeof(*w->cache));
 	w->poll_fd = epoll_create1(EPOLL_CLOEXEC);
-	w->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (!w->cache || w->poll_fd < 0 || w->event_fd < 0 || w->timer_fd < 0)
+	if (!w->cache || w->poll_fd < 0 || w->timer_fd < 0)
 		goto fail;
-	ev.data.fd = w->event_fd;
-	if (epoll_ctl(w->poll_fd, EPOLL_CTL_ADD, w->event_fd, &ev) < 0)
+	ev.data.fd = w->store.event_fd;
+	if (epoll_ctl(w->poll_fd, EPOLL_CTL_ADD, w->store.event_fd, &ev) < 0)
 		goto fail;
 	ev.data.fd = w->timer_fd;
 	if (epoll_ctl(w->poll_fd, EPOLL_CTL_ADD, w->timer_fd, &ev) < 0 ||
@@ -884,23 +653,12 @@ int workloads_start(struct tg_workloads *w)
 			 "paths and %s/pods", w->cfg.log_dir ? w->cfg.log_dir : "-");
 		return 0;
 	}
-	return wl_api_start(w);
-}
-
-/* Bump the generation: cached attributions are recomputed. Caller holds the lock. */
-void wl_changed_locked(struct tg_workloads *w)
-{
-	uint64_t one = 1;
-
-	w->gen++;
-	if (write(w->event_fd, &one, sizeof(one)) < 0) {
-		/* the counter is saturated: the loop is already woken */
-	}
+	return wl_api_start(&w->k8s);
 }
 
 static void rescan_logs_locked(struct tg_workloads *w)
 {
-	uint64_t now = wl_mono_ns();
+	uint64_t now = tg_mono_ns();
 	int err;
 
 	if (!w->cfg.log_dir || now - w->logs_scanned_ns < LOG_RESCAN_MIN_NS)
@@ -910,13 +668,13 @@ static void rescan_logs_locked(struct tg_workloads *w)
 	if (err && err != w->logs_err && err != -ENOENT)
 		tg_warn("workloads: cannot read %s/pods: %s", w->cfg.log_dir, strerror(-err));
 	w->logs_err = err;
-	w->gen++;
+	w->store.gen++;
 }
 
 /* The pod for @uid: the API's when it knows it, else the log directory's. */
 static const struct wl_pod *find_pod_locked(struct tg_workloads *w, const char *uid, bool rescan)
 {
-	const struct wl_pod *p = wl_pod_table_find(&w->api, uid);
+	const struct wl_pod *p = wl_pod_table_find(&w->store.api, uid);
 
 	if (p)
 		return p;
@@ -945,15 +703,15 @@ void workloads_lookup(struct tg_workloads *w, uint64_t cgroup_id, struct wl_attr
 
 	memset(out, 0, sizeof(*out));
 	out->selected = true;
-	pthread_mutex_lock(&w->lock);
-	if (s->gen == w->gen && s->cgroup_id == cgroup_id)
+	pthread_mutex_lock(&w->store.lock);
+	if (s->gen == w->store.gen && s->cgroup_id == cgroup_id)
 		goto hit;
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->store.lock);
 	/* cgroup_names is the event loop's: no lock needed, and a rescan is bounded */
 	path = w->cgroups ? cgroup_names_lookup(w->cgroups, cgroup_id) : NULL;
 	if (!path || workload_parse_cgroup(path, &info))
 		return;
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->store.lock);
 	memset(s, 0, sizeof(*s));
 	s->cgroup_id = cgroup_id;
 	s->selected = true;
@@ -978,14 +736,14 @@ void workloads_lookup(struct tg_workloads *w, uint64_t cgroup_id, struct wl_attr
 			}
 		}
 	}
-	s->gen = w->gen;	/* after the lookups: a rescan above bumped it */
+	s->gen = w->store.gen;	/* after the lookups: a rescan above bumped it */
 hit:
 	out->pod = s->has_pod ? s->pod : NULL;
 	out->namespace = s->has_pod ? s->ns : NULL;
 	out->container = s->has_container ? s->container : NULL;
 	out->unit = s->has_unit ? s->unit : NULL;
 	out->selected = s->selected;
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->store.lock);
 }
 
 bool workloads_event_selected(struct tg_workloads *w, uint64_t cgroup_id)
@@ -1046,17 +804,12 @@ static uint64_t cgroup_rules(const struct scan *sc, const char *rel)
 	return bits;
 }
 
-static struct scan *scanning;	/* nftw has no user pointer */
-
-static int scan_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int scan_one(const char *path, const struct stat *st, void *arg)
 {
-	struct scan *sc = scanning;
+	struct scan *sc = arg;
 	struct wl_cgroup_info info;
-
 	uint64_t cg_rules;
 
-	if (type != FTW_D)
-		return 0;
 	cg_rules = sc->nov ? cgroup_rules(sc, path + sc->mlen) : 0;
 	if ((workload_parse_cgroup(path + sc->mlen, &info) || !info.pod_uid[0]) && !cg_rules)
 		return 0;
@@ -1179,14 +932,12 @@ static void refresh_skip(struct tg_workloads *w)
 	if (!selecting && !w->nskip && !w->nov && !w->novs)
 		return;
 	if (selecting || w->nov) {
-		pthread_mutex_lock(&w->lock);
+		pthread_mutex_lock(&w->store.lock);
 		sc.ov = w->ov;	/* rules change only on this thread (reload): safe to read unlocked */
 		sc.nov = w->nov;
-		pthread_mutex_unlock(&w->lock);
-		scanning = &sc;
+		pthread_mutex_unlock(&w->store.lock);
 		for (size_t i = 0; i < w->nroots && !sc.nomem; i++)
-			nftw(w->roots[i], scan_one, 16, FTW_PHYS | FTW_MOUNT);
-		scanning = NULL;
+			cgroup_walk(w->roots[i], scan_one, &sc);
 		if (sc.nomem) {
 			if (!w->scan_warned)
 				tg_warn("workloads: more than %d pod cgroups, or out of memory; the set "
@@ -1204,7 +955,7 @@ static void refresh_skip(struct tg_workloads *w)
 		free(sc.v);
 		return;
 	}
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->store.lock);
 	for (size_t i = 0; i < sc.n; i++)
 		if (sc.v[i].uid[0] && !find_pod_locked(w, sc.v[i].uid, false))
 			missing = true;
@@ -1225,7 +976,7 @@ static void refresh_skip(struct tg_workloads *w)
 			w->ov[r].matched++;
 		}
 	}
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->store.lock);
 	free(sc.v);
 	if (n)
 		qsort(want, n, sizeof(*want), cmp_u64);
@@ -1239,7 +990,7 @@ void workloads_refresh(struct tg_workloads *w)
 {
 	uint64_t v;
 
-	while (read(w->event_fd, &v, sizeof(v)) == sizeof(v))
+	while (read(w->store.event_fd, &v, sizeof(v)) == sizeof(v))
 		;
 	while (read(w->timer_fd, &v, sizeof(v)) == sizeof(v))
 		;
@@ -1248,25 +999,14 @@ void workloads_refresh(struct tg_workloads *w)
 
 void workloads_set_skip_map(struct tg_workloads *w, int map_fd)
 {
-	uint64_t key = 0, next, *have = NULL, *grown;
-	size_t n = 0;
+	uint64_t *have;
+	size_t n;
 
 	w->skip_fd = map_fd;
 	if (map_fd < 0)
 		return;
-	/*
-	 * Adopted pins: what a previous agent left is the current state. No
-	 * cgroup has id 0, so it starts the walk at the first key (without the
-	 * NULL key that memory checkers take for a bad pointer).
-	 */
-	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
-		grown = realloc(have, (n + 1) * sizeof(*have));
-		if (!grown)
-			break;
-		have = grown;
-		have[n++] = next;
-		key = next;
-	}
+	/* adopted pins: what a previous agent left is the current state */
+	n = kmaps_u64_keys(map_fd, &have);
 	if (n)
 		qsort(have, n, sizeof(*have), cmp_u64);
 	free(w->skip);
@@ -1281,11 +1021,11 @@ int workloads_set_selector(struct tg_workloads *w, const struct tg_policy *p)
 
 	if (selector_from_policy(p, &next))
 		return -ENOMEM;
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->store.lock);
 	selector_free(&w->cfg.sel);
 	w->cfg.sel = next;
-	w->gen++;
-	pthread_mutex_unlock(&w->lock);
+	w->store.gen++;
+	pthread_mutex_unlock(&w->store.lock);
 	refresh_skip(w);
 	return 0;
 }
@@ -1362,13 +1102,13 @@ int workloads_set_overrides(struct tg_workloads *w, const struct tg_policy *p,
 			ov[r].ncgroups++;
 		}
 	}
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->store.lock);
 	old = w->ov;
 	nold = w->nov;
 	w->ov = ov;
 	w->nov = n;
 	w->ov_rewrite = true;
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->store.lock);
 	override_rules_free(old, nold);
 	refresh_skip(w);
 	return 0;
@@ -1379,23 +1119,21 @@ nomem:
 
 void workloads_set_override_map(struct tg_workloads *w, int map_fd)
 {
-	uint64_t key = 0, next;
-	struct wl_ov_entry *have = NULL, *grown;
-	size_t n = 0;
+	struct wl_ov_entry *have;
+	uint64_t *ids;
+	size_t n;
 
 	w->ov_fd = map_fd;
 	if (map_fd < 0)
 		return;
 	/* adopted pins: every entry is rewritten (or deleted) by the next scan */
-	while (!bpf_map_get_next_key(map_fd, &key, &next)) {
-		grown = realloc(have, (n + 1) * sizeof(*have));
-		if (!grown)
-			break;
-		have = grown;
-		have[n].id = next;
-		have[n++].rule = UINT32_MAX;
-		key = next;
-	}
+	n = kmaps_u64_keys(map_fd, &ids);
+	have = n ? calloc(n, sizeof(*have)) : NULL;
+	if (!have)
+		n = 0;
+	for (size_t i = 0; i < n; i++)
+		have[i] = (struct wl_ov_entry){ .id = ids[i], .rule = UINT32_MAX };
+	free(ids);
 	if (n)
 		qsort(have, n, sizeof(*have), cmp_ov);
 	free(w->ovs);
@@ -1409,21 +1147,21 @@ json_object *workloads_status_json(struct tg_workloads *w)
 {
 	json_object *o = json_object_new_object(), *api = json_object_new_object();
 
-	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->store.lock);
 	json_object_object_add(api, "server", tg_json_string(w->cfg.server));
 	json_object_object_add(api, "node", tg_json_string(w->cfg.node_name ? w->cfg.node_name : ""));
-	json_object_object_add(api, "state", json_object_new_string(wl_api_state_name(w->api_state)));
-	json_object_object_add(api, "pods", json_object_new_int64((int64_t)w->api.n));
-	json_object_object_add(api, "lists", json_object_new_uint64(w->api_lists));
-	json_object_object_add(api, "watch_events", json_object_new_uint64(w->api_watch_events));
-	json_object_object_add(api, "errors", json_object_new_uint64(w->api_errors));
-	json_object_object_add(api, "last_error", w->api_last_error[0] ?
-			       tg_json_string(w->api_last_error) : NULL);
+	json_object_object_add(api, "state", json_object_new_string(wl_api_state_name(w->store.api_state)));
+	json_object_object_add(api, "pods", json_object_new_int64((int64_t)w->store.api.n));
+	json_object_object_add(api, "lists", json_object_new_uint64(w->store.api_lists));
+	json_object_object_add(api, "watch_events", json_object_new_uint64(w->store.api_watch_events));
+	json_object_object_add(api, "errors", json_object_new_uint64(w->store.api_errors));
+	json_object_object_add(api, "last_error", w->store.api_last_error[0] ?
+			       tg_json_string(w->store.api_last_error) : NULL);
 	json_object_object_add(o, "kubernetes_api", api);
 	json_object_object_add(o, "log_dir_pods", json_object_new_int64((int64_t)w->logs.n));
 	json_object_object_add(o, "selector", json_object_new_boolean(!workload_selector_empty(&w->cfg.sel)));
 	json_object_object_add(o, "overrides", overrides_json_locked(w));
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->store.lock);
 	json_object_object_add(o, "unwatched_cgroups", json_object_new_int64((int64_t)w->nskip));
 	json_object_object_add(o, "kernel_filter", json_object_new_boolean(w->skip_fd >= 0));
 	json_object_object_add(o, "events_not_reported", json_object_new_uint64(w->events_unselected));
@@ -1434,21 +1172,17 @@ void workloads_free(struct tg_workloads *w)
 {
 	if (!w)
 		return;
-	wl_api_stop(w);
+	wl_api_stop(&w->k8s);
 	if (w->poll_fd >= 0)
 		close(w->poll_fd);
-	if (w->event_fd >= 0)
-		close(w->event_fd);
 	if (w->timer_fd >= 0)
 		close(w->timer_fd);
-	wl_pod_table_clear(&w->api);
+	pod_store_destroy(&w->store);
 	wl_pod_table_clear(&w->logs);
 	workload_config_free(&w->cfg);
 	free(w->skip);
 	override_rules_free(w->ov, w->nov);
 	free(w->ovs);
 	free(w->cache);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->wake);
 	free(w);
 }

@@ -7,13 +7,14 @@
  *  - a pure parser of cgroup v2 paths (systemd and cgroupfs drivers,
  *    containerd / CRI-O / Docker naming, systemd units);
  *  - a pod table filled from the Kubernetes API (list + watch pods of this
- *    node, on a thread of its own) or, without the API, from the kubelet's
- *    log directory names (/var/log/pods, /var/log/containers);
+ *    node, on a thread of its own: workload_api.h, into a pod store:
+ *    pod_store.h) or, without the API, from the kubelet's log directory
+ *    names (/var/log/pods, /var/log/containers);
  *  - the selector (namespaces, labels) and the set of cgroup ids of pods
  *    outside it, written to a kernel map when the BPF object has one.
  *
- * The event loop only ever takes a mutex held for table updates; all network
- * I/O happens on the API thread.
+ * The event loop only ever takes the pod store's mutex, held for table
+ * updates; all network I/O happens on the API thread.
  */
 #ifndef TLSGUARD_AGENT_WORKLOAD_H
 #define TLSGUARD_AGENT_WORKLOAD_H
@@ -24,12 +25,9 @@
 
 #include <json-c/json.h>
 
+#include "pod_store.h"
 #include "policy.h"
 #include "tlsguard/dest.h"
-
-#define WL_UID_MAX	40		/* 36-character UUID + NUL, rounded */
-#define WL_CID_MAX	72		/* 64 hex + NUL, rounded */
-#define WL_NAME_MAX	256		/* pod, container, unit names (DNS-1123: 253) */
 
 #define WL_DEFAULT_SA_DIR	"/var/run/secrets/kubernetes.io/serviceaccount"
 #define WL_DEFAULT_LOG_DIR	"/var/log"
@@ -67,63 +65,6 @@ int workload_parse_cgroup(const char *path, struct wl_cgroup_info *out);
 
 const char *workload_runtime_name(int runtime);
 const char *workload_qos_name(int qos);
-
-/* ---- pods ---------------------------------------------------------------- */
-
-struct wl_container {
-	char id[WL_CID_MAX];		/* runtime's id, without the "containerd://" scheme */
-	char *name;
-};
-
-struct wl_pod {
-	char uid[WL_UID_MAX];
-	char *name;
-	char *namespace;
-	struct tg_label *labels;	/* key/value; NULL when not known (log-dir fallback) */
-	size_t nlabels;
-	bool labels_known;		/* from the API (an empty set is still known) */
-	struct wl_container *containers;
-	size_t ncontainers;
-};
-
-struct wl_pod_table {
-	struct wl_pod *v;
-	size_t n, cap;
-};
-
-void wl_pod_free(struct wl_pod *p);
-void wl_pod_table_clear(struct wl_pod_table *t);
-struct wl_pod *wl_pod_table_find(const struct wl_pod_table *t, const char *uid);
-/* Insert or replace by uid; takes ownership of *p (moved, then zeroed). */
-int wl_pod_table_put(struct wl_pod_table *t, struct wl_pod *p);
-/* 1 when removed, 0 when absent. */
-int wl_pod_table_del(struct wl_pod_table *t, const char *uid);
-
-/* A v1 Pod object → wl_pod. 0, -EINVAL (no metadata.uid/name/namespace), -ENOMEM. */
-int workload_pod_from_json(json_object *pod, struct wl_pod *out);
-
-/*
- * A PodList body: replaces @t with its items. @rv (size WL_RV_MAX) receives
- * metadata.resourceVersion, @cont metadata.continue ("" on the last page).
- * With @append, items are added to @t (pages after the first).
- */
-#define WL_RV_MAX 128
-int workload_apply_podlist(struct wl_pod_table *t, const char *body, size_t len, bool append,
-			   char rv[WL_RV_MAX], char *cont, size_t contlen);
-
-enum wl_watch_result {
-	WL_WATCH_CHANGED = 0,		/* table changed */
-	WL_WATCH_UNCHANGED,		/* BOOKMARK, or an object not for us */
-	WL_WATCH_GONE,			/* ERROR 410: resourceVersion too old, re-list */
-	WL_WATCH_ERROR,			/* ERROR with another status, or garbage: re-list */
-};
-
-/*
- * One line of a watch stream ({"type":..., "object":...}); updates @t and
- * @rv. Returns enum wl_watch_result, or -ENOMEM.
- */
-int workload_apply_watch_event(struct wl_pod_table *t, const char *line, size_t len,
-			       char rv[WL_RV_MAX]);
 
 /*
  * /var/log/pods/<namespace>_<name>_<uid>/<container>/ and

@@ -3,7 +3,7 @@
  * The Kubernetes API client of the workload module: list the pods of this
  * node, then watch them from the list's resourceVersion, the way client-go's
  * reflector does. One thread, blocking libcurl; the event loop only sees the
- * pod table change under the module's mutex and an eventfd.
+ * pod store (pod_store.h) change, under its mutex, through its eventfd.
  *
  *   GET /api/v1/pods?fieldSelector=spec.nodeName%3D<node>&limit=500[&continue=...]
  *   GET /api/v1/pods?fieldSelector=...&watch=1&resourceVersion=<rv>
@@ -25,8 +25,10 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "log.h"
-#include "workload_int.h"
+#include "pod_store.h"
+#include "workload_api.h"
 
 #define LIST_PAGE		500
 #define LIST_MAX_BYTES		(256u << 20)	/* a page of 500 pods is a few MiB */
@@ -81,61 +83,40 @@ static int buf_add(struct buf *b, const char *data, size_t n)
 	return 0;
 }
 
-static bool stopping(struct tg_workloads *w)
+static bool stopping(struct wl_api *w)
 {
-	return __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
+	return pod_store_stopping(w->store);
 }
 
-static void set_state(struct tg_workloads *w, int state)
+static void set_state(struct wl_api *w, int state)
 {
-	pthread_mutex_lock(&w->lock);
-	w->api_state = state;
-	pthread_mutex_unlock(&w->lock);
+	pod_store_set_state(w->store, state);
 }
 
 /* Log an error once per distinct message; status shows the last one. */
-static void __attribute__((format(printf, 2, 3))) api_error(struct tg_workloads *w, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) api_error(struct wl_api *w, const char *fmt, ...)
 {
-	char msg[sizeof(w->api_last_error)];
-	bool repeat;
+	char msg[WL_API_ERROR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&w->lock);
-	repeat = !strcmp(msg, w->api_last_error);
-	snprintf(w->api_last_error, sizeof(w->api_last_error), "%s", msg);
-	w->api_errors++;
-	pthread_mutex_unlock(&w->lock);
-	if (!repeat)
+	if (!pod_store_api_error(w->store, msg))
 		tg_warn("workloads: Kubernetes API %s: %s (retrying; pods are attributed from "
 			"%s/pods meanwhile)", w->cfg.server, msg, w->cfg.log_dir ? w->cfg.log_dir : "-");
 }
 
-static void api_ok(struct tg_workloads *w)
+static void api_ok(struct wl_api *w)
 {
-	bool was_failing;
-
-	pthread_mutex_lock(&w->lock);
-	was_failing = w->api_last_error[0];
-	w->api_last_error[0] = '\0';
-	pthread_mutex_unlock(&w->lock);
-	if (was_failing)
+	if (pod_store_api_ok(w->store))
 		tg_info("workloads: Kubernetes API %s reachable again", w->cfg.server);
 }
 
 /* Sleep up to @secs, or until asked to stop. */
-static void nap(struct tg_workloads *w, int secs)
+static void nap(struct wl_api *w, int secs)
 {
-	struct timespec until;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += secs;
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&w->lock);
+	pod_store_nap(w->store, secs);
 }
 
 static int read_token(const char *path, char **out)
@@ -181,7 +162,7 @@ struct req {
  * One GET. Returns 0 when the transfer completed (any HTTP status, in
  * r->status), -EINTR when stopped, -EIO on transport errors (r->errbuf).
  */
-static int get(struct tg_workloads *w, CURL *h, const char *url, long timeout_s,
+static int get(struct wl_api *w, CURL *h, const char *url, long timeout_s,
 	       curl_write_callback write_cb, void *write_ctx, struct req *r)
 {
 	struct curl_slist *hdrs = NULL, *grown;
@@ -250,7 +231,7 @@ static int get(struct tg_workloads *w, CURL *h, const char *url, long timeout_s,
 	return 0;
 }
 
-static char *pods_url(struct tg_workloads *w, CURL *h, const char *extra)
+static char *pods_url(struct wl_api *w, CURL *h, const char *extra)
 {
 	char *sel, *node = curl_easy_escape(h, w->cfg.node_name, 0), *url = NULL;
 
@@ -278,7 +259,7 @@ static void status_message(const char *body, size_t n, char *out, size_t len)
 	json_object_put(o);
 }
 
-static void http_error(struct tg_workloads *w, const char *what, long status, const struct buf *body)
+static void http_error(struct wl_api *w, const char *what, long status, const struct buf *body)
 {
 	char msg[160];
 
@@ -296,10 +277,12 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *ctx)
 }
 
 /* List every page into a new table, then swap it in. 0, -EINTR or -EIO (logged). */
-static int list_pods(struct tg_workloads *w, CURL *h, char rv[WL_RV_MAX])
+static int list_pods(struct wl_api *w, CURL *h, char rv[WL_RV_MAX])
 {
 	struct wl_pod_table next = { 0 };
 	char cont[4096] = "", page_rv[WL_RV_MAX] = "";
+	uint64_t lists;
+	size_t npods;
 	struct req r;
 	int err = 0;
 
@@ -346,21 +329,16 @@ static int list_pods(struct tg_workloads *w, CURL *h, char rv[WL_RV_MAX])
 		rv[0] = '\0';
 		return err == -EINTR ? err : -EIO;
 	}
-	pthread_mutex_lock(&w->lock);
-	wl_pod_table_clear(&w->api);
-	w->api = next;
-	w->api_lists++;
-	wl_changed_locked(w);
-	if (w->api_lists == 1)
-		tg_info("workloads: %zu pod(s) on node %s from the Kubernetes API %s", w->api.n,
+	npods = pod_store_replace(w->store, &next, &lists);
+	if (lists == 1)
+		tg_info("workloads: %zu pod(s) on node %s from the Kubernetes API %s", npods,
 			w->cfg.node_name, w->cfg.server);
-	pthread_mutex_unlock(&w->lock);
 	api_ok(w);
 	return 0;
 }
 
 struct watch_ctx {
-	struct tg_workloads *w;
+	struct wl_api *w;
 	CURL *h;
 	struct buf line;		/* the event being received; a non-200 body */
 	char *rv;
@@ -392,12 +370,7 @@ static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
 		i++;
 		if (!c->line.n)
 			continue;
-		pthread_mutex_lock(&c->w->lock);
-		r = workload_apply_watch_event(&c->w->api, c->line.p, c->line.n, c->rv);
-		c->w->api_watch_events++;
-		if (r == WL_WATCH_CHANGED)
-			wl_changed_locked(c->w);
-		pthread_mutex_unlock(&c->w->lock);
+		r = pod_store_apply_watch_event(c->w->store, c->line.p, c->line.n, c->rv);
 		if (r != WL_WATCH_CHANGED && r != WL_WATCH_UNCHANGED) {
 			c->result = r == WL_WATCH_GONE ? r : WL_WATCH_ERROR;
 			return 0;	/* stop reading, the line kept for the message */
@@ -412,10 +385,10 @@ static size_t on_watch_data(char *data, size_t size, size_t nmemb, void *arg)
  * failure. Returns 0 (ended normally: watch again), WL_WATCH_GONE (re-list),
  * -EIO (logged: back off), -EINTR.
  */
-static int watch_pods(struct tg_workloads *w, CURL *h, char rv[WL_RV_MAX])
+static int watch_pods(struct wl_api *w, CURL *h, char rv[WL_RV_MAX])
 {
 	struct watch_ctx c = { .w = w, .h = h, .rv = rv, .line = { .max = LINE_MAX_BYTES } };
-	int timeout = 300 + (int)(wl_mono_ns() % 300);	/* spread reconnects, as client-go does */
+	int timeout = 300 + (int)(tg_mono_ns() % 300);	/* spread reconnects, as client-go does */
 	char extra[WL_RV_MAX + 128], *url;
 	struct req r;
 	int err;
@@ -449,7 +422,7 @@ static int watch_pods(struct tg_workloads *w, CURL *h, char rv[WL_RV_MAX])
 
 static void *api_main(void *arg)
 {
-	struct tg_workloads *w = arg;
+	struct wl_api *w = arg;
 	char rv[WL_RV_MAX] = "";
 	int backoff = BACKOFF_MIN_S;
 	bool need_list = true;
@@ -478,12 +451,12 @@ static void *api_main(void *arg)
 			backoff = BACKOFF_MIN_S;
 		}
 		set_state(w, WL_API_WATCHING);
-		started = wl_mono_ns();
+		started = tg_mono_ns();
 		err = watch_pods(w, h, rv);
 		if (err == -EINTR)
 			break;
 		/* a server that ends every watch at once must not make us spin */
-		if (!err && wl_mono_ns() - started < 1000000000ULL)
+		if (!err && tg_mono_ns() - started < 1000000000ULL)
 			nap(w, BACKOFF_MIN_S);
 		if (err == WL_WATCH_GONE || !rv[0]) {
 			need_list = true;	/* history compacted: start over from a list */
@@ -500,7 +473,7 @@ static void *api_main(void *arg)
 	return NULL;
 }
 
-int wl_api_start(struct tg_workloads *w)
+int wl_api_start(struct wl_api *w)
 {
 	int err;
 
@@ -511,26 +484,23 @@ int wl_api_start(struct tg_workloads *w)
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
-	w->api_state = WL_API_LISTING;
+	w->store->api_state = WL_API_LISTING;	/* no thread yet: no lock needed */
 	err = -pthread_create(&w->thread, NULL, api_main, w);
 	if (err) {
 		curl_global_cleanup();
 		return err;
 	}
-	w->thread_started = true;
+	w->started = true;
 	tg_debug("workloads: watching pods of node %s at %s", w->cfg.node_name, w->cfg.server);
 	return 0;
 }
 
-void wl_api_stop(struct tg_workloads *w)
+void wl_api_stop(struct wl_api *w)
 {
-	if (!w->thread_started)
+	if (!w->started)
 		return;
-	pthread_mutex_lock(&w->lock);
-	__atomic_store_n(&w->stop, true, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&w->wake);
-	pthread_mutex_unlock(&w->lock);
+	pod_store_request_stop(w->store);
 	pthread_join(w->thread, NULL);
-	w->thread_started = false;
+	w->started = false;
 	curl_global_cleanup();
 }

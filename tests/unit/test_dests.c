@@ -318,10 +318,66 @@ static void test_bound_one_more_is_refused(void **state)
 	policy_free(q);
 }
 
+/* The lowest free file descriptor: a builder that opened or kept one would move it. */
+static int lowest_free_fd(void)
+{
+	int fd = dup(0);
+
+	assert_true(fd >= 0);
+	close(fd);
+	return fd;
+}
+
+static bool same_tables(const struct tg_dest_table *a, const struct tg_dest_table *b)
+{
+	if (a->n != b->n || a->nclasses != b->nclasses ||
+	    memcmp(a->classes, b->classes, sizeof(a->classes)) ||
+	    memcmp(a->class_names, b->class_names, sizeof(a->class_names)))
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (memcmp(&a->v[i].key, &b->v[i].key, sizeof(a->v[i].key)) ||
+		    memcmp(&a->v[i].val, &b->v[i].val, sizeof(a->v[i].val)) || a->v[i].name != b->v[i].name)
+			return false;
+	return true;
+}
+
+/*
+ * dests_build() is plain data in, plain data out: the same inputs give the
+ * same table, the previous table it reads is left as it was, and it touches
+ * no file descriptor (the maps are written by dests_apply() only).
+ */
+static void test_build_is_pure(void **state)
+{
+	struct tg_policy *p = load("destinations:\n"
+				   "  - {name: a, cidrs: [\"10.0.0.0/8\"], ports: [443]}\n"
+				   "  - {name: b, cidrs: [\"2001:db8::/32\"], mode: enforce}\n"
+				   "exceptions:\n  - cidrs: [\"10.1.2.3/32\"]\n");
+	struct tg_dest_table prev, prev_copy, t1, t2;
+	int fd = lowest_free_fd();
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &prev, NULL, 0), 0);
+	prev_copy = prev;
+	prev_copy.v = malloc(prev.n * sizeof(prev.v[0]));
+	assert_non_null(prev_copy.v);
+	memcpy(prev_copy.v, prev.v, prev.n * sizeof(prev.v[0]));
+	assert_int_equal(dests_build(p, -1, NULL, &prev, &t1, NULL, 0), 0);
+	assert_int_equal(dests_build(p, -1, NULL, &prev, &t2, NULL, 0), 0);
+	assert_true(same_tables(&t1, &t2));
+	assert_true(same_tables(&prev, &prev_copy));
+	assert_true(same_tables(&prev, &t1));	/* nothing changed: the same ids, the same entries */
+	assert_int_equal(lowest_free_fd(), fd);
+	free(prev_copy.v);
+	dests_free(&prev);
+	dests_free(&t1);
+	dests_free(&t2);
+	policy_free(p);
+}
+
 /* ---- dests_apply on real maps: a 4-entry trie ---------------------------------- */
 
 struct maps {
 	int dests, classes;
+	struct tg_kmaps km;		/* the two, as the agent passes them */
 };
 
 static bool make_maps(struct maps *m, unsigned int max_dests)
@@ -338,6 +394,9 @@ static bool make_maps(struct maps *m, unsigned int max_dests)
 	m->classes = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_classes", sizeof(uint32_t),
 				    sizeof(struct tg_class), TG_MAX_CLASSES, NULL);
 	assert_true(m->dests >= 0 && m->classes >= 0);
+	kmaps_none(&m->km);
+	m->km.dests = m->dests;
+	m->km.classes = m->classes;
 	return true;
 }
 
@@ -372,9 +431,12 @@ static void table_of(struct tg_dest_table *t, const int *last, size_t n)
 static void map_contents(int fd, char *out, size_t len)
 {
 	struct tg_dest_table t;
+	struct tg_kmaps km;
 	size_t at = 0;
 
-	assert_int_equal(dests_read_map(fd, &t), 0);
+	kmaps_none(&km);
+	km.dests = fd;
+	assert_int_equal(dests_read_map(&km, &t), 0);
 	out[0] = '\0';
 	for (size_t i = 0; i < t.n; i++)
 		at += snprintf(out + at, len - at, "%s%d", i ? "," : "", t.v[i].key.addr[15]);
@@ -392,9 +454,9 @@ static void test_apply_when_both_policies_do_not_fit(void **state)
 		skip();	/* creating BPF maps needs root (and bpf(2), which qemu-user lacks) */
 	table_of(&old, a, 3);
 	table_of(&next, b, 3);
-	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
+	assert_int_equal(dests_apply(&m.km, NULL, &old), 0);
 	/* 3 + 2 new entries > 4: the dropped ones make room first */
-	assert_int_equal(dests_apply(m.dests, m.classes, &old, &next), 0);
+	assert_int_equal(dests_apply(&m.km, &old, &next), 0);
 	map_contents(m.dests, got, sizeof(got));
 	assert_string_equal(got, "3,4,5");
 	dests_free(&old);
@@ -414,8 +476,8 @@ static void test_failed_apply_puts_the_old_policy_back(void **state)
 	table_of(&old, a, 2);
 	table_of(&next, b, 3);
 	next.v[2].key.prefixlen = 200;	/* the kernel refuses it (EINVAL) after .7 went in */
-	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
-	assert_int_equal(dests_apply(m.dests, m.classes, &old, &next), -EINVAL);
+	assert_int_equal(dests_apply(&m.km, NULL, &old), 0);
+	assert_int_equal(dests_apply(&m.km, &old, &next), -EINVAL);
 	map_contents(m.dests, got, sizeof(got));
 	assert_string_equal(got, "1,2");
 	dests_free(&old);
@@ -497,8 +559,8 @@ static void test_apply_in_slices(void **state)
 		skip();
 	table_of(&old, a, 4);
 	table_of(&next, b, 5);
-	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
-	dests_apply_begin(&ap, m.dests, m.classes, &old, &next);
+	assert_int_equal(dests_apply(&m.km, NULL, &old), 0);
+	dests_apply_begin(&ap, &m.km, &old, &next);
 	while ((ret = dests_apply_step(&ap, 1)) > 0) {
 		assert_true(steps < 5);
 		map_contents(m.dests, got, sizeof(got));
@@ -512,8 +574,8 @@ static void test_apply_in_slices(void **state)
 	close_maps(&m);
 	/* a trie too small for both, in slices too: the leaving entries first, then the rest */
 	assert_true(make_maps(&m, 5));
-	assert_int_equal(dests_apply(m.dests, m.classes, NULL, &old), 0);
-	dests_apply_begin(&ap, m.dests, m.classes, &old, &next);
+	assert_int_equal(dests_apply(&m.km, NULL, &old), 0);
+	dests_apply_begin(&ap, &m.km, &old, &next);
 	while ((ret = dests_apply_step(&ap, 1)) > 0)
 		;
 	assert_int_equal(ret, 0);
@@ -528,6 +590,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classes_and_prefixes),
+		cmocka_unit_test(test_build_is_pure),
 		cmocka_unit_test(test_mode_override_wins),
 		cmocka_unit_test(test_exception_wins_over_same_prefix),
 		cmocka_unit_test(test_resolved_hosts_become_entries_with_names),

@@ -24,6 +24,7 @@
 #include "describe.h"
 #include "dests.h"
 #include "handshake.h"
+#include "handshake_policy.h"
 #include "policy.h"
 #include "tlsguard/names.h"
 #include "tlsguard/preface.h"
@@ -541,6 +542,7 @@ static void test_names_follow_kept_class_ids(void **state)
 	struct tg_policy *p2 = load_policy("destinations:\n  - {name: b, hosts: [b.example]}\n");
 	struct tg_dest_table t1, t2;
 	int names, sipkey, proxies;
+	struct tg_kmaps km;
 
 	if (geteuid() != 0)
 		skip();	/* creating BPF maps needs root */
@@ -553,20 +555,22 @@ static void test_names_follow_kept_class_ids(void **state)
 	if (names == -ENOSYS)
 		skip();	/* qemu-user (make ARCH=arm64 cross-test) implements no bpf(2) */
 	assert_true(names >= 0 && sipkey >= 0 && proxies >= 0);
-	handshake_set_maps(names, sipkey, proxies);
+	kmaps_none(&km);
+	km.names = names;
+	km.sipkey = sipkey;
+	km.proxies = proxies;
 
 	assert_int_equal(dests_build(p1, -1, NULL, NULL, &t1, NULL, 0), 0);
-	assert_int_equal(handshake_sync_names(p1, &t1), 0);
+	assert_int_equal(handshake_sync_names(&km, p1, &t1), 0);
 	assert_int_equal(name_class(names, sipkey, "a.example"), 1);
 	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
 
 	assert_int_equal(dests_build(p2, -1, NULL, &t1, &t2, NULL, 0), 0);
 	assert_string_equal(dests_class_name(&t2, 2), "b");
-	assert_int_equal(handshake_sync_names(p2, &t2), 0);
+	assert_int_equal(handshake_sync_names(&km, p2, &t2), 0);
 	assert_int_equal(name_class(names, sipkey, "b.example"), 2);
 	assert_int_equal(name_class(names, sipkey, "a.example"), -1);	/* gone with its class */
 
-	handshake_set_maps(-1, -1, -1);
 	close(names);
 	close(sipkey);
 	close(proxies);
@@ -574,6 +578,89 @@ static void test_names_follow_kept_class_ids(void **state)
 	dests_free(&t2);
 	policy_free(p1);
 	policy_free(p2);
+}
+
+/*
+ * The names map's entries are built without the kernel: every host under its
+ * class id and once as TG_NAME_ANY_CLASS, a wildcard flagged, sorted, the
+ * same for the same key and another for another key.
+ */
+static void test_names_build_is_plain_data(void **state)
+{
+	struct tg_policy *p = load_policy("destinations:\n"
+					  "  - {name: a, hosts: [a.example, \"*.w.example\"]}\n"
+					  "  - {name: b, hosts: [b.example]}\n");
+	struct tg_sipkey k1 = { .k0 = 1, .k1 = 2 }, k2 = { .k0 = 3, .k1 = 4 };
+	struct tg_name_set s1, s2, s3;
+	struct tg_name_key any = { .class_id = TG_NAME_ANY_CLASS };
+	struct tg_dest_table t;
+	int i;
+
+	assert_int_equal(dests_build(p, -1, NULL, NULL, &t, NULL, 0), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k1, &s1), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k1, &s2), 0);
+	assert_int_equal(handshake_names_build(p, &t, &k2, &s3), 0);
+	/* each name under its class and as TG_NAME_ANY_CLASS */
+	assert_int_equal(s1.n, 6);
+	assert_int_equal(s2.n, s1.n);
+	assert_memory_equal(s1.k, s2.k, s1.n * sizeof(s1.k[0]));
+	assert_memory_equal(s1.v, s2.v, s1.n * sizeof(s1.v[0]));
+	for (size_t j = 1; j < s1.n; j++)
+		assert_true(memcmp(&s1.k[j - 1], &s1.k[j], sizeof(s1.k[0])) < 0);
+	any.hash = handshake_name_hash(&k1, "a.example", 9);
+	i = name_set_find(&s1, &any);
+	assert_true(i >= 0);
+	assert_int_equal(s1.v[i].class_id, 1);
+	any.hash = handshake_name_hash(&k1, "B.example", 9);	/* hashed lower-cased */
+	i = name_set_find(&s1, &any);
+	assert_true(i >= 0);
+	assert_int_equal(s1.v[i].class_id, 2);
+	any.hash = handshake_name_hash(&k1, ".w.example", 10);
+	any.flags = TG_NAME_WILDCARD;
+	assert_true(name_set_find(&s1, &any) >= 0);
+	assert_true(name_set_find(&s3, &any) < 0);	/* another key, other hashes */
+	name_set_free(&s1);
+	name_set_free(&s2);
+	name_set_free(&s3);
+	dests_free(&t);
+	policy_free(p);
+}
+
+/*
+ * The proxies map keys, built without the kernel: an address is itself, a
+ * host name has what the host table resolved, a name it does not know none.
+ */
+static void test_proxies_build_is_plain_data(void **state)
+{
+	struct tg_policy *p = load_policy("proxies: [\"proxy.corp:3128\", \"10.0.0.1:8080\", "
+					  "\"[2001:db8::1]:3128\", \"unknown.corp:80\"]\n"
+					  "destinations:\n  - {name: a, cidrs: [10.9.0.0/16]}\n");
+	struct tg_proxy_key keys[TG_MAX_PROXIES];
+	uint8_t v4[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
+	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	uint8_t corp[16] = { [10] = 0xff, [11] = 0xff, [12] = 192, [13] = 0, [14] = 2, [15] = 7 };
+	struct tg_hosts h;
+
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.lock, NULL);
+	h.n = 1;
+	h.v = calloc(1, sizeof(*h.v));
+	assert_non_null(h.v);
+	h.v[0].name = "proxy.corp";
+	memcpy(h.v[0].addrs.addrs[0], corp, 16);
+	h.v[0].addrs.naddrs = 1;
+
+	assert_int_equal(handshake_proxies_build(p, NULL, keys), 2);	/* no table: the addresses */
+	assert_memory_equal(keys[0].addr, v4, 16);
+	assert_int_equal(keys[0].port, 8080);
+	assert_memory_equal(keys[1].addr, v6, 16);
+	assert_int_equal(keys[1].port, 3128);
+	assert_int_equal(handshake_proxies_build(p, &h, keys), 3);
+	assert_memory_equal(keys[0].addr, corp, 16);
+	assert_int_equal(keys[0].port, 3128);
+	free(h.v);
+	pthread_mutex_destroy(&h.lock);
+	policy_free(p);
 }
 
 /* Proxy targets: the kernel reads host text as inet_aton() and inet_pton() do. */
@@ -675,6 +762,8 @@ int main(void)
 		cmocka_unit_test(test_describe_flows),
 		cmocka_unit_test(test_tls_json),
 		cmocka_unit_test(test_names_follow_kept_class_ids),
+		cmocka_unit_test(test_names_build_is_plain_data),
+		cmocka_unit_test(test_proxies_build_is_plain_data),
 	};
 
 	return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
