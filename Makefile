@@ -33,7 +33,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib
+PKGS		:= libbpf json-c yaml-0.1 libcurl openssl zlib libdeflate
 WARN		:= -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 # agent/ in layers (docs/architecture.md); headers are found by name in each.
 AGENT_DIRS	:= agent/lib agent/kernel agent/policy agent/events agent/sinks agent/workloads \
@@ -42,7 +42,7 @@ AGENT_INC	:= -iquote agent $(addprefix -iquote ,$(AGENT_DIRS))
 CFLAGS_COMMON	:= -std=gnu11 -g $(WARN) $(LAYOUT_DEFS) -Iinclude $(AGENT_INC) -iquote $(BUILD) -DTLSGUARD_VERSION='"$(VERSION)"' -DTG_TEST_DATA='"$(CURDIR)/tests/unit/data"' \
 		   $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 CFLAGS		?= -O2
-LDLIBS		:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz) -lelf -lz -lresolv -lpthread
+LDLIBS		:= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lcurl -lssl -lcrypto -lz -ldeflate) -lelf -lz -lresolv -lpthread
 SANFLAGS	:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror $(LAYOUT_DEFS) -Iinclude -Ibpf \
@@ -68,7 +68,7 @@ all: $(BUILD)/tlsguard
 # ---- dependencies ---------------------------------------------------------
 # Debian packages the build and the tests need; installed only when missing.
 DEB_BUILD_DEPS	:= clang llvm gcc make pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev \
-		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev \
+		   libssl-dev libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev libdeflate-dev \
 		   linux-libc-dev
 DEB_TEST_DEPS	:= iproute2 curl openssl procps psmisc python3 libclang-rt-14-dev valgrind passwd util-linux dnsmasq-base python3-yaml lintian postgresql mariadb-server mariadb-client tinyproxy prometheus \
 		   podman runc debootstrap samba smbclient tcpdump python3-requests

@@ -20,7 +20,7 @@
 CROSS_DEB_ARCH	:= $(if $(filter arm64,$(ARCH)),arm64,amd64)
 CROSS_DEB_DEPS	:= crossbuild-essential-$(CROSS_DEB_ARCH) qemu-user \
 		   $(addsuffix :$(CROSS_DEB_ARCH),libbpf-dev libelf-dev zlib1g-dev libssl-dev \
-		   libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev)
+		   libyaml-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev libdeflate-dev)
 QEMU_USER	:= $(if $(filter arm64,$(ARCH)),qemu-aarch64,qemu-x86_64)
 CROSS_UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OBJ)/unit/%,$(UNIT_SRCS))
 

@@ -70,7 +70,7 @@ void ai_batch_reset(struct tg_ai_batch *b);
 
 /* ---- gzip ------------------------------------------------------------------ */
 
-/* gzip (RFC 1952) of @in at zlib @level (-1: default). *out malloc'd. */
+/* gzip (RFC 1952) of @in at compression @level (libdeflate: 0..12; -1: 6). *out malloc'd. */
 int ai_gzip(const void *in, size_t len, int level, uint8_t **out, size_t *outlen);
 
 /* Inverse of ai_gzip(); -EFBIG when the result would exceed @max_out. -EBADMSG on bad data. */

@@ -115,7 +115,7 @@ tools = {"clang", "llvm", "gcc", "make", "pkg-config", "bpftool", "cc", "binutil
 dev = sorted(p for p in rpk if p in tools or p.endswith("-dev"))
 if dev:
     bad(f"rootfs stage installs build tools {dev}")
-for p in ("libbpf1", "libelf1", "libjson-c5", "libyaml-0-2", "libcurl4", "libssl3", "zlib1g"):
+for p in ("libbpf1", "libelf1", "libjson-c5", "libyaml-0-2", "libcurl4", "libssl3", "zlib1g", "libdeflate0"):
     if p not in rpk:
         bad(f"rootfs stage does not install {p}")
 extra = sorted(p for p in rpk if not re.match(r"lib", p) and p not in ("zlib1g", "ca-certificates"))
