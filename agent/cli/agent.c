@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "cli/cli.h"
+#include "commands.h"
 #include "control.h"
 #include "loader.h"
 #include "log.h"

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/render.h"
+#include "commands.h"
 #include "control.h"
 #include "escape.h"
 #include "log.h"

@@ -2,7 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "loader.h"
 #include "mounts.h"
 

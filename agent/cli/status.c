@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/render.h"
+#include "commands.h"
 #include "control.h"
 #include "escape.h"
 #include "log.h"

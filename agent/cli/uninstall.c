@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "loader.h"
 #include "log.h"
 #include "mounts.h"

@@ -20,7 +20,7 @@
 #include "agent_ai.h"
 #include "agent_state.h"
 #include "cgroup.h"
-#include "cli/cli.h"
+#include "commands.h"
 #include "dests.h"
 #include "enforcer.h"
 #include "escape.h"
