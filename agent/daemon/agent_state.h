@@ -21,19 +21,13 @@
 #include "dnslearn.h"
 #include "hosts.h"
 #include "loader.h"
+#include "loop.h"
 #include "metrics.h"
 #include "policy.h"
 #include "reload.h"
 #include "tlsguard/counters.h"
 
 #define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
-
-/* One fd in the epoll loop and who handles it. */
-struct tg_watch {
-	int fd;
-	void (*handle)(void *ctx, uint32_t events);
-	void *ctx;
-};
 
 struct tg_tally {
 	char key[320];
@@ -79,13 +73,14 @@ struct agent {
 	struct tg_ringread *rb;		/* ringread.h: advanced only after the journal commit */
 	struct tg_control control;
 	struct tg_metrics metrics;
-	int epfd, sigfd;
-	struct tg_watch w_signal, w_ring, w_hosts, w_config, w_reload;
+	struct tg_loop loop;		/* loop.h: epoll, the signalfd, the once-a-second tick */
+	struct tg_tick housekeeping_tick;
+	struct tg_watch w_ring, w_hosts, w_config, w_reload;
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
 	uint64_t fail_open_seen;	/* fail-open passes already reported */
 	uint64_t untracked_seen[2];	/* untracked connects (flow cap, storage) already reported */
-	struct timespec last_housekeeping;
+	struct timespec last_housekeeping;	/* CLOCK_MONOTONIC of the last tick */
 	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
 	bool stop;
 	struct timespec started_mono;
@@ -105,10 +100,6 @@ struct agent {
 	uint64_t event_id_run, event_id_next;	/* agent events' event_id (agent_ai.c) */
 	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
 };
-
-/* Register/unregister an fd with the agent's epoll loop. */
-int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events);
-void agent_unwatch(struct agent *a, struct tg_watch *w);
 
 /* Kernel counters summed over CPUs. */
 int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX]);

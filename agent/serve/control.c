@@ -13,10 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_state.h"
 #include "control.h"
 #include "log.h"
-#include "status.h"
 
 struct tg_control_client {
 	struct tg_watch watch;
@@ -35,7 +33,7 @@ static void client_free(struct tg_control_client *cl)
 {
 	if (!cl)
 		return;
-	agent_unwatch(cl->ctl->agent, &cl->watch);
+	tg_loop_remove(cl->ctl->loop, &cl->watch);
 	close(cl->watch.fd);
 	free(cl->out);
 	free(cl->type);
@@ -106,11 +104,8 @@ static bool queue_line(struct tg_control_client *cl, const char *line)
 
 static void update_interest(struct tg_control_client *cl)
 {
-	struct epoll_event ev = { .data.ptr = &cl->watch };
-
-	ev.events = (cl->have_request ? 0 : EPOLLIN) | EPOLLRDHUP |
-		    (cl->out_len > cl->out_off ? EPOLLOUT : 0);
-	epoll_ctl(cl->ctl->agent->epfd, EPOLL_CTL_MOD, cl->watch.fd, &ev);
+	tg_loop_modify(cl->ctl->loop, &cl->watch, (cl->have_request ? 0 : EPOLLIN) | EPOLLRDHUP |
+						  (cl->out_len > cl->out_off ? EPOLLOUT : 0));
 }
 
 static void reply_error(struct tg_control_client *cl, const char *msg)
@@ -132,7 +127,7 @@ static void reply_status(struct tg_control_client *cl)
 
 	json_object_object_add(o, "v", json_object_new_int(TG_CONTROL_VERSION));
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	json_object_object_add(o, "status", status_build_json(cl->ctl->agent));
+	json_object_object_add(o, "status", cl->ctl->status_fn(cl->ctl->status_arg));
 	if (!queue_line(cl, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)))
 		tg_warn("control: status reply too large for the client buffer");
 	json_object_put(o);
@@ -225,7 +220,6 @@ static bool drain(struct tg_control_client *cl)
 static void on_client(void *ctx, uint32_t events)
 {
 	struct tg_control_client *cl = ctx;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &cl->watch };
 	bool gone = false;
 
 	if (cl->draining) {
@@ -250,7 +244,7 @@ static void on_client(void *ctx, uint32_t events)
 		if (drain(cl))
 			client_remove(cl->ctl, cl);
 		else
-			epoll_ctl(cl->ctl->agent->epfd, EPOLL_CTL_MOD, cl->watch.fd, &ev);
+			tg_loop_modify(cl->ctl->loop, &cl->watch, EPOLLIN | EPOLLRDHUP);
 		return;
 	}
 	update_interest(cl);
@@ -319,7 +313,7 @@ static void on_listen(void *ctx, uint32_t events)
 	cl->ctl = c;
 	cl->accepted = time(NULL);
 	cl->watch = (struct tg_watch){ .fd = fd, .handle = on_client, .ctx = cl };
-	if (agent_watch(c->agent, &cl->watch, EPOLLIN | EPOLLRDHUP)) {
+	if (tg_loop_add(c->loop, &cl->watch, EPOLLIN | EPOLLRDHUP)) {
 		close(fd);
 		free(cl);
 		return;
@@ -358,14 +352,16 @@ static int make_parent_dir(const char *path)
 	return 0;
 }
 
-int control_open(struct tg_control *c, struct agent *a, const char *path, const char *group)
+int control_open(struct tg_control *c, struct tg_loop *loop, const char *path, const char *group,
+		 tg_control_status_fn *status_fn, void *arg)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct tg_watch *w;
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	c->agent = a;
+	c->loop = loop;
+	c->status_fn = status_fn;
+	c->status_arg = arg;
 	c->listen_fd = -1;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		tg_err("control socket path too long: %s", path);
@@ -377,9 +373,7 @@ int control_open(struct tg_control *c, struct agent *a, const char *path, const 
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	strcpy(addr.sun_path, path);
 	c->recent = calloc(TG_RECENT_EVENTS, sizeof(char *));
-	w = calloc(1, sizeof(*w));
-	c->listen_watch = w;
-	if (!c->recent || !w)
+	if (!c->recent)
 		return -ENOMEM;
 	err = make_parent_dir(path);
 	if (err) {
@@ -400,8 +394,8 @@ int control_open(struct tg_control *c, struct agent *a, const char *path, const 
 		tg_err("cannot listen on %s: %s", path, strerror(-err));
 		return err;
 	}
-	*w = (struct tg_watch){ .fd = c->listen_fd, .handle = on_listen, .ctx = c };
-	return agent_watch(a, w, EPOLLIN);
+	c->listen_watch = (struct tg_watch){ .fd = c->listen_fd, .handle = on_listen, .ctx = c };
+	return tg_loop_add(loop, &c->listen_watch, EPOLLIN);
 }
 
 void control_close(struct tg_control *c)
@@ -421,8 +415,6 @@ void control_close(struct tg_control *c)
 		free(c->recent[i]);
 	free(c->recent);
 	c->recent = NULL;
-	free(c->listen_watch);
-	c->listen_watch = NULL;
 }
 
 void control_publish_event(struct tg_control *c, json_object *ev)

@@ -15,15 +15,20 @@
 #include <json-c/json.h>
 
 #include "control_proto.h"
+#include "loop.h"
 
 #define TG_CONTROL_OUT_MAX		(8u << 20)	/* pending bytes per client */
 #define TG_CONTROL_MAX_CLIENTS		64
 
-struct agent;
 struct tg_control_client;
 
+/* The status object of a "status" request (the caller owns it), NULL: out of memory. */
+typedef json_object *tg_control_status_fn(void *arg);
+
 struct tg_control {
-	struct agent *agent;
+	struct tg_loop *loop;
+	tg_control_status_fn *status_fn;
+	void *status_arg;
 	char path[108];
 	int listen_fd;
 	gid_t group;			/* (gid_t)-1: root only */
@@ -32,11 +37,15 @@ struct tg_control {
 	char **recent;			/* ring of event JSON lines */
 	size_t recent_head, recent_n;
 	uint64_t refused_peers, bad_requests, follower_drops;
-	void *listen_watch;
+	struct tg_watch listen_watch;
 };
 
-/* Create the socket (and its directory, 0755). 0 or -errno, logged. */
-int control_open(struct tg_control *c, struct agent *a, const char *path, const char *group);
+/*
+ * Create the socket (and its directory, 0755) and watch it in @loop; a
+ * "status" request is answered with status_fn(arg). 0 or -errno, logged.
+ */
+int control_open(struct tg_control *c, struct tg_loop *loop, const char *path, const char *group,
+		 tg_control_status_fn *status_fn, void *arg);
 void control_close(struct tg_control *c);
 
 /* Keep the event for `events` and stream it to matching followers. */
