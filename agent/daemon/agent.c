@@ -319,8 +319,8 @@ static void tally_keys(struct agent *a, const struct tg_event_keys *k)
 	char *f[4], port[8];
 
 	snprintf(port, sizeof(port), "%u", k->port);
-	status_tally_fields(a, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
-			    tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
+	tally_fields(&a->top, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
+		     tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
 	for (int i = 0; i < 4; i++)
 		free(f[i]);
 }
@@ -388,7 +388,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	agent_ai_stamp(a, obj, data, size);	/* event_id: the same when the record is read again */
-	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
+	tally_event(&a->top, obj);	/* before protection: tallies group by clear names */
 	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
 	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
 	json_object_put(obj);
@@ -1289,26 +1289,16 @@ static int start_workloads(struct agent *a)
 	return tg_loop_add(&a->loop, &a->w_workloads, EPOLLIN);
 }
 
-static json_object *control_status(void *arg)
-{
-	return status_build_json(arg);
-}
-
-static int metrics_text(void *arg, char **out, size_t *len)
-{
-	return status_build_metrics(arg, out, len);
-}
-
 static int open_control(struct agent *a)
 {
 	const char *path = a->opts->socket_path ? a->opts->socket_path :
 			   a->policy->control_socket ? a->policy->control_socket : TG_DEFAULT_SOCKET;
 	int err = control_open(&a->control, &a->loop, path, a->policy->control_group,
-			       control_status, a);
+			       agent_status_json, a);
 
 	if (err)
 		return err;
-	return metrics_open(&a->metrics, &a->loop, a->policy->metrics_listen, metrics_text, a);
+	return metrics_open(&a->metrics, &a->loop, a->policy->metrics_listen, agent_metrics_text, a);
 }
 
 static void cleanup(struct agent *a)

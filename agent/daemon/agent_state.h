@@ -25,27 +25,13 @@
 #include "metrics.h"
 #include "policy.h"
 #include "reload.h"
+#include "status.h"
+#include "tally.h"
 #include "tlsguard/counters.h"
-
-#define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
-
-struct tg_tally {
-	char key[320];
-	uint64_t count;
-};
 
 struct tg_sink_ai;
 struct tg_keyring;
 struct tg_fieldcrypt;
-
-struct tg_sink_stats {
-	const char *name;
-	bool ok;
-	uint64_t sent, failed, queued, spooled;
-	uint64_t pending;		/* written to the buffer, not yet flushed */
-	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
-	char last_error[256];
-};
 
 struct tg_ringread;
 
@@ -98,8 +84,15 @@ struct agent {
 	bool ai_protect_logged;
 	bool ai_reporting_loss;		/* the event being emitted reports App Insights losses */
 	uint64_t event_id_run, event_id_next;	/* agent events' event_id (agent_ai.c) */
-	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
+	struct tg_top top;		/* tally.h: status "top" */
 };
+
+/*
+ * The status JSON and the /metrics text of agent @arg (agent_status.c: a
+ * struct tg_status_view filled from it), for control_open and metrics_open.
+ */
+json_object *agent_status_json(void *arg);
+int agent_metrics_text(void *arg, char **out, size_t *len);
 
 /* Kernel counters summed over CPUs. */
 int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX]);
