@@ -302,29 +302,6 @@ static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
 	}
 }
 
-/* A tally key part as json-c would hold it: valid UTF-8 (*fixed: to free). */
-static const char *tally_text(const char *s, char **fixed)
-{
-	size_t n;
-
-	*fixed = NULL;
-	if (!s || tg_utf8_valid(s, strlen(s)))
-		return s;
-	*fixed = tg_utf8_repair(s, strlen(s), &n);
-	return *fixed ? *fixed : "?";
-}
-
-static void tally_keys(struct agent *a, const struct tg_event_keys *k)
-{
-	char *f[4], port[8];
-
-	snprintf(port, sizeof(port), "%u", k->port);
-	tally_fields(&a->top, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
-		     tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
-	for (int i = 0; i < 4; i++)
-		free(f[i]);
-}
-
 /*
  * No field protection: the line is written straight from the record
  * (events_line), the same bytes a json-c object would print; an object is
@@ -344,7 +321,7 @@ static int write_event_line(struct agent *a, const struct tg_event *ev, const vo
 		a->events_write_failed++;
 		return 0;
 	}
-	tally_keys(a, &keys);
+	tally_event_keys(&a->top, &keys);
 	if (a->ai || a->control.nclients) {
 		obj = events_to_json(&a->ev_ctx, ev);
 		if (obj) {

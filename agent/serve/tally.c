@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "events.h"
 #include "tally.h"
 
 static void tally(struct tg_tally *t, const char *key)
@@ -57,6 +58,29 @@ void tally_event(struct tg_top *t, json_object *ev)
 	tally_fields(t, type, get2(ev, "workload", "cgroup"), get2(ev, "workload", "comm"),
 		     get2(ev, "destination", "class"), get2(ev, "destination", "name"),
 		     get2(ev, "destination", "ip"), get2(ev, "destination", "port"));
+}
+
+/* A key part as json-c would hold it: valid UTF-8 (*fixed: to free). */
+static const char *tally_text(const char *s, char **fixed)
+{
+	size_t n;
+
+	*fixed = NULL;
+	if (!s || tg_utf8_valid(s, strlen(s)))
+		return s;
+	*fixed = tg_utf8_repair(s, strlen(s), &n);
+	return *fixed ? *fixed : "?";
+}
+
+void tally_event_keys(struct tg_top *t, const struct tg_event_keys *k)
+{
+	char *f[4], port[8];
+
+	snprintf(port, sizeof(port), "%u", k->port);
+	tally_fields(t, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
+		     tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
+	for (int i = 0; i < 4; i++)
+		free(f[i]);
 }
 
 static int tally_cmp(const void *x, const void *y)

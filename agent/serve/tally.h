@@ -14,6 +14,8 @@
 #define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
 #define TG_TOP_SHOWN 5			/* entries status shows of each */
 
+struct tg_event_keys;
+
 struct tg_tally {
 	char key[320];
 	uint64_t count;
@@ -28,6 +30,9 @@ void tally_event(struct tg_top *t, json_object *ev);
 /* The same from the event's fields (UTF-8 already; NULL: absent), without an object. */
 void tally_fields(struct tg_top *t, const char *type, const char *cg, const char *comm,
 		  const char *cls, const char *name, const char *ip, const char *port);
+
+/* The same from an event line's keys (events.h), made valid UTF-8 as json-c would. */
+void tally_event_keys(struct tg_top *t, const struct tg_event_keys *k);
 
 /*
  * The TG_TOP_SHOWN most counted keys of @t (TG_TOP_MAX entries), most first

@@ -17,6 +17,8 @@
 #include "control.h"
 #include "dests.h"
 #include "dnslearn.h"
+#include "escape.h"
+#include "events.h"
 #include "handoff.h"
 #include "loader.h"
 #include "policy.h"
@@ -306,6 +308,24 @@ static void test_tally_bounded_top_five(void **state)
 	assert_int_equal(found, 1);
 }
 
+/* An event line's keys are tallied as the object's fields would be: valid UTF-8. */
+static void test_tally_event_keys(void **state)
+{
+	struct tg_event_keys k = { .type = "plaintext", .cgroup = "/cg", .comm = "py\xff", .cls = "db",
+				   .ip = "10.0.0.9", .port = 5432 };
+
+	memset(&top, 0, sizeof(top));
+	tally_event_keys(&top, &k);
+	tally_event_keys(&top, &k);
+	assert_int_equal(top.workloads[0].count, 2);
+	assert_true(tg_utf8_valid(top.workloads[0].key, strlen(top.workloads[0].key)));
+	assert_int_equal(strncmp(top.workloads[0].key, "/cg (py", 7), 0);
+	assert_string_equal(top.destinations[0].key, "db 10.0.0.9:5432");
+	k.type = "tls";
+	tally_event_keys(&top, &k);
+	assert_int_equal(top.workloads[0].count, 2);
+}
+
 /* Every sample line has a family announced by HELP and TYPE before it; promtool agrees. */
 static void test_prometheus_text(void **state)
 {
@@ -412,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_status_degraded_and_mode_from_cli),
 		cmocka_unit_test(test_tally_counts_violations),
 		cmocka_unit_test(test_tally_bounded_top_five),
+		cmocka_unit_test(test_tally_event_keys),
 		cmocka_unit_test(test_prometheus_text),
 		cmocka_unit_test(test_appinsights_sink),
 	};
