@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Every suite against the sanitizer build, in order: unit, bpf, integration,
+# Every suite against the sanitizer build, in order: lint (include layers), unit, bpf, integration,
 # fuzz (a short libFuzzer run of every parser of untrusted bytes).
 #
 #   tests/run-all.sh SANDIR
@@ -50,6 +50,8 @@ run_suite()
 	fi
 }
 
+# the include rules of docs/architecture.md (no build needed)
+run_suite lint "$here/lint/layers.sh"
 run_suite unit "$here/run-suite.sh" unit "$sandir"/unit/*
 run_suite bpf "$here/run-suite.sh" bpf "$sandir"/bpftest/*
 run_suite integration "$here/integration/run.sh" "$sandir"

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
-#include "control.h"
+#include "control_proto.h"
 #include "log.h"
 
 static const char *hint(int err)
@@ -26,13 +26,9 @@ static const char *hint(int err)
 	}
 }
 
-json_object *client_new_request(const char *cmd)
+bool client_format_ok(const char *fmt)
 {
-	json_object *req = json_object_new_object();
-
-	json_object_object_add(req, "v", json_object_new_int(TG_CONTROL_VERSION));
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	return req;
+	return !strcmp(fmt, "text") || !strcmp(fmt, "json");
 }
 
 FILE *client_request(const char *socket_path, json_object *req)

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* The CLI side of the control socket (see control.h for the protocol). */
+/* The CLI side of the control socket (control_proto.h is the protocol). */
 #ifndef TLSGUARD_CLI_CLIENT_H
 #define TLSGUARD_CLI_CLIENT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
 
-/* {"v": TG_CONTROL_VERSION, "cmd": CMD}: add the command's fields, then send. */
-json_object *client_new_request(const char *cmd);
+/* Is @fmt an output format of status and events (text or json)? */
+bool client_format_ok(const char *fmt);
 
 /*
  * Connect and send one request. Returns a stream to read the answer lines

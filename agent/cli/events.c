@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* tlsguard events: the agent's recent events, then (--follow) live ones. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/render.h"
-#include "control.h"
+#include "cmdline.h"
+#include "commands.h"
+#include "control_proto.h"
 #include "escape.h"
 #include "log.h"
 
@@ -63,6 +63,35 @@ static void usage(FILE *out)
 		TG_RECENT_EVENTS, TG_DEFAULT_SOCKET);
 }
 
+struct events_args {
+	const char *socket_path, *fmt, *type, *workload;
+	bool follow;
+};
+
+static int events_opt(int c, char *arg, void *ctx)
+{
+	struct events_args *a = ctx;
+
+	switch (c) {
+	case 's':
+		a->socket_path = arg;
+		break;
+	case 'f':
+		a->follow = true;
+		break;
+	case 't':
+		a->type = arg;
+		break;
+	case 'w':
+		a->workload = arg;
+		break;
+	case 'o':
+		a->fmt = arg;
+		break;
+	}
+	return 0;
+}
+
 int cmd_events(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -74,48 +103,25 @@ int cmd_events(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket_path = TG_DEFAULT_SOCKET, *fmt = "text", *type = NULL, *workload = NULL;
-	int c, bad = 0, follow = 0;
+	struct events_args a = { .socket_path = TG_DEFAULT_SOCKET, .fmt = "text" };
 	json_object *req, *ev;
+	int ret, bad = 0;
 	FILE *f;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:ft:w:o:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'f':
-			follow = 1;
-			break;
-		case 't':
-			type = optarg;
-			break;
-		case 'w':
-			workload = optarg;
-			break;
-		case 'o':
-			fmt = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return TG_EXIT_OK;
-		default:
-			usage(stderr);
-			return TG_EXIT_USAGE;
-		}
-	}
-	if (optind < argc || (strcmp(fmt, "text") && strcmp(fmt, "json"))) {
+	ret = tg_cmdline_parse(argc, argv, "s:ft:w:o:h", longopts, usage, false, events_opt, &a);
+	if (ret != TG_CMDLINE_GO)
+		return ret;
+	if (!client_format_ok(a.fmt)) {
 		usage(stderr);
 		return TG_EXIT_USAGE;
 	}
-	req = client_new_request("events");
-	json_object_object_add(req, "follow", json_object_new_boolean(follow));
-	if (type)
-		json_object_object_add(req, "type", json_object_new_string(type));
-	if (workload)
-		json_object_object_add(req, "workload", json_object_new_string(workload));
-	f = client_request(socket_path, req);
+	req = control_request_new(TG_CONTROL_REQ_EVENTS);
+	json_object_object_add(req, TG_CONTROL_FIELD_FOLLOW, json_object_new_boolean(a.follow));
+	if (a.type)
+		json_object_object_add(req, TG_CONTROL_FIELD_TYPE, json_object_new_string(a.type));
+	if (a.workload)
+		json_object_object_add(req, TG_CONTROL_FIELD_WORKLOAD, json_object_new_string(a.workload));
+	f = client_request(a.socket_path, req);
 	json_object_put(req);
 	if (!f)
 		return TG_EXIT_FAIL;
@@ -129,7 +135,7 @@ int cmd_events(int argc, char **argv)
 			fclose(f);
 			return TG_EXIT_FAIL;
 		}
-		if (!strcmp(fmt, "json")) {
+		if (!strcmp(a.fmt, "json")) {
 			tg_json_strings_safe(ev);	/* no raw control character: escape.h */
 			printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
 								     JSON_C_TO_STRING_NOSLASHESCAPE));

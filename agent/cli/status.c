@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* tlsguard status: what the agent is doing, for people (-o text) and programs (-o json). */
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/render.h"
-#include "control.h"
+#include "cmdline.h"
+#include "commands.h"
+#include "control_proto.h"
 #include "escape.h"
 #include "log.h"
 
@@ -275,6 +275,29 @@ static void usage(FILE *out)
 		TG_DEFAULT_SOCKET);
 }
 
+struct status_args {
+	const char *socket_path, *fmt;
+	bool check;
+};
+
+static int status_opt(int c, char *arg, void *ctx)
+{
+	struct status_args *a = ctx;
+
+	switch (c) {
+	case 's':
+		a->socket_path = arg;
+		break;
+	case 'o':
+		a->fmt = arg;
+		break;
+	case 'c':
+		a->check = true;
+		break;
+	}
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -284,36 +307,22 @@ int cmd_status(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket_path = TG_DEFAULT_SOCKET, *fmt = "text";
+	struct status_args a = { .socket_path = TG_DEFAULT_SOCKET, .fmt = "text" };
+	const char *socket_path;
 	json_object *req, *resp, *status;
-	int c, bad, do_check = 0, ret = TG_EXIT_FAIL;
+	int bad, ret;
 	FILE *f;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:o:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'o':
-			fmt = optarg;
-			break;
-		case 'c':
-			do_check = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return TG_EXIT_OK;
-		default:
-			usage(stderr);
-			return TG_EXIT_USAGE;
-		}
-	}
-	if (optind < argc || (strcmp(fmt, "text") && strcmp(fmt, "json"))) {
+	ret = tg_cmdline_parse(argc, argv, "s:o:h", longopts, usage, false, status_opt, &a);
+	if (ret != TG_CMDLINE_GO)
+		return ret;
+	if (!client_format_ok(a.fmt)) {
 		usage(stderr);
 		return TG_EXIT_USAGE;
 	}
-	req = client_new_request("status");
+	socket_path = a.socket_path;
+	ret = TG_EXIT_FAIL;
+	req = control_request_new(TG_CONTROL_REQ_STATUS);
 	f = client_request(socket_path, req);
 	json_object_put(req);
 	if (!f)
@@ -330,13 +339,13 @@ int cmd_status(int argc, char **argv)
 		return TG_EXIT_FAIL;
 	}
 	/* names workloads chose and errors servers sent, escaped either way (escape.h) */
-	if (!do_check && !strcmp(fmt, "json")) {
+	if (!a.check && !strcmp(a.fmt, "json")) {
 		tg_json_strings_safe(status);
 		ret = printf("%s\n", json_object_to_json_string_ext(status, JSON_C_TO_STRING_PRETTY |
 								    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0;
 	} else if (tg_json_strings_to_text(status)) {
 		tg_err("out of memory");
-	} else if (do_check) {
+	} else if (a.check) {
 		ret = check(status);
 	} else {
 		status_render_text(stdout, status, isatty(STDOUT_FILENO));

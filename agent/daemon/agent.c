@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +19,8 @@
 #include "agent_ai.h"
 #include "agent_state.h"
 #include "cgroup.h"
-#include "cli/cli.h"
 #include "clock.h"
+#include "commands.h"
 #include "dests.h"
 #include "enforcer.h"
 #include "escape.h"
@@ -288,29 +287,6 @@ static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
 	}
 }
 
-/* A tally key part as json-c would hold it: valid UTF-8 (*fixed: to free). */
-static const char *tally_text(const char *s, char **fixed)
-{
-	size_t n;
-
-	*fixed = NULL;
-	if (!s || tg_utf8_valid(s, strlen(s)))
-		return s;
-	*fixed = tg_utf8_repair(s, strlen(s), &n);
-	return *fixed ? *fixed : "?";
-}
-
-static void tally_keys(struct agent *a, const struct tg_event_keys *k)
-{
-	char *f[4], port[8];
-
-	snprintf(port, sizeof(port), "%u", k->port);
-	status_tally_fields(a, k->type, tally_text(k->cgroup, &f[0]), tally_text(k->comm, &f[1]),
-			    tally_text(k->cls, &f[2]), tally_text(k->name, &f[3]), k->ip, port);
-	for (int i = 0; i < 4; i++)
-		free(f[i]);
-}
-
 /*
  * No field protection: the line is written straight from the record
  * (events_line), the same bytes a json-c object would print; an object is
@@ -330,7 +306,7 @@ static int write_event_line(struct agent *a, const struct tg_event *ev, const vo
 		a->events_write_failed++;
 		return 0;
 	}
-	tally_keys(a, &keys);
+	tally_event_keys(&a->top, &keys);
 	if (a->ai || a->control.nclients) {
 		obj = events_to_json(&a->ev_ctx, ev);
 		if (obj) {
@@ -374,7 +350,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	agent_ai_stamp(a, obj, data, size);	/* event_id: the same when the record is read again */
-	status_tally_event(a, obj);	/* before protection: tallies group by clear names */
+	tally_event(&a->top, obj);	/* before protection: tallies group by clear names */
 	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
 	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
 	json_object_put(obj);
@@ -583,10 +559,10 @@ static void swap_hosts(struct agent *a, struct tg_hosts *next)
 	struct tg_hosts *old = a->hosts;
 	int err;
 
-	agent_unwatch(a, &a->w_hosts);
+	tg_loop_remove(&a->loop, &a->w_hosts);
 	a->hosts = next;
 	a->w_hosts.fd = next->event_fd;
-	err = agent_watch(a, &a->w_hosts, EPOLLIN);
+	err = tg_loop_add(&a->loop, &a->w_hosts, EPOLLIN);
 	if (!err)
 		err = hosts_start(next);
 	if (err)
@@ -714,29 +690,14 @@ static void on_reload(void *ctx, uint32_t events)
 	reload_step(a);
 }
 
-int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-
-	return epoll_ctl(a->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
-}
-
-void agent_unwatch(struct agent *a, struct tg_watch *w)
-{
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, w->fd, NULL);
-}
-
-static void on_signal(void *ctx, uint32_t events)
+static void on_signal(void *ctx, int signo)
 {
 	struct agent *a = ctx;
-	struct signalfd_siginfo si;
 
-	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			request_reload(a, true);
-		else
-			a->stop = true;
-	}
+	if (signo == SIGHUP)
+		request_reload(a, true);
+	else
+		a->stop = true;
 }
 
 static void dns_read_done(struct agent *a, int n);
@@ -814,7 +775,7 @@ static int watch_config(struct agent *a)
 		return 0;
 	}
 	a->w_config = (struct tg_watch){ .fd = a->inotify_fd, .handle = on_config_change, .ctx = a };
-	return agent_watch(a, &a->w_config, EPOLLIN);
+	return tg_loop_add(&a->loop, &a->w_config, EPOLLIN);
 }
 
 /* Enforce verdicts the kernel let through under fail_mode open, reported once. */
@@ -884,7 +845,7 @@ static int open_old_ring(struct agent *a)
 	}
 	a->w_old_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->old_rb),
 					   .handle = on_old_ring, .ctx = a };
-	return agent_watch(a, &a->w_old_ring, EPOLLIN);
+	return tg_loop_add(&a->loop, &a->w_old_ring, EPOLLIN);
 }
 
 static void close_old_ring(struct agent *a)
@@ -893,7 +854,7 @@ static void close_old_ring(struct agent *a)
 		return;
 	ring_buffer__consume(a->old_rb);	/* its last findings */
 	file_sink_flush(a);
-	agent_unwatch(a, &a->w_old_ring);
+	tg_loop_remove(&a->loop, &a->w_old_ring);
 	ring_buffer__free(a->old_rb);
 	a->old_rb = NULL;
 }
@@ -979,17 +940,14 @@ static void upgrade_tick(struct agent *a)
 	emit_agent_event_with(a, "upgrade_done", msg, "upgrade", upgrade_json(a, from, err ? NULL : old));
 }
 
-/* Once a second: report events the kernel could not hand over (ring buffer full). */
-static void housekeeping(struct agent *a)
+/* Once a second (the loop's tick): report events the kernel could not hand over (ring buffer full). */
+static void housekeeping(void *ctx)
 {
+	struct agent *a = ctx;
 	uint64_t counters[TG_CNT__MAX];
-	struct timespec now;
 	char msg[160];
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec == a->last_housekeeping.tv_sec)
-		return;
-	a->last_housekeeping = now;
+	clock_gettime(CLOCK_MONOTONIC, &a->last_housekeeping);
 	control_sweep(&a->control);
 	write_config(a);	/* the heartbeat */
 	if (notify_watchdog(NULL))
@@ -1047,55 +1005,45 @@ static int setup_loop(struct agent *a)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->sigfd < 0 || a->epfd < 0)
-		return -errno;
-	a->w_signal = (struct tg_watch){ .fd = a->sigfd, .handle = on_signal, .ctx = a };
+	err = tg_loop_open(&a->loop);
+	if (err)
+		return err;
+	a->housekeeping_tick = (struct tg_tick){ .period_ms = 1000, .fn = housekeeping, .ctx = a };
+	tg_loop_add_tick(&a->loop, &a->housekeeping_tick);
 	a->w_ring = (struct tg_watch){ .fd = ringread_fd(a->rb), .handle = on_ring, .ctx = a };
 	a->w_hosts = (struct tg_watch){ .fd = a->hosts->event_fd, .handle = on_hosts, .ctx = a };
 	a->w_reload = (struct tg_watch){ .fd = a->reload.efd, .handle = on_reload, .ctx = a };
-	err = agent_watch(a, &a->w_signal, EPOLLIN);
+	err = tg_loop_signals(&a->loop, &mask, on_signal, a);
 	if (!err)
-		err = agent_watch(a, &a->w_ring, EPOLLIN);
+		err = tg_loop_add(&a->loop, &a->w_ring, EPOLLIN);
 	if (!err)
 		err = open_old_ring(a);
 	if (!err)
-		err = agent_watch(a, &a->w_hosts, EPOLLIN);
+		err = tg_loop_add(&a->loop, &a->w_hosts, EPOLLIN);
 	if (!err)
-		err = agent_watch(a, &a->w_reload, EPOLLIN);
+		err = tg_loop_add(&a->loop, &a->w_reload, EPOLLIN);
 	a->w_dns = (struct tg_watch){ .fd = dnslearn_fd(a->dns), .handle = on_dns, .ctx = a };
 	if (!err)
-		err = agent_watch(a, &a->w_dns, EPOLLIN);
+		err = tg_loop_add(&a->loop, &a->w_dns, EPOLLIN);
 	return err;
 }
 
 static int run_loop(struct agent *a)
 {
-	struct epoll_event evs[16];
-
 	while (!a->stop) {
 		/*
 		 * wake at least once a second to time out idle control clients;
 		 * between the slices of a reload's apply, take only what is ready
 		 */
-		int n = epoll_wait(a->epfd, evs, 16, a->reload.applying ? 0 : 1000);
+		int n = tg_loop_dispatch(&a->loop, a->reload.applying ? 0 : 1000);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n; i++) {
-			struct tg_watch *w = evs[i].data.ptr;
-
-			w->handle(w->ctx, evs[i].events);
-		}
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return n;
 		if (a->reload.applying)
 			reload_step(a);
-		housekeeping(a);
+		tg_loop_run_ticks(&a->loop);	/* housekeeping() */
 	}
 	/* a reload half in the maps is finished: stopping leaves one policy behind */
 	while (a->reload.applying)
@@ -1248,18 +1196,19 @@ static int start_workloads(struct agent *a)
 	if (err)
 		return err;
 	a->w_workloads = (struct tg_watch){ .fd = workloads_event_fd(w), .handle = on_workloads, .ctx = a };
-	return agent_watch(a, &a->w_workloads, EPOLLIN);
+	return tg_loop_add(&a->loop, &a->w_workloads, EPOLLIN);
 }
 
 static int open_control(struct agent *a)
 {
 	const char *path = a->opts->socket_path ? a->opts->socket_path :
 			   a->policy->control_socket ? a->policy->control_socket : TG_DEFAULT_SOCKET;
-	int err = control_open(&a->control, a, path, a->policy->control_group);
+	int err = control_open(&a->control, &a->loop, path, a->policy->control_group,
+			       agent_status_json, a);
 
 	if (err)
 		return err;
-	return metrics_open(&a->metrics, a, a->policy->metrics_listen);
+	return metrics_open(&a->metrics, &a->loop, a->policy->metrics_listen, agent_metrics_text, a);
 }
 
 static void cleanup(struct agent *a)
@@ -1289,10 +1238,7 @@ static void cleanup(struct agent *a)
 		free(a->cg_paths[i]);
 	free(a->cg_paths);
 	policy_free(a->policy);
-	if (a->sigfd >= 0)
-		close(a->sigfd);
-	if (a->epfd >= 0)
-		close(a->epfd);
+	tg_loop_close(&a->loop);
 }
 
 /*
@@ -1337,7 +1283,7 @@ static int check_kernel(void)
 
 int agent_run(const struct tg_agent_opts *opts)
 {
-	struct agent a = { .opts = opts, .epfd = -1, .sigfd = -1,
+	struct agent a = { .opts = opts, .loop = { .epfd = -1, .sigfd = -1 },
 			   .handoff = { .old_events_fd = -1, .old_counters_fd = -1,
 					.old_flows_fd = -1, .old_census_fd = -1 } };
 	int ret = TG_EXIT_FAIL, err;

@@ -17,7 +17,7 @@ struct tg_agent_opts {
 	const char *socket_path;	/* --socket, overrides control.socket */
 };
 
-/* Runs until SIGINT/SIGTERM. Returns a process exit code (cli.h). */
+/* Runs until SIGINT/SIGTERM. Returns a process exit code (commands.h). */
 int agent_run(const struct tg_agent_opts *opts);
 
 #endif /* TLSGUARD_AGENT_AGENT_H */

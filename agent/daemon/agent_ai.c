@@ -134,7 +134,7 @@ int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 		return ret == -ENOMEM || ret == -EIO ? ret : -EINVAL;
 	}
 	a->w_ai = (struct tg_watch){ .fd = sink_ai_notify_fd(a->ai), .handle = on_ai_notify, .ctx = a };
-	ret = agent_watch(a, &a->w_ai, EPOLLIN);
+	ret = tg_loop_add(&a->loop, &a->w_ai, EPOLLIN);
 	if (!ret)
 		ret = sink_ai_start(a->ai);
 	if (ret) {

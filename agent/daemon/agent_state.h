@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "agent.h"
 #include "control.h"
 #include "dests.h"
 #include "enforcer.h"
@@ -21,37 +20,19 @@
 #include "dnslearn.h"
 #include "hosts.h"
 #include "loader.h"
+#include "loop.h"
 #include "metrics.h"
 #include "policy.h"
 #include "reload.h"
+#include "status.h"
+#include "tally.h"
 #include "tlsguard/counters.h"
 
-#define TG_TOP_MAX 64			/* distinct workloads/destinations tallied */
-
-/* One fd in the epoll loop and who handles it. */
-struct tg_watch {
-	int fd;
-	void (*handle)(void *ctx, uint32_t events);
-	void *ctx;
-};
-
-struct tg_tally {
-	char key[320];
-	uint64_t count;
-};
+struct tg_agent_opts;	/* agent.h: the command line, which agent.c owns */
 
 struct tg_sink_ai;
 struct tg_keyring;
 struct tg_fieldcrypt;
-
-struct tg_sink_stats {
-	const char *name;
-	bool ok;
-	uint64_t sent, failed, queued, spooled;
-	uint64_t pending;		/* written to the buffer, not yet flushed */
-	int64_t last_success_ns;	/* CLOCK_REALTIME, 0 = never */
-	char last_error[256];
-};
 
 struct tg_ringread;
 
@@ -79,13 +60,14 @@ struct agent {
 	struct tg_ringread *rb;		/* ringread.h: advanced only after the journal commit */
 	struct tg_control control;
 	struct tg_metrics metrics;
-	int epfd, sigfd;
-	struct tg_watch w_signal, w_ring, w_hosts, w_config, w_reload;
+	struct tg_loop loop;		/* loop.h: epoll, the signalfd, the once-a-second tick */
+	struct tg_tick housekeeping_tick;
+	struct tg_watch w_ring, w_hosts, w_config, w_reload;
 	int inotify_fd;			/* watches the policy file's directory, -1: none */
 	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
 	uint64_t fail_open_seen;	/* fail-open passes already reported */
 	uint64_t untracked_seen[2];	/* untracked connects (flow cap, storage) already reported */
-	struct timespec last_housekeeping;
+	struct timespec last_housekeeping;	/* CLOCK_MONOTONIC of the last tick */
 	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
 	bool stop;
 	struct timespec started_mono;
@@ -103,12 +85,15 @@ struct agent {
 	bool ai_protect_logged;
 	bool ai_reporting_loss;		/* the event being emitted reports App Insights losses */
 	uint64_t event_id_run, event_id_next;	/* agent events' event_id (agent_ai.c) */
-	struct tg_tally top_workloads[TG_TOP_MAX], top_destinations[TG_TOP_MAX];
+	struct tg_top top;		/* tally.h: status "top" */
 };
 
-/* Register/unregister an fd with the agent's epoll loop. */
-int agent_watch(struct agent *a, struct tg_watch *w, uint32_t events);
-void agent_unwatch(struct agent *a, struct tg_watch *w);
+/*
+ * The status JSON and the /metrics text of agent @arg (agent_status.c: a
+ * struct tg_status_view filled from it), for control_open and metrics_open.
+ */
+json_object *agent_status_json(void *arg);
+int agent_metrics_text(void *arg, char **out, size_t *len);
 
 /* Kernel counters summed over CPUs. */
 int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX]);

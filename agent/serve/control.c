@@ -13,10 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_state.h"
 #include "control.h"
 #include "log.h"
-#include "status.h"
 
 struct tg_control_client {
 	struct tg_watch watch;
@@ -35,7 +33,7 @@ static void client_free(struct tg_control_client *cl)
 {
 	if (!cl)
 		return;
-	agent_unwatch(cl->ctl->agent, &cl->watch);
+	tg_loop_remove(cl->ctl->loop, &cl->watch);
 	close(cl->watch.fd);
 	free(cl->out);
 	free(cl->type);
@@ -106,11 +104,8 @@ static bool queue_line(struct tg_control_client *cl, const char *line)
 
 static void update_interest(struct tg_control_client *cl)
 {
-	struct epoll_event ev = { .data.ptr = &cl->watch };
-
-	ev.events = (cl->have_request ? 0 : EPOLLIN) | EPOLLRDHUP |
-		    (cl->out_len > cl->out_off ? EPOLLOUT : 0);
-	epoll_ctl(cl->ctl->agent->epfd, EPOLL_CTL_MOD, cl->watch.fd, &ev);
+	tg_loop_modify(cl->ctl->loop, &cl->watch, (cl->have_request ? 0 : EPOLLIN) | EPOLLRDHUP |
+						  (cl->out_len > cl->out_off ? EPOLLOUT : 0));
 }
 
 static void reply_error(struct tg_control_client *cl, const char *msg)
@@ -132,92 +127,11 @@ static void reply_status(struct tg_control_client *cl)
 
 	json_object_object_add(o, "v", json_object_new_int(TG_CONTROL_VERSION));
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	json_object_object_add(o, "status", status_build_json(cl->ctl->agent));
+	json_object_object_add(o, "status", cl->ctl->status_fn(cl->ctl->status_arg));
 	if (!queue_line(cl, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)))
 		tg_warn("control: status reply too large for the client buffer");
 	json_object_put(o);
 	cl->close_after_flush = true;
-}
-
-static const char *opt_string(json_object *req, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static bool only_space(const char *p, const char *end)
-{
-	for (; p < end; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\r')
-			return false;
-	return true;
-}
-
-void control_request_free(struct tg_control_request *r)
-{
-	free(r->type);
-	free(r->workload);
-	r->type = r->workload = NULL;
-}
-
-int control_parse_request(const char *line, size_t len, struct tg_control_request *out,
-			  const char **err)
-{
-	struct json_tokener *tok = json_tokener_new();
-	json_object *req = NULL, *v, *cmd, *follow;
-	const char *name, *type, *workload;
-	int ret = -EINVAL;
-
-	memset(out, 0, sizeof(*out));
-	*err = "request is not a JSON object";
-	if (!tok)
-		return -ENOMEM;
-	if (len <= INT32_MAX)
-		req = json_tokener_parse_ex(tok, line, (int)len);
-	/* trailing bytes after the object, or an unfinished one, are not a request */
-	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
-	    !only_space(line + json_tokener_get_parse_end(tok), line + len) ||
-	    !json_object_is_type(req, json_type_object))
-		goto out;
-	if (!json_object_object_get_ex(req, "v", &v) || !json_object_is_type(v, json_type_int) ||
-	    json_object_get_int(v) != TG_CONTROL_VERSION) {
-		*err = "unsupported protocol version (this agent speaks v1)";
-		goto out;
-	}
-	if (!json_object_object_get_ex(req, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string)) {
-		*err = "missing \"cmd\"";
-		goto out;
-	}
-	name = json_object_get_string(cmd);
-	if (!strcmp(name, "status")) {
-		out->cmd = TG_CMD_STATUS;
-	} else if (!strcmp(name, "events")) {
-		out->cmd = TG_CMD_EVENTS;
-		type = opt_string(req, "type");
-		workload = opt_string(req, "workload");
-		out->type = type ? strdup(type) : NULL;
-		out->workload = workload ? strdup(workload) : NULL;
-		out->follow = json_object_object_get_ex(req, "follow", &follow) &&
-			      json_object_get_boolean(follow);
-		if ((type && !out->type) || (workload && !out->workload)) {
-			control_request_free(out);
-			ret = -ENOMEM;
-			*err = "out of memory";
-			goto out;
-		}
-	} else {
-		*err = "unknown command";
-		goto out;
-	}
-	*err = NULL;
-	ret = 0;
-out:
-	json_object_put(req);
-	json_tokener_free(tok);
-	return ret;
 }
 
 static void reply_events(struct tg_control_client *cl, struct tg_control_request *req)
@@ -306,7 +220,6 @@ static bool drain(struct tg_control_client *cl)
 static void on_client(void *ctx, uint32_t events)
 {
 	struct tg_control_client *cl = ctx;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &cl->watch };
 	bool gone = false;
 
 	if (cl->draining) {
@@ -331,7 +244,7 @@ static void on_client(void *ctx, uint32_t events)
 		if (drain(cl))
 			client_remove(cl->ctl, cl);
 		else
-			epoll_ctl(cl->ctl->agent->epfd, EPOLL_CTL_MOD, cl->watch.fd, &ev);
+			tg_loop_modify(cl->ctl->loop, &cl->watch, EPOLLIN | EPOLLRDHUP);
 		return;
 	}
 	update_interest(cl);
@@ -400,7 +313,7 @@ static void on_listen(void *ctx, uint32_t events)
 	cl->ctl = c;
 	cl->accepted = time(NULL);
 	cl->watch = (struct tg_watch){ .fd = fd, .handle = on_client, .ctx = cl };
-	if (agent_watch(c->agent, &cl->watch, EPOLLIN | EPOLLRDHUP)) {
+	if (tg_loop_add(c->loop, &cl->watch, EPOLLIN | EPOLLRDHUP)) {
 		close(fd);
 		free(cl);
 		return;
@@ -439,14 +352,16 @@ static int make_parent_dir(const char *path)
 	return 0;
 }
 
-int control_open(struct tg_control *c, struct agent *a, const char *path, const char *group)
+int control_open(struct tg_control *c, struct tg_loop *loop, const char *path, const char *group,
+		 tg_control_status_fn *status_fn, void *arg)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct tg_watch *w;
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	c->agent = a;
+	c->loop = loop;
+	c->status_fn = status_fn;
+	c->status_arg = arg;
 	c->listen_fd = -1;
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		tg_err("control socket path too long: %s", path);
@@ -458,9 +373,7 @@ int control_open(struct tg_control *c, struct agent *a, const char *path, const 
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	strcpy(addr.sun_path, path);
 	c->recent = calloc(TG_RECENT_EVENTS, sizeof(char *));
-	w = calloc(1, sizeof(*w));
-	c->listen_watch = w;
-	if (!c->recent || !w)
+	if (!c->recent)
 		return -ENOMEM;
 	err = make_parent_dir(path);
 	if (err) {
@@ -481,8 +394,8 @@ int control_open(struct tg_control *c, struct agent *a, const char *path, const 
 		tg_err("cannot listen on %s: %s", path, strerror(-err));
 		return err;
 	}
-	*w = (struct tg_watch){ .fd = c->listen_fd, .handle = on_listen, .ctx = c };
-	return agent_watch(a, w, EPOLLIN);
+	c->listen_watch = (struct tg_watch){ .fd = c->listen_fd, .handle = on_listen, .ctx = c };
+	return tg_loop_add(loop, &c->listen_watch, EPOLLIN);
 }
 
 void control_close(struct tg_control *c)
@@ -502,34 +415,6 @@ void control_close(struct tg_control *c)
 		free(c->recent[i]);
 	free(c->recent);
 	c->recent = NULL;
-	free(c->listen_watch);
-	c->listen_watch = NULL;
-}
-
-static bool str_contains(json_object *o, const char *a, const char *b, const char *needle, bool exact)
-{
-	json_object *x;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &x))
-		return false;
-	s = json_object_get_string(x);
-	if (!s)
-		return false;
-	return exact ? !strcmp(s, needle) : strstr(s, needle) != NULL;
-}
-
-bool control_event_matches(json_object *ev, const char *type, const char *workload)
-{
-	json_object *t;
-
-	if (type && (!json_object_object_get_ex(ev, "type", &t) || strcmp(json_object_get_string(t), type)))
-		return false;
-	if (workload && !str_contains(ev, "workload", "pod", workload, true) &&
-	    !str_contains(ev, "workload", "comm", workload, true) &&
-	    !str_contains(ev, "workload", "cgroup", workload, false))
-		return false;
-	return true;
 }
 
 void control_publish_event(struct tg_control *c, json_object *ev)

@@ -11,10 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_state.h"
 #include "log.h"
 #include "metrics.h"
-#include "status.h"
 
 struct scrape {
 	struct tg_watch watch;
@@ -27,7 +25,7 @@ struct scrape {
 
 static void scrape_free(struct scrape *s)
 {
-	agent_unwatch(s->m->agent, &s->watch);
+	tg_loop_remove(s->m->loop, &s->watch);
 	close(s->watch.fd);
 	free(s->out);
 	free(s);
@@ -62,7 +60,7 @@ static void build_response(struct scrape *s)
 		respond(s, "404 Not Found", "text/plain", "try /metrics\n", 13);
 		return;
 	}
-	if (status_build_metrics(s->m->agent, &body, &len)) {
+	if (s->m->build(s->m->build_arg, &body, &len)) {
 		respond(s, "500 Internal Server Error", "text/plain", "out of memory\n", 14);
 		return;
 	}
@@ -74,7 +72,6 @@ static void build_response(struct scrape *s)
 static void on_scrape(void *ctx, uint32_t events)
 {
 	struct scrape *s = ctx;
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = &s->watch };
 
 	if (!s->out) {
 		ssize_t n = recv(s->watch.fd, s->req + s->req_len, TG_METRICS_REQ_MAX - s->req_len,
@@ -97,7 +94,7 @@ static void on_scrape(void *ctx, uint32_t events)
 			scrape_free(s);
 			return;
 		}
-		epoll_ctl(s->m->agent->epfd, EPOLL_CTL_MOD, s->watch.fd, &ev);
+		tg_loop_modify(s->m->loop, &s->watch, EPOLLOUT);
 	}
 	while (s->out_off < s->out_len) {
 		ssize_t n = send(s->watch.fd, s->out + s->out_off, s->out_len - s->out_off,
@@ -128,7 +125,7 @@ static void on_listen(void *ctx, uint32_t events)
 	}
 	s->m = m;
 	s->watch = (struct tg_watch){ .fd = fd, .handle = on_scrape, .ctx = s };
-	if (agent_watch(m->agent, &s->watch, EPOLLIN)) {
+	if (tg_loop_add(m->loop, &s->watch, EPOLLIN)) {
 		close(fd);
 		free(s);
 	}
@@ -173,15 +170,17 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t
 	return -EINVAL;
 }
 
-int metrics_open(struct tg_metrics *m, struct agent *a, const char *listen_on)
+int metrics_open(struct tg_metrics *m, struct tg_loop *loop, const char *listen_on,
+		 tg_metrics_fn *build, void *arg)
 {
 	struct sockaddr_storage ss;
-	struct tg_watch *w;
 	socklen_t len;
 	int one = 1, err;
 
 	memset(m, 0, sizeof(*m));
-	m->agent = a;
+	m->loop = loop;
+	m->build = build;
+	m->build_arg = arg;
 	m->listen_fd = -1;
 	if (!listen_on)
 		return 0;
@@ -198,12 +197,8 @@ int metrics_open(struct tg_metrics *m, struct agent *a, const char *listen_on)
 		tg_err("metrics: cannot listen on %s: %s", listen_on, strerror(-err));
 		return err;
 	}
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	*w = (struct tg_watch){ .fd = m->listen_fd, .handle = on_listen, .ctx = m };
-	m->listen_watch = w;
-	return agent_watch(a, w, EPOLLIN);
+	m->listen_watch = (struct tg_watch){ .fd = m->listen_fd, .handle = on_listen, .ctx = m };
+	return tg_loop_add(loop, &m->listen_watch, EPOLLIN);
 }
 
 void metrics_close(struct tg_metrics *m)
@@ -211,6 +206,4 @@ void metrics_close(struct tg_metrics *m)
 	if (m->listen_fd >= 0)
 		close(m->listen_fd);
 	m->listen_fd = -1;
-	free(m->listen_watch);
-	m->listen_watch = NULL;
 }

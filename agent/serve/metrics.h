@@ -10,19 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop.h"
+
 #define TG_METRICS_REQ_MAX 8192
 
-struct agent;
+/* The exposition text of one scrape into a malloc'd buffer (*out, *len). 0 or -ENOMEM. */
+typedef int tg_metrics_fn(void *arg, char **out, size_t *len);
 
 struct tg_metrics {
-	struct agent *agent;
+	struct tg_loop *loop;
+	tg_metrics_fn *build;
+	void *build_arg;
 	int listen_fd;
-	void *listen_watch;
+	struct tg_watch listen_watch;
 	uint64_t scrapes;
 };
 
-/* listen is "ADDR:PORT" or "[ADDR6]:PORT". 0 or -errno, logged. */
-int metrics_open(struct tg_metrics *m, struct agent *a, const char *listen);
+/*
+ * Listen on @listen ("ADDR:PORT" or "[ADDR6]:PORT"; NULL: off) in @loop; a
+ * scrape is answered with build(arg, ...). 0 or -errno, logged.
+ */
+int metrics_open(struct tg_metrics *m, struct tg_loop *loop, const char *listen,
+		 tg_metrics_fn *build, void *arg);
 void metrics_close(struct tg_metrics *m);
 
 #endif /* TLSGUARD_AGENT_METRICS_H */

@@ -11,11 +11,17 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "agent_state.h"
+#include "control.h"
+#include "dests.h"
+#include "dnslearn.h"
 #include "escape.h"
+#include "events.h"
+#include "handoff.h"
+#include "loader.h"
+#include "policy.h"
 #include "sink_ai.h"
 #include "status.h"
-#include "tlsguard.skel.h"
+#include "tally.h"
 #include "workload.h"
 
 /* Names of the kernel counters, as status and metrics show them. */
@@ -92,29 +98,31 @@ static const char *const class_stat_names[] = {
 _Static_assert(sizeof(class_stat_names) / sizeof(class_stat_names[0]) == TG_CS__MAX,
 	       "every class stat has a name");
 
-/* The figures both status and metrics report, read once per request. */
-struct snapshot {
-	uint64_t total[TG_CNT__MAX];	/* since the pins were created */
-	uint64_t since[TG_CNT__MAX];	/* since this agent started */
-	uint64_t events_lost;
-	uint64_t live_flows;		/* the kernel's tg_live_flows gauge */
-	double uptime_s;
-};
-
-static void take_snapshot(struct agent *a, struct snapshot *s)
+const char *status_counter_name(int i)
 {
-	struct timespec now;
+	return i >= 0 && i < TG_CNT__MAX ? counter_names[i] : NULL;
+}
 
-	memset(s, 0, sizeof(*s));
-	agent_read_counters(a, s->total);
-	agent_read_live_flows(a, &s->live_flows);
-	for (int i = 0; i < TG_CNT__MAX; i++)
-		s->since[i] = s->total[i] >= a->counters_at_start[i] ?
-			      s->total[i] - a->counters_at_start[i] : s->total[i];
-	s->events_lost = s->since[TG_CNT_ERR_RINGBUF] + a->events_write_failed;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	s->uptime_s = (now.tv_sec - a->started_mono.tv_sec) +
-		      (now.tv_nsec - a->started_mono.tv_nsec) / 1e9;
+const char *status_class_stat_name(int s)
+{
+	return s >= 0 && s < TG_CS__MAX ? class_stat_names[s] : NULL;
+}
+
+void status_figures(const struct tg_status_view *v, struct tg_status_figures *f)
+{
+	for (int i = 0; i < TG_CNT__MAX; i++) {
+		uint64_t start = v->counters_at_start ? v->counters_at_start[i] : 0;
+
+		f->since[i] = v->counters[i] >= start ? v->counters[i] - start : v->counters[i];
+	}
+	f->events_lost = f->since[TG_CNT_ERR_RINGBUF] + v->events_write_failed;
+}
+
+const uint64_t *status_class_stats(const struct tg_status_view *v, uint32_t id)
+{
+	static const uint64_t zeros[TG_CS__MAX];
+
+	return v->class_stats ? v->class_stats[id] : zeros;
 }
 
 static const char *mode_name(int mode)
@@ -134,33 +142,26 @@ static void add_time(json_object *o, const char *key, int64_t real_ns)
 	json_object_object_add(o, key, json_object_new_string(buf));
 }
 
-static json_object *agent_json(struct agent *a, const struct snapshot *s)
+static json_object *agent_json(const struct tg_status_view *v)
 {
 	json_object *o = json_object_new_object();
-	int mode = a->opts->mode_override >= 0 ? a->opts->mode_override : a->policy->mode;
 
 	json_object_object_add(o, "version", json_object_new_string(TLSGUARD_VERSION));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
-	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)s->uptime_s));
-	add_time(o, "started_at", a->started_real_ns);
-	json_object_object_add(o, "mode", json_object_new_string(mode_name(mode)));
+	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)v->uptime_s));
+	add_time(o, "started_at", v->started_real_ns);
+	json_object_object_add(o, "mode", json_object_new_string(mode_name(v->mode)));
 	json_object_object_add(o, "mode_source",
-			       json_object_new_string(a->opts->mode_override >= 0 ? "--mode" : "policy"));
+			       json_object_new_string(v->mode_from_cli ? "--mode" : "policy"));
 	json_object_object_add(o, "fail_mode", json_object_new_string(
-				       a->policy->fail_mode == TG_FAIL_OPEN ? "open" : "closed"));
-	json_object_object_add(o, "fail_open_after_s", json_object_new_int64(a->policy->fail_open_after_s));
-	json_object_object_add(o, "pin_path", tg_json_string(a->loader.pin_dir));
-	json_object_object_add(o, "adopted_pins", json_object_new_boolean(a->loader.adopted_maps));
+				       v->policy->fail_mode == TG_FAIL_OPEN ? "open" : "closed"));
+	json_object_object_add(o, "fail_open_after_s", json_object_new_int64(v->policy->fail_open_after_s));
+	json_object_object_add(o, "pin_path", tg_json_string(v->loader->pin_dir));
+	json_object_object_add(o, "adopted_pins", json_object_new_boolean(v->loader->adopted_maps));
 	return o;
 }
 
-struct hook_state {
-	bool attached;
-	uint32_t prog_id;
-	uint64_t run_cnt, run_time_ns;
-};
-
-static void read_hook(int link_fd, struct hook_state *h)
+void status_read_hook(int link_fd, struct tg_hook_state *h)
 {
 	struct bpf_link_info link = { 0 };
 	struct bpf_prog_info prog = { 0 };
@@ -184,33 +185,33 @@ static void read_hook(int link_fd, struct hook_state *h)
 	close(fd);
 }
 
-static const char *rel_cgroup(struct agent *a, const char *abs)
+const char *status_rel_cgroup(const struct tg_status_view *v, const char *abs)
 {
-	size_t n = strlen(a->cg_mount);
+	size_t n = strlen(v->cg_mount);
 
-	return !strncmp(abs, a->cg_mount, n) && abs[n] ? abs + n : "/";
+	return !strncmp(abs, v->cg_mount, n) && abs[n] ? abs + n : "/";
 }
 
 /* DNS answer learning's programs on the same cgroup (dnslearn.h). */
-static void dns_hook_json(struct agent *a, const struct tg_attachment *att, int hook,
+static void dns_hook_json(const struct tg_status_view *v, const struct tg_attachment *att, int hook,
 			  json_object *arr, int *missing)
 {
 	json_object *o;
-	struct hook_state st;
+	struct tg_hook_state st;
 	char pin[4400] = "";
 	bool adopted = false;
 	int fd;
 
-	if (!a->dns)
+	if (!v->dns)
 		return;
-	fd = dnslearn_link(a->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
-	read_hook(fd, &st);
+	fd = dnslearn_link(v->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
+	status_read_hook(fd, &st);
 	if (!st.attached)
 		(*missing)++;
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(dnslearn_hook_name(hook)));
 	json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-	json_object_object_add(o, "cgroup", tg_json_string(rel_cgroup(a, att->path)));
+	json_object_object_add(o, "cgroup", tg_json_string(status_rel_cgroup(v, att->path)));
 	json_object_object_add(o, "pinned", tg_json_string(pin));
 	json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
@@ -219,27 +220,27 @@ static void dns_hook_json(struct agent *a, const struct tg_attachment *att, int 
 	json_object_array_add(arr, o);
 }
 
-static json_object *hooks_json(struct agent *a, int *missing)
+static json_object *hooks_json(const struct tg_status_view *v, int *missing)
 {
 	json_object *arr = json_object_new_array();
 
 	*missing = 0;
-	for (size_t i = 0; i < a->loader.natts; i++) {
-		const struct tg_attachment *att = &a->loader.atts[i];
+	for (size_t i = 0; i < v->loader->natts; i++) {
+		const struct tg_attachment *att = &v->loader->atts[i];
 
 		for (int h = 0; h < TG_HOOK__MAX; h++) {
 			json_object *o = json_object_new_object();
-			struct hook_state st;
+			struct tg_hook_state st;
 			char pin[4400];
 
-			read_hook(att->link_fd[h], &st);
+			status_read_hook(att->link_fd[h], &st);
 			if (!st.attached)
 				(*missing)++;
-			snprintf(pin, sizeof(pin), "%s/links/%llu_%s", a->loader.pin_dir,
+			snprintf(pin, sizeof(pin), "%s/links/%llu_%s", v->loader->pin_dir,
 				 (unsigned long long)att->cgroup_id, loader_hook_name(h));
 			json_object_object_add(o, "name", json_object_new_string(loader_hook_name(h)));
 			json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-			json_object_object_add(o, "cgroup", tg_json_string(rel_cgroup(a, att->path)));
+			json_object_object_add(o, "cgroup", tg_json_string(status_rel_cgroup(v, att->path)));
 			json_object_object_add(o, "pinned", tg_json_string(pin));
 			json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
 			json_object_object_add(o, "adopted", json_object_new_boolean(att->adopted[h]));
@@ -248,7 +249,7 @@ static json_object *hooks_json(struct agent *a, int *missing)
 			json_object_array_add(arr, o);
 		}
 		for (int h = 0; dnslearn_hook_name(h); h++)
-			dns_hook_json(a, att, h, arr, missing);
+			dns_hook_json(v, att, h, arr, missing);
 	}
 	return arr;
 }
@@ -272,27 +273,28 @@ static char *ports_text(const struct tg_class *c, char *buf, size_t len)
 	return buf;
 }
 
-static json_object *classes_json(struct agent *a)
+static json_object *classes_json(const struct tg_status_view *v)
 {
 	json_object *arr = json_object_new_array();
 
-	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
+	for (uint32_t id = 1; id <= v->dests->nclasses; id++) {
 		json_object *o, *flows;
 		uint64_t stats[TG_CS__MAX] = { 0 };
 		char ports[160];
 		size_t entries = 0;
 
-		if (!dests_class_name(&a->dests, id))
+		if (!dests_class_name(v->dests, id))
 			continue;	/* an id left free by a reload */
 		o = json_object_new_object();
 		flows = json_object_new_object();
-		for (size_t i = 0; i < a->dests.n; i++)
-			entries += a->dests.v[i].val.class_id == id;
-		agent_read_class_stats(a, id, stats);
-		json_object_object_add(o, "name", tg_json_string(dests_class_name(&a->dests, id)));
-		json_object_object_add(o, "mode", json_object_new_string(mode_name(a->dests.classes[id].mode)));
+		for (size_t i = 0; i < v->dests->n; i++)
+			entries += v->dests->v[i].val.class_id == id;
+		memcpy(stats, status_class_stats(v, id), sizeof(stats));
+		json_object_object_add(o, "name", tg_json_string(dests_class_name(v->dests, id)));
+		json_object_object_add(o, "mode", json_object_new_string(mode_name(v->dests->classes[id].mode)));
 		json_object_object_add(o, "ports",
-				       json_object_new_string(ports_text(&a->dests.classes[id], ports, sizeof(ports))));
+				       json_object_new_string(ports_text(&v->dests->classes[id], ports,
+									  sizeof(ports))));
 		json_object_object_add(o, "map_entries", json_object_new_int64(entries));
 		for (int s = 0; s < TG_CS__MAX; s++)
 			json_object_object_add(flows, class_stat_names[s], json_object_new_uint64(stats[s]));
@@ -301,6 +303,23 @@ static json_object *classes_json(struct agent *a)
 	}
 	return arr;
 }
+
+struct named_u64 {
+	const char *name;
+	uint64_t v;
+};
+
+/* Add each {name, value} of @f to @o as a number, in order. Returns @o. */
+static json_object *add_u64s(json_object *o, const struct named_u64 *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, f[i].name, json_object_new_uint64(f[i].v));
+	return o;
+}
+
+#define ADD_U64S(o, ...)                                                                       \
+	add_u64s((o), (const struct named_u64[]){ __VA_ARGS__ },                               \
+		 sizeof((const struct named_u64[]){ __VA_ARGS__ }) / sizeof(struct named_u64))
 
 static json_object *counts_json(const char *const *names, const uint64_t *v, size_t n)
 {
@@ -311,17 +330,17 @@ static json_object *counts_json(const char *const *names, const uint64_t *v, siz
 	return o;
 }
 
-static size_t learned_count_or_0(struct agent *a)
+static size_t learned_count_or_0(const struct tg_status_view *v)
 {
-	const struct tg_learned *t = dnslearn_table(a->dns);
+	const struct tg_learned *t = dnslearn_table(v->dns);
 
 	return t ? learned_count(t) : 0;
 }
 
 /* Learned addresses dropped before they expired (only a smaller dns.max_learned does that). */
-static uint64_t learned_evicted_or_0(struct agent *a)
+static uint64_t learned_evicted_or_0(const struct tg_status_view *v)
 {
-	const struct tg_learned *t = dnslearn_table(a->dns);
+	const struct tg_learned *t = dnslearn_table(v->dns);
 	struct tg_learned_stats st = { 0 };
 
 	if (t)
@@ -330,44 +349,36 @@ static uint64_t learned_evicted_or_0(struct agent *a)
 }
 
 /* Learning from DNS answers: the table, the parser, the kernel copy. */
-static json_object *dns_json(struct agent *a)
+static json_object *dns_json(const struct tg_status_view *v)
 {
 	static const char *const parse_names[TG_DNSP__MAX] = {
 		"ok", "malformed", "not_answer", "truncated", "rcode", "no_question",
 	};
 	static const char *const tcp_names[] = { "messages", "gaps", "evicted", "oversized" };
+	const struct tg_dnslearn_stats *st = v->dns_stats;
 	json_object *o = json_object_new_object();
-	struct tg_dnslearn_stats st;
 	uint64_t tcp[4];
 
-	dnslearn_get_stats(a->dns, &st);
-	tcp[0] = st.tcp.messages;
-	tcp[1] = st.tcp.gaps;
-	tcp[2] = st.tcp.evicted;
-	tcp[3] = st.tcp.oversized;
-	json_object_object_add(o, "learned_ips", json_object_new_int64(st.learned_ips));
-	json_object_object_add(o, "max_learned", json_object_new_int64(st.max_learned));
-	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.learned));
-	json_object_object_add(o, "left_out", json_object_new_int64(a->dests.learned_left_out));
-	json_object_object_add(o, "evicted", json_object_new_uint64(st.table.evicted));
-	json_object_object_add(o, "refused_full", json_object_new_uint64(st.table.refused_full));
-	json_object_object_add(o, "refused_quota", json_object_new_uint64(st.table.refused_quota));
-	json_object_object_add(o, "hold_publishes", json_object_new_uint64(st.hold_publishes));
-	json_object_object_add(o, "kernel_learned_handed_over", json_object_new_uint64(st.klearned_dropped));
-	json_object_object_add(o, "unsolicited", json_object_new_uint64(st.unsolicited));
-	json_object_object_add(o, "queries_swept", json_object_new_uint64(st.queries_swept));
-	json_object_object_add(o, "expired", json_object_new_uint64(st.table.expired));
-	json_object_object_add(o, "learned", json_object_new_uint64(st.table.learned));
-	json_object_object_add(o, "refreshed", json_object_new_uint64(st.table.refreshed));
-	json_object_object_add(o, "class_conflicts", json_object_new_uint64(st.table.class_conflicts));
-	json_object_object_add(o, "answers", json_object_new_uint64(st.table.answers));
-	json_object_object_add(o, "answers_matched", json_object_new_uint64(st.table.answers_matched));
-	json_object_object_add(o, "records", json_object_new_uint64(st.records));
-	json_object_object_add(o, "udp_truncated", json_object_new_uint64(st.udp_truncated));
-	json_object_object_add(o, "parsed", counts_json(parse_names, st.parsed, TG_DNSP__MAX));
+	tcp[0] = st->tcp.messages;
+	tcp[1] = st->tcp.gaps;
+	tcp[2] = st->tcp.evicted;
+	tcp[3] = st->tcp.oversized;
+	json_object_object_add(o, "learned_ips", json_object_new_int64(st->learned_ips));
+	json_object_object_add(o, "max_learned", json_object_new_int64(st->max_learned));
+	json_object_object_add(o, "map_entries", json_object_new_int64(v->dests->learned));
+	json_object_object_add(o, "left_out", json_object_new_int64(v->dests->learned_left_out));
+	ADD_U64S(o, { "evicted", st->table.evicted }, { "refused_full", st->table.refused_full },
+		 { "refused_quota", st->table.refused_quota }, { "hold_publishes", st->hold_publishes },
+		 { "kernel_learned_handed_over", st->klearned_dropped },
+		 { "unsolicited", st->unsolicited }, { "queries_swept", st->queries_swept },
+		 { "expired", st->table.expired }, { "learned", st->table.learned },
+		 { "refreshed", st->table.refreshed }, { "class_conflicts", st->table.class_conflicts },
+		 { "answers", st->table.answers }, { "answers_matched", st->table.answers_matched },
+		 { "records", st->records }, { "udp_truncated", st->udp_truncated });
+	json_object_object_add(o, "parsed", counts_json(parse_names, st->parsed, TG_DNSP__MAX));
 	json_object_object_add(o, "tcp", counts_json(tcp_names, tcp, 4));
-	if (st.kernel_names)
-		json_object_object_add(o, "kernel", counts_json(st.kernel_names, st.kernel, st.nkernel));
+	if (st->kernel_names)
+		json_object_object_add(o, "kernel", counts_json(st->kernel_names, st->kernel, st->nkernel));
 	return o;
 }
 
@@ -388,36 +399,27 @@ static json_object *service_tags_json(const struct tg_policy *p)
 	return o;
 }
 
-static json_object *policy_json(struct agent *a)
+static json_object *policy_json(const struct tg_status_view *v)
 {
 	json_object *o = json_object_new_object();
-	size_t resolved = 0, unresolved = 0;
-
-	pthread_mutex_lock(&a->hosts->lock);
-	for (size_t i = 0; i < a->hosts->n; i++) {
-		resolved += a->hosts->v[i].addrs.naddrs;
-		unresolved += !a->hosts->v[i].addrs.naddrs;
-	}
-	pthread_mutex_unlock(&a->hosts->lock);
-	json_object_object_add(o, "source", tg_json_string(a->policy->source));
-	json_object_object_add(o, "sha256", json_object_new_string(a->policy_sha256));
-	add_time(o, "loaded_at", a->policy_loaded_ns);
-	json_object_object_add(o, "destinations", json_object_new_int64(a->policy->ndests));
-	json_object_object_add(o, "exceptions", json_object_new_int64(a->policy->nexceptions));
-	json_object_object_add(o, "hosts", json_object_new_int64(a->hosts->n));
-	json_object_object_add(o, "resolved_ips", json_object_new_int64(resolved));
-	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(unresolved));
-	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(a)));
-	json_object_object_add(o, "learned_evicted", json_object_new_uint64(learned_evicted_or_0(a)));
-	json_object_object_add(o, "dns", dns_json(a));
-	json_object_object_add(o, "service_tags", service_tags_json(a->policy));
-	json_object_object_add(o, "map_entries", json_object_new_int64(a->dests.n));
-	json_object_object_add(o, "reloads", json_object_new_uint64(a->reloads));
-	json_object_object_add(o, "reload_failures", json_object_new_uint64(a->reload_failures));
+	json_object_object_add(o, "source", tg_json_string(v->policy->source));
+	json_object_object_add(o, "sha256", json_object_new_string(v->policy_sha256));
+	add_time(o, "loaded_at", v->policy_loaded_ns);
+	json_object_object_add(o, "destinations", json_object_new_int64(v->policy->ndests));
+	json_object_object_add(o, "exceptions", json_object_new_int64(v->policy->nexceptions));
+	json_object_object_add(o, "hosts", json_object_new_int64(v->hosts));
+	json_object_object_add(o, "resolved_ips", json_object_new_int64(v->resolved_ips));
+	json_object_object_add(o, "unresolved_hosts", json_object_new_int64(v->unresolved_hosts));
+	json_object_object_add(o, "learned_ips", json_object_new_int64(learned_count_or_0(v)));
+	json_object_object_add(o, "learned_evicted", json_object_new_uint64(learned_evicted_or_0(v)));
+	json_object_object_add(o, "dns", dns_json(v));
+	json_object_object_add(o, "service_tags", service_tags_json(v->policy));
+	json_object_object_add(o, "map_entries", json_object_new_int64(v->dests->n));
+	json_object_object_add(o, "reloads", json_object_new_uint64(v->reloads));
+	json_object_object_add(o, "reload_failures", json_object_new_uint64(v->reload_failures));
 	/* a reload being prepared (on its thread) or applied (in slices): the policy above is in force */
-	json_object_object_add(o, "reloading", json_object_new_boolean(a->reload.running ||
-								       a->reload.applying));
-	json_object_object_add(o, "classes", classes_json(a));
+	json_object_object_add(o, "reloading", json_object_new_boolean(v->reloading));
+	json_object_object_add(o, "classes", classes_json(v));
 	return o;
 }
 
@@ -441,17 +443,18 @@ json_object *status_verdict_counters_json(const uint64_t *c)
 	return o;
 }
 
-static json_object *counters_json(struct agent *a, const struct snapshot *s)
+static json_object *counters_json(const struct tg_status_view *v,
+				  const struct tg_status_figures *fig)
 {
-	json_object *o = status_verdict_counters_json(s->since);
-	const uint64_t *c = s->since;
+	json_object *o = status_verdict_counters_json(fig->since);
+	const uint64_t *c = fig->since;
 
 	json_object_object_add(o, "connect_blocked", json_object_new_uint64(c[TG_CNT_CONNECT_BLOCKED]));
 	json_object_object_add(o, "connect_flagged", json_object_new_uint64(c[TG_CNT_CONNECT_FLAGGED]));
-	json_object_object_add(o, "events_emitted", json_object_new_uint64(a->events_emitted));
-	json_object_object_add(o, "events_lost", json_object_new_uint64(s->events_lost));
-	json_object_object_add(o, "sockets_destroyed", json_object_new_uint64(a->sockets_destroyed));
-	json_object_object_add(o, "destroy_failed", json_object_new_uint64(a->destroy_failed));
+	json_object_object_add(o, "events_emitted", json_object_new_uint64(v->events_emitted));
+	json_object_object_add(o, "events_lost", json_object_new_uint64(fig->events_lost));
+	json_object_object_add(o, "sockets_destroyed", json_object_new_uint64(v->sockets_destroyed));
+	json_object_object_add(o, "destroy_failed", json_object_new_uint64(v->destroy_failed));
 	json_object_object_add(o, "fail_open_passed", json_object_new_uint64(c[TG_CNT_FAIL_OPEN_PASSED]));
 	return o;
 }
@@ -461,13 +464,13 @@ static json_object *counters_json(struct agent *a, const struct snapshot *s)
  * connects that could not be tracked (totals since the pins were created,
  * like the gauge).
  */
-static json_object *flows_json(struct agent *a, const struct snapshot *s)
+static json_object *flows_json(const struct tg_status_view *v)
 {
 	json_object *o = json_object_new_object(), *u = json_object_new_object();
-	const uint64_t *t = s->total;
+	const uint64_t *t = v->counters;
 
-	json_object_object_add(o, "live", json_object_new_uint64(s->live_flows));
-	json_object_object_add(o, "max", json_object_new_uint64(a->policy->max_tracked_flows));
+	json_object_object_add(o, "live", json_object_new_uint64(v->live_flows));
+	json_object_object_add(o, "max", json_object_new_uint64(v->policy->max_tracked_flows));
 	json_object_object_add(u, "flow_cap", json_object_new_uint64(t[TG_CNT_UNTRACKED_FLOW_CAP]));
 	json_object_object_add(u, "storage", json_object_new_uint64(t[TG_CNT_ERR_STORAGE]));
 	json_object_object_add(u, "refused", json_object_new_uint64(t[TG_CNT_UNTRACKED_REFUSED]));
@@ -481,9 +484,9 @@ static json_object *flows_json(struct agent *a, const struct snapshot *s)
  * are its own (never added to "counters"); they are reported once, in the
  * upgrade_done event, when it is removed.
  */
-static json_object *handoff_json(struct agent *a)
+static json_object *handoff_json(const struct tg_status_view *v)
 {
-	const struct tg_upgrade *h = &a->handoff;
+	const struct tg_upgrade *h = v->handoff;
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "layout", json_object_new_int64(h->layout));
@@ -500,119 +503,75 @@ static json_object *handoff_json(struct agent *a)
 	return o;
 }
 
-static json_object *kernel_counters_json(const struct snapshot *s)
+static json_object *kernel_counters_json(const struct tg_status_view *v)
 {
 	json_object *o = json_object_new_object();
 
 	for (int i = 0; i < TG_CNT__MAX; i++)
-		json_object_object_add(o, counter_names[i], json_object_new_uint64(s->total[i]));
+		json_object_object_add(o, counter_names[i], json_object_new_uint64(v->counters[i]));
 	return o;
 }
 
 /* The App Insights sink: "disabled" without a connection string. */
-static json_object *ai_sink_json(struct agent *a)
+static json_object *ai_sink_json(const struct tg_status_view *v)
 {
-	json_object *o = json_object_new_object(), *lost;
-	struct tg_sink_ai_stats st;
+	const struct tg_sink_ai_stats *st = v->ai;
+	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "name", json_object_new_string("appinsights"));
-	if (!a->ai) {
+	if (!st) {
 		json_object_object_add(o, "state", json_object_new_string("disabled"));
 		return o;
 	}
-	sink_ai_stats(a->ai, &st);
-	lost = json_object_new_object();
-	json_object_object_add(o, "target", tg_json_string(st.endpoint));
-	json_object_object_add(o, "state", json_object_new_string(sink_ai_state_name(st.state)));
-	json_object_object_add(o, "sent", json_object_new_uint64(st.sent));
-	json_object_object_add(o, "failed", json_object_new_uint64(st.failed));
-	json_object_object_add(o, "queued", json_object_new_uint64(st.queued));
-	json_object_object_add(o, "spooled", json_object_new_uint64(st.spooled));
-	json_object_object_add(o, "spool_bytes", json_object_new_uint64(st.spool_bytes));
-	json_object_object_add(o, "spool", json_object_new_string(!st.spool_on_disk ? "memory" :
-				       st.spool_encrypted ? "disk, encrypted" : "disk, NOT encrypted"));
-	add_time(o, "last_success", st.last_success_ns);
-	json_object_object_add(o, "last_error", st.last_error[0] ? tg_json_string(st.last_error) : NULL);
-	json_object_object_add(lost, "rejected", json_object_new_uint64(st.lost_rejected));
-	json_object_object_add(lost, "queue_full", json_object_new_uint64(st.lost_queue_full));
-	json_object_object_add(lost, "evicted", json_object_new_uint64(st.lost_evicted));
-	json_object_object_add(lost, "expired", json_object_new_uint64(st.lost_expired));
-	json_object_object_add(lost, "other", json_object_new_uint64(st.lost_other));
-	json_object_object_add(lost, "quota", json_object_new_uint64(st.lost_quota));
-	json_object_object_add(o, "lost", lost);
-	json_object_object_add(o, "requests", json_object_new_uint64(st.requests));
-	json_object_object_add(o, "retries", json_object_new_uint64(st.retries));
-	json_object_object_add(o, "throttled", json_object_new_uint64(st.throttled));
-	json_object_object_add(o, "redirects", json_object_new_uint64(st.redirects));
-	json_object_object_add(o, "redirects_refused", json_object_new_uint64(st.redirects_refused));
+	json_object_object_add(o, "target", tg_json_string(st->endpoint));
+	json_object_object_add(o, "state", json_object_new_string(sink_ai_state_name(st->state)));
+	ADD_U64S(o, { "sent", st->sent }, { "failed", st->failed }, { "queued", st->queued },
+		 { "spooled", st->spooled }, { "spool_bytes", st->spool_bytes });
+	json_object_object_add(o, "spool", json_object_new_string(!st->spool_on_disk ? "memory" :
+				       st->spool_encrypted ? "disk, encrypted" : "disk, NOT encrypted"));
+	add_time(o, "last_success", st->last_success_ns);
+	json_object_object_add(o, "last_error", st->last_error[0] ? tg_json_string(st->last_error) : NULL);
+	json_object_object_add(o, "lost", ADD_U64S(json_object_new_object(),
+		{ "rejected", st->lost_rejected }, { "queue_full", st->lost_queue_full },
+		{ "evicted", st->lost_evicted }, { "expired", st->lost_expired },
+		{ "other", st->lost_other }, { "quota", st->lost_quota }));
+	ADD_U64S(o, { "requests", st->requests }, { "retries", st->retries },
+		 { "throttled", st->throttled }, { "redirects", st->redirects },
+		 { "redirects_refused", st->redirects_refused });
 	json_object_object_add(o, "redirected_to",
-			       st.redirected_to[0] ? tg_json_string(st.redirected_to) : NULL);
-	if (st.journal) {
-		json_object *j = json_object_new_object();
-
-		json_object_object_add(j, "bytes", json_object_new_uint64(st.journal_bytes));
-		json_object_object_add(j, "syncs", json_object_new_uint64(st.journal_syncs));
-		json_object_object_add(j, "write_errors", json_object_new_uint64(st.journal_write_errors));
-		json_object_object_add(j, "replayed", json_object_new_uint64(st.journal_replayed));
-		json_object_object_add(j, "evicted", json_object_new_uint64(st.journal_evicted));
-		json_object_object_add(j, "expired", json_object_new_uint64(st.journal_expired));
-		json_object_object_add(o, "journal", j);
-	}
-	json_object_object_add(o, "token_fetches", json_object_new_uint64(st.token_fetches));
-	json_object_object_add(o, "flood_folded", json_object_new_uint64(st.flood_folded));
-	json_object_object_add(o, "flood_summaries", json_object_new_uint64(st.flood_summaries));
+			       st->redirected_to[0] ? tg_json_string(st->redirected_to) : NULL);
+	if (st->journal)
+		json_object_object_add(o, "journal", ADD_U64S(json_object_new_object(),
+			{ "bytes", st->journal_bytes }, { "syncs", st->journal_syncs },
+			{ "write_errors", st->journal_write_errors },
+			{ "replayed", st->journal_replayed }, { "evicted", st->journal_evicted },
+			{ "expired", st->journal_expired }));
+	ADD_U64S(o, { "token_fetches", st->token_fetches }, { "flood_folded", st->flood_folded },
+		 { "flood_summaries", st->flood_summaries });
 	return o;
 }
 
-static json_object *sinks_json(struct agent *a)
+static json_object *sinks_json(const struct tg_status_view *v)
 {
 	json_object *arr = json_object_new_array(), *o = json_object_new_object();
-	const struct tg_sink_stats *f = &a->file_sink;
-	const char *target = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
+	const struct tg_sink_stats *f = v->file_sink;
+	const char *target = v->events_target;
 
 	json_object_object_add(o, "name", json_object_new_string(f->name));
 	json_object_object_add(o, "target", tg_json_string(target && strcmp(target, "-") ?
 								   target : "stdout"));
 	json_object_object_add(o, "state", json_object_new_string(f->ok ? "ok" : "error"));
-	json_object_object_add(o, "sent", json_object_new_uint64(f->sent));
-	json_object_object_add(o, "failed", json_object_new_uint64(f->failed));
-	json_object_object_add(o, "queued", json_object_new_uint64(f->queued));
-	json_object_object_add(o, "spooled", json_object_new_uint64(f->spooled));
+	ADD_U64S(o, { "sent", f->sent }, { "failed", f->failed }, { "queued", f->queued },
+		 { "spooled", f->spooled });
 	add_time(o, "last_success", f->last_success_ns);
 	json_object_object_add(o, "last_error", f->last_error[0] ? tg_json_string(f->last_error) : NULL);
 	json_object_array_add(arr, o);
-	json_object_array_add(arr, ai_sink_json(a));
+	json_object_array_add(arr, ai_sink_json(v));
 	return arr;
 }
 
-static int tally_cmp(const void *x, const void *y)
-{
-	const struct tg_tally *a = x, *b = y;
-
-	return a->count < b->count ? 1 : a->count > b->count ? -1 : strcmp(a->key, b->key);
-}
-
-static json_object *top_json(const struct tg_tally *t, const char *label)
-{
-	struct tg_tally sorted[TG_TOP_MAX];
-	json_object *arr = json_object_new_array();
-	size_t n = 0;
-
-	for (size_t i = 0; i < TG_TOP_MAX; i++)
-		if (t[i].count)
-			sorted[n++] = t[i];
-	qsort(sorted, n, sizeof(sorted[0]), tally_cmp);
-	for (size_t i = 0; i < n && i < 5; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, label, tg_json_string(sorted[i].key));
-		json_object_object_add(o, "violations", json_object_new_uint64(sorted[i].count));
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
-static json_object *health_json(struct agent *a, const struct snapshot *s, int missing_hooks)
+static json_object *health_json(const struct tg_status_view *v,
+				const struct tg_status_figures *fig, int missing_hooks)
 {
 	json_object *o = json_object_new_object(), *reasons = json_object_new_array();
 	json_object *warnings = json_object_new_array();
@@ -622,63 +581,61 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 		snprintf(buf, sizeof(buf), "%d hook(s) not attached", missing_hooks);
 		json_object_array_add(reasons, tg_json_string(buf));
 	}
-	if (a->dns) {
-		struct tg_dnslearn_stats ds;
+	if (v->dns) {
+		const struct tg_dnslearn_stats *ds = v->dns_stats;
 
 		/* an answer not learned leaves its addresses unprotected: as bad as a missing hook */
-		dnslearn_get_stats(a->dns, &ds);
-		if (ds.table.refused_full || ds.table.refused_quota) {
+		if (ds->table.refused_full || ds->table.refused_quota) {
 			snprintf(buf, sizeof(buf), "dns: %llu address(es) not learned since start "
 				 "(%llu: table full, dns.max_learned; %llu: a cgroup's quota, "
 				 "dns.max_learned_per_cgroup)",
-				 (unsigned long long)(ds.table.refused_full + ds.table.refused_quota),
-				 (unsigned long long)ds.table.refused_full,
-				 (unsigned long long)ds.table.refused_quota);
+				 (unsigned long long)(ds->table.refused_full + ds->table.refused_quota),
+				 (unsigned long long)ds->table.refused_full,
+				 (unsigned long long)ds->table.refused_quota);
 			json_object_array_add(reasons, tg_json_string(buf));
 		}
 	}
-	if (!a->file_sink.ok) {
-		snprintf(buf, sizeof(buf), "event sink %s failing: %s", a->file_sink.name, a->file_sink.last_error);
+	if (!v->file_sink->ok) {
+		snprintf(buf, sizeof(buf), "event sink %s failing: %s", v->file_sink->name,
+			 v->file_sink->last_error);
 		json_object_array_add(reasons, tg_json_string(buf));
 	}
-	if (a->ai) {
-		struct tg_sink_ai_stats st;
-
-		sink_ai_stats(a->ai, &st);
-		if (st.state == TG_SINK_AI_DOWN) {
-			snprintf(buf, sizeof(buf), "event sink appinsights down: %s", st.last_error);
+	if (v->ai) {
+		if (v->ai->state == TG_SINK_AI_DOWN) {
+			snprintf(buf, sizeof(buf), "event sink appinsights down: %s", v->ai->last_error);
 			json_object_array_add(reasons, tg_json_string(buf));
 		}
-		if (st.failed) {
+		if (v->ai->failed) {
 			snprintf(buf, sizeof(buf), "appinsights: %llu item(s) lost since start",
-				 (unsigned long long)st.failed);
+				 (unsigned long long)v->ai->failed);
 			json_object_array_add(warnings, json_object_new_string(buf));
 		}
 	}
 	/* losses are reported, but restarting the agent would not bring them back */
-	if (s->events_lost) {
-		snprintf(buf, sizeof(buf), "%llu event(s) lost since start", (unsigned long long)s->events_lost);
+	if (fig->events_lost) {
+		snprintf(buf, sizeof(buf), "%llu event(s) lost since start",
+			 (unsigned long long)fig->events_lost);
 		json_object_array_add(warnings, json_object_new_string(buf));
 	}
-	if (s->live_flows >= a->policy->max_tracked_flows) {
+	if (v->live_flows >= v->policy->max_tracked_flows) {
 		snprintf(buf, sizeof(buf), "tracked-flow cap reached: %llu of %u (limits.max_tracked_flows); "
 			 "new connects to protected destinations are not tracked",
-			 (unsigned long long)s->live_flows, a->policy->max_tracked_flows);
+			 (unsigned long long)v->live_flows, v->policy->max_tracked_flows);
 		json_object_array_add(warnings, json_object_new_string(buf));
 	}
-	if (s->since[TG_CNT_UNTRACKED_FLOW_CAP] || s->since[TG_CNT_ERR_STORAGE]) {
+	if (fig->since[TG_CNT_UNTRACKED_FLOW_CAP] || fig->since[TG_CNT_ERR_STORAGE]) {
 		snprintf(buf, sizeof(buf), "%llu connect(s) not tracked since start (%llu at the flow cap, "
 			 "%llu without memory for flow state): %llu refused, %llu passed unjudged",
-			 (unsigned long long)(s->since[TG_CNT_UNTRACKED_FLOW_CAP] + s->since[TG_CNT_ERR_STORAGE]),
-			 (unsigned long long)s->since[TG_CNT_UNTRACKED_FLOW_CAP],
-			 (unsigned long long)s->since[TG_CNT_ERR_STORAGE],
-			 (unsigned long long)s->since[TG_CNT_UNTRACKED_REFUSED],
-			 (unsigned long long)s->since[TG_CNT_UNTRACKED_PASSED]);
+			 (unsigned long long)(fig->since[TG_CNT_UNTRACKED_FLOW_CAP] + fig->since[TG_CNT_ERR_STORAGE]),
+			 (unsigned long long)fig->since[TG_CNT_UNTRACKED_FLOW_CAP],
+			 (unsigned long long)fig->since[TG_CNT_ERR_STORAGE],
+			 (unsigned long long)fig->since[TG_CNT_UNTRACKED_REFUSED],
+			 (unsigned long long)fig->since[TG_CNT_UNTRACKED_PASSED]);
 		json_object_array_add(warnings, json_object_new_string(buf));
 	}
-	if (a->destroy_failed) {
+	if (v->destroy_failed) {
 		snprintf(buf, sizeof(buf), "%llu blocked socket(s) could not be destroyed",
-			 (unsigned long long)a->destroy_failed);
+			 (unsigned long long)v->destroy_failed);
 		json_object_array_add(warnings, json_object_new_string(buf));
 	}
 	json_object_object_add(o, "state", json_object_new_string(
@@ -688,323 +645,35 @@ static json_object *health_json(struct agent *a, const struct snapshot *s, int m
 	return o;
 }
 
-json_object *status_build_json(struct agent *a)
+json_object *status_build_json(const struct tg_status_view *v)
 {
 	json_object *o = json_object_new_object(), *top = json_object_new_object();
 	json_object *control = json_object_new_object(), *hooks;
-	struct snapshot s;
+	struct tg_status_figures fig;
 	int missing;
 
-	take_snapshot(a, &s);
-	hooks = hooks_json(a, &missing);
-	json_object_object_add(o, "agent", agent_json(a, &s));
-	json_object_object_add(o, "health", health_json(a, &s, missing));
+	status_figures(v, &fig);
+	hooks = hooks_json(v, &missing);
+	json_object_object_add(o, "agent", agent_json(v));
+	json_object_object_add(o, "health", health_json(v, &fig, missing));
 	json_object_object_add(o, "hooks", hooks);
-	json_object_object_add(o, "policy", policy_json(a));
-	json_object_object_add(o, "counters", counters_json(a, &s));
-	json_object_object_add(o, "flows", flows_json(a, &s));
-	json_object_object_add(o, "kernel_counters", kernel_counters_json(&s));
-	json_object_object_add(o, "handoff", handoff_json(a));
-	json_object_object_add(o, "sinks", sinks_json(a));
-	if (a->ev_ctx.workloads)
-		json_object_object_add(o, "workloads", workloads_status_json(a->ev_ctx.workloads));
-	json_object_object_add(top, "workloads", top_json(a->top_workloads, "workload"));
-	json_object_object_add(top, "destinations", top_json(a->top_destinations, "destination"));
+	json_object_object_add(o, "policy", policy_json(v));
+	json_object_object_add(o, "counters", counters_json(v, &fig));
+	json_object_object_add(o, "flows", flows_json(v));
+	json_object_object_add(o, "kernel_counters", kernel_counters_json(v));
+	json_object_object_add(o, "handoff", handoff_json(v));
+	json_object_object_add(o, "sinks", sinks_json(v));
+	if (v->workloads)
+		json_object_object_add(o, "workloads", workloads_status_json(v->workloads));
+	json_object_object_add(top, "workloads", tally_top_json(v->top->workloads, "workload"));
+	json_object_object_add(top, "destinations", tally_top_json(v->top->destinations, "destination"));
 	json_object_object_add(o, "top", top);
-	json_object_object_add(control, "socket", tg_json_string(a->control.path));
+	json_object_object_add(control, "socket", tg_json_string(v->control->path));
 	/* connected now, this status request included (at most TG_CONTROL_MAX_CLIENTS) */
-	json_object_object_add(control, "clients", json_object_new_uint64(a->control.nclients));
-	json_object_object_add(control, "refused_peers", json_object_new_uint64(a->control.refused_peers));
-	json_object_object_add(control, "bad_requests", json_object_new_uint64(a->control.bad_requests));
-	json_object_object_add(control, "follower_drops", json_object_new_uint64(a->control.follower_drops));
+	json_object_object_add(control, "clients", json_object_new_uint64(v->control->nclients));
+	json_object_object_add(control, "refused_peers", json_object_new_uint64(v->control->refused_peers));
+	json_object_object_add(control, "bad_requests", json_object_new_uint64(v->control->bad_requests));
+	json_object_object_add(control, "follower_drops", json_object_new_uint64(v->control->follower_drops));
 	json_object_object_add(o, "control", control);
 	return o;
-}
-
-static void tally(struct tg_tally *t, const char *key)
-{
-	struct tg_tally *least = &t[0];
-
-	for (size_t i = 0; i < TG_TOP_MAX; i++) {
-		if (t[i].count && !strcmp(t[i].key, key)) {
-			t[i].count++;
-			return;
-		}
-		if (t[i].count < least->count)
-			least = &t[i];
-	}
-	/* full: the least seen gives way (top-N of a bounded table, not exact) */
-	snprintf(least->key, sizeof(least->key), "%s", key);
-	least->count = 1;
-}
-
-static const char *get2(json_object *o, const char *a, const char *b)
-{
-	json_object *x;
-
-	if (!json_object_object_get_ex(o, a, &x) || !x || !json_object_object_get_ex(x, b, &x) || !x)
-		return NULL;
-	return json_object_get_string(x);
-}
-
-void status_tally_fields(struct agent *a, const char *type, const char *cg, const char *comm,
-			 const char *cls, const char *name, const char *ip, const char *port)
-{
-	char key[320];
-
-	if (!type || !strcmp(type, "tls"))
-		return;
-	snprintf(key, sizeof(key), "%s%s%s%s", cg ? cg : "?", comm ? " (" : "", comm ? comm : "",
-		 comm ? ")" : "");
-	tally(a->top_workloads, key);
-	snprintf(key, sizeof(key), "%s %s:%s", cls ? cls : "?", name ? name : ip ? ip : "?",
-		 port ? port : "?");
-	tally(a->top_destinations, key);
-}
-
-void status_tally_event(struct agent *a, json_object *ev)
-{
-	const char *type = NULL;
-	json_object *t;
-
-	if (json_object_object_get_ex(ev, "type", &t))
-		type = json_object_get_string(t);
-	status_tally_fields(a, type, get2(ev, "workload", "cgroup"), get2(ev, "workload", "comm"),
-			    get2(ev, "destination", "class"), get2(ev, "destination", "name"),
-			    get2(ev, "destination", "ip"), get2(ev, "destination", "port"));
-}
-
-/* ---- Prometheus ---------------------------------------------------------- */
-
-struct mbuf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void mprintf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void mprintf(struct mbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->err)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < b->cap - b->len) {
-			b->len += n;
-			return;
-		}
-		char *grown = realloc(b->p, b->cap * 2 + n + 1);
-
-		if (!grown) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = grown;
-		b->cap = b->cap * 2 + n + 1;
-	}
-}
-
-static void metric_head(struct mbuf *b, const char *name, const char *type, const char *help)
-{
-	mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/*
- * Label values: valid UTF-8 (a cgroup directory name can be any bytes), then
- * backslash, quote and newline escaped as the format asks.
- */
-static const char *label(const char *s, char *buf, size_t len)
-{
-	size_t o = 0, n = s ? strlen(s) : 0, flen;
-	char *fixed = s ? tg_utf8_repair(s, n, &flen) : NULL;
-
-	for (const char *p = fixed; p && *p && o + 2 < len; p++) {
-		/* not past the buffer with half a character */
-		size_t k = tg_utf8_seq((const unsigned char *)p, flen - (size_t)(p - fixed));
-
-		if (*p == '\\' || *p == '"' || *p == '\n') {
-			buf[o++] = '\\';
-			buf[o++] = *p == '\n' ? 'n' : *p;
-		} else if (k && o + k < len) {
-			memcpy(buf + o, p, k);
-			o += k;
-			p += k - 1;
-		} else {
-			break;
-		}
-	}
-	buf[o] = '\0';
-	free(fixed);
-	return buf;
-}
-
-static void metrics_flows(struct agent *a, struct mbuf *b)
-{
-	char l[256];
-
-	metric_head(b, "tlsguard_flows_total", "counter",
-		    "Flows to protected destinations by class and outcome (since the pins were created).");
-	for (uint32_t id = 1; id <= a->dests.nclasses; id++) {
-		uint64_t st[TG_CS__MAX] = { 0 };
-
-		if (!dests_class_name(&a->dests, id))
-			continue;
-		agent_read_class_stats(a, id, st);
-		for (int s = 0; s < TG_CS__MAX; s++)
-			mprintf(b, "tlsguard_flows_total{class=\"%s\",verdict=\"%s\"} %llu\n",
-				label(dests_class_name(&a->dests, id), l, sizeof(l)), class_stat_names[s],
-				(unsigned long long)st[s]);
-	}
-}
-
-static void metrics_hooks(struct agent *a, struct mbuf *b)
-{
-	char l[PATH_MAX * 2];
-
-	metric_head(b, "tlsguard_hook_attached", "gauge",
-		    "1 while the program is attached to the watched cgroup (0: detached, e.g. the cgroup was removed).");
-	for (size_t i = 0; i < a->loader.natts; i++)
-		for (int h = 0; h < TG_HOOK__MAX; h++) {
-			struct hook_state st;
-
-			read_hook(a->loader.atts[i].link_fd[h], &st);
-			mprintf(b, "tlsguard_hook_attached{program=\"%s\",cgroup=\"%s\"} %d\n",
-				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
-				st.attached);
-		}
-	metric_head(b, "tlsguard_bpf_run_time_seconds_total", "counter",
-		    "Kernel time spent in each program (needs kernel.bpf_stats_enabled=1).");
-	for (size_t i = 0; i < a->loader.natts; i++)
-		for (int h = 0; h < TG_HOOK__MAX; h++) {
-			struct hook_state st;
-
-			read_hook(a->loader.atts[i].link_fd[h], &st);
-			mprintf(b, "tlsguard_bpf_run_time_seconds_total{program=\"%s\",cgroup=\"%s\"} %.9f\n",
-				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
-				st.run_time_ns / 1e9);
-		}
-	metric_head(b, "tlsguard_bpf_run_count_total", "counter", "Invocations of each program.");
-	for (size_t i = 0; i < a->loader.natts; i++)
-		for (int h = 0; h < TG_HOOK__MAX; h++) {
-			struct hook_state st;
-
-			read_hook(a->loader.atts[i].link_fd[h], &st);
-			mprintf(b, "tlsguard_bpf_run_count_total{program=\"%s\",cgroup=\"%s\"} %llu\n",
-				loader_hook_name(h), label(rel_cgroup(a, a->loader.atts[i].path), l, sizeof(l)),
-				(unsigned long long)st.run_cnt);
-		}
-}
-
-/* The App Insights sink beyond up/sent (those share the families of every sink). */
-static void metrics_ai(struct mbuf *b, const struct tg_sink_ai_stats *st)
-{
-	mprintf(b, "tlsguard_sink_sent_total{sink=\"appinsights\"} %llu\n", (unsigned long long)st->sent);
-	metric_head(b, "tlsguard_sink_lost_total", "counter", "Items a sink lost, by reason.");
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"rejected\"} %llu\n",
-		(unsigned long long)st->lost_rejected);
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"queue_full\"} %llu\n",
-		(unsigned long long)st->lost_queue_full);
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"evicted\"} %llu\n",
-		(unsigned long long)st->lost_evicted);
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"expired\"} %llu\n",
-		(unsigned long long)st->lost_expired);
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"other\"} %llu\n",
-		(unsigned long long)st->lost_other);
-	mprintf(b, "tlsguard_sink_lost_total{sink=\"appinsights\",reason=\"quota\"} %llu\n",
-		(unsigned long long)st->lost_quota);
-	metric_head(b, "tlsguard_sink_queued", "gauge", "Items waiting in memory.");
-	mprintf(b, "tlsguard_sink_queued{sink=\"appinsights\"} %llu\n", (unsigned long long)st->queued);
-	metric_head(b, "tlsguard_sink_spooled", "gauge", "Items waiting in the spool.");
-	mprintf(b, "tlsguard_sink_spooled{sink=\"appinsights\"} %llu\n", (unsigned long long)st->spooled);
-	metric_head(b, "tlsguard_sink_requests_total", "counter", "Requests to the ingestion endpoint.");
-	mprintf(b, "tlsguard_sink_requests_total{sink=\"appinsights\"} %llu\n",
-		(unsigned long long)st->requests);
-	metric_head(b, "tlsguard_sink_retries_total", "counter", "Failed requests that will be retried.");
-	mprintf(b, "tlsguard_sink_retries_total{sink=\"appinsights\"} %llu\n",
-		(unsigned long long)st->retries);
-	metric_head(b, "tlsguard_sink_flood_folded_total", "counter",
-		    "Repeated violations folded into flood-control summaries.");
-	mprintf(b, "tlsguard_sink_flood_folded_total{sink=\"appinsights\"} %llu\n",
-		(unsigned long long)st->flood_folded);
-}
-
-int status_build_metrics(struct agent *a, char **out, size_t *len)
-{
-	struct mbuf b = { .cap = 8192 };
-	struct tg_sink_ai_stats ai = { 0 };
-	struct snapshot s;
-	const uint64_t *t;
-
-	b.p = malloc(b.cap);
-	if (!b.p)
-		return -ENOMEM;
-	take_snapshot(a, &s);
-	t = s.total;
-	if (a->ai)
-		sink_ai_stats(a->ai, &ai);
-	metrics_flows(a, &b);
-	metric_head(&b, "tlsguard_violations_total", "counter", "Violations by type and action.");
-	mprintf(&b, "tlsguard_violations_total{type=\"plaintext\",action=\"flagged\"} %llu\n",
-		(unsigned long long)t[TG_CNT_PLAINTEXT_FLAGGED]);
-	mprintf(&b, "tlsguard_violations_total{type=\"plaintext\",action=\"blocked\"} %llu\n",
-		(unsigned long long)t[TG_CNT_PLAINTEXT_BLOCKED]);
-	mprintf(&b, "tlsguard_violations_total{type=\"blocked_connect\",action=\"flagged\"} %llu\n",
-		(unsigned long long)t[TG_CNT_CONNECT_FLAGGED]);
-	mprintf(&b, "tlsguard_violations_total{type=\"blocked_connect\",action=\"blocked\"} %llu\n",
-		(unsigned long long)t[TG_CNT_CONNECT_BLOCKED]);
-	metric_head(&b, "tlsguard_tracked_flows", "gauge",
-		    "Tracked flows whose sockets are open (counted against limits.max_tracked_flows).");
-	mprintf(&b, "tlsguard_tracked_flows %llu\n", (unsigned long long)s.live_flows);
-	metric_head(&b, "tlsguard_tracked_flows_max", "gauge", "limits.max_tracked_flows.");
-	mprintf(&b, "tlsguard_tracked_flows_max %u\n", a->policy->max_tracked_flows);
-	metric_head(&b, "tlsguard_untracked_flows_total", "counter",
-		    "Connects to protected destinations that could not be tracked, by reason.");
-	mprintf(&b, "tlsguard_untracked_flows_total{reason=\"flow_cap\"} %llu\n",
-		(unsigned long long)t[TG_CNT_UNTRACKED_FLOW_CAP]);
-	mprintf(&b, "tlsguard_untracked_flows_total{reason=\"storage\"} %llu\n",
-		(unsigned long long)t[TG_CNT_ERR_STORAGE]);
-	metric_head(&b, "tlsguard_untracked_connects_total", "counter",
-		    "What happened to them: refused (enforce, fail_mode closed) or passed unjudged.");
-	mprintf(&b, "tlsguard_untracked_connects_total{action=\"refused\"} %llu\n",
-		(unsigned long long)t[TG_CNT_UNTRACKED_REFUSED]);
-	mprintf(&b, "tlsguard_untracked_connects_total{action=\"passed\"} %llu\n",
-		(unsigned long long)t[TG_CNT_UNTRACKED_PASSED]);
-	metric_head(&b, "tlsguard_events_emitted_total", "counter", "Events written by this agent.");
-	mprintf(&b, "tlsguard_events_emitted_total %llu\n", (unsigned long long)a->events_emitted);
-	metric_head(&b, "tlsguard_events_lost_total", "counter", "Events lost since this agent started, by reason.");
-	mprintf(&b, "tlsguard_events_lost_total{reason=\"ringbuf_full\"} %llu\n",
-		(unsigned long long)s.since[TG_CNT_ERR_RINGBUF]);
-	mprintf(&b, "tlsguard_events_lost_total{reason=\"write_failed\"} %llu\n",
-		(unsigned long long)a->events_write_failed);
-	metric_head(&b, "tlsguard_sink_up", "gauge", "1 when the event sink is delivering.");
-	mprintf(&b, "tlsguard_sink_up{sink=\"%s\"} %d\n", a->file_sink.name, a->file_sink.ok);
-	if (a->ai)
-		mprintf(&b, "tlsguard_sink_up{sink=\"appinsights\"} %d\n", ai.state == TG_SINK_AI_OK);
-	metric_head(&b, "tlsguard_sink_sent_total", "counter", "Events delivered by each sink.");
-	mprintf(&b, "tlsguard_sink_sent_total{sink=\"%s\"} %llu\n", a->file_sink.name,
-		(unsigned long long)a->file_sink.sent);
-	if (a->ai)
-		metrics_ai(&b, &ai);
-	metric_head(&b, "tlsguard_sockets_destroyed_total", "counter", "Blocked sockets destroyed.");
-	mprintf(&b, "tlsguard_sockets_destroyed_total %llu\n", (unsigned long long)a->sockets_destroyed);
-	metrics_hooks(a, &b);
-	metric_head(&b, "tlsguard_kernel_counter_total", "counter",
-		    "Every kernel verdict and failure counter (since the pins were created).");
-	for (int i = 0; i < TG_CNT__MAX; i++)
-		mprintf(&b, "tlsguard_kernel_counter_total{name=\"%s\"} %llu\n", counter_names[i],
-			(unsigned long long)t[i]);
-	metric_head(&b, "tlsguard_agent_uptime_seconds", "gauge", "Seconds since the agent started.");
-	mprintf(&b, "tlsguard_agent_uptime_seconds %.0f\n", s.uptime_s);
-	if (b.err) {
-		free(b.p);
-		return b.err;
-	}
-	*out = b.p;
-	*len = b.len;
-	return 0;
 }

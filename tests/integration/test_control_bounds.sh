@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The control socket's bounds (agent/serve/control.h, docs/operations.md "Bounded
+# The control socket's bounds (agent/serve/control_proto.h, control.h, docs/operations.md "Bounded
 # resources"): a `tlsguard events --follow` client that does not read loses
 # lines once 8 MiB wait for it, counted in control.follower_drops, exactly
 # (received + dropped = published), while a reading follower loses none; and

@@ -247,7 +247,7 @@ def header_default(rel, macro):
 
 
 pin_path = header_default("agent/kernel/loader.h", "TG_DEFAULT_PIN_PATH")
-socket_path = header_default("agent/serve/control.h", "TG_DEFAULT_SOCKET")
+socket_path = header_default("agent/serve/control_proto.h", "TG_DEFAULT_SOCKET")
 default_config = header_default("agent/daemon/agent.h", "TG_DEFAULT_CONFIG")
 if config_path and default_config and config_path != default_config:
     bad(f"DaemonSet --config {config_path} differs from the agent's default {default_config}")

@@ -31,7 +31,7 @@
 
 #include "ai_envelope.h"
 #include "cgroup.h"
-#include "cli/cli.h"
+#include "commands.h"
 #include "dests.h"
 #include "escape.h"
 #include "events.h"

@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "fieldcrypt.h"
 
 static char dir[64], k1_raw[128], k1_hex[128], k1_b64[128], k2_hex[128], kdir[128];

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "policy.h"
 
 /* ---- helpers ------------------------------------------------------------ */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "log.h"
 #include "policy.h"
 #include "prepare.h"

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include <getopt.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "cmdline.h"
+#include "commands.h"
 #include "loader.h"
 #include "mounts.h"
 
@@ -19,33 +19,13 @@ static void usage(FILE *out)
 
 int cmd_mount(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "pin-path", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *pin_path = TG_DEFAULT_PIN_PATH;
 	bool mounted;
-	int c;
+	int ret;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			pin_path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return TG_EXIT_OK;
-		default:
-			usage(stderr);
-			return TG_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
+	ret = tg_cmdline_pin_path(argc, argv, usage, &pin_path);
+	if (ret != TG_CMDLINE_GO)
+		return ret;
 	if (mounts_ensure_bpffs(pin_path, &mounted))
 		return TG_EXIT_FAIL;
 	if (!mounted)

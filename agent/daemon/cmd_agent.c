@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
-#include "cli/cli.h"
-#include "control.h"
+#include "cmdline.h"
+#include "commands.h"
+#include "control_proto.h"
 #include "loader.h"
 #include "log.h"
 #include "tlsguard/dest.h"
@@ -39,6 +39,43 @@ static void usage(FILE *out)
 		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH, TG_DEFAULT_SOCKET);
 }
 
+static int agent_opt(int c, char *arg, void *ctx)
+{
+	struct tg_agent_opts *opts = ctx;
+
+	switch (c) {
+	case 'c':
+		opts->config = arg;
+		break;
+	case 'g':
+		opts->cgroups[opts->ncgroups++] = arg;
+		break;
+	case 'm':
+		if (!strcmp(arg, "audit")) {
+			opts->mode_override = TG_MODE_AUDIT;
+		} else if (!strcmp(arg, "enforce")) {
+			opts->mode_override = TG_MODE_ENFORCE;
+		} else {
+			tg_err("--mode must be audit or enforce, not '%s'", arg);
+			return TG_EXIT_USAGE;
+		}
+		break;
+	case 'e':
+		opts->events_file = arg;
+		break;
+	case 'p':
+		opts->pin_path = arg;
+		break;
+	case 's':
+		opts->socket_path = arg;
+		break;
+	case 'v':
+		tg_verbose = true;
+		break;
+	}
+	return 0;
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -53,60 +90,19 @@ int cmd_agent(int argc, char **argv)
 		{ 0 },
 	};
 	struct tg_agent_opts opts = { .mode_override = -1, .pin_path = TG_DEFAULT_PIN_PATH };
-	int c, ret;
+	int ret;
 
 	opts.cgroups = calloc(argc, sizeof(char *));
 	if (!opts.cgroups)
 		return TG_EXIT_FAIL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:g:m:e:p:s:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			opts.config = optarg;
-			break;
-		case 'g':
-			opts.cgroups[opts.ncgroups++] = optarg;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "audit")) {
-				opts.mode_override = TG_MODE_AUDIT;
-			} else if (!strcmp(optarg, "enforce")) {
-				opts.mode_override = TG_MODE_ENFORCE;
-			} else {
-				tg_err("--mode must be audit or enforce, not '%s'", optarg);
-				free(opts.cgroups);
-				return TG_EXIT_USAGE;
-			}
-			break;
-		case 'e':
-			opts.events_file = optarg;
-			break;
-		case 'p':
-			opts.pin_path = optarg;
-			break;
-		case 's':
-			opts.socket_path = optarg;
-			break;
-		case 'v':
-			tg_verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			free(opts.cgroups);
-			return TG_EXIT_OK;
-		default:
-			usage(stderr);
-			free(opts.cgroups);
-			return TG_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
+	ret = tg_cmdline_parse(argc, argv, "c:g:m:e:p:s:vh", longopts, usage, true, agent_opt, &opts);
+	if (ret == TG_CMDLINE_GO && optind < argc) {
 		tg_err("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
-		free(opts.cgroups);
-		return TG_EXIT_USAGE;
+		ret = TG_EXIT_USAGE;
 	}
-	ret = agent_run(&opts);
+	if (ret == TG_CMDLINE_GO)
+		ret = agent_run(&opts);
 	free(opts.cgroups);
 	return ret;
 }

@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "fieldcrypt.h"
 
 static void usage(FILE *out)

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cmdline.h"
+#include "commands.h"
 #include "loader.h"
 #include "log.h"
 #include "mounts.h"
@@ -18,33 +18,13 @@ static void usage(FILE *out)
 
 int cmd_uninstall(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "pin-path", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *pin_path = TG_DEFAULT_PIN_PATH;
 	bool found;
-	int c, err;
+	int ret, err;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			pin_path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return TG_EXIT_OK;
-		default:
-			usage(stderr);
-			return TG_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
+	ret = tg_cmdline_pin_path(argc, argv, usage, &pin_path);
+	if (ret != TG_CMDLINE_GO)
+		return ret;
 	err = loader_uninstall(pin_path, &found);
 	if (err) {
 		tg_err("cannot uninstall %s: %s", pin_path, strerror(-err));

@@ -5,7 +5,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "cli/cli.h"
+#include "commands.h"
 #include "kernel_features.h"
 
 int cmd_version(int argc, char **argv)
