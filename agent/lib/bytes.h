@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers the on-disk formats share (spool.c, journal.c): big-endian
- * integers in record headers, and the "message into err, return ret" idiom.
+ * integers in record headers, whole writes, the wall clock they stamp with
+ * (replaceable in tests), and the "message into err, return ret" idiom.
  */
 #ifndef TLSGUARD_AGENT_BYTES_H
 #define TLSGUARD_AGENT_BYTES_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 static inline void tg_put_be(uint8_t *p, uint64_t v, int bytes)
 {
@@ -24,6 +29,52 @@ static inline uint64_t tg_get_be(const uint8_t *p, int bytes)
 	for (int i = 0; i < bytes; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+/* All @len bytes to @fd (a short write continues, EINTR retries). 0 or -errno. */
+static inline int tg_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Room for @need elements of @elem bytes in *@p (realloc'd, doubling from
+ * @first), *@alloc their count. 0 or -ENOMEM (then *@p is as it was).
+ */
+static inline int tg_reserve(void **p, size_t *alloc, size_t need, size_t elem, size_t first)
+{
+	size_t n = *alloc ? *alloc : first;
+	void *q;
+
+	if (need <= *alloc)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*alloc = n;
+	return 0;
+}
+
+/* The default clock of the on-disk formats: seconds since the epoch (@arg unused). */
+static inline time_t tg_wall_seconds(void *arg)
+{
+	(void)arg;
+	return time(NULL);
 }
 
 /* Format into @err (when given) and return @ret: one-line error paths. */

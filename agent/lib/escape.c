@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,14 @@ size_t tg_utf8_seq(const unsigned char *s, size_t len)
 
 bool tg_utf8_valid(const char *s, size_t len)
 {
+	const unsigned char *b = (const unsigned char *)s;
+
 	for (size_t i = 0, n; i < len; i += n) {
-		n = tg_utf8_seq((const unsigned char *)s + i, len - i);
+		if (b[i] < 0x80) {
+			n = 1;	/* ASCII, nearly all an event holds: no decoding */
+			continue;
+		}
+		n = tg_utf8_seq(b + i, len - i);
 		if (!n)
 			return false;
 	}
@@ -153,6 +160,13 @@ char *tg_utf8_repair(const char *s, size_t len, size_t *outlen)
 	return out;
 }
 
+/* Printable ASCII that a JSON string holds as it is ('/' apart: see escape_slash). */
+static const bool json_plain[256] = {
+	[0x20 ... 0x21] = true,		/* '"' (0x22) is not */
+	[0x23 ... 0x5b] = true,		/* '\\' (0x5c) is not */
+	[0x5d ... 0x7e] = true,
+};
+
 void tg_json_escape_inner(const char *s, size_t len, bool escape_slash, tg_emit_fn emit, void *ctx)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -164,8 +178,7 @@ void tg_json_escape_inner(const char *s, size_t len, bool escape_slash, tg_emit_
 		uint32_t cp = b[i];
 		size_t n = 1, elen = 2;
 
-		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\' &&
-		    (b[i] != '/' || !escape_slash)) {
+		if (json_plain[b[i]] && (b[i] != '/' || !escape_slash)) {
 			i++;	/* the common case: runs of printable ASCII */
 			continue;
 		}
@@ -238,6 +251,25 @@ json_object *tg_json_string_len(const char *s, size_t len)
 	}
 	if (o)
 		json_object_set_serializer(o, safe_string_to_json, NULL, NULL);
+	return o;
+}
+
+json_object *tg_json_parse(const char *s, size_t len)
+{
+	json_tokener *tok;
+	json_object *o;
+
+	if (len > INT_MAX)
+		return NULL;
+	tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, s, (int)len);
+	if (o && json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
 	return o;
 }
 

@@ -68,6 +68,12 @@ char *tg_utf8_repair(const char *s, size_t len, size_t *outlen);
  * value of outside origin.
  */
 json_object *tg_json_string_len(const char *s, size_t len);
+
+/*
+ * The JSON document in the @len bytes at @s (json-c's default nesting limit),
+ * or NULL when it is not one whole document (or @len exceeds what json-c takes).
+ */
+json_object *tg_json_parse(const char *s, size_t len);
 json_object *tg_json_string(const char *s);
 
 typedef void (*tg_emit_fn)(void *ctx, const char *p, size_t n);

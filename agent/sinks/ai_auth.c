@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "ai_auth.h"
+#include "escape.h"
 
 #define MAX_RESPONSE	(64u << 10)
 #define MAX_ASSERTION	(64u << 10)
@@ -195,7 +196,6 @@ static bool get_seconds(json_object *root, const char *key, long long *out)
 int ai_auth_parse_token(const char *body, size_t len, time_t now, char **token,
 			time_t *expires_on)
 {
-	json_tokener *tok;
 	json_object *root, *v;
 	long long secs;
 	int ret = -EBADMSG;
@@ -203,11 +203,7 @@ int ai_auth_parse_token(const char *body, size_t len, time_t now, char **token,
 	*token = NULL;
 	if (len > MAX_RESPONSE)
 		return -EBADMSG;
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	root = json_tokener_parse_ex(tok, body, (int)len);
-	json_tokener_free(tok);
+	root = tg_json_parse(body, len);
 	if (!json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "access_token", &v) ||
 	    !json_object_is_type(v, json_type_string) || !json_object_get_string_len(v))

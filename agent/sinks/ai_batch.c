@@ -18,6 +18,8 @@
 #include <zlib.h>
 
 #include "ai_batch.h"
+#include "bytes.h"
+#include "escape.h"
 
 #define DEFAULT_ITEMS	1024
 #define DEFAULT_BYTES	(4u << 20)
@@ -80,23 +82,6 @@ void ai_batch_free(struct tg_ai_batch *b)
 	free(b);
 }
 
-static int reserve(void **p, size_t *alloc, size_t need, size_t elem)
-{
-	size_t n = *alloc ? *alloc : 16;
-	void *q;
-
-	if (need <= *alloc)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*alloc = n;
-	return 0;
-}
-
 int ai_batch_add(struct tg_ai_batch *b, const char *line, size_t len, uint64_t now_ms)
 {
 	size_t need = len + (b->n ? 1 : 0);
@@ -107,8 +92,8 @@ int ai_batch_add(struct tg_ai_batch *b, const char *line, size_t len, uint64_t n
 		return -E2BIG;
 	if (b->n == b->lim.max_items || b->len + need > b->lim.max_bytes)
 		return -ENOSPC;
-	if (reserve((void **)&b->buf, &b->alloc, b->len + need + 1, 1) ||
-	    reserve((void **)&b->offs, &b->offalloc, b->n + 1, sizeof(*b->offs)))
+	if (tg_reserve((void **)&b->buf, &b->alloc, b->len + need + 1, 1, 16) ||
+	    tg_reserve((void **)&b->offs, &b->offalloc, b->n + 1, sizeof(*b->offs), 16))
 		return -ENOMEM;
 	if (b->n)
 		b->buf[b->len++] = '\n';
@@ -409,20 +394,13 @@ static int collect(const uint8_t *state, size_t nsent, uint8_t which, size_t **o
 
 int ai_response_parse(const char *body, size_t len, size_t nsent, struct tg_ai_response *r)
 {
-	json_tokener *tok;
 	json_object *root = NULL, *errors;
 	uint8_t *state = NULL;
 	size_t accounted;
 	int ret = -EBADMSG;
 
 	memset(r, 0, sizeof(*r));
-	if (len > INT_MAX)
-		return -EBADMSG;
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	root = json_tokener_parse_ex(tok, body, (int)len);
-	json_tokener_free(tok);
+	root = tg_json_parse(body, len);
 	if (!json_object_is_type(root, json_type_object))
 		goto out;
 	state = calloc(nsent ? nsent : 1, 1);

@@ -36,6 +36,8 @@ struct tg_ai_envelope {
 
 struct prop {
 	char *key;		/* final key: flattened, valid UTF-8, within the key limit, unique */
+	size_t klen;
+	uint32_t khash;		/* hash_str(key): the key set probes and compares by it first */
 	bool key_owned;		/* malloc'd (a repaired or renamed key), not in props.keys */
 	const char *val;	/* into the event, @num or @own */
 	size_t len;
@@ -436,7 +438,7 @@ static uint32_t hash_str(const char *s)
 
 static void set_insert(struct props *ps, size_t idx)
 {
-	size_t mask = ps->setsize - 1, i = hash_str(ps->v[idx].key) & mask;
+	size_t mask = ps->setsize - 1, i = ps->v[idx].khash & mask;
 
 	while (ps->set[i])
 		i = (i + 1) & mask;
@@ -476,11 +478,15 @@ static int set_reserve(struct props *ps)
 static bool key_taken(const struct props *ps, const char *key)
 {
 	size_t mask = ps->setsize - 1;
+	uint32_t h = hash_str(key);
 
-	if (!strcmp(key, "tlsguard.truncated") || !strcmp(key, "tlsguard.dropped_properties"))
+	if (key[0] == 't' &&
+	    (!strcmp(key, "tlsguard.truncated") || !strcmp(key, "tlsguard.dropped_properties")))
 		return true;
-	for (size_t i = hash_str(key) & mask; ps->set[i]; i = (i + 1) & mask) {
-		if (!strcmp(ps->v[ps->set[i] - 1].key, key))
+	for (size_t i = h & mask; ps->set[i]; i = (i + 1) & mask) {
+		const struct prop *p = &ps->v[ps->set[i] - 1];
+
+		if (p->khash == h && !strcmp(p->key, key))
 			return true;
 	}
 	return false;
@@ -518,9 +524,8 @@ static char *unique_key(struct props *ps, char *key, bool *owned)
 }
 
 /* The flattened @path as a key: kept in the item's own key space when it is valid and fits. */
-static char *make_key(struct props *ps, const char *path, bool *owned)
+static char *make_key(struct props *ps, const char *path, size_t len, bool *owned)
 {
-	size_t len = strlen(path);
 	char *key;
 
 	if (len <= TG_AI_MAX_PROP_KEY && len < KEYS_INLINE - ps->keys_used &&
@@ -558,7 +563,7 @@ static int props_grow(struct props *ps)
 }
 
 /* Add "@path": @val. A NULL @val means the @len bytes at @num (short, copied). */
-static int props_add(struct props *ps, const char *path, const char *val, const char *num,
+static int props_add(struct props *ps, const char *path, size_t plen, const char *val, const char *num,
 		     size_t len)
 {
 	struct prop *p;
@@ -569,12 +574,14 @@ static int props_add(struct props *ps, const char *path, const char *val, const 
 		return -ENOMEM;
 	if (set_reserve(ps))
 		return -ENOMEM;
-	key = make_key(ps, path, &owned);
+	key = make_key(ps, path, plen, &owned);
 	if (!key)
 		return -ENOMEM;
 	p = &ps->v[ps->n];
 	memset(p, 0, sizeof(*p));
 	p->key = key;
+	p->klen = strlen(key);
+	p->khash = hash_str(key);
 	p->key_owned = owned;
 	p->val = val;
 	p->len = len;
@@ -596,7 +603,7 @@ static int props_add(struct props *ps, const char *path, const char *val, const 
 	return 0;
 }
 
-static int add_leaf(struct props *ps, const char *path, json_object *v)
+static int add_leaf(struct props *ps, const char *path, size_t plen, json_object *v)
 {
 	char num[24];
 	const char *s;
@@ -608,21 +615,21 @@ static int add_leaf(struct props *ps, const char *path, json_object *v)
 	case json_type_null:
 		return 0;
 	case json_type_string:
-		return props_add(ps, path, json_object_get_string(v), NULL,
+		return props_add(ps, path, plen, json_object_get_string(v), NULL,
 				 json_object_get_string_len(v));
 	case json_type_boolean:
 		s = json_object_get_boolean(v) ? "true" : "false";
-		return props_add(ps, path, s, NULL, strlen(s));
+		return props_add(ps, path, plen, s, NULL, strlen(s));
 	case json_type_int:
 		i = json_object_get_int64(v);
 		if (i == INT64_MAX)	/* may be a uint64 above it */
 			n = fmt_u64(num, json_object_get_uint64(v), false);
 		else
 			n = fmt_u64(num, i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0);
-		return props_add(ps, path, NULL, num, n);
+		return props_add(ps, path, plen, NULL, num, n);
 	default:	/* doubles and arrays: their JSON text */
 		s = json_object_to_json_string_length(v, JSON_FLAGS, &len);
-		return s ? props_add(ps, path, s, NULL, len) : -ENOMEM;
+		return s ? props_add(ps, path, plen, s, NULL, len) : -ENOMEM;
 	}
 }
 
@@ -670,7 +677,7 @@ static int flatten(struct props *ps, struct path *path, json_object *obj, bool t
 		if (json_object_is_type(v, json_type_object))
 			ret = flatten(ps, path, v, false);
 		else
-			ret = add_leaf(ps, path->buf, v);
+			ret = add_leaf(ps, path->buf, path->len, v);
 		path->len = saved;
 		path->buf[saved] = '\0';
 		if (ret)
@@ -726,7 +733,7 @@ static void render_properties(struct out *o, const struct props *ps)
 			continue;
 		out_raw(o, sep, strlen(sep));
 		sep = ",";
-		out_cstr(o, p->key);
+		out_str(o, p->key, p->klen);
 		out_lit(o, ":");
 		out_value(o, p);
 		truncated |= p->len > p->cap;
@@ -836,7 +843,7 @@ static void shrink(struct props *ps, size_t excess)
 	for (size_t i = ps->n; i-- > 0 && excess;) {
 		if (ps->v[i].dropped)
 			continue;
-		est = strlen(ps->v[i].key) + effective(&ps->v[i]) + 6;	/* "k":"v", */
+		est = ps->v[i].klen + effective(&ps->v[i]) + 6;	/* "k":"v", */
 		ps->v[i].dropped = true;
 		ps->ndropped++;
 		excess = est >= excess ? 0 : excess - est;

@@ -51,11 +51,6 @@ struct tg_journal {
 	void *now_arg;
 };
 
-static time_t wall_clock(void *arg)
-{
-	return time(NULL);
-}
-
 static void seg_name(uint64_t first, char *buf, size_t len)
 {
 	snprintf(buf, len, "%016" PRIx64 SUFFIX, first);
@@ -71,34 +66,12 @@ static int parse_name(const char *name, uint64_t *first)
 	return end == name + 16 ? 0 : -EINVAL;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* ---- the segment index ------------------------------------------------------------ */
 
 static int seg_push(struct tg_journal *j, const struct seg *s)
 {
-	if (j->n == j->alloc) {
-		size_t alloc = j->alloc ? j->alloc * 2 : 16;
-		struct seg *v = realloc(j->v, alloc * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		j->v = v;
-		j->alloc = alloc;
-	}
+	if (tg_reserve((void **)&j->v, &j->alloc, j->n + 1, sizeof(*j->v), 16))
+		return -ENOMEM;
 	j->v[j->n++] = *s;
 	j->bytes += s->size;
 	return 0;
@@ -439,7 +412,7 @@ struct tg_journal *journal_open(const struct tg_journal_config *cfg, journal_ite
 	j->require = cfg->flags & TG_SPOOL_REQUIRE_ENCRYPTION;
 	j->max_bytes = cfg->max_bytes;
 	j->max_age_s = cfg->max_age_s;
-	j->now = cfg->now ? cfg->now : wall_clock;
+	j->now = cfg->now ? cfg->now : tg_wall_seconds;
 	j->now_arg = cfg->now_arg;
 	ret = open_dir(j, cfg->dir, err, errlen);
 	if (!ret) {
@@ -550,7 +523,7 @@ int journal_append(struct tg_journal *j, const char *lines, size_t len, uint32_t
 	}
 	/* one write and one fdatasync for the whole batch: the group commit */
 	if (!ret)
-		ret = write_all(j->fd, buf, PREFIX_LEN + blob);
+		ret = tg_write_all(j->fd, buf, PREFIX_LEN + blob);
 	if (!ret && fdatasync(j->fd))
 		ret = -errno;
 	cur = &j->v[j->n - 1];

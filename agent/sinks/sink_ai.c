@@ -19,6 +19,7 @@
 #include "ai_batch.h"
 #include "ai_envelope.h"
 #include "connstr.h"
+#include "escape.h"
 #include "flood.h"
 #include "journal.h"
 #include "log.h"
@@ -525,10 +526,8 @@ static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
 	__atomic_add_fetch(&s->flood_summaries, 1, __ATOMIC_RELAXED);
 	if (s->journal) {
 		/* the journal holds the summary as it will be sent */
-		json_tokener *tok = json_tokener_new();
-		json_object *o = tok ? json_tokener_parse_ex(tok, sum->sample, (int)sum->len) : NULL;
+		json_object *o = tg_json_parse(sum->sample, sum->len);
 
-		json_tokener_free(tok);
 		if (!json_object_is_type(o, json_type_object)) {
 			json_object_put(o);
 			count_loss(s, LOSS_OTHER, sum->count);
@@ -1358,18 +1357,6 @@ static void deliver(struct tg_sink_ai *s, int max, uint64_t deadline_ms)
 
 /* ---- rendering (sender thread) ----------------------------------------------------- */
 
-static json_object *parse_json(const char *text, size_t len)
-{
-	json_tokener *tok = json_tokener_new();
-	json_object *o;
-
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	json_tokener_free(tok);
-	return o;
-}
-
 /* Batch the item rendered into s->line. */
 static void add_line(struct tg_sink_ai *s, uint64_t items)
 {
@@ -1399,7 +1386,7 @@ static void render_event(struct tg_sink_ai *s, struct qitem *q)
 static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 {
 	uint64_t items = q->kind == Q_SUMMARY ? q->count : 1;
-	json_object *ev = q->obj ? q->obj : parse_json(q->json, q->len);
+	json_object *ev = q->obj ? q->obj : tg_json_parse(q->json, q->len);
 	int err;
 
 	q->obj = NULL;	/* ours now */
@@ -1429,7 +1416,7 @@ static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 
 static void render_metrics(struct tg_sink_ai *s, struct qitem *q)
 {
-	json_object *o = parse_json(q->json, q->len);
+	json_object *o = tg_json_parse(q->json, q->len);
 
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
@@ -1656,7 +1643,7 @@ static uint64_t or_default(uint64_t v, uint64_t dflt)
 static int replay_one(void *arg, uint64_t seq, char *line, size_t len)
 {
 	struct tg_sink_ai *s = arg;
-	json_object *o = parse_json(line, len), *v;
+	json_object *o = tg_json_parse(line, len), *v;
 	struct qitem *q;
 
 	if (!json_object_is_type(o, json_type_object) || !(q = calloc(1, sizeof(*q) + 1))) {

@@ -56,11 +56,6 @@ struct tg_spool {
 	void *now_arg;
 };
 
-static time_t wall_clock(void *arg)
-{
-	return time(NULL);
-}
-
 static void file_name(uint64_t seq, char *buf, size_t len)
 {
 	snprintf(buf, len, "%016" PRIx64 SUFFIX, seq);
@@ -106,15 +101,8 @@ static void header_build(uint8_t *h, uint8_t alg, uint32_t items, uint64_t seq, 
 
 static int index_append(struct tg_spool *sp, const struct entry *e)
 {
-	if (sp->n == sp->alloc) {
-		size_t alloc = sp->alloc ? sp->alloc * 2 : 64;
-		struct entry *v = realloc(sp->v, alloc * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		sp->v = v;
-		sp->alloc = alloc;
-	}
+	if (tg_reserve((void **)&sp->v, &sp->alloc, sp->n + 1, sizeof(*sp->v), 64))
+		return -ENOMEM;
 	sp->v[sp->n++] = *e;
 	sp->bytes += e->size;
 	sp->items += e->items;
@@ -294,7 +282,7 @@ struct tg_spool *spool_open(const char *dir, const struct tg_keyring *kr, uint64
 	sp->require = flags & TG_SPOOL_REQUIRE_ENCRYPTION;
 	sp->max_bytes = max_bytes;
 	sp->max_age_s = max_age_s;
-	sp->now = wall_clock;
+	sp->now = tg_wall_seconds;
 	ret = open_dir(sp, err, errlen);
 	if (!ret) {
 		ret = scan(sp);
@@ -322,27 +310,11 @@ void spool_close(struct tg_spool *sp)
 
 void spool_set_clock(struct tg_spool *sp, time_t (*now)(void *arg), void *arg)
 {
-	sp->now = now ? now : wall_clock;
+	sp->now = now ? now : tg_wall_seconds;
 	sp->now_arg = arg;
 }
 
 /* ---- write ----------------------------------------------------------------------- */
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 /* Whole file or nothing under the final name: write a temporary, fsync, rename. */
 static int write_file(struct tg_spool *sp, uint64_t seq, const uint8_t *buf, size_t len)
@@ -355,7 +327,7 @@ static int write_file(struct tg_spool *sp, uint64_t seq, const uint8_t *buf, siz
 	fd = openat(sp->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = write_all(fd, buf, len);
+	ret = tg_write_all(fd, buf, len);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	if (close(fd) && !ret)

@@ -298,6 +298,15 @@ static void test_property_key_limit_and_uniqueness(void **state)
 	}
 	assert_int_equal(n, 2);	/* both kept, under distinct keys */
 	json_object_put(env);
+
+	/* Short keys that flatten alike: the second is renamed (its key no longer in the item's own space). */
+	json_object_put(ev);
+	ev = json_tokener_parse("{\"type\":\"t\",\"a.b\":\"flat\",\"a\":{\"b\":\"nested\"}}");
+	env = event_line(state, ev);
+	p = props_of(env);
+	assert_string_equal(sget(p, "a.b"), "flat");
+	assert_string_equal(sget(p, "a.b~2"), "nested");
+	json_object_put(env);
 	json_object_put(ev);
 	free(a);
 	free(b);
