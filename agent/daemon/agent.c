@@ -23,7 +23,6 @@
 #include "commands.h"
 #include "dests.h"
 #include "enforcer.h"
-#include "escape.h"
 #include "events.h"
 #include "handshake_policy.h"
 #include "hosts.h"
@@ -32,6 +31,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "notify.h"
+#include "pipeline.h"
 #include "policy.h"
 #include "prepare.h"
 #include "privileges.h"
@@ -39,6 +39,7 @@
 #include "ringread.h"
 #include "status.h"
 #include "tlsguard/config.h"
+#include "upgrade.h"
 #include "workload.h"
 #include "tlsguard.skel.h"
 
@@ -231,184 +232,6 @@ static int write_config(struct agent *a)
 	return kmaps_write_config(&a->loader.maps, &cfg);
 }
 
-static void file_sink_failed(struct agent *a, uint64_t n, int err)
-{
-	a->file_sink.failed += n;
-	a->events_write_failed += n;
-	if (a->file_sink.ok)
-		tg_err("cannot write events: %s", strerror(-err));
-	a->file_sink.ok = false;
-	snprintf(a->file_sink.last_error, sizeof(a->file_sink.last_error), "write: %s", strerror(-err));
-}
-
-/* One write(2) per ring buffer batch instead of one per event. */
-static void file_sink_flush(struct agent *a)
-{
-	uint64_t n = a->file_sink.pending;
-	int err;
-
-	agent_ai_commit(a);	/* the journal first: durable before the ring buffer moves on */
-	if (!n)
-		return;
-	a->file_sink.pending = 0;
-	err = event_file_flush(&a->ev_file);
-	if (err) {
-		file_sink_failed(a, n, err);
-		return;
-	}
-	a->file_sink.ok = true;
-	a->file_sink.sent += n;
-	a->file_sink.last_success_ns = tg_real_ns();
-	a->events_emitted += n;
-}
-
-/* Buffered write; counted as sent when the batch is flushed (file_sink_flush). */
-static const char *write_to_file_sink(struct agent *a, json_object *obj)
-{
-	const char *line = event_line(obj);
-	int err = event_file_write_line(&a->ev_file, line);
-
-	if (err)
-		file_sink_failed(a, 1, err);
-	else
-		a->file_sink.pending++;
-	return line;
-}
-static void destroy_blocked_socket(struct agent *a, const struct tg_event *ev)
-{
-	int err = enforcer_destroy(&a->enforcer, ev);
-
-	if (!err) {
-		a->sockets_destroyed++;
-	} else if (err != -ENOENT) {
-		a->destroy_failed++;
-		tg_warn("cannot destroy blocked socket (cookie %llu): %s; its segments stay dropped",
-			(unsigned long long)ev->cookie, strerror(-err));
-	}
-}
-
-/*
- * No field protection: the line is written straight from the record
- * (events_line), the same bytes a json-c object would print; an object is
- * made only for those that take one (App Insights, `tlsguard events -f`).
- */
-static int write_event_line(struct agent *a, const struct tg_event *ev, const void *raw, size_t size)
-{
-	char id[TG_EVENT_ID_LEN + 1];
-	struct tg_event_keys keys;
-	json_object *obj = NULL;
-	const char *line;
-	int err;
-
-	events_event_id(a->ev_ctx.host, raw, size, id);	/* the same when the record is read again */
-	line = events_line(&a->ev_ctx, ev, id, &a->ev_file.line, &keys);
-	if (!line) {
-		a->events_write_failed++;
-		return 0;
-	}
-	tally_event_keys(&a->top, &keys);
-	if (a->ai || a->control.nclients) {
-		obj = events_to_json(&a->ev_ctx, ev);
-		if (obj) {
-			json_object_object_add(obj, "event_id", json_object_new_string(id));
-			agent_ai_event(a, obj);	/* App Insights takes a copy */
-		}
-	}
-	/* followers match on obj: without clients control_publish_line() only keeps the line */
-	if (obj || !a->control.nclients)
-		control_publish_line(&a->control, obj, line);
-	err = event_file_write_len(&a->ev_file, line, a->ev_file.line.len);
-	if (err)
-		file_sink_failed(a, 1, err);
-	else
-		a->file_sink.pending++;
-	json_object_put(obj);
-	return 0;
-}
-
-static int handle_event(void *ctx, void *data, size_t size)
-{
-	struct agent *a = ctx;
-	const struct tg_event *ev = data;
-	json_object *obj;
-
-	if (size < sizeof(*ev))
-		return 0;	/* a record from an incompatible build; ignored */
-	/* the application is waiting on a dropped segment: unblock it first
-	 * (plaintext, weak TLS, SNI mismatch: every blocked flow but connect()) */
-	if (ev->type != TG_EV_BLOCKED_CONNECT && ev->action == TG_ACT_BLOCKED)
-		destroy_blocked_socket(a, ev);
-	/* pods outside workloads.kubernetes are not reported (a block never goes silent) */
-	if (a->ev_ctx.workloads && ev->action != TG_ACT_BLOCKED &&
-	    !workloads_event_selected(a->ev_ctx.workloads, ev->cgroup_id))
-		return 0;
-	if (!a->fc)
-		return write_event_line(a, ev, data, size);
-	obj = events_to_json(&a->ev_ctx, ev);
-	if (!obj) {
-		a->events_write_failed++;
-		return 0;
-	}
-	agent_ai_stamp(a, obj, data, size);	/* event_id: the same when the record is read again */
-	tally_event(&a->top, obj);	/* before protection: tallies group by clear names */
-	agent_ai_event(a, obj);		/* App Insights takes a copy; obj is protected after */
-	control_publish_line(&a->control, obj, write_to_file_sink(a, obj));
-	json_object_put(obj);
-	return 0;
-}
-
-/*
- * `agent` events: start, stop, reload, reload_failed and loss, on the same
- * paths as kernel events (file sink, `tlsguard events`), so an auditor sees
- * when enforcement changed and when findings were lost.
- */
-static void emit_agent_event_with(struct agent *a, const char *action, const char *message,
-				  const char *key, json_object *extra)
-{
-	json_object *o = json_object_new_object(), *ag = json_object_new_object();
-	json_object *pol = json_object_new_object();
-	char when[64];
-
-	if (!o || !ag || !pol) {
-		json_object_put(o);
-		json_object_put(ag);
-		json_object_put(pol);
-		json_object_put(extra);
-		return;
-	}
-	events_format_time(tg_real_ns(), when, sizeof(when));
-	json_object_object_add(o, "schema", json_object_new_string(TG_EVENT_SCHEMA));
-	json_object_object_add(o, "time", json_object_new_string(when));
-	json_object_object_add(o, "host", json_object_new_string(a->ev_ctx.host));
-	json_object_object_add(o, "type", json_object_new_string("agent"));
-	json_object_object_add(o, "action", json_object_new_string(action));
-	json_object_object_add(ag, "version", json_object_new_string(TLSGUARD_VERSION));
-	json_object_object_add(ag, "pid", json_object_new_int(getpid()));
-	json_object_object_add(ag, "pin_path", json_object_new_string(a->loader.pin_dir));
-	json_object_object_add(o, "agent", ag);
-	json_object_object_add(pol, "source", json_object_new_string(a->policy->source));
-	json_object_object_add(pol, "sha256", json_object_new_string(a->policy_sha256));
-	json_object_object_add(o, "policy", pol);
-	json_object_object_add(o, "message", message ? json_object_new_string(message) : NULL);
-	if (key && extra)
-		json_object_object_add(o, key, extra);
-	agent_ai_event(a, o);
-	control_publish_line(&a->control, o, write_to_file_sink(a, o));
-	file_sink_flush(a);
-	json_object_put(o);
-}
-
-static void emit_agent_event(struct agent *a, const char *action, const char *message)
-{
-	emit_agent_event_with(a, action, message, NULL, NULL);
-}
-
-/* The App Insights sink lost items (spool full, queue full): an `agent` loss event. */
-static void ai_loss_event(struct agent *a, const char *message)
-{
-	emit_agent_event(a, "loss", message);
-}
-
 static const char *mode_name(int mode)
 {
 	return mode == TG_MODE_ENFORCE ? "enforce" : "audit";
@@ -516,7 +339,7 @@ static void reload_failed(struct agent *a, int err, bool applying)
 	       applying ? "could not be applied" :
 	       err == -EINVAL || err == -EIO ? "is invalid" : "is refused");
 	a->reload_failures++;
-	emit_agent_event(a, "reload_failed", refusal(err, applying));
+	pipeline_agent_event(a, "reload_failed", refusal(err, applying));
 	reload_release(&a->reload);
 	notify_ready(a, "reload failed, previous policy in force: ");
 	if (a->reload.dests_dirty) {
@@ -614,7 +437,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 	tg_info("reload: policy %s in force (%zu destinations, %zu map entries; applied in %u "
 		"step(s) of the event loop, the longest %.1f ms)", a->policy->source,
 		a->policy->ndests, a->dests.n, r->slices, r->longest_ns / 1e6);
-	emit_agent_event(a, "reload", NULL);
+	pipeline_agent_event(a, "reload", NULL);
 	reload_release(r);
 	if (r->dests_dirty) {
 		r->dests_dirty = false;
@@ -704,7 +527,7 @@ static void dns_read_done(struct agent *a, int n);
 
 static void on_ring_commit(void *ctx)
 {
-	file_sink_flush(ctx);
+	pipeline_flush(ctx);
 }
 
 static void on_ring(void *ctx, uint32_t events)
@@ -791,7 +614,7 @@ static void report_fail_open(struct agent *a, const uint64_t *counters)
 		 a->policy->fail_open_after_s);
 	a->fail_open_seen = counters[TG_CNT_FAIL_OPEN_PASSED];
 	tg_warn("%s", msg);
-	emit_agent_event(a, "fail_open", msg);
+	pipeline_agent_event(a, "fail_open", msg);
 }
 
 /*
@@ -817,127 +640,7 @@ static void report_untracked(struct agent *a, const uint64_t *counters)
 	a->untracked_seen[0] = counters[TG_CNT_UNTRACKED_FLOW_CAP];
 	a->untracked_seen[1] = counters[TG_CNT_ERR_STORAGE];
 	tg_warn("%s", msg);
-	emit_agent_event(a, "untracked", msg);
-}
-
-/* ---- upgrade from another pin layout (handoff.h) ---------------------------- */
-
-static void on_old_ring(void *ctx, uint32_t events)
-{
-	struct agent *a = ctx;
-
-	ring_buffer__consume(a->old_rb);
-	file_sink_flush(a);
-}
-
-/* The old generation's ring buffer, read like ours while it drains (same event ABI). */
-static int open_old_ring(struct agent *a)
-{
-	if (!a->handoff.retiring_layout || !a->handoff.old_events_compatible)
-		return 0;
-	a->old_rb = ring_buffer__new(a->handoff.old_events_fd, handle_event, a, NULL);
-	if (!a->old_rb) {
-		int err = -errno;
-
-		tg_err("cannot open the ring buffer of layout %u: %s", a->handoff.retiring_layout,
-		       strerror(-err));
-		return err;
-	}
-	a->w_old_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->old_rb),
-					   .handle = on_old_ring, .ctx = a };
-	return tg_loop_add(&a->loop, &a->w_old_ring, EPOLLIN);
-}
-
-static void close_old_ring(struct agent *a)
-{
-	if (!a->old_rb)
-		return;
-	ring_buffer__consume(a->old_rb);	/* its last findings */
-	file_sink_flush(a);
-	tg_loop_remove(&a->loop, &a->w_old_ring);
-	ring_buffer__free(a->old_rb);
-	a->old_rb = NULL;
-}
-
-/* An old generation's counters as status names them, for the upgrade_done event. */
-static json_object *old_counters_json(const uint64_t *c)
-{
-	json_object *o = status_verdict_counters_json(c);
-
-	json_object_object_add(o, "events_lost", json_object_new_uint64(c[TG_CNT_ERR_RINGBUF]));
-	return o;
-}
-
-static json_object *upgrade_json(struct agent *a, uint32_t from, const uint64_t *old_counters)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "from_layout", json_object_new_int64(from));
-	json_object_object_add(o, "to_layout", json_object_new_int64(a->handoff.layout));
-	json_object_object_add(o, "old_events_read",
-			       json_object_new_boolean(a->handoff.old_events_compatible));
-	if (old_counters)
-		json_object_object_add(o, "old_counters", old_counters_json(old_counters));
-	return o;
-}
-
-static void upgrade_started(struct agent *a)
-{
-	char msg[256];
-
-	if (!a->handoff.retiring_layout)
-		return;
-	snprintf(msg, sizeof(msg), "new connects are tracked by layout %u; layout %u stays attached "
-		 "until its open flows are decided", a->handoff.layout, a->handoff.retiring_layout);
-	tg_info("upgrade: %s", msg);
-	emit_agent_event_with(a, "upgrade", msg, "upgrade",
-			      upgrade_json(a, a->handoff.retiring_layout, NULL));
-}
-
-/*
- * Once a second while an old generation drains: is any of its flows still
- * undecided (or blocked and open)? The first census waits a second after the
- * switch, for connect() calls that read the handoff map just before it.
- */
-static void upgrade_tick(struct agent *a)
-{
-	struct tg_upgrade *h = &a->handoff;
-	uint64_t old[TG_CNT__MAX], elapsed;
-	uint32_t from = h->retiring_layout;
-	int handoff_fd, err, cerr;
-	char msg[256];
-
-	if (!from)
-		return;
-	elapsed = (uint64_t)a->last_housekeeping.tv_sec - h->drain_started_s;
-	if (elapsed < 1)
-		return;
-	cerr = handoff_census(h);
-	if (cerr && cerr != -ENOENT && !h->census_failed_logged) {
-		tg_warn("upgrade: cannot run the census of layout %u: %s; it stays attached for %ds",
-			from, strerror(-cerr), TG_HANDOFF_BLIND_DRAIN_S);
-		h->census_failed_logged = true;
-	}
-	if (!handoff_drain_done(!cerr, h->census_flows, elapsed)) {
-		if (elapsed % 60 == 0)
-			tg_warn("upgrade: layout %u still judges %llu open flow(s); it stays attached "
-				"until they are decided or closed", from,
-				(unsigned long long)h->census_flows);
-		return;
-	}
-	close_old_ring(a);
-	err = handoff_old_counters(h, old, TG_CNT__MAX);
-	handoff_fd = a->loader.maps.handoff;
-	cerr = handoff_finish(h, handoff_fd);
-	if (cerr) {
-		tg_err("upgrade: cannot remove the drained layout %u pins under %s: %s; the next "
-		       "start removes them", from, a->loader.pin_dir, strerror(-cerr));
-		h->retiring_layout = 0;	/* its programs are off the cgroups or will be */
-	}
-	snprintf(msg, sizeof(msg), "layout %u drained and removed after %llus; its counters are "
-		 "reported here once", from, (unsigned long long)elapsed);
-	tg_info("upgrade: %s", msg);
-	emit_agent_event_with(a, "upgrade_done", msg, "upgrade", upgrade_json(a, from, err ? NULL : old));
+	pipeline_agent_event(a, "untracked", msg);
 }
 
 /* Once a second (the loop's tick): report events the kernel could not hand over (ring buffer full). */
@@ -966,7 +669,7 @@ static void housekeeping(void *ctx)
 	a->ringbuf_lost_seen = counters[TG_CNT_ERR_RINGBUF];
 	agent_ai_ringbuf_reported(a, a->ringbuf_lost_seen);
 	tg_warn("%s", msg);
-	emit_agent_event(a, "loss", msg);
+	pipeline_agent_event(a, "loss", msg);
 }
 
 static void on_hosts(void *ctx, uint32_t events)
@@ -1017,7 +720,7 @@ static int setup_loop(struct agent *a)
 	if (!err)
 		err = tg_loop_add(&a->loop, &a->w_ring, EPOLLIN);
 	if (!err)
-		err = open_old_ring(a);
+		err = upgrade_open_old_ring(a);
 	if (!err)
 		err = tg_loop_add(&a->loop, &a->w_hosts, EPOLLIN);
 	if (!err)
@@ -1051,7 +754,7 @@ static int run_loop(struct agent *a)
 	ringread_consume(a->rb, TG_RING_BATCH);	/* what arrived before the signal */
 	if (a->old_rb)
 		ring_buffer__consume(a->old_rb);
-	file_sink_flush(a);
+	pipeline_flush(a);
 	return 0;
 }
 
@@ -1145,7 +848,7 @@ static int open_outputs(struct agent *a)
 	events_ctx_init(&a->ev_ctx);
 	a->ev_ctx.dests = &a->dests;
 	a->ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
-	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), handle_event, on_ring_commit, a);
+	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), pipeline_record, on_ring_commit, a);
 	if (!a->rb) {
 		err = -errno;
 		tg_err("cannot open the event ring buffer: %s", strerror(-err));
@@ -1328,7 +1031,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	}
 	if (start_workloads(&a))
 		goto out;
-	err = agent_ai_open(&a, ai_loss_event);
+	err = agent_ai_open(&a, pipeline_loss_event);
 	if (err) {
 		ret = err == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
 		goto out;
@@ -1339,7 +1042,7 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */
 	a.fail_open_seen = a.loader.adopted_maps ? 0 : a.counters_at_start[TG_CNT_FAIL_OPEN_PASSED];
-	emit_agent_event(&a, "start", a.loader.adopted_maps ?
+	pipeline_agent_event(&a, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);
 	upgrade_started(&a);
 	/* answers that came while no agent ran: learned before ready, so nothing waits on them */
@@ -1357,7 +1060,7 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	notify_send("STOPPING=1\nSTATUS=stopping; the programs stay attached and keep enforcing");
-	emit_agent_event(&a, "stop", "programs stay attached and keep enforcing");
+	pipeline_agent_event(&a, "stop", "programs stay attached and keep enforcing");
 	tg_info("stopping: %llu events written, %llu blocked sockets destroyed; programs stay "
 		"attached (pinned under %s; 'tlsguard uninstall' removes them)",
 		(unsigned long long)a.events_emitted, (unsigned long long)a.sockets_destroyed,
