@@ -26,6 +26,7 @@
 #
 # Environment: BENCH_ROUNDS (default 7), BENCH_SECS (2), BENCH_CONC (32 connections in
 # flight), BENCH_QUICK=1 (2 rounds of 1 s: for working on the bench, not for results),
+# BENCH_PIN=0 leaves client and server unpinned (default: CPU 0 and CPU 1),
 # BENCH_KEEP_TMP=1 keeps the raw data and logs, BENCH_SPREAD_LIMIT_US (6) the spread of the
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
@@ -707,8 +708,8 @@ CLK_TCK=$(getconf CLK_TCK)
 steal_ms() { awk -v hz="$CLK_TCK" '$1 == "cpu" { printf "%d", $9 * 1000 / hz }' /proc/stat; }
 
 # Client and server run on fixed CPUs, the same in every variant, so that no variant
-# gains or loses by where the scheduler happens to put them (one CPU: no pinning).
-if [[ $(nproc) -ge 2 ]]; then
+# gains or loses by where the scheduler happens to put them (one CPU, or BENCH_PIN=0: no pinning).
+if [[ $(nproc) -ge 2 && ${BENCH_PIN:-1} == 1 ]]; then
 	PIN_CLIENT=(taskset -c 0)
 	PIN_SERVER=(taskset -c 1)
 else
