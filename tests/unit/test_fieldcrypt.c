@@ -220,6 +220,12 @@ static void test_nonce_pool_never_repeats(void **state)
 		for (int j = 0; j < i; j++)
 			assert_memory_not_equal(seen[i], seen[j], TG_GCM_NONCE_LEN);
 	}
+	/* qemu-user can hang in a forked child; this part runs natively in make test
+	 * (mk/cross.mk sets TG_QEMU_USER) */
+	if (getenv("TG_QEMU_USER")) {
+		print_message("fork part not under qemu-user: its child can hang there\n");
+		skip();
+	}
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
 	assert_true(pid >= 0);
