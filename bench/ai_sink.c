@@ -4,7 +4,7 @@
  * thread, without the network:
  *
  *   submit    what the agent thread pays: flood check + serialize + enqueue
- *             (sink_ai_submit on a sink whose sender is not started)
+ *             (ai_sink_submit on a sink whose sender is not started)
  *   journal   submit + the journal's group commit per ring-buffer batch (one
  *             write + fdatasync per 64 events), against the same without
  *   pipeline  what the sender thread pays for the event it receives (a deep
@@ -27,7 +27,7 @@
 #include "ai_envelope.h"
 #include "fieldcrypt.h"
 #include "log.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 
 #define BENCH_RING_BATCH	64	/* events per ring-buffer wakeup (agent.c commits per batch) */
 
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	struct tg_fieldcrypt *fc;
 	struct tg_ai_envelope *env;
 	struct tg_ai_batch *b;
-	struct tg_sink_ai *s;
+	struct tg_ai_sink *s;
 	double t0, t1, stage_s[4] = { 0 };
 	FILE *f;
 
@@ -214,37 +214,37 @@ int main(int argc, char **argv)
 
 	/* the agent thread's share: flood check + serialize + enqueue */
 	{
-		struct tg_sink_ai_config cfg = {
+		struct tg_ai_sink_config cfg = {
 			.connection_string_file = csf, .keys = kr, .queue_max = n + 10,
 			.flood_window_ms = 60000,
 		};
 
-		s = sink_ai_new(&cfg, err, sizeof(err));
+		s = ai_sink_new(&cfg, err, sizeof(err));
 		if (!s) {
 			fprintf(stderr, "sink: %s\n", err);
 			return 1;
 		}
 		t0 = cpu_now();
 		for (long i = 0; i < n; i++)
-			sink_ai_submit(s, evs[i]);
+			ai_sink_submit(s, evs[i]);
 		t1 = cpu_now();
 		printf("submit on the agent thread (flood check + deep copy + enqueue): "
 		       "%.0f events/s, %.2f us/event\n", n / (t1 - t0), (t1 - t0) * 1e6 / n);
-		sink_ai_free(s);
+		ai_sink_free(s);
 	}
 	/* the journal's cost on the agent thread: per event, and per ring-buffer batch */
 	for (int journal = 0; journal < 2; journal++) {
 		char spool[300], cmd[400];
-		struct tg_sink_ai_config cfg = {
+		struct tg_ai_sink_config cfg = {
 			.connection_string_file = csf, .keys = kr, .queue_max = n + 10,
 			.spool_dir = journal ? spool : NULL, .spool_max_bytes = 1ULL << 30,
 			.journal = journal,
 		};
-		struct tg_sink_ai_stats st;
+		struct tg_ai_sink_stats st;
 		double w0, w1;
 
 		snprintf(spool, sizeof(spool), "%s/spool", dir);
-		s = sink_ai_new(&cfg, err, sizeof(err));
+		s = ai_sink_new(&cfg, err, sizeof(err));
 		if (!s) {
 			fprintf(stderr, "sink: %s\n", err);
 			return 1;
@@ -252,20 +252,20 @@ int main(int argc, char **argv)
 		w0 = wall_now();
 		t0 = cpu_now();
 		for (long i = 0; i < n; i++) {
-			sink_ai_submit(s, evs[i]);
+			ai_sink_submit(s, evs[i]);
 			if (i % BENCH_RING_BATCH == BENCH_RING_BATCH - 1)
-				sink_ai_commit(s);
+				ai_sink_commit(s);
 		}
-		sink_ai_commit(s);
+		ai_sink_commit(s);
 		t1 = cpu_now();
 		w1 = wall_now();
-		sink_ai_stats(s, &st);
+		ai_sink_stats(s, &st);
 		printf("submit + commit per %d events, %s: %.0f events/s CPU (%.2f us/event), "
 		       "%.0f events/s wall, %llu fdatasync(s), %.1f MB journal\n", BENCH_RING_BATCH,
 		       journal ? "journal on (encrypted)" : "no journal",
 		       n / (t1 - t0), (t1 - t0) * 1e6 / n, n / (w1 - w0),
 		       (unsigned long long)st.journal_syncs, st.journal_bytes / 1e6);
-		sink_ai_free(s);
+		ai_sink_free(s);
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
 		if (journal && system(cmd))
 			fprintf(stderr, "cannot remove %s\n", spool);

@@ -17,7 +17,7 @@
 #include "connstr.h"
 #include "fieldcrypt.h"
 #include "log.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 
 static uint64_t ms(unsigned int seconds)
 {
@@ -41,9 +41,9 @@ static void report(struct agent *a, uint64_t n, const char *why)
 static void on_ai_notify(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
-	struct tg_sink_ai_losses l;
+	struct tg_ai_sink_losses l;
 
-	if (!sink_ai_take_losses(a->ai, &l))
+	if (!ai_sink_take_losses(a->ai, &l))
 		return;
 	report(a, l.queue_full, "the sink's queue was full (events.application_insights.queue_max)");
 	report(a, l.evicted, "the spool was full, the oldest batches were evicted "
@@ -84,7 +84,7 @@ static int open_keys(struct agent *a)
 int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 {
 	const struct tg_policy *p = a->policy;
-	struct tg_sink_ai_config cfg = {
+	struct tg_ai_sink_config cfg = {
 		.connection_string_file = p->ai_connection_string_file,
 		.ca_file = p->ai_ca_file,
 		.role_instance = a->ev_ctx.host,
@@ -127,22 +127,22 @@ int agent_ai_open(struct agent *a, agent_ai_loss_fn on_loss)
 		return 0;
 	}
 	cfg.keys = a->keys;
-	a->ai = sink_ai_new(&cfg, err, sizeof(err));
+	a->ai = ai_sink_new(&cfg, err, sizeof(err));
 	if (!a->ai) {
 		ret = -errno;
 		tg_err("%s", err);
 		return ret == -ENOMEM || ret == -EIO ? ret : -EINVAL;
 	}
-	a->w_ai = (struct tg_watch){ .fd = sink_ai_notify_fd(a->ai), .handle = on_ai_notify, .ctx = a };
+	a->w_ai = (struct tg_watch){ .fd = ai_sink_notify_fd(a->ai), .handle = on_ai_notify, .ctx = a };
 	ret = tg_loop_add(&a->loop, &a->w_ai, EPOLLIN);
 	if (!ret)
-		ret = sink_ai_start(a->ai);
+		ret = ai_sink_start(a->ai);
 	if (ret) {
 		tg_err("cannot start the Application Insights sink: %s", strerror(-ret));
 		return ret;
 	}
 	tg_info("appinsights: sending to %s (batches of up to %u items / %us%s%s)",
-		sink_ai_endpoint(a->ai), p->ai_batch_items ? p->ai_batch_items : TG_AI_DEF_BATCH_ITEMS,
+		ai_sink_endpoint(a->ai), p->ai_batch_items ? p->ai_batch_items : TG_AI_DEF_BATCH_ITEMS,
 		p->ai_batch_age_s ? p->ai_batch_age_s : TG_AI_DEF_BATCH_AGE_MS / 1000,
 		p->spool_dir ? ", spool " : ", no spool", p->spool_dir ? p->spool_dir : "");
 	return 0;
@@ -219,7 +219,7 @@ void agent_ai_ringbuf_reported(struct agent *a, uint64_t total)
 void agent_ai_commit(struct agent *a)
 {
 	if (a->ai)
-		sink_ai_commit(a->ai);
+		ai_sink_commit(a->ai);
 }
 
 void agent_ai_event(struct agent *a, json_object *ev)
@@ -228,9 +228,9 @@ void agent_ai_event(struct agent *a, json_object *ev)
 
 	stamp_agent_event(a, ev);
 	if (a->ai && a->ai_reporting_loss)
-		sink_ai_submit_loss_report(a->ai, ev);
+		ai_sink_submit_loss_report(a->ai, ev);
 	else if (a->ai)
-		sink_ai_submit(a->ai, ev);
+		ai_sink_submit(a->ai, ev);
 	if (!a->fc)
 		return;
 	err = fieldcrypt_protect(a->fc, ev);
@@ -243,18 +243,18 @@ void agent_ai_event(struct agent *a, json_object *ev)
 
 void agent_ai_tick(struct agent *a)
 {
-	uint64_t now = sink_ai_now_ms(), c[TG_CNT__MAX], since[TG_CNT__MAX];
-	struct tg_sink_ai_stats st;
+	uint64_t now = ai_sink_now_ms(), c[TG_CNT__MAX], since[TG_CNT__MAX];
+	struct tg_ai_sink_stats st;
 
 	if (!a->ai)
 		return;
-	sink_ai_tick(a->ai, now);
-	if (!sink_ai_metrics_due(a->ai, now) || agent_read_counters(a, c))
+	ai_sink_tick(a->ai, now);
+	if (!ai_sink_metrics_due(a->ai, now) || agent_read_counters(a, c))
 		return;
 	for (int i = 0; i < TG_CNT__MAX; i++)
 		since[i] = c[i] >= a->counters_at_start[i] ? c[i] - a->counters_at_start[i] : c[i];
-	sink_ai_stats(a->ai, &st);
-	const struct tg_sink_ai_metric m[] = {
+	ai_sink_stats(a->ai, &st);
+	const struct tg_ai_sink_metric m[] = {
 		{ "tlsguard.flows_tracked", since[TG_CNT_FLOWS_TRACKED] },
 		{ "tlsguard.tls", since[TG_CNT_VERDICT_TLS] },
 		{ "tlsguard.plaintext_flagged", since[TG_CNT_PLAINTEXT_FLAGGED] },
@@ -268,14 +268,14 @@ void agent_ai_tick(struct agent *a)
 		{ "tlsguard.appinsights.spooled", st.spooled },
 		{ "tlsguard.appinsights.lost_quota", st.lost_quota },
 	};
-	sink_ai_metrics(a->ai, m, sizeof(m) / sizeof(m[0]));
+	ai_sink_metrics(a->ai, m, sizeof(m) / sizeof(m[0]));
 }
 
 void agent_ai_close(struct agent *a)
 {
 	if (a->ai) {
-		sink_ai_stop(a->ai);
-		sink_ai_free(a->ai);
+		ai_sink_stop(a->ai);
+		ai_sink_free(a->ai);
 		a->ai = NULL;
 	}
 	fieldcrypt_free(a->fc);

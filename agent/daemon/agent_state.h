@@ -30,7 +30,7 @@
 
 struct tg_agent_opts;	/* agent.h: the command line, which agent.c owns */
 
-struct tg_sink_ai;
+struct tg_ai_sink;
 struct tg_keyring;
 struct tg_fieldcrypt;
 
@@ -77,7 +77,7 @@ struct agent {
 	uint64_t sockets_destroyed, destroy_failed;
 	uint64_t reloads, reload_failures;
 	struct tg_sink_stats file_sink;
-	struct tg_sink_ai *ai;		/* App Insights sink (agent_ai.c), NULL when not configured */
+	struct tg_ai_sink *ai;		/* App Insights sink (agent_ai.c), NULL when not configured */
 	struct tg_keyring *keys;	/* events.key_file(s), NULL without */
 	struct tg_fieldcrypt *fc;	/* encrypt/hash_fields for the file sink and control socket */
 	struct tg_watch w_ai;		/* the sink's loss notifications */

@@ -11,12 +11,12 @@
 #include "agent.h"
 #include "agent_state.h"
 #include "prometheus.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 #include "status.h"
 
 /* What a view points to besides the agent: read once per request. */
 struct view_data {
-	struct tg_sink_ai_stats ai;
+	struct tg_ai_sink_stats ai;
 	struct tg_dnslearn_stats dns;
 	uint64_t (*class_stats)[TG_CS__MAX];
 };
@@ -68,7 +68,7 @@ static void fill_view(struct agent *a, struct tg_status_view *v, struct view_dat
 	v->file_sink = &a->file_sink;
 	v->events_target = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
 	if (a->ai) {
-		sink_ai_stats(a->ai, &d->ai);
+		ai_sink_stats(a->ai, &d->ai);
 		v->ai = &d->ai;
 	}
 	v->workloads = a->ev_ctx.workloads;

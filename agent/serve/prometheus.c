@@ -13,7 +13,7 @@
 #include "loader.h"
 #include "policy.h"
 #include "prometheus.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 #include "status.h"
 
 struct mbuf {
@@ -155,7 +155,7 @@ static void metrics_hooks(const struct tg_status_view *v, struct mbuf *b)
 }
 
 /* The App Insights sink beyond up/sent (those share the families of every sink). */
-static void metrics_ai(struct mbuf *b, const struct tg_sink_ai_stats *st)
+static void metrics_ai(struct mbuf *b, const struct tg_ai_sink_stats *st)
 {
 	const struct {
 		const char *name, *type, *help;
@@ -221,7 +221,7 @@ int prometheus_build(const struct tg_status_view *v, char **out, size_t *len)
 	metric_head(&b, "tlsguard_sink_up", "gauge", "1 when the event sink is delivering.");
 	mprintf(&b, "tlsguard_sink_up{sink=\"%s\"} %d\n", v->file_sink->name, v->file_sink->ok);
 	if (v->ai)
-		mprintf(&b, "tlsguard_sink_up{sink=\"appinsights\"} %d\n", v->ai->state == TG_SINK_AI_OK);
+		mprintf(&b, "tlsguard_sink_up{sink=\"appinsights\"} %d\n", v->ai->state == TG_AI_SINK_OK);
 	metric_head(&b, "tlsguard_sink_sent_total", "counter", "Events delivered by each sink.");
 	mprintf(&b, "tlsguard_sink_sent_total{sink=\"%s\"} %llu\n", v->file_sink->name,
 		(unsigned long long)v->file_sink->sent);

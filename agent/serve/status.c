@@ -19,7 +19,7 @@
 #include "handoff.h"
 #include "loader.h"
 #include "policy.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 #include "status.h"
 #include "tally.h"
 #include "workload.h"
@@ -515,7 +515,7 @@ static json_object *kernel_counters_json(const struct tg_status_view *v)
 /* The App Insights sink: "disabled" without a connection string. */
 static json_object *ai_sink_json(const struct tg_status_view *v)
 {
-	const struct tg_sink_ai_stats *st = v->ai;
+	const struct tg_ai_sink_stats *st = v->ai;
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "name", json_object_new_string("appinsights"));
@@ -524,7 +524,7 @@ static json_object *ai_sink_json(const struct tg_status_view *v)
 		return o;
 	}
 	json_object_object_add(o, "target", tg_json_string(st->endpoint));
-	json_object_object_add(o, "state", json_object_new_string(sink_ai_state_name(st->state)));
+	json_object_object_add(o, "state", json_object_new_string(ai_sink_state_name(st->state)));
 	ADD_U64S(o, { "sent", st->sent }, { "failed", st->failed }, { "queued", st->queued },
 		 { "spooled", st->spooled }, { "spool_bytes", st->spool_bytes });
 	json_object_object_add(o, "spool", json_object_new_string(!st->spool_on_disk ? "memory" :
@@ -601,7 +601,7 @@ static json_object *health_json(const struct tg_status_view *v,
 		json_object_array_add(reasons, tg_json_string(buf));
 	}
 	if (v->ai) {
-		if (v->ai->state == TG_SINK_AI_DOWN) {
+		if (v->ai->state == TG_AI_SINK_DOWN) {
 			snprintf(buf, sizeof(buf), "event sink appinsights down: %s", v->ai->last_error);
 			json_object_array_add(reasons, tg_json_string(buf));
 		}

@@ -23,7 +23,7 @@ struct tg_dnslearn;
 struct tg_dnslearn_stats;
 struct tg_loader;
 struct tg_policy;
-struct tg_sink_ai_stats;
+struct tg_ai_sink_stats;
 struct tg_top;
 struct tg_upgrade;
 struct tg_workloads;
@@ -67,7 +67,7 @@ struct tg_status_view {
 	uint64_t sockets_destroyed, destroy_failed;
 	const struct tg_sink_stats *file_sink;
 	const char *events_target;		/* events.file or --events-file; NULL, "-": stdout */
-	const struct tg_sink_ai_stats *ai;	/* NULL: App Insights not configured */
+	const struct tg_ai_sink_stats *ai;	/* NULL: App Insights not configured */
 	struct tg_workloads *workloads;		/* NULL: no workload attribution */
 	const struct tg_top *top;		/* tally.h */
 	const struct tg_control *control;	/* the socket and its clients */

@@ -59,7 +59,7 @@ int ai_config_check(const struct tg_ai_config *c, void (*report)(void *arg, cons
 	if (cret == -ENOMEM)
 		return cret;
 	if (cret) {
-		/* as sink_ai_new() says it */
+		/* as ai_sink_new() says it */
 		snprintf(msg, sizeof(msg), "application_insights.connection_string_file: %s", why);
 		report(arg, msg);
 		return -EINVAL;

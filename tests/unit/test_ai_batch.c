@@ -14,7 +14,7 @@
 #include <zlib.h>
 
 #include "ai_batch.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 
 static void test_batch_limits(void **state)
 {
@@ -312,28 +312,28 @@ static void test_redirect_allow_list(void **state)
 {
 	char *extra[] = { "example.test" };
 
-	assert_true(sink_ai_redirect_allowed("westeurope-5.in.applicationinsights.azure.com", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("WestEurope-5.IN.ApplicationInsights.Azure.com", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("dc.services.visualstudio.com", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("chinaeast2-0.in.applicationinsights.azure.cn", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("usgovvirginia-1.in.applicationinsights.us", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("dce-1.westeurope-1.ingest.monitor.azure.com", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("x.ingest.monitor.azure.us", NULL, 0));
-	assert_true(sink_ai_redirect_allowed("x.ingest.monitor.azure.cn", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("westeurope-5.in.applicationinsights.azure.com", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("WestEurope-5.IN.ApplicationInsights.Azure.com", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("dc.services.visualstudio.com", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("chinaeast2-0.in.applicationinsights.azure.cn", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("usgovvirginia-1.in.applicationinsights.us", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("dce-1.westeurope-1.ingest.monitor.azure.com", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("x.ingest.monitor.azure.us", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("x.ingest.monitor.azure.cn", NULL, 0));
 	/* look-alikes, the bare suffix, a trailing dot, other hosts */
-	assert_false(sink_ai_redirect_allowed("evilapplicationinsights.azure.com", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("applicationinsights.azure.com", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("in.applicationinsights.azure.com.evil.net", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("x.in.applicationinsights.azure.com.", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("ingest.example.net", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("127.0.0.2", NULL, 0));
-	assert_false(sink_ai_redirect_allowed("", NULL, 0));
-	assert_false(sink_ai_redirect_allowed(NULL, NULL, 0));
+	assert_false(ai_sink_redirect_allowed("evilapplicationinsights.azure.com", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("applicationinsights.azure.com", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("in.applicationinsights.azure.com.evil.net", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("x.in.applicationinsights.azure.com.", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("ingest.example.net", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("127.0.0.2", NULL, 0));
+	assert_false(ai_sink_redirect_allowed("", NULL, 0));
+	assert_false(ai_sink_redirect_allowed(NULL, NULL, 0));
 	/* the test-only extra suffix: the name itself and its subdomains, nothing else */
-	assert_true(sink_ai_redirect_allowed("example.test", extra, 1));
-	assert_true(sink_ai_redirect_allowed("a.example.test", extra, 1));
-	assert_false(sink_ai_redirect_allowed("aexample.test", extra, 1));
-	assert_false(sink_ai_redirect_allowed("a.example.test", NULL, 0));
+	assert_true(ai_sink_redirect_allowed("example.test", extra, 1));
+	assert_true(ai_sink_redirect_allowed("a.example.test", extra, 1));
+	assert_false(ai_sink_redirect_allowed("aexample.test", extra, 1));
+	assert_false(ai_sink_redirect_allowed("a.example.test", NULL, 0));
 }
 
 int main(void)

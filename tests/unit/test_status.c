@@ -23,7 +23,7 @@
 #include "loader.h"
 #include "policy.h"
 #include "prometheus.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 #include "status.h"
 #include "tally.h"
 
@@ -386,7 +386,7 @@ static void test_prometheus_text(void **state)
 /* With App Insights configured: its sink in status and its families in /metrics. */
 static void test_appinsights_sink(void **state)
 {
-	struct tg_sink_ai_stats ai;
+	struct tg_ai_sink_stats ai;
 	struct tg_status_view v;
 	json_object *o, *s1;
 	char *text;
@@ -394,7 +394,7 @@ static void test_appinsights_sink(void **state)
 
 	build_view(&v);
 	memset(&ai, 0, sizeof(ai));
-	ai.state = TG_SINK_AI_OK;
+	ai.state = TG_AI_SINK_OK;
 	snprintf(ai.endpoint, sizeof(ai.endpoint), "https://ingest.example:443");
 	ai.sent = 11;
 	ai.failed = 2;
@@ -407,7 +407,7 @@ static void test_appinsights_sink(void **state)
 	s1 = json_object_array_get_idx(at(o, "sinks"), 1);
 	assert_string_equal(str(s1, "name"), "appinsights");
 	assert_string_equal(str(s1, "target"), "https://ingest.example:443");
-	assert_string_equal(str(s1, "state"), sink_ai_state_name(TG_SINK_AI_OK));
+	assert_string_equal(str(s1, "state"), ai_sink_state_name(TG_AI_SINK_OK));
 	assert_int_equal(num(s1, "sent"), 11);
 	assert_int_equal(num(s1, "lost.quota"), 6);
 	assert_int_equal(num(s1, "requests"), 3);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The Application Insights sink: see sink_ai.h for the picture. */
+/* The Application Insights sink: see ai_sink.h for the picture. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +23,7 @@
 #include "flood.h"
 #include "journal.h"
 #include "log.h"
-#include "sink_ai.h"
+#include "ai_sink.h"
 #include "spool.h"
 
 #define JSON_FLAGS		(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -87,8 +87,8 @@ struct response {
 	char err[200];
 };
 
-struct tg_sink_ai {
-	/* set up by sink_ai_new(), read-only afterwards */
+struct tg_ai_sink {
+	/* set up by ai_sink_new(), read-only afterwards */
 	struct tg_connstr cs;
 	char *url;			/* where requests go (a redirect moves it), sender thread */
 	char *home_url;			/* the connection string's: the fallback when the moved one fails */
@@ -140,30 +140,30 @@ struct tg_sink_ai {
 	struct qitem *qhead, *qtail;
 	size_t qlen;
 	bool stop;
-	struct tg_sink_ai_stats st;
-	struct tg_sink_ai_losses pending;
+	struct tg_ai_sink_stats st;
+	struct tg_ai_sink_losses pending;
 	bool pending_signalled;
 	bool pending_deferred;		/* a loss report did not fit: say so once there is room */
 	int efd;
 };
 
 static const char *const state_names[] = {
-	[TG_SINK_AI_OK] = "ok",
-	[TG_SINK_AI_RETRYING] = "retrying",
-	[TG_SINK_AI_DOWN] = "down",
+	[TG_AI_SINK_OK] = "ok",
+	[TG_AI_SINK_RETRYING] = "retrying",
+	[TG_AI_SINK_DOWN] = "down",
 };
 
-const char *sink_ai_state_name(enum tg_sink_ai_state st)
+const char *ai_sink_state_name(enum tg_ai_sink_state st)
 {
-	return st <= TG_SINK_AI_DOWN ? state_names[st] : "?";
+	return st <= TG_AI_SINK_DOWN ? state_names[st] : "?";
 }
 
-const char *sink_ai_endpoint(const struct tg_sink_ai *s)
+const char *ai_sink_endpoint(const struct tg_ai_sink *s)
 {
 	return s->st.endpoint;
 }
 
-uint64_t sink_ai_now_ms(void)
+uint64_t ai_sink_now_ms(void)
 {
 	struct timespec ts;
 
@@ -181,7 +181,7 @@ static int64_t now_real_ns(void)
 
 /* ---- losses and counters (any thread, under mu) ------------------------------- */
 
-static void signal_losses_locked(struct tg_sink_ai *s)
+static void signal_losses_locked(struct tg_ai_sink *s)
 {
 	uint64_t one = 1;
 
@@ -202,7 +202,7 @@ enum loss { LOSS_REJECTED, LOSS_QUEUE_FULL, LOSS_EVICTED, LOSS_EXPIRED, LOSS_OTH
  * its report of a loss, and so on, as fast as it can: its count waits in
  * s->pending for the next report, at the latest when the queue has room again.
  */
-static void count_loss_quiet_locked(struct tg_sink_ai *s, enum loss why, uint64_t n, bool quiet)
+static void count_loss_quiet_locked(struct tg_ai_sink *s, enum loss why, uint64_t n, bool quiet)
 {
 	if (!n)
 		return;
@@ -238,19 +238,19 @@ static void count_loss_quiet_locked(struct tg_sink_ai *s, enum loss why, uint64_
 		signal_losses_locked(s);
 }
 
-static void count_loss_locked(struct tg_sink_ai *s, enum loss why, uint64_t n)
+static void count_loss_locked(struct tg_ai_sink *s, enum loss why, uint64_t n)
 {
 	count_loss_quiet_locked(s, why, n, false);
 }
 
-static void count_loss(struct tg_sink_ai *s, enum loss why, uint64_t n)
+static void count_loss(struct tg_ai_sink *s, enum loss why, uint64_t n)
 {
 	pthread_mutex_lock(&s->mu);
 	count_loss_locked(s, why, n);
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void spool_losses(struct tg_sink_ai *s, const struct tg_spool_loss *evicted,
+static void spool_losses(struct tg_ai_sink *s, const struct tg_spool_loss *evicted,
 			 const struct tg_spool_loss *expired)
 {
 	pthread_mutex_lock(&s->mu);
@@ -261,7 +261,7 @@ static void spool_losses(struct tg_sink_ai *s, const struct tg_spool_loss *evict
 	pthread_mutex_unlock(&s->mu);
 }
 
-bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out)
+bool ai_sink_take_losses(struct tg_ai_sink *s, struct tg_ai_sink_losses *out)
 {
 	uint64_t v;
 	bool any;
@@ -280,12 +280,12 @@ bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out)
 	return any;
 }
 
-int sink_ai_notify_fd(const struct tg_sink_ai *s)
+int ai_sink_notify_fd(const struct tg_ai_sink *s)
 {
 	return s->efd;
 }
 
-void sink_ai_stats(struct tg_sink_ai *s, struct tg_sink_ai_stats *st)
+void ai_sink_stats(struct tg_ai_sink *s, struct tg_ai_sink_stats *st)
 {
 	pthread_mutex_lock(&s->mu);
 	*st = s->st;
@@ -305,15 +305,15 @@ void sink_ai_stats(struct tg_sink_ai *s, struct tg_sink_ai_stats *st)
 	st->flood_summaries = __atomic_load_n(&s->flood_summaries, __ATOMIC_RELAXED);
 }
 
-static void bump(struct tg_sink_ai *s, uint64_t *counter)
+static void bump(struct tg_ai_sink *s, uint64_t *counter)
 {
 	pthread_mutex_lock(&s->mu);
 	(*counter)++;
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void set_error(struct tg_sink_ai *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct tg_sink_ai *s, const char *fmt, ...)
+static void set_error(struct tg_ai_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct tg_ai_sink *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -327,7 +327,7 @@ static void set_error(struct tg_sink_ai *s, const char *fmt, ...)
 /* ---- the queue (agent thread → sender) ---------------------------------------- */
 
 /* Takes @obj (may be NULL: then @json is the item). @quiet: a loss report (see count_loss_quiet_locked()). */
-static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, const char *json,
+static bool enqueue(struct tg_ai_sink *s, enum qkind kind, json_object *obj, const char *json,
 		    size_t len, uint64_t count, const char *last_time, bool quiet)
 {
 	struct qitem *q = malloc(sizeof(*q) + len + 1);
@@ -366,7 +366,7 @@ static bool enqueue(struct tg_sink_ai *s, enum qkind kind, json_object *obj, con
 
 /* ---- the journal (agent thread appends, sender acknowledges) ----------------------- */
 
-static int jbuf_add(struct tg_sink_ai *s, const char *text, size_t len)
+static int jbuf_add(struct tg_ai_sink *s, const char *text, size_t len)
 {
 	size_t need = s->jlen + len + 1;
 
@@ -390,11 +390,11 @@ static int jbuf_add(struct tg_sink_ai *s, const char *text, size_t len)
 }
 
 /*
- * Hold @obj (taken) until sink_ai_commit() has written it to the journal: only
+ * Hold @obj (taken) until ai_sink_commit() has written it to the journal: only
  * then is it the sender's. Its sequence is the journal's next one plus what
  * waits already, so the order of the journal is the order of the queue.
  */
-static void stage(struct tg_sink_ai *s, enum qkind kind, json_object *obj, uint64_t count,
+static void stage(struct tg_ai_sink *s, enum qkind kind, json_object *obj, uint64_t count,
 		  const char *last_time, bool quiet)
 {
 	struct qitem *q = malloc(sizeof(*q) + 1);
@@ -423,10 +423,10 @@ static void stage(struct tg_sink_ai *s, enum qkind kind, json_object *obj, uint6
 		s->phead = q;
 	s->ptail = q;
 	if (++s->plen >= COMMIT_MAX)
-		sink_ai_commit(s);
+		ai_sink_commit(s);
 }
 
-void sink_ai_commit(struct tg_sink_ai *s)
+void ai_sink_commit(struct tg_ai_sink *s)
 {
 	struct tg_spool_loss lost = { 0 };
 	struct qitem *q, *next;
@@ -474,7 +474,7 @@ void sink_ai_commit(struct tg_sink_ai *s)
 }
 
 /* Sender: everything journaled up to jseq_done is settled (sent, lost or in the spool). */
-static void journal_settle(struct tg_sink_ai *s)
+static void journal_settle(struct tg_ai_sink *s)
 {
 	if (!s->journal || s->jseq_done <= s->jseq_acked)
 		return;
@@ -482,13 +482,13 @@ static void journal_settle(struct tg_sink_ai *s)
 	s->jseq_acked = s->jseq_done;
 }
 
-static void submit(struct tg_sink_ai *s, json_object *ev, bool loss_report)
+static void submit(struct tg_ai_sink *s, json_object *ev, bool loss_report)
 {
 	json_object *copy = NULL;
 
 	if (!s || s->stopped)
 		return;
-	if (flood_check(s->flood, ev, sink_ai_now_ms()) == TG_FLOOD_FOLDED) {
+	if (flood_check(s->flood, ev, ai_sink_now_ms()) == TG_FLOOD_FOLDED) {
 		__atomic_add_fetch(&s->flood_folded, 1, __ATOMIC_RELAXED);
 		return;
 	}
@@ -509,19 +509,19 @@ static void submit(struct tg_sink_ai *s, json_object *ev, bool loss_report)
 		enqueue(s, Q_EVENT, copy, NULL, 0, 0, NULL, loss_report);
 }
 
-void sink_ai_submit(struct tg_sink_ai *s, json_object *ev)
+void ai_sink_submit(struct tg_ai_sink *s, json_object *ev)
 {
 	submit(s, ev, false);
 }
 
-void sink_ai_submit_loss_report(struct tg_sink_ai *s, json_object *ev)
+void ai_sink_submit_loss_report(struct tg_ai_sink *s, json_object *ev)
 {
 	submit(s, ev, true);
 }
 
 static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
 {
-	struct tg_sink_ai *s = ctx;
+	struct tg_ai_sink *s = ctx;
 
 	__atomic_add_fetch(&s->flood_summaries, 1, __ATOMIC_RELAXED);
 	if (s->journal) {
@@ -542,15 +542,15 @@ static void emit_summary(void *ctx, const struct tg_flood_summary *sum)
 	enqueue(s, Q_SUMMARY, NULL, sum->sample, sum->len, sum->count, sum->last_time, false);
 }
 
-void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms)
+void ai_sink_tick(struct tg_ai_sink *s, uint64_t now_ms)
 {
 	if (s && !s->stopped) {
 		flood_expire(s->flood, now_ms, 0, emit_summary, s);
-		sink_ai_commit(s);	/* summaries, and whatever a caller did not commit */
+		ai_sink_commit(s);	/* summaries, and whatever a caller did not commit */
 	}
 }
 
-bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms)
+bool ai_sink_metrics_due(struct tg_ai_sink *s, uint64_t now_ms)
 {
 	if (!s || s->stopped || !s->metrics_ms)
 		return false;
@@ -562,7 +562,7 @@ bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms)
 	return true;
 }
 
-void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, size_t n)
+void ai_sink_metrics(struct tg_ai_sink *s, const struct tg_ai_sink_metric *m, size_t n)
 {
 	json_object *o = json_object_new_object();
 	const char *text;
@@ -580,7 +580,7 @@ void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, si
 
 /* ---- the store: spool or memory (sender thread) ----------------------------------- */
 
-static bool store_empty(struct tg_sink_ai *s)
+static bool store_empty(struct tg_ai_sink *s)
 {
 	struct tg_spool_stats st;
 
@@ -590,7 +590,7 @@ static bool store_empty(struct tg_sink_ai *s)
 	return !st.files;
 }
 
-static void store_put(struct tg_sink_ai *s, const char *body, size_t len, uint32_t items)
+static void store_put(struct tg_ai_sink *s, const char *body, size_t len, uint32_t items)
 {
 	struct store *sto = &s->store;
 	struct mem_entry *e;
@@ -640,7 +640,7 @@ static void store_put(struct tg_sink_ai *s, const char *body, size_t len, uint32
 }
 
 /* The oldest stored batch. 0, or -ENOENT when the store is empty. */
-static int store_peek(struct tg_sink_ai *s, struct stored *out)
+static int store_peek(struct tg_ai_sink *s, struct stored *out)
 {
 	struct store *sto = &s->store;
 
@@ -683,7 +683,7 @@ static void store_release(struct stored *st)
 	spool_item_free(&st->it);
 }
 
-static void store_remove(struct tg_sink_ai *s, struct stored *st)
+static void store_remove(struct tg_ai_sink *s, struct stored *st)
 {
 	struct store *sto = &s->store;
 
@@ -704,7 +704,7 @@ static void store_remove(struct tg_sink_ai *s, struct stored *st)
 	}
 }
 
-static void store_counts(struct tg_sink_ai *s, uint64_t *items, uint64_t *bytes)
+static void store_counts(struct tg_ai_sink *s, uint64_t *items, uint64_t *bytes)
 {
 	struct tg_spool_stats st;
 
@@ -790,13 +790,13 @@ static bool same_origin(const char *a, const char *b)
 	return same;
 }
 
-/* Lets sink_ai_stop() cut a slow request short instead of waiting for its timeout. */
+/* Lets ai_sink_stop() cut a slow request short instead of waiting for its timeout. */
 static int stop_due(void *arg)
 {
-	struct tg_sink_ai *s = arg;
+	struct tg_ai_sink *s = arg;
 	uint64_t abort_at = __atomic_load_n(&s->abort_at_ms, __ATOMIC_RELAXED);
 
-	return abort_at && sink_ai_now_ms() >= abort_at;
+	return abort_at && ai_sink_now_ms() >= abort_at;
 }
 
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -807,7 +807,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 static void endpoint_text(const char *url, char *out, size_t len);
 
-static int setup_curl(struct tg_sink_ai *s)
+static int setup_curl(struct tg_ai_sink *s)
 {
 	s->h = curl_easy_init();
 	if (!s->h)
@@ -868,7 +868,7 @@ static bool ends_with_label(const char *host, const char *suffix)
 	return h > n && !strcasecmp(host + h - n, suffix);
 }
 
-bool sink_ai_redirect_allowed(const char *host, char *const *extra, size_t nextra)
+bool ai_sink_redirect_allowed(const char *host, char *const *extra, size_t nextra)
 {
 	size_t len = host ? strlen(host) : 0;
 
@@ -885,7 +885,7 @@ bool sink_ai_redirect_allowed(const char *host, char *const *extra, size_t nextr
 }
 
 /* May a request (and its token) follow @from's redirect to @to? Counts and logs a refusal. */
-static bool redirect_ok(struct tg_sink_ai *s, const char *from, const char *to)
+static bool redirect_ok(struct tg_ai_sink *s, const char *from, const char *to)
 {
 	char *scheme, *host, *port;
 	bool ok;
@@ -894,7 +894,7 @@ static bool redirect_ok(struct tg_sink_ai *s, const char *from, const char *to)
 		return true;
 	if (origin(to, &scheme, &host, &port))
 		return false;
-	ok = !strcasecmp(scheme, "https") && sink_ai_redirect_allowed(host, s->suffixes, s->nsuffixes);
+	ok = !strcasecmp(scheme, "https") && ai_sink_redirect_allowed(host, s->suffixes, s->nsuffixes);
 	if (!ok) {
 		pthread_mutex_lock(&s->mu);
 		s->st.redirects_refused++;
@@ -913,7 +913,7 @@ static bool redirect_ok(struct tg_sink_ai *s, const char *from, const char *to)
 }
 
 /* Later requests go to @url (a redirect's target), or home again when @url is the home one. */
-static void move_to(struct tg_sink_ai *s, const char *url)
+static void move_to(struct tg_ai_sink *s, const char *url)
 {
 	char *moved = strdup(url);
 	bool home = same_origin(url, s->home_url);
@@ -933,7 +933,7 @@ static void move_to(struct tg_sink_ai *s, const char *url)
 }
 
 /* A request to a host a redirect led to failed: the configured one is tried next. */
-static void fall_back_home(struct tg_sink_ai *s)
+static void fall_back_home(struct tg_ai_sink *s)
 {
 	if (!strcmp(s->url, s->home_url))
 		return;
@@ -948,7 +948,7 @@ static void fall_back_home(struct tg_sink_ai *s)
  * connection string's audience, which every Azure Monitor ingestion host of
  * the cloud accepts, so it stays valid after a redirect. @r gets the final answer.
  */
-static void post(struct tg_sink_ai *s, const uint8_t *gz, size_t len, uint64_t timeout_ms,
+static void post(struct tg_ai_sink *s, const uint8_t *gz, size_t len, uint64_t timeout_ms,
 		 struct response *r)
 {
 	char cerr[CURL_ERROR_SIZE];
@@ -1069,7 +1069,7 @@ enum outcome {
 	KEEP,	/* try the whole batch again later */
 };
 
-static void log_rejection_once(struct tg_sink_ai *s, int status, const char *what)
+static void log_rejection_once(struct tg_ai_sink *s, int status, const char *what)
 {
 	for (int i = 0; i < LOGGED_STATUSES; i++) {
 		if (s->logged_status[i] == status)
@@ -1083,7 +1083,7 @@ static void log_rejection_once(struct tg_sink_ai *s, int status, const char *wha
 	       "InstrumentationKey and endpoint. Logged once per status.", what, status);
 }
 
-static void on_success(struct tg_sink_ai *s, uint64_t accepted)
+static void on_success(struct tg_ai_sink *s, uint64_t accepted)
 {
 	bool recovered = s->failures > 0;
 
@@ -1091,14 +1091,14 @@ static void on_success(struct tg_sink_ai *s, uint64_t accepted)
 	s->failures = 0;
 	pthread_mutex_lock(&s->mu);
 	s->st.sent += accepted;
-	s->st.state = TG_SINK_AI_OK;
+	s->st.state = TG_AI_SINK_OK;
 	s->st.last_success_ns = now_real_ns();
 	pthread_mutex_unlock(&s->mu);
 	if (recovered)
 		tg_info("appinsights: delivering again");
 }
 
-static void on_failure(struct tg_sink_ai *s, const struct response *r, uint64_t now)
+static void on_failure(struct tg_ai_sink *s, const struct response *r, uint64_t now)
 {
 	uint64_t delay = 0, ra = 0;
 	bool throttled = r->status == 429;
@@ -1115,7 +1115,7 @@ static void on_failure(struct tg_sink_ai *s, const struct response *r, uint64_t 
 	pthread_mutex_lock(&s->mu);
 	s->st.retries++;
 	s->st.throttled += throttled;
-	s->st.state = s->failures >= DOWN_AFTER ? TG_SINK_AI_DOWN : TG_SINK_AI_RETRYING;
+	s->st.state = s->failures >= DOWN_AFTER ? TG_AI_SINK_DOWN : TG_AI_SINK_RETRYING;
 	if (r->status)
 		snprintf(s->st.last_error, sizeof(s->st.last_error), "HTTP %ld%s%s", r->status,
 			 r->err[0] ? ": " : "", r->err);
@@ -1160,7 +1160,7 @@ static char *subset_body(struct tg_ai_batch *b, const size_t *idx, size_t n, siz
 	return body;
 }
 
-static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
+static enum outcome handle_partial(struct tg_ai_sink *s, struct tg_ai_batch *b,
 				   const struct response *r, uint64_t now)
 {
 	size_t n = ai_batch_count(b), accepted;
@@ -1233,7 +1233,7 @@ static enum outcome handle_partial(struct tg_sink_ai *s, struct tg_ai_batch *b,
  * retrying (a retry only adds to the bill, or is refused again): counted as
  * `quota`, reported in a loss event. A Retry-After still spaces the next request.
  */
-static void on_quota(struct tg_sink_ai *s, const struct response *r, size_t n, uint64_t now)
+static void on_quota(struct tg_ai_sink *s, const struct response *r, size_t n, uint64_t now)
 {
 	uint64_t ra;
 
@@ -1252,7 +1252,7 @@ static void on_quota(struct tg_sink_ai *s, const struct response *r, size_t n, u
 }
 
 /* Send @b once (plus redirects and token refreshes). */
-static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_t timeout_ms)
+static enum outcome attempt(struct tg_ai_sink *s, struct tg_ai_batch *b, uint64_t timeout_ms)
 {
 	struct response r = { 0 };
 	size_t n = ai_batch_count(b), gzlen;
@@ -1264,11 +1264,11 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 	err = ai_batch_finish(b, &gz, &gzlen);
 	if (err) {
 		snprintf(r.err, sizeof(r.err), "cannot compress a batch: %s", strerror(-err));
-		on_failure(s, &r, sink_ai_now_ms());
+		on_failure(s, &r, ai_sink_now_ms());
 		return KEEP;
 	}
 	post(s, gz, gzlen, timeout_ms, &r);
-	now = sink_ai_now_ms();
+	now = ai_sink_now_ms();
 	switch (ai_status_class((int)r.status)) {
 	case TG_AI_OK:
 		on_success(s, n);
@@ -1288,7 +1288,7 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 		/* the endpoint answers, but refuses everything: as good as down */
 		s->failures = DOWN_AFTER;
 		pthread_mutex_lock(&s->mu);
-		s->st.state = TG_SINK_AI_DOWN;
+		s->st.state = TG_AI_SINK_DOWN;
 		snprintf(s->st.last_error, sizeof(s->st.last_error), "HTTP %ld: request rejected",
 			 r.status);
 		pthread_mutex_unlock(&s->mu);
@@ -1304,14 +1304,14 @@ static enum outcome attempt(struct tg_sink_ai *s, struct tg_ai_batch *b, uint64_
 }
 
 /* Settle the open batch: send it now, or store it behind what waits. */
-static void flush_batch(struct tg_sink_ai *s, uint64_t timeout_ms, bool may_send)
+static void flush_batch(struct tg_ai_sink *s, uint64_t timeout_ms, bool may_send)
 {
 	size_t n = ai_batch_count(s->batch), len;
 	const char *body;
 
 	if (!n)
 		return;
-	if (may_send && store_empty(s) && sink_ai_now_ms() >= s->next_attempt_ms &&
+	if (may_send && store_empty(s) && ai_sink_now_ms() >= s->next_attempt_ms &&
 	    attempt(s, s->batch, timeout_ms) == DONE) {
 		ai_batch_reset(s->batch);
 		journal_settle(s);
@@ -1324,10 +1324,10 @@ static void flush_batch(struct tg_sink_ai *s, uint64_t timeout_ms, bool may_send
 }
 
 /* Send stored batches, oldest first, while the endpoint takes them. */
-static void deliver(struct tg_sink_ai *s, int max, uint64_t deadline_ms)
+static void deliver(struct tg_ai_sink *s, int max, uint64_t deadline_ms)
 {
 	for (int k = 0; k < max; k++) {
-		uint64_t now = sink_ai_now_ms(), timeout = s->timeout_ms;
+		uint64_t now = ai_sink_now_ms(), timeout = s->timeout_ms;
 		struct stored st;
 		int err;
 
@@ -1358,14 +1358,14 @@ static void deliver(struct tg_sink_ai *s, int max, uint64_t deadline_ms)
 /* ---- rendering (sender thread) ----------------------------------------------------- */
 
 /* Batch the item rendered into s->line. */
-static void add_line(struct tg_sink_ai *s, uint64_t items)
+static void add_line(struct tg_ai_sink *s, uint64_t items)
 {
-	uint64_t now = sink_ai_now_ms();
+	uint64_t now = ai_sink_now_ms();
 	int err = ai_batch_add(s->batch, s->line.p, s->line.len, now);
 
 	if (err == -ENOSPC) {
 		flush_batch(s, s->timeout_ms, true);
-		err = ai_batch_add(s->batch, s->line.p, s->line.len, sink_ai_now_ms());
+		err = ai_batch_add(s->batch, s->line.p, s->line.len, ai_sink_now_ms());
 	}
 	if (err) {
 		tg_warn("appinsights: cannot batch an item: %s", strerror(-err));
@@ -1373,17 +1373,17 @@ static void add_line(struct tg_sink_ai *s, uint64_t items)
 	}
 }
 
-static void render_event_one(struct tg_sink_ai *s, struct qitem *q);
+static void render_event_one(struct tg_ai_sink *s, struct qitem *q);
 
 /* The item is batched or counted as lost: the journal may forget it with its batch. */
-static void render_event(struct tg_sink_ai *s, struct qitem *q)
+static void render_event(struct tg_ai_sink *s, struct qitem *q)
 {
 	render_event_one(s, q);
 	if (q->jseq > s->jseq_done)
 		s->jseq_done = q->jseq;
 }
 
-static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
+static void render_event_one(struct tg_ai_sink *s, struct qitem *q)
 {
 	uint64_t items = q->kind == Q_SUMMARY ? q->count : 1;
 	json_object *ev = q->obj ? q->obj : tg_json_parse(q->json, q->len);
@@ -1414,7 +1414,7 @@ static void render_event_one(struct tg_sink_ai *s, struct qitem *q)
 	add_line(s, items);
 }
 
-static void render_metrics(struct tg_sink_ai *s, struct qitem *q)
+static void render_metrics(struct tg_ai_sink *s, struct qitem *q)
 {
 	json_object *o = tg_json_parse(q->json, q->len);
 
@@ -1431,7 +1431,7 @@ static void render_metrics(struct tg_sink_ai *s, struct qitem *q)
 	json_object_put(o);
 }
 
-static void render(struct tg_sink_ai *s, struct qitem *list)
+static void render(struct tg_ai_sink *s, struct qitem *list)
 {
 	while (list) {
 		struct qitem *next = list->next;
@@ -1449,7 +1449,7 @@ static void render(struct tg_sink_ai *s, struct qitem *list)
 
 /* ---- the sender thread ------------------------------------------------------------- */
 
-static void publish_counts(struct tg_sink_ai *s)
+static void publish_counts(struct tg_ai_sink *s)
 {
 	uint64_t items, bytes;
 
@@ -1461,7 +1461,7 @@ static void publish_counts(struct tg_sink_ai *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void periodic_expire(struct tg_sink_ai *s, uint64_t now)
+static void periodic_expire(struct tg_ai_sink *s, uint64_t now)
 {
 	struct tg_spool_loss expired = { 0 };
 
@@ -1472,7 +1472,7 @@ static void periodic_expire(struct tg_sink_ai *s, uint64_t now)
 	spool_losses(s, NULL, &expired);
 }
 
-static uint64_t next_wake(struct tg_sink_ai *s, uint64_t now)
+static uint64_t next_wake(struct tg_ai_sink *s, uint64_t now)
 {
 	uint64_t wake = now + 5000, d = ai_batch_deadline(s->batch);
 
@@ -1485,11 +1485,11 @@ static uint64_t next_wake(struct tg_sink_ai *s, uint64_t now)
 	return wake;
 }
 
-static void wait_until(struct tg_sink_ai *s, uint64_t wake_ms)
+static void wait_until(struct tg_ai_sink *s, uint64_t wake_ms)
 {
 	struct timespec ts = { .tv_sec = wake_ms / 1000, .tv_nsec = (wake_ms % 1000) * 1000000 };
 
-	while (!s->qhead && !s->stop && sink_ai_now_ms() < wake_ms)
+	while (!s->qhead && !s->stop && ai_sink_now_ms() < wake_ms)
 		if (pthread_cond_timedwait(&s->cond, &s->mu, &ts) == ETIMEDOUT)
 			break;
 }
@@ -1501,9 +1501,9 @@ static void wait_until(struct tg_sink_ai *s, uint64_t wake_ms)
  */
 #define LOST_FILE	"lost.json"
 
-static void persist_losses(struct tg_sink_ai *s)
+static void persist_losses(struct tg_ai_sink *s)
 {
-	struct tg_sink_ai_losses l;
+	struct tg_ai_sink_losses l;
 	char path[4200], tmp[4300];
 	json_object *o;
 	FILE *f;
@@ -1544,8 +1544,8 @@ static void persist_losses(struct tg_sink_ai *s)
 		fclose(f);
 }
 
-/* The counts a previous run left: reported by this one (sink_ai_take_losses()). */
-static void load_losses(struct tg_sink_ai *s)
+/* The counts a previous run left: reported by this one (ai_sink_take_losses()). */
+static void load_losses(struct tg_ai_sink *s)
 {
 	char path[4200];
 	json_object *o, *v;
@@ -1572,9 +1572,9 @@ static void load_losses(struct tg_sink_ai *s)
 }
 
 /* Stopping: send what can be sent within the stop timeout, keep the rest. */
-static void finish(struct tg_sink_ai *s)
+static void finish(struct tg_ai_sink *s)
 {
-	uint64_t deadline = __atomic_load_n(&s->abort_at_ms, __ATOMIC_RELAXED), now = sink_ai_now_ms();
+	uint64_t deadline = __atomic_load_n(&s->abort_at_ms, __ATOMIC_RELAXED), now = ai_sink_now_ms();
 	uint64_t items, bytes;
 
 	flush_batch(s, deadline > now ? deadline - now : 1, s->failures == 0);
@@ -1595,8 +1595,8 @@ static void finish(struct tg_sink_ai *s)
 
 static void *sender_main(void *arg)
 {
-	struct tg_sink_ai *s = arg;
-	uint64_t wake = sink_ai_now_ms();
+	struct tg_ai_sink *s = arg;
+	uint64_t wake = ai_sink_now_ms();
 
 	for (;;) {
 		struct qitem *list;
@@ -1617,7 +1617,7 @@ static void *sender_main(void *arg)
 		/* what the list holds counts as queued until it is batched */
 		pthread_mutex_unlock(&s->mu);
 		render(s, list);
-		now = sink_ai_now_ms();
+		now = ai_sink_now_ms();
 		if (stopping) {
 			finish(s);
 			break;
@@ -1625,9 +1625,9 @@ static void *sender_main(void *arg)
 		if (ai_batch_due(s->batch, now))
 			flush_batch(s, s->timeout_ms, true);
 		deliver(s, DELIVER_PER_ROUND, 0);
-		periodic_expire(s, sink_ai_now_ms());
+		periodic_expire(s, ai_sink_now_ms());
 		publish_counts(s);
-		wake = next_wake(s, sink_ai_now_ms());
+		wake = next_wake(s, ai_sink_now_ms());
 	}
 	return NULL;
 }
@@ -1642,7 +1642,7 @@ static uint64_t or_default(uint64_t v, uint64_t dflt)
 /* journal_open(): an unacknowledged event goes to the queue, ahead of anything new. */
 static int replay_one(void *arg, uint64_t seq, char *line, size_t len)
 {
-	struct tg_sink_ai *s = arg;
+	struct tg_ai_sink *s = arg;
 	json_object *o = tg_json_parse(line, len), *v;
 	struct qitem *q;
 
@@ -1673,7 +1673,7 @@ static int replay_one(void *arg, uint64_t seq, char *line, size_t len)
 }
 
 /* What the replay could not hand over is counted and reported, never silent. */
-static void replay_losses(struct tg_sink_ai *s, const struct tg_journal_replay *r)
+static void replay_losses(struct tg_ai_sink *s, const struct tg_journal_replay *r)
 {
 	if (r->items)
 		tg_info("appinsights: replaying %llu event(s) the journal holds and Application "
@@ -1706,7 +1706,7 @@ static void replay_losses(struct tg_sink_ai *s, const struct tg_journal_replay *
 	s->st.journal_replayed = r->items;
 }
 
-static int open_journal(struct tg_sink_ai *s, const struct tg_sink_ai_config *cfg,
+static int open_journal(struct tg_ai_sink *s, const struct tg_ai_sink_config *cfg,
 			uint32_t max_age, bool protect, char *err, size_t errlen)
 {
 	struct tg_journal_replay res;
@@ -1743,9 +1743,9 @@ static void endpoint_text(const char *url, char *out, size_t len)
 	curl_free(port);
 }
 
-struct tg_sink_ai *sink_ai_new(const struct tg_sink_ai_config *cfg, char *err, size_t errlen)
+struct tg_ai_sink *ai_sink_new(const struct tg_ai_sink_config *cfg, char *err, size_t errlen)
 {
-	struct tg_sink_ai *s = calloc(1, sizeof(*s));
+	struct tg_ai_sink *s = calloc(1, sizeof(*s));
 	bool protect = cfg->nencrypt || cfg->nhash;
 	pthread_condattr_t ca;
 	char msg[512];
@@ -1884,7 +1884,7 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 	ret = -ENOMEM;
 fail:
-	sink_ai_free(s);
+	ai_sink_free(s);
 	errno = -ret;
 	return NULL;
 fail_nocurl:
@@ -1895,7 +1895,7 @@ fail_nocurl:
 	return NULL;
 }
 
-int sink_ai_start(struct tg_sink_ai *s)
+int ai_sink_start(struct tg_ai_sink *s)
 {
 	int err = pthread_create(&s->thread, NULL, sender_main, s);
 
@@ -1905,16 +1905,16 @@ int sink_ai_start(struct tg_sink_ai *s)
 	return 0;
 }
 
-void sink_ai_stop(struct tg_sink_ai *s)
+void ai_sink_stop(struct tg_ai_sink *s)
 {
 	if (!s || s->stopped)
 		return;
 	/* open windows hold counts that exist nowhere else */
 	if (s->flood && s->started)
-		flood_expire(s->flood, sink_ai_now_ms(), 1, emit_summary, s);
-	sink_ai_commit(s);
+		flood_expire(s->flood, ai_sink_now_ms(), 1, emit_summary, s);
+	ai_sink_commit(s);
 	s->stopped = true;
-	__atomic_store_n(&s->abort_at_ms, sink_ai_now_ms() + s->stop_timeout_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->abort_at_ms, ai_sink_now_ms() + s->stop_timeout_ms, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
 	pthread_cond_signal(&s->cond);
@@ -1924,14 +1924,14 @@ void sink_ai_stop(struct tg_sink_ai *s)
 	s->started = false;
 }
 
-void sink_ai_free(struct tg_sink_ai *s)
+void ai_sink_free(struct tg_ai_sink *s)
 {
 	struct qitem *q, *qn;
 	struct mem_entry *e, *en;
 
 	if (!s)
 		return;
-	sink_ai_stop(s);
+	ai_sink_stop(s);
 	for (q = s->qhead; q; q = qn) {
 		qn = q->next;
 		json_object_put(q->obj);

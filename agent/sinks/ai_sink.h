@@ -4,8 +4,8 @@
  * kernel-event path never waits on the network:
  *
  *   agent thread                         sender thread
- *   sink_ai_submit(ev) ─ flood control ─► queue (bounded: a full queue counts
- *   sink_ai_metrics(points)               the loss, never blocks)
+ *   ai_sink_submit(ev) ─ flood control ─► queue (bounded: a full queue counts
+ *   ai_sink_metrics(points)               the loss, never blocks)
  *                                          │ field protection (own tg_fieldcrypt)
  *                                          │ envelope (ai_envelope), batch (ai_batch)
  *                                          ▼
@@ -17,8 +17,8 @@
  * Ordering: while anything waits in the store, new batches are stored behind
  * it, so items leave in the order they arrived, also across restarts (the
  * spool is replayed first). Every item is either accepted by the service
- * once or counted as lost (sink_ai_stats().failed), and losses the agent must
- * report as `agent` loss events are handed over through sink_ai_notify_fd().
+ * once or counted as lost (ai_sink_stats().failed), and losses the agent must
+ * report as `agent` loss events are handed over through ai_sink_notify_fd().
  */
 #ifndef TLSGUARD_SINK_AI_H
 #define TLSGUARD_SINK_AI_H
@@ -45,7 +45,7 @@
 #define TG_AI_MEMSTORE_MAX		(16u << 20)	/* undelivered batches kept without a spool */
 #define TG_AI_SPOOL_MAX_AGE		(47u * 3600)	/* the service rejects items older than 48 h */
 
-struct tg_sink_ai_config {
+struct tg_ai_sink_config {
 	const char *connection_string_file;	/* required */
 	const char *ca_file;			/* NULL: the system store */
 	const char *role_instance;		/* node name; NULL: gethostname() */
@@ -84,16 +84,16 @@ struct tg_sink_ai_config {
 extern const char *const tg_ai_redirect_suffixes[];
 
 /* Whether @host (no port) ends in one of tg_ai_redirect_suffixes or @extra (label boundary). */
-bool sink_ai_redirect_allowed(const char *host, char *const *extra, size_t nextra);
+bool ai_sink_redirect_allowed(const char *host, char *const *extra, size_t nextra);
 
-enum tg_sink_ai_state {
-	TG_SINK_AI_OK,
-	TG_SINK_AI_RETRYING,	/* the last request failed; retrying with backoff */
-	TG_SINK_AI_DOWN,	/* three or more failures in a row: batches go to the store */
+enum tg_ai_sink_state {
+	TG_AI_SINK_OK,
+	TG_AI_SINK_RETRYING,	/* the last request failed; retrying with backoff */
+	TG_AI_SINK_DOWN,	/* three or more failures in a row: batches go to the store */
 };
 
-struct tg_sink_ai_stats {
-	enum tg_sink_ai_state state;
+struct tg_ai_sink_stats {
+	enum tg_ai_sink_state state;
 	uint64_t sent;			/* items accepted by the service */
 	uint64_t failed;		/* items lost, every reason (the sum below) */
 	uint64_t lost_rejected;		/* 400/404 or per-item errors that are not retryable */
@@ -119,14 +119,14 @@ struct tg_sink_ai_stats {
 	bool spool_on_disk, spool_encrypted;
 };
 
-/* Loss counts the agent has not reported yet (sink_ai_take_losses()). */
-struct tg_sink_ai_losses {
+/* Loss counts the agent has not reported yet (ai_sink_take_losses()). */
+struct tg_ai_sink_losses {
 	uint64_t queue_full, evicted, expired, other, quota;
 	uint64_t torn;		/* part of other: a journal write a crash cut short */
 	uint64_t torn_bytes;	/* when its count could not be read */
 };
 
-struct tg_sink_ai;
+struct tg_ai_sink;
 
 /*
  * Read the connection string, open the spool, set up field protection and
@@ -134,17 +134,17 @@ struct tg_sink_ai;
  * @err: EINVAL for configuration that cannot work (bad connection string,
  * encryption required but no key), others for I/O.
  */
-struct tg_sink_ai *sink_ai_new(const struct tg_sink_ai_config *cfg, char *err, size_t errlen);
+struct tg_ai_sink *ai_sink_new(const struct tg_ai_sink_config *cfg, char *err, size_t errlen);
 
 /* Start the sender thread. 0 or -errno. */
-int sink_ai_start(struct tg_sink_ai *s);
+int ai_sink_start(struct tg_ai_sink *s);
 
 /*
  * Hand an event to the sink (agent thread only). Flood control decides; the
  * event is serialized here, so @ev stays the caller's and may be changed
  * (protected for the file sink) right after. Never blocks on the network.
  */
-void sink_ai_submit(struct tg_sink_ai *s, json_object *ev);
+void ai_sink_submit(struct tg_ai_sink *s, json_object *ev);
 
 /*
  * The same for an `agent` loss event reporting this sink's losses: when it does
@@ -152,48 +152,48 @@ void sink_ai_submit(struct tg_sink_ai *s, json_object *ev);
  * loop while the sender is stalled); its count goes into the next report, at the
  * latest once the sender has emptied the queue.
  */
-void sink_ai_submit_loss_report(struct tg_sink_ai *s, json_object *ev);
+void ai_sink_submit_loss_report(struct tg_ai_sink *s, json_object *ev);
 
-struct tg_sink_ai_metric {
+struct tg_ai_sink_metric {
 	const char *name;
 	double value;
 };
 
-/* Whether the metrics interval has passed (agent thread); then call sink_ai_metrics(). */
-bool sink_ai_metrics_due(struct tg_sink_ai *s, uint64_t now_ms);
-void sink_ai_metrics(struct tg_sink_ai *s, const struct tg_sink_ai_metric *m, size_t n);
+/* Whether the metrics interval has passed (agent thread); then call ai_sink_metrics(). */
+bool ai_sink_metrics_due(struct tg_ai_sink *s, uint64_t now_ms);
+void ai_sink_metrics(struct tg_ai_sink *s, const struct tg_ai_sink_metric *m, size_t n);
 
 /*
  * Agent thread, after each ring-buffer batch: what was submitted since the last
  * call is written to the journal in one write + fdatasync, then handed to the
  * sender. Without a journal, submit hands events over at once and this does nothing.
  */
-void sink_ai_commit(struct tg_sink_ai *s);
+void ai_sink_commit(struct tg_ai_sink *s);
 
 /* Agent thread, about once a second: closes flood windows. */
-void sink_ai_tick(struct tg_sink_ai *s, uint64_t now_ms);
+void ai_sink_tick(struct tg_ai_sink *s, uint64_t now_ms);
 
-/* eventfd, readable when losses wait to be reported; sink_ai_take_losses() drains it. */
-int sink_ai_notify_fd(const struct tg_sink_ai *s);
-bool sink_ai_take_losses(struct tg_sink_ai *s, struct tg_sink_ai_losses *out);
+/* eventfd, readable when losses wait to be reported; ai_sink_take_losses() drains it. */
+int ai_sink_notify_fd(const struct tg_ai_sink *s);
+bool ai_sink_take_losses(struct tg_ai_sink *s, struct tg_ai_sink_losses *out);
 
 /* A consistent copy of the counters, from any thread. */
-void sink_ai_stats(struct tg_sink_ai *s, struct tg_sink_ai_stats *st);
+void ai_sink_stats(struct tg_ai_sink *s, struct tg_ai_sink_stats *st);
 
-const char *sink_ai_state_name(enum tg_sink_ai_state st);
+const char *ai_sink_state_name(enum tg_ai_sink_state st);
 
 /* "https://host:port" of the ingestion endpoint (no path: it may carry a key). */
-const char *sink_ai_endpoint(const struct tg_sink_ai *s);
+const char *ai_sink_endpoint(const struct tg_ai_sink *s);
 
 /*
  * Flush: close every flood window, send what is queued within the stop
  * timeout, store what could not be sent (spool) and join the thread. What is
  * left without a spool is counted and logged as lost. Agent thread.
  */
-void sink_ai_stop(struct tg_sink_ai *s);
-void sink_ai_free(struct tg_sink_ai *s);
+void ai_sink_stop(struct tg_ai_sink *s);
+void ai_sink_free(struct tg_ai_sink *s);
 
 /* Monotonic milliseconds, the sink's clock. */
-uint64_t sink_ai_now_ms(void);
+uint64_t ai_sink_now_ms(void);
 
 #endif /* TLSGUARD_SINK_AI_H */
