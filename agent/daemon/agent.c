@@ -16,34 +16,101 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
-#include "agent_ai.h"
-#include "agent_state.h"
+#include "ai_feed.h"
+#include "ai_sink.h"
 #include "cgroup.h"
 #include "clock.h"
 #include "commands.h"
+#include "control.h"
 #include "dests.h"
+#include "dnslearn.h"
 #include "enforcer.h"
 #include "events.h"
+#include "handoff.h"
 #include "handshake_policy.h"
 #include "hosts.h"
 #include "kernel_features.h"
+#include "kmaps.h"
 #include "loader.h"
 #include "log.h"
+#include "loop.h"
+#include "metrics.h"
 #include "mounts.h"
 #include "notify.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "prepare.h"
 #include "privileges.h"
+#include "prometheus.h"
 #include "reload.h"
 #include "ringread.h"
 #include "status.h"
+#include "tally.h"
 #include "tlsguard/config.h"
+#include "tlsguard/counters.h"
 #include "upgrade.h"
 #include "workload.h"
 #include "tlsguard.skel.h"
 
+/*
+ * The daemon's state: the policy in force, the kernel side, the loop and the
+ * modules' state. Private to this file: the modules it drives (pipeline,
+ * upgrade, ai_feed, control, metrics) get their own state and what they
+ * borrow, never the agent.
+ */
+struct agent {
+	const struct tg_agent_opts *opts;
+	struct tg_policy *policy;
+	char policy_sha256[65];
+	int64_t policy_loaded_ns;	/* CLOCK_REALTIME */
+	char cg_mount[PATH_MAX];
+	char **cg_paths;		/* absolute cgroup directories watched */
+	size_t ncg;
+	struct tg_hosts *hosts;		/* the policy's host and proxy names (prepare.h) */
+	struct tg_hosts *retired_hosts[4];	/* replaced by a reload, refresh thread stopping */
+	struct tg_reload reload;	/* reload.h */
+	struct tg_dnslearn *dns;		/* names learned from DNS answers */
+	struct tg_watch w_dns;
+	struct tg_loader loader;
+	struct tg_upgrade handoff;	/* upgrade from another pin layout (handoff.h) */
+	struct upgrade_drain upgrade;	/* upgrade.h: the old layout while it drains */
+	struct tg_dest_table dests;
+	struct tg_enforcer enforcer;
+	struct tg_pipeline pipe;	/* pipeline.h: events, the file sink, their totals */
+	struct tg_ringread *rb;		/* ringread.h: advanced only after the journal commit */
+	struct tg_control control;
+	struct tg_metrics metrics;
+	struct tg_loop loop;		/* loop.h: epoll, the signalfd, the once-a-second tick */
+	struct tg_tick housekeeping_tick;
+	struct tg_watch w_ring, w_hosts, w_config, w_reload;
+	int inotify_fd;			/* watches the policy file's directory, -1: none */
+	uint64_t ringbuf_lost_seen;	/* kernel ring buffer losses already reported */
+	uint64_t fail_open_seen;	/* fail-open passes already reported */
+	uint64_t untracked_seen[2];	/* untracked connects (flow cap, storage) already reported */
+	struct timespec last_housekeeping;	/* CLOCK_MONOTONIC of the last tick */
+	struct tg_watch w_workloads;	/* workload.c: pod table changes, rescans */
+	bool stop;
+	struct timespec started_mono;
+	int64_t started_real_ns;
+	uint64_t counters_at_start[TG_CNT__MAX];	/* kernel totals when we started */
+	uint64_t reloads, reload_failures;
+	struct ai_feed ai;		/* ai_feed.h: App Insights, the key ring, field protection */
+};
+
 #define TG_RING_BATCH	256	/* records per journal commit: the ring frees their space only after it */
+
+/* The sink's periodic metrics, when due: kernel counters since start, the pipeline's totals. */
+static void send_ai_metrics(struct agent *a)
+{
+	uint64_t c[TG_CNT__MAX], since[TG_CNT__MAX];
+
+	if (!ai_feed_tick(&a->ai) || kmaps_read_counters(&a->loader.maps, c))
+		return;
+	for (int i = 0; i < TG_CNT__MAX; i++)
+		since[i] = c[i] >= a->counters_at_start[i] ? c[i] - a->counters_at_start[i] : c[i];
+	ai_feed_send_metrics(&a->ai, since, a->pipe.events_emitted, a->pipe.events_write_failed);
+}
+
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -165,7 +232,7 @@ static int sync_dests(struct agent *a)
 	}
 	dests_free(&a->dests);
 	a->dests = next;
-	a->ev_ctx.dests = &a->dests;
+	a->pipe.ev_ctx.dests = &a->dests;
 	dns_caught_up(a);
 	/* the proxies' names may have new addresses */
 	err = handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts);
@@ -185,11 +252,11 @@ static void apply_overrides(struct agent *a)
 {
 	struct tg_override vals[TG_MAX_OVERRIDE_RULES];
 
-	if (!a->ev_ctx.workloads)
+	if (!a->pipe.ev_ctx.workloads)
 		return;
 	if (overrides_in_force(a))
 		dests_override_values(a->policy, &a->dests, vals);
-	if (workloads_set_overrides(a->ev_ctx.workloads, overrides_in_force(a) ? a->policy : NULL,
+	if (workloads_set_overrides(a->pipe.ev_ctx.workloads, overrides_in_force(a) ? a->policy : NULL,
 				    vals))
 		tg_warn("overrides: out of memory; the previous ones stay");
 }
@@ -339,7 +406,7 @@ static void reload_failed(struct agent *a, int err, bool applying)
 	       applying ? "could not be applied" :
 	       err == -EINVAL || err == -EIO ? "is invalid" : "is refused");
 	a->reload_failures++;
-	pipeline_agent_event(a, "reload_failed", refusal(err, applying));
+	pipeline_agent_event(&a->pipe, "reload_failed", refusal(err, applying));
 	reload_release(&a->reload);
 	notify_ready(a, "reload failed, previous policy in force: ");
 	if (a->reload.dests_dirty) {
@@ -413,7 +480,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 	dests_free(&a->dests);
 	a->dests = r->next;
 	memset(&r->next, 0, sizeof(r->next));
-	a->ev_ctx.dests = &a->dests;
+	a->pipe.ev_ctx.dests = &a->dests;
 	a->policy = r->prep.policy;	/* the table's class names point into it */
 	r->prep.policy = NULL;
 	if (r->prep.hosts) {	/* prepare_policy() always resolves at TG_PREP_RELOAD */
@@ -425,10 +492,11 @@ static void commit_reload(struct agent *a, uint64_t t0)
 		tg_warn("reload: cannot write the proxies for the kernel");
 	memcpy(a->policy_sha256, r->prep.sha256, sizeof(a->policy_sha256));
 	a->policy_loaded_ns = tg_real_ns();
+	pipeline_set_policy(&a->pipe, a->policy, a->policy_sha256);
 	if (a->dns && dnslearn_set_policy(a->dns, a->policy) > 0)
 		r->dests_dirty = true;	/* learned names the new policy no longer has */
-	if (a->ev_ctx.workloads)
-		workloads_set_selector(a->ev_ctx.workloads, a->policy);
+	if (a->pipe.ev_ctx.workloads)
+		workloads_set_selector(a->pipe.ev_ctx.workloads, a->policy);
 	apply_overrides(a);
 	write_config(a);
 	a->reloads++;
@@ -437,7 +505,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 	tg_info("reload: policy %s in force (%zu destinations, %zu map entries; applied in %u "
 		"step(s) of the event loop, the longest %.1f ms)", a->policy->source,
 		a->policy->ndests, a->dests.n, r->slices, r->longest_ns / 1e6);
-	pipeline_agent_event(a, "reload", NULL);
+	pipeline_agent_event(&a->pipe, "reload", NULL);
 	reload_release(r);
 	if (r->dests_dirty) {
 		r->dests_dirty = false;
@@ -614,7 +682,7 @@ static void report_fail_open(struct agent *a, const uint64_t *counters)
 		 a->policy->fail_open_after_s);
 	a->fail_open_seen = counters[TG_CNT_FAIL_OPEN_PASSED];
 	tg_warn("%s", msg);
-	pipeline_agent_event(a, "fail_open", msg);
+	pipeline_agent_event(&a->pipe, "fail_open", msg);
 }
 
 /*
@@ -640,7 +708,7 @@ static void report_untracked(struct agent *a, const uint64_t *counters)
 	a->untracked_seen[0] = counters[TG_CNT_UNTRACKED_FLOW_CAP];
 	a->untracked_seen[1] = counters[TG_CNT_ERR_STORAGE];
 	tg_warn("%s", msg);
-	pipeline_agent_event(a, "untracked", msg);
+	pipeline_agent_event(&a->pipe, "untracked", msg);
 }
 
 /* Once a second (the loop's tick): report events the kernel could not hand over (ring buffer full). */
@@ -655,10 +723,10 @@ static void housekeeping(void *ctx)
 	write_config(a);	/* the heartbeat */
 	if (notify_watchdog(NULL))
 		notify_send("WATCHDOG=1");	/* the loop turns: once a second */
-	upgrade_tick(a);
+	upgrade_tick(&a->upgrade, (uint64_t)a->last_housekeeping.tv_sec);
 	reap_hosts(a, false);
-	agent_ai_tick(a);
-	if (agent_read_counters(a, counters))
+	send_ai_metrics(a);
+	if (kmaps_read_counters(&a->loader.maps, counters))
 		return;
 	report_fail_open(a, counters);
 	report_untracked(a, counters);
@@ -667,9 +735,9 @@ static void housekeeping(void *ctx)
 	snprintf(msg, sizeof(msg), "%llu event(s) lost: the kernel ring buffer was full",
 		 (unsigned long long)(counters[TG_CNT_ERR_RINGBUF] - a->ringbuf_lost_seen));
 	a->ringbuf_lost_seen = counters[TG_CNT_ERR_RINGBUF];
-	agent_ai_ringbuf_reported(a, a->ringbuf_lost_seen);
+	ai_feed_ringbuf_reported(a->policy->spool_dir, a->ringbuf_lost_seen);
 	tg_warn("%s", msg);
-	pipeline_agent_event(a, "loss", msg);
+	pipeline_agent_event(&a->pipe, "loss", msg);
 }
 
 static void on_hosts(void *ctx, uint32_t events)
@@ -720,7 +788,7 @@ static int setup_loop(struct agent *a)
 	if (!err)
 		err = tg_loop_add(&a->loop, &a->w_ring, EPOLLIN);
 	if (!err)
-		err = upgrade_open_old_ring(a);
+		err = upgrade_open_old_ring(&a->upgrade);
 	if (!err)
 		err = tg_loop_add(&a->loop, &a->w_hosts, EPOLLIN);
 	if (!err)
@@ -752,25 +820,9 @@ static int run_loop(struct agent *a)
 	while (a->reload.applying)
 		reload_step(a);
 	ringread_consume(a->rb, TG_RING_BATCH);	/* what arrived before the signal */
-	if (a->old_rb)
-		ring_buffer__consume(a->old_rb);
-	pipeline_flush(a);
+	upgrade_consume_old_ring(&a->upgrade);
+	pipeline_flush(&a->pipe);
 	return 0;
-}
-
-int agent_read_counters(struct agent *a, uint64_t out[TG_CNT__MAX])
-{
-	return kmaps_read_counters(&a->loader.maps, out);
-}
-
-int agent_read_live_flows(struct agent *a, uint64_t *out)
-{
-	return kmaps_read_live_flows(&a->loader.maps, out);
-}
-
-int agent_read_class_stats(struct agent *a, uint32_t class_id, uint64_t out[TG_CS__MAX])
-{
-	return kmaps_read_class_stats(&a->loader.maps, class_id, out);
 }
 
 /* Detach the pinned links (of every BPF object) of cgroups no longer watched. */
@@ -839,16 +891,17 @@ static int start(struct agent *a)
 static int open_outputs(struct agent *a)
 {
 	const char *path = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
-	int err = event_file_open(&a->ev_file, path);
+	int err = event_file_open(&a->pipe.ev_file, path);
 
 	if (err) {
 		tg_err("cannot open events file %s: %s", path, strerror(-err));
 		return err;
 	}
-	events_ctx_init(&a->ev_ctx);
-	a->ev_ctx.dests = &a->dests;
-	a->ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
-	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), pipeline_record, on_ring_commit, a);
+	events_ctx_init(&a->pipe.ev_ctx);
+	a->pipe.ev_ctx.dests = &a->dests;
+	a->pipe.ev_ctx.cgroups = cgroup_names_new(a->cg_mount, a->cg_paths, a->ncg);
+	a->rb = ringread_new(bpf_map__fd(a->loader.skel->maps.tg_events), pipeline_record, on_ring_commit,
+			     &a->pipe);
 	if (!a->rb) {
 		err = -errno;
 		tg_err("cannot open the event ring buffer: %s", strerror(-err));
@@ -861,7 +914,7 @@ static void on_workloads(void *ctx, uint32_t events)
 {
 	struct agent *a = ctx;
 
-	workloads_refresh(a->ev_ctx.workloads);
+	workloads_refresh(a->pipe.ev_ctx.workloads);
 }
 
 /*
@@ -878,14 +931,14 @@ static int start_workloads(struct agent *a)
 
 	if (err)
 		return err;
-	w = workloads_new(&cfg, a->ev_ctx.cgroups, a->cg_mount, a->cg_paths, a->ncg);
+	w = workloads_new(&cfg, a->pipe.ev_ctx.cgroups, a->cg_mount, a->cg_paths, a->ncg);
 	workload_config_free(&cfg);
 	if (!w) {
 		err = -errno;
 		tg_err("cannot set up workload attribution: %s", strerror(-err));
 		return err;
 	}
-	a->ev_ctx.workloads = w;
+	a->pipe.ev_ctx.workloads = w;
 	workloads_set_skip_map(w, a->loader.maps.skip_cgroups);
 	workloads_set_override_map(w, a->loader.maps.overrides);
 	apply_overrides(a);
@@ -900,6 +953,113 @@ static int start_workloads(struct agent *a)
 		return err;
 	a->w_workloads = (struct tg_watch){ .fd = workloads_event_fd(w), .handle = on_workloads, .ctx = a };
 	return tg_loop_add(&a->loop, &a->w_workloads, EPOLLIN);
+}
+
+/* ---- status and metrics: a struct tg_status_view (status.h) per request ---------- */
+
+/* What a view points to besides the agent: read once per request. */
+struct view_data {
+	struct tg_ai_sink_stats ai;
+	struct tg_dnslearn_stats dns;
+	uint64_t (*class_stats)[TG_CS__MAX];
+};
+
+static void view_hosts(struct agent *a, struct tg_status_view *v)
+{
+	pthread_mutex_lock(&a->hosts->lock);
+	v->hosts = a->hosts->n;
+	for (size_t i = 0; i < a->hosts->n; i++) {
+		v->resolved_ips += a->hosts->v[i].addrs.naddrs;
+		v->unresolved_hosts += !a->hosts->v[i].addrs.naddrs;
+	}
+	pthread_mutex_unlock(&a->hosts->lock);
+}
+
+static void view_kernel(struct agent *a, struct tg_status_view *v, struct view_data *d)
+{
+	d->class_stats = calloc(a->dests.nclasses + 1, sizeof(*d->class_stats));
+	for (uint32_t id = 1; d->class_stats && id <= a->dests.nclasses; id++)
+		if (dests_class_name(&a->dests, id))
+			kmaps_read_class_stats(&a->loader.maps, id, d->class_stats[id]);
+	v->class_stats = (const uint64_t (*)[TG_CS__MAX])d->class_stats;	/* NULL: zeros */
+	kmaps_read_counters(&a->loader.maps, v->counters);
+	v->counters_at_start = a->counters_at_start;
+	kmaps_read_live_flows(&a->loader.maps, &v->live_flows);
+}
+
+static void view_pipeline(struct agent *a, struct tg_status_view *v, struct view_data *d)
+{
+	const struct tg_pipeline *p = &a->pipe;
+
+	v->events_emitted = p->events_emitted;
+	v->events_write_failed = p->events_write_failed;
+	v->sockets_destroyed = p->sockets_destroyed;
+	v->destroy_failed = p->destroy_failed;
+	v->file_sink = &p->file_sink;
+	v->events_target = a->opts->events_file ? a->opts->events_file : a->policy->events_file;
+	if (a->ai.sink) {
+		ai_sink_stats(a->ai.sink, &d->ai);
+		v->ai = &d->ai;
+	}
+	v->workloads = p->ev_ctx.workloads;
+	v->top = &p->top;
+}
+
+static void fill_view(struct agent *a, struct tg_status_view *v, struct view_data *d)
+{
+	struct timespec now;
+
+	memset(v, 0, sizeof(*v));
+	memset(d, 0, sizeof(*d));
+	v->mode = a->opts->mode_override >= 0 ? a->opts->mode_override : a->policy->mode;
+	v->mode_from_cli = a->opts->mode_override >= 0;
+	v->started_real_ns = a->started_real_ns;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	v->uptime_s = (now.tv_sec - a->started_mono.tv_sec) +
+		      (now.tv_nsec - a->started_mono.tv_nsec) / 1e9;
+	v->loader = &a->loader;
+	v->cg_mount = a->cg_mount;
+	v->policy = a->policy;
+	v->policy_sha256 = a->policy_sha256;
+	v->policy_loaded_ns = a->policy_loaded_ns;
+	v->reloads = a->reloads;
+	v->reload_failures = a->reload_failures;
+	v->reloading = a->reload.running || a->reload.applying;
+	view_hosts(a, v);
+	v->dests = &a->dests;
+	view_kernel(a, v, d);
+	v->dns = a->dns;
+	dnslearn_get_stats(a->dns, &d->dns);
+	v->dns_stats = &d->dns;
+	v->handoff = &a->handoff;
+	view_pipeline(a, v, d);
+	v->control = &a->control;
+}
+
+/* control_open()'s status_fn: the status JSON. */
+static json_object *agent_status_json(void *arg)
+{
+	struct tg_status_view v;
+	struct view_data d;
+	json_object *o;
+
+	fill_view(arg, &v, &d);
+	o = status_build_json(&v);
+	free(d.class_stats);
+	return o;
+}
+
+/* metrics_open()'s build_fn: the /metrics text. */
+static int agent_metrics_text(void *arg, char **out, size_t *len)
+{
+	struct tg_status_view v;
+	struct view_data d;
+	int err;
+
+	fill_view(arg, &v, &d);
+	err = prometheus_build(&v, out, len);
+	free(d.class_stats);
+	return err;
 }
 
 static int open_control(struct agent *a)
@@ -921,12 +1081,12 @@ static void cleanup(struct agent *a)
 	metrics_close(&a->metrics);
 	control_close(&a->control);
 	ringread_free(a->rb);
-	ring_buffer__free(a->old_rb);
+	ring_buffer__free(a->upgrade.old_rb);
 	handoff_close(&a->handoff);
-	workloads_free(a->ev_ctx.workloads);	/* before the cgroup names it borrows */
-	cgroup_names_free(a->ev_ctx.cgroups);
-	agent_ai_close(a);	/* flushes: events still in flight are sent or spooled */
-	event_file_close(&a->ev_file);
+	workloads_free(a->pipe.ev_ctx.workloads);	/* before the cgroup names it borrows */
+	cgroup_names_free(a->pipe.ev_ctx.cgroups);
+	ai_feed_close(&a->ai);	/* flushes: events still in flight are sent or spooled */
+	event_file_close(&a->pipe.ev_file);
 	reload_close(&a->reload);	/* before what a reload would swap in */
 	if (a->hosts) {
 		hosts_free(a->hosts);
@@ -995,7 +1155,13 @@ int agent_run(const struct tg_agent_opts *opts)
 	a.control.listen_fd = -1;
 	a.metrics.listen_fd = -1;
 	a.inotify_fd = -1;
-	a.file_sink = (struct tg_sink_stats){ .name = "file", .ok = true };
+	pipeline_init(&a.pipe);
+	a.pipe.enforcer = &a.enforcer;
+	a.pipe.control = &a.control;
+	a.pipe.ai = &a.ai;
+	a.pipe.pin_dir = a.loader.pin_dir;
+	a.upgrade = (struct upgrade_drain){ .h = &a.handoff, .loader = &a.loader, .loop = &a.loop,
+					    .pipe = &a.pipe };
 	clock_gettime(CLOCK_MONOTONIC, &a.started_mono);
 	a.started_real_ns = tg_real_ns();
 	libbpf_set_print(libbpf_log);
@@ -1011,12 +1177,13 @@ int agent_run(const struct tg_agent_opts *opts)
 	ret = prepare_start(&a);
 	if (ret)
 		goto out;
+	pipeline_set_policy(&a.pipe, a.policy, a.policy_sha256);
 	ret = TG_EXIT_FAIL;
 	if (check_kernel() || enforcer_init(&a.enforcer))
 		goto out;
 	if (start(&a) || open_outputs(&a))
 		goto out;
-	agent_read_counters(&a, a.counters_at_start);
+	kmaps_read_counters(&a.loader.maps, a.counters_at_start);
 	err = setup_loop(&a);
 	if (err) {
 		tg_err("cannot set up the event loop: %s", strerror(-err));
@@ -1031,20 +1198,21 @@ int agent_run(const struct tg_agent_opts *opts)
 	}
 	if (start_workloads(&a))
 		goto out;
-	err = agent_ai_open(&a, pipeline_loss_event);
+	err = ai_feed_open(&a.ai, a.policy, a.pipe.ev_ctx.host, &a.loop, pipeline_loss_event, &a.pipe);
 	if (err) {
 		ret = err == -EINVAL ? TG_EXIT_USAGE : TG_EXIT_FAIL;
 		goto out;
 	}
-	a.ringbuf_lost_seen = agent_ai_ringbuf_seen(&a, a.counters_at_start[TG_CNT_ERR_RINGBUF]);
-	agent_ai_ringbuf_reported(&a, a.ringbuf_lost_seen);	/* a crash from now on knows it */
+	a.ringbuf_lost_seen = ai_feed_ringbuf_seen(a.policy->spool_dir, a.loader.adopted_maps,
+						   a.counters_at_start[TG_CNT_ERR_RINGBUF]);
+	ai_feed_ringbuf_reported(a.policy->spool_dir, a.ringbuf_lost_seen);	/* a crash from now on knows it */
 	a.untracked_seen[0] = a.counters_at_start[TG_CNT_UNTRACKED_FLOW_CAP];
 	a.untracked_seen[1] = a.counters_at_start[TG_CNT_ERR_STORAGE];
 	/* over adopted pins, what happened while no agent ran is news */
 	a.fail_open_seen = a.loader.adopted_maps ? 0 : a.counters_at_start[TG_CNT_FAIL_OPEN_PASSED];
-	pipeline_agent_event(&a, "start", a.loader.adopted_maps ?
+	pipeline_agent_event(&a.pipe, "start", a.loader.adopted_maps ?
 			 "adopted the pinned programs and maps of a previous agent" : NULL);
-	upgrade_started(&a);
+	upgrade_started(&a.upgrade);
 	/* answers that came while no agent ran: learned before ready, so nothing waits on them */
 	on_dns(&a, EPOLLIN);
 	tg_info("ready: policy %s, %zu destinations (%zu map entries), mode %s%s, %zu cgroup(s), "
@@ -1060,10 +1228,10 @@ int agent_run(const struct tg_agent_opts *opts)
 		goto out;
 	}
 	notify_send("STOPPING=1\nSTATUS=stopping; the programs stay attached and keep enforcing");
-	pipeline_agent_event(&a, "stop", "programs stay attached and keep enforcing");
+	pipeline_agent_event(&a.pipe, "stop", "programs stay attached and keep enforcing");
 	tg_info("stopping: %llu events written, %llu blocked sockets destroyed; programs stay "
 		"attached (pinned under %s; 'tlsguard uninstall' removes them)",
-		(unsigned long long)a.events_emitted, (unsigned long long)a.sockets_destroyed,
+		(unsigned long long)a.pipe.events_emitted, (unsigned long long)a.pipe.sockets_destroyed,
 		opts->pin_path);
 	ret = TG_EXIT_OK;
 out:

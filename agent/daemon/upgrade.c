@@ -12,48 +12,52 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
-#include "agent_state.h"
 #include "handoff.h"
+#include "loader.h"
 #include "log.h"
 #include "pipeline.h"
 #include "status.h"
 #include "upgrade.h"
 
+void upgrade_consume_old_ring(struct upgrade_drain *u)
+{
+	if (!u->old_rb)
+		return;
+	ring_buffer__consume(u->old_rb);
+	pipeline_flush(u->pipe);
+}
+
 static void on_old_ring(void *ctx, uint32_t events)
 {
-	struct agent *a = ctx;
-
-	ring_buffer__consume(a->old_rb);
-	pipeline_flush(a);
+	upgrade_consume_old_ring(ctx);
 }
 
 /* The old generation's ring buffer, read like ours while it drains (same event ABI). */
-int upgrade_open_old_ring(struct agent *a)
+int upgrade_open_old_ring(struct upgrade_drain *u)
 {
-	if (!a->handoff.retiring_layout || !a->handoff.old_events_compatible)
+	if (!u->h->retiring_layout || !u->h->old_events_compatible)
 		return 0;
-	a->old_rb = ring_buffer__new(a->handoff.old_events_fd, pipeline_record, a, NULL);
-	if (!a->old_rb) {
+	u->old_rb = ring_buffer__new(u->h->old_events_fd, pipeline_record, u->pipe, NULL);
+	if (!u->old_rb) {
 		int err = -errno;
 
-		tg_err("cannot open the ring buffer of layout %u: %s", a->handoff.retiring_layout,
+		tg_err("cannot open the ring buffer of layout %u: %s", u->h->retiring_layout,
 		       strerror(-err));
 		return err;
 	}
-	a->w_old_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(a->old_rb),
-					   .handle = on_old_ring, .ctx = a };
-	return tg_loop_add(&a->loop, &a->w_old_ring, EPOLLIN);
+	u->w_old_ring = (struct tg_watch){ .fd = ring_buffer__epoll_fd(u->old_rb),
+					   .handle = on_old_ring, .ctx = u };
+	return tg_loop_add(u->loop, &u->w_old_ring, EPOLLIN);
 }
 
-void upgrade_close_old_ring(struct agent *a)
+void upgrade_close_old_ring(struct upgrade_drain *u)
 {
-	if (!a->old_rb)
+	if (!u->old_rb)
 		return;
-	ring_buffer__consume(a->old_rb);	/* its last findings */
-	pipeline_flush(a);
-	tg_loop_remove(&a->loop, &a->w_old_ring);
-	ring_buffer__free(a->old_rb);
-	a->old_rb = NULL;
+	upgrade_consume_old_ring(u);	/* its last findings */
+	tg_loop_remove(u->loop, &u->w_old_ring);
+	ring_buffer__free(u->old_rb);
+	u->old_rb = NULL;
 }
 
 /* An old generation's counters as status names them, for the upgrade_done event. */
@@ -65,30 +69,31 @@ static json_object *old_counters_json(const uint64_t *c)
 	return o;
 }
 
-static json_object *upgrade_json(struct agent *a, uint32_t from, const uint64_t *old_counters)
+static json_object *upgrade_json(const struct upgrade_drain *u, uint32_t from,
+				 const uint64_t *old_counters)
 {
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "from_layout", json_object_new_int64(from));
-	json_object_object_add(o, "to_layout", json_object_new_int64(a->handoff.layout));
+	json_object_object_add(o, "to_layout", json_object_new_int64(u->h->layout));
 	json_object_object_add(o, "old_events_read",
-			       json_object_new_boolean(a->handoff.old_events_compatible));
+			       json_object_new_boolean(u->h->old_events_compatible));
 	if (old_counters)
 		json_object_object_add(o, "old_counters", old_counters_json(old_counters));
 	return o;
 }
 
-void upgrade_started(struct agent *a)
+void upgrade_started(struct upgrade_drain *u)
 {
 	char msg[256];
 
-	if (!a->handoff.retiring_layout)
+	if (!u->h->retiring_layout)
 		return;
 	snprintf(msg, sizeof(msg), "new connects are tracked by layout %u; layout %u stays attached "
-		 "until its open flows are decided", a->handoff.layout, a->handoff.retiring_layout);
+		 "until its open flows are decided", u->h->layout, u->h->retiring_layout);
 	tg_info("upgrade: %s", msg);
-	pipeline_agent_event_with(a, "upgrade", msg, "upgrade",
-			      upgrade_json(a, a->handoff.retiring_layout, NULL));
+	pipeline_agent_event_with(u->pipe, "upgrade", msg, "upgrade",
+				  upgrade_json(u, u->h->retiring_layout, NULL));
 }
 
 /*
@@ -96,9 +101,9 @@ void upgrade_started(struct agent *a)
  * undecided (or blocked and open)? The first census waits a second after the
  * switch, for connect() calls that read the handoff map just before it.
  */
-void upgrade_tick(struct agent *a)
+void upgrade_tick(struct upgrade_drain *u, uint64_t now_s)
 {
-	struct tg_upgrade *h = &a->handoff;
+	struct tg_upgrade *h = u->h;
 	uint64_t old[TG_CNT__MAX], elapsed;
 	uint32_t from = h->retiring_layout;
 	int handoff_fd, err, cerr;
@@ -106,7 +111,7 @@ void upgrade_tick(struct agent *a)
 
 	if (!from)
 		return;
-	elapsed = (uint64_t)a->last_housekeeping.tv_sec - h->drain_started_s;
+	elapsed = now_s - h->drain_started_s;
 	if (elapsed < 1)
 		return;
 	cerr = handoff_census(h);
@@ -122,17 +127,18 @@ void upgrade_tick(struct agent *a)
 				(unsigned long long)h->census_flows);
 		return;
 	}
-	upgrade_close_old_ring(a);
+	upgrade_close_old_ring(u);
 	err = handoff_old_counters(h, old, TG_CNT__MAX);
-	handoff_fd = a->loader.maps.handoff;
+	handoff_fd = u->loader->maps.handoff;
 	cerr = handoff_finish(h, handoff_fd);
 	if (cerr) {
 		tg_err("upgrade: cannot remove the drained layout %u pins under %s: %s; the next "
-		       "start removes them", from, a->loader.pin_dir, strerror(-cerr));
+		       "start removes them", from, u->loader->pin_dir, strerror(-cerr));
 		h->retiring_layout = 0;	/* its programs are off the cgroups or will be */
 	}
 	snprintf(msg, sizeof(msg), "layout %u drained and removed after %llus; its counters are "
 		 "reported here once", from, (unsigned long long)elapsed);
 	tg_info("upgrade: %s", msg);
-	pipeline_agent_event_with(a, "upgrade_done", msg, "upgrade", upgrade_json(a, from, err ? NULL : old));
+	pipeline_agent_event_with(u->pipe, "upgrade_done", msg, "upgrade",
+				  upgrade_json(u, from, err ? NULL : old));
 }
