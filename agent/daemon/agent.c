@@ -188,11 +188,6 @@ static int drop_privileges(void)
 	return err;
 }
 
-/*
- * Rebuild the destination table from the policy in force and the current
- * addresses (resolved, learned) and apply it. While a reload's table goes
- * into the maps, this waits for it (reload_step() calls it after).
- */
 /* The maps hold what DNS taught: connects held for it may go on (tlsguard/dns.h). */
 static void dns_caught_up(struct agent *a)
 {
@@ -203,31 +198,51 @@ static void dns_caught_up(struct agent *a)
 			"for their bound)", strerror(-err));
 }
 
+/* The destination table from the policy, the names' addresses @resolved and what DNS taught. */
+static int build_dests(struct agent *a, const struct tg_host_addrs *resolved,
+		       struct tg_dest_table *next)
+{
+	char why[300] = "";
+	int err = dests_build(a->policy, a->opts->mode_override, resolved, &a->dests, next, why,
+			      sizeof(why));
+
+	if (!err) {
+		err = dests_add_learned(next, dnslearn_table(a->dns));
+		if (err)
+			dests_free(next);
+	}
+	if (err)
+		tg_err("cannot build destination table: %s", err == -E2BIG ? why : strerror(-err));
+	return err;
+}
+
+/*
+ * Rebuild the destination table from the policy in force and the current
+ * addresses (resolved, learned) and apply it. While a reload's table goes
+ * into the maps, this waits for it (reload_step() calls it after).
+ */
 static int sync_dests(struct agent *a)
 {
+	struct tg_host_addrs resolved;
 	struct tg_dest_table next;
-	char why[300] = "";
 	int err;
 
 	if (a->reload.applying) {
 		a->reload.dests_dirty = true;
 		return 0;
 	}
-	err = dests_build(a->policy, a->opts->mode_override, a->hosts, &a->dests, &next, why,
-			  sizeof(why));
-	if (!err) {
-		err = dests_add_learned(&next, dnslearn_table(a->dns));
-		if (err)
-			dests_free(&next);
-	}
+	err = hosts_snapshot(a->hosts, &resolved);	/* the refresh thread writes the table */
+	if (!err)
+		err = build_dests(a, &resolved, &next);
 	if (err) {
-		tg_err("cannot build destination table: %s", err == -E2BIG ? why : strerror(-err));
+		host_addrs_free(&resolved);
 		return err;
 	}
 	err = dests_apply(&a->loader.maps, &a->dests, &next);
 	if (err) {
 		tg_err("cannot write destination maps: %s", strerror(-err));
 		dests_free(&next);
+		host_addrs_free(&resolved);
 		return err;
 	}
 	dests_free(&a->dests);
@@ -235,9 +250,10 @@ static int sync_dests(struct agent *a)
 	a->pipe.ev_ctx.dests = &a->dests;
 	dns_caught_up(a);
 	/* the proxies' names may have new addresses */
-	err = handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts);
+	err = handshake_sync_proxies(&a->loader.maps, a->policy, &resolved);
 	if (err)
 		tg_warn("cannot write the proxies for the kernel: %s", strerror(-err));
+	host_addrs_free(&resolved);
 	return 0;
 }
 
@@ -471,6 +487,19 @@ static void reload_timed(struct tg_reload *r, uint64_t since)
 		r->longest_ns = ns;
 }
 
+/* The new policy's proxies, with the addresses its host table has now. */
+static void sync_proxies_after_reload(struct agent *a)
+{
+	struct tg_host_addrs resolved;
+	int err = hosts_snapshot(a->hosts, &resolved);
+
+	if (!err)
+		err = handshake_sync_proxies(&a->loader.maps, a->policy, &resolved);
+	if (err)
+		tg_warn("reload: cannot write the proxies for the kernel: %s", strerror(-err));
+	host_addrs_free(&resolved);
+}
+
 /* Every entry is in the maps: the prepared policy is the one in force. */
 static void commit_reload(struct agent *a, uint64_t t0)
 {
@@ -488,8 +517,7 @@ static void commit_reload(struct agent *a, uint64_t t0)
 		r->prep.hosts = NULL;
 	}
 	sync_names(a);
-	if (handshake_sync_proxies(&a->loader.maps, a->policy, a->hosts))
-		tg_warn("reload: cannot write the proxies for the kernel");
+	sync_proxies_after_reload(a);
 	memcpy(a->policy_sha256, r->prep.sha256, sizeof(a->policy_sha256));
 	a->policy_loaded_ns = tg_real_ns();
 	pipeline_set_policy(&a->pipe, a->policy, a->policy_sha256);
@@ -966,13 +994,16 @@ struct view_data {
 
 static void view_hosts(struct agent *a, struct tg_status_view *v)
 {
-	pthread_mutex_lock(&a->hosts->lock);
-	v->hosts = a->hosts->n;
-	for (size_t i = 0; i < a->hosts->n; i++) {
-		v->resolved_ips += a->hosts->v[i].addrs.naddrs;
-		v->unresolved_hosts += !a->hosts->v[i].addrs.naddrs;
+	struct tg_host_addrs resolved;
+
+	if (hosts_snapshot(a->hosts, &resolved))
+		return;	/* no memory: the counts stay 0 for this request */
+	v->hosts = resolved.n;
+	for (size_t i = 0; i < resolved.n; i++) {
+		v->resolved_ips += resolved.v[i].addrs.naddrs;
+		v->unresolved_hosts += !resolved.v[i].addrs.naddrs;
 	}
-	pthread_mutex_unlock(&a->hosts->lock);
+	host_addrs_free(&resolved);
 }
 
 static void view_kernel(struct agent *a, struct tg_status_view *v, struct view_data *d)

@@ -22,20 +22,16 @@ static const uint8_t protocol_l7[] = {
 _Static_assert(TG_TLS_1_0 == 1 && TG_TLS_1_3 == 4, "min_tls is the version's minor number");
 
 static int add_hosts(struct tg_dest_table *t, size_t *cap, const struct tg_strlist *names,
-		     uint16_t class_id, uint8_t flags, struct tg_hosts *hosts)
+		     uint16_t class_id, uint8_t flags, const struct tg_host_addrs *resolved)
 {
 	int err = 0;
 
-	if (!hosts)
-		return 0;
-	pthread_mutex_lock(&hosts->lock);
 	for (size_t i = 0; i < names->n && !err; i++) {
-		const struct tg_host *h = hosts_find(hosts, names->v[i]);
+		const struct tg_host *h = host_addrs_find(resolved, names->v[i]);
 
 		for (size_t a = 0; h && a < h->addrs.naddrs && !err; a++)
 			err = dests_push(t, cap, h->addrs.addrs[a], 128, class_id, flags, names->v[i]);
 	}
-	pthread_mutex_unlock(&hosts->lock);
 	return err;
 }
 
@@ -144,7 +140,7 @@ static int assign_class_ids(const struct tg_policy *p, const struct tg_dest_tabl
 	return 0;
 }
 
-int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
+int dests_build(const struct tg_policy *p, int mode_override, const struct tg_host_addrs *resolved,
 		const struct tg_dest_table *prev, struct tg_dest_table *out, char *why, size_t whylen)
 {
 	uint16_t ids[TG_MAX_CLASSES] = { 0 };
@@ -173,7 +169,7 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 		for (size_t c = 0; c < d->ncidrs && !err; c++)
 			err = dests_push(out, &cap, d->cidrs[c].addr, d->cidrs[c].prefixlen, id, 0, NULL);
 		if (!err)
-			err = add_hosts(out, &cap, &d->hosts, id, 0, hosts);
+			err = add_hosts(out, &cap, &d->hosts, id, 0, resolved);
 		if (!err)
 			err = add_service_tags(out, &cap, d, id);
 	}
@@ -184,7 +180,7 @@ int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *h
 			err = dests_push(out, &cap, x->cidrs[c].addr, x->cidrs[c].prefixlen, 0,
 				   TG_DEST_EXCEPTION, NULL);
 		if (!err)
-			err = add_hosts(out, &cap, &x->hosts, 0, TG_DEST_EXCEPTION, hosts);
+			err = add_hosts(out, &cap, &x->hosts, 0, TG_DEST_EXCEPTION, resolved);
 	}
 	if (err) {
 		dests_free(out);

@@ -17,13 +17,14 @@
 
 /*
  * Build the table: no I/O, no kernel map. mode_override is -1 or an enum
- * tg_mode that replaces every class's mode (the --mode flag). Host names are
- * resolved addresses from @hosts (may be NULL); service tags are the
+ * tg_mode that replaces every class's mode (the --mode flag). Host names get
+ * the addresses in @resolved (may be NULL: none; hosts_snapshot() takes them
+ * from the refreshed table), so no lock is taken here; service tags are the
  * prefixes prepare.c read into the policy. Class ids of names already in
  * @prev (may be NULL) are kept. 0, -ENOMEM, or -E2BIG with the reason in
  * @why (may be NULL) when the table does not fit the kernel maps.
  */
-int dests_build(const struct tg_policy *p, int mode_override, struct tg_hosts *hosts,
+int dests_build(const struct tg_policy *p, int mode_override, const struct tg_host_addrs *resolved,
 		const struct tg_dest_table *prev, struct tg_dest_table *out, char *why, size_t whylen);
 
 struct tg_learned;

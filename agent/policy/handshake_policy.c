@@ -185,8 +185,8 @@ static size_t push_proxy(struct tg_proxy_key *out, size_t n, const uint8_t addr[
  * The keys of one proxy: its address if written as one, else the addresses
  * the host name table resolved (hosts.h: no lookup here). How many.
  */
-static size_t proxy_keys(const char *spec, struct tg_hosts *hosts, struct tg_proxy_key *out,
-			 size_t max)
+static size_t proxy_keys(const char *spec, const struct tg_host_addrs *resolved,
+			 struct tg_proxy_key *out, size_t max)
 {
 	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff };
 	const struct tg_host *h;
@@ -198,32 +198,28 @@ static size_t proxy_keys(const char *spec, struct tg_hosts *hosts, struct tg_pro
 		return 0;
 	if (inet_pton(AF_INET, host, addr + 12) == 1 || inet_pton(AF_INET6, host, addr) == 1)
 		return push_proxy(out, 0, addr, port);
-	if (!hosts)
-		return 0;
-	pthread_mutex_lock(&hosts->lock);
-	h = hosts_find(hosts, host);
+	h = host_addrs_find(resolved, host);
 	for (size_t i = 0; h && i < h->addrs.naddrs && n < max; i++)
 		n = push_proxy(out, n, h->addrs.addrs[i], port);
-	pthread_mutex_unlock(&hosts->lock);
 	return n;
 }
 
-size_t handshake_proxies_build(const struct tg_policy *p, struct tg_hosts *hosts,
+size_t handshake_proxies_build(const struct tg_policy *p, const struct tg_host_addrs *resolved,
 			       struct tg_proxy_key out[TG_MAX_PROXIES])
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->proxies.n && n < TG_MAX_PROXIES; i++)
-		n += proxy_keys(p->proxies.v[i], hosts, &out[n], TG_MAX_PROXIES - n);
+		n += proxy_keys(p->proxies.v[i], resolved, &out[n], TG_MAX_PROXIES - n);
 	return n;
 }
 
 int handshake_sync_proxies(const struct tg_kmaps *km, const struct tg_policy *p,
-			   struct tg_hosts *hosts)
+			   const struct tg_host_addrs *resolved)
 {
 	struct tg_proxy_key want[TG_MAX_PROXIES];
 
 	if (km->proxies < 0)
 		return 0;
-	return kmaps_apply_proxies(km, want, handshake_proxies_build(p, hosts, want));
+	return kmaps_apply_proxies(km, want, handshake_proxies_build(p, resolved, want));
 }

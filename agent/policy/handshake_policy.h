@@ -31,11 +31,11 @@ int handshake_names_build(const struct tg_policy *p, const struct tg_dest_table 
 
 /*
  * The proxies map keys: a proxy written as an address is that address, a
- * host name has the addresses @hosts (may be NULL) resolved for it (no
- * lookup here; prepare.c puts proxy names into the table). How many, at most
+ * host name has the addresses @resolved (may be NULL) has for it (no lookup,
+ * no lock here; prepare.c puts proxy names into the host table). How many, at most
  * TG_MAX_PROXIES.
  */
-size_t handshake_proxies_build(const struct tg_policy *p, struct tg_hosts *hosts,
+size_t handshake_proxies_build(const struct tg_policy *p, const struct tg_host_addrs *resolved,
 			       struct tg_proxy_key out[TG_MAX_PROXIES]);
 
 /*
@@ -46,7 +46,7 @@ size_t handshake_proxies_build(const struct tg_policy *p, struct tg_hosts *hosts
 int handshake_sync_names(const struct tg_kmaps *km, const struct tg_policy *p,
 			 const struct tg_dest_table *t);
 int handshake_sync_proxies(const struct tg_kmaps *km, const struct tg_policy *p,
-			   struct tg_hosts *hosts);
+			   const struct tg_host_addrs *resolved);
 
 /* Split a proxy's "HOST:PORT" / "[V6]:PORT" (policy.c checked it). 0 or -EINVAL. */
 int handshake_proxy_host(const char *spec, char *host, size_t len, uint16_t *port);

@@ -69,11 +69,47 @@ static int cmp_host(const void *a, const void *b)
 	return strcasecmp(((const struct tg_host *)a)->name, ((const struct tg_host *)b)->name);
 }
 
-const struct tg_host *hosts_find(const struct tg_hosts *h, const char *name)
+const struct tg_host *host_addrs_find(const struct tg_host_addrs *s, const char *name)
 {
 	struct tg_host key = { .name = (char *)name };
 
-	return h->n ? bsearch(&key, h->v, h->n, sizeof(h->v[0]), cmp_host) : NULL;
+	return s && s->n ? bsearch(&key, s->v, s->n, sizeof(s->v[0]), cmp_host) : NULL;
+}
+
+const struct tg_host *hosts_find(const struct tg_hosts *h, const char *name)
+{
+	const struct tg_host_addrs all = { .v = h->v, .n = h->n };
+
+	return host_addrs_find(&all, name);
+}
+
+int hosts_snapshot(struct tg_hosts *h, struct tg_host_addrs *out)
+{
+	struct tg_host *copy = NULL;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->n) {
+		copy = malloc(h->n * sizeof(*copy));
+		if (copy) {
+			memcpy(copy, h->v, h->n * sizeof(*copy));
+			out->v = copy;
+			out->n = h->n;
+		} else {
+			err = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+void host_addrs_free(struct tg_host_addrs *s)
+{
+	free((void *)s->v);
+	memset(s, 0, sizeof(*s));
 }
 
 int hosts_init(struct tg_hosts *h, char *const *names, size_t n)

@@ -32,12 +32,30 @@ struct tg_hosts {
 };
 
 /*
+ * The names' addresses at one moment, as plain data: what the builders
+ * (dests_build, handshake_proxies_build) take, so they need no lock.
+ */
+struct tg_host_addrs {
+	const struct tg_host *v;	/* sorted by name */
+	size_t n;
+};
+
+/*
  * Collect the names (wildcards and duplicates left out, sorted) and resolve
  * each once, synchronously.
  */
 int hosts_init(struct tg_hosts *h, char *const *names, size_t n);
 /* The entry of @name (any case), or NULL. Call with h->lock held once the refresh runs. */
 const struct tg_host *hosts_find(const struct tg_hosts *h, const char *name);
+/*
+ * A copy of @h's entries taken under its lock (@h NULL: none); the names are
+ * borrowed from @h, which must outlive the copy. 0 or -ENOMEM. Free the
+ * copy's array with host_addrs_free().
+ */
+int hosts_snapshot(struct tg_hosts *h, struct tg_host_addrs *out);
+void host_addrs_free(struct tg_host_addrs *s);
+/* The entry of @name (any case) in @s (may be NULL), or NULL. */
+const struct tg_host *host_addrs_find(const struct tg_host_addrs *s, const char *name);
 /* Start the refresh thread. */
 int hosts_start(struct tg_hosts *h);
 void hosts_free(struct tg_hosts *h);

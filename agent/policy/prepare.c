@@ -300,10 +300,14 @@ static void warn_wildcards(const struct tg_policy *p)
 /* The map capacity, with whatever the scope resolved (a lower bound for the file alone). */
 static int build_dests(const struct tg_prepare_opts *o, struct tg_prepared *out, struct tg_diag *diag)
 {
+	struct tg_host_addrs resolved;
 	char why[300];
-	int err = dests_build(out->policy, o->mode_override, out->hosts, o->prev, &out->dests, why,
-			      sizeof(why));
+	int err = hosts_snapshot(out->hosts, &resolved);
 
+	if (!err)
+		err = dests_build(out->policy, o->mode_override, &resolved, o->prev, &out->dests, why,
+				  sizeof(why));
+	host_addrs_free(&resolved);
 	if (err == -E2BIG)
 		diag_addf(diag, "%s: %s", out->policy->source, why);
 	return err;

@@ -118,18 +118,13 @@ static void test_resolved_hosts_become_entries_with_names(void **state)
 {
 	struct tg_policy *p = load("destinations:\n"
 				   "  - name: storage\n    hosts: [\"acct.blob.core.windows.net\"]\n");
-	struct tg_hosts h;
+	struct tg_host host = { .name = "acct.blob.core.windows.net", .addrs.naddrs = 1 };
+	struct tg_host_addrs h = { .v = &host, .n = 1 };
 	struct tg_dest_table t;
 	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 51, [14] = 100, [15] = 9 };
 
-	/* a host table filled by hand: resolution itself is exercised in integration */
-	memset(&h, 0, sizeof(h));
-	pthread_mutex_init(&h.lock, NULL);
-	h.n = 1;
-	h.v = calloc(1, sizeof(*h.v));
-	h.v[0].name = "acct.blob.core.windows.net";
-	memcpy(h.v[0].addrs.addrs[0], addr, 16);
-	h.v[0].addrs.naddrs = 1;
+	/* addresses given as plain data: resolution itself is exercised in integration */
+	memcpy(host.addrs.addrs[0], addr, 16);
 	assert_int_equal(dests_build(p, -1, &h, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].key.prefixlen, 128);
@@ -137,8 +132,6 @@ static void test_resolved_hosts_become_entries_with_names(void **state)
 	addr[15] = 10;
 	assert_null(dests_name_for(&t, addr));
 	dests_free(&t);
-	free(h.v);
-	pthread_mutex_destroy(&h.lock);
 	policy_free(p);
 }
 
@@ -150,25 +143,45 @@ static void test_shared_address_goes_to_first_class(void **state)
 				   "  - name: b\n    hosts: [\"two.example\"]\n");
 	uint8_t addr[16] = { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 51, [14] = 100, [15] = 9 };
 	struct tg_dest_table t;
-	struct tg_hosts h;
+	struct tg_host hosts[2] = { { .name = "one.example" }, { .name = "two.example" } };
+	struct tg_host_addrs h = { .v = hosts, .n = 2 };
 
-	memset(&h, 0, sizeof(h));
-	pthread_mutex_init(&h.lock, NULL);
-	h.n = 2;
-	h.v = calloc(2, sizeof(*h.v));
-	h.v[0].name = "one.example";
-	h.v[1].name = "two.example";
 	for (int i = 0; i < 2; i++) {
-		memcpy(h.v[i].addrs.addrs[0], addr, 16);
-		h.v[i].addrs.naddrs = 1;
+		memcpy(hosts[i].addrs.addrs[0], addr, 16);
+		hosts[i].addrs.naddrs = 1;
 	}
 	assert_int_equal(dests_build(p, -1, &h, NULL, &t, NULL, 0), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].val.class_id, 1);
 	dests_free(&t);
-	free(h.v);
-	pthread_mutex_destroy(&h.lock);
 	policy_free(p);
+}
+
+/* A snapshot is a copy: a refresh that changes the table afterwards does not reach it. */
+static void test_host_snapshot_is_a_copy(void **state)
+{
+	struct tg_host v[2] = { { .name = "a.example", .addrs.naddrs = 1 },
+				{ .name = "b.example" } };
+	struct tg_hosts h = { .v = v, .n = 2 };
+	struct tg_host_addrs s;
+
+	pthread_mutex_init(&h.lock, NULL);
+	v[0].addrs.addrs[0][15] = 7;
+	assert_int_equal(hosts_snapshot(&h, &s), 0);
+	v[0].addrs.addrs[0][15] = 8;	/* the refresh thread's next answer */
+	v[1].addrs.naddrs = 1;
+	assert_int_equal(s.n, 2);
+	assert_ptr_not_equal(s.v, v);
+	assert_int_equal(host_addrs_find(&s, "A.Example")->addrs.addrs[0][15], 7);
+	assert_int_equal(host_addrs_find(&s, "b.example")->addrs.naddrs, 0);
+	assert_null(host_addrs_find(&s, "c.example"));
+	host_addrs_free(&s);
+	assert_null(s.v);
+	assert_int_equal(hosts_snapshot(NULL, &s), 0);	/* no table: nothing resolved */
+	assert_int_equal(s.n, 0);
+	assert_null(host_addrs_find(&s, "a.example"));
+	assert_null(host_addrs_find(NULL, "a.example"));
+	pthread_mutex_destroy(&h.lock);
 }
 
 #define DATA_DIR TG_TEST_DATA "/servicetags/"
@@ -595,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_exception_wins_over_same_prefix),
 		cmocka_unit_test(test_resolved_hosts_become_entries_with_names),
 		cmocka_unit_test(test_shared_address_goes_to_first_class),
+		cmocka_unit_test(test_host_snapshot_is_a_copy),
 		cmocka_unit_test(test_service_tags_become_prefixes),
 		cmocka_unit_test(test_service_tag_missing_is_an_error),
 		cmocka_unit_test(test_class_ids_survive_reload),

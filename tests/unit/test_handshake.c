@@ -639,16 +639,10 @@ static void test_proxies_build_is_plain_data(void **state)
 	uint8_t v4[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
 	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
 	uint8_t corp[16] = { [10] = 0xff, [11] = 0xff, [12] = 192, [13] = 0, [14] = 2, [15] = 7 };
-	struct tg_hosts h;
+	struct tg_host host = { .name = "proxy.corp", .addrs.naddrs = 1 };
+	struct tg_host_addrs h = { .v = &host, .n = 1 };
 
-	memset(&h, 0, sizeof(h));
-	pthread_mutex_init(&h.lock, NULL);
-	h.n = 1;
-	h.v = calloc(1, sizeof(*h.v));
-	assert_non_null(h.v);
-	h.v[0].name = "proxy.corp";
-	memcpy(h.v[0].addrs.addrs[0], corp, 16);
-	h.v[0].addrs.naddrs = 1;
+	memcpy(host.addrs.addrs[0], corp, 16);
 
 	assert_int_equal(handshake_proxies_build(p, NULL, keys), 2);	/* no table: the addresses */
 	assert_memory_equal(keys[0].addr, v4, 16);
@@ -658,8 +652,6 @@ static void test_proxies_build_is_plain_data(void **state)
 	assert_int_equal(handshake_proxies_build(p, &h, keys), 3);
 	assert_memory_equal(keys[0].addr, corp, 16);
 	assert_int_equal(keys[0].port, 3128);
-	free(h.v);
-	pthread_mutex_destroy(&h.lock);
 	policy_free(p);
 }
 
