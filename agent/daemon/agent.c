@@ -72,7 +72,7 @@ struct agent {
 	struct tg_dnslearn *dns;		/* names learned from DNS answers */
 	struct tg_watch w_dns;
 	struct tg_loader loader;
-	struct tg_upgrade handoff;	/* upgrade from another pin layout (handoff.h) */
+	struct tg_handoff_state handoff;	/* upgrade from another pin layout (handoff.h) */
 	struct upgrade_drain upgrade;	/* upgrade.h: the old layout while it drains */
 	struct tg_dest_table dests;
 	struct tg_enforcer enforcer;

@@ -103,7 +103,7 @@ void upgrade_started(struct upgrade_drain *u)
  */
 void upgrade_tick(struct upgrade_drain *u, uint64_t now_s)
 {
-	struct tg_upgrade *h = u->h;
+	struct tg_handoff_state *h = u->h;
 	uint64_t old[TG_CNT__MAX], elapsed;
 	uint32_t from = h->retiring_layout;
 	int handoff_fd, err, cerr;

@@ -15,10 +15,10 @@
 struct ring_buffer;
 struct tg_loader;
 struct tg_pipeline;
-struct tg_upgrade;
+struct tg_handoff_state;
 
 struct upgrade_drain {
-	struct tg_upgrade *h;
+	struct tg_handoff_state *h;
 	const struct tg_loader *loader;
 	struct tg_loop *loop;
 	struct tg_pipeline *pipe;

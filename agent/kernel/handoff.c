@@ -134,7 +134,7 @@ static int remove_sub(const char *dir, const char *name)
 	return pins_remove_tree(path);
 }
 
-int handoff_prepare(struct tg_upgrade *h, const char *pin_dir, uint32_t layout)
+int handoff_prepare(struct tg_handoff_state *h, const char *pin_dir, uint32_t layout)
 {
 	struct tg_pin_state st;
 	int err;
@@ -233,7 +233,7 @@ static int write_handoff(int fd, uint32_t active, uint32_t retiring, int64_t swi
 	return bpf_map_update_elem(fd, &key, &v, BPF_ANY) ? -errno : 0;
 }
 
-int handoff_switch(struct tg_upgrade *h, int handoff_fd)
+int handoff_switch(struct tg_handoff_state *h, int handoff_fd)
 {
 	struct tg_handoff cur = { 0 };
 	uint32_t old_abi = 0, old_layout = 0;
@@ -279,7 +279,7 @@ int handoff_switch(struct tg_upgrade *h, int handoff_fd)
 	return 0;
 }
 
-int handoff_census(struct tg_upgrade *h)
+int handoff_census(struct tg_handoff_state *h)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts);
 	union bpf_iter_link_info linfo;
@@ -317,7 +317,7 @@ out_link:
 	return err;
 }
 
-int handoff_old_counters(struct tg_upgrade *h, uint64_t *out, size_t n)
+int handoff_old_counters(struct tg_handoff_state *h, uint64_t *out, size_t n)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
@@ -341,7 +341,7 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int handoff_finish(struct tg_upgrade *h, int handoff_fd)
+int handoff_finish(struct tg_handoff_state *h, int handoff_fd)
 {
 	char retired[4096 + 32];
 	int err;
@@ -361,7 +361,7 @@ int handoff_finish(struct tg_upgrade *h, int handoff_fd)
 	return write_handoff(handoff_fd, h->layout, 0, h->switched_real_ns);
 }
 
-void handoff_close(struct tg_upgrade *h)
+void handoff_close(struct tg_handoff_state *h)
 {
 	close_fd(&h->old_events_fd);
 	close_fd(&h->old_counters_fd);

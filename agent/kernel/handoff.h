@@ -71,7 +71,8 @@ bool handoff_is_shared_pin(const char *name);
  */
 bool handoff_drain_done(bool have_census, uint64_t census_flows, uint64_t elapsed_s);
 
-struct tg_upgrade {
+/* One agent's side of a handoff between pin layouts (struct tg_handoff is the kernel map's value). */
+struct tg_handoff_state {
 	char dir[4096];			/* the agent's pin directory */
 	char retiring_dir[4096 + 16];
 	uint32_t layout;		/* ours */
@@ -91,27 +92,27 @@ struct tg_upgrade {
  * half done, refuse what cannot be done (logged, -EEXIST), and move another
  * layout's generation into retiring/. 0 or -errno.
  */
-int handoff_prepare(struct tg_upgrade *h, const char *pin_dir, uint32_t layout);
+int handoff_prepare(struct tg_handoff_state *h, const char *pin_dir, uint32_t layout);
 
 /*
  * After our programs are attached everywhere: make our generation the one
  * that tracks new connects (@handoff_fd: the shared map) and open what the
  * drain needs of the old one. 0 or -errno.
  */
-int handoff_switch(struct tg_upgrade *h, int handoff_fd);
+int handoff_switch(struct tg_handoff_state *h, int handoff_fd);
 
 /* Run the old generation's census: h->census_flows. 0 or -errno. */
-int handoff_census(struct tg_upgrade *h);
+int handoff_census(struct tg_handoff_state *h);
 
 /* The old generation's kernel counters, summed over CPUs (n slots). 0 or -errno. */
-int handoff_old_counters(struct tg_upgrade *h, uint64_t *out, size_t n);
+int handoff_old_counters(struct tg_handoff_state *h, uint64_t *out, size_t n);
 
 /*
  * Drained: detach and remove the old generation, and tell the handoff map.
  * 0 or -errno (the next start finishes it then).
  */
-int handoff_finish(struct tg_upgrade *h, int handoff_fd);
+int handoff_finish(struct tg_handoff_state *h, int handoff_fd);
 
-void handoff_close(struct tg_upgrade *h);
+void handoff_close(struct tg_handoff_state *h);
 
 #endif /* TLSGUARD_AGENT_HANDOFF_H */

@@ -486,7 +486,7 @@ static json_object *flows_json(const struct tg_status_view *v)
  */
 static json_object *handoff_json(const struct tg_status_view *v)
 {
-	const struct tg_upgrade *h = v->handoff;
+	const struct tg_handoff_state *h = v->handoff;
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "layout", json_object_new_int64(h->layout));

@@ -25,7 +25,7 @@ struct tg_loader;
 struct tg_policy;
 struct tg_ai_sink_stats;
 struct tg_top;
-struct tg_upgrade;
+struct tg_handoff_state;
 struct tg_workloads;
 
 /* A sink's delivery figures (the file sink's are kept by the daemon). */
@@ -61,7 +61,7 @@ struct tg_status_view {
 	uint64_t counters[TG_CNT__MAX];		/* since the pins were created */
 	const uint64_t *counters_at_start;	/* TG_CNT__MAX, when this agent started */
 	uint64_t live_flows;			/* the tg_live_flows gauge */
-	const struct tg_upgrade *handoff;
+	const struct tg_handoff_state *handoff;
 	/* what the agent did with the events */
 	uint64_t events_emitted, events_write_failed;
 	uint64_t sockets_destroyed, destroy_failed;

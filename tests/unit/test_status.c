@@ -34,7 +34,7 @@ static struct tg_dest_entry entries[3];
 static uint64_t class_stats[2][TG_CS__MAX];
 static struct tg_dnslearn_stats dns_stats;
 static uint64_t at_start[TG_CNT__MAX];
-static struct tg_upgrade handoff;
+static struct tg_handoff_state handoff;
 static struct tg_sink_stats file_sink;
 static struct tg_top top;
 static struct tg_control control;
