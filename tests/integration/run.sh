@@ -7,7 +7,8 @@
 # Each tests/integration/test_*.sh runs in its own process with a timeout;
 # prints PASS/FAIL/SKIP per test (a failing test's output below it) and ends
 # with "N passed, M failed[, K skipped]". Exit status 1 when any failed.
-# TG_TEST_TIMEOUT (s, default 120) bounds one test; TG_VERBOSE=1 shows the
+# TG_TEST_TIMEOUT (s, default 120) bounds one test (a test may ask for more with
+# a header line "# tg-timeout: SECONDS"); TG_VERBOSE=1 shows the
 # output of passing tests too; TG_TESTS_DIR runs the test_*.sh of another
 # directory (tests/image: `make image-test`).
 set -uo pipefail
@@ -49,6 +50,16 @@ if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 	unset TG_CERT_DIR # each test makes its own
 fi
 
+# A test's bound: TG_TEST_TIMEOUT, or more where its header asks for it with a
+# line "# tg-timeout: SECONDS" (tests that kill and restart agents under load).
+test_timeout()
+{
+	local want
+	want=$(sed -n 's/^# tg-timeout: \([0-9][0-9]*\)$/\1/p' "$1" | head -n 1)
+	local base=${TG_TEST_TIMEOUT:-120}
+	echo $((${want:-0} > base ? want : base))
+}
+
 passed=0 failed=0 skipped=0
 for t in "${TG_TESTS_DIR:-$here}"/test_*.sh; do
 	[[ -e "$t" ]] || continue
@@ -61,8 +72,9 @@ for t in "${TG_TESTS_DIR:-$here}"/test_*.sh; do
 		[[ $want -eq 1 ]] || continue
 	fi
 	log="$runtmp/$name.log"
+	limit=$(test_timeout "$t")
 	start=$(date +%s)
-	timeout -k 10 "${TG_TEST_TIMEOUT:-120}" bash "$t" >"$log" 2>&1 </dev/null
+	timeout -k 10 "$limit" bash "$t" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(($(date +%s) - start))
 	case $rc in
@@ -77,7 +89,7 @@ for t in "${TG_TESTS_DIR:-$here}"/test_*.sh; do
 		skipped=$((skipped + 1))
 		;;
 	*)
-		[[ $rc -eq 124 || $rc -eq 137 ]] && echo "    (timed out after ${TG_TEST_TIMEOUT:-120}s)" >>"$log"
+		[[ $rc -eq 124 || $rc -eq 137 ]] && echo "    (timed out after ${limit}s)" >>"$log"
 		echo "FAIL $name (exit $rc, ${secs}s)"
 		sed 's/^/    /' "$log"
 		failed=$((failed + 1))

@@ -8,6 +8,7 @@
 # not advanced past), no loss is reported, and an event accepted twice (a
 # replay of a batch whose acknowledgement the kill cut off) carries the same
 # event_id both times.
+# tg-timeout: 240
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"

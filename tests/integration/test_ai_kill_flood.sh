@@ -5,6 +5,7 @@
 # restart, the violations Application Insights accepted plus the losses the
 # agents reported (`loss` events: the kernel ring buffer overflowing while no
 # agent read it, App Insights losses) equal the violations generated, exactly.
+# tg-timeout: 240
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh disable=SC2119
 . "$(dirname "$0")/lib.sh"
