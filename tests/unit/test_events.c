@@ -15,6 +15,7 @@
 #include "dests.h"
 #include "events.h"
 #include "policy.h"
+#include "json_get.h"
 
 static const char policy_yaml[] =
 	"mode: enforce\n"
@@ -77,17 +78,6 @@ static struct tg_event plaintext_event(void)
 	memcpy(ev.payload, req, sizeof(req) - 1);
 	ev.payload_len = sizeof(req) - 1;
 	return ev;
-}
-
-static const char *get_str(json_object *o, const char *a, const char *b)
-{
-	json_object *x;
-
-	if (!json_object_object_get_ex(o, a, &x))
-		return NULL;
-	if (b && !json_object_object_get_ex(x, b, &x))
-		return NULL;
-	return json_object_get_string(x);
 }
 
 static void test_plaintext_event_schema(void **state)

@@ -21,6 +21,7 @@
 
 #include "commands.h"
 #include "fieldcrypt.h"
+#include "json_get.h"
 
 static char dir[64], k1_raw[128], k1_hex[128], k1_b64[128], k2_hex[128], kdir[128];
 static uint8_t key1[32], key2[32];
@@ -376,15 +377,6 @@ static void test_hmac_stable_and_documented(void **state)
 }
 
 /* ---- events ------------------------------------------------------------------- */
-
-static const char *get_str(json_object *o, const char *a, const char *b)
-{
-	json_object *x, *y;
-
-	if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &y))
-		return NULL;
-	return json_object_get_string(y);
-}
 
 static struct tg_fieldcrypt *protector(struct tg_keyring *kr)
 {

@@ -25,6 +25,7 @@
 #include "enforcer.h"
 #include "events.h"
 #include "fieldcrypt.h"
+#include "json_get.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "tally.h"
@@ -147,17 +148,6 @@ static void free_lines(json_object **v, size_t n)
 	free(v);
 }
 
-static const char *field(json_object *o, const char *a, const char *b)
-{
-	json_object *x;
-
-	if (!json_object_object_get_ex(o, a, &x))
-		return NULL;
-	if (b && !json_object_object_get_ex(x, b, &x))
-		return NULL;
-	return json_object_get_string(x);
-}
-
 /* The newest line of the control socket's history. */
 static const char *last_recent(const struct tg_control *c)
 {
@@ -187,16 +177,16 @@ static void test_batch_reaches_file_on_flush(void **state)
 	assert_true(f->p.file_sink.ok);
 	lines = read_lines(f->events_path, &n);
 	assert_int_equal(n, 3);
-	assert_string_equal(field(lines[0], "type", NULL), "plaintext");
-	assert_string_equal(field(lines[0], "action", NULL), "flagged");
-	assert_string_equal(field(lines[0], "host", NULL), "node-1");
-	assert_string_equal(field(lines[0], "destination", "class"), "storage");
+	assert_string_equal(get_str(lines[0], "type", NULL), "plaintext");
+	assert_string_equal(get_str(lines[0], "action", NULL), "flagged");
+	assert_string_equal(get_str(lines[0], "host", NULL), "node-1");
+	assert_string_equal(get_str(lines[0], "destination", "class"), "storage");
 	/* the control socket's history holds the same bytes as the file's last line */
 	assert_int_equal(f->control.recent_n, 3);
 	json_object *recent = json_tokener_parse(last_recent(&f->control));
 
 	assert_non_null(recent);
-	assert_string_equal(field(lines[2], "event_id", NULL), field(recent, "event_id", NULL));
+	assert_string_equal(get_str(lines[2], "event_id", NULL), get_str(recent, "event_id", NULL));
 	json_object_put(recent);
 	free_lines(lines, n);
 }
@@ -216,9 +206,9 @@ static void test_event_id_same_when_read_again(void **state)
 	pipeline_flush(&f->p);
 	lines = read_lines(f->events_path, &n);
 	assert_int_equal(n, 3);
-	assert_int_equal(strlen(field(lines[0], "event_id", NULL)), TG_EVENT_ID_LEN);
-	assert_string_equal(field(lines[0], "event_id", NULL), field(lines[1], "event_id", NULL));
-	assert_string_not_equal(field(lines[0], "event_id", NULL), field(lines[2], "event_id", NULL));
+	assert_int_equal(strlen(get_str(lines[0], "event_id", NULL)), TG_EVENT_ID_LEN);
+	assert_string_equal(get_str(lines[0], "event_id", NULL), get_str(lines[1], "event_id", NULL));
+	assert_string_not_equal(get_str(lines[0], "event_id", NULL), get_str(lines[2], "event_id", NULL));
 	free_lines(lines, n);
 }
 
@@ -274,12 +264,12 @@ static void test_fields_protected_after_tally(void **state)
 	pipeline_flush(&f->p);
 	lines = read_lines(f->events_path, &n);
 	assert_int_equal(n, 1);
-	name = field(lines[0], "destination", "class");
+	name = get_str(lines[0], "destination", "class");
 	assert_non_null(name);
 	assert_memory_equal(name, TG_HMAC_PREFIX, strlen(TG_HMAC_PREFIX));
 	assert_null(strstr(last_recent(&f->control), "\"storage\""));	/* followers see it protected */
 	assert_non_null(strstr(last_recent(&f->control), TG_HMAC_PREFIX));
-	assert_int_equal(strlen(field(lines[0], "event_id", NULL)), TG_EVENT_ID_LEN);
+	assert_int_equal(strlen(get_str(lines[0], "event_id", NULL)), TG_EVENT_ID_LEN);
 	free_lines(lines, n);
 	/* the tally grouped by the clear name, before protection */
 	json_object *top = tally_top_json(f->p.top.destinations, "destination");
@@ -300,14 +290,14 @@ static void test_agent_event_stamped_and_flushed(void **state)
 	/* no pipeline_flush(): agent events are written at once */
 	lines = read_lines(f->events_path, &n);
 	assert_int_equal(n, 2);
-	assert_string_equal(field(lines[0], "type", NULL), "agent");
-	assert_string_equal(field(lines[0], "action", NULL), "start");
-	assert_string_equal(field(lines[0], "agent", "pin_path"), "/sys/fs/bpf/tlsguard-test");
-	assert_string_equal(field(lines[0], "policy", "sha256"), "ab12");
-	assert_string_equal(field(lines[0], "policy", "source"), f->policy->source);
-	assert_string_equal(field(lines[1], "message", NULL), "policy changed");
-	assert_non_null(field(lines[0], "event_id", NULL));
-	assert_string_not_equal(field(lines[0], "event_id", NULL), field(lines[1], "event_id", NULL));
+	assert_string_equal(get_str(lines[0], "type", NULL), "agent");
+	assert_string_equal(get_str(lines[0], "action", NULL), "start");
+	assert_string_equal(get_str(lines[0], "agent", "pin_path"), "/sys/fs/bpf/tlsguard-test");
+	assert_string_equal(get_str(lines[0], "policy", "sha256"), "ab12");
+	assert_string_equal(get_str(lines[0], "policy", "source"), f->policy->source);
+	assert_string_equal(get_str(lines[1], "message", NULL), "policy changed");
+	assert_non_null(get_str(lines[0], "event_id", NULL));
+	assert_string_not_equal(get_str(lines[0], "event_id", NULL), get_str(lines[1], "event_id", NULL));
 	assert_int_equal(f->p.events_emitted, 2);
 	free_lines(lines, n);
 }
