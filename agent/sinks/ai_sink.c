@@ -204,34 +204,25 @@ enum loss { LOSS_REJECTED, LOSS_QUEUE_FULL, LOSS_EVICTED, LOSS_EXPIRED, LOSS_OTH
  */
 static void count_loss_quiet_locked(struct tg_ai_sink *s, enum loss why, uint64_t n, bool quiet)
 {
+	/* Where a loss is counted: its status counter and its share of the next agent event. */
+	const struct {
+		uint64_t *stat, *pending;
+	} at[] = {
+		[LOSS_REJECTED] = { &s->st.lost_rejected, NULL },
+		[LOSS_QUEUE_FULL] = { &s->st.lost_queue_full, &s->pending.queue_full },
+		[LOSS_EVICTED] = { &s->st.lost_evicted, &s->pending.evicted },
+		[LOSS_EXPIRED] = { &s->st.lost_expired, &s->pending.expired },
+		[LOSS_OTHER] = { &s->st.lost_other, &s->pending.other },
+		[LOSS_QUOTA] = { &s->st.lost_quota, &s->pending.quota },
+	};
+
 	if (!n)
 		return;
 	s->st.failed += n;
-	switch (why) {
-	case LOSS_REJECTED:
-		s->st.lost_rejected += n;
-		return;		/* logged once per status; not an agent event (see docs) */
-	case LOSS_QUEUE_FULL:
-		s->st.lost_queue_full += n;
-		s->pending.queue_full += n;
-		break;
-	case LOSS_EVICTED:
-		s->st.lost_evicted += n;
-		s->pending.evicted += n;
-		break;
-	case LOSS_EXPIRED:
-		s->st.lost_expired += n;
-		s->pending.expired += n;
-		break;
-	case LOSS_OTHER:
-		s->st.lost_other += n;
-		s->pending.other += n;
-		break;
-	case LOSS_QUOTA:
-		s->st.lost_quota += n;
-		s->pending.quota += n;
-		break;
-	}
+	*at[why].stat += n;
+	if (!at[why].pending)
+		return;		/* rejected: logged once per status; not an agent event (see docs) */
+	*at[why].pending += n;
 	if (quiet)
 		s->pending_deferred = true;
 	else
@@ -326,6 +317,17 @@ static void set_error(struct tg_ai_sink *s, const char *fmt, ...)
 
 /* ---- the queue (agent thread → sender) ---------------------------------------- */
 
+/* Append @q (q->next NULL) to the queue; no bound here: the callers decide what it may hold. */
+static void queue_push_locked(struct tg_ai_sink *s, struct qitem *q)
+{
+	if (s->qtail)
+		s->qtail->next = q;
+	else
+		s->qhead = q;
+	s->qtail = q;
+	s->qlen++;
+}
+
 /* Takes @obj (may be NULL: then @json is the item). @quiet: a loss report (see count_loss_quiet_locked()). */
 static bool enqueue(struct tg_ai_sink *s, enum qkind kind, json_object *obj, const char *json,
 		    size_t len, uint64_t count, const char *last_time, bool quiet)
@@ -351,12 +353,7 @@ static bool enqueue(struct tg_ai_sink *s, enum qkind kind, json_object *obj, con
 	if (len)
 		memcpy(q->json, json, len);
 	q->json[len] = '\0';
-	if (s->qtail)
-		s->qtail->next = q;
-	else
-		s->qhead = q;
-	s->qtail = q;
-	s->qlen++;
+	queue_push_locked(s, q);
 	/* the sender sleeps until a batch is due: wake it only for the first item */
 	if (s->qlen == 1)
 		pthread_cond_signal(&s->cond);
@@ -458,12 +455,7 @@ void ai_sink_commit(struct tg_ai_sink *s)
 			free(q);
 			continue;
 		}
-		if (s->qtail)
-			s->qtail->next = q;
-		else
-			s->qhead = q;
-		s->qtail = q;
-		s->qlen++;
+		queue_push_locked(s, q);
 	}
 	if (wake && s->qlen)
 		pthread_cond_signal(&s->cond);
@@ -1501,6 +1493,23 @@ static void wait_until(struct tg_ai_sink *s, uint64_t wake_ms)
  */
 #define LOST_FILE	"lost.json"
 
+/* Add the counts of a LOST_FILE object @o to @l: the keys persist_losses() writes. */
+static void losses_add_json(struct tg_ai_sink_losses *l, json_object *o)
+{
+	const struct {
+		const char *key;
+		uint64_t *count;
+	} f[] = {
+		{ "queue_full", &l->queue_full }, { "evicted", &l->evicted },
+		{ "expired", &l->expired }, { "other", &l->other },
+	};
+	json_object *v;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (json_object_object_get_ex(o, f[i].key, &v))
+			*f[i].count += json_object_get_uint64(v);
+}
+
 static void persist_losses(struct tg_ai_sink *s)
 {
 	struct tg_ai_sink_losses l;
@@ -1518,18 +1527,8 @@ static void persist_losses(struct tg_ai_sink *s)
 	snprintf(path, sizeof(path), "%s/" LOST_FILE, s->spool_dir);
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	o = json_object_from_file(path);	/* what an earlier run left, if anything */
-	if (json_object_is_type(o, json_type_object)) {
-		json_object *v;
-
-		if (json_object_object_get_ex(o, "queue_full", &v))
-			l.queue_full += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "evicted", &v))
-			l.evicted += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "expired", &v))
-			l.expired += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "other", &v))
-			l.other += json_object_get_uint64(v);
-	}
+	if (json_object_is_type(o, json_type_object))
+		losses_add_json(&l, o);
 	json_object_put(o);
 	f = fopen(tmp, "we");
 	if (!f || fchmod(fileno(f), 0600) ||
@@ -1548,7 +1547,7 @@ static void persist_losses(struct tg_ai_sink *s)
 static void load_losses(struct tg_ai_sink *s)
 {
 	char path[4200];
-	json_object *o, *v;
+	json_object *o;
 
 	snprintf(path, sizeof(path), "%s/" LOST_FILE, s->spool_dir);
 	o = json_object_from_file(path);
@@ -1556,14 +1555,7 @@ static void load_losses(struct tg_ai_sink *s)
 		return;
 	if (json_object_is_type(o, json_type_object)) {
 		pthread_mutex_lock(&s->mu);
-		if (json_object_object_get_ex(o, "queue_full", &v))
-			s->pending.queue_full += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "evicted", &v))
-			s->pending.evicted += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "expired", &v))
-			s->pending.expired += json_object_get_uint64(v);
-		if (json_object_object_get_ex(o, "other", &v))
-			s->pending.other += json_object_get_uint64(v);
+		losses_add_json(&s->pending, o);
 		signal_losses_locked(s);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -1662,12 +1654,7 @@ static int replay_one(void *arg, uint64_t seq, char *line, size_t len)
 			snprintf(q->last_time, sizeof(q->last_time), "%s", json_object_get_string(v));
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->qtail)
-		s->qtail->next = q;
-	else
-		s->qhead = q;
-	s->qtail = q;
-	s->qlen++;	/* past queue_max if need be: the journal bounds them */
+	queue_push_locked(s, q);	/* past queue_max if need be: the journal bounds them */
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
