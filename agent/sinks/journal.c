@@ -53,17 +53,7 @@ struct tg_journal {
 
 static void seg_name(uint64_t first, char *buf, size_t len)
 {
-	snprintf(buf, len, "%016" PRIx64 SUFFIX, first);
-}
-
-static int parse_name(const char *name, uint64_t *first)
-{
-	char *end;
-
-	if (strlen(name) != NAME_LEN || strcmp(name + 16, SUFFIX) || !strchr("0123456789abcdef", name[0]))
-		return -EINVAL;
-	*first = strtoull(name, &end, 16);
-	return end == name + 16 ? 0 : -EINVAL;
+	spool_seq_name(first, SUFFIX, buf, len);
 }
 
 /* ---- the segment index ------------------------------------------------------------ */
@@ -344,7 +334,7 @@ static int scan(struct tg_journal *j)
 		struct seg s = { 0 };
 		struct stat st;
 
-		if (parse_name(de->d_name, &s.first))
+		if (spool_parse_seq_name(de->d_name, SUFFIX, &s.first))
 			continue;
 		if (fstatat(j->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 			continue;

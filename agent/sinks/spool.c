@@ -56,16 +56,16 @@ struct tg_spool {
 	void *now_arg;
 };
 
-static void file_name(uint64_t seq, char *buf, size_t len)
+void spool_seq_name(uint64_t seq, const char *suffix, char *buf, size_t len)
 {
-	snprintf(buf, len, "%016" PRIx64 SUFFIX, seq);
+	snprintf(buf, len, "%016" PRIx64 "%s", seq, suffix);
 }
 
-static int parse_name(const char *name, uint64_t *seq)
+int spool_parse_seq_name(const char *name, const char *suffix, uint64_t *seq)
 {
 	uint64_t v = 0;
 
-	if (strlen(name) != NAME_LEN || strcmp(name + 16, SUFFIX))
+	if (strlen(name) != 16 + strlen(suffix) || strcmp(name + 16, suffix))
 		return -EINVAL;
 	for (int i = 0; i < 16; i++) {
 		char c = name[i];
@@ -79,6 +79,11 @@ static int parse_name(const char *name, uint64_t *seq)
 	}
 	*seq = v;
 	return 0;
+}
+
+static void file_name(uint64_t seq, char *buf, size_t len)
+{
+	spool_seq_name(seq, SUFFIX, buf, len);
 }
 
 static void header_build(uint8_t *h, uint8_t alg, uint32_t items, uint64_t seq, uint64_t created,
@@ -189,7 +194,7 @@ static int scan(struct tg_spool *sp)
 			unlinkat(sp->dirfd, de->d_name, 0);	/* a write cut short by a crash */
 			continue;
 		}
-		if (parse_name(de->d_name, &e.seq))
+		if (spool_parse_seq_name(de->d_name, SUFFIX, &e.seq))
 			continue;
 		scan_one(sp, de->d_name, &e);
 		ret = index_append(sp, &e);

@@ -128,6 +128,15 @@ int spool_seal(const struct tg_keyring *kr, uint8_t *buf, const void *data, size
 int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const uint8_t *buf,
 		 size_t size, struct tg_spool_item *it);
 
+/*
+ * File names by sequence, shared with the journal's segments: 16 lowercase hex
+ * digits, then @suffix (".spool", ".jnl"), so name order is sequence order.
+ * spool_parse_seq_name() takes exactly what spool_seq_name() writes: 0 and
+ * @seq set, or -EINVAL for any other name.
+ */
+void spool_seq_name(uint64_t seq, const char *suffix, char *buf, size_t len);
+int spool_parse_seq_name(const char *name, const char *suffix, uint64_t *seq);
+
 /* Tests: replace time(NULL) as the spool's clock. */
 void spool_set_clock(struct tg_spool *sp, time_t (*now)(void *arg), void *arg);
 

@@ -413,6 +413,34 @@ static void test_open_checks(void **state)
 	keyring_free(kr);
 }
 
+/* The names of spool files and journal segments: what is written is what is read back, only that. */
+static void test_seq_names(void **state)
+{
+	static const char *const bad[] = {
+		"000000000000002a.jnl",		/* another suffix */
+		"000000000000002A.spool",	/* upper case: never written */
+		"0x0000000000002a.spool",	/* strtoull would take it */
+		"+000000000000002a.spool", "00000000000002a.spool", "0000000000000002a.spool",
+		".tmp.000000000000002a", "000000000000002a.spool.new", "",
+	};
+	char name[64];
+	uint64_t seq = 7;
+
+	spool_seq_name(42, ".spool", name, sizeof(name));
+	assert_string_equal(name, "000000000000002a.spool");
+	assert_int_equal(spool_parse_seq_name(name, ".spool", &seq), 0);
+	assert_int_equal(seq, 42);
+	spool_seq_name(UINT64_MAX, ".jnl", name, sizeof(name));
+	assert_string_equal(name, "ffffffffffffffff.jnl");
+	assert_int_equal(spool_parse_seq_name(name, ".jnl", &seq), 0);
+	assert_true(seq == UINT64_MAX);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seq = 7;
+		assert_int_equal(spool_parse_seq_name(bad[i], ".spool", &seq), -EINVAL);
+		assert_int_equal(seq, 7);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +452,7 @@ int main(void)
 		cmocka_unit_test_setup(test_tamper_detected, fresh),
 		cmocka_unit_test_setup(test_keys, fresh),
 		cmocka_unit_test_setup(test_open_checks, fresh),
+		cmocka_unit_test(test_seq_names),
 	};
 
 	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
