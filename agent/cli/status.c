@@ -83,21 +83,26 @@ static void print_agent(const struct style *st, json_object *o)
 	fprintf(st->out, "  %-16s %s\n", "control socket", s(o, "control.socket"));
 }
 
-static void print_hooks(const struct style *st, json_object *o)
+/* A section of one line per member of the list under @key, each printed by @line. */
+static void print_list(const struct style *st, json_object *o, const char *title, const char *key,
+		       void (*line)(const struct style *st, json_object *member))
 {
-	json_object *hooks;
+	json_object *arr;
 	size_t n;
 
-	section(st, "Kernel hooks");
-	n = list(o, "hooks", &hooks);
-	for (size_t i = 0; i < n; i++) {
-		json_object *h = json_object_array_get_idx(hooks, i);
-		int ok = !strcmp(s(h, "attached"), "true");
+	section(st, title);
+	n = list(o, key, &arr);
+	for (size_t i = 0; i < n; i++)
+		line(st, json_object_array_get_idx(arr, i));
+}
 
-		fprintf(st->out, "  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
-		       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
-		       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
-	}
+static void print_hook(const struct style *st, json_object *h)
+{
+	int ok = !strcmp(s(h, "attached"), "true");
+
+	fprintf(st->out, "  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
+	       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
+	       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
 }
 
 /* The backstop for addresses no name covers: which file, how old (a weekly download). */
@@ -172,28 +177,20 @@ static void print_counters(const struct style *st, json_object *o)
 	       "destroy failed", s(o, "counters.destroy_failed"));
 }
 
-static void print_sinks(const struct style *st, json_object *o)
+static void print_sink(const struct style *st, json_object *k)
 {
-	json_object *sinks;
-	size_t n;
+	int ok = !strcmp(s(k, "state"), "ok");
 
-	section(st, "Sinks");
-	n = list(o, "sinks", &sinks);
-	for (size_t i = 0; i < n; i++) {
-		json_object *k = json_object_array_get_idx(sinks, i);
-		int ok = !strcmp(s(k, "state"), "ok");
-
-		if (!strcmp(s(k, "state"), "disabled")) {
-			fprintf(st->out, "  %-11s disabled (not configured)\n", s(k, "name"));
-			continue;
-		}
-		fprintf(st->out, "  %-11s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
-		       s(k, "name"), ok ? st->green : st->red, s(k, "state"), st->reset, s(k, "target"),
-		       s(k, "sent"), s(k, "failed"), s(k, "queued"), s(k, "spooled"), s(k, "last_success"));
-		if (strcmp(s(k, "last_error"), "-"))
-			fprintf(st->out, ", last error: %s", s(k, "last_error"));
-		fprintf(st->out, "\n");
+	if (!strcmp(s(k, "state"), "disabled")) {
+		fprintf(st->out, "  %-11s disabled (not configured)\n", s(k, "name"));
+		return;
 	}
+	fprintf(st->out, "  %-11s %s%-6s%s %s: sent %s, failed %s, queued %s, spooled %s, last success %s",
+	       s(k, "name"), ok ? st->green : st->red, s(k, "state"), st->reset, s(k, "target"),
+	       s(k, "sent"), s(k, "failed"), s(k, "queued"), s(k, "spooled"), s(k, "last_success"));
+	if (strcmp(s(k, "last_error"), "-"))
+		fprintf(st->out, ", last error: %s", s(k, "last_error"));
+	fprintf(st->out, "\n");
 }
 
 static void print_top(const struct style *st, json_object *o, const char *which, const char *title,
@@ -236,10 +233,10 @@ void status_render_text(FILE *out, json_object *o, bool color)
 	st.out = out;
 	print_health(&st, o);
 	print_agent(&st, o);
-	print_hooks(&st, o);
+	print_list(&st, o, "Kernel hooks", "hooks", print_hook);
 	print_policy(&st, o);
 	print_counters(&st, o);
-	print_sinks(&st, o);
+	print_list(&st, o, "Sinks", "sinks", print_sink);
 	print_top(&st, o, "workloads", "Top violating workloads", "workload");
 	print_top(&st, o, "destinations", "Top violated destinations", "destination");
 }
