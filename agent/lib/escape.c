@@ -254,14 +254,14 @@ json_object *tg_json_string_len(const char *s, size_t len)
 	return o;
 }
 
-json_object *tg_json_parse(const char *s, size_t len)
+json_object *tg_json_parse_depth(const char *s, size_t len, int depth)
 {
 	json_tokener *tok;
 	json_object *o;
 
 	if (len > INT_MAX)
 		return NULL;
-	tok = json_tokener_new();
+	tok = json_tokener_new_ex(depth);
 	if (!tok)
 		return NULL;
 	o = json_tokener_parse_ex(tok, s, (int)len);
@@ -271,6 +271,11 @@ json_object *tg_json_parse(const char *s, size_t len)
 	}
 	json_tokener_free(tok);
 	return o;
+}
+
+json_object *tg_json_parse(const char *s, size_t len)
+{
+	return tg_json_parse_depth(s, len, JSON_TOKENER_DEFAULT_DEPTH);
 }
 
 json_object *tg_json_string(const char *s)

@@ -70,9 +70,11 @@ char *tg_utf8_repair(const char *s, size_t len, size_t *outlen);
 json_object *tg_json_string_len(const char *s, size_t len);
 
 /*
- * The JSON document in the @len bytes at @s (json-c's default nesting limit),
- * or NULL when it is not one whole document (or @len exceeds what json-c takes).
+ * The JSON document in the @len bytes at @s, nested at most @depth deep, or
+ * NULL when it is not one whole document within that depth (or @len exceeds
+ * what json-c takes). tg_json_parse(): json-c's default depth (32).
  */
+json_object *tg_json_parse_depth(const char *s, size_t len, int depth);
 json_object *tg_json_parse(const char *s, size_t len);
 json_object *tg_json_string(const char *s);
 

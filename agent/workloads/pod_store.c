@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pod_store.h"
+#include "escape.h"
 
 /* ---- pod table --------------------------------------------------------------- */
 
@@ -184,21 +185,8 @@ nomem:
 	return -ENOMEM;
 }
 
-static json_object *parse_json(const char *buf, size_t len)
-{
-	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *o;
-
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (o && json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
+/* Nesting bound for API server bodies (pod lists, watch lines): twice json-c's default. */
+#define POD_JSON_DEPTH	64
 
 static void copy_rv(json_object *obj, char rv[WL_RV_MAX])
 {
@@ -211,7 +199,7 @@ static void copy_rv(json_object *obj, char rv[WL_RV_MAX])
 int workload_apply_podlist(struct wl_pod_table *t, const char *body, size_t len, bool append,
 			   char rv[WL_RV_MAX], char *cont, size_t contlen)
 {
-	json_object *root = parse_json(body, len), *items;
+	json_object *root = tg_json_parse_depth(body, len, POD_JSON_DEPTH), *items;
 	const char *c;
 	size_t n;
 	int err = 0;
@@ -247,7 +235,7 @@ int workload_apply_podlist(struct wl_pod_table *t, const char *body, size_t len,
 int workload_apply_watch_event(struct wl_pod_table *t, const char *line, size_t len,
 			       char rv[WL_RV_MAX])
 {
-	json_object *root = parse_json(line, len), *obj;
+	json_object *root = tg_json_parse_depth(line, len, POD_JSON_DEPTH), *obj;
 	const char *type;
 	struct wl_pod p;
 	int ret = WL_WATCH_UNCHANGED, r;

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,6 +273,33 @@ static void test_json_string(void **state)
 			    "\"a\\u001b]0;pwned\\u0007\xef\xbf\xbd\\u009b\\u202eb\\u007f\\/\"");
 	json_object_put(o);
 	assert_null(tg_json_string(NULL));
+}
+
+/* One whole document, nested at most as deep as asked; json-c's default depth without one. */
+static void test_json_parse_depth(void **state)
+{
+	char doc[2 * 64 + 1];
+	json_object *o;
+
+	for (int depth = 2; depth <= 64; depth++) {
+		memset(doc, '[', depth);
+		memset(doc + depth, ']', depth);
+		o = tg_json_parse_depth(doc, 2 * depth, depth);
+		assert_non_null(o);
+		json_object_put(o);
+		assert_null(tg_json_parse_depth(doc, 2 * depth, depth - 1));
+	}
+	memset(doc, '[', 33);
+	memset(doc + 33, ']', 33);
+	assert_null(tg_json_parse(doc, 66));
+	o = tg_json_parse(doc + 1, 64);
+	assert_non_null(o);
+	json_object_put(o);
+	assert_null(tg_json_parse_depth("{\"a\":", 5, 64));		/* cut short */
+	assert_null(tg_json_parse_depth("{}", (size_t)INT_MAX + 1, 64));
+	o = tg_json_parse_depth("{\"a\":1} x", 7, 64);			/* @len bounds what is read */
+	assert_non_null(o);
+	json_object_put(o);
 }
 
 static void test_json_tree_to_text(void **state)
@@ -685,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_cut_never_splits),
 		cmocka_unit_test(test_escape_reads_back),
 		cmocka_unit_test(test_json_string),
+		cmocka_unit_test(test_json_parse_depth),
 		cmocka_unit_test(test_json_tree_to_text),
 		cmocka_unit_test(test_event_json_keeps_the_names),
 		cmocka_unit_test(test_event_file_line),
