@@ -1605,16 +1605,27 @@ static const struct field metrics_fields[] = {
 	END
 };
 
-/* A count of learned addresses: they share the kernel's destination map. */
-static int parse_max_learned(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+/* A whole number from 1 to @max in scalar @v, or the error that names @key. */
+static int parse_count(struct ctx *c, const char *key, yaml_node_t *v, uint64_t max, uint64_t *n)
 {
 	char qb[QBUF];
-	uint64_t n;
 
 	if (v->type != YAML_SCALAR_NODE)
 		return node_err(c, v, "\"%s\" must be a number", key);
-	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, &n) || n < 1 || n > TG_MAX_DESTS)
-		return node_err(c, v, "invalid %s %s (1 to %d)", key, quote(qb, sval(v)), TG_MAX_DESTS);
+	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, n) || *n < 1 || *n > max)
+		return node_err(c, v, "invalid %s %s (1 to %llu)", key, quote(qb, sval(v)),
+				(unsigned long long)max);
+	return 0;
+}
+
+/* A count of learned addresses: they share the kernel's destination map. */
+static int parse_max_learned(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+{
+	uint64_t n;
+	int ret = parse_count(c, key, v, TG_MAX_DESTS, &n);
+
+	if (ret)
+		return ret;
 	if (!strcmp(key, "max_learned_per_cgroup"))
 		((struct tg_policy *)obj)->dns_max_per_cgroup = n;
 	else
@@ -1632,14 +1643,11 @@ static const struct field dns_fields[] = {
 /* Tracked flows at once (the kernel's tg_live_flows gauge): see docs/operations.md. */
 static int parse_max_tracked_flows(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
 {
-	char qb[QBUF];
 	uint64_t n;
+	int ret = parse_count(c, key, v, TG_MAX_TRACKED_FLOWS_MAX, &n);
 
-	if (v->type != YAML_SCALAR_NODE)
-		return node_err(c, v, "\"%s\" must be a number", key);
-	if (parse_uint(sval(v), strlen(sval(v)), UINT64_MAX, &n) || n < 1 || n > TG_MAX_TRACKED_FLOWS_MAX)
-		return node_err(c, v, "invalid %s %s (1 to %d)", key, quote(qb, sval(v)),
-				TG_MAX_TRACKED_FLOWS_MAX);
+	if (ret)
+		return ret;
 	((struct tg_policy *)obj)->max_tracked_flows = n;
 	return 0;
 }
