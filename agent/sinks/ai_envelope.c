@@ -19,6 +19,7 @@
 
 #include "ai_envelope.h"
 #include "escape.h"
+#include "keypath.h"
 
 #define MARKER_LEN	(sizeof(TG_AI_TRUNC_MARKER) - 1)
 #define MIN_KEEP	64	/* shortest a value is cut to before properties are dropped */
@@ -638,31 +639,7 @@ static bool is_number(json_object *v)
 	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
 
-struct path {
-	char *buf;
-	size_t len, cap;
-};
-
-static int path_push(struct path *p, const char *key)
-{
-	size_t klen = strlen(key), need = p->len + klen + 2;
-
-	if (need > p->cap) {
-		char *b = realloc(p->buf, need * 2);
-
-		if (!b)
-			return -ENOMEM;
-		p->buf = b;
-		p->cap = need * 2;
-	}
-	if (p->len)
-		p->buf[p->len++] = '.';
-	memcpy(p->buf + p->len, key, klen + 1);
-	p->len += klen;
-	return 0;
-}
-
-static int flatten(struct props *ps, struct path *path, json_object *obj, bool top)
+static int flatten(struct props *ps, struct tg_keypath *path, json_object *obj, bool top)
 {
 	int ret = 0;
 
@@ -671,15 +648,14 @@ static int flatten(struct props *ps, struct path *path, json_object *obj, bool t
 
 		if (!v || (top && !strcmp(k, "count") && is_number(v)))
 			continue;	/* nulls are omitted; count is the measurement */
-		ret = path_push(path, k);
+		ret = tg_keypath_push(path, k);
 		if (ret)
 			return ret;
 		if (json_object_is_type(v, json_type_object))
 			ret = flatten(ps, path, v, false);
 		else
 			ret = add_leaf(ps, path->buf, path->len, v);
-		path->len = saved;
-		path->buf[saved] = '\0';
+		tg_keypath_cut(path, saved);
 		if (ret)
 			return ret;
 	}
@@ -687,15 +663,13 @@ static int flatten(struct props *ps, struct path *path, json_object *obj, bool t
 }
 static int props_collect(struct props *ps, json_object *obj)
 {
-	struct path path = { 0 };
+	struct tg_keypath path;
 	int ret;
 
-	path.buf = calloc(1, 64);
-	if (!path.buf)
+	if (tg_keypath_init(&path))
 		return -ENOMEM;
-	path.cap = 64;
 	ret = obj ? flatten(ps, &path, obj, true) : 0;
-	free(path.buf);
+	tg_keypath_free(&path);
 	return ret;
 }
 

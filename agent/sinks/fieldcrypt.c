@@ -27,6 +27,7 @@
 
 #include "bytes.h"
 #include "fieldcrypt.h"
+#include "keypath.h"
 #include "secretfile.h"
 #include "log.h"
 
@@ -861,30 +862,10 @@ int fieldcrypt_protect(struct tg_fieldcrypt *fc, json_object *event)
 
 struct walk {
 	const struct tg_keyring *kr;
-	char *path;		/* dotted path of the value being visited */
-	size_t len, cap;
+	struct tg_keypath path;	/* of the value being visited */
 	char *err;
 	size_t errlen;
 };
-
-static int path_push(struct walk *w, const char *key)
-{
-	size_t klen = strlen(key), need = w->len + 1 + klen + 1;
-
-	if (need > w->cap) {
-		char *p = realloc(w->path, need * 2);
-
-		if (!p)
-			return -ENOMEM;
-		w->path = p;
-		w->cap = need * 2;
-	}
-	if (w->len)
-		w->path[w->len++] = '.';
-	memcpy(w->path + w->len, key, klen + 1);
-	w->len += klen;
-	return 0;
-}
 
 static json_object *parse_exact(const char *s, size_t len)
 {
@@ -908,7 +889,7 @@ static json_object *parse_exact(const char *s, size_t len)
 
 static int reveal_string(struct walk *w, const char *s, size_t len, json_object **out)
 {
-	const char *aad = w->path;
+	const char *aad = w->path.buf;
 	struct sealed e;
 	char *pt = NULL;
 	size_t ptlen = 0;
@@ -917,7 +898,7 @@ static int reveal_string(struct walk *w, const char *s, size_t len, json_object 
 	ret = sealed_parse(s, len, &e);
 	if (ret == -EINVAL)
 		return tg_seterr(w->err, w->errlen, ret, "field \"%s\": malformed encrypted value",
-			      w->path);
+			      w->path.buf);
 	if (ret)
 		return tg_seterr(w->err, w->errlen, ret, "out of memory");
 	/* Longest path first, then ever shorter suffixes: see fieldcrypt.h. */
@@ -931,19 +912,19 @@ static int reveal_string(struct walk *w, const char *s, size_t len, json_object 
 	if (ret == -ENOKEY)
 		return tg_seterr(w->err, w->errlen, ret,
 			      "field \"%s\": encrypted with key %s, which is not in the key ring "
-			      "(wrong key file?)", w->path, e.id);
+			      "(wrong key file?)", w->path.buf, e.id);
 	if (ret == -EBADMSG)
 		return tg_seterr(w->err, w->errlen, ret,
 			      "field \"%s\": authentication failed (wrong key or tampered value)",
-			      w->path);
+			      w->path.buf);
 	if (ret)
-		return tg_seterr(w->err, w->errlen, ret, "field \"%s\": %s", w->path, strerror(-ret));
+		return tg_seterr(w->err, w->errlen, ret, "field \"%s\": %s", w->path.buf, strerror(-ret));
 	*out = parse_exact(pt, ptlen);
 	OPENSSL_cleanse(pt, ptlen);
 	free(pt);
 	if (!*out)
 		return tg_seterr(w->err, w->errlen, -EBADMSG,
-			      "field \"%s\": decrypted value is not JSON", w->path);
+			      "field \"%s\": decrypted value is not JSON", w->path.buf);
 	return 0;
 }
 
@@ -978,7 +959,7 @@ static int reveal_visit(struct walk *w, json_object *parent, const char *key, si
 
 static int reveal_walk(struct walk *w, json_object *obj)
 {
-	size_t saved = w->len;
+	size_t saved = w->path.len;
 	int ret = 0;
 
 	if (json_object_is_type(obj, json_type_array)) {
@@ -990,12 +971,11 @@ static int reveal_walk(struct walk *w, json_object *obj)
 	if (!json_object_is_type(obj, json_type_object))
 		return 0;
 	json_object_object_foreach(obj, k, v) {
-		ret = path_push(w, k);
+		ret = tg_keypath_push(&w->path, k);
 		if (ret)
 			return tg_seterr(w->err, w->errlen, ret, "out of memory");
 		ret = reveal_visit(w, obj, k, 0, v);
-		w->len = saved;
-		w->path[saved] = '\0';
+		tg_keypath_cut(&w->path, saved);
 		if (ret)
 			return ret;
 	}
@@ -1007,12 +987,10 @@ int fieldcrypt_reveal(const struct tg_keyring *kr, json_object *obj, char *err, 
 	struct walk w = { .kr = kr, .err = err, .errlen = errlen };
 	int ret;
 
-	w.path = calloc(1, 64);
-	if (!w.path)
+	if (tg_keypath_init(&w.path))
 		return tg_seterr(err, errlen, -ENOMEM, "out of memory");
-	w.cap = 64;
 	/* A bare top-level string has no field name and cannot be replaced in place. */
 	ret = reveal_walk(&w, obj);
-	free(w.path);
+	tg_keypath_free(&w.path);
 	return ret;
 }
