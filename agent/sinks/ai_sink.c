@@ -18,6 +18,7 @@
 #include "ai_auth.h"
 #include "ai_batch.h"
 #include "ai_envelope.h"
+#include "bytes.h"
 #include "connstr.h"
 #include "escape.h"
 #include "flood.h"
@@ -365,20 +366,8 @@ static bool enqueue(struct tg_ai_sink *s, enum qkind kind, json_object *obj, con
 
 static int jbuf_add(struct tg_ai_sink *s, const char *text, size_t len)
 {
-	size_t need = s->jlen + len + 1;
-
-	if (need > s->jcap) {
-		size_t cap = s->jcap ? s->jcap : 64 << 10;
-		char *p;
-
-		while (cap < need)
-			cap *= 2;
-		p = realloc(s->jbuf, cap);
-		if (!p)
-			return -ENOMEM;
-		s->jbuf = p;
-		s->jcap = cap;
-	}
+	if (tg_reserve((void **)&s->jbuf, &s->jcap, s->jlen + len + 1, 1, 64 << 10))
+		return -ENOMEM;
 	if (s->jlen)
 		s->jbuf[s->jlen++] = '\n';
 	memcpy(s->jbuf + s->jlen, text, len);

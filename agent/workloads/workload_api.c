@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "bytes.h"
 #include "clock.h"
 #include "log.h"
 #include "pod_store.h"
@@ -65,18 +66,8 @@ static int buf_add(struct buf *b, const char *data, size_t n)
 		b->too_big = true;
 		return -E2BIG;
 	}
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-		char *p;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (tg_reserve((void **)&b->p, &b->cap, b->n + n + 1, 1, 65536))
+		return -ENOMEM;
 	memcpy(b->p + b->n, data, n);
 	b->n += n;
 	b->p[b->n] = '\0';
