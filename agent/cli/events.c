@@ -14,14 +14,10 @@
 
 static const char *get(json_object *o, const char *a, const char *b)
 {
-	json_object *x;
+	json_object *x = tg_json_member(o, a, b);
 
-	if (!json_object_object_get_ex(o, a, &x) || !x)
-		return NULL;
-	if (b && (!json_object_object_get_ex(x, b, &x) || !x))
-		return NULL;
 	/* values only: a list or mapping would print as JSON, keys unescaped */
-	if (json_object_is_type(x, json_type_object) || json_object_is_type(x, json_type_array))
+	if (!x || json_object_is_type(x, json_type_object) || json_object_is_type(x, json_type_array))
 		return NULL;
 	return json_object_get_string(x);
 }

@@ -278,6 +278,17 @@ json_object *tg_json_parse(const char *s, size_t len)
 	return tg_json_parse_depth(s, len, JSON_TOKENER_DEFAULT_DEPTH);
 }
 
+json_object *tg_json_member(json_object *o, const char *a, const char *b)
+{
+	json_object *x;
+
+	if (!json_object_object_get_ex(o, a, &x) || !x)
+		return NULL;
+	if (b && (!json_object_object_get_ex(x, b, &x) || !x))
+		return NULL;
+	return x;
+}
+
 json_object *tg_json_string(const char *s)
 {
 	return s ? tg_json_string_len(s, strlen(s)) : NULL;

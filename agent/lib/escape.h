@@ -76,6 +76,9 @@ json_object *tg_json_string_len(const char *s, size_t len);
  */
 json_object *tg_json_parse_depth(const char *s, size_t len, int depth);
 json_object *tg_json_parse(const char *s, size_t len);
+
+/* @o's member @a, or that member's member @b when @b is not NULL; NULL when absent or null. */
+json_object *tg_json_member(json_object *o, const char *a, const char *b);
 json_object *tg_json_string(const char *s);
 
 typedef void (*tg_emit_fn)(void *ctx, const char *p, size_t n);

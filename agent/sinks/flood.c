@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "flood.h"
 
 #define NBUCKETS	1024	/* power of two */
@@ -65,13 +66,9 @@ void flood_free(struct tg_flood *f)
 
 static const char *get_str(json_object *o, const char *a, const char *b)
 {
-	json_object *v;
+	json_object *v = tg_json_member(o, a, b);
 
-	if (!json_object_object_get_ex(o, a, &v) || !v)
-		return NULL;
-	if (b && (!json_object_object_get_ex(v, b, &v) || !v))
-		return NULL;
-	return json_object_get_string(v);
+	return v ? json_object_get_string(v) : NULL;
 }
 
 int flood_key(json_object *ev, char *buf, size_t len)

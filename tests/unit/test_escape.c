@@ -302,6 +302,24 @@ static void test_json_parse_depth(void **state)
 	json_object_put(o);
 }
 
+/* A member one or two levels down; absent and JSON null are both NULL. */
+static void test_json_member(void **state)
+{
+	json_object *o = json_tokener_parse("{\"a\":{\"b\":\"x\",\"n\":null},\"s\":\"y\",\"z\":null}");
+
+	assert_non_null(o);
+	assert_string_equal(json_object_get_string(tg_json_member(o, "a", "b")), "x");
+	assert_string_equal(json_object_get_string(tg_json_member(o, "s", NULL)), "y");
+	assert_true(json_object_is_type(tg_json_member(o, "a", NULL), json_type_object));
+	assert_null(tg_json_member(o, "a", "n"));
+	assert_null(tg_json_member(o, "a", "c"));
+	assert_null(tg_json_member(o, "z", NULL));
+	assert_null(tg_json_member(o, "z", "b"));
+	assert_null(tg_json_member(o, "q", "b"));
+	assert_null(tg_json_member(o, "s", "b"));	/* a string has no members */
+	json_object_put(o);
+}
+
 static void test_json_tree_to_text(void **state)
 {
 	json_object *o = json_tokener_parse("{\"a\":\"\\u001b[2J\",\"b\":[\"x\\\\y\",{\"c\":\"\\u0007\"}],\"n\":3}");
@@ -714,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_escape_reads_back),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_json_parse_depth),
+		cmocka_unit_test(test_json_member),
 		cmocka_unit_test(test_json_tree_to_text),
 		cmocka_unit_test(test_event_json_keeps_the_names),
 		cmocka_unit_test(test_event_file_line),
