@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers the on-disk formats share (spool.c, journal.c): big-endian
- * integers in record headers, whole writes, the wall clock they stamp with
- * (replaceable in tests), and the "message into err, return ret" idiom.
+ * integers in record headers, whole reads and writes, the wall clock they
+ * stamp with (replaceable in tests), and the "message into err, return ret"
+ * idiom; the other readers of files (policy, secret files) read through them
+ * too.
  */
 #ifndef TLSGUARD_AGENT_BYTES_H
 #define TLSGUARD_AGENT_BYTES_H
@@ -29,6 +31,31 @@ static inline uint64_t tg_get_be(const uint8_t *p, int bytes)
 	for (int i = 0; i < bytes; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+/*
+ * Up to @len bytes of @fd into @buf from offset @off (-1: from the current
+ * offset, as preadv2(2)), until @len or the end of the file; EINTR retries.
+ * *@got is how many arrived, also on error. 0 or -errno.
+ */
+static inline int tg_read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
+{
+	uint8_t *p = buf;
+
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = off < 0 ? read(fd, p + *got, len - *got)
+				    : pread(fd, p + *got, len - *got, off + (off_t)*got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
 }
 
 /* All @len bytes to @fd (a short write continues, EINTR retries). 0 or -errno. */

@@ -24,6 +24,7 @@
 #include <yaml.h>
 
 #include "ai_config.h"
+#include "bytes.h"
 #include "escape.h"
 #include "policy.h"
 #include "yaml_bounded.h"
@@ -2007,30 +2008,23 @@ int policy_read_file(const char *path, char **buf, size_t *len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (n <= TG_POLICY_MAX_BYTES) {
-		ssize_t r;
+	/* one byte past the limit is read, so that a file over it is told apart */
+	while (!ret && n <= TG_POLICY_MAX_BYTES) {
+		size_t got;
 
-		if (n == cap) {
-			cap = cap ? cap * 2 : 4096;
-			if (cap > TG_POLICY_MAX_BYTES + 1UL)
-				cap = TG_POLICY_MAX_BYTES + 1UL;
-			nb = realloc(b, cap);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			b = nb;
-		}
-		r = read(fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
+		cap = cap ? cap * 2 : 4096;
+		if (cap > TG_POLICY_MAX_BYTES + 1UL)
+			cap = TG_POLICY_MAX_BYTES + 1UL;
+		nb = realloc(b, cap);
+		if (!nb) {
+			ret = -ENOMEM;
 			break;
 		}
-		if (!r)
-			break;
-		n += r;
+		b = nb;
+		ret = tg_read_full(fd, b + n, cap - n, -1, &got);
+		n += got;
+		if (n < cap)
+			break;		/* the end of the file */
 	}
 	close(fd);
 	if (ret) {

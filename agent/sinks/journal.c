@@ -193,23 +193,6 @@ static bool same_boot(struct tg_journal *j, const char *now_id)
 
 /* ---- replay ----------------------------------------------------------------------------- */
 
-static int read_full(int fd, uint8_t *p, size_t len, off_t off, size_t *got)
-{
-	*got = 0;
-	while (*got < len) {
-		ssize_t n = pread(fd, p + *got, len - *got, off + *got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			break;
-		*got += n;
-	}
-	return 0;
-}
-
 /* Hand each unacknowledged line of an opened record to @fn. */
 static int replay_lines(struct tg_journal *j, const struct tg_spool_item *it, uint64_t first,
 			journal_item_fn fn, void *arg, struct tg_journal_replay *res)
@@ -258,7 +241,7 @@ static int replay_segment(struct tg_journal *j, size_t i, journal_item_fn fn, vo
 		struct tg_spool_item it = { 0 };
 		uint64_t len, first, items;
 
-		ret = read_full(fd, pre, sizeof(pre), off, &got);
+		ret = tg_read_full(fd, pre, sizeof(pre), off, &got);
 		if (ret || !got)
 			break;
 		len = got == sizeof(pre) ? tg_get_be(pre, 4) : 0;
@@ -272,7 +255,7 @@ static int replay_segment(struct tg_journal *j, size_t i, journal_item_fn fn, vo
 		free(blob);
 		blob = got == sizeof(pre) && len >= BLOB_MIN && len <= BLOB_MAX ? malloc(len) : NULL;
 		if (blob)
-			ret = read_full(fd, blob, len, off + PREFIX_LEN, &got);
+			ret = tg_read_full(fd, blob, len, off + PREFIX_LEN, &got);
 		if (ret)
 			break;
 		if (!blob || got < len) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "log.h"
 #include "secretfile.h"
 
@@ -19,8 +20,7 @@ int secret_file_read(const char *path, const char *what, void *buf, size_t cap, 
 		     char *err, size_t errlen)
 {
 	struct stat st;
-	size_t got = 0;
-	ssize_t n;
+	size_t got;
 	int fd, ret = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -38,17 +38,10 @@ int secret_file_read(const char *path, const char *what, void *buf, size_t cap, 
 		tg_warn("%s%s%s is readable by every user; make it readable by tlsguard only "
 			"(mode 0600, or defaultMode 0400 on the Kubernetes Secret volume)",
 			what ? what : "", what ? " " : "", path);
-	while (got < cap) {
-		n = read(fd, (char *)buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = fail(err, errlen, -errno, what, path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += n;
+	ret = tg_read_full(fd, buf, cap, -1, &got);
+	if (ret) {
+		ret = fail(err, errlen, ret, what, path, strerror(-ret));
+		goto out;
 	}
 	*len = got;
 out:

@@ -420,8 +420,7 @@ static int read_file(const struct tg_spool *sp, uint64_t seq, uint8_t **out, siz
 	char name[NAME_LEN + 1];
 	struct stat st;
 	uint8_t *buf;
-	ssize_t n;
-	size_t got = 0;
+	size_t got;
 	int fd, ret = 0;
 
 	file_name(seq, name, sizeof(name));
@@ -442,16 +441,12 @@ static int read_file(const struct tg_spool *sp, uint64_t seq, uint8_t **out, siz
 		ret = -ENOMEM;
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -EBADMSG;
-			free(buf);
-			goto out;
-		}
-		got += n;
+	ret = tg_read_full(fd, buf, st.st_size, -1, &got);
+	if (!ret && got < (size_t)st.st_size)
+		ret = -EBADMSG;		/* shorter than fstat said a moment ago */
+	if (ret) {
+		free(buf);
+		goto out;
 	}
 	*out = buf;
 	*len = got;
