@@ -303,16 +303,11 @@ static int replay_segment(struct tg_journal *j, size_t i, journal_item_fn fn, vo
 static int scan(struct tg_journal *j)
 {
 	struct dirent *de;
-	DIR *d;
-	int fd = dup(j->dirfd), ret = 0;
+	DIR *d = spool_dir_stream(j->dirfd);
+	int ret = 0;
 
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		struct seg s = { 0 };
 		struct stat st;

@@ -81,6 +81,23 @@ int spool_parse_seq_name(const char *name, const char *suffix, uint64_t *seq)
 	return 0;
 }
 
+DIR *spool_dir_stream(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+	}
+	return d;
+}
+
 static void file_name(uint64_t seq, char *buf, size_t len)
 {
 	spool_seq_name(seq, SUFFIX, buf, len);
@@ -178,17 +195,11 @@ static int scan(struct tg_spool *sp)
 {
 	struct dirent *de;
 	struct entry e;
-	DIR *d;
-	int fd, ret = 0;
+	DIR *d = spool_dir_stream(sp->dirfd);
+	int ret = 0;
 
-	fd = dup(sp->dirfd);
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX))) {
 			unlinkat(sp->dirfd, de->d_name, 0);	/* a write cut short by a crash */

@@ -30,6 +30,7 @@
 #ifndef TLSGUARD_SPOOL_H
 #define TLSGUARD_SPOOL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -136,6 +137,9 @@ int spool_unseal(const struct tg_keyring *kr, bool require, uint64_t seq, const 
  */
 void spool_seq_name(uint64_t seq, const char *suffix, char *buf, size_t len);
 int spool_parse_seq_name(const char *name, const char *suffix, uint64_t *seq);
+
+/* A readdir stream over the directory @dirfd, which stays open for *at() calls. NULL + errno. */
+DIR *spool_dir_stream(int dirfd);
 
 /* Tests: replace time(NULL) as the spool's clock. */
 void spool_set_clock(struct tg_spool *sp, time_t (*now)(void *arg), void *arg);
