@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,6 +95,27 @@ static inline int tg_reserve(void **p, size_t *alloc, size_t need, size_t elem, 
 		return -ENOMEM;
 	*p = q;
 	*alloc = n;
+	return 0;
+}
+
+/*
+ * Append @n bytes of @data to the NUL-terminated text *@p of *@len bytes,
+ * which may hold @max bytes at most (the NUL not counted): an HTTP body as it
+ * arrives. 0; -E2BIG past @max, -ENOMEM: then nothing was appended.
+ */
+static inline int tg_text_append(char **p, size_t *len, size_t max, const void *data, size_t n)
+{
+	char *grown;
+
+	if (*len + n > max)
+		return -E2BIG;
+	grown = realloc(*p, *len + n + 1);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + *len, data, n);
+	*p = grown;
+	*len += n;
+	grown[*len] = '\0';
 	return 0;
 }
 

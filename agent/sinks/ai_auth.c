@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "ai_auth.h"
+#include "bytes.h"
 #include "escape.h"
 
 #define MAX_RESPONSE	(64u << 10)
@@ -234,21 +235,11 @@ struct buf {
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct buf *b = arg;
-	size_t len = size * n;
-	char *grown;
+	int ret = tg_text_append(&b->p, &b->len, MAX_RESPONSE, data, size * n);
 
-	if (b->len + len > MAX_RESPONSE) {
+	if (ret == -E2BIG)
 		b->overflow = true;
-		return 0;
-	}
-	grown = realloc(b->p, b->len + len + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, data, len);
-	b->p = grown;
-	b->len += len;
-	b->p[b->len] = '\0';
-	return len;
+	return ret ? 0 : size * n;	/* 0: curl stops the transfer */
 }
 
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,

@@ -704,21 +704,11 @@ static void store_counts(struct tg_ai_sink *s, uint64_t *items, uint64_t *bytes)
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct response *r = arg;
-	size_t len = size * n;
-	char *grown;
+	int ret = tg_text_append(&r->body, &r->len, MAX_RESPONSE, data, size * n);
 
-	if (r->len + len > MAX_RESPONSE) {
-		r->overflow = true;
-		return len;	/* keep reading, drop the rest: the status still counts */
-	}
-	grown = realloc(r->body, r->len + len + 1);
-	if (!grown)
-		return 0;
-	memcpy(grown + r->len, data, len);
-	r->body = grown;
-	r->len += len;
-	r->body[r->len] = '\0';
-	return len;
+	if (ret == -E2BIG)
+		r->overflow = true;	/* keep reading, drop the rest: the status still counts */
+	return ret == -ENOMEM ? 0 : size * n;
 }
 
 static void response_reset(struct response *r)

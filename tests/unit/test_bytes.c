@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* lib/bytes.h: whole reads from the current offset or at one, up to the end of the file. */
+/* lib/bytes.h: whole reads (from the current offset or at one) and bounded text. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -62,11 +62,30 @@ static void test_read_full_at(void **state)
 	close(fd);
 }
 
+/* Text grows up to its bound, stays NUL-terminated, and is left as it was past it. */
+static void test_text_append(void **state)
+{
+	char *p = NULL;
+	size_t len = 0;
+
+	assert_int_equal(tg_text_append(&p, &len, 8, "abc", 3), 0);
+	assert_string_equal(p, "abc");
+	assert_int_equal(tg_text_append(&p, &len, 8, "", 0), 0);
+	assert_int_equal(tg_text_append(&p, &len, 8, "defgh", 5), 0);	/* exactly the bound */
+	assert_string_equal(p, "abcdefgh");
+	assert_int_equal(len, 8);
+	assert_int_equal(tg_text_append(&p, &len, 8, "i", 1), -E2BIG);
+	assert_string_equal(p, "abcdefgh");
+	assert_int_equal(len, 8);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_full_pipe),
 		cmocka_unit_test(test_read_full_at),
+		cmocka_unit_test(test_text_append),
 	};
 
 	return cmocka_run_group_tests_name("bytes", tests, NULL, NULL);
