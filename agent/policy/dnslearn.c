@@ -950,6 +950,22 @@ int dnslearn_set_policy(struct tg_dnslearn *l, const struct tg_policy *p)
 	return n;
 }
 
+/* Pin each of the @n maps under @dir by its name (at load: created, or reused when there). */
+static int pin_maps_under(struct bpf_map *const *maps, size_t n, const char *dir)
+{
+	char path[4400];
+	int err;
+
+	for (size_t i = 0; i < n; i++) {
+		err = pins_path(path, sizeof(path), dir, bpf_map__name(maps[i]));
+		if (!err)
+			err = bpf_map__set_pin_path(maps[i], path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int set_map_pins(struct tg_dnslearn *l)
 {
 	struct bpf_map *maps[] = {
@@ -963,24 +979,9 @@ static int set_map_pins(struct tg_dnslearn *l)
 		l->skel->maps.tg_names, l->skel->maps.tg_sipkey, l->skel->maps.tg_dns_pending,
 		l->skel->maps.tg_dns_caught_up, l->skel->maps.tg_dns_klearned,
 	};
-	char path[4400];
-	int err;
+	int err = pin_maps_under(maps, sizeof(maps) / sizeof(maps[0]), l->dir);
 
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		err = pins_path(path, sizeof(path), l->dir, bpf_map__name(maps[i]));
-		if (!err)
-			err = bpf_map__set_pin_path(maps[i], path);
-		if (err)
-			return err;
-	}
-	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
-		err = pins_path(path, sizeof(path), l->top, bpf_map__name(shared[i]));
-		if (!err)
-			err = bpf_map__set_pin_path(shared[i], path);
-		if (err)
-			return err;
-	}
-	return 0;
+	return err ? err : pin_maps_under(shared, sizeof(shared) / sizeof(shared[0]), l->top);
 }
 
 /* What the previous agent learned and has not expired: learned again, re-matched. */
