@@ -31,6 +31,7 @@
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
+# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E x BENCH_ROUNDS);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
 # -g, e.g. "--call-graph dwarf") into FILE during the flood.
 set -euo pipefail
@@ -1192,10 +1193,33 @@ only_events()
 	grep '^note=' "$META" | cut -d= -f2-
 	exit 0
 }
+# bpf_stats of short connections to the protected destination alone (B/E alternating,
+# BENCH_ROUNDS rounds): per program, ns per invocation and invocations per connection
+only_stats()
+{
+	local r v
+	setup
+	py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+	must_start_agent "$POLICY"
+	attach_empty
+	TG_PROGS=$(progs "$CGP/tg")
+	EMPTY_PROGS=$(progs "$CGP/empty")
+	stats_on
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" B E); do
+			stats_round stats_conn_prot "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS"
+		done
+	done
+	stats_off
+	stop_agent
+	awk -F'\t' '$1 == "stats_conn_prot" { print $2, "round", $3, $4 "=" $5 }' "$RAW"
+	exit 0
+}
 case "${BENCH_ONLY:-}" in
 "") ;;
 events) only_events ;;
-*) die "BENCH_ONLY=$BENCH_ONLY: only 'events' is known" ;;
+stats) only_stats ;;
+*) die "BENCH_ONLY=$BENCH_ONLY: only 'events' and 'stats' are known" ;;
 esac
 
 setup
