@@ -44,6 +44,23 @@ static __always_inline void tg_event_from_flow(struct tg_event *ev, const struct
 	((__u32)(type) | ((__u32)(action) << 4) | ((__u32)(side) << 6) |		\
 	 ((__u32)(reason) << 8) | (((__u32)(pl_off) & 0xfffff) << 12))
 
+/* The slot of tg_hello_sums for @flow's summary (maps.bpf.h). */
+static __always_inline __u32 tg_hello_sum_slot(const struct tg_flow *flow)
+{
+	return (__u32)flow->cookie & (TG_MAX_HELLO_SUMS - 1);
+}
+
+/* The summary @flow kept (TG_WF_SUM_KEPT), or NULL when a later flow took its slot. */
+static __always_inline struct tg_tls_summary *tg_hello_sum_find(const struct tg_flow *flow)
+{
+	__u32 key = tg_hello_sum_slot(flow);
+	__u64 *owner = bpf_map_lookup_elem(&tg_hello_sum_owner, &key);
+
+	if (!owner || *owner != flow->cookie)
+		return NULL;
+	return bpf_map_lookup_elem(&tg_hello_sums, &key);
+}
+
 /*
  * Event for a judged flow: flow metadata, the workload's address as seen on
  * the wire (@seg), what the handshake showed (@hs), and payload bytes so the
@@ -80,8 +97,7 @@ __attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct
 		__builtin_memcpy(&ev->tls, &hs->tls, sizeof(ev->tls));
 	} else if (flow->wflags & TG_WF_SUM_KEPT) {
 		/* after a good ClientHello judged in scratch (hsstate.bpf.h) */
-		__u64 cookie = flow->cookie;
-		const struct tg_tls_summary *sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+		const struct tg_tls_summary *sum = tg_hello_sum_find(flow);
 
 		if (sum)
 			__builtin_memcpy(&ev->tls, sum, sizeof(ev->tls));

@@ -7,7 +7,8 @@
  * across segments, a preface protocol, a proxy request, the smb3 machine)
  * is the slot copied into sk_storage (tg_hs_map) for the next segment,
  * which starts from that copy; the verdict deletes it. What a good
- * ClientHello said stays in tg_hello_sums for the flow's later events.
+ * ClientHello said stays in tg_hello_sums (an array slot, maps.bpf.h) for
+ * the flow's later events.
  *
  * The code that judges always works on a scratch slot, never on the
  * sk_storage value itself: one kind of pointer, so the verifier walks the
@@ -97,15 +98,13 @@ static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flo
 	struct tg_hs *stored = tg_hs_stored(sk, flow);
 	struct tg_tls_summary *sum;
 	__u32 key = slot;
-	__u64 cookie;
 
 	if (stored)
 		return bpf_map_update_elem(&tg_hs_scratch, &key, stored, BPF_ANY) ? -1 : 0;
 	__builtin_memset(hs, 0, __builtin_offsetof(struct tg_hs, name));
 	__builtin_memset(hs->buf, 0, TG_PAYLOAD_MAX);	/* events copy this much */
 	if (flow->wflags & TG_WF_SUM_KEPT) {
-		cookie = flow->cookie;
-		sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+		sum = tg_hello_sum_find(flow);
 		if (sum)
 			__builtin_memcpy(&hs->tls, sum, sizeof(hs->tls));
 		else
@@ -211,23 +210,31 @@ static __always_inline int tg_hs_judge(struct __sk_buff *skb, struct bpf_sock *s
 /* A good ClientHello: its summary outlives the scratch, for the flow's later events. */
 static __always_inline void tg_hello_sum_keep(struct tg_flow *flow, const struct tg_hs *hs)
 {
-	__u64 cookie = flow->cookie;
+	__u32 key = tg_hello_sum_slot(flow);
+	__u64 *owner = bpf_map_lookup_elem(&tg_hello_sum_owner, &key);
 
-	if (bpf_map_update_elem(&tg_hello_sums, &cookie, &hs->tls, BPF_ANY) == 0)
-		flow->wflags |= TG_WF_SUM_KEPT;
-	else
+	if (!owner) {	/* an array: cannot miss */
 		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+		return;
+	}
+	/* nobody's while it is written: the flow that had the slot must not read ours */
+	*owner = 0;
+	if (bpf_map_update_elem(&tg_hello_sums, &key, &hs->tls, BPF_ANY) == 0) {
+		*owner = flow->cookie;
+		flow->wflags |= TG_WF_SUM_KEPT;
+	} else {
+		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+	}
 }
 
 /* The ServerHello's version, for the later events' summary. */
 static __always_inline void tg_hello_sum_negotiated(const struct tg_flow *flow, __u16 version)
 {
-	__u64 cookie = flow->cookie;
 	struct tg_tls_summary *sum;
 
 	if (!(flow->wflags & TG_WF_SUM_KEPT))
 		return;
-	sum = bpf_map_lookup_elem(&tg_hello_sums, &cookie);
+	sum = tg_hello_sum_find(flow);
 	if (sum)
 		sum->negotiated = version;
 }

@@ -131,19 +131,32 @@ struct {
 } tg_hs_scratch_users SEC(".maps");
 
 /*
- * What a good ClientHello said (SNI, ALPN, versions), by socket cookie, for
- * the events of the flow until its verdict (then deleted). LRU: a summary
- * pushed out before its verdict only leaves that event without it
- * (counted: hello_summary_lost); no flow waits for room.
+ * What a good ClientHello said (SNI, ALPN, versions), for the events of the
+ * flow until its verdict: in slot cookie % TG_MAX_HELLO_SUMS, which
+ * tg_hello_sum_owner says whose it is. Arrays, not a hash: keeping one is a
+ * copy, with no allocation, no lock and nothing to delete at the verdict or
+ * when a flow closes before one (an LRU hash cost about half of tg_egress's
+ * time per short connection, once full of such flows: every hello paid an
+ * eviction). Socket cookies count up, so a slot is taken again only
+ * TG_MAX_HELLO_SUMS connections later, as an LRU of that size would push
+ * the summary out; that event then goes without it (counted:
+ * hello_summary_lost). No flow waits for room.
  */
-#define TG_MAX_HELLO_SUMS	8192
+#define TG_MAX_HELLO_SUMS	8192	/* a power of two: the slot is a mask */
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TG_MAX_HELLO_SUMS);
-	__type(key, __u64);
+	__type(key, __u32);
 	__type(value, struct tg_tls_summary);
 } tg_hello_sums SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_MAX_HELLO_SUMS);
+	__type(key, __u32);
+	__type(value, __u64);		/* the cookie of the flow whose summary the slot holds */
+} tg_hello_sum_owner SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -54,17 +54,12 @@ static __always_inline int tg_hs_store(struct bpf_sock *sk, struct tg_flow *flow
 /* A decided flow keeps no handshake state: the kept copy and the hello summary go. */
 static __always_inline void tg_hs_put(struct bpf_sock *sk, struct tg_flow *flow)
 {
-	__u64 cookie;
-
 	if (flow->hs_flags & TG_HSF_HS_STORED) {
 		tg_hs_drop_stored(sk, flow);
 		flow->hs_flags &= ~TG_HSF_HS_STORED;
 	}
-	if (flow->wflags & TG_WF_SUM_KEPT) {
-		cookie = flow->cookie;
-		bpf_map_delete_elem(&tg_hello_sums, &cookie);
-		flow->wflags &= ~TG_WF_SUM_KEPT;
-	}
+	/* its slot in tg_hello_sums is left for a later flow to overwrite (maps.bpf.h) */
+	flow->wflags &= ~TG_WF_SUM_KEPT;
 }
 
 static __always_inline void tg_count_violation(struct tg_flow *flow, __u8 type, int block)

@@ -105,6 +105,21 @@ static void set_config(struct fixture *f, int log_tls)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_config), &key, &cfg, 0), 0);
 }
 
+/* The slot of tg_hello_sums a cookie's summary goes to (bpf/lib/maps.bpf.h). */
+static __u32 sum_slot(struct fixture *f, __u64 cookie)
+{
+	return (__u32)cookie & (bpf_map__max_entries(f->skel->maps.tg_hello_sums) - 1);
+}
+
+/* No summary kept for @cookie: its slot belongs to nobody. */
+static void forget_sum(struct fixture *f, __u64 cookie)
+{
+	__u32 slot = sum_slot(f, cookie);
+	__u64 none = 0;
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot, &none, 0), 0);
+}
+
 /* A fresh, undecided TLS flow (no minimum version) in the given mode; counters and events reset. */
 static void reset_flow(struct fixture *f, int mode, int family)
 {
@@ -120,7 +135,7 @@ static void reset_flow(struct fixture *f, int mode, int family)
 	strcpy(flow.comm, "python3");
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_flow), &key, &flow, 0), 0);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_hs_live), &key, &key, 0), 0);
-	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &flow.cookie);
+	forget_sum(f, flow.cookie);
 	f->dir = 0;
 	f->udp = 0;
 	f->tcp_flags = 0;
@@ -165,9 +180,12 @@ static struct tg_hs get_hs(struct fixture *f)
 static struct tg_tls_summary get_sum(struct fixture *f)
 {
 	static struct tg_tls_summary sum;
-	__u64 cookie = 81234;
+	__u64 cookie = 81234, owner = 0;
+	__u32 slot = sum_slot(f, cookie);
 
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &cookie, &sum), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot, &owner), 0);
+	assert_true(owner == cookie);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &slot, &sum), 0);
 	return sum;
 }
 
@@ -1342,6 +1360,39 @@ static void test_real_hello_then_plaintext(void **state)
 	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
 }
 
+/*
+ * The ClientHello's summary is kept in an array slot (cookie % size) for the
+ * flow's later events; a later flow that takes the slot makes it the flow's
+ * no longer: the event goes without it, counted, never with another's.
+ */
+static void test_hello_summary_slot(void **state)
+{
+	struct fixture *f = *state;
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+	__u32 slot = sum_slot(f, 81234);
+	__u64 other = 81234 + bpf_map__max_entries(f->skel->maps.tg_hello_sums);
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(get_sum(f).sni_len, strlen("storage.test"));
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_int_equal(f->events[0].tls.sni_len, strlen("storage.test"));
+	assert_memory_equal(f->events[0].tls.sni, "storage.test", strlen("storage.test"));
+	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot,
+					     &other, 0), 0);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_int_equal(f->events[0].tls.sni_len, 0);
+	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 1);
+}
+
 /* The server answers the hello with plaintext (a plain HTTP server). */
 static void test_server_answers_plaintext(void **state)
 {
@@ -2027,6 +2078,7 @@ int main(void)
 		cmocka_unit_test(test_gap_before_prefix_complete_is_dropped),
 		cmocka_unit_test(test_not_a_client_hello),
 		cmocka_unit_test(test_log_tls_flows_emits_allowed_event),
+		cmocka_unit_test(test_hello_summary_slot),
 		cmocka_unit_test(test_v6_client_hello_passes),
 		cmocka_unit_test(test_v6_http_blocked),
 		cmocka_unit_test(test_v6_http_flagged_in_audit),
