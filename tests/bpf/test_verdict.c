@@ -1375,6 +1375,11 @@ static void test_hello_summary_slot(void **state)
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
 	assert_int_equal(get_sum(f).sni_len, strlen("storage.test"));
+	/* copied eight bytes at a time: nothing past the name */
+	for (size_t i = strlen("storage.test"); i < sizeof(get_sum(f).sni); i++)
+		assert_int_equal(get_sum(f).sni[i], 0);
+	for (size_t i = get_sum(f).alpn_len; i < sizeof(get_sum(f).alpn); i++)
+		assert_int_equal(get_sum(f).alpn[i], 0);
 	f->dir = TG_DIR_INGRESS;
 	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
