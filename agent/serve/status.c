@@ -81,6 +81,9 @@ static const char *const counter_names[] = {
 	[TG_CNT_HS_KEPT] = "hs_kept",
 	[TG_CNT_HS_SCRATCH_BUSY] = "hs_scratch_busy",
 	[TG_CNT_HELLO_SUMMARY_LOST] = "hello_summary_lost",
+	[TG_CNT_DNS_HELD_UNREADABLE] = "dns_held_unreadable",
+	[TG_CNT_BLOCKED_UNREADABLE] = "blocked_unreadable",
+	[TG_CNT_QUIC_UNREADABLE] = "quic_unreadable",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == TG_CNT__MAX,
 	       "every kernel counter has a name");

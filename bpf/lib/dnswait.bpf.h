@@ -101,7 +101,7 @@ static __always_inline int tg_dns_wait(struct __sk_buff *skb, struct tg_flow *fl
 
 	if (!tg_dns_wait_over(flow)) {
 		if (tg_parse_segment(skb, &seg, dir) < 0)
-			return TG_DROP;		/* cannot tell payload from none: wait */
+			return tg_drop(TG_CNT_DNS_HELD_UNREADABLE);	/* payload or none? wait */
 		if (seg.payload_len == 0)
 			return TG_PASS;		/* the handshake, ACKs, FIN, RST */
 		return tg_drop(TG_CNT_DNS_HELD_SEGMENTS);

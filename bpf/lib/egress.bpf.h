@@ -476,7 +476,7 @@ static __always_inline int tg_udp_egress(struct __sk_buff *skb, struct bpf_sock 
 	__builtin_memset(b, 0, sizeof(b));
 	n = tg_quic_peek(skb, seg, b);
 	if (!n)
-		return TG_DROP;
+		return tg_drop(TG_CNT_QUIC_UNREADABLE);	/* cannot be judged: fail closed */
 	if (flow->state == TG_FLOW_QUIC) {
 		tg_count(TG_CNT_QUIC_LATER);
 		if (tg_quic_client_later(&flow->quic, b, n))

@@ -155,7 +155,7 @@ static __always_inline int tg_blocked_segment(struct __sk_buff *skb, int dir)
 	struct tg_segment seg;
 
 	if (tg_parse_segment(skb, &seg, dir) < 0)
-		return TG_DROP;	/* unreadable packet of a blocked flow: fail closed */
+		return tg_drop(TG_CNT_BLOCKED_UNREADABLE);	/* fail closed */
 	if (seg.payload_len == 0)
 		return TG_PASS;
 	return tg_drop(TG_CNT_SEGMENTS_DROPPED);

@@ -63,6 +63,9 @@ enum tg_counter {
 	TG_CNT_HS_KEPT,			/* segments that left a hello incomplete: state kept in sk_storage */
 	TG_CNT_HS_SCRATCH_BUSY,		/* no free per-CPU scratch slot (nested use): as err_hs_storage */
 	TG_CNT_HELLO_SUMMARY_LOST,	/* a ClientHello summary gone before the verdict: event without it */
+	TG_CNT_DNS_HELD_UNREADABLE,	/* a held flow's packet whose headers could not be read: dropped */
+	TG_CNT_BLOCKED_UNREADABLE,	/* a blocked flow's packet whose headers could not be read: dropped */
+	TG_CNT_QUIC_UNREADABLE,		/* a UDP flow's datagram whose first bytes could not be read: dropped */
 	TG_CNT__MAX,
 };
 

@@ -1704,6 +1704,10 @@ static void test_ipv6_extension_headers(void **state)
 	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), DROP);
 	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_UNPARSEABLE);
 	assert_int_equal(counter(f, TG_CNT_IPV6_UNPARSEABLE), 1);
+	/* the blocked flow's next unreadable packet: dropped, with its own reason */
+	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), DROP);
+	assert_int_equal(counter(f, TG_CNT_BLOCKED_UNREADABLE), 1);
+	assert_int_equal(counter(f, TG_CNT_SEGMENTS_DROPPED), 1);
 	reset_flow(f, TG_MODE_AUDIT, AF_INET6);
 	f->v6_ext = esp, f->v6_ext_len = sizeof(esp), f->v6_ext_first = 50;
 	assert_int_equal(run(f, AF_INET6, SEQ0, client_hello, CH_LEN), PASS);
