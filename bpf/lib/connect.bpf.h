@@ -63,8 +63,8 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 					 __u8 mode, __u8 rule)
 {
 	__builtin_memset(flow, 0, sizeof(*flow));
+	/* connect_ns only times a DNS hold (tg_dns_wait_connect()): no clock read for the others */
 	flow->cookie = bpf_get_socket_cookie(ctx);
-	flow->connect_ns = bpf_ktime_get_ns();
 	if (tg_have_current_task) {
 		flow->tgid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(flow->comm, sizeof(flow->comm));
@@ -240,6 +240,7 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0);
 	flow->proto = TG_L7_TLS;
 	flow->state = TG_FLOW_DNS_WAIT;
+	flow->connect_ns = bpf_ktime_get_ns();	/* the hold's start (tg_dns_wait_over()) */
 	flow->dw.stamp = *stamp;
 	flow->counted = TG_FLOW_COUNTED;
 	tg_count(TG_CNT_DNS_HELD);
