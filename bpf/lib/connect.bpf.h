@@ -57,10 +57,16 @@ static __always_inline struct tg_class *tg_port_class(struct tg_class *cls, int 
 }
 
 
+/* The connecting task's cgroup (0 where the kernel cannot tell): read once per connect. */
+static __always_inline __u64 tg_current_cgid(void)
+{
+	return tg_have_current_cgroup ? bpf_get_current_cgroup_id() : 0;
+}
+
 static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_addr *ctx,
 					 const struct tg_dest_key *key, __u8 family,
 					 __u16 port, __u16 class_id, const struct tg_class *cls,
-					 __u8 mode, __u8 rule)
+					 __u8 mode, __u8 rule, __u64 cgid)
 {
 	__builtin_memset(flow, 0, sizeof(*flow));
 	/* connect_ns only times a DNS hold (tg_dns_wait_connect()): no clock read for the others */
@@ -69,8 +75,7 @@ static __always_inline void tg_flow_init(struct tg_flow *flow, struct bpf_sock_a
 		flow->tgid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(flow->comm, sizeof(flow->comm));
 	}
-	if (tg_have_current_cgroup)
-		flow->cgroup_id = bpf_get_current_cgroup_id();
+	flow->cgroup_id = cgid;
 	__builtin_memcpy(flow->daddr, key->addr, 16);
 	flow->dport = port;
 	flow->class_id = class_id;
@@ -181,7 +186,8 @@ static __always_inline struct tg_flow *tg_flow_create(struct bpf_sock_addr *ctx,
  */
 static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct tg_dest_key *key,
 					__u8 family, __u16 port, __u16 class_id,
-					const struct tg_class *cls, __u8 mode, __u8 rule, __u8 reason)
+					const struct tg_class *cls, __u8 mode, __u8 rule, __u8 reason,
+					__u64 cgid)
 {
 	const struct tg_config *cfg = tg_get_config();
 	struct tg_flow scratch;
@@ -194,7 +200,7 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
 		return 1;
 	}
 	tg_count(TG_CNT_UNTRACKED_REFUSED);
-	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
+	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule, cgid);
 	tg_emit_connect(&scratch, TG_ACT_BLOCKED, reason);
 	return 0;
 }
@@ -236,8 +242,8 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 		return 1;
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
-		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason);
-	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0);
+		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason, cgid);
+	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0, cgid);
 	flow->proto = TG_L7_TLS;
 	flow->state = TG_FLOW_DNS_WAIT;
 	flow->connect_ns = bpf_ktime_get_ns();	/* the hold's start (tg_dns_wait_over()) */
@@ -256,6 +262,7 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 	struct tg_proxy_key pk = { .port = port };
 	struct tg_flow *flow;
 	__u8 reason = 0;
+	__u64 cgid;
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 1;
@@ -264,10 +271,11 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 		return tg_dns_wait_connect(ctx, key, family, port);
 	if (!tg_gen_active())
 		return tg_gen_pass(ctx);
+	cgid = tg_current_cgid();
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
-		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason);
-	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0);
+		return tg_untracked(ctx, key, family, port, 0, NULL, 0, 0, reason, cgid);
+	tg_flow_init(flow, ctx, key, family, port, 0, NULL, 0, 0, cgid);
 	flow->counted = TG_FLOW_COUNTED;
 	tg_gen_claim(ctx);
 	return 1;
@@ -320,13 +328,10 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 		return 1;
 	}
 	/* only for protected destinations: untracked traffic pays nothing more */
-	if (tg_have_current_cgroup) {
-		cgid = bpf_get_current_cgroup_id();
-
-		if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid)) {
-			tg_count(TG_CNT_SKIPPED_CGROUP);
-			return 1;
-		}
+	cgid = tg_current_cgid();
+	if (tg_have_current_cgroup && bpf_map_lookup_elem(&tg_skip_cgroups, &cgid)) {
+		tg_count(TG_CNT_SKIPPED_CGROUP);
+		return 1;
 	}
 	class_id = dest->class_id;
 	cls = bpf_map_lookup_elem(&tg_classes, &class_id);
@@ -339,7 +344,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	mode = tg_flow_mode(cls, class_id, cgid, &rule);
 
 	if (range == TG_PORT_NONE) {
-		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
+		tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule, cgid);
 		if (mode == TG_MODE_ENFORCE && !tg_failing_open()) {
 			tg_count(TG_CNT_CONNECT_BLOCKED);
 			tg_count_class(class_id, TG_CS_CONNECT_BLOCKED);
@@ -354,8 +359,8 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
-		return tg_untracked(ctx, key, family, port, class_id, cls, mode, rule, reason);
-	tg_flow_init(flow, ctx, key, family, port, class_id, cls, mode, rule);
+		return tg_untracked(ctx, key, family, port, class_id, cls, mode, rule, reason, cgid);
+	tg_flow_init(flow, ctx, key, family, port, class_id, cls, mode, rule, cgid);
 	flow->counted = TG_FLOW_COUNTED;
 	tg_count(TG_CNT_FLOWS_TRACKED);
 	tg_count_class(class_id, TG_CS_TRACKED);
@@ -373,7 +378,7 @@ static __always_inline int tg_sendmsg_second_dest(struct bpf_sock_addr *ctx,
 						  __u16 port)
 {
 	__u32 class_id = tg_addr_class_id(key);
-	__u64 cgid = tg_have_current_cgroup ? bpf_get_current_cgroup_id() : 0;
+	__u64 cgid = tg_current_cgid();
 	struct tg_class *cls;
 	struct tg_flow scratch;
 	__u8 mode, rule;
@@ -387,7 +392,7 @@ static __always_inline int tg_sendmsg_second_dest(struct bpf_sock_addr *ctx,
 		return 1;
 	mode = tg_flow_mode(cls, class_id, cgid, &rule);
 	tg_count(TG_CNT_SENDMSG_SECOND_DEST);
-	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule);
+	tg_flow_init(&scratch, ctx, key, family, port, class_id, cls, mode, rule, cgid);
 	if (mode == TG_MODE_ENFORCE && !tg_failing_open()) {
 		tg_emit_connect(&scratch, TG_ACT_BLOCKED, TG_CR_UDP_SECOND_DEST);
 		return 0;
