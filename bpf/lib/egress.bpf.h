@@ -532,6 +532,30 @@ static __always_inline void tg_peer_flow(struct __sk_buff *skb, struct tg_flow *
 }
 
 /*
+ * A packet of a socket no connect() judged, parsed into @seg: when it
+ * carries payload (over UDP only, with @udp_only) to a destination a class
+ * protects, @flow takes that class and the packet's identity
+ * (tg_peer_flow()) and the class is returned; else NULL.
+ */
+static __always_inline const struct tg_class *tg_peer_segment(struct __sk_buff *skb,
+							      struct tg_flow *flow,
+							      struct tg_segment *seg, int udp_only)
+{
+	const struct tg_class *cls;
+	__u64 cgid = 0;
+	__u32 class_id = 0;
+
+	if (tg_parse_segment(skb, seg, TG_DIR_EGRESS) < 0 || seg->payload_len == 0)
+		return NULL;
+	if (udp_only && seg->l4 != IPPROTO_UDP)
+		return NULL;
+	cls = tg_peer_class(skb, seg, &class_id, &cgid);
+	if (cls)
+		tg_peer_flow(skb, flow, seg, cls, class_id, cgid);
+	return cls;
+}
+
+/*
  * A raw socket (marked at socket(), tg_raw_mark()): the kernel builds no
  * TCP or UDP flow for it, so a TCP/UDP packet with payload it sends to a
  * protected destination is someone writing a transport by hand (into a
@@ -541,18 +565,11 @@ static __always_inline void tg_peer_flow(struct __sk_buff *skb, struct tg_flow *
 static __always_inline int tg_raw_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 					 struct tg_flow *flow)
 {
-	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid = 0;
-	__u32 class_id = 0;
 
-	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.payload_len == 0)
-		return TG_PASS;
-	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
-	if (!cls)
+	if (!tg_peer_segment(skb, flow, &seg, 0))
 		return TG_PASS;
 	tg_count(TG_CNT_RAW_CHECKED);
-	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
 	return tg_violation_at(skb, sk, flow, NULL, &seg, TG_EV_PLAINTEXT, TG_SIDE_CLIENT,
 			       TG_PR_RAW_SOCKET, seg.payload_off);
 }
@@ -567,23 +584,16 @@ static __always_inline int tg_lite_egress(struct __sk_buff *skb, struct bpf_sock
 {
 	const struct tg_class *cls;
 	struct tg_segment seg;
-	__u64 cgid = 0;
-	__u32 class_id = 0;
 
-	if (tg_parse_segment(skb, &seg, TG_DIR_EGRESS) < 0 || seg.l4 != IPPROTO_UDP ||
-	    seg.payload_len == 0)
-		return TG_PASS;
-	cls = tg_peer_class(skb, &seg, &class_id, &cgid);
+	cls = tg_peer_segment(skb, flow, &seg, 1);
 	if (!cls)
 		return TG_PASS;
-	tg_peer_flow(skb, flow, &seg, cls, class_id, cgid);
-	flow->connect_ns = bpf_ktime_get_ns();
 	flow->min_tls = cls->min_tls;
 	flow->cls_flags = cls->flags;
 	flow->hs_flags = TG_HSF_UDP | TG_HSF_UNCONNECTED;
 	flow->state = TG_FLOW_PENDING;
 	tg_count(TG_CNT_FLOWS_TRACKED);
-	tg_count_class(class_id, TG_CS_TRACKED);
+	tg_count_class(flow->class_id, TG_CS_TRACKED);
 	return tg_udp_egress(skb, sk, flow, &seg);
 }
 
