@@ -69,26 +69,38 @@ static int check_layout(struct tg_loader *l)
 				 &l->adopted_maps);
 }
 
+/*
+ * The generation's pinned maps, by name: what a new agent of the same
+ * TG_PIN_LAYOUT_VERSION adopts, so their definitions are the layout
+ * (tests/unit/test_pin_layout.c holds them to it).
+ */
+static const char *const pinned_maps[] = {
+	"tg_dests", "tg_classes", "tg_flows", "tg_events", "tg_counters", "tg_config",
+	"tg_class_stats", "tg_hs_map", "tg_names", "tg_skip_cgroups", "tg_live_flows",
+	"tg_sipkey", "tg_proxies", "tg_overrides",
+	/* the dns object opens these too (bpf/lib/shared_maps.bpf.h) */
+	"tg_dns_pending", "tg_dns_caught_up", "tg_dns_klearned",
+};
+
+const char *const *loader_pinned_maps(size_t *n)
+{
+	*n = sizeof(pinned_maps) / sizeof(pinned_maps[0]);
+	return pinned_maps;
+}
+
 static int set_map_pins(struct tg_loader *l)
 {
-	struct bpf_map *maps[] = {
-		l->skel->maps.tg_dests, l->skel->maps.tg_classes, l->skel->maps.tg_flows,
-		l->skel->maps.tg_events, l->skel->maps.tg_counters, l->skel->maps.tg_config,
-		l->skel->maps.tg_class_stats, l->skel->maps.tg_hs_map, l->skel->maps.tg_names,
-		l->skel->maps.tg_skip_cgroups, l->skel->maps.tg_live_flows,
-		l->skel->maps.tg_sipkey, l->skel->maps.tg_proxies, l->skel->maps.tg_overrides,
-		/* the dns object opens these too (bpf/lib/shared_maps.bpf.h) */
-		l->skel->maps.tg_dns_pending, l->skel->maps.tg_dns_caught_up,
-		l->skel->maps.tg_dns_klearned,
-	};
 	char path[4096];
 	int err;
 
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		err = pins_path(path, sizeof(path), l->pin_dir, bpf_map__name(maps[i]));
-		if (err)
-			return err;
-		err = bpf_map__set_pin_path(maps[i], path);
+	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(l->skel->obj, pinned_maps[i]);
+
+		if (!m)
+			return -ENOENT;	/* a name this object lost: the table above is wrong */
+		err = pins_path(path, sizeof(path), l->pin_dir, pinned_maps[i]);
+		if (!err)
+			err = bpf_map__set_pin_path(m, path);
 		if (err)
 			return err;
 	}

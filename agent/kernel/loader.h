@@ -67,4 +67,7 @@ int loader_uninstall(const char *pin_dir, bool *found);
 
 const char *loader_hook_name(enum tg_hook h);
 
+/* The names of the maps a generation pins (its layout, with TG_PIN_LAYOUT_VERSION); *n of them. */
+const char *const *loader_pinned_maps(size_t *n);
+
 #endif /* TLSGUARD_AGENT_LOADER_H */

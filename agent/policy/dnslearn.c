@@ -966,13 +966,27 @@ static int pin_maps_under(struct bpf_map *const *maps, size_t n, const char *dir
 	return 0;
 }
 
+/* The dns object's own pinned maps (TG_DNS_PIN_LAYOUT_VERSION; tests/unit/test_pin_layout.c). */
+static const char *const own_pinned_maps[] = {
+	"tg_dns_ring", "tg_dns_counters", "tg_dns_learned",
+	"tg_dns_queries",	/* queries in flight outlive an agent restart */
+};
+
+const char *const *dnslearn_pinned_maps(size_t *n)
+{
+	*n = sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]);
+	return own_pinned_maps;
+}
+
 static int set_map_pins(struct tg_dnslearn *l)
 {
-	struct bpf_map *maps[] = {
-		l->skel->maps.tg_dns_ring, l->skel->maps.tg_dns_counters, l->skel->maps.tg_dns_learned,
-		/* queries in flight outlive an agent restart */
-		l->skel->maps.tg_dns_queries,
-	};
+	struct bpf_map *maps[sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0])];
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		maps[i] = bpf_object__find_map_by_name(l->skel->obj, own_pinned_maps[i]);
+		if (!maps[i])
+			return -ENOENT;	/* a name this object lost: the table above is wrong */
+	}
 
 	/* the verdict object's, pinned at the top by the loader (bpf/lib/shared_maps.bpf.h) */
 	struct bpf_map *shared[] = {

@@ -153,6 +153,9 @@ int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path);
 /* Detach pinned links of cgroups not attached through this agent. */
 int dnslearn_prune_links(struct tg_dnslearn *l);
 
+/* The names of the maps the dns object pins under its own directory (its layout); *n of them. */
+const char *const *dnslearn_pinned_maps(size_t *n);
+
 /* The programs' hooks, 0 .. n-1: their names in status ("dns_ingress", "dns_egress"), NULL past. */
 const char *dnslearn_hook_name(int hook);
 

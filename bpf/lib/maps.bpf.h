@@ -46,7 +46,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TG_CNT__MAX);
+	__uint(max_entries, TG_CNT_SLOTS);	/* room for new counters: the pin stays */
 	__type(key, __u32);
 	__type(value, __u64);
 } tg_counters SEC(".maps");

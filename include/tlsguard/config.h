@@ -31,7 +31,7 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * only so that the tests can build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	7	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	8	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
 					 * 5: generation handoff (handoff.h);
@@ -39,7 +39,10 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 					 * port entries (tg_class.port_class), mode
 					 * overrides (tg_overrides, tg_flow.rule);
 					 * 7: the DNS hold (TG_FLOW_DNS_WAIT, tg_dns_pending,
-					 * tg_dns_caught_up, counters) */
+					 * tg_dns_caught_up, counters);
+					 * 8: tg_counters sized TG_CNT_SLOTS (it grew with
+					 * each counter: a layout 7 agent's pin cannot be
+					 * adopted by one with more counters) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -70,6 +70,13 @@ enum tg_counter {
 };
 
 /*
+ * tg_counters' size: fixed, with room, so that a new counter does not change
+ * the pinned map (a changed map is a new TG_PIN_LAYOUT_VERSION).
+ */
+#define TG_CNT_SLOTS	128
+_Static_assert(TG_CNT__MAX <= TG_CNT_SLOTS, "kernel counters fit tg_counters");
+
+/*
  * Per-class verdict counters: slot class_id * TG_CS_STRIDE + stat of a
  * per-CPU array. Counted once per flow (at connect or at the verdict), never
  * per packet.
