@@ -62,6 +62,22 @@ static __always_inline struct tg_tls_summary *tg_hello_sum_find(const struct tg_
 }
 
 /*
+ * After copying from tg_hello_sum_find(): is the slot still @flow's? A later
+ * flow whose cookie shares the slot (8192 connections on) may have started
+ * rewriting it on another CPU while it was read (the writer clears the owner
+ * first), and a copy of that would name another flow's SNI in an event.
+ */
+static __always_inline int tg_hello_sum_still_ours(const struct tg_flow *flow)
+{
+	__u32 key = tg_hello_sum_slot(flow);
+	__u64 *owner;
+
+	asm volatile("" ::: "memory");	/* the copy's loads stay before this check */
+	owner = bpf_map_lookup_elem(&tg_hello_sum_owner, &key);
+	return owner && *(volatile __u64 *)owner == flow->cookie;
+}
+
+/*
  * Event for a judged flow: flow metadata, the workload's address as seen on
  * the wire (@seg), what the handshake showed (@hs), and payload bytes so the
  * agent can say what they were: with pl_off TG_PL_FIRST_BYTES the flow's
@@ -99,8 +115,13 @@ __attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct
 		/* after a good ClientHello judged in scratch (hsstate.bpf.h) */
 		const struct tg_tls_summary *sum = tg_hello_sum_find(flow);
 
-		if (sum)
+		if (sum) {
 			__builtin_memcpy(&ev->tls, sum, sizeof(ev->tls));
+			if (!tg_hello_sum_still_ours(flow)) {
+				__builtin_memset(&ev->tls, 0, sizeof(ev->tls));
+				tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+			}
+		}
 	}
 	if (pl_off == TG_PL_FIRST_BYTES && hs) {
 		if (hs->dir == 0) {

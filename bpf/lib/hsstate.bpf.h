@@ -107,8 +107,11 @@ static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flo
 		sum = tg_hello_sum_find(flow);
 		if (sum)
 			__builtin_memcpy(&hs->tls, sum, sizeof(hs->tls));
-		else
+		if (!sum || !tg_hello_sum_still_ours(flow)) {
+			/* none, or rewritten for another flow meanwhile */
+			__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
 			tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+		}
 	}
 	return 0;
 }
