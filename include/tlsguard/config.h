@@ -27,8 +27,10 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 #define TG_MAX_SKIP_CGROUPS	65536
 
 /*
- * Bump when a pinned map's key, value or meaning changes. Overridable (-D)
- * only so that the tests can build an "older" agent to upgrade from.
+ * Bump when a pinned map's key, value or meaning changes (tests/unit/
+ * test_pin_layout.c fails on a changed definition until the new version's
+ * description is recorded). Overridable (-D) only so that the tests can
+ * build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
 #define TG_PIN_LAYOUT_VERSION	8	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
