@@ -875,34 +875,13 @@ int tg_dns_ingress(struct __sk_buff *skb)
 	return dns_copy(skb);
 }
 
-/* A query leaves: remember it, so that only its answer is learned. */
-static __noinline int dns_record_query(struct __sk_buff *skb)
+/* @key into tg_dns_queries: its answer will be taken as asked for. */
+static __always_inline int dns_remember_query(const struct tg_dns_query_key *key)
 {
-	struct dns_pkt p = {};
-	struct tg_dns_scratch *s;
-	struct dns_name_buf *w;
+	__u64 now = bpf_ktime_get_ns();
 	__u32 zero = 0;
-	__u64 now;
 
-	if (dns_parse(skb, &p, true))
-		return OBSERVE;
-	s = bpf_map_lookup_elem(&tg_dns_qscratch, &zero);
-	w = bpf_map_lookup_elem(&tg_dns_qnamebuf, &zero);
-	if (!s || !w)
-		return OBSERVE;
-	dns_qkey_start(&w->qkey, &p);
-	if (p.proto == IPPROTO_TCP) {
-		/* the connection is the question: only its own answers come back on it */
-		if (!p.payload_len && !(p.tcp_flags & TG_DNS_TCP_SYN))
-			return OBSERVE;
-		w->qkey.id = TG_DNS_QUERY_STREAM;
-		w->qkey.qname_hash = 0;
-	} else if (dns_load(skb, s, &p, 0, p.payload_off, p.payload_len, 0) ||
-		   dns_query_fill(s, w, s->rec.len, 0) < 0) {
-		return OBSERVE;	/* not a DNS query: nothing to answer */
-	}
-	now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&tg_dns_queries, &w->qkey, &now, BPF_ANY)) {
+	if (bpf_map_update_elem(&tg_dns_queries, key, &now, BPF_ANY)) {
 		__u64 *at = bpf_map_lookup_elem(&tg_dns_query_overflow, &zero);
 
 		if (at)
@@ -912,6 +891,48 @@ static __noinline int dns_record_query(struct __sk_buff *skb)
 	}
 	dns_count(TG_DNS_CNT_QUERIES);
 	return OBSERVE;
+}
+
+/*
+ * A DNS-over-TCP connection: the connection is the question, only its own
+ * answers come back on it. The key is built on the stack, not in the per-CPU
+ * query buffer: TCP sends ACKs and retransmits from softirq, which can
+ * interrupt a UDP query being recorded in that buffer on the same CPU and
+ * would rewrite its key (its answer would then look unasked for).
+ */
+static __always_inline int dns_record_stream(const struct dns_pkt *p)
+{
+	struct tg_dns_query_key key = {};
+
+	if (!p->payload_len && !(p->tcp_flags & TG_DNS_TCP_SYN))
+		return OBSERVE;
+	dns_qkey_start(&key, p);
+	key.id = TG_DNS_QUERY_STREAM;
+	key.qname_hash = 0;
+	return dns_remember_query(&key);
+}
+
+/* A query leaves: remember it, so that only its answer is learned. */
+static __noinline int dns_record_query(struct __sk_buff *skb)
+{
+	struct dns_pkt p = {};
+	struct tg_dns_scratch *s;
+	struct dns_name_buf *w;
+	__u32 zero = 0;
+
+	if (dns_parse(skb, &p, true))
+		return OBSERVE;
+	if (p.proto == IPPROTO_TCP)
+		return dns_record_stream(&p);
+	s = bpf_map_lookup_elem(&tg_dns_qscratch, &zero);
+	w = bpf_map_lookup_elem(&tg_dns_qnamebuf, &zero);
+	if (!s || !w)
+		return OBSERVE;
+	dns_qkey_start(&w->qkey, &p);
+	if (dns_load(skb, s, &p, 0, p.payload_off, p.payload_len, 0) ||
+	    dns_query_fill(s, w, s->rec.len, 0) < 0)
+		return OBSERVE;	/* not a DNS query: nothing to answer */
+	return dns_remember_query(&w->qkey);
 }
 
 SEC("cgroup_skb/egress")
