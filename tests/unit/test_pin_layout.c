@@ -118,20 +118,31 @@ static void check_recorded(const char *object, unsigned int version, const char 
 	free(want);
 }
 
+/*
+ * @obj's pinned maps (@names) against the description recorded for @object's
+ * layout @version; @must_have (NULL-terminated): maps the description has to
+ * show, so that an empty one cannot pass.
+ */
+static void check_object(struct bpf_object *obj, const char *const *names, size_t n,
+			 const char *object, unsigned int version, const char *const *must_have)
+{
+	char *have = describe(obj, names, n);
+
+	for (; *must_have; must_have++)
+		assert_non_null(strstr(have, *must_have));
+	check_recorded(object, version, have);
+	free(have);
+}
+
 static void test_verdict_object_layout(void **state)
 {
 	struct tlsguard_bpf *skel = tlsguard_bpf__open();
 	size_t n;
 	const char *const *names = loader_pinned_maps(&n);
-	char *have;
+	const char *const must_have[] = { "tg_flows type ", "tg_counters type ", NULL };
 
 	assert_non_null(skel);
-	have = describe(skel->obj, names, n);
-	/* the description covers what makes adoption fail: it is not empty */
-	assert_non_null(strstr(have, "tg_flows type "));
-	assert_non_null(strstr(have, "tg_counters type "));
-	check_recorded("tlsguard", TG_PIN_LAYOUT_VERSION, have);
-	free(have);
+	check_object(skel->obj, names, n, "tlsguard", TG_PIN_LAYOUT_VERSION, must_have);
 	tlsguard_bpf__destroy(skel);
 }
 
@@ -140,13 +151,10 @@ static void test_dns_object_layout(void **state)
 	struct dns_bpf *skel = dns_bpf__open();
 	size_t n;
 	const char *const *names = dnslearn_pinned_maps(&n);
-	char *have;
+	const char *const must_have[] = { "tg_dns_learned type ", NULL };
 
 	assert_non_null(skel);
-	have = describe(skel->obj, names, n);
-	assert_non_null(strstr(have, "tg_dns_learned type "));
-	check_recorded("dns", TG_DNS_PIN_LAYOUT_VERSION, have);
-	free(have);
+	check_object(skel->obj, names, n, "dns", TG_DNS_PIN_LAYOUT_VERSION, must_have);
 	dns_bpf__destroy(skel);
 }
 

@@ -148,6 +148,16 @@ static void free_lines(json_object **v, size_t n)
 	free(v);
 }
 
+/* How many lines the events file holds. */
+static size_t lines_in(const char *path)
+{
+	size_t n;
+	json_object **v = read_lines(path, &n);
+
+	free_lines(v, n);
+	return n;
+}
+
 /* The newest line of the control socket's history. */
 static const char *last_recent(const struct tg_control *c)
 {
@@ -167,9 +177,7 @@ static void test_batch_reaches_file_on_flush(void **state)
 	}
 	assert_int_equal(f->p.file_sink.pending, 3);
 	assert_int_equal(f->p.events_emitted, 0);	/* counted when the batch is written */
-	lines = read_lines(f->events_path, &n);
-	free_lines(lines, n);
-	assert_int_equal(n, 0);
+	assert_int_equal(lines_in(f->events_path), 0);
 	pipeline_flush(&f->p);
 	assert_int_equal(f->p.events_emitted, 3);
 	assert_int_equal(f->p.file_sink.sent, 3);
@@ -216,15 +224,11 @@ static void test_short_record_skipped(void **state)
 {
 	struct fixture *f = *state;
 	struct tg_event ev;
-	json_object **lines;
-	size_t n;
 
 	plaintext_record(&ev, 1);
 	assert_int_equal(pipeline_record(&f->p, &ev, sizeof(ev) - 1), 0);
 	pipeline_flush(&f->p);
-	lines = read_lines(f->events_path, &n);
-	free_lines(lines, n);
-	assert_int_equal(n, 0);
+	assert_int_equal(lines_in(f->events_path), 0);
 	assert_int_equal(f->p.events_emitted, 0);
 	assert_int_equal(f->p.events_write_failed, 0);
 	assert_int_equal(f->control.recent_n, 0);
