@@ -5,9 +5,73 @@
  * bpf_stats run time includes two clock reads per invocation; run on the same
  * workload in a sibling cgroup, these measure that floor so bench/run.sh can
  * report tlsguard's cost as the difference.
+ *
+ * The floor_* programs are the storage floor (variant S): what any design that
+ * keeps per-flow state in sk_storage pays at least. connect() creates a value
+ * the size of tlsguard's struct tg_flow, every packet looks it up once, and the
+ * kernel frees it with the socket. bench/run.sh attaches them in place of the
+ * empty programs of their hook types.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+
+struct floor_flow {
+	__u64 words[14];	/* 112 bytes: sizeof(struct tg_flow) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct floor_flow);
+} floor_flows SEC(".maps");
+
+static __always_inline int floor_create(struct bpf_sock_addr *ctx)
+{
+	struct floor_flow *f = bpf_sk_storage_get(&floor_flows, ctx->sk, NULL,
+						  BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (f)
+		f->words[0] = 1;
+	return 1;
+}
+
+static __always_inline int floor_lookup(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct floor_flow *f;
+
+	if (!sk)
+		return 1;
+	f = bpf_sk_storage_get(&floor_flows, sk, NULL, 0);
+	if (f)
+		f->words[1]++;
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int floor_connect4(struct bpf_sock_addr *ctx)
+{
+	return floor_create(ctx);
+}
+
+SEC("cgroup/connect6")
+int floor_connect6(struct bpf_sock_addr *ctx)
+{
+	return floor_create(ctx);
+}
+
+SEC("cgroup_skb/egress")
+int floor_egress(struct __sk_buff *skb)
+{
+	return floor_lookup(skb);
+}
+
+SEC("cgroup_skb/ingress")
+int floor_ingress(struct __sk_buff *skb)
+{
+	return floor_lookup(skb);
+}
 
 SEC("cgroup/connect4")
 int empty_connect4(struct bpf_sock_addr *ctx)

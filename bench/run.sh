@@ -14,6 +14,9 @@
 #   tg     tlsguard's programs (the agent)      variant B (with tlsguard)
 #   empty  one empty program per hook type      variant E (the bpf_stats yardstick, and
 #          tlsguard attached (bench/empty.bpf.c)  what merely having programs costs)
+#   floor  the empty programs, but connect()    variant S (the storage floor: what any
+#          creates a tg_flow-sized sk_storage    design with per-flow sk_storage pays;
+#          value and every packet looks it up   workload 1 only)
 #   srv    the sink, never watched
 # and variant N is base with an equivalent nftables rule set loaded in the netns.
 # Variants of one workload alternate round by round (A B N, B N A, N A B, ...), so
@@ -31,9 +34,12 @@
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
-# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E x BENCH_ROUNDS);
+# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E/S x BENCH_ROUNDS);
+# BENCH_ONLY=conn runs workload 1 alone (A/B/E/S x BENCH_ROUNDS, CPU µs per connection and
+# conn/s per round, then the medians: for A/B work on the fast path, not for results);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
-# -g, e.g. "--call-graph dwarf") into FILE during the flood.
+# -g, e.g. "--call-graph dwarf") into FILE during the flood; with BENCH_ONLY=conn, the whole
+# machine during one more A and one more B round into FILE.A and FILE.B.
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -119,7 +125,7 @@ cleanup()
 		rm -rf "$PIN"
 	fi
 	rm -rf "$EPIN"
-	for cg in base tg empty srv; do
+	for cg in base tg empty floor srv; do
 		for ((i = 0; i < 30; i++)); do
 			[[ -d "$CGP/$cg" ]] || break
 			rmdir "$CGP/$cg" 2>/dev/null && break
@@ -358,10 +364,12 @@ def cmd_report(raw, meta, out):
     for wl, what, thr in [("conn_prot", "a protected destination (ClientHello)", 3.5),
                           ("conn_other", "an unprotected destination", 1.0)]:
         d, de = data.diff(wl, "B", "A", "cpu_us_conn"), data.diff(wl, "E", "A", "cpu_us_conn")
+        ds = data.diff(wl, "S", "A", "cpu_us_conn")
         ok = None if d[0] is None else d[0] <= thr
         sg = lambda v: "–" if v is None else "%+.2f" % v
-        w("| 1 | **CPU µs per short connection** to %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | %s µs (none %s, empty programs %s) | %s | %s |" % (
-            what, thr, sg(d[0]), fmt(data.median(wl, "A", "cpu_us_conn"), 2), sg(de[0]),
+        floor = "" if ds[0] is None else ", storage floor %s" % sg(ds[0])
+        w("| 1 | **CPU µs per short connection** to %s, client + server cgroups, tlsguard − none (headline) | ≤ +%.1f µs | %s µs (none %s, empty programs %s%s) | %s | %s |" % (
+            what, thr, sg(d[0]), fmt(data.median(wl, "A", "cpu_us_conn"), 2), sg(de[0]), floor,
             spread(d[1], d[2], 2), verdict(ok)))
     trow(1, "short connections/s to a protected destination (ClientHello), ratio", "≥ 0.97", r1, 0.97)
     trow(2, "short connections/s to an unprotected destination, ratio", "≥ 0.99", r2, 0.99)
@@ -412,10 +420,12 @@ def cmd_report(raw, meta, out):
     w("## 1–3 and 8: throughput, without (A), with tlsguard (B), with nftables instead (N)")
     w("")
     w("\"Empty programs\" (E) is the same workload in a cgroup carrying one empty program of each type tlsguard")
-    w("attaches: what any cgroup-BPF agent pays before doing anything, part of tlsguard's ratio too.")
+    w("attaches: what any cgroup-BPF agent pays before doing anything, part of tlsguard's ratio too. The")
+    w("\"storage floor\" (S, workload 1) is E with connect() creating a tg_flow-sized sk_storage value that every")
+    w("packet looks up once: what any design keeping per-flow state in sk_storage pays before judging anything.")
     w("")
-    w("| workload | without | with tlsguard | ratio | spread | CV A/B | with nftables | ratio | spread | empty programs ratio | spread |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| workload | without | with tlsguard | ratio | spread | CV A/B | with nftables | ratio | spread | empty programs ratio | spread | storage floor ratio |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for wl, key, what, unit in [("conn_prot", "rate", "1. short connections to protected 198.51.100.10:443, ClientHello", "conn/s"),
                                 ("conn_other", "rate", "2. short connections to unprotected 198.51.100.20:443", "conn/s"),
                                 ("bulk", "gbit_s", "3. one bulk flow to protected :8443 after its ClientHello", "Gbit/s")]:
@@ -424,11 +434,12 @@ def cmd_report(raw, meta, out):
         nd = 2 if unit == "Gbit/s" else 0
         cva, cvb = data.cv(wl, "A", key), data.cv(wl, "B", key)
         re_ = data.ratio(wl, "E", "A", key)
-        w("| %s | %s %s | %s | %s | %s | %s%%/%s%% | %s | %s | %s | %s | %s |" % (
+        rs = data.ratio(wl, "S", "A", key)
+        w("| %s | %s %s | %s | %s | %s | %s%%/%s%% | %s | %s | %s | %s | %s | %s |" % (
             what, fmt(a, nd), unit, fmt(b, nd), fmt(rb[0], 3), spread(rb[1], rb[2]),
             fmt(cva, 1), fmt(cvb, 1), fmt(n, nd) if n is not None else "–",
             fmt(rn[0], 3) if n is not None else "–", spread(rn[1], rn[2]) if n is not None else "–",
-            fmt(re_[0], 3), spread(re_[1], re_[2])))
+            fmt(re_[0], 3), spread(re_[1], re_[2]), fmt(rs[0], 3)))
     w("")
     w("Conditions of the short-connection runs (client on CPU 0, server on CPU 1 in every variant; more rounds")
     w("are run while the per-round difference in CPU per connection spans more than %s µs):" % m.get("spread_limit_us", "?"))
@@ -620,7 +631,7 @@ kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 setup()
 {
 	local cg
-	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,srv}, pins $PIN"
+	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,srv}, pins $PIN"
 	ip netns add "$NS" || die "ip netns add $NS"
 	ip -n "$NS" link set lo up
 	ip -n "$NS" addr add "$PROT/32" dev lo
@@ -629,7 +640,7 @@ setup()
 		net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192 ||
 		die "netns sysctls"
 	mkdir "$CGP" || die "mkdir $CGP"
-	for cg in base tg empty srv; do
+	for cg in base tg empty floor srv; do
 		mkdir "$CGP/$cg" || die "mkdir $CGP/$cg"
 	done
 
@@ -688,6 +699,7 @@ variant_cgroup()
 	A | N) echo base ;;
 	B) echo tg ;;
 	E) echo empty ;;
+	S) echo floor ;;
 	*) die "unknown variant $1" ;;
 	esac
 }
@@ -864,8 +876,12 @@ attach_empty()
 		fi
 		bpftool cgroup attach "$CGP/empty" "$hook" pinned "$EPIN/empty_$hook" multi ||
 			die "attaching the empty $hook program"
+		local floor=$EPIN/empty_$hook
+		[[ -e "$EPIN/floor_$hook" ]] && floor=$EPIN/floor_$hook
+		bpftool cgroup attach "$CGP/floor" "$hook" pinned "$floor" multi ||
+			die "attaching the storage floor's $hook program"
 	done
-	log "tlsguard hooks: $(progs "$CGP/tg"); yardstick: $(progs "$CGP/empty")"
+	log "tlsguard hooks: $(progs "$CGP/tg"); yardstick: $(progs "$CGP/empty"); storage floor: $(progs "$CGP/floor")"
 }
 
 stats_on()
@@ -886,7 +902,11 @@ stats_round()
 {
 	local wl=$1 v=$2 r=$3 specs before after
 	shift 3
-	if [[ $v == B ]]; then specs=$TG_PROGS; else specs=$EMPTY_PROGS; fi
+	case $v in
+	B) specs=$TG_PROGS ;;
+	S) specs=$FLOOR_PROGS ;;
+	*) specs=$EMPTY_PROGS ;;
+	esac
 	# shellcheck disable=SC2086 # one word per program
 	before=$(py progstats $specs)
 	lg "$v" "$@" >/dev/null
@@ -957,7 +977,7 @@ workload_throughput()
 {
 	local r v out
 	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E x $ROUNDS+, ${SECS}s)"
-	conn_rounds conn_prot "$PROT:443" A B N E
+	conn_rounds conn_prot "$PROT:443" A B N E S
 	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS+)"
 	conn_rounds conn_other "$OTHER:443" A B E
 	log "workloads 3 and 8: one bulk flow after its ClientHello (A/B/N x $ROUNDS)"
@@ -1193,7 +1213,7 @@ only_events()
 	grep '^note=' "$META" | cut -d= -f2-
 	exit 0
 }
-# bpf_stats of short connections to the protected destination alone (B/E alternating,
+# bpf_stats of short connections to the protected destination alone (B/E/S alternating,
 # BENCH_ROUNDS rounds): per program, ns per invocation and invocations per connection
 only_stats()
 {
@@ -1204,9 +1224,10 @@ only_stats()
 	attach_empty
 	TG_PROGS=$(progs "$CGP/tg")
 	EMPTY_PROGS=$(progs "$CGP/empty")
+	FLOOR_PROGS=$(progs "$CGP/floor")
 	stats_on
 	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" B E); do
+		for v in $(rotate "$r" B E S); do
 			stats_round stats_conn_prot "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS"
 		done
 	done
@@ -1215,11 +1236,44 @@ only_stats()
 	awk -F'\t' '$1 == "stats_conn_prot" { print $2, "round", $3, $4 "=" $5 }' "$RAW"
 	exit 0
 }
+# workload 1 alone (A/B/E/S alternating, BENCH_ROUNDS rounds): per round and as medians,
+# CPU µs per connection (client + server cgroups) and conn/s
+only_conn()
+{
+	local r v out
+	setup
+	py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+	must_start_agent "$POLICY"
+	attach_empty
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" A B E S); do
+			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
+			record_conn conn_prot "$v" "$r" "$out"
+			log "  round $r $v: $(per_conn "$out") µs/conn, $(kv "$out" rate) conn/s"
+		done
+	done
+	if [[ -n "${BENCH_PERF:-}" ]]; then
+		for v in A B; do
+			perf record -a ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$v" -- sleep "$SECS" >"$TMP/perf.log" 2>&1 &
+			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
+			wait $! || die "perf record failed: $(cat "$TMP/perf.log")"
+			log "  perf of $v (the whole machine): $BENCH_PERF.$v, $(kv "$out" conns) connections"
+		done
+	fi
+	stop_agent
+	awk -F'\t' '$1 == "conn_prot" && ($4 == "cpu_us_conn" || $4 == "rate") { print $2, $4, $5 }' "$RAW" |
+		sort -k1,1 -k2,2 -k3,3g | awk '
+		{ k = $1 " " $2; v[k, ++n[k]] = $3 }
+		END { for (k in n) { m = n[k]; med = m % 2 ? v[k, (m + 1) / 2] : (v[k, m / 2] + v[k, m / 2 + 1]) / 2
+			printf "median %s: %.2f (%d rounds)\n", k, med, m } }' | sort
+	exit 0
+}
 case "${BENCH_ONLY:-}" in
 "") ;;
 events) only_events ;;
 stats) only_stats ;;
-*) die "BENCH_ONLY=$BENCH_ONLY: only 'events' and 'stats' are known" ;;
+conn) only_conn ;;
+*) die "BENCH_ONLY=$BENCH_ONLY: only 'events', 'stats' and 'conn' are known" ;;
 esac
 
 setup
