@@ -633,8 +633,12 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 
 	switch (flow->state) {
 	case TG_FLOW_PENDING:
+		if (!(flow->hs_flags & TG_HSF_UDP) && tg_tcp_bare(skb))
+			return TG_PASS;	/* SYN, pure ACK: nothing to judge yet */
 		break;
 	case TG_FLOW_SERVER_HELLO:
+		if (tg_tcp_bare(skb))
+			return TG_PASS;	/* an ACK of the server's hello */
 		return tg_client_handshake(skb, sk, flow);
 	case TG_FLOW_QUIC:
 		break;

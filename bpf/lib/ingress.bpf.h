@@ -264,6 +264,9 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	switch (flow->state) {
 	case TG_FLOW_PENDING:
 	case TG_FLOW_SERVER_HELLO:
+		if (!(flow->hs_flags & TG_HSF_UDP) && tg_tcp_bare(skb))
+			return TG_PASS;	/* SYN-ACK, pure ACK, RST: nothing to judge */
+		break;
 	case TG_FLOW_QUIC:
 		break;
 	case TG_FLOW_BLOCKED:

@@ -194,4 +194,40 @@ static __always_inline int tg_parse_segment(struct __sk_buff *skb, struct tg_seg
 	return 0;
 }
 
+/*
+ * A TCP segment without payload (SYN, pure ACK, FIN, RST): a flow still being
+ * judged has nothing to judge in it, and half of a short connection's
+ * segments are such. Told from the headers by direct packet access (no
+ * helper call, no tg_segment): cheaper than tg_parse_segment(), whose
+ * payload_len would be 0 for it. 0 for whatever it cannot tell this way (UDP,
+ * IPv6 extension headers, headers not in the linear part, a header that does
+ * not add up): tg_parse_segment() then decides, and judges what it must.
+ */
+static __always_inline int tg_tcp_bare(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct tcphdr *th;
+	__u32 l3;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
+			return 0;
+		l3 = ip->ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+			return 0;
+		l3 = sizeof(*ip6);
+	} else {
+		return 0;
+	}
+	th = data + l3;
+	if ((void *)(th + 1) > end || th->doff < 5)
+		return 0;
+	return skb->len == l3 + th->doff * 4;
+}
+
 #endif /* TLSGUARD_PACKET_BPF_H */
