@@ -496,6 +496,40 @@ static void test_syn_and_ack_leave_flow_pending(void **state)
 	assert_int_equal(get_flow(f).hs_flags & TG_HSF_STARTED, 0);
 }
 
+/*
+ * Segments without payload between the two hellos (the client's ACK of the
+ * server's first bytes, the server's bare ACK, SYN-ACK, RST are such) pass
+ * without a parse (tg_tcp_bare()) and change nothing: the server's stream
+ * still starts at its first payload byte, and the hellos decide as before.
+ */
+static void test_bare_segments_between_hellos(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_flow before, after;
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	before = get_flow(f);
+	assert_int_equal(before.state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_INGRESS;
+	f->tcp_flags = 0x12;	/* SYN-ACK, late: a bare segment like any other */
+	assert_int_equal(run(f, AF_INET, SRV_SEQ - 1, NULL, 0), PASS);
+	f->tcp_flags = 0;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, NULL, 0), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, NULL, 0), PASS);
+	after = get_flow(f);
+	assert_memory_equal(&after, &before, sizeof(before));
+	assert_int_equal(after.hs_flags & TG_HSF_SRV_STARTED, 0);
+	finish_handshake(f, AF_INET, SEQ0 + CH_LEN);
+	assert_int_equal(f->nevents, 0);
+	/* the same before a plaintext request: it is still judged, and blocked */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET6);
+	assert_int_equal(run(f, AF_INET6, SEQ0 - 1, NULL, 0), PASS);
+	assert_int_equal(run(f, AF_INET6, SEQ0, http_get, strlen(http_get)), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+}
+
 static void test_split_client_hello_one_byte_writes(void **state)
 {
 	struct fixture *f = *state;
@@ -2081,6 +2115,7 @@ int main(void)
 		cmocka_unit_test(test_blocked_flow_drops_payload_passes_control),
 		cmocka_unit_test(test_decided_tls_flow_never_reparsed),
 		cmocka_unit_test(test_syn_and_ack_leave_flow_pending),
+		cmocka_unit_test(test_bare_segments_between_hellos),
 		cmocka_unit_test(test_split_client_hello_one_byte_writes),
 		cmocka_unit_test(test_split_then_retransmit_overlapping),
 		cmocka_unit_test(test_split_plaintext_blocked_on_first_bad_byte),
