@@ -156,7 +156,7 @@ trap 'exit 143' TERM
 for c in ip nft bpftool python3 sysctl timeout; do
 	command -v "$c" >/dev/null || die "command '$c' not found (make bench installs it: scripts/install-deps.sh)"
 done
-for f in "$TLSGUARD" "$LOADGEN"; do
+for f in "$TLSGUARD" "$LOADGEN" "$BENCHDIR/verdict_cost"; do
 	[[ -x "$f" ]] || die "$f is missing (make bench-build)"
 done
 [[ -r "$EMPTY_OBJ" ]] || die "$EMPTY_OBJ is missing (make bench-build)"
@@ -1301,4 +1301,8 @@ py report "$RAW" "$META" "$RESULTS"
 	die "bench/dns_cost failed"
 { echo; cat "$RESULTS.dns"; } >>"$RESULTS"
 rm -f "$RESULTS.dns"
+# judging per segment: the verdict code on crafted segments, no workload (bench/verdict_cost.c)
+"$BENCHDIR/verdict_cost" >"$RESULTS.verdict" || die "bench/verdict_cost failed"
+{ echo; cat "$RESULTS.verdict"; } >>"$RESULTS"
+rm -f "$RESULTS.verdict"
 log "wrote $RESULTS"

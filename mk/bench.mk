@@ -25,8 +25,15 @@ $(BENCH_DIR)/dns_cost: bench/dns_cost.c $(HEADERS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -o $@ $< -lbpf -lelf -lz
 
+# judging per segment through BPF_PROG_TEST_RUN on the BPF tests' object (results section 9)
+$(BENCH_DIR)/verdict_cost: bench/verdict_cost.c $(BUILD)/verdict_test.skel.h tests/bpf/handshakes.h $(HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -I$(BUILD) -Itests/bpf -o $@ $< \
+		-lbpf -lelf -lz
+
 bench-build: $(BUILD)/tlsguard $(BENCH_DIR)/loadgen $(BENCH_DIR)/empty.bpf.o $(BENCH_DIR)/dns_cost \
-	$(BUILD)/dns.bpf.o $(BENCH_DIR)/ai_sink
+	$(BENCH_DIR)/verdict_cost $(BUILD)/dns.bpf.o $(BENCH_DIR)/ai_sink
 
 bench:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(BENCH_DEB_DEPS)

@@ -23,6 +23,33 @@ struct {
 	__type(value, struct tg_hs);
 } test_hs SEC(".maps");
 
+/*
+ * bench/verdict_cost: with bench_restore set, test_flow is copied from
+ * test_flow_tmpl before every run, so that BPF_PROG_TEST_RUN's repeats
+ * judge one segment in one flow state. The tests leave it 0.
+ */
+__u32 bench_restore;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_flow);
+} test_flow_tmpl SEC(".maps");
+
+static __always_inline struct tg_flow *test_flow_get(void)
+{
+	__u32 key = 0;
+	struct tg_flow *flow = bpf_map_lookup_elem(&test_flow, &key), *tmpl;
+
+	if (flow && bench_restore) {
+		tmpl = bpf_map_lookup_elem(&test_flow_tmpl, &key);
+		if (tmpl)
+			__builtin_memcpy(flow, tmpl, sizeof(*flow));
+	}
+	return flow;
+}
+
 /* 1 while test_hs holds live handshake state (sk_storage "exists") */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -78,8 +105,7 @@ static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow
 SEC("cgroup_skb/egress")
 int test_egress(struct __sk_buff *skb)
 {
-	__u32 key = 0;
-	struct tg_flow *flow = bpf_map_lookup_elem(&test_flow, &key);
+	struct tg_flow *flow = test_flow_get();
 
 	if (!flow)
 		return TG_PASS;
@@ -89,8 +115,7 @@ int test_egress(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int test_ingress(struct __sk_buff *skb)
 {
-	__u32 key = 0;
-	struct tg_flow *flow = bpf_map_lookup_elem(&test_flow, &key);
+	struct tg_flow *flow = test_flow_get();
 
 	if (!flow)
 		return TG_PASS;
