@@ -136,14 +136,17 @@ BPFTEST_BINS	:= $(patsubst tests/bpf/%.c,$(SAN)/bpftest/%,$(BPFTEST_SRCS))
 HELPER_BINS	:= $(patsubst tests/helpers/%.c,$(SAN)/helpers/%,$(HELPER_SRCS))
 
 # The upgrade test needs an agent of another pin layout: this source, built
-# with TG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) into its own build directory.
+# with TG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) and TG_DNS_PIN_LAYOUT_VERSION=$(OLD_DNS_LAYOUT)
+# into its own build directory (the upgrade replaces both objects' pins).
 OLD_LAYOUT	?= 1003
+OLD_DNS_LAYOUT	?= 1002
 OLD_LAYOUT_BIN	:= $(SAN)/helpers/tlsguard-layout$(OLD_LAYOUT)
 
 $(OLD_LAYOUT_BIN): $(AGENT_SRCS) $(BPF_SRCS) $(HEADERS)
 	$(call msg,MAKE,$@)
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/layout$(OLD_LAYOUT) \
-		LAYOUT_DEFS=-DTG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) $(BUILD)/layout$(OLD_LAYOUT)/tlsguard
+		LAYOUT_DEFS="-DTG_PIN_LAYOUT_VERSION=$(OLD_LAYOUT) -DTG_DNS_PIN_LAYOUT_VERSION=$(OLD_DNS_LAYOUT)" \
+		$(BUILD)/layout$(OLD_LAYOUT)/tlsguard
 	$(Q)mkdir -p $(dir $@)
 	$(Q)cp $(BUILD)/layout$(OLD_LAYOUT)/tlsguard $@
 

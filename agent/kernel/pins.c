@@ -256,3 +256,55 @@ int pins_remove_dir(const char *dir, bool *found)
 	*found = true;
 	return remove_tree(dir, false, 0);
 }
+
+/* The type, key and value sizes of map @fd: 0 or -errno. */
+static int map_shape(int fd, struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	return bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
+}
+
+static bool map_is_per_cpu(__u32 type)
+{
+	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+int pins_copy_map(int from, int to, size_t *copied)
+{
+	struct bpf_map_info a, b;
+	char *buf;
+	void *prev = NULL, *next, *cur, *val;
+	int err;
+
+	*copied = 0;
+	err = map_shape(from, &a);
+	if (!err)
+		err = map_shape(to, &b);
+	if (err)
+		return err;
+	if (a.type != b.type || a.key_size != b.key_size || a.value_size != b.value_size ||
+	    map_is_per_cpu(a.type) || !a.key_size)
+		return -EINVAL;
+	buf = malloc(2 * (size_t)a.key_size + a.value_size);
+	if (!buf)
+		return -ENOMEM;
+	cur = buf;
+	next = buf + a.key_size;
+	val = buf + 2 * (size_t)a.key_size;
+	while (!bpf_map_get_next_key(from, prev, next)) {
+		memcpy(cur, next, a.key_size);
+		prev = cur;
+		if (bpf_map_lookup_elem(from, cur, val))
+			continue;	/* deleted meanwhile */
+		if (bpf_map_update_elem(to, cur, val, BPF_ANY)) {
+			err = -errno;	/* full: what was copied stays */
+			break;
+		}
+		(*copied)++;
+	}
+	free(buf);
+	return err;
+}

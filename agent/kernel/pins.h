@@ -64,4 +64,12 @@ int pins_remove_dir(const char *dir, bool *found);
 /* The same for a directory that must exist. 0 or -errno. */
 int pins_remove_tree(const char *dir);
 
+/*
+ * Every entry of map @from into map @to (same type, key and value size; not
+ * per-CPU), for carrying a map's contents into one of a new layout:
+ * *copied of them. 0; -EINVAL when the two differ in form; or -errno of the
+ * first entry @to refused (-E2BIG when full: what was copied stays).
+ */
+int pins_copy_map(int from, int to, size_t *copied);
+
 #endif /* TLSGUARD_AGENT_PINS_H */

@@ -691,6 +691,9 @@ struct tg_dnslearn {
 	uint64_t published_ns;		/* the last caught_up written */
 	bool publish_due;		/* records read, or the catch-up read came, since */
 	uint64_t publishes;
+	/* pins of another dns layout being replaced (replace_other_layout()) */
+	uint32_t old_layout;		/* 0: none */
+	int old_learned_fd, old_queries_fd;
 };
 
 uint64_t dnslearn_now_ns(void)
@@ -1042,6 +1045,85 @@ static int restore(struct tg_dnslearn *l)
 	return 0;
 }
 
+/* The map pinned as @name in @dir: its fd, or -1 (none, or not openable: nothing to carry). */
+static int open_pinned_map(const char *dir, const char *name)
+{
+	char path[4400];
+
+	if (pins_path(path, sizeof(path), dir, name))
+		return -1;
+	return bpf_obj_get(path);
+}
+
+/*
+ * Pins of another dns layout (a release that changed one of own_pinned_maps)
+ * are replaced, not refused: the dns object has no generation to drain (it
+ * only observes answers), so its maps are made anew. The old learned
+ * addresses and queries in flight stay open here until what fits is copied
+ * into the new maps (carry_over()); the old programs keep observing until the
+ * pinned links switch to the new ones (attach_hook(): bpf_link_update), so no
+ * answer goes unobserved. The old ring's unread answers and its counters are
+ * not carried: the addresses of those answers are in the shared
+ * tg_dns_klearned map already.
+ */
+static int replace_other_layout(struct tg_dnslearn *l)
+{
+	char path[4400];
+	uint32_t have = 0;
+	int err = pins_read_layout(l->dir, &have, NULL);
+
+	if (err == -ENOENT || (!err && have == TG_DNS_PIN_LAYOUT_VERSION))
+		return 0;
+	if (err)
+		return err;
+	l->old_layout = have;
+	l->old_learned_fd = open_pinned_map(l->dir, "tg_dns_learned");
+	l->old_queries_fd = open_pinned_map(l->dir, "tg_dns_queries");
+	for (size_t i = 0; i <= sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]); i++) {
+		const char *name = i < sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]) ?
+					   own_pinned_maps[i] : TG_PINS_LAYOUT;
+
+		err = pins_path(path, sizeof(path), l->dir, name);
+		if (!err && unlink(path) < 0 && errno != ENOENT)
+			err = -errno;
+		if (err) {
+			tg_err("dns: cannot replace the pins of layout %u in %s: %s", have, l->dir,
+			       strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* One old map into its new one; a note of what did not come over. */
+static size_t carry_map(const struct tg_dnslearn *l, int old_fd, int new_fd, const char *what)
+{
+	size_t n = 0;
+	int err = old_fd < 0 ? -ENOENT : pins_copy_map(old_fd, new_fd, &n);
+
+	if (err == -EINVAL)
+		tg_warn("dns: the %s of dns layout %u do not fit layout %u's map: not carried over",
+			what, l->old_layout, TG_DNS_PIN_LAYOUT_VERSION);
+	else if (err && err != -ENOENT)
+		tg_warn("dns: carried %zu of the %s over, then: %s", n, what, strerror(-err));
+	if (old_fd >= 0)
+		close(old_fd);
+	return n;
+}
+
+/* What the new maps hold of an old layout's (replace_other_layout()), before restore() reads them. */
+static void carry_over(struct tg_dnslearn *l)
+{
+	size_t learned, queries;
+
+	learned = carry_map(l, l->old_learned_fd, l->learned_fd, "learned addresses");
+	queries = carry_map(l, l->old_queries_fd, l->queries_fd, "queries in flight");
+	l->old_learned_fd = l->old_queries_fd = -1;
+	tg_info("dns: pins of layout %u replaced by layout %u: %zu learned address(es) and %zu "
+		"queries in flight carried over", l->old_layout, TG_DNS_PIN_LAYOUT_VERSION, learned,
+		queries);
+}
+
 static int setup_events(struct tg_dnslearn *l)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -1074,6 +1156,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	if (!l)
 		return -ENOMEM;
 	l->epfd = l->timerfd = l->learned_fd = l->catchup_timerfd = l->lazy_timerfd = -1;
+	l->old_learned_fd = l->old_queries_fd = -1;
 	l->table = learned_new();
 	l->ans = malloc(sizeof(*l->ans));
 	if (!l->table || !l->ans) {
@@ -1087,7 +1170,9 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 		tg_err("dns: cannot create pin directory %s: %s", l->dir, strerror(-err));
 		goto fail;
 	}
-	err = pins_check_layout(l->dir, TG_DNS_PIN_LAYOUT_VERSION, 0, l->top, &l->adopted);
+	err = replace_other_layout(l);
+	if (!err)
+		err = pins_check_layout(l->dir, TG_DNS_PIN_LAYOUT_VERSION, 0, l->top, &l->adopted);
 	if (err) {
 		if (err != -EEXIST)
 			tg_err("dns: cannot use pin directory %s: %s", l->dir, strerror(-err));
@@ -1115,7 +1200,9 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 	err = learned_set_policy(l->table, p);
 	if (err < 0)
 		goto fail;
-	err = l->adopted ? restore(l) : 0;	/* fresh pins are empty */
+	if (l->old_layout)
+		carry_over(l);
+	err = l->adopted || l->old_layout ? restore(l) : 0;	/* fresh pins are empty */
 	if (err)
 		goto fail;
 	learned_set_observer(l->table, persist, l);
@@ -1257,6 +1344,10 @@ void dnslearn_close(struct tg_dnslearn *l)
 		close(l->catchup_timerfd);
 	if (l->lazy_timerfd >= 0)
 		close(l->lazy_timerfd);
+	if (l->old_learned_fd >= 0)
+		close(l->old_learned_fd);
+	if (l->old_queries_fd >= 0)
+		close(l->old_queries_fd);
 	for (size_t i = 0; i < l->natts; i++)
 		for (int h = 0; h < DNS_HOOK__MAX; h++)
 			close(l->atts[i].link_fd[h]);

@@ -523,6 +523,18 @@ for e in json.load(sys.stdin):
 # tg_start_dnsmasq CONF : dnsmasq with the config file CONF (its body: records and
 # options; listening on 127.0.0.1:53 is added) as the test netns' resolver, its
 # queries logged to $TG_TMP/dnsmasq.log; resolv.conf of the netns points at it.
+# tg_layout_of DIR → entry 0 of DIR/layout (the pin layout marker)
+tg_layout_of()
+{
+	bpftool -j map dump pinned "$1/layout" | python3 -c '
+import json, sys
+def num(x):
+    return int.from_bytes(bytes(int(b, 16) for b in x), "little") if isinstance(x, list) else int(x)
+for e in json.load(sys.stdin):
+    if num(e["key"]) == 0:
+        print(num(e["value"]))'
+}
+
 tg_start_dnsmasq()
 {
 	local conf=$1 i

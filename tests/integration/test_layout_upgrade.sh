@@ -33,21 +33,9 @@ tg_write_policy "$TG_TMP/policy.yaml" enforce "[80, 443]"
 tg_start_plain_server web "$TG_PROT4" 80
 tg_start_tls_server tls "$TG_PROT4" 443
 
-# layout_of DIR → entry 0 of DIR/layout (the pin layout marker)
-layout_of()
-{
-	bpftool -j map dump pinned "$1/layout" | python3 -c '
-import json, sys
-def num(x):
-    return int.from_bytes(bytes(int(b, 16) for b in x), "little") if isinstance(x, list) else int(x)
-for e in json.load(sys.stdin):
-    if num(e["key"]) == 0:
-        print(num(e["value"]))'
-}
-
 tg_log "---- agent of layout $OLD_LAYOUT"
 TLSGUARD=$OLD_TLSGUARD tg_start_agent enforce "$TG_TMP/policy.yaml"
-assert_eq "$OLD_LAYOUT" "$(layout_of "$TG_PIN")" "layout marker of the old agent's pins"
+assert_eq "$OLD_LAYOUT" "$(tg_layout_of "$TG_PIN")" "layout marker of the old agent's pins"
 
 # The stream: one plaintext and one TLS connection per round, each outcome on
 # a line of $results. Plaintext waits at most 2 s (while no agent runs, nobody
@@ -150,7 +138,7 @@ tg_assert_one_prog_per_type "after the upgrade" >/dev/null
 for d in retiring retiring_tmp retired; do
 	[[ ! -e "$TG_PIN/$d" ]] || tg_fail "$TG_PIN/$d left after the upgrade"
 done
-assert_eq "$NEW_LAYOUT" "$(layout_of "$TG_PIN")" "layout marker after the upgrade"
+assert_eq "$NEW_LAYOUT" "$(tg_layout_of "$TG_PIN")" "layout marker after the upgrade"
 tg_stop_agent
 assert_events_valid
 
