@@ -50,7 +50,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TG_DNS_CNT__MAX);
+	__uint(max_entries, TG_DNS_CNT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } tg_dns_counters SEC(".maps");

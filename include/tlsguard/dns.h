@@ -21,7 +21,8 @@
 #define TG_DNS_NAME_MAX		128	/* names kept in the pinned learned map */
 
 /* Bump when a pinned map of the dns object changes its key, value or meaning. */
-#define TG_DNS_PIN_LAYOUT_VERSION	2	/* 2: answer verdict counters, the hold maps */
+#define TG_DNS_PIN_LAYOUT_VERSION	3	/* 2: answer verdict counters, the hold maps;
+						   3: tg_dns_counters with room (TG_DNS_CNT_SLOTS) */
 
 /*
  * The hold (docs/policy.md, "Learned names and the first connect"). The
@@ -158,6 +159,13 @@ enum tg_dns_counter {
 	TG_DNS_CNT_UNSOLICITED,		/* answers no query of the socket asked for: not learned */
 	TG_DNS_CNT__MAX,
 };
+
+/*
+ * tg_dns_counters' size: fixed, with room, so that a new counter does not
+ * change the pinned map (a changed map is a new TG_DNS_PIN_LAYOUT_VERSION).
+ */
+#define TG_DNS_CNT_SLOTS	64
+_Static_assert(TG_DNS_CNT__MAX <= TG_DNS_CNT_SLOTS, "dns counters fit tg_dns_counters");
 
 /*
  * What the agent has learned, pinned so a restarted agent keeps protecting
