@@ -157,6 +157,8 @@ enum tg_dns_counter {
 	TG_DNS_CNT_QUERIES,		/* queries recorded (egress) */
 	TG_DNS_CNT_ERR_QUERY,		/* ... that did not fit: answers accepted unmatched a while */
 	TG_DNS_CNT_UNSOLICITED,		/* answers no query of the socket asked for: not learned */
+	TG_DNS_CNT_QUERY_SCRATCH_BUSY,	/* a query sent while every per-CPU query slot was in use
+					   (nested sends): not recorded, as err_query */
 	TG_DNS_CNT__MAX,
 };
 
