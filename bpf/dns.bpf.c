@@ -50,7 +50,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TG_DNS_CNT__MAX);
+	__uint(max_entries, TG_DNS_CNT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } tg_dns_counters SEC(".maps");
@@ -146,20 +146,38 @@ struct {
 	__type(value, __u64);
 } tg_dns_query_overflow SEC(".maps");
 
-/* The query being read (egress): its own scratch, apart from the answers'. */
+/*
+ * The query being read (egress): its own scratch, apart from the answers',
+ * in DNS_QSLOTS slots per CPU. Egress is not always one user at a time per
+ * CPU: a query sent from softirq, or on a preemptible kernel another task
+ * (cgroup_skb programs run with migration disabled, not always preemption),
+ * can interrupt one being read and would rewrite its key; that query's
+ * answer then looks unasked for and is not learned. A slot's user count
+ * (tg_dns_qslot_users) says whether it is taken, as for the handshake
+ * scratch (lib/hsstate.bpf.h). Not pinned: a new program starts them anew.
+ */
+#define DNS_QSLOTS	2
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, DNS_QSLOTS);
 	__type(key, __u32);
 	__type(value, struct tg_dns_scratch);
 } tg_dns_qscratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, DNS_QSLOTS);
 	__type(key, __u32);
 	__type(value, struct dns_name_buf);
 } tg_dns_qnamebuf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DNS_QSLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_dns_qslot_users SEC(".maps");
 
 static __always_inline void dns_count_n(enum tg_dns_counter c, __u64 n)
 {
@@ -875,20 +893,30 @@ int tg_dns_ingress(struct __sk_buff *skb)
 	return dns_copy(skb);
 }
 
+/*
+ * A query that could not be recorded (counted as @why): its answer would
+ * look unasked for, so answers that match none are learned for a while
+ * (dns_queries_overflowing()): the answer that adds protection is the safer
+ * mistake.
+ */
+static __always_inline int dns_query_unrecorded(__u64 now, enum tg_dns_counter why)
+{
+	__u32 zero = 0;
+	__u64 *at = bpf_map_lookup_elem(&tg_dns_query_overflow, &zero);
+
+	if (at)
+		*at = now;
+	dns_count(why);
+	return OBSERVE;
+}
+
 /* @key into tg_dns_queries: its answer will be taken as asked for. */
 static __always_inline int dns_remember_query(const struct tg_dns_query_key *key)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u32 zero = 0;
 
-	if (bpf_map_update_elem(&tg_dns_queries, key, &now, BPF_ANY)) {
-		__u64 *at = bpf_map_lookup_elem(&tg_dns_query_overflow, &zero);
-
-		if (at)
-			*at = now;
-		dns_count(TG_DNS_CNT_ERR_QUERY);
-		return OBSERVE;
-	}
+	if (bpf_map_update_elem(&tg_dns_queries, key, &now, BPF_ANY))
+		return dns_query_unrecorded(now, TG_DNS_CNT_ERR_QUERY);
 	dns_count(TG_DNS_CNT_QUERIES);
 	return OBSERVE;
 }
@@ -912,27 +940,71 @@ static __always_inline int dns_record_stream(const struct dns_pkt *p)
 	return dns_remember_query(&key);
 }
 
+/*
+ * The index of a free query slot of this CPU, now taken, or -1. Add first,
+ * then look: whoever sees the count at 1 owns the slot; a user that
+ * interrupted one sees 2, gives its add back and tries the next. A global
+ * function: its result is a number the verifier does not know, so the
+ * reading after it is walked once, not once per slot.
+ */
+DNS_GLOBAL int dns_qslot_take(void)
+{
+	__u32 i;
+
+	for (i = 0; i < DNS_QSLOTS; i++) {
+		__u32 key = i;
+		__u64 *users = bpf_map_lookup_elem(&tg_dns_qslot_users, &key);
+
+		if (!users)
+			break;
+		__sync_fetch_and_add(users, 1);
+		if (TG_READ_ONCE(*users) == 1)
+			return i;
+		__sync_fetch_and_add(users, -1);
+	}
+	return -1;
+}
+
+static __always_inline void dns_qslot_give(__u32 slot)
+{
+	__u64 *users = bpf_map_lookup_elem(&tg_dns_qslot_users, &slot);
+
+	if (users)
+		__sync_fetch_and_add(users, -1);
+}
+
+/* The UDP query in @p into tg_dns_queries, read in query slot @slot. */
+static __always_inline int dns_record_datagram(struct __sk_buff *skb, const struct dns_pkt *p,
+					       __u32 slot)
+{
+	struct tg_dns_scratch *s = bpf_map_lookup_elem(&tg_dns_qscratch, &slot);
+	struct dns_name_buf *w = bpf_map_lookup_elem(&tg_dns_qnamebuf, &slot);
+
+	if (!s || !w)
+		return OBSERVE;
+	dns_qkey_start(&w->qkey, p);
+	if (dns_load(skb, s, p, 0, p->payload_off, p->payload_len, 0) ||
+	    dns_query_fill(s, w, s->rec.len, 0) < 0)
+		return OBSERVE;	/* not a DNS query: nothing to answer */
+	return dns_remember_query(&w->qkey);
+}
+
 /* A query leaves: remember it, so that only its answer is learned. */
 static __noinline int dns_record_query(struct __sk_buff *skb)
 {
 	struct dns_pkt p = {};
-	struct tg_dns_scratch *s;
-	struct dns_name_buf *w;
-	__u32 zero = 0;
+	int slot;
 
 	if (dns_parse(skb, &p, true))
 		return OBSERVE;
 	if (p.proto == IPPROTO_TCP)
 		return dns_record_stream(&p);
-	s = bpf_map_lookup_elem(&tg_dns_qscratch, &zero);
-	w = bpf_map_lookup_elem(&tg_dns_qnamebuf, &zero);
-	if (!s || !w)
-		return OBSERVE;
-	dns_qkey_start(&w->qkey, &p);
-	if (dns_load(skb, s, &p, 0, p.payload_off, p.payload_len, 0) ||
-	    dns_query_fill(s, w, s->rec.len, 0) < 0)
-		return OBSERVE;	/* not a DNS query: nothing to answer */
-	return dns_remember_query(&w->qkey);
+	slot = dns_qslot_take();
+	if (slot < 0)	/* every slot of this CPU in use: more nesting than there is room for */
+		return dns_query_unrecorded(bpf_ktime_get_ns(), TG_DNS_CNT_QUERY_SCRATCH_BUSY);
+	dns_record_datagram(skb, &p, slot);
+	dns_qslot_give(slot);
+	return OBSERVE;
 }
 
 SEC("cgroup_skb/egress")

@@ -649,6 +649,7 @@ static const char *const kernel_counter_names[] = {
 	[TG_DNS_CNT_QUERIES] = "queries",
 	[TG_DNS_CNT_ERR_QUERY] = "err_query",
 	[TG_DNS_CNT_UNSOLICITED] = "unsolicited",
+	[TG_DNS_CNT_QUERY_SCRATCH_BUSY] = "query_scratch_busy",
 };
 _Static_assert(sizeof(kernel_counter_names) / sizeof(kernel_counter_names[0]) == TG_DNS_CNT__MAX,
 	       "every dns counter has a name");

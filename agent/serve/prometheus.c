@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dests.h"
+#include "dnslearn.h"
 #include "escape.h"
 #include "loader.h"
 #include "policy.h"
@@ -184,6 +185,16 @@ static void metrics_ai(struct mbuf *b, const struct tg_ai_sink_stats *st)
 		       &(const struct sample){ "sink=\"appinsights\"", families[i].n }, 1);
 }
 
+/* The dns program's counters (status policy.dns.kernel), in the same family, "dns_" before. */
+static void metrics_dns_kernel(const struct tg_dnslearn_stats *st, struct mbuf *b)
+{
+	if (!st || !st->kernel_names)
+		return;		/* no DNS learning */
+	for (size_t i = 0; i < st->nkernel; i++)
+		mprintf(b, "tlsguard_kernel_counter_total{name=\"dns_%s\"} %llu\n", st->kernel_names[i],
+			(unsigned long long)st->kernel[i]);
+}
+
 int prometheus_build(const struct tg_status_view *v, char **out, size_t *len)
 {
 	struct mbuf b = { .cap = 8192 };
@@ -235,6 +246,7 @@ int prometheus_build(const struct tg_status_view *v, char **out, size_t *len)
 	for (int i = 0; i < TG_CNT__MAX; i++)
 		mprintf(&b, "tlsguard_kernel_counter_total{name=\"%s\"} %llu\n", status_counter_name(i),
 			(unsigned long long)t[i]);
+	metrics_dns_kernel(v->dns_stats, &b);
 	metric_head(&b, "tlsguard_agent_uptime_seconds", "gauge", "Seconds since the agent started.");
 	mprintf(&b, "tlsguard_agent_uptime_seconds %.0f\n", v->uptime_s);
 	if (b.err) {

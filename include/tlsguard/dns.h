@@ -27,7 +27,8 @@
  * (agent/policy/dnslearn.c). Set from outside by the test build's old-layout agent.
  */
 #ifndef TG_DNS_PIN_LAYOUT_VERSION
-#define TG_DNS_PIN_LAYOUT_VERSION	2	/* 2: answer verdict counters, the hold maps */
+#define TG_DNS_PIN_LAYOUT_VERSION	3	/* 2: answer verdict counters, the hold maps;
+						   3: tg_dns_counters with room (TG_DNS_CNT_SLOTS) */
 #endif
 
 /*
@@ -163,8 +164,17 @@ enum tg_dns_counter {
 	TG_DNS_CNT_QUERIES,		/* queries recorded (egress) */
 	TG_DNS_CNT_ERR_QUERY,		/* ... that did not fit: answers accepted unmatched a while */
 	TG_DNS_CNT_UNSOLICITED,		/* answers no query of the socket asked for: not learned */
+	TG_DNS_CNT_QUERY_SCRATCH_BUSY,	/* a query sent while every per-CPU query slot was in use
+					   (nested sends): not recorded, as err_query */
 	TG_DNS_CNT__MAX,
 };
+
+/*
+ * tg_dns_counters' size: fixed, with room, so that a new counter does not
+ * change the pinned map (a changed map is a new TG_DNS_PIN_LAYOUT_VERSION).
+ */
+#define TG_DNS_CNT_SLOTS	64
+_Static_assert(TG_DNS_CNT__MAX <= TG_DNS_CNT_SLOTS, "dns counters fit tg_dns_counters");
 
 /*
  * What the agent has learned, pinned so a restarted agent keeps protecting

@@ -155,7 +155,8 @@ static bool is_names_counter(int i)
 {
 	return i == TG_DNS_CNT_ANS_POLICY || i == TG_DNS_CNT_ANS_OTHER || i == TG_DNS_CNT_ANS_UNREAD ||
 	       i == TG_DNS_CNT_KLEARNED || i == TG_DNS_CNT_ERR_KLEARN || i == TG_DNS_CNT_QUERIES ||
-	       i == TG_DNS_CNT_ERR_QUERY || i == TG_DNS_CNT_UNSOLICITED;
+	       i == TG_DNS_CNT_ERR_QUERY || i == TG_DNS_CNT_UNSOLICITED ||
+	       i == TG_DNS_CNT_QUERY_SCRATCH_BUSY;
 }
 
 /* The class tg_dns_klearned gives @ip (IPv4 dotted or IPv6), 0 when it has no entry. */
@@ -722,6 +723,137 @@ static void test_unsolicited_answers(void **state)
 	reset(f);
 }
 
+/* ---- the query slots: a query sent while another is being read on the CPU ------------ */
+
+#define QSLOTS 2	/* DNS_QSLOTS of bpf/dns.bpf.c */
+
+/* Query slot @slot's user count, @n on every CPU. */
+static void qslot_users_set(struct fixture *f, __u32 slot, __u64 n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu];
+
+	for (int i = 0; i < ncpu; i++)
+		vals[i] = n;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_qslot_users), &slot, vals,
+					     BPF_ANY), 0);
+}
+
+/* Query slot @slot's user count on the CPU that holds the most (all CPUs were set alike). */
+static __u64 qslot_users_max(struct fixture *f, __u32 slot)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu], max = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_dns_qslot_users), &slot, vals),
+			 0);
+	for (int i = 0; i < ncpu; i++)
+		if (vals[i] > max)
+			max = vals[i];
+	return max;
+}
+
+/*
+ * The name buffer of query slot @slot: zeroed on every CPU (@key NULL), or
+ * does one CPU's hold @key (the query read in that slot)?
+ */
+static bool qslot_name_buf(struct fixture *f, __u32 slot, const struct tg_dns_query_key *key)
+{
+	int fd = bpf_map__fd(f->skel->maps.tg_dns_qnamebuf), ncpu = libbpf_num_possible_cpus();
+	size_t vsz = (bpf_map__value_size(f->skel->maps.tg_dns_qnamebuf) + 7) & ~(size_t)7;
+	uint8_t *vals = calloc(ncpu, vsz);
+	bool found = false;
+
+	assert_non_null(vals);
+	if (!key)
+		assert_int_equal(bpf_map_update_elem(fd, &slot, vals, BPF_ANY), 0);
+	else
+		assert_int_equal(bpf_map_lookup_elem(fd, &slot, vals), 0);
+	for (int i = 0; key && i < ncpu && !found; i++)
+		found = memmem(vals + i * vsz, vsz, key, sizeof(*key)) != NULL;
+	free(vals);
+	return found;
+}
+
+/* The one query tg_dns_queries holds. */
+static void only_query(struct fixture *f, struct tg_dns_query_key *key)
+{
+	int fd = bpf_map__fd(f->skel->maps.tg_dns_queries);
+	struct tg_dns_query_key next;
+
+	assert_int_equal(bpf_map_get_next_key(fd, NULL, key), 0);
+	assert_int_not_equal(bpf_map_get_next_key(fd, key, &next), 0);
+}
+
+/*
+ * A query sent while slot 0 is being read on this CPU (an interrupted
+ * send, as the user count says) is read in slot 1, slot 0 left alone, and
+ * its answer learned; with both taken it is counted and its answer still
+ * learned (the overflow window). Every slot is given back.
+ */
+static void test_query_slots_nested(void **state)
+{
+	struct fixture *f = *state;
+	struct tg_dns_query_key key;
+	__u32 zero = 0;
+	__u64 none = 0;
+	struct msg m;
+
+	add_host(f, "*.blob.core.windows.net");
+	msg_start(&m, "acct.blob.core.windows.net", 1, false);
+	rr_a(&m);
+
+	/* nobody in: slot 0, and given back */
+	reset(f);
+	for (__u32 i = 0; i < QSLOTS; i++)
+		qslot_name_buf(f, i, NULL);
+	ask(f, &m);
+	only_query(f, &key);
+	assert_true(qslot_name_buf(f, 0, &key));
+	assert_false(qslot_name_buf(f, 1, &key));
+	assert_int_equal(qslot_users_max(f, 0), 0);
+	assert_int_equal(qslot_users_max(f, 1), 0);
+
+	/* slot 0 in use: slot 1, slot 0 not touched */
+	reset(f);
+	for (__u32 i = 0; i < QSLOTS; i++)
+		qslot_name_buf(f, i, NULL);
+	qslot_users_set(f, 0, 1);
+	ask(f, &m);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERY_SCRATCH_BUSY), 0);
+	only_query(f, &key);
+	assert_true(qslot_name_buf(f, 1, &key));
+	assert_false(qslot_name_buf(f, 0, &key));
+	assert_int_equal(qslot_users_max(f, 0), 1);	/* the interrupted user's, still */
+	assert_int_equal(qslot_users_max(f, 1), 0);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(f->recs[0].h.flags & TG_DNS_REC_SOLICITED, TG_DNS_REC_SOLICITED);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 1);
+
+	/* both in use: not recorded, counted, and its answer learned all the same */
+	reset(f);
+	qslot_users_set(f, 1, 1);
+	ask(f, &m);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERY_SCRATCH_BUSY), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_QUERIES), 0);
+	assert_int_equal(counter(f, TG_DNS_CNT_ERR_QUERY), 0);
+	assert_int_equal(qslot_users_max(f, 0), 1);
+	assert_int_equal(qslot_users_max(f, 1), 1);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(f->recs[0].h.flags & TG_DNS_REC_SOLICITED, TG_DNS_REC_SOLICITED);
+	assert_int_equal(counter(f, TG_DNS_CNT_UNSOLICITED), 0);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_POLICY), 1);
+	assert_int_equal(klearned_class(f, "198.51.100.10", NULL), 1);
+
+	for (__u32 i = 0; i < QSLOTS; i++)
+		qslot_users_set(f, i, 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_query_overflow), &zero,
+					     &none, BPF_ANY), 0);
+	reset(f);
+}
+
 /* tg_dns_klearned full (a flood of answers): the answer that does not fit stamps instead. */
 static void test_learning_full_stamps(void **state)
 {
@@ -1071,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_answers_stamped),
 		cmocka_unit_test(test_learning_full_stamps),
 		cmocka_unit_test(test_unsolicited_answers),
+		cmocka_unit_test(test_query_slots_nested),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
 	};
 

@@ -332,11 +332,18 @@ static void test_prometheus_text(void **state)
 	struct tg_status_view v;
 	char *text, *copy, *line, *save, tmpl[] = "/tmp/tg-status-metrics.XXXXXX", cmd[512];
 	size_t len;
+	static const char *const dns_names[] = { "copied", "query_scratch_busy" };
 	int fd;
 
 	build_view(&v);
+	dns_stats.kernel_names = dns_names;	/* the dns program's counters, "dns_" before */
+	dns_stats.nkernel = 2;
+	dns_stats.kernel[1] = 3;
 	assert_int_equal(prometheus_build(&v, &text, &len), 0);
+	dns_stats.kernel_names = NULL;
+	dns_stats.kernel[1] = 0;
 	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "tlsguard_kernel_counter_total{name=\"dns_query_scratch_busy\"} 3\n"));
 	assert_non_null(strstr(text, "tlsguard_events_emitted_total 42\n"));
 	assert_non_null(strstr(text, "tlsguard_flows_total{class=\"db\",verdict=\"tracked\"} 9\n"));
 	assert_non_null(strstr(text, "tlsguard_events_lost_total{reason=\"ringbuf_full\"} 5\n"));
