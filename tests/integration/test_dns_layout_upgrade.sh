@@ -16,10 +16,11 @@ trap tg_cleanup EXIT
 tg_require_cmd dnsmasq
 tg_setup
 
-OLD_DNS_LAYOUT=1002
+# TG_OLD_TLSGUARD / TG_OLD_DNS_LAYOUT: an agent of a real older release instead
+OLD_DNS_LAYOUT=${TG_OLD_DNS_LAYOUT:-1002}
 NEW_DNS_LAYOUT=$(sed -n 's/^#define TG_DNS_PIN_LAYOUT_VERSION[[:space:]]*\([0-9]*\).*/\1/p' \
 	"$TG_ROOT/include/tlsguard/dns.h")
-OLD_TLSGUARD="$(dirname "$TLSGUARD")/helpers/tlsguard-layout1003"
+OLD_TLSGUARD=${TG_OLD_TLSGUARD:-"$(dirname "$TLSGUARD")/helpers/tlsguard-layout1003"}
 [[ -x "$OLD_TLSGUARD" ]] || tg_fail "$OLD_TLSGUARD is missing (make test-build builds it)"
 assert_ne "$OLD_DNS_LAYOUT" "$NEW_DNS_LAYOUT" "the two dns layouts"
 NAME=acct.blob.core.windows.net
