@@ -84,7 +84,6 @@ struct {
  * mask where it can prove the index small, and the verifier cannot.
  */
 #define DNS_BYTE(s, i)	((s)->data[TG_OPAQUE((__u32)(i)) & DNS_MASK])
-#define TG_READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
 /* Global functions: each verified once, on its own, not once per call site. */
 #define DNS_GLOBAL	__attribute__((noinline))
 
@@ -940,37 +939,10 @@ static __always_inline int dns_record_stream(const struct dns_pkt *p)
 	return dns_remember_query(&key);
 }
 
-/*
- * The index of a free query slot of this CPU, now taken, or -1. Add first,
- * then look: whoever sees the count at 1 owns the slot; a user that
- * interrupted one sees 2, gives its add back and tries the next. A global
- * function: its result is a number the verifier does not know, so the
- * reading after it is walked once, not once per slot.
- */
+/* The index of a free query slot of this CPU, now taken, or -1 (tg_scratch_take()). */
 DNS_GLOBAL int dns_qslot_take(void)
 {
-	__u32 i;
-
-	for (i = 0; i < DNS_QSLOTS; i++) {
-		__u32 key = i;
-		__u64 *users = bpf_map_lookup_elem(&tg_dns_qslot_users, &key);
-
-		if (!users)
-			break;
-		__sync_fetch_and_add(users, 1);
-		if (TG_READ_ONCE(*users) == 1)
-			return i;
-		__sync_fetch_and_add(users, -1);
-	}
-	return -1;
-}
-
-static __always_inline void dns_qslot_give(__u32 slot)
-{
-	__u64 *users = bpf_map_lookup_elem(&tg_dns_qslot_users, &slot);
-
-	if (users)
-		__sync_fetch_and_add(users, -1);
+	return tg_scratch_take(&tg_dns_qslot_users, DNS_QSLOTS);
 }
 
 /* The UDP query in @p into tg_dns_queries, read in query slot @slot. */
@@ -1003,7 +975,7 @@ static __noinline int dns_record_query(struct __sk_buff *skb)
 	if (slot < 0)	/* every slot of this CPU in use: more nesting than there is room for */
 		return dns_query_unrecorded(bpf_ktime_get_ns(), TG_DNS_CNT_QUERY_SCRATCH_BUSY);
 	dns_record_datagram(skb, &p, slot);
-	dns_qslot_give(slot);
+	tg_scratch_give(&tg_dns_qslot_users, slot);
 	return OBSERVE;
 }
 

@@ -20,34 +20,14 @@
 
 #include "verdict.bpf.h"
 
-/*
- * The index of a free slot of this CPU's scratch, now taken, or -1. Add
- * first, then look: whoever sees the count at 1 owns the slot, a user that
- * interrupted (a softirq, or another task on a preemptible kernel) sees 2,
- * gives its add back and tries the next slot. Atomic add is in every BPF
- * instruction set; a fetching atomic would need -mcpu=v3, under which
- * tg_egress no longer verifies.
- *
- * A global function: its result is a number the verifier does not know, so
- * the judging code after it is walked once, not once per slot.
- */
+/* The index of a free slot of this CPU's scratch, now taken, or -1 (tg_scratch_take()). */
 __attribute__((noinline)) int tg_hs_scratch_take_g(void)
 {
-	__u32 i;
+	int slot = tg_scratch_take(&tg_hs_scratch_users, TG_HS_SCRATCH_SLOTS);
 
-	for (i = 0; i < TG_HS_SCRATCH_SLOTS; i++) {
-		__u32 key = i;
-		__u64 *users = bpf_map_lookup_elem(&tg_hs_scratch_users, &key);
-
-		if (!users)
-			break;
-		__sync_fetch_and_add(users, 1);
-		if (TG_READ_ONCE(*users) == 1)
-			return i;
-		__sync_fetch_and_add(users, -1);
-	}
-	tg_count(TG_CNT_HS_SCRATCH_BUSY);
-	return -1;
+	if (slot < 0)
+		tg_count(TG_CNT_HS_SCRATCH_BUSY);
+	return slot;
 }
 
 static __always_inline void tg_hs_scratch_give(__u32 slot);
@@ -73,11 +53,7 @@ static __always_inline struct tg_hs *tg_hs_scratch_take(__u32 *slot)
 
 static __always_inline void tg_hs_scratch_give(__u32 slot)
 {
-	__u32 key = slot;
-	__u64 *users = bpf_map_lookup_elem(&tg_hs_scratch_users, &key);
-
-	if (users)
-		__sync_fetch_and_add(users, -1);
+	tg_scratch_give(&tg_hs_scratch_users, slot);
 }
 
 /* The flow's kept handshake state, or NULL. */

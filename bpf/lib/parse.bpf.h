@@ -26,7 +26,9 @@
  * "i < len" the verifier walks through until it is one exact number per
  * iteration, and the rest would be verified once for each of them.
  */
+#ifndef TG_READ_ONCE
 #define TG_READ_ONCE(x)	(*(volatile typeof(x) *)&(x))
+#endif
 
 /*
  * How many bytes of hs->buf a parser may read: hs->have, which never exceeds
