@@ -692,6 +692,25 @@ tg_write_policy()
 	} >"$file"
 }
 
+# tg_write_policy_hosts FILE MODE HOSTS : one destination "storage" named by HOSTS
+# (a YAML list such as '["*.blob.core.windows.net"]', learned from DNS), ports 80
+# and 443, the test cgroup as workload, events to $TG_EVENTS.
+tg_write_policy_hosts()
+{
+	{
+		echo "# written by $TG_TEST_NAME"
+		echo "mode: $2"
+		echo "workloads:"
+		echo "  cgroups: [\"$TG_CG_REL\"]"
+		echo "destinations:"
+		echo "  - name: storage"
+		echo "    hosts: $3"
+		echo "    ports: [80, 443]"
+		echo "events:"
+		echo "  file: \"$TG_EVENTS\""
+	} >"$1"
+}
+
 # tg_start_agent MODE POLICY [extra agent args] : background, waits for
 # "tlsguard: ready" on stderr; fails with the log shown when it does not come.
 # MODE "policy": no --mode flag (the policy's modes and overrides decide).

@@ -32,18 +32,7 @@ local-ttl=600
 EOF
 tg_start_dnsmasq "$TG_TMP/records.conf"
 tg_start_plain_server web "$TG_PROT4" 80
-cat >"$TG_TMP/policy.yaml" <<EOF
-# written by $TG_TEST_NAME
-mode: audit
-workloads:
-  cgroups: ["$TG_CG_REL"]
-destinations:
-  - name: storage
-    hosts: ["*.blob.core.windows.net"]
-    ports: [80, 443]
-events:
-  file: "$TG_EVENTS"
-EOF
+tg_write_policy_hosts "$TG_TMP/policy.yaml" audit '["*.blob.core.windows.net"]'
 
 # dns_prog_ids → the ids of the dns programs on the cgroup, sorted, one line
 dns_prog_ids()
