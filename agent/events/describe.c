@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "describe.h"
+#include "enum_name.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/smb.h"
 #include "tlsguard/tls_prefix.h"
@@ -152,7 +153,7 @@ static const char *smb_cipher_name(unsigned int dialect, unsigned int cipher)
 	/* 3.0 and 3.0.2 have one cipher, AES-128-CCM (key size not negotiated) */
 	if (!cipher && (dialect == TG_SMB_DIALECT_300 || dialect == TG_SMB_DIALECT_302))
 		return "aes-ccm";
-	return cipher < sizeof(names) / sizeof(names[0]) ? names[cipher] : "unknown";
+	return TG_ENUM_NAME(names, cipher, "unknown");
 }
 
 static const char *smb_command_name(unsigned int cmd)
@@ -163,7 +164,7 @@ static const char *smb_command_name(unsigned int cmd)
 		"QUERY_DIRECTORY", "CHANGE_NOTIFY", "QUERY_INFO", "SET_INFO", "OPLOCK_BREAK",
 	};
 
-	return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "a message";
+	return TG_ENUM_NAME(names, cmd, "a message");
 }
 
 void describe_smb(unsigned int finding, unsigned int client_max, unsigned int dialect,
@@ -211,27 +212,19 @@ void describe_smb(unsigned int finding, unsigned int client_max, unsigned int di
 	out->encryption = "none";
 }
 
-static const char *negotiation_name(unsigned int pf_kind)
-{
-	switch (pf_kind) {
-	case TG_PK_PG_SSLREQUEST:
-		return "postgres-sslrequest";
-	case TG_PK_MYSQL_SSL:
-		return "mysql-ssl-request";
-	case TG_PK_TDS_PRELOGIN:
-		return "tds-prelogin";
-	case TG_PK_CONNECT:
-		return "http-connect";
-	default:
-		return NULL;
-	}
-}
+/* the prefaces that negotiate TLS inside a protocol (TG_PK_TLS starts with it) */
+static const char *const negotiation_names[] = {
+	[TG_PK_PG_SSLREQUEST] = "postgres-sslrequest",
+	[TG_PK_MYSQL_SSL] = "mysql-ssl-request",
+	[TG_PK_TDS_PRELOGIN] = "tds-prelogin",
+	[TG_PK_CONNECT] = "http-connect",
+};
 
 void describe_tls(unsigned int l7, unsigned int pf_kind, struct tg_payload_desc *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->detected = "tls";
-	out->negotiation = negotiation_name(pf_kind);
+	out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 }
 
 void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int pf_kind,
@@ -248,7 +241,7 @@ void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int
 		}
 		if (pf_kind == TG_PK_PG_SSLREQUEST && len >= 16 && be32(buf + 12) == 0x00030000) {
 			out->detected = "postgres";	/* server said 'N', startup in the clear */
-			out->negotiation = negotiation_name(pf_kind);
+			out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 			return;
 		}
 		break;
@@ -271,7 +264,7 @@ void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int
 		if (pf_kind == TG_PK_CONNECT && tls_off < len) {
 			/* what went into the tunnel instead of a ClientHello */
 			describe_payload(buf + tls_off, len - tls_off, out);
-			out->negotiation = negotiation_name(pf_kind);
+			out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 			return;
 		}
 		break;

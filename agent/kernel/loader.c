@@ -12,6 +12,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "enum_name.h"
 #include "kernel_features.h"
 #include "handoff.h"
 #include "loader.h"
@@ -35,7 +36,7 @@ static const char *const hook_names[TG_HOOK__MAX] = {
 
 const char *loader_hook_name(enum tg_hook h)
 {
-	return h < TG_HOOK__MAX ? hook_names[h] : "?";
+	return TG_ENUM_NAME(hook_names, h, "?");
 }
 
 static struct bpf_program *hook_prog(struct tg_loader *l, enum tg_hook h)
