@@ -79,13 +79,9 @@ int cmd_events(int argc, char **argv)
 	int ret, bad = 0;
 	FILE *f;
 
-	ret = tg_cmdline_parse(argc, argv, opts, usage, false, &a);
+	ret = client_parse_options(argc, argv, opts, usage, &a, &a.fmt);
 	if (ret != TG_CMDLINE_GO)
 		return ret;
-	if (!client_format_ok(a.fmt)) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
 	req = control_request_new(TG_CONTROL_REQ_EVENTS);
 	json_object_object_add(req, TG_CONTROL_FIELD_FOLLOW, json_object_new_boolean(a.follow));
 	if (a.type)

@@ -291,13 +291,9 @@ int cmd_status(int argc, char **argv)
 	int bad, ret;
 	FILE *f;
 
-	ret = tg_cmdline_parse(argc, argv, opts, usage, false, &a);
+	ret = client_parse_options(argc, argv, opts, usage, &a, &a.fmt);
 	if (ret != TG_CMDLINE_GO)
 		return ret;
-	if (!client_format_ok(a.fmt)) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
 	socket_path = a.socket_path;
 	ret = TG_EXIT_FAIL;
 	req = control_request_new(TG_CONTROL_REQ_STATUS);
