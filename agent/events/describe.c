@@ -167,49 +167,41 @@ static const char *smb_command_name(unsigned int cmd)
 	return TG_ENUM_NAME(names, cmd, "a message");
 }
 
+/* What each finding means for the flow (TG_SMB_CLEAR_AFTER_SETUP names the command). */
+static const char *const smb_findings[TG_SMB_FINDING__MAX] = {
+	[TG_SMB_NOT_SMB] = "not an SMB2 message where one was due",
+	[TG_SMB_SMB1] = "SMB1 has no encryption: use SMB 3 with encryption",
+	[TG_SMB_NO_SMB3] = "the client offers no SMB 3 dialect: SMB 2.x has no encryption",
+	[TG_SMB_CLIENT_NO_ENCRYPTION] = "the client offers SMB 3 without encryption",
+	[TG_SMB_SERVER_SMB2] = "the server selected SMB 2.x, which has no encryption",
+	[TG_SMB_SERVER_NO_ENCRYPTION] = "the server selected SMB 3 without encryption",
+	[TG_SMB_SETUP_ROUNDS] = "more SESSION_SETUP rounds than a login takes",
+};
+
 void describe_smb(unsigned int finding, unsigned int client_max, unsigned int dialect,
 		  unsigned int cipher, unsigned int command, struct tg_payload_desc *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->detected = "smb";
 	out->dialect = smb_dialect_name(dialect ? dialect : client_max);
-	switch (finding) {
-	case TG_SMB_OK:
+	if (finding == TG_SMB_OK) {
 		out->encryption = smb_cipher_name(dialect, cipher);
 		return;
-	case TG_SMB_SMB1:
-		out->dialect = "1";
-		out->finding = "SMB1 has no encryption: use SMB 3 with encryption";
-		break;
-	case TG_SMB_NO_SMB3:
-		out->finding = "the client offers no SMB 3 dialect: SMB 2.x has no encryption";
-		break;
-	case TG_SMB_CLIENT_NO_ENCRYPTION:
-		out->finding = "the client offers SMB 3 without encryption";
-		break;
-	case TG_SMB_SERVER_SMB2:
-		out->finding = "the server selected SMB 2.x, which has no encryption";
-		break;
-	case TG_SMB_SERVER_NO_ENCRYPTION:
-		out->finding = "the server selected SMB 3 without encryption";
-		break;
-	case TG_SMB_CLEAR_AFTER_SETUP:
-		snprintf(out->finding_buf, sizeof(out->finding_buf),
-			 "SMB2 %s sent in the clear after session setup: the session is not "
-			 "encrypted (require it: mount -o seal, or encryption on the server)",
-			 smb_command_name(command));
-		out->finding = command == 0xffff ?
-			"a message that is not SMB2 sent in the clear after session setup" :
-			out->finding_buf;
-		break;
-	case TG_SMB_SETUP_ROUNDS:
-		out->finding = "more SESSION_SETUP rounds than a login takes";
-		break;
-	default:
-		out->finding = "not an SMB2 message where one was due";
-		break;
 	}
 	out->encryption = "none";
+	if (finding == TG_SMB_SMB1)
+		out->dialect = "1";
+	if (finding != TG_SMB_CLEAR_AFTER_SETUP) {
+		out->finding = TG_ENUM_NAME(smb_findings, finding, smb_findings[TG_SMB_NOT_SMB]);
+		return;
+	}
+	snprintf(out->finding_buf, sizeof(out->finding_buf),
+		 "SMB2 %s sent in the clear after session setup: the session is not "
+		 "encrypted (require it: mount -o seal, or encryption on the server)",
+		 smb_command_name(command));
+	out->finding = command == 0xffff ?
+		"a message that is not SMB2 sent in the clear after session setup" :
+		out->finding_buf;
 }
 
 /* the prefaces that negotiate TLS inside a protocol (TG_PK_TLS starts with it) */
