@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
+#include "commands.h"
 #include "control_proto.h"
 #include "log.h"
 
@@ -26,9 +27,15 @@ static const char *hint(int err)
 	}
 }
 
-bool client_format_ok(const char *fmt)
+int client_parse_options(int argc, char **argv, const struct tg_cmdline_opt *opts,
+			 void (*usage)(FILE *out), void *args, const char *const *fmt)
 {
-	return !strcmp(fmt, "text") || !strcmp(fmt, "json");
+	int ret = tg_cmdline_parse(argc, argv, opts, usage, false, args);
+
+	if (ret != TG_CMDLINE_GO || !strcmp(*fmt, "text") || !strcmp(*fmt, "json"))
+		return ret;
+	usage(stderr);
+	return TG_EXIT_USAGE;
 }
 
 FILE *client_request(const char *socket_path, json_object *req)

@@ -8,8 +8,15 @@
 
 #include <json-c/json.h>
 
-/* Is @fmt an output format of status and events (text or json)? */
-bool client_format_ok(const char *fmt);
+#include "cmdline.h"
+
+/*
+ * The options of status and events (tg_cmdline_parse(), no operands), then
+ * the output format *@fmt they left: text or json, else the usage on stderr
+ * and TG_EXIT_USAGE. TG_CMDLINE_GO, or the exit code to stop with.
+ */
+int client_parse_options(int argc, char **argv, const struct tg_cmdline_opt *opts,
+			 void (*usage)(FILE *out), void *args, const char *const *fmt);
 
 /*
  * Connect and send one request. Returns a stream to read the answer lines

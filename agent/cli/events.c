@@ -64,39 +64,14 @@ struct events_args {
 	bool follow;
 };
 
-static int events_opt(int c, char *arg, void *ctx)
-{
-	struct events_args *a = ctx;
-
-	switch (c) {
-	case 's':
-		a->socket_path = arg;
-		break;
-	case 'f':
-		a->follow = true;
-		break;
-	case 't':
-		a->type = arg;
-		break;
-	case 'w':
-		a->workload = arg;
-		break;
-	case 'o':
-		a->fmt = arg;
-		break;
-	}
-	return 0;
-}
-
 int cmd_events(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "type", required_argument, NULL, 't' },
-		{ "workload", required_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct tg_cmdline_opt opts[] = {
+		TG_OPT_STR("socket", 's', struct events_args, socket_path),
+		TG_OPT_FLAG("follow", 'f', struct events_args, follow),
+		TG_OPT_STR("type", 't', struct events_args, type),
+		TG_OPT_STR("workload", 'w', struct events_args, workload),
+		TG_OPT_STR("output", 'o', struct events_args, fmt),
 		{ 0 },
 	};
 	struct events_args a = { .socket_path = TG_DEFAULT_SOCKET, .fmt = "text" };
@@ -104,13 +79,9 @@ int cmd_events(int argc, char **argv)
 	int ret, bad = 0;
 	FILE *f;
 
-	ret = tg_cmdline_parse(argc, argv, "s:ft:w:o:h", longopts, usage, false, events_opt, &a);
+	ret = client_parse_options(argc, argv, opts, usage, &a, &a.fmt);
 	if (ret != TG_CMDLINE_GO)
 		return ret;
-	if (!client_format_ok(a.fmt)) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
 	req = control_request_new(TG_CONTROL_REQ_EVENTS);
 	json_object_object_add(req, TG_CONTROL_FIELD_FOLLOW, json_object_new_boolean(a.follow));
 	if (a.type)

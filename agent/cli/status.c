@@ -277,31 +277,12 @@ struct status_args {
 	bool check;
 };
 
-static int status_opt(int c, char *arg, void *ctx)
-{
-	struct status_args *a = ctx;
-
-	switch (c) {
-	case 's':
-		a->socket_path = arg;
-		break;
-	case 'o':
-		a->fmt = arg;
-		break;
-	case 'c':
-		a->check = true;
-		break;
-	}
-	return 0;
-}
-
 int cmd_status(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "check", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct tg_cmdline_opt opts[] = {
+		TG_OPT_STR("socket", 's', struct status_args, socket_path),
+		TG_OPT_STR("output", 'o', struct status_args, fmt),
+		TG_OPT_FLAG("check", 0, struct status_args, check),
 		{ 0 },
 	};
 	struct status_args a = { .socket_path = TG_DEFAULT_SOCKET, .fmt = "text" };
@@ -310,13 +291,9 @@ int cmd_status(int argc, char **argv)
 	int bad, ret;
 	FILE *f;
 
-	ret = tg_cmdline_parse(argc, argv, "s:o:h", longopts, usage, false, status_opt, &a);
+	ret = client_parse_options(argc, argv, opts, usage, &a, &a.fmt);
 	if (ret != TG_CMDLINE_GO)
 		return ret;
-	if (!client_format_ok(a.fmt)) {
-		usage(stderr);
-		return TG_EXIT_USAGE;
-	}
 	socket_path = a.socket_path;
 	ret = TG_EXIT_FAIL;
 	req = control_request_new(TG_CONTROL_REQ_STATUS);

@@ -39,54 +39,45 @@ static void usage(FILE *out)
 		TG_DEFAULT_CONFIG, TG_DEFAULT_PIN_PATH, TG_DEFAULT_SOCKET);
 }
 
-static int agent_opt(int c, char *arg, void *ctx)
+static int add_cgroup(void *args, char *arg)
 {
-	struct tg_agent_opts *opts = ctx;
+	struct tg_agent_opts *opts = args;
 
-	switch (c) {
-	case 'c':
-		opts->config = arg;
-		break;
-	case 'g':
-		opts->cgroups[opts->ncgroups++] = arg;
-		break;
-	case 'm':
-		if (!strcmp(arg, "audit")) {
-			opts->mode_override = TG_MODE_AUDIT;
-		} else if (!strcmp(arg, "enforce")) {
-			opts->mode_override = TG_MODE_ENFORCE;
-		} else {
-			tg_err("--mode must be audit or enforce, not '%s'", arg);
-			return TG_EXIT_USAGE;
-		}
-		break;
-	case 'e':
-		opts->events_file = arg;
-		break;
-	case 'p':
-		opts->pin_path = arg;
-		break;
-	case 's':
-		opts->socket_path = arg;
-		break;
-	case 'v':
-		tg_verbose = true;
-		break;
+	opts->cgroups[opts->ncgroups++] = arg;	/* sized for argc */
+	return 0;
+}
+
+static int set_mode(void *args, char *arg)
+{
+	struct tg_agent_opts *opts = args;
+
+	if (!strcmp(arg, "audit")) {
+		opts->mode_override = TG_MODE_AUDIT;
+	} else if (!strcmp(arg, "enforce")) {
+		opts->mode_override = TG_MODE_ENFORCE;
+	} else {
+		tg_err("--mode must be audit or enforce, not '%s'", arg);
+		return TG_EXIT_USAGE;
 	}
+	return 0;
+}
+
+static int set_verbose(void *args, char *arg)
+{
+	tg_verbose = true;
 	return 0;
 }
 
 int cmd_agent(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "cgroup", required_argument, NULL, 'g' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "events-file", required_argument, NULL, 'e' },
-		{ "pin-path", required_argument, NULL, 'p' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct tg_cmdline_opt options[] = {
+		TG_OPT_STR("config", 'c', struct tg_agent_opts, config),
+		TG_OPT_FN("cgroup", 'g', add_cgroup),
+		TG_OPT_FN("mode", 'm', set_mode),
+		TG_OPT_STR("events-file", 'e', struct tg_agent_opts, events_file),
+		TG_OPT_STR("pin-path", 'p', struct tg_agent_opts, pin_path),
+		TG_OPT_STR("socket", 's', struct tg_agent_opts, socket_path),
+		TG_OPT_ACTION("verbose", 'v', set_verbose),
 		{ 0 },
 	};
 	struct tg_agent_opts opts = { .mode_override = -1, .pin_path = TG_DEFAULT_PIN_PATH };
@@ -95,7 +86,7 @@ int cmd_agent(int argc, char **argv)
 	opts.cgroups = calloc(argc, sizeof(char *));
 	if (!opts.cgroups)
 		return TG_EXIT_FAIL;
-	ret = tg_cmdline_parse(argc, argv, "c:g:m:e:p:s:vh", longopts, usage, true, agent_opt, &opts);
+	ret = tg_cmdline_parse(argc, argv, options, usage, true, &opts);
 	if (ret == TG_CMDLINE_GO && optind < argc) {
 		tg_err("unexpected argument '%s'", argv[optind]);
 		usage(stderr);

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "describe.h"
+#include "enum_name.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/smb.h"
 #include "tlsguard/tls_prefix.h"
@@ -152,7 +153,7 @@ static const char *smb_cipher_name(unsigned int dialect, unsigned int cipher)
 	/* 3.0 and 3.0.2 have one cipher, AES-128-CCM (key size not negotiated) */
 	if (!cipher && (dialect == TG_SMB_DIALECT_300 || dialect == TG_SMB_DIALECT_302))
 		return "aes-ccm";
-	return cipher < sizeof(names) / sizeof(names[0]) ? names[cipher] : "unknown";
+	return TG_ENUM_NAME(names, cipher, "unknown");
 }
 
 static const char *smb_command_name(unsigned int cmd)
@@ -163,8 +164,19 @@ static const char *smb_command_name(unsigned int cmd)
 		"QUERY_DIRECTORY", "CHANGE_NOTIFY", "QUERY_INFO", "SET_INFO", "OPLOCK_BREAK",
 	};
 
-	return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "a message";
+	return TG_ENUM_NAME(names, cmd, "a message");
 }
+
+/* What each finding means for the flow (TG_SMB_CLEAR_AFTER_SETUP names the command). */
+static const char *const smb_findings[TG_SMB_FINDING__MAX] = {
+	[TG_SMB_NOT_SMB] = "not an SMB2 message where one was due",
+	[TG_SMB_SMB1] = "SMB1 has no encryption: use SMB 3 with encryption",
+	[TG_SMB_NO_SMB3] = "the client offers no SMB 3 dialect: SMB 2.x has no encryption",
+	[TG_SMB_CLIENT_NO_ENCRYPTION] = "the client offers SMB 3 without encryption",
+	[TG_SMB_SERVER_SMB2] = "the server selected SMB 2.x, which has no encryption",
+	[TG_SMB_SERVER_NO_ENCRYPTION] = "the server selected SMB 3 without encryption",
+	[TG_SMB_SETUP_ROUNDS] = "more SESSION_SETUP rounds than a login takes",
+};
 
 void describe_smb(unsigned int finding, unsigned int client_max, unsigned int dialect,
 		  unsigned int cipher, unsigned int command, struct tg_payload_desc *out)
@@ -172,66 +184,39 @@ void describe_smb(unsigned int finding, unsigned int client_max, unsigned int di
 	memset(out, 0, sizeof(*out));
 	out->detected = "smb";
 	out->dialect = smb_dialect_name(dialect ? dialect : client_max);
-	switch (finding) {
-	case TG_SMB_OK:
+	if (finding == TG_SMB_OK) {
 		out->encryption = smb_cipher_name(dialect, cipher);
 		return;
-	case TG_SMB_SMB1:
-		out->dialect = "1";
-		out->finding = "SMB1 has no encryption: use SMB 3 with encryption";
-		break;
-	case TG_SMB_NO_SMB3:
-		out->finding = "the client offers no SMB 3 dialect: SMB 2.x has no encryption";
-		break;
-	case TG_SMB_CLIENT_NO_ENCRYPTION:
-		out->finding = "the client offers SMB 3 without encryption";
-		break;
-	case TG_SMB_SERVER_SMB2:
-		out->finding = "the server selected SMB 2.x, which has no encryption";
-		break;
-	case TG_SMB_SERVER_NO_ENCRYPTION:
-		out->finding = "the server selected SMB 3 without encryption";
-		break;
-	case TG_SMB_CLEAR_AFTER_SETUP:
-		snprintf(out->finding_buf, sizeof(out->finding_buf),
-			 "SMB2 %s sent in the clear after session setup: the session is not "
-			 "encrypted (require it: mount -o seal, or encryption on the server)",
-			 smb_command_name(command));
-		out->finding = command == 0xffff ?
-			"a message that is not SMB2 sent in the clear after session setup" :
-			out->finding_buf;
-		break;
-	case TG_SMB_SETUP_ROUNDS:
-		out->finding = "more SESSION_SETUP rounds than a login takes";
-		break;
-	default:
-		out->finding = "not an SMB2 message where one was due";
-		break;
 	}
 	out->encryption = "none";
+	if (finding == TG_SMB_SMB1)
+		out->dialect = "1";
+	if (finding != TG_SMB_CLEAR_AFTER_SETUP) {
+		out->finding = TG_ENUM_NAME(smb_findings, finding, smb_findings[TG_SMB_NOT_SMB]);
+		return;
+	}
+	snprintf(out->finding_buf, sizeof(out->finding_buf),
+		 "SMB2 %s sent in the clear after session setup: the session is not "
+		 "encrypted (require it: mount -o seal, or encryption on the server)",
+		 smb_command_name(command));
+	out->finding = command == 0xffff ?
+		"a message that is not SMB2 sent in the clear after session setup" :
+		out->finding_buf;
 }
 
-static const char *negotiation_name(unsigned int pf_kind)
-{
-	switch (pf_kind) {
-	case TG_PK_PG_SSLREQUEST:
-		return "postgres-sslrequest";
-	case TG_PK_MYSQL_SSL:
-		return "mysql-ssl-request";
-	case TG_PK_TDS_PRELOGIN:
-		return "tds-prelogin";
-	case TG_PK_CONNECT:
-		return "http-connect";
-	default:
-		return NULL;
-	}
-}
+/* the prefaces that negotiate TLS inside a protocol (TG_PK_TLS starts with it) */
+static const char *const negotiation_names[] = {
+	[TG_PK_PG_SSLREQUEST] = "postgres-sslrequest",
+	[TG_PK_MYSQL_SSL] = "mysql-ssl-request",
+	[TG_PK_TDS_PRELOGIN] = "tds-prelogin",
+	[TG_PK_CONNECT] = "http-connect",
+};
 
 void describe_tls(unsigned int l7, unsigned int pf_kind, struct tg_payload_desc *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->detected = "tls";
-	out->negotiation = negotiation_name(pf_kind);
+	out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 }
 
 void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int pf_kind,
@@ -248,7 +233,7 @@ void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int
 		}
 		if (pf_kind == TG_PK_PG_SSLREQUEST && len >= 16 && be32(buf + 12) == 0x00030000) {
 			out->detected = "postgres";	/* server said 'N', startup in the clear */
-			out->negotiation = negotiation_name(pf_kind);
+			out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 			return;
 		}
 		break;
@@ -271,7 +256,7 @@ void describe_flow(const uint8_t *buf, size_t len, unsigned int l7, unsigned int
 		if (pf_kind == TG_PK_CONNECT && tls_off < len) {
 			/* what went into the tunnel instead of a ClientHello */
 			describe_payload(buf + tls_off, len - tls_off, out);
-			out->negotiation = negotiation_name(pf_kind);
+			out->negotiation = TG_ENUM_NAME(negotiation_names, pf_kind, NULL);
 			return;
 		}
 		break;

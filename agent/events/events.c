@@ -17,6 +17,7 @@
 #include "escape.h"
 #include "events.h"
 #include "handshake.h"
+#include "enum_name.h"
 #include "tlsguard/preface.h"
 #include "workload.h"
 
@@ -39,78 +40,60 @@ void events_ctx_init(struct tg_event_ctx *ctx)
 	ctx->mono_to_real_ns = tg_real_ns() - mono;
 }
 
-const char *events_type_name(uint8_t type)
-{
-	switch (type) {
-	case TG_EV_PLAINTEXT:
-		return "plaintext";
-	case TG_EV_TLS:
-		return "tls";
-	case TG_EV_BLOCKED_CONNECT:
-		return "blocked_connect";
-	case TG_EV_WEAK_TLS:
-		return "weak_tls";
-	case TG_EV_SNI_MISMATCH:
-		return "sni_mismatch";
-	default:
-		return "unknown";
-	}
-}
+static const char *const type_names[] = {
+	[TG_EV_PLAINTEXT] = "plaintext",
+	[TG_EV_TLS] = "tls",
+	[TG_EV_BLOCKED_CONNECT] = "blocked_connect",
+	[TG_EV_WEAK_TLS] = "weak_tls",
+	[TG_EV_SNI_MISMATCH] = "sni_mismatch",
+};
 
 /* blocked_connect: why the connect was refused (or flagged). */
-const char *events_connect_reason_name(uint8_t reason)
-{
-	switch (reason) {
-	case TG_CR_PORT:
-		return "port";
-	case TG_CR_FLOW_CAP:
-		return "flow_cap";
-	case TG_CR_STORAGE:
-		return "flow_storage";
-	case TG_CR_PROXY_TARGET:
-		return "proxy_target";
-	case TG_CR_UDP_SECOND_DEST:
-		return "udp_second_destination";
-	default:
-		return "unknown";
-	}
-}
+static const char *const connect_reason_names[] = {
+	[TG_CR_PORT] = "port",
+	[TG_CR_FLOW_CAP] = "flow_cap",
+	[TG_CR_STORAGE] = "flow_storage",
+	[TG_CR_PROXY_TARGET] = "proxy_target",
+	[TG_CR_UDP_SECOND_DEST] = "udp_second_destination",
+};
 
 /* plaintext: which bytes were not what the flow's protocol allows. */
-const char *events_plain_reason_name(uint8_t reason)
+static const char *const plain_reason_names[] = {
+	[TG_PR_FIRST_BYTES] = "first_bytes",
+	[TG_PR_AFTER_HELLO] = "after_hello",
+	[TG_PR_NOT_SERVER_HELLO] = "not_server_hello",
+	[TG_PR_SERVER_FIRST] = "server_first",
+	[TG_PR_UNDECIDED] = "undecided",
+	[TG_PR_NOT_QUIC] = "not_quic",
+	[TG_PR_UNPARSEABLE] = "unparseable",
+	[TG_PR_RAW_SOCKET] = "raw_socket",
+};
+
+static const char *const action_names[] = {
+	[TG_ACT_FLAGGED] = "flagged",
+	[TG_ACT_BLOCKED] = "blocked",
+	[TG_ACT_ALLOWED] = "allowed",
+};
+
+const char *events_type_name(uint8_t type)
 {
-	switch (reason) {
-	case TG_PR_FIRST_BYTES:
-		return "first_bytes";
-	case TG_PR_AFTER_HELLO:
-		return "after_hello";
-	case TG_PR_NOT_SERVER_HELLO:
-		return "not_server_hello";
-	case TG_PR_SERVER_FIRST:
-		return "server_first";
-	case TG_PR_UNDECIDED:
-		return "undecided";
-	case TG_PR_NOT_QUIC:
-		return "not_quic";
-	case TG_PR_UNPARSEABLE:
-		return "unparseable";
-	case TG_PR_RAW_SOCKET:
-		return "raw_socket";
-	default:
-		return "unknown";
-	}
+	return TG_ENUM_NAME(type_names, type, "unknown");
 }
 
+const char *events_connect_reason_name(uint8_t reason)
+{
+	return TG_ENUM_NAME(connect_reason_names, reason, "unknown");
+}
+
+const char *events_plain_reason_name(uint8_t reason)
+{
+	return TG_ENUM_NAME(plain_reason_names, reason, "unknown");
+}
+
+/* what the kernel did not name it did not stop or flag */
 const char *events_action_name(uint8_t action)
 {
-	switch (action) {
-	case TG_ACT_FLAGGED:
-		return "flagged";
-	case TG_ACT_BLOCKED:
-		return "blocked";
-	default:
-		return "allowed";
-	}
+	return TG_ENUM_NAME(action_names, action, "allowed");
 }
 
 void events_format_addr(const uint8_t addr[16], char *out, size_t len)

@@ -4,25 +4,16 @@
 
 #include "handshake.h"
 #include "jout.h"
+#include "enum_name.h"
 #include "tlsguard/preface.h"
 #include "tlsguard/tls_hello.h"
 
+/* TLS versions are 0x03NN; a later one than 1.3 is named for what it is at least. */
 const char *handshake_version_name(unsigned int v)
 {
-	switch (v) {
-	case 0x0300:
-		return "ssl3";
-	case 0x0301:
-		return "1.0";
-	case 0x0302:
-		return "1.1";
-	case 0x0303:
-		return "1.2";
-	case 0x0304:
-		return "1.3";
-	default:
-		return (v >> 8) == 3 ? "1.3+" : NULL;
-	}
+	static const char *const names[] = { "ssl3", "1.0", "1.1", "1.2", "1.3" };
+
+	return (v >> 8) == 3 ? TG_ENUM_NAME(names, v & 0xff, "1.3+") : NULL;
 }
 
 static void add_version(struct tg_jout *o, const char *key, unsigned int v)
@@ -50,19 +41,12 @@ static void alpn_out(struct tg_jout *o, const struct tg_tls_summary *t)
 	tg_jout_close(o);
 }
 
-static const char *sni_result_name(unsigned int r)
-{
-	switch (r) {
-	case TG_SNI_MATCH:
-		return "match";
-	case TG_SNI_MISMATCH:
-		return "mismatch";
-	case TG_SNI_MISSING:
-		return "missing";
-	default:
-		return "unchecked";
-	}
-}
+static const char *const sni_result_names[] = {
+	[TG_SNI_UNCHECKED] = "unchecked",
+	[TG_SNI_MATCH] = "match",
+	[TG_SNI_MISMATCH] = "mismatch",
+	[TG_SNI_MISSING] = "missing",
+};
 
 static bool has_tls(const struct tg_event *ev)
 {
@@ -87,7 +71,7 @@ static void tls_members(struct tg_jout *o, const struct tg_event *ev)
 	if (ev->type == TG_EV_WEAK_TLS)
 		tg_jout_lit(o, "weak_side", t->side == TG_SIDE_SERVER ? "server" : "client");
 	if (t->sni_result)
-		tg_jout_lit(o, "sni_check", sni_result_name(t->sni_result));
+		tg_jout_lit(o, "sni_check", TG_ENUM_NAME(sni_result_names, t->sni_result, "unchecked"));
 	if (t->hello_flags & TG_HELLO_F_TRUNCATED)
 		tg_jout_bool(o, "hello_truncated", true);
 }

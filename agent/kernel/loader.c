@@ -12,6 +12,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "enum_name.h"
 #include "kernel_features.h"
 #include "handoff.h"
 #include "loader.h"
@@ -35,31 +36,23 @@ static const char *const hook_names[TG_HOOK__MAX] = {
 
 const char *loader_hook_name(enum tg_hook h)
 {
-	return h < TG_HOOK__MAX ? hook_names[h] : "?";
+	return TG_ENUM_NAME(hook_names, h, "?");
 }
 
 static struct bpf_program *hook_prog(struct tg_loader *l, enum tg_hook h)
 {
-	switch (h) {
-	case TG_HOOK_CONNECT4:
-		return l->skel->progs.tg_connect4;
-	case TG_HOOK_CONNECT6:
-		return l->skel->progs.tg_connect6;
-	case TG_HOOK_EGRESS:
-		return l->skel->progs.tg_egress;
-	case TG_HOOK_INGRESS:
-		return l->skel->progs.tg_ingress;
-	case TG_HOOK_RELEASE:
-		return l->skel->progs.tg_release;
-	case TG_HOOK_SENDMSG4:
-		return l->skel->progs.tg_sendmsg4;
-	case TG_HOOK_SENDMSG6:
-		return l->skel->progs.tg_sendmsg6;
-	case TG_HOOK_SOCK_CREATE:
-		return l->skel->progs.tg_sock_create;
-	default:
-		return NULL;
-	}
+	struct bpf_program *const progs[TG_HOOK__MAX] = {
+		[TG_HOOK_CONNECT4] = l->skel->progs.tg_connect4,
+		[TG_HOOK_CONNECT6] = l->skel->progs.tg_connect6,
+		[TG_HOOK_EGRESS] = l->skel->progs.tg_egress,
+		[TG_HOOK_INGRESS] = l->skel->progs.tg_ingress,
+		[TG_HOOK_RELEASE] = l->skel->progs.tg_release,
+		[TG_HOOK_SENDMSG4] = l->skel->progs.tg_sendmsg4,
+		[TG_HOOK_SENDMSG6] = l->skel->progs.tg_sendmsg6,
+		[TG_HOOK_SOCK_CREATE] = l->skel->progs.tg_sock_create,
+	};
+
+	return h < TG_HOOK__MAX ? progs[h] : NULL;
 }
 
 /* Pins from another layout (TG_PIN_LAYOUT_VERSION) are not adopted. */

@@ -66,31 +66,13 @@ int pins_read_layout(const char *dir, uint32_t *layout, uint32_t *event_abi)
 	return err;
 }
 
-int pins_check_layout(const char *dir, uint32_t version, uint32_t event_abi, const char *top_dir,
-		      bool *adopted)
+/* A new marker at @path: an array of the layout version and the event ABI. */
+static int pin_layout(const char *path, uint32_t version, uint32_t event_abi)
 {
-	char path[4096];
-	__u32 key = 0, have = 0;
-	int fd, err;
+	__u32 key = 0;
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tg_layout", sizeof(key), sizeof(version), 2,
+				NULL), err;
 
-	*adopted = false;
-	err = pins_path(path, sizeof(path), dir, TG_PINS_LAYOUT);
-	if (err)
-		return err;
-	err = pins_read_layout(dir, &have, NULL);
-	if (!err) {
-		if (have != version) {
-			tg_err("pins in %s have layout %u, this agent uses %u; "
-			       "run 'tlsguard uninstall --pin-path %s' first",
-			       dir, have, version, top_dir);
-			return -EEXIST;
-		}
-		*adopted = true;
-		return 0;
-	}
-	if (err != -ENOENT)
-		return err;
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tg_layout", sizeof(key), sizeof(version), 2, NULL);
 	if (fd < 0)
 		return -errno;
 	err = bpf_map_update_elem(fd, &key, &version, BPF_ANY) ? -errno : 0;
@@ -101,6 +83,31 @@ int pins_check_layout(const char *dir, uint32_t version, uint32_t event_abi, con
 		err = -errno;
 	close(fd);
 	return err;
+}
+
+int pins_check_layout(const char *dir, uint32_t version, uint32_t event_abi, const char *top_dir,
+		      bool *adopted)
+{
+	char path[4096];
+	uint32_t have = 0;
+	int err;
+
+	*adopted = false;
+	err = pins_read_layout(dir, &have, NULL);
+	if (err == -ENOENT) {
+		err = pins_path(path, sizeof(path), dir, TG_PINS_LAYOUT);
+		return err ? err : pin_layout(path, version, event_abi);
+	}
+	if (err)
+		return err;
+	if (have != version) {
+		tg_err("pins in %s have layout %u, this agent uses %u; "
+		       "run 'tlsguard uninstall --pin-path %s' first",
+		       dir, have, version, top_dir);
+		return -EEXIST;
+	}
+	*adopted = true;
+	return 0;
 }
 
 int pins_adopt_link(const char *path, int prog_fd)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enum_name.h"
 #include "escape.h"
 #include "log.h"
 
@@ -43,40 +44,17 @@ static void vlog(const char *level, const char *fmt, va_list ap)
 	free(msg);
 }
 
-void tg_err(const char *fmt, ...)
+void tg_log(enum tg_log_level level, const char *fmt, ...)
 {
+	static const char *const prefixes[] = {
+		[TG_LOG_WARN] = "warning: ",
+		[TG_LOG_DEBUG] = "debug: ",
+	};
 	va_list ap;
 
-	va_start(ap, fmt);
-	vlog(NULL, fmt, ap);
-	va_end(ap);
-}
-
-void tg_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("warning: ", fmt, ap);
-	va_end(ap);
-}
-
-void tg_info(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(NULL, fmt, ap);
-	va_end(ap);
-}
-
-void tg_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!tg_verbose)
+	if (level == TG_LOG_DEBUG && !tg_verbose)
 		return;
 	va_start(ap, fmt);
-	vlog("debug: ", fmt, ap);
+	vlog(TG_ENUM_NAME(prefixes, level, NULL), fmt, ap);
 	va_end(ap);
 }

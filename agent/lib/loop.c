@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,15 @@ int tg_loop_add(struct tg_loop *l, struct tg_watch *w, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+int tg_loop_listen(struct tg_loop *l, struct tg_watch *w, int fd,
+		   void (*handle)(void *ctx, uint32_t events), void *ctx)
+{
+	*w = (struct tg_watch){ .fd = fd, .handle = handle, .ctx = ctx };
+	if (listen(fd, 16) < 0)
+		return -errno;
+	return tg_loop_add(l, w, EPOLLIN);
 }
 
 int tg_loop_modify(struct tg_loop *l, struct tg_watch *w, uint32_t events)

@@ -60,6 +60,14 @@ int tg_loop_add(struct tg_loop *l, struct tg_watch *w, uint32_t events);
 int tg_loop_modify(struct tg_loop *l, struct tg_watch *w, uint32_t events);
 void tg_loop_remove(struct tg_loop *l, struct tg_watch *w);
 
+/*
+ * Listen on the bound stream socket @fd and watch it: handle(ctx, events)
+ * runs when a connection waits to be accepted. 0 or -errno; @fd stays the
+ * caller's to close either way.
+ */
+int tg_loop_listen(struct tg_loop *l, struct tg_watch *w, int fd,
+		   void (*handle)(void *ctx, uint32_t events), void *ctx);
+
 /* Add a tick (the caller owns @t, set up with period_ms, fn, ctx). Never fails. */
 void tg_loop_add_tick(struct tg_loop *l, struct tg_tick *t);
 

@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "dnslearn.h"
+#include "enum_name.h"
 #include "kmaps.h"
 #include "log.h"
 #include "pins.h"
@@ -1288,7 +1289,7 @@ int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path)
 
 const char *dnslearn_hook_name(int hook)
 {
-	return hook >= 0 && hook < DNS_HOOK__MAX ? dns_hook_names[hook] : NULL;
+	return TG_ENUM_NAME(dns_hook_names, hook, NULL);
 }
 
 int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, char *pin, size_t len,

@@ -620,7 +620,7 @@ enum ftype {
 	F_DURATION,	/* unsigned int seconds */
 	F_SIZE,		/* uint64_t bytes */
 	F_UINT,		/* unsigned int, a plain number */
-	F_MAP,		/* nested mapping filling the same object */
+	F_MAP,		/* nested mapping filling the same object, then .fn on it */
 	F_FN,		/* anything else */
 };
 
@@ -631,6 +631,7 @@ struct field {
 	size_t off2;
 	const char *const *names;
 	const struct field *sub;
+	/* F_FN: parses the value; F_MAP (may be NULL): checks the map once its keys are in */
 	int (*fn)(struct ctx *c, const char *key, yaml_node_t *v, void *obj);
 };
 
@@ -821,8 +822,14 @@ static int parse_field(struct ctx *c, const struct field *f, yaml_node_t *v, voi
 		*(unsigned int *)dst = (unsigned int)u;
 		return 0;
 	}
-	case F_MAP:
-		return walk_map(c, f->key, v, f->sub, obj);
+	case F_MAP: {
+		int ret = walk_map(c, f->key, v, f->sub, obj);
+
+		/* rules on the whole map (a key that needs another) */
+		if (ret || !f->fn || v->type != YAML_MAPPING_NODE)
+			return ret;
+		return f->fn(c, f->key, v, obj);
+	}
 	case F_FN:
 		return f->fn(c, f->key, v, obj);
 	}
@@ -1070,17 +1077,14 @@ static const struct field service_tag_fields[] = {
 	END
 };
 
-static int parse_service_tags(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+static int check_service_tags(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
 {
 	struct tg_policy_dest *d = obj;
-	int ret = walk_map(c, key, v, service_tag_fields, obj);
 
-	if (ret || v->type != YAML_MAPPING_NODE)
-		return ret;
 	/* no "file": the policy's service_tags.file (checked when the policy is prepared) */
-	if (!d->service_tags.n)
-		ret = node_err(c, v, "\"%s\" has no \"tags\"", key);
-	return ret == -ENOMEM ? ret : 0;
+	if (!d->service_tags.n && node_err(c, v, "\"%s\" has no \"tags\"", key) == -ENOMEM)
+		return -ENOMEM;
+	return 0;
 }
 
 static const struct field dest_fields[] = {
@@ -1092,7 +1096,7 @@ static const struct field dest_fields[] = {
 	{ "protocol", F_ENUM, D(protocol), .names = protocol_names },
 	{ "min_tls_version", F_TLSVER, D(min_tls_version) },
 	{ "require_sni", F_TRISTATE, D(require_sni) },
-	{ "service_tags", F_FN, .fn = parse_service_tags },
+	{ "service_tags", F_MAP, .sub = service_tag_fields, .fn = check_service_tags },
 	{ "note", F_STR, D(note) },
 	END
 };
@@ -1526,13 +1530,10 @@ static const struct field events_fields[] = {
 	END
 };
 
-static int parse_events(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
+static int check_events(struct ctx *c, const char *key, yaml_node_t *v, void *obj)
 {
 	struct tg_policy *p = obj;
-	int ret = walk_map(c, key, v, events_fields, obj);
 
-	if (ret || v->type != YAML_MAPPING_NODE)
-		return ret;
 	/* the agent could not encrypt anything: refuse now, not at the first event */
 	if (p->encrypt_fields.n && !p->key_files.n &&
 	    node_err(c, v, "\"encrypt_fields\" needs a key: set \"key_file\" or \"key_files\"") ==
@@ -1674,7 +1675,7 @@ static const struct field top_fields[] = {
 	{ "exceptions", F_FN, .fn = parse_exceptions },
 	{ "overrides", F_FN, .fn = parse_overrides },
 	{ "proxies", F_FN, .fn = parse_proxies },
-	{ "events", F_FN, .fn = parse_events },
+	{ "events", F_MAP, .sub = events_fields, .fn = check_events },
 	{ "control", F_MAP, .sub = control_fields },
 	{ "metrics", F_MAP, .sub = metrics_fields },
 	{ "dns", F_MAP, .sub = dns_fields },

@@ -388,14 +388,13 @@ int control_open(struct tg_control *c, struct tg_loop *loop, const char *path, c
 	fchmod(c->listen_fd, 0600);
 	if (bind(c->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
 	    chmod(path, c->group == (gid_t)-1 ? 0600 : 0660) < 0 ||
-	    (c->group != (gid_t)-1 && chown(path, 0, c->group) < 0) ||
-	    listen(c->listen_fd, 16) < 0) {
+	    (c->group != (gid_t)-1 && chown(path, 0, c->group) < 0))
 		err = -errno;
+	else
+		err = tg_loop_listen(loop, &c->listen_watch, c->listen_fd, on_listen, c);
+	if (err)
 		tg_err("cannot listen on %s: %s", path, strerror(-err));
-		return err;
-	}
-	c->listen_watch = (struct tg_watch){ .fd = c->listen_fd, .handle = on_listen, .ctx = c };
-	return tg_loop_add(loop, &c->listen_watch, EPOLLIN);
+	return err;
 }
 
 void control_close(struct tg_control *c)

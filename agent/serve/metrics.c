@@ -192,13 +192,13 @@ int metrics_open(struct tg_metrics *m, struct tg_loop *loop, const char *listen_
 	if (m->listen_fd < 0)
 		return -errno;
 	setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(m->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(m->listen_fd, 16) < 0) {
+	if (bind(m->listen_fd, (struct sockaddr *)&ss, len) < 0)
 		err = -errno;
+	else
+		err = tg_loop_listen(loop, &m->listen_watch, m->listen_fd, on_listen, m);
+	if (err)
 		tg_err("metrics: cannot listen on %s: %s", listen_on, strerror(-err));
-		return err;
-	}
-	m->listen_watch = (struct tg_watch){ .fd = m->listen_fd, .handle = on_listen, .ctx = m };
-	return tg_loop_add(loop, &m->listen_watch, EPOLLIN);
+	return err;
 }
 
 void metrics_close(struct tg_metrics *m)

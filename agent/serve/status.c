@@ -14,6 +14,7 @@
 #include "control.h"
 #include "dests.h"
 #include "dnslearn.h"
+#include "enum_name.h"
 #include "escape.h"
 #include "events.h"
 #include "handoff.h"
@@ -103,12 +104,12 @@ _Static_assert(sizeof(class_stat_names) / sizeof(class_stat_names[0]) == TG_CS__
 
 const char *status_counter_name(int i)
 {
-	return i >= 0 && i < TG_CNT__MAX ? counter_names[i] : NULL;
+	return TG_ENUM_NAME(counter_names, i, NULL);
 }
 
 const char *status_class_stat_name(int s)
 {
-	return s >= 0 && s < TG_CS__MAX ? class_stat_names[s] : NULL;
+	return TG_ENUM_NAME(class_stat_names, s, NULL);
 }
 
 void status_figures(const struct tg_status_view *v, struct tg_status_figures *f)

@@ -25,6 +25,7 @@
 #include "escape.h"
 #include "kmaps.h"
 #include "log.h"
+#include "enum_name.h"
 #include "pod_store.h"
 #include "workload.h"
 #include "workload_api.h"
@@ -93,32 +94,26 @@ struct wl_ov_entry {
 
 /* ---- cgroup path parsing --------------------------------------------------- */
 
+static const char *const runtime_names[] = {
+	[WL_RT_CONTAINERD] = "containerd",
+	[WL_RT_CRIO] = "cri-o",
+	[WL_RT_DOCKER] = "docker",
+};
+
+static const char *const qos_names[] = {
+	[WL_QOS_GUARANTEED] = "guaranteed",
+	[WL_QOS_BURSTABLE] = "burstable",
+	[WL_QOS_BESTEFFORT] = "besteffort",
+};
+
 const char *workload_runtime_name(int runtime)
 {
-	switch (runtime) {
-	case WL_RT_CONTAINERD:
-		return "containerd";
-	case WL_RT_CRIO:
-		return "cri-o";
-	case WL_RT_DOCKER:
-		return "docker";
-	default:
-		return "";
-	}
+	return TG_ENUM_NAME(runtime_names, runtime, "");
 }
 
 const char *workload_qos_name(int qos)
 {
-	switch (qos) {
-	case WL_QOS_GUARANTEED:
-		return "guaranteed";
-	case WL_QOS_BURSTABLE:
-		return "burstable";
-	case WL_QOS_BESTEFFORT:
-		return "besteffort";
-	default:
-		return "";
-	}
+	return TG_ENUM_NAME(qos_names, qos, "");
 }
 
 static bool is_hex(const char *s, size_t n)

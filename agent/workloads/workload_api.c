@@ -28,6 +28,7 @@
 #include "bytes.h"
 #include "clock.h"
 #include "log.h"
+#include "enum_name.h"
 #include "pod_store.h"
 #include "workload_api.h"
 
@@ -40,18 +41,16 @@
 #define CONNECT_TIMEOUT_S	10L
 #define LIST_TIMEOUT_S		120L
 
+static const char *const state_names[] = {
+	[WL_API_OFF] = "off",
+	[WL_API_LISTING] = "listing",
+	[WL_API_WATCHING] = "watching",
+	[WL_API_BACKOFF] = "backoff",
+};
+
 const char *wl_api_state_name(int state)
 {
-	switch (state) {
-	case WL_API_LISTING:
-		return "listing";
-	case WL_API_WATCHING:
-		return "watching";
-	case WL_API_BACKOFF:
-		return "backoff";
-	default:
-		return "off";
-	}
+	return TG_ENUM_NAME(state_names, state, "off");
 }
 
 struct buf {

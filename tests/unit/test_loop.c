@@ -4,11 +4,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -203,6 +206,48 @@ static void test_signals_arrive_as_callbacks(void **state)
 	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 }
 
+static void on_connection(void *ctx, uint32_t events)
+{
+	struct seen *s = ctx;
+	int fd = accept(s->fd, NULL, NULL);
+
+	s->calls++;
+	s->events = events;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A bound socket listens and its waiting connection reaches the handler; an unbound one fails. */
+static void test_listen_watches_connections(void **state)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int lfd, cfd, bad = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct seen s = { 0 };
+	struct tg_watch w;
+	struct tg_loop l;
+
+	/* abstract name: nothing on disk to clean up */
+	snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "tg-test-loop-%d", getpid());
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	cfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0 && cfd >= 0 && bad >= 0);
+	assert_int_equal(tg_loop_open(&l), 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	s.fd = lfd;
+	assert_int_equal(tg_loop_listen(&l, &w, lfd, on_connection, &s), 0);
+	assert_int_equal(w.fd, lfd);
+	assert_int_equal(tg_loop_dispatch(&l, 0), 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(tg_loop_dispatch(&l, 1000), 1);
+	assert_int_equal(s.calls, 1);
+	assert_true(s.events & EPOLLIN);
+	assert_int_equal(tg_loop_listen(&l, &w, bad, on_connection, &s), -EOPNOTSUPP);
+	tg_loop_close(&l);
+	close(bad);
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_timerfd_wakes_the_wait),
 		cmocka_unit_test(test_ticks_run_once_per_period),
 		cmocka_unit_test(test_signals_arrive_as_callbacks),
+		cmocka_unit_test(test_listen_watches_connections),
 	};
 
 	return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
