@@ -976,7 +976,7 @@ SPREAD_LIMIT_US=${BENCH_SPREAD_LIMIT_US:-6}
 workload_throughput()
 {
 	local r v out
-	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E x $ROUNDS+, ${SECS}s)"
+	log "workloads 1 and 8: short connections to the protected destination (A/B/N/E/S x $ROUNDS+, ${SECS}s)"
 	conn_rounds conn_prot "$PROT:443" A B N E S
 	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS+)"
 	conn_rounds conn_other "$OTHER:443" A B E

@@ -11,7 +11,7 @@ KMATRIX		:= $(KT_DIR)/kmatrix
 # tests/kernel first: its cmocka.h stands in for the shared-only libcmocka
 KT_CFLAGS	:= -std=gnu11 -g -O2 $(WARN) -Itests/kernel -Iinclude -Iagent $(addprefix -I,$(AGENT_DIRS)) -I$(BUILD)
 KT_SRCS		:= tests/kernel/kmatrix.c tests/kernel/cmocka_shim.c agent/kernel/kernel_features.c agent/kernel/cgroup.c \
-		   agent/kernel/enforcer.c agent/lib/log.c agent/lib/escape.c
+		   agent/kernel/enforcer.c agent/lib/log.c agent/lib/escape.c agent/lib/enum_name.c
 KT_LIBS		:= -lbpf -lelf -lz -ljson-c
 
 $(KMATRIX): $(KT_SRCS) tests/bpf/test_verdict.c tests/bpf/test_dns.c tests/kernel/cmocka.h \
@@ -37,7 +37,7 @@ kernel-test:
 # modules, smbd on the host's loopback behind qemu's guestfwd, and runs
 # tests/kernel/kmount.c as the guest's init (see docs/verdicts.md, "Kernel mounts").
 KMOUNT		:= $(KT_DIR)/kmount
-KM_SRCS		:= tests/kernel/kmount.c agent/kernel/kernel_features.c agent/kernel/cgroup.c agent/kernel/enforcer.c agent/lib/log.c agent/lib/escape.c
+KM_SRCS		:= tests/kernel/kmount.c agent/kernel/kernel_features.c agent/kernel/cgroup.c agent/kernel/enforcer.c agent/lib/log.c agent/lib/escape.c agent/lib/enum_name.c
 
 $(KMOUNT): $(KM_SRCS) $(HEADERS) $(SKELS)
 	$(call msg,LINK,$@)
