@@ -574,7 +574,9 @@ METHOD = """
   cgroup, never watched.
 - Clients (`loadgen`, epoll, libc only) run in sibling cgroups: `base` (no BPF: without), `tg`
   (the agent's `--cgroup`: with), `empty` (one empty program of each type tlsguard attaches,
-  bench/empty.bpf.c: the bpf_stats yardstick and the "empty programs" column). "With nftables" is `base` with a table in the netns that drops TCP to
+  bench/empty.bpf.c: the bpf_stats yardstick and the "empty programs" column), `floor` (the same,
+  but connect() creates a tg_flow-sized sk_storage value that every packet looks up: the "storage
+  floor" of workload 1). "With nftables" is `base` with a table in the netns that drops TCP to
   port 80 of the protected set (`ip daddr @protected tcp dport 80 drop`, output hook) — what a user
   might deploy instead. The agent runs in enforce mode with the bench policy for workloads 1–5 and in
   audit mode for 6–7.

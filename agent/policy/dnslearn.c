@@ -1057,6 +1057,17 @@ static int open_pinned_map(const char *dir, const char *name)
 	return bpf_obj_get(path);
 }
 
+/* Remove the pin @name of @dir (gone already is fine). 0 or -errno. */
+static int unpin(const char *dir, const char *name)
+{
+	char path[4400];
+	int err = pins_path(path, sizeof(path), dir, name);
+
+	if (!err && unlink(path) < 0 && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
 /*
  * Pins of another dns layout (a release that changed one of own_pinned_maps)
  * are replaced, not refused: the dns object has no generation to drain (it
@@ -1070,7 +1081,6 @@ static int open_pinned_map(const char *dir, const char *name)
  */
 static int replace_other_layout(struct tg_dnslearn *l)
 {
-	char path[4400];
 	uint32_t have = 0;
 	int err = pins_read_layout(l->dir, &have, NULL);
 
@@ -1081,20 +1091,14 @@ static int replace_other_layout(struct tg_dnslearn *l)
 	l->old_layout = have;
 	l->old_learned_fd = open_pinned_map(l->dir, "tg_dns_learned");
 	l->old_queries_fd = open_pinned_map(l->dir, "tg_dns_queries");
-	for (size_t i = 0; i <= sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]); i++) {
-		const char *name = i < sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]) ?
-					   own_pinned_maps[i] : TG_PINS_LAYOUT;
-
-		err = pins_path(path, sizeof(path), l->dir, name);
-		if (!err && unlink(path) < 0 && errno != ENOENT)
-			err = -errno;
-		if (err) {
-			tg_err("dns: cannot replace the pins of layout %u in %s: %s", have, l->dir,
-			       strerror(-err));
-			return err;
-		}
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(own_pinned_maps) / sizeof(own_pinned_maps[0]) && !err; i++)
+		err = unpin(l->dir, own_pinned_maps[i]);
+	if (!err)
+		err = unpin(l->dir, TG_PINS_LAYOUT);	/* last: pins_check_layout() makes the new one */
+	if (err)
+		tg_err("dns: cannot replace the pins of layout %u in %s: %s", have, l->dir,
+		       strerror(-err));
+	return err;
 }
 
 /* One old map into its new one; a note of what did not come over. */
