@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "clock.h"
+#include "dir.h"
 #include "handoff.h"
 #include "kmaps.h"
 #include "log.h"
@@ -67,11 +67,17 @@ static bool exists(const char *dir, const char *name)
 	return lstat(path, &st) == 0;
 }
 
+/* Stops the walk at the first generation pin at the top of the directory. */
+static int generation_pin(const char *name, unsigned char type, void *arg)
+{
+	(void)type;
+	(void)arg;
+	return !tg_dir_hidden(name) && !handoff_is_shared_pin(name);
+}
+
 static int inspect(const char *dir, struct tg_pin_state *st)
 {
 	char sub[4096 + 32];
-	struct dirent *de;
-	DIR *d;
 	int err;
 
 	memset(st, 0, sizeof(*st));
@@ -87,39 +93,41 @@ static int inspect(const char *dir, struct tg_pin_state *st)
 		if (err)
 			return err == -ENOENT ? -EUCLEAN : err;	/* retiring/ always has its marker */
 	}
-	d = opendir(dir);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && !handoff_is_shared_pin(de->d_name))
-			st->top_has_pins = true;
-	closedir(d);
+	err = tg_dir_each(dir, generation_pin, NULL);
+	if (err < 0)
+		return err;
+	st->top_has_pins = err;
 	return 0;
+}
+
+struct retire {
+	const char *dir, *staging;
+};
+
+static int retire_pin(const char *name, unsigned char type, void *arg)
+{
+	const struct retire *r = arg;
+	char from[4096 + 256], to[8192 + 256];
+
+	(void)type;
+	if (tg_dir_hidden(name) || handoff_is_shared_pin(name))
+		return 0;
+	snprintf(from, sizeof(from), "%s/%s", r->dir, name);
+	snprintf(to, sizeof(to), "%s/%s", r->staging, name);
+	return rename(from, to) < 0 ? -errno : 0;
 }
 
 /* Move every generation pin at the top of @dir into @dir/retiring_tmp/, then rename that. */
 static int retire_top(const char *dir)
 {
-	char staging[4096 + 32], from[4096 + 256], to[8192 + 256], final[4096 + 32];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
+	char staging[4096 + 32], final[4096 + 32];
+	struct retire r = { .dir = dir, .staging = staging };
+	int err;
 
 	snprintf(staging, sizeof(staging), "%s/%s", dir, TG_HANDOFF_STAGING);
 	if (mkdir(staging, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	d = opendir(dir);
-	if (!d)
-		return -errno;
-	while (!err && (de = readdir(d))) {
-		if (de->d_name[0] == '.' || handoff_is_shared_pin(de->d_name))
-			continue;
-		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
-		snprintf(to, sizeof(to), "%s/%s", staging, de->d_name);
-		if (rename(from, to) < 0)
-			err = -errno;
-	}
-	closedir(d);
+	err = tg_dir_each(dir, retire_pin, &r);
 	if (err)
 		return err;
 	snprintf(final, sizeof(final), "%s/%s", dir, TG_HANDOFF_RETIRING);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "dir.h"
 #include "log.h"
 #include "mounts.h"
 #include "pins.h"
@@ -82,22 +82,21 @@ int mounts_on_bpffs(const char *path)
 }
 
 /* 1 when @dir is missing or empty, 0 when it holds something, -errno. */
+static int any_entry(const char *name, unsigned char type, void *arg)
+{
+	(void)name;
+	(void)type;
+	(void)arg;
+	return 1;
+}
+
 static int dir_is_empty(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int empty = 1;
+	int found = tg_dir_each(dir, any_entry, NULL);
 
-	if (!d)
-		return errno == ENOENT ? 1 : -errno;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = 0;
-			break;
-		}
-	}
-	closedir(d);
-	return empty;
+	if (found == -ENOENT)
+		return 1;
+	return found < 0 ? found : !found;
 }
 
 static void log_mount_failure(const char *what, const char *type, const char *point, int err)

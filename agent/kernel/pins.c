@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "dir.h"
 #include "log.h"
 #include "pins.h"
 
@@ -179,29 +180,35 @@ static bool wanted_link(const char *name, const uint64_t *keep, size_t n, size_t
 	return false;
 }
 
+struct prune {
+	const char *links;
+	const uint64_t *keep;
+	size_t n, stride;
+};
+
+static int prune_link(const char *name, unsigned char type, void *arg)
+{
+	const struct prune *p = arg;
+	char path[4096 + 256];
+
+	(void)type;
+	if (tg_dir_hidden(name) || wanted_link(name, p->keep, p->n, p->stride))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", p->links, name);
+	tg_info("detaching %s: its cgroup is no longer watched", path);
+	return detach_pinned_link(path);
+}
+
 int pins_prune_links(const char *dir, const uint64_t *keep, size_t n, size_t stride)
 {
-	char links[4096], path[4096 + 256];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
+	char links[4096];
+	struct prune p = { .links = links, .keep = keep, .n = n, .stride = stride };
+	int err;
 
 	if (pins_path(links, sizeof(links), dir, TG_PINS_LINKS))
 		return -ENAMETOOLONG;
-	d = opendir(links);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || wanted_link(de->d_name, keep, n, stride))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", links, de->d_name);
-		tg_info("detaching %s: its cgroup is no longer watched", path);
-		err = detach_pinned_link(path);
-		if (err)
-			break;
-	}
-	closedir(d);
-	return err;
+	err = tg_dir_each(links, prune_link, &p);
+	return err == -ENOENT ? 0 : err;	/* no links/ yet, or a link gone before its unlink */
 }
 
 /*

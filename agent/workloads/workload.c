@@ -22,6 +22,7 @@
 
 #include "cgroup.h"
 #include "clock.h"
+#include "dir.h"
 #include "escape.h"
 #include "kmaps.h"
 #include "log.h"
@@ -358,81 +359,89 @@ static int pod_from_dirname(const char *d, struct wl_pod *out)
 	return 0;
 }
 
-static int scan_pod_dir(struct wl_pod *p, const char *dir)
+/*
+ * The walks below fail only for memory: a pod's directory or containers/
+ * that cannot be read (gone since, no permission) adds no names, as an
+ * empty one.
+ */
+static int memory_only(int err)
 {
-	struct dirent *de;
-	DIR *d = opendir(dir);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* /var/log/pods/<pod>/<container>/: one directory per container name */
+static int pod_container_dir(const char *name, unsigned char type, void *pod)
+{
+	if (tg_dir_hidden(name) || (type != DT_DIR && type != DT_UNKNOWN))
+		return 0;
+	return add_container(pod, "", name);
+}
+
+/*
+ * /var/log/containers/<pod>_<namespace>_<container>-<64 hex>.log → the
+ * container's id, into the pod of that name and namespace in the table.
+ */
+static int container_link(const char *link, unsigned char type, void *table)
+{
+	struct wl_pod_table *t = table;
+	char name[NAME_MAX + 1], *u1, *u2, *dash;
+	size_t n = strlen(link);
 	int err = 0;
 
-	if (!d)
+	(void)type;
+	if (n < 4 + 65 || strcmp(link + n - 4, ".log"))
 		return 0;
-	while (!err && (de = readdir(d)))
-		if (de->d_name[0] != '.' && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN))
-			err = add_container(p, "", de->d_name);
-	closedir(d);
+	memcpy(name, link, n - 4);
+	name[n - 4] = '\0';
+	dash = strrchr(name, '-');
+	u1 = strchr(name, '_');
+	u2 = u1 ? strchr(u1 + 1, '_') : NULL;
+	if (!dash || !u2 || dash < u2 || strlen(dash + 1) != 64 || !is_hex(dash + 1, 64))
+		return 0;
+	*u1 = *u2 = *dash = '\0';
+	for (size_t i = 0; i < t->n && !err; i++)
+		if (!strcmp(t->v[i].name, name) && !strcmp(t->v[i].namespace, u1 + 1))
+			err = add_container(&t->v[i], dash + 1, u2 + 1);
 	return err;
 }
 
-/* /var/log/containers/<pod>_<namespace>_<container>-<64 hex>.log → container ids */
-static int scan_container_links(struct wl_pod_table *t, const char *dir)
+struct pod_scan {
+	struct wl_pod_table *table;
+	const char *log_dir;
+};
+
+/* /var/log/pods/<namespace>_<name>_<uid>/: a pod, with its containers' names */
+static int pod_dir(const char *name, unsigned char type, void *arg)
 {
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int err = 0;
+	const struct pod_scan *scan = arg;
+	char path[PATH_MAX];
+	struct wl_pod p;
+	int err;
 
-	if (!d)
+	(void)type;
+	if (tg_dir_hidden(name) || pod_from_dirname(name, &p))
 		return 0;
-	while (!err && (de = readdir(d))) {
-		char name[NAME_MAX + 1], *u1, *u2, *dash;
-		size_t n = strlen(de->d_name);
-
-		if (n < 4 + 65 || strcmp(de->d_name + n - 4, ".log"))
-			continue;
-		memcpy(name, de->d_name, n - 4);
-		name[n - 4] = '\0';
-		dash = strrchr(name, '-');
-		u1 = strchr(name, '_');
-		u2 = u1 ? strchr(u1 + 1, '_') : NULL;
-		if (!dash || !u2 || dash < u2 || strlen(dash + 1) != 64 || !is_hex(dash + 1, 64))
-			continue;
-		*u1 = *u2 = *dash = '\0';
-		for (size_t i = 0; i < t->n && !err; i++)
-			if (!strcmp(t->v[i].name, name) && !strcmp(t->v[i].namespace, u1 + 1))
-				err = add_container(&t->v[i], dash + 1, u2 + 1);
-	}
-	closedir(d);
+	snprintf(path, sizeof(path), "%s/pods/%s", scan->log_dir, name);
+	err = memory_only(tg_dir_each(path, pod_container_dir, &p));
+	if (!err)
+		err = wl_pod_table_put(scan->table, &p);
+	wl_pod_free(&p);
 	return err;
 }
 
 int workload_scan_log_dir(struct wl_pod_table *t, const char *log_dir)
 {
+	struct pod_scan scan = { .table = t, .log_dir = log_dir };
 	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
+	int err;
 
 	wl_pod_table_clear(t);
 	snprintf(path, sizeof(path), "%s/pods", log_dir);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while (!err && (de = readdir(d))) {
-		struct wl_pod p;
-
-		if (de->d_name[0] == '.' || pod_from_dirname(de->d_name, &p))
-			continue;
-		snprintf(path, sizeof(path), "%s/pods/%s", log_dir, de->d_name);
-		err = scan_pod_dir(&p, path);
-		if (!err)
-			err = wl_pod_table_put(t, &p);
-		wl_pod_free(&p);
-	}
-	closedir(d);
-	if (!err) {
-		snprintf(path, sizeof(path), "%s/containers", log_dir);
-		err = scan_container_links(t, path);
-	}
-	return err;
+	err = tg_dir_each(path, pod_dir, &scan);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/containers", log_dir);
+	return memory_only(tg_dir_each(path, container_link, t));
 }
 
 /* ---- selector ------------------------------------------------------------------- */
