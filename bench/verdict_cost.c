@@ -32,6 +32,7 @@
 #include "tlsguard/config.h"
 #include "tlsguard/dest.h"
 #include "tlsguard/flow.h"
+#include "tlsguard/names.h"
 #include "verdict_test.skel.h"
 #include "handshakes.h"
 
@@ -154,6 +155,34 @@ static struct tg_flow pending_flow(void)
 	return f;
 }
 
+/*
+ * The class's names as the agent writes them (keyed hash, per class): a
+ * wildcard, as the built-in Azure classes have, which the SNI check walks
+ * label by label. Returns the flow @f bound to them.
+ */
+static int bind_sni(struct bench *b, const struct tg_flow *f, const char *wildcard,
+		    struct tg_flow *bound)
+{
+	struct tg_sipkey key = { .k0 = 0x1111, .k1 = 0x2222 };
+	struct tg_name_key k = { .flags = TG_NAME_WILDCARD, .class_id = f->class_id };
+	struct tg_name_value v = { .class_id = f->class_id };
+	__u8 buf[TG_NAME_BUF] = { 0 };
+	const char *suffix = wildcard + 1;	/* "*.x.y" is stored as ".x.y" */
+	__u32 zero = 0;
+
+	memcpy(buf, suffix, strlen(suffix));
+	k.hash = tg_siphash(&key, buf, strlen(suffix));
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.tg_sipkey), &zero, &key, 0) ||
+	    bpf_map_update_elem(bpf_map__fd(b->skel->maps.tg_names), &k, &v, 0))
+		return -1;
+	k.class_id = TG_NAME_ANY_CLASS;
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.tg_names), &k, &v, 0))
+		return -1;
+	*bound = *f;
+	bound->cls_flags |= TG_CLS_SNI_BIND;
+	return 0;
+}
+
 struct verdict_case {
 	const char *what;
 	const struct tg_flow *state;
@@ -181,7 +210,7 @@ static int setup(struct bench *b)
 int main(void)
 {
 	static struct segment ack_out, ack_in, hello, server_hello, ccs, get;
-	struct tg_flow pending = pending_flow(), after_ch, after_sh, decided;
+	struct tg_flow pending = pending_flow(), after_ch, after_sh, decided, sni_bound, after_sni;
 	struct bench b = { 0 };
 	long base, ns;
 
@@ -196,13 +225,20 @@ int main(void)
 	tcp_segment(&ccs, 1, CSEQ + hs_client_curl_len, client_ccs, sizeof(client_ccs));
 	tcp_segment(&get, 1, CSEQ, http_get, strlen(http_get));
 
+	if (bind_sni(&b, &pending, "*.blob.core.windows.net", &sni_bound)) {
+		fprintf(stderr, "verdict_cost: cannot write the class's names: %s\n", strerror(errno));
+		return 1;
+	}
 	/* the states a real handshake leaves, taken from the programs themselves */
 	if (set_flow(b.flow_fd, &pending) || run_once(&b, 1, &hello, 1, NULL) != 1 ||
 	    get_flow(b.flow_fd, &after_ch) || after_ch.state != TG_FLOW_SERVER_HELLO ||
 	    run_once(&b, 0, &server_hello, 1, NULL) != 1 || get_flow(b.flow_fd, &after_sh) ||
 	    run_once(&b, 1, &ccs, 1, NULL) != 1 || get_flow(b.flow_fd, &decided) ||
-	    decided.state != TG_FLOW_TLS) {
-		fprintf(stderr, "verdict_cost: the recorded handshake did not end in a TLS verdict\n");
+	    decided.state != TG_FLOW_TLS || set_flow(b.flow_fd, &sni_bound) ||
+	    run_once(&b, 1, &hello, 1, NULL) != 1 || get_flow(b.flow_fd, &after_sni) ||
+	    after_sni.state != TG_FLOW_SERVER_HELLO) {
+		fprintf(stderr, "verdict_cost: the recorded handshake did not end in a TLS verdict, "
+			"or its ClientHello did not pass the SNI binding\n");
 		return 1;
 	}
 
@@ -210,6 +246,8 @@ int main(void)
 		{ "a decided flow's segment (the yardstick)", &decided, 1, &ccs, BATCH },
 		{ "SYN or ACK of an undecided flow, out", &pending, 1, &ack_out, BATCH },
 		{ "the ClientHello (curl, 517 bytes): judged, summary kept", &pending, 1, &hello, BATCH },
+		{ "the same, SNI bound to the class's *.blob.core.windows.net", &sni_bound, 1, &hello,
+		  BATCH },
 		{ "ACK while the ServerHello is awaited, out", &after_ch, 1, &ack_out, BATCH },
 		{ "ACK while the ServerHello is awaited, in", &after_ch, 0, &ack_in, BATCH },
 		{ "the ServerHello (TLS 1.3 first flight, 761 bytes)", &after_ch, 0, &server_hello, BATCH },
