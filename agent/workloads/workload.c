@@ -1001,18 +1001,32 @@ void workloads_refresh(struct tg_workloads *w)
 	refresh_skip(w);
 }
 
+/*
+ * A kernel map handed to the workloads: its fd goes to @slot, and *ids gets
+ * the sorted ids of the entries already in it (pins a previous agent left).
+ * false when there is no map (@map_fd < 0).
+ */
+static bool adopt_map(int *slot, int map_fd, uint64_t **ids, size_t *n)
+{
+	*slot = map_fd;
+	*ids = NULL;
+	*n = 0;
+	if (map_fd < 0)
+		return false;
+	*n = kmaps_u64_keys(map_fd, ids);
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_u64);
+	return true;
+}
+
 void workloads_set_skip_map(struct tg_workloads *w, int map_fd)
 {
 	uint64_t *have;
 	size_t n;
 
-	w->skip_fd = map_fd;
-	if (map_fd < 0)
-		return;
 	/* adopted pins: what a previous agent left is the current state */
-	n = kmaps_u64_keys(map_fd, &have);
-	if (n)
-		qsort(have, n, sizeof(*have), cmp_u64);
+	if (!adopt_map(&w->skip_fd, map_fd, &have, &n))
+		return;
 	free(w->skip);
 	w->skip = have;
 	w->nskip = n;
@@ -1127,19 +1141,15 @@ void workloads_set_override_map(struct tg_workloads *w, int map_fd)
 	uint64_t *ids;
 	size_t n;
 
-	w->ov_fd = map_fd;
-	if (map_fd < 0)
-		return;
 	/* adopted pins: every entry is rewritten (or deleted) by the next scan */
-	n = kmaps_u64_keys(map_fd, &ids);
+	if (!adopt_map(&w->ov_fd, map_fd, &ids, &n))
+		return;
 	have = n ? calloc(n, sizeof(*have)) : NULL;
 	if (!have)
 		n = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)	/* in the ids' order: sorted as cmp_ov() sorts */
 		have[i] = (struct wl_ov_entry){ .id = ids[i], .rule = UINT32_MAX };
 	free(ids);
-	if (n)
-		qsort(have, n, sizeof(*have), cmp_ov);
 	free(w->ovs);
 	w->ovs = have;
 	w->novs = n;
