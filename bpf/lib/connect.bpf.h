@@ -210,8 +210,8 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
  * given an answer naming a policy host the agent has not learned yet
  * (tlsguard/dns.h): the address may be that host's. Tracked as
  * TG_FLOW_DNS_WAIT, so its payload waits for the agent (tg_dns_wait()).
- * Every other unlisted connect pays two lookups (the stamp, and with one
- * the agent's progress). Only TCP (a held datagram would be lost, not
+ * Under an enforcing policy every other unlisted connect pays two lookups
+ * (the stamp, and with one the agent's progress); under audit none. Only TCP (a held datagram would be lost, not
  * retransmitted) and only while a class enforces with fail_mode closed:
  * audit never delays traffic.
  */
@@ -228,6 +228,12 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	/* DNS over TCP itself (the next lookup of a resolver that uses TCP) never waits */
 	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup || port == TG_DNS_PORT)
 		return 1;
+	/* the config first: an audit-only or fail-open policy never holds, and
+	 * then pays neither the cgroup id nor the pending lookup (the unprotected
+	 * connect's common case) */
+	cfg = tg_get_config();
+	if (!cfg || !cfg->any_enforce || cfg->fail_open)
+		return 1;
 	cgid = bpf_get_current_cgroup_id();
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
 	if (!stamp)
@@ -235,9 +241,6 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
 	if (caught && *caught >= *stamp)
 		return 1;	/* the agent has learned all this cgroup was told */
-	cfg = tg_get_config();
-	if (!cfg || !cfg->any_enforce || cfg->fail_open)
-		return 1;
 	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid) || !tg_gen_active())
 		return 1;
 	flow = tg_flow_create(ctx, &reason);
