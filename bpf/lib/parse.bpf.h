@@ -307,6 +307,9 @@ TG_GLOBAL int tg_keep_tunnel(struct tg_hs *hs)
  * the verifier walks 33 iterations with two branches instead of 264 with
  * seven. A byte >= 0x80 sets hs->name_bad; other bytes a DNS name cannot
  * hold are copied as they are and simply match no listed name.
+ * The copy stops after the first word past len + 7: a suffix hashed in
+ * place (tg_name_hash_at()) reads its final word whole, up to byte len + 7,
+ * and nothing reads further, so a 26-byte name costs 5 words, not 33.
  */
 #define TG_SWAR_HIGH	0x8080808080808080ULL
 
@@ -316,19 +319,25 @@ TG_GLOBAL int tg_name_copy(struct tg_hs *hs, __u32 off, __u32 len)
 
 	if (!hs)
 		return 0;
+	if (len > TG_SNI_MAX) {
+		hs->name_bad = 1;	/* no DNS name: matches nothing */
+		return 0;
+	}
 	hs->name_len = len;
 	hs->name_bad = 0;
 	for (k = 0; k < TG_NAME_BUF / 8; k++) {
-		__u32 at = k * 8, l = TG_READ_ONCE(hs->name_len);
+		__u32 at = k * 8, l = TG_READ_ONCE(hs->name_len) & 255;
 		__u64 x = 0, upper;
 
+		if (at >= l + 8)
+			break;
 		if (at < l) {
 			x = *(__u64 *)&hs->buf[(off + at) & TG_HELLO_MASK];
 			if (at + 8 > l)		/* keep the name's bytes only (little endian) */
 				x &= ((__u64)1 << (((l - at) & 7) * 8)) - 1;
 			if (x & TG_SWAR_HIGH)
 				hs->name_bad = 1;
-			/* 'A' <= byte <= 'Z' → bit 7 of that byte, then + 0x20 */
+			/* 'A' <= byte <= 'Z' → bit 7 of that byte, then + 0x20 (no carry below 0x80) */
 			upper = (x + 0x3f3f3f3f3f3f3f3fULL) & ~(x + 0x2525252525252525ULL) & TG_SWAR_HIGH;
 			x |= upper >> 2;
 		}
@@ -337,18 +346,21 @@ TG_GLOBAL int tg_name_copy(struct tg_hs *hs, __u32 off, __u32 len)
 	return 0;
 }
 
-/* Offset of the first '.' of hs->name after its first byte, 0 when there is none. */
-TG_GLOBAL int tg_name_find_dot(struct tg_hs *hs)
+/* Offset of the first '.' of hs->name after @from, 0 when there is none. */
+TG_GLOBAL int tg_name_find_dot(struct tg_hs *hs, __u32 from)
 {
-	__u32 i;
+	__u32 j;
 
 	if (!hs)
 		return 0;
 	hs->name_dot = 0;
-	for (i = 1; i < TG_SNI_MAX; i++) {
+	from &= 255;
+	for (j = 1; j < TG_SNI_MAX; j++) {	/* a counter of its own: the verifier bounds it */
+		__u32 i = from + j;
+
 		if (i >= TG_READ_ONCE(hs->name_len))
 			break;
-		if (hs->name[i] == '.') {
+		if (hs->name[i & 255] == '.') {
 			hs->name_dot = i;
 			break;
 		}
@@ -356,12 +368,23 @@ TG_GLOBAL int tg_name_find_dot(struct tg_hs *hs)
 	return 0;
 }
 
-/* SipHash of hs->name[0 .. name_len) under @key. */
-TG_GLOBAL __u64 tg_name_hash(struct tg_hs *hs, struct tg_sipkey *key)
+/*
+ * SipHash of hs->name[at .. name_len) under @key: the whole name (at 0) or
+ * one of its suffixes, hashed where tg_name_copy() put the name. Its bytes
+ * are the suffix's own (lower-casing is per byte) and the zero padding
+ * after name_len serves every suffix.
+ */
+TG_GLOBAL __u64 tg_name_hash_at(struct tg_hs *hs, struct tg_sipkey *key, __u32 at)
 {
+	__u32 len;
+
 	if (!hs || !key)
 		return 0;
-	return tg_siphash(key, hs->name, hs->name_len);
+	len = TG_READ_ONCE(hs->name_len) & 255;
+	at &= 255;
+	if (at > len)
+		return 0;
+	return tg_siphash(key, hs->name + at, len - at);
 }
 
 /*
@@ -375,14 +398,15 @@ TG_GLOBAL __u64 tg_name_hash(struct tg_hs *hs, struct tg_sipkey *key)
  * as "*.suffix" (one or more labels in place of the star, as DNS learning
  * matches; the longest listed suffix wins)? @class_id TG_NAME_ANY_CLASS asks
  * for any class (CONNECT); a class id asks "does this class list it" (SNI
- * binding). Returns the class id, or 0.
+ * binding). Returns the class id, or 0. The name is copied once; each
+ * suffix is hashed in place.
  */
 TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_id)
 {
 	struct tg_name_key key = {};
 	struct tg_name_value *val;
 	struct tg_sipkey *sk;
-	__u32 zero = 0, dot, i;
+	__u32 zero = 0, dot = 0, i;
 
 	if (!hs || len == 0 || len > TG_SNI_MAX)
 		return 0;
@@ -393,21 +417,18 @@ TG_GLOBAL int tg_name_class(struct tg_hs *hs, __u32 off, __u32 len, __u32 class_
 	if (hs->name_bad)
 		return 0;
 	key.class_id = class_id;
-	key.hash = tg_name_hash(hs, sk);
+	key.hash = tg_name_hash_at(hs, sk, 0);
 	val = bpf_map_lookup_elem(&tg_names, &key);
 	if (val)
 		return val->class_id;
-	/* "*.suffix" entries are the hash of ".suffix": hs->name becomes each suffix in turn */
+	/* "*.suffix" entries are the hash of ".suffix": each dot in turn starts one */
 	key.flags = TG_NAME_WILDCARD;
 	for (i = 0; i < TG_NAME_MAX_SUFFIXES; i++) {
-		tg_name_find_dot(hs);
+		tg_name_find_dot(hs, dot);
 		dot = hs->name_dot;
 		if (dot == 0 || dot + 1 >= len)
 			return 0;
-		off += dot;
-		len -= dot;
-		tg_name_copy(hs, off, len);
-		key.hash = tg_name_hash(hs, sk);
+		key.hash = tg_name_hash_at(hs, sk, dot);
 		val = bpf_map_lookup_elem(&tg_names, &key);
 		if (val)
 			return val->class_id;

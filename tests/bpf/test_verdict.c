@@ -856,6 +856,175 @@ static void test_sni_binding(void **state)
 	clear_names(f);
 }
 
+/*
+ * tg_name_class() against a reference matcher written from docs/policy.md's
+ * rules: an exact entry first, then "*.suffix" entries longest first (one or
+ * more whole labels before the suffix, at most 16 suffixes tried), only
+ * ASCII, A-Z lower-cased, the class asked for or any class. Thousands of
+ * seeded names of every length up to 255, at odd offsets in the buffer, so
+ * a suffix hashed from the wrong bytes or the wrong padding shows.
+ */
+static int run_prog(struct bpf_program *prog);
+
+struct name_entry {
+	const char *name;	/* "*.x" for a wildcard */
+	int class_id;
+};
+
+static const struct name_entry name_entries[] = {
+	{ "acct.blob.core.windows.net", 1 },
+	{ "*.blob.core.windows.net", 1 },
+	{ "*.core.windows.net", 3 },
+	{ "*.azurecr.io", 2 },
+	{ "registry.azurecr.io.", 4 },
+	{ "*.a", 4 },
+	{ "*.b.c", 5 },
+	{ "x.y", 2 },
+	{ "*.abcdefg.hijklmn", 6 },	/* 7-byte labels: suffix ends on and off word edges */
+	{ "*.abcdefgh.ijklmnop", 6 },
+	{ "*.l15.l14.l13.l12.l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1", 7 },
+};
+
+struct test_name_in {
+	__u32 off, len, class_id;
+	__u8 bytes[TG_SNI_MAX + 1];
+};
+
+static int entry_class(const char *cand, size_t n, int wildcard, __u32 class_id)
+{
+	for (size_t e = 0; e < sizeof(name_entries) / sizeof(name_entries[0]); e++) {
+		const char *en = name_entries[e].name;
+		int is_wild = !strncmp(en, "*.", 2);
+
+		if (is_wild != wildcard)
+			continue;
+		if (is_wild)
+			en++;
+		if (strlen(en) == n && !memcmp(en, cand, n) &&
+		    (class_id == TG_NAME_ANY_CLASS || (__u32)name_entries[e].class_id == class_id))
+			return name_entries[e].class_id;
+	}
+	return 0;
+}
+
+static int reference_name_class(const __u8 *raw, size_t len, __u32 class_id)
+{
+	char name[TG_SNI_MAX + 1];
+	size_t pos = 0;
+	int c;
+
+	if (len == 0 || len > TG_SNI_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] >= 0x80)
+			return 0;
+		name[i] = raw[i] >= 'A' && raw[i] <= 'Z' ? raw[i] + 32 : raw[i];
+	}
+	c = entry_class(name, len, 0, class_id);
+	if (c)
+		return c;
+	for (int tries = 0; tries < 16; tries++) {
+		size_t d = pos + 1;
+
+		while (d < len && name[d] != '.')
+			d++;
+		if (d >= len || d + 1 >= len)
+			return 0;
+		c = entry_class(name + d, len - d, 1, class_id);
+		if (c)
+			return c;
+		pos = d;
+	}
+	return 0;
+}
+
+static uint32_t name_rng(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)(*s >> 33);
+}
+
+/* A random name: labels (some upper-cased, some odd bytes) before one of the entries' suffixes. */
+static size_t random_name(uint64_t *rng, __u8 *out)
+{
+	static const char *const tails[] = {
+		"blob.core.windows.net", "core.windows.net", "windows.net", "azurecr.io", "a", "b.c",
+		"c", "x.y", "abcdefg.hijklmn", "abcdefgh.ijklmnop", "hijklmn", "acct.blob.core.windows.net",
+		"registry.azurecr.io.", "l15.l14.l13.l12.l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1",
+		"l14.l13.l12.l11.l10.l9.l8.l7.l6.l5.l4.l3.l2.l1", "",
+	};
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+	const char *tail = tails[name_rng(rng) % (sizeof(tails) / sizeof(tails[0]))];
+	size_t n = 0, labels = name_rng(rng) % 20, tl = strlen(tail);
+
+	for (size_t l = 0; l < labels; l++) {
+		size_t ll = name_rng(rng) % 12;		/* 0: an empty label ("..") */
+
+		if (name_rng(rng) % 8 == 0)
+			ll = name_rng(rng) % 64;
+		if (n + ll + 1 + tl > TG_SNI_MAX + 8)
+			break;
+		for (size_t k = 0; k < ll; k++)
+			out[n++] = alphabet[name_rng(rng) % (sizeof(alphabet) - 1)];
+		out[n++] = '.';
+	}
+	memcpy(out + n, tail, tl);
+	n += tl;
+	if (tl == 0 && n)
+		n--;		/* the name ends with its last label */
+	for (size_t k = 0; k < n; k++) {
+		uint32_t r = name_rng(rng) % 64;
+
+		if (r == 0 && out[k] >= 'a' && out[k] <= 'z')
+			out[k] -= 32;		/* "ACCT.Blob.core..." */
+		else if (r == 1 && name_rng(rng) % 16 == 0)
+			out[k] = 0x80 | (name_rng(rng) & 0x7f);	/* not ASCII: matches nothing */
+	}
+	return n;
+}
+
+static int bpf_name_class(struct fixture *f, const __u8 *name, size_t len, __u32 off, __u32 class_id)
+{
+	struct test_name_in in = { .off = off, .len = (__u32)len, .class_id = class_id };
+	__u32 key = 0;
+	__s32 out = -1;
+
+	memcpy(in.bytes, name, len < sizeof(in.bytes) ? len : sizeof(in.bytes));
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.test_name_in), &key, &in, 0), 0);
+	assert_int_equal(run_prog(f->skel->progs.test_name_class), PASS);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.test_name_out), &key, &out), 0);
+	return out;
+}
+
+static void test_name_class_matches_reference(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t rng = 20261207;
+	int matched = 0, by_class = 0;
+	__u8 name[TG_SNI_MAX + 16];
+
+	clear_names(f);
+	for (size_t e = 0; e < sizeof(name_entries) / sizeof(name_entries[0]); e++)
+		add_name(f, name_entries[e].name, name_entries[e].class_id);
+	for (int i = 0; i < 6000; i++) {
+		size_t len = random_name(&rng, name);
+		__u32 off = name_rng(&rng) % 256;
+		__u32 cls = name_rng(&rng) % 3 ? TG_NAME_ANY_CLASS : 1 + name_rng(&rng) % 7;
+		int want = reference_name_class(name, len, cls);
+		int got = bpf_name_class(f, name, len, off, cls);
+
+		if (got != want)
+			fail_msg("name \"%.*s\" (%zu bytes at %u), class %u: kernel %d, reference %d",
+				 (int)len, (const char *)name, len, off, cls, got, want);
+		matched += want != 0;
+		by_class += want != 0 && cls != TG_NAME_ANY_CLASS;
+	}
+	/* the seeded names cover both answers, for any class and for one */
+	assert_true(matched > 600);
+	assert_true(by_class > 50);
+	clear_names(f);
+}
+
 static void test_missing_sni(void **state)
 {
 	struct fixture *f = *state;
@@ -2132,6 +2301,7 @@ int main(void)
 		cmocka_unit_test(test_weak_server_blocked_on_ingress),
 		cmocka_unit_test(test_tls13_server_allowed),
 		cmocka_unit_test(test_sni_binding),
+		cmocka_unit_test(test_name_class_matches_reference),
 		cmocka_unit_test(test_missing_sni),
 		cmocka_unit_test(test_hello_split_over_records),
 		cmocka_unit_test(test_hello_judged_in_scratch),

@@ -141,4 +141,45 @@ int test_release(struct __sk_buff *skb)
 	return TG_PASS;
 }
 
+/*
+ * tg_name_class() on test_name_in's name, placed at .off in test_hs's buf
+ * (tests/bpf/test_verdict.c compares it with a reference matcher): its
+ * result goes to test_name_out.
+ */
+struct test_name {
+	__u32 off, len, class_id;
+	__u8 bytes[TG_SNI_MAX + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct test_name);
+} test_name_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s32);
+} test_name_out SEC(".maps");
+
+SEC("cgroup_skb/egress")
+int test_name_class(struct __sk_buff *skb)
+{
+	__u32 key = 0, off, i;
+	struct test_name *in = bpf_map_lookup_elem(&test_name_in, &key);
+	struct tg_hs *hs = bpf_map_lookup_elem(&test_hs, &key);
+	__s32 *out = bpf_map_lookup_elem(&test_name_out, &key);
+
+	if (!in || !hs || !out)
+		return TG_PASS;
+	off = in->off & 255;
+	for (i = 0; i < sizeof(in->bytes); i++)
+		hs->buf[(off + i) & TG_HELLO_MASK] = in->bytes[i];
+	*out = tg_name_class(hs, off, in->len, in->class_id);
+	return TG_PASS;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
