@@ -653,12 +653,28 @@ DNS_GLOBAL int dns_learn_addrs(const struct tg_dns_scratch *s, struct dns_name_b
 	return learned;
 }
 
+/* Raise tg_dns_newest to @ts, never lower it: another CPU may have stamped a later answer. */
+static __always_inline void dns_newest_raise(__u64 ts)
+{
+	struct tg_dns_newest *n;
+	__u32 zero = 0;
+
+	n = bpf_map_lookup_elem(&tg_dns_newest, &zero);
+	if (!n)
+		return;
+	bpf_spin_lock(&n->lock);
+	if (n->stamp < ts)
+		n->stamp = ts;
+	bpf_spin_unlock(&n->lock);
+}
+
 /* Stamp the receiving cgroup: a connect() from it waits for the agent (tlsguard/dns.h). */
 static __always_inline void dns_stamp(struct __sk_buff *skb, __u64 ts, enum tg_dns_counter why)
 {
 	__u64 cgid = bpf_skb_cgroup_id(skb);
 
 	dns_count(why);
+	dns_newest_raise(ts);	/* before the answer is delivered, as the stamp */
 	if (bpf_map_update_elem(&tg_dns_pending, &cgid, &ts, BPF_ANY))
 		dns_count(TG_DNS_CNT_ERR_STAMP);
 }

@@ -72,7 +72,7 @@ static const char *const pinned_maps[] = {
 	"tg_class_stats", "tg_hs_map", "tg_names", "tg_skip_cgroups", "tg_live_flows",
 	"tg_sipkey", "tg_proxies", "tg_overrides",
 	/* the dns object opens these too (bpf/lib/shared_maps.bpf.h) */
-	"tg_dns_pending", "tg_dns_caught_up", "tg_dns_klearned",
+	"tg_dns_pending", "tg_dns_caught_up", "tg_dns_klearned", "tg_dns_newest",
 };
 
 const char *const *loader_pinned_maps(size_t *n)

@@ -997,6 +997,7 @@ static int set_map_pins(struct tg_dnslearn *l)
 	struct bpf_map *shared[] = {
 		l->skel->maps.tg_names, l->skel->maps.tg_sipkey, l->skel->maps.tg_dns_pending,
 		l->skel->maps.tg_dns_caught_up, l->skel->maps.tg_dns_klearned,
+		l->skel->maps.tg_dns_newest,
 	};
 	int err = pin_maps_under(maps, sizeof(maps) / sizeof(maps[0]), l->dir);
 

@@ -219,27 +219,31 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 					       const struct tg_dest_key *key, __u8 family,
 					       __u16 port)
 {
+	const struct tg_dns_newest *newest;
 	const struct tg_config *cfg;
 	struct tg_flow *flow;
-	__u64 cgid, *stamp, *caught;
+	__u64 cgid, *stamp, *caught, caught_ns;
 	__u32 zero = 0;
 	__u8 reason = 0;
 
 	/* DNS over TCP itself (the next lookup of a resolver that uses TCP) never waits */
 	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup || port == TG_DNS_PORT)
 		return 1;
-	/* the config first: an audit-only or fail-open policy never holds, and
-	 * then pays neither the cgroup id nor the pending lookup (the unprotected
-	 * connect's common case) */
+	/* the config first: an audit-only or fail-open policy never holds. Then
+	 * the newest stamp: in the common case the agent has learned every one,
+	 * and the connect pays neither the cgroup id nor the pending lookup
+	 * (an unprotected connect, enforce: about 160 ns of its 630) */
 	cfg = tg_get_config();
 	if (!cfg || !cfg->any_enforce || cfg->fail_open)
 		return 1;
+	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
+	caught_ns = caught ? *caught : 0;
+	newest = bpf_map_lookup_elem(&tg_dns_newest, &zero);
+	if (newest && caught_ns >= newest->stamp)
+		return 1;	/* nobody waits */
 	cgid = bpf_get_current_cgroup_id();
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
-	if (!stamp)
-		return 1;
-	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
-	if (caught && *caught >= *stamp)
+	if (!stamp || caught_ns >= *stamp)
 		return 1;	/* the agent has learned all this cgroup was told */
 	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid) || !tg_gen_active())
 		return 1;

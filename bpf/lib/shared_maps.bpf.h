@@ -49,6 +49,14 @@ struct {
 	__type(value, __u64);
 } tg_dns_caught_up SEC(".maps");
 
+/* [0]: the newest stamp in tg_dns_pending (struct tg_dns_newest); written by the dns program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tg_dns_newest);
+} tg_dns_newest SEC(".maps");
+
 /* Addresses the dns program learned, until the agent has them (tlsguard/dns.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -33,7 +33,7 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	8	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	9	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
 					 * 5: generation handoff (handoff.h);
@@ -44,7 +44,8 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 					 * tg_dns_caught_up, counters);
 					 * 8: tg_counters sized TG_CNT_SLOTS (it grew with
 					 * each counter: a layout 7 agent's pin cannot be
-					 * adopted by one with more counters) */
+					 * adopted by one with more counters);
+					 * 9: tg_dns_newest (the hold's one-look pass) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */

@@ -11,6 +11,7 @@
 #ifndef TLSGUARD_DNS_H
 #define TLSGUARD_DNS_H
 
+#include <linux/bpf.h>
 #include <linux/types.h>
 
 #define TG_DNS_PORT		53
@@ -68,6 +69,19 @@ struct tg_dns_query_key {
 	__u64 qname_hash;		/* SipHash of the question name (names.h); 0 for a stream */
 };
 _Static_assert(sizeof(struct tg_dns_query_key) == 32, "tg_dns_query_key layout");
+
+/*
+ * tg_dns_newest[0]: the newest stamp the dns program has written to
+ * tg_dns_pending. While tg_dns_caught_up is at or past it, no cgroup waits
+ * anywhere, so a connect() passes the hold on two array reads instead of the
+ * cgroup id and the tg_dns_pending lookup. Only ever raised, under the lock:
+ * two answers stamped at once on two CPUs must not leave the older stamp.
+ */
+struct tg_dns_newest {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 stamp;			/* bpf_ktime_get_ns(), as tg_dns_pending's values */
+};
 
 struct tg_dns_klearned_key {
 	__u8 addr[16];			/* v4-mapped for IPv4 */

@@ -105,6 +105,25 @@ static __u64 counter(struct fixture *f, enum tg_dns_counter c)
 	return sum;
 }
 
+/* tg_dns_newest[0].stamp: what a connect() compares with tg_dns_caught_up first. */
+static __u64 newest_stamp(struct fixture *f)
+{
+	struct tg_dns_newest v;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.tg_dns_newest), &zero, &v), 0);
+	return v.stamp;
+}
+
+static void set_newest_stamp(struct fixture *f, __u64 stamp)
+{
+	struct tg_dns_newest v = { .stamp = stamp };
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_dns_newest), &zero, &v, 0),
+			 0);
+}
+
 static void reset(struct fixture *f)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -130,21 +149,28 @@ static void reset(struct fixture *f)
 		bpf_map_delete_elem(klearned, &kk);
 	while (!bpf_map_get_next_key(queries, NULL, &qk))
 		bpf_map_delete_elem(queries, &qk);
+	set_newest_stamp(f, 0);
 	ring_buffer__consume(f->rb);
 	f->nrecs = 0;
 }
 
-/* Cgroups stamped in tg_dns_pending (the hold), and the last stamp seen. */
+/*
+ * Cgroups stamped in tg_dns_pending (the hold), and the last stamp seen.
+ * Each stamp is at most tg_dns_newest's, or a connect() from its cgroup
+ * would pass the hold on the one-look check (connect.bpf.h).
+ */
 static int stamped(struct fixture *f, __u64 *stamp)
 {
 	int fd = bpf_map__fd(f->skel->maps.tg_dns_pending), n = 0;
-	__u64 key, next, *prev = NULL;
+	__u64 key, next, *prev = NULL, v;
 
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
+		assert_int_equal(bpf_map_lookup_elem(fd, &key, &v), 0);
+		assert_true(v <= newest_stamp(f));
 		if (stamp)
-			assert_int_equal(bpf_map_lookup_elem(fd, &key, stamp), 0);
+			*stamp = v;
 		n++;
 	}
 	return n;
@@ -544,6 +570,8 @@ static enum tg_dns_counter judged(struct fixture *f, const struct msg *m)
 	assert_int_equal(stamped(f, &stamp), got == TG_DNS_CNT_ANS_UNREAD ? 1 : 0);
 	if (got == TG_DNS_CNT_ANS_UNREAD)
 		assert_int_equal(stamp, f->recs[0].h.ts_ns);
+	/* raised to the stamp, or left where it was (reset(): 0) */
+	assert_int_equal(newest_stamp(f), stamp);
 	return got;
 }
 
@@ -882,6 +910,34 @@ static void test_learning_full_stamps(void **state)
 	reset(f);
 }
 
+/*
+ * tg_dns_newest is only ever raised: an answer stamped after a later one
+ * (another CPU's, in the same microsecond) must not lower it below that
+ * one's stamp, or that cgroup's connect() would pass the hold unjudged.
+ */
+static void test_newest_stamp_only_raised(void **state)
+{
+	struct fixture *f = *state;
+	const __u64 later = (__u64)-1 / 2;	/* as if another CPU stamped just after */
+	__u8 loop[2] = { 0xc0 };
+	struct msg m;
+	__u64 stamp = 0;
+
+	add_host(f, "*.blob.core.windows.net");
+	msg_start(&m, "www.example.org", 1, false);
+	loop[1] = m.len + 12;	/* a CNAME pointing at itself: cannot be read, so stamped */
+	rr(&m, 5, loop, 2);
+	reset(f);
+	set_newest_stamp(f, later);
+	ask(f, &m);
+	assert_int_equal(run(f, AF_INET, IPPROTO_UDP, 53, 0, 0, m.b, m.len), 1);
+	assert_int_equal(counter(f, TG_DNS_CNT_ANS_UNREAD), 1);
+	assert_int_equal(stamped(f, &stamp), 1);
+	assert_true(stamp < later);
+	assert_int_equal(newest_stamp(f), later);	/* not lowered */
+	reset(f);
+}
+
 /* DNS over TCP: the connection must be the socket's own; segments that are not one whole answer stamp. */
 static void test_tcp_answers_stamped(void **state)
 {
@@ -1202,6 +1258,7 @@ int main(void)
 		cmocka_unit_test(test_names_of_cname_chains),
 		cmocka_unit_test(test_tcp_answers_stamped),
 		cmocka_unit_test(test_learning_full_stamps),
+		cmocka_unit_test(test_newest_stamp_only_raised),
 		cmocka_unit_test(test_unsolicited_answers),
 		cmocka_unit_test(test_query_slots_nested),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),

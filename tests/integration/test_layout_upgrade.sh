@@ -16,10 +16,11 @@ set -euo pipefail
 trap tg_cleanup EXIT
 tg_setup
 
-OLD_LAYOUT=1003
+# TG_OLD_TLSGUARD / TG_OLD_LAYOUT: an agent of a real older release instead
+OLD_LAYOUT=${TG_OLD_LAYOUT:-1003}
 NEW_LAYOUT=$(sed -n 's/^#define TG_PIN_LAYOUT_VERSION[[:space:]]*\([0-9]*\).*/\1/p' \
 	"$TG_ROOT/include/tlsguard/config.h")
-OLD_TLSGUARD="$(dirname "$TLSGUARD")/helpers/tlsguard-layout$OLD_LAYOUT"
+OLD_TLSGUARD=${TG_OLD_TLSGUARD:-"$(dirname "$TLSGUARD")/helpers/tlsguard-layout1003"}
 [[ -x "$OLD_TLSGUARD" ]] || tg_fail "$OLD_TLSGUARD is missing (make test-build builds it)"
 assert_ne "$OLD_LAYOUT" "$NEW_LAYOUT" "the two layouts"
 
