@@ -653,7 +653,11 @@ DNS_GLOBAL int dns_learn_addrs(const struct tg_dns_scratch *s, struct dns_name_b
 	return learned;
 }
 
-/* Raise tg_dns_newest to @ts, never lower it: another CPU may have stamped a later answer. */
+/*
+ * Raise tg_dns_newest to @ts, never lower it: another CPU may have acted on a
+ * later answer. Before a stamp or a kernel-learned address is written: while
+ * tg_dns_caught_up is at or past it, a connect() reads neither.
+ */
 static __always_inline void dns_newest_raise(__u64 ts)
 {
 	struct tg_dns_newest *n;
@@ -666,6 +670,14 @@ static __always_inline void dns_newest_raise(__u64 ts)
 	if (n->stamp < ts)
 		n->stamp = ts;
 	bpf_spin_unlock(&n->lock);
+}
+
+/* dns_learn_addrs(), tg_dns_newest raised first to the answer's time (its entries' ts_ns). */
+static __always_inline int dns_learn_answer(const struct tg_dns_scratch *s, struct dns_name_buf *w,
+					    __u32 n)
+{
+	dns_newest_raise(s->rec.ts_ns);
+	return dns_learn_addrs(s, w, n);
 }
 
 /* Stamp the receiving cgroup: a connect() from it waits for the agent (tlsguard/dns.h). */
@@ -709,7 +721,7 @@ static __always_inline bool dns_judge_datagram(struct __sk_buff *skb, const stru
 		return true;
 	}
 	dns_count(TG_DNS_CNT_ANS_POLICY);
-	learned = dns_learn_addrs(s, w, p->payload_len);
+	learned = dns_learn_answer(s, w, p->payload_len);
 	if (learned < 0) {
 		dns_stamp(skb, s->rec.ts_ns, TG_DNS_CNT_ERR_KLEARN);
 		return true;
@@ -817,7 +829,7 @@ static __always_inline bool dns_segment_learned(struct __sk_buff *skb, struct tg
 	s->rec.len = mlen;
 	if (dns_judge_names(s, mlen) != DNS_NAMES_POLICY)
 		return false;
-	learned = dns_learn_addrs(s, w, mlen);
+	learned = dns_learn_answer(s, w, mlen);
 	if (learned < 0) {
 		dns_count(TG_DNS_CNT_ERR_KLEARN);
 		return false;

@@ -206,6 +206,25 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
 }
 
 /*
+ * The agent has processed every answer the dns program stamped a cgroup for
+ * or learned an address from (tg_dns_newest, tlsguard/dns.h): no connect()
+ * waits, and tg_dns_klearned has nothing the destination map lacks. The
+ * common case, and two array reads instead of the cgroup id and the
+ * tg_dns_pending and tg_dns_klearned lookups (a connect to an unlisted
+ * address under enforce: about 200 ns of its 660).
+ */
+static __always_inline int tg_dns_all_learned(void)
+{
+	const struct tg_dns_newest *newest;
+	const __u64 *caught;
+	__u32 zero = 0;
+
+	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
+	newest = bpf_map_lookup_elem(&tg_dns_newest, &zero);
+	return caught && newest && *caught >= newest->stamp;
+}
+
+/*
  * A TCP connect to an address no map lists, from a cgroup that has just been
  * given an answer naming a policy host the agent has not learned yet
  * (tlsguard/dns.h): the address may be that host's. Tracked as
@@ -219,7 +238,6 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 					       const struct tg_dest_key *key, __u8 family,
 					       __u16 port)
 {
-	const struct tg_dns_newest *newest;
 	const struct tg_config *cfg;
 	struct tg_flow *flow;
 	__u64 cgid, *stamp, *caught, caught_ns;
@@ -229,18 +247,13 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	/* DNS over TCP itself (the next lookup of a resolver that uses TCP) never waits */
 	if (ctx->protocol != IPPROTO_TCP || !tg_have_current_cgroup || port == TG_DNS_PORT)
 		return 1;
-	/* the config first: an audit-only or fail-open policy never holds. Then
-	 * the newest stamp: in the common case the agent has learned every one,
-	 * and the connect pays neither the cgroup id nor the pending lookup
-	 * (an unprotected connect, enforce: about 160 ns of its 630) */
+	/* the config first: an audit-only or fail-open policy never holds;
+	 * then nothing may wait at all (the common case) */
 	cfg = tg_get_config();
-	if (!cfg || !cfg->any_enforce || cfg->fail_open)
+	if (!cfg || !cfg->any_enforce || cfg->fail_open || tg_dns_all_learned())
 		return 1;
 	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
 	caught_ns = caught ? *caught : 0;
-	newest = bpf_map_lookup_elem(&tg_dns_newest, &zero);
-	if (newest && caught_ns >= newest->stamp)
-		return 1;	/* nobody waits */
 	cgid = bpf_get_current_cgroup_id();
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
 	if (!stamp || caught_ns >= *stamp)
@@ -291,13 +304,18 @@ static __always_inline int tg_on_proxy_connect(struct bpf_sock_addr *ctx,
 /*
  * An address the destination map does not list (yet): did the dns program
  * just learn it from an answer the agent has not processed (tlsguard/dns.h)?
- * Then it has that answer's class, as the map will give it.
+ * Then it has that answer's class, as the map will give it. Once the agent
+ * has processed every answer the kernel learned from, the destination map
+ * holds its verdict on them all (dnslearn.c removes such entries) and there
+ * is nothing to look up.
  */
 static __always_inline struct tg_dest_value *tg_dns_learned_dest(const struct tg_dest_key *key,
 								 struct tg_dest_value *out)
 {
 	const struct tg_dns_klearned_val *kl;
 
+	if (tg_dns_all_learned())
+		return NULL;
 	kl = bpf_map_lookup_elem(&tg_dns_klearned, key->addr);
 	if (!kl || !kl->class_id)
 		return NULL;
@@ -422,7 +440,8 @@ static __always_inline int tg_on_sendmsg(struct bpf_sock_addr *ctx, const struct
 	int ret;
 
 	/* a destination the map lists, or one the dns program just learned (tlsguard/dns.h) */
-	if (!tg_addr_class(key) && !bpf_map_lookup_elem(&tg_dns_klearned, key->addr))
+	if (!tg_addr_class(key) &&
+	    (tg_dns_all_learned() || !bpf_map_lookup_elem(&tg_dns_klearned, key->addr)))
 		return 1;
 	flow = bpf_sk_storage_get(&tg_flows, ctx->sk, NULL, 0);
 	if (flow) {

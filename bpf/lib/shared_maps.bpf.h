@@ -49,7 +49,7 @@ struct {
 	__type(value, __u64);
 } tg_dns_caught_up SEC(".maps");
 
-/* [0]: the newest stamp in tg_dns_pending (struct tg_dns_newest); written by the dns program. */
+/* [0]: the newest answer the dns program acted on (struct tg_dns_newest); written by it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

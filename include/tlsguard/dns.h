@@ -71,16 +71,18 @@ struct tg_dns_query_key {
 _Static_assert(sizeof(struct tg_dns_query_key) == 32, "tg_dns_query_key layout");
 
 /*
- * tg_dns_newest[0]: the newest stamp the dns program has written to
- * tg_dns_pending. While tg_dns_caught_up is at or past it, no cgroup waits
- * anywhere, so a connect() passes the hold on two array reads instead of the
- * cgroup id and the tg_dns_pending lookup. Only ever raised, under the lock:
- * two answers stamped at once on two CPUs must not leave the older stamp.
+ * tg_dns_newest[0]: the time of the newest answer the dns program acted on,
+ * a stamp in tg_dns_pending or an address in tg_dns_klearned. While
+ * tg_dns_caught_up is at or past it, the agent has processed all of them: no
+ * cgroup waits and the destination map holds the agent's verdict on every
+ * kernel-learned address, so a connect() reads two arrays instead of the
+ * cgroup id, tg_dns_pending and tg_dns_klearned. Only ever raised, under the
+ * lock: two answers at once on two CPUs must not leave the older time.
  */
 struct tg_dns_newest {
 	struct bpf_spin_lock lock;
 	__u32 pad;
-	__u64 stamp;			/* bpf_ktime_get_ns(), as tg_dns_pending's values */
+	__u64 stamp;			/* bpf_ktime_get_ns(), as the stamps and ts_ns */
 };
 
 struct tg_dns_klearned_key {
