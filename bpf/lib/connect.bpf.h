@@ -205,6 +205,16 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
 	return 0;
 }
 
+/* Every answer stamped up to this bpf_ktime_get_ns() is learned (the agent writes it). */
+static __always_inline __u64 tg_dns_caught_ns(void)
+{
+	const __u64 *caught;
+	__u32 zero = 0;
+
+	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
+	return caught ? *caught : 0;
+}
+
 /*
  * The agent has processed every answer the dns program stamped a cgroup for
  * or learned an address from (tg_dns_newest, tlsguard/dns.h): no connect()
@@ -216,12 +226,10 @@ static __always_inline int tg_untracked(struct bpf_sock_addr *ctx, const struct 
 static __always_inline int tg_dns_all_learned(void)
 {
 	const struct tg_dns_newest *newest;
-	const __u64 *caught;
 	__u32 zero = 0;
 
-	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
 	newest = bpf_map_lookup_elem(&tg_dns_newest, &zero);
-	return caught && newest && *caught >= newest->stamp;
+	return newest && tg_dns_caught_ns() >= newest->stamp;
 }
 
 /*
@@ -240,8 +248,7 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 {
 	const struct tg_config *cfg;
 	struct tg_flow *flow;
-	__u64 cgid, *stamp, *caught, caught_ns;
-	__u32 zero = 0;
+	__u64 cgid, *stamp;
 	__u8 reason = 0;
 
 	/* DNS over TCP itself (the next lookup of a resolver that uses TCP) never waits */
@@ -252,11 +259,9 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	cfg = tg_get_config();
 	if (!cfg || !cfg->any_enforce || cfg->fail_open || tg_dns_all_learned())
 		return 1;
-	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
-	caught_ns = caught ? *caught : 0;
 	cgid = bpf_get_current_cgroup_id();
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
-	if (!stamp || caught_ns >= *stamp)
+	if (!stamp || tg_dns_caught_ns() >= *stamp)
 		return 1;	/* the agent has learned all this cgroup was told */
 	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid) || !tg_gen_active())
 		return 1;

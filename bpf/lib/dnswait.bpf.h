@@ -19,11 +19,7 @@
 /* Has the agent learned what the flow's cgroup was told (or waited too long)? */
 static __always_inline int tg_dns_wait_over(const struct tg_flow *flow)
 {
-	const __u64 *caught;
-	__u32 zero = 0;
-
-	caught = bpf_map_lookup_elem(&tg_dns_caught_up, &zero);
-	if (caught && *caught >= flow->dw.stamp)
+	if (tg_dns_caught_ns() >= flow->dw.stamp)
 		return 1;
 	if (bpf_ktime_get_ns() - flow->connect_ns < TG_DNS_HOLD_MAX_NS)
 		return 0;
