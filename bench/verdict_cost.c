@@ -7,6 +7,12 @@
  * markdown section for bench/results.md.
  *
  *   verdict_cost
+ *   verdict_cost --only TEXT [--seconds N]
+ *
+ * --only runs just the cases whose description holds TEXT, over and over
+ * for N seconds (default 10), and prints their median at the end: a steady
+ * load to profile, e.g. under `perf record -e cpu-clock -a`, where each of
+ * the verdict code's global functions is a symbol of its own.
  *
  * A short connection to a protected destination is a handful of such
  * segments; this splits its cost the way bpf_stats (one number per program)
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -207,13 +214,62 @@ static int setup(struct bench *b)
 	return 0;
 }
 
-int main(void)
+/* --only: the chosen cases again and again for @seconds; 1 when none matched. */
+static int profile_cases(struct bench *b, const struct verdict_case *cases, size_t n,
+			 const char *only, int seconds)
+{
+	time_t end = time(NULL) + seconds;
+	size_t i, matched = 0;
+	long ns;
+
+	for (i = 0; i < n; i++)
+		matched += strstr(cases[i].what, only) != NULL;
+	if (!matched) {
+		fprintf(stderr, "verdict_cost: no case's description holds '%s'\n", only);
+		return 1;
+	}
+	fprintf(stderr, "verdict_cost: %zu case(s) for %d s\n", matched, seconds);
+	do {
+		for (i = 0; i < n; i++) {
+			if (!strstr(cases[i].what, only))
+				continue;
+			ns = cost_ns(b, cases[i].state, cases[i].to_server, cases[i].seg, cases[i].repeat);
+			if (ns < 0) {
+				fprintf(stderr, "verdict_cost: BPF_PROG_TEST_RUN failed: %s\n", strerror(errno));
+				return 1;
+			}
+		}
+	} while (time(NULL) < end);
+	for (i = 0; i < n; i++)
+		if (strstr(cases[i].what, only))
+			printf("%s: %ld ns\n", cases[i].what,
+			       cost_ns(b, cases[i].state, cases[i].to_server, cases[i].seg, cases[i].repeat));
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: verdict_cost [--only TEXT [--seconds N]]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
 {
 	static struct segment ack_out, ack_in, hello, server_hello, ccs, get;
 	struct tg_flow pending = pending_flow(), after_ch, after_sh, decided, sni_bound, after_sni;
 	struct bench b = { 0 };
+	const char *only = NULL;
+	int seconds = 10;
 	long base, ns;
 
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			seconds = atoi(argv[++i]);
+		else
+			return usage();
+	}
 	if (setup(&b)) {
 		fprintf(stderr, "verdict_cost: cannot load tests/bpf/verdict_test.bpf.c: %s\n", strerror(errno));
 		return 1;
@@ -255,6 +311,13 @@ int main(void)
 		{ "a plaintext request: blocked, its event", &pending, 1, &get, 100 },
 	};
 
+	if (only) {
+		int rc = profile_cases(&b, cases, sizeof(cases) / sizeof(cases[0]), only, seconds);
+
+		ring_buffer__free(b.rb);
+		verdict_test_bpf__destroy(b.skel);
+		return rc;
+	}
 	printf("## 9: judging, per segment (BPF_PROG_TEST_RUN)\n\n");
 	printf("The egress and ingress verdict code of `tg_egress`/`tg_ingress` as the BPF tests load it "
 	       "(tests/bpf/verdict_test.bpf.c: array maps where the programs have sk_storage), one flow "
