@@ -82,7 +82,7 @@ static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flo
 	if (flow->wflags & TG_WF_SUM_KEPT) {
 		sum = tg_hello_sum_find(flow);
 		if (sum)
-			__builtin_memcpy(&hs->tls, sum, sizeof(hs->tls));
+			tg_tls_sum_copy(&hs->tls, sum);
 		if (!sum || !tg_hello_sum_still_ours(flow)) {
 			/* none, or rewritten for another flow meanwhile */
 			__builtin_memset(&hs->tls, 0, sizeof(hs->tls));

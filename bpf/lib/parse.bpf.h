@@ -259,9 +259,15 @@ static __always_inline void tg_buf_copy_words(struct tg_hs *hs, __u8 *dst, __u32
 			if (at + 8 > l)		/* the tail's bytes only (little endian) */
 				x &= ((__u64)1 << (((l - at) & 7) * 8)) - 1;
 		}
-		__builtin_memcpy(&dst[at], &x, 8);
+		/* two four-byte stores (both copies land at a multiple of four, asserted
+		 * below): a memcpy to a byte pointer is eight one-byte stores, which made
+		 * this line a ninth of a ClientHello's run */
+		*(__u32 *)(void *)&dst[at] = (__u32)x;
+		*(__u32 *)(void *)&dst[at + 4] = (__u32)(x >> 32);
 	}
 }
+_Static_assert(__builtin_offsetof(struct tg_hs, tls.sni) % 4 == 0, "tg_hs.tls.sni alignment");
+_Static_assert(__builtin_offsetof(struct tg_hs, tls.alpn) % 4 == 0, "tg_hs.tls.alpn alignment");
 
 /* What a ClientHello said, kept in hs->tls for events (this one and later ones). */
 TG_GLOBAL int tg_hello_summary(struct tg_hs *hs, int result)
