@@ -45,13 +45,24 @@ static __always_inline void tg_server_preface_seg(struct __sk_buff *skb, struct 
 	flow->hs_flags |= TG_HSF_SRV_PREFACE;
 }
 
-/* The server's records after its hello (or its alert), until the client decides the flow. */
+/*
+ * The server's records after its hello (or its alert), until the client
+ * decides the flow. Those in the bytes @hs collected (its hello's segment:
+ * the server's stream from srv_tls_off on) are walked there, without a
+ * helper call each, the rest in the segment. A segment with TG_WALK_MAX
+ * headers or more is not a handshake, as in tg_walk_records().
+ */
 static __always_inline int tg_server_walk(struct __sk_buff *skb, struct bpf_sock *sk,
 					  struct tg_flow *flow, struct tg_hs *hs,
 					  const struct tg_segment *seg, __u32 rel)
 {
-	int r = tg_walk_records(skb, &flow->sw, seg->payload_off, rel, seg->payload_len);
+	int r = hs && hs->dir == 1 ? tg_walk_collected(hs, &flow->sw, flow->srv_tls_off) : 0;
+	int more;
 
+	if (r >= 0) {
+		more = tg_walk_records(skb, &flow->sw, seg->payload_off, rel, seg->payload_len);
+		r = more < 0 ? more : r + more >= TG_WALK_MAX ? TG_WALK_BAD : r + more;
+	}
 	if (r == TG_WALK_GAP)
 		return tg_drop(TG_CNT_OUT_OF_ORDER);	/* the server resends */
 	if (r < 0)

@@ -153,6 +153,7 @@ TG_GLOBAL int tg_walk_records(struct __sk_buff *skb, struct tg_rec_walk *w, __u3
 			      __u32 len)
 {
 	__u32 i, j, at, k, n, have, done = 0;
+	int r = TG_WALK_BAD;	/* more headers in one segment than a handshake has */
 	__u8 b[8] = {};
 
 	if (!skb || !w)
@@ -160,19 +161,23 @@ TG_GLOBAL int tg_walk_records(struct __sk_buff *skb, struct tg_rec_walk *w, __u3
 	for (i = 0; i < TG_WALK_MAX; i++) {
 		have = w->have;
 		if (have > 4)
-			return TG_WALK_BAD;	/* cannot happen: a full header is consumed at once */
+			break;		/* cannot happen: a full header is consumed at once */
 		at = w->next + have;
-		if ((__s32)(at - rel) < 0)
-			return TG_WALK_GAP;	/* the segment starts past the walk */
+		if ((__s32)(at - rel) < 0) {
+			r = TG_WALK_GAP;	/* the segment starts past the walk */
+			break;
+		}
 		k = at - rel;
-		if (k >= len)
-			return done;		/* the walk goes on past this segment */
+		if (k >= len) {
+			r = done;	/* the walk goes on past this segment */
+			break;
+		}
 		n = len - k;
 		if (n > 5 - have)
 			n = 5 - have;
 		n = ((n - 1) & 7) + 1;		/* for the verifier: 1..5 holds already */
 		if (bpf_skb_load_bytes(skb, off + k, b, n) < 0)
-			return TG_WALK_BAD;
+			break;
 		for (j = 0; j < 5; j++) {
 			if (j >= n || have >= 5)
 				break;
@@ -181,17 +186,60 @@ TG_GLOBAL int tg_walk_records(struct __sk_buff *skb, struct tg_rec_walk *w, __u3
 		}
 		w->have = have;
 		if (!tg_rec_hdr_ok(w->hdr, have, w->mode))
-			return TG_WALK_BAD;
-		if (have < 5)
-			return done;		/* the header goes on in the next segment */
+			break;
+		if (have < 5) {
+			r = done;	/* the header goes on in the next segment */
+			break;
+		}
 		if (w->mode == TG_WM_HANDSHAKE_NEXT && w->hdr[0] == 22)
 			w->mode = TG_WM_ANY;
 		w->next += 5 + (((__u32)w->hdr[3] << 8) | w->hdr[4]);
 		w->have = 0;
 		done++;
-		tg_count(TG_CNT_RECORDS_WALKED);
 	}
-	return TG_WALK_BAD;	/* more headers in one segment than a handshake has */
+	if (done)	/* once per segment: each count is a map lookup */
+		tg_count_by(TG_CNT_RECORDS_WALKED, done);
+	return r;
+}
+
+/*
+ * The headers of tg_walk_records()'s walk that are in bytes already
+ * collected: hs->buf holds the stream from @base on (hs->have bytes), a
+ * ServerHello's flight with its records after the hello. Each whole header
+ * there is checked as tg_walk_records() checks it, without a helper call
+ * for each (the recorded TLS 1.3 flight has five). Returns how many it
+ * walked, at most TG_WALK_MAX: the walk then stands at the first header not
+ * wholly collected, for tg_walk_records() to go on from. TG_WALK_BAD as
+ * tg_walk_records() (w->next: where the header starts).
+ */
+TG_GLOBAL int tg_walk_collected(struct tg_hs *hs, struct tg_rec_walk *w, __u32 base)
+{
+	__u32 i, j, at, have, done = 0;
+	int r = 0;
+
+	if (!hs || !w || w->have)
+		return 0;	/* a header split over segments: tg_walk_records() goes on with it */
+	have = tg_hs_len(hs, TG_HELLO_MAX);
+	for (i = 0; i < TG_WALK_MAX; i++) {
+		at = w->next - base;	/* a walk before @base wraps to past have */
+		if (at >= have || have - at < 5)
+			break;
+		at &= TG_HELLO_MASK;	/* for the verifier: at < have <= TG_HELLO_MAX holds */
+		for (j = 0; j < 5; j++)
+			w->hdr[j] = hs->buf[at + j];
+		if (!tg_rec_hdr_ok(w->hdr, 5, w->mode)) {
+			w->have = 5;
+			r = TG_WALK_BAD;
+			break;
+		}
+		if (w->mode == TG_WM_HANDSHAKE_NEXT && w->hdr[0] == 22)
+			w->mode = TG_WM_ANY;
+		w->next += 5 + (((__u32)w->hdr[3] << 8) | w->hdr[4]);
+		done++;
+	}
+	if (done)
+		tg_count_by(TG_CNT_RECORDS_WALKED, done);
+	return r < 0 ? r : (int)done;
 }
 
 /* The stages of tg_parse_hello(), each verified on its own. */

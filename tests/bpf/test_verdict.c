@@ -1630,6 +1630,74 @@ static void test_server_answers_plaintext(void **state)
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
 }
 
+/*
+ * The server's records after its hello in the hello's own segment are
+ * walked in the bytes collected for it (tg_walk_collected()): whatever
+ * follows the hello there is held to the same rules as in a segment of its
+ * own, up to the segment's end and across it.
+ */
+static void sh_then(struct fixture *f, const void *rest, size_t n, int verdict)
+{
+	uint8_t seg[2048];
+
+	memcpy(seg, hs_server_tls13, 127);	/* the ServerHello record alone */
+	memcpy(seg + 127, rest, n);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, seg, 127 + n), verdict);
+}
+
+static void test_server_flight_walked_where_collected(void **state)
+{
+	struct fixture *f = *state;
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+	uint8_t many[17 * 6], bad[761 + 5];
+
+	/* plaintext right after the hello: the event's payload starts where it does */
+	sh_then(f, resp, strlen(resp), DROP);
+	assert_int_equal(get_flow(f).state, TG_FLOW_BLOCKED);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+	assert_memory_equal(f->events[0].payload, "HTTP/1.1 200", 12);
+	/* the whole first flight, then a heartbeat header (not a record before the end) */
+	memcpy(bad, hs_server_tls13, hs_server_tls13_len);
+	memcpy(bad + hs_server_tls13_len, "\x18\x03\x03\x00\x10", 5);
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, bad, sizeof(bad)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+	assert_memory_equal(f->events[0].payload, "\x18\x03\x03", 3);
+	/* a header cut by the segment's end goes on in the next: good, then bad */
+	sh_then(f, "\x17\x03", 2, PASS);
+	assert_int_equal(get_flow(f).sw.have, 2);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 129, "\x03\x00\x01\x00", 4), PASS);
+	assert_int_equal(get_flow(f).sw.next, 127 + 6);
+	sh_then(f, "\x17\x03", 2, PASS);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 129, "\x07\x00\x01\x00", 4), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+	/* a record whose body runs past the segment: its end is where the walk goes on */
+	sh_then(f, "\x17\x03\x03\x00\x20\x01\x02", 7, PASS);
+	assert_int_equal(get_flow(f).sw.next, 127 + 5 + 0x20);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 134, resp, 30), PASS);	/* inside the record */
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 164, resp, strlen(resp)), DROP);
+	/* TG_WALK_MAX (16) headers in one segment are more than a handshake has; 15 are not */
+	for (int i = 0; i < 17; i++)
+		memcpy(many + 6 * i, "\x14\x03\x03\x00\x01\x01", 6);
+	sh_then(f, many, 15 * 6, PASS);
+	assert_int_equal(get_flow(f).sw.next, 127 + 15 * 6);
+	sh_then(f, many, 16 * 6, DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+	/* audit: flagged once, passes */
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	memcpy(bad, hs_server_tls13, 127);
+	memcpy(bad + 127, resp, strlen(resp));
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, bad, 127 + strlen(resp)), PASS);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
+}
+
 /* A protected TLS server that speaks first. */
 static void test_server_speaks_first(void **state)
 {
@@ -1820,6 +1888,17 @@ static void test_server_alert(void **state)
 	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
 	assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN + 7, http_get, strlen(http_get)), DROP);
 	assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+	/* the alert's header alone, then its body: walked from the header, then plaintext */
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, "\x15\x03\x03\x00\x02", 5), PASS);
+	assert_int_equal(get_flow(f).sw.next, 7);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 5, "\x02\x46", 2), PASS);
+	assert_int_equal(counter(f, TG_CNT_SERVER_ALERT), 1);
+	assert_int_equal(get_flow(f).sw.next, 7);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 7, http_get, strlen(http_get)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_AFTER_HELLO);
 }
 
 /*
@@ -2317,6 +2396,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_hello),
 		cmocka_unit_test(test_real_hello_then_plaintext),
 		cmocka_unit_test(test_server_answers_plaintext),
+		cmocka_unit_test(test_server_flight_walked_where_collected),
 		cmocka_unit_test(test_server_speaks_first),
 		cmocka_unit_test(test_records_split_across_segments),
 		cmocka_unit_test(test_undecided_is_bounded),
