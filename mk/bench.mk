@@ -32,8 +32,14 @@ $(BENCH_DIR)/verdict_cost: bench/verdict_cost.c $(BUILD)/verdict_test.skel.h tes
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -I$(BUILD) -Itests/bpf -o $@ $< \
 		-lbpf -lelf -lz
 
+# a loaded program's perf samples by source line (profiling, not part of the run)
+$(BENCH_DIR)/bpf_lines: bench/bpf_lines.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $< -lbpf -lelf -lz
+
 bench-build: $(BUILD)/tlsguard $(BENCH_DIR)/loadgen $(BENCH_DIR)/empty.bpf.o $(BENCH_DIR)/dns_cost \
-	$(BENCH_DIR)/verdict_cost $(BUILD)/dns.bpf.o $(BENCH_DIR)/ai_sink
+	$(BENCH_DIR)/verdict_cost $(BUILD)/dns.bpf.o $(BENCH_DIR)/ai_sink $(BENCH_DIR)/bpf_lines
 
 bench:
 	$(Q)scripts/install-deps.sh $(DEB_BUILD_DEPS) $(BENCH_DEB_DEPS)
