@@ -624,11 +624,41 @@ static __always_inline int tg_client_bytes(struct __sk_buff *skb, struct bpf_soc
 	return tg_client_decide(skb, sk, flow, hs, seg, rel);
 }
 
-static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
-					     struct tg_flow *flow)
+/*
+ * An undecided flow's segment from the client (pending, QUIC, or let go by
+ * the DNS hold): which generation judges, then the UDP machine or the
+ * hello's bytes.
+ */
+static __always_inline int tg_client_undecided(struct __sk_buff *skb, struct bpf_sock *sk,
+					       struct tg_flow *flow)
 {
 	struct tg_segment seg;
 	__u32 rel;
+	int err = tg_parse_segment(skb, &seg, TG_DIR_EGRESS);
+
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
+	/* the first payload: settle which generation judges (handoff.h) */
+	if (seg.payload_len && !(flow->hs_flags & TG_HSF_STARTED) && !tg_gen_owns(sk, flow))
+		return tg_gen_disown(sk, flow);
+	if (flow->hs_flags & TG_HSF_UDP)
+		return tg_udp_egress(skb, sk, flow, &seg);
+	if (flow->state != TG_FLOW_PENDING)
+		return TG_PASS;		/* cannot happen: QUIC is UDP */
+	if (seg.payload_len == 0)
+		return TG_PASS;	/* SYN, pure ACK: nothing to judge yet */
+	if (!(flow->hs_flags & TG_HSF_STARTED)) {
+		flow->first_seq = seg.seq;
+		flow->hs_flags |= TG_HSF_STARTED;
+	}
+	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
+	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_EGRESS);
+}
+
+/* The client's segment, by the flow's state: one case each, the undecided ones fall through. */
+static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_sock *sk,
+					     struct tg_flow *flow)
+{
 	int err;
 
 	switch (flow->state) {
@@ -662,24 +692,7 @@ static __always_inline int tg_flow_on_egress(struct __sk_buff *skb, struct bpf_s
 	default:
 		return TG_PASS;	/* decided */
 	}
-	err = tg_parse_segment(skb, &seg, TG_DIR_EGRESS);
-	if (err < 0)
-		return tg_unparseable(skb, sk, flow, err, TG_SIDE_CLIENT);
-	/* the first payload: settle which generation judges (handoff.h) */
-	if (seg.payload_len && !(flow->hs_flags & TG_HSF_STARTED) && !tg_gen_owns(sk, flow))
-		return tg_gen_disown(sk, flow);
-	if (flow->hs_flags & TG_HSF_UDP)
-		return tg_udp_egress(skb, sk, flow, &seg);
-	if (flow->state != TG_FLOW_PENDING)
-		return TG_PASS;		/* cannot happen: QUIC is UDP */
-	if (seg.payload_len == 0)
-		return TG_PASS;	/* SYN, pure ACK: nothing to judge yet */
-	if (!(flow->hs_flags & TG_HSF_STARTED)) {
-		flow->first_seq = seg.seq;
-		flow->hs_flags |= TG_HSF_STARTED;
-	}
-	rel = seg.seq - flow->first_seq;	/* wraps correctly modulo 2^32 */
-	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_EGRESS);
+	return tg_client_undecided(skb, sk, flow);
 }
 
 #endif /* TLSGUARD_EGRESS_BPF_H */

@@ -265,11 +265,42 @@ static __always_inline int tg_server_bytes(struct __sk_buff *skb, struct bpf_soc
 	return tg_server_decide(skb, sk, flow, hs, seg, rel);
 }
 
-static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
-					      struct tg_flow *flow)
+/*
+ * An undecided flow's segment from the server: before the client's hello
+ * was judged its preface (tg_server_early()), after it the hello and the
+ * records that follow.
+ */
+static __always_inline int tg_server_undecided(struct __sk_buff *skb, struct bpf_sock *sk,
+					       struct tg_flow *flow)
 {
 	struct tg_segment seg;
 	__u32 rel;
+	int err;
+
+	if (flow->hs_flags & TG_HSF_UDP)
+		return tg_udp_ingress(skb, sk, flow);
+	err = tg_parse_segment(skb, &seg, TG_DIR_INGRESS);
+	if (err < 0)
+		return tg_unparseable(skb, sk, flow, err, TG_SIDE_SERVER);
+	if (seg.payload_len == 0 || seg.l4 != IPPROTO_TCP)
+		return TG_PASS;
+	if (!(flow->hs_flags & TG_HSF_SRV_STARTED)) {
+		flow->srv_first_seq = seg.seq;
+		flow->hs_flags |= TG_HSF_SRV_STARTED;
+	}
+	rel = seg.seq - flow->srv_first_seq;
+	if (flow->state == TG_FLOW_PENDING)
+		return tg_server_early(skb, sk, flow, &seg, rel);
+	/* TG_FLOW_SERVER_HELLO: the client's hello was good */
+	if (flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT))
+		return tg_server_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, rel);
+	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_INGRESS);
+}
+
+/* The server's segment, by the flow's state: the undecided ones fall through. */
+static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_sock *sk,
+					      struct tg_flow *flow)
+{
 	int err;
 
 	switch (flow->state) {
@@ -291,24 +322,7 @@ static __always_inline int tg_flow_on_ingress(struct __sk_buff *skb, struct bpf_
 	default:
 		return TG_PASS;
 	}
-	if (flow->hs_flags & TG_HSF_UDP)
-		return tg_udp_ingress(skb, sk, flow);
-	err = tg_parse_segment(skb, &seg, TG_DIR_INGRESS);
-	if (err < 0)
-		return tg_unparseable(skb, sk, flow, err, TG_SIDE_SERVER);
-	if (seg.payload_len == 0 || seg.l4 != IPPROTO_TCP)
-		return TG_PASS;
-	if (!(flow->hs_flags & TG_HSF_SRV_STARTED)) {
-		flow->srv_first_seq = seg.seq;
-		flow->hs_flags |= TG_HSF_SRV_STARTED;
-	}
-	rel = seg.seq - flow->srv_first_seq;
-	if (flow->state == TG_FLOW_PENDING)
-		return tg_server_early(skb, sk, flow, &seg, rel);
-	/* TG_FLOW_SERVER_HELLO: the client's hello was good */
-	if (flow->wflags & (TG_WF_SH_DONE | TG_WF_ALERT))
-		return tg_server_walk(skb, sk, flow, tg_hs_stored(sk, flow), &seg, rel);
-	return tg_hs_judge(skb, sk, flow, &seg, rel, TG_DIR_INGRESS);
+	return tg_server_undecided(skb, sk, flow);
 }
 
 #endif /* TLSGUARD_INGRESS_BPF_H */
