@@ -11,6 +11,15 @@
  * the size of tlsguard's struct tg_flow, every packet looks it up once, and the
  * kernel frees it with the socket. bench/run.sh attaches them in place of the
  * empty programs of their hook types.
+ *
+ * The hfloor_* and pfloor_* programs are the same floor for a design that
+ * keeps the state in a hash map keyed by socket cookie instead (variants H and
+ * P, BENCH_ONLY=stats and conn only): connect() inserts, every packet reads
+ * the cookie and looks it up, sock_release deletes. H allocates on insert
+ * (BPF_F_NO_PREALLOC: bpf_mem_alloc's per-CPU caches on 6.1+), P takes a
+ * preallocated element (memory for the whole flow cap, 262,144 flows, up
+ * front). What they leave out, a real design would add: reclaiming entries
+ * of sockets that are gone without losing a blocked flow's retransmits.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -48,6 +57,77 @@ static __always_inline int floor_lookup(struct __sk_buff *skb)
 		f->words[1]++;
 	return 1;
 }
+
+/* the default limits.max_tracked_flows */
+#define FLOOR_HASH_ENTRIES 262144
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, FLOOR_HASH_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct floor_flow);
+} hfloor_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FLOOR_HASH_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct floor_flow);
+} pfloor_flows SEC(".maps");
+
+static __always_inline int hash_floor_create(void *map, struct bpf_sock_addr *ctx)
+{
+	struct floor_flow f = { .words = { 1 } };
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	bpf_map_update_elem(map, &cookie, &f, BPF_ANY);
+	return 1;
+}
+
+static __always_inline int hash_floor_lookup(void *map, struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct floor_flow *f = bpf_map_lookup_elem(map, &cookie);
+
+	if (f)
+		f->words[1]++;
+	return 1;
+}
+
+static __always_inline int hash_floor_release(void *map, struct bpf_sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+
+	bpf_map_delete_elem(map, &cookie);
+	return 1;
+}
+
+/* The four programs of one hash floor: PREFIX_connect4, _egress, _ingress, _sock_release. */
+#define HASH_FLOOR_PROGS(prefix, map)						\
+	SEC("cgroup/connect4")							\
+	int prefix##_connect4(struct bpf_sock_addr *ctx)			\
+	{									\
+		return hash_floor_create(&map, ctx);				\
+	}									\
+	SEC("cgroup_skb/egress")						\
+	int prefix##_egress(struct __sk_buff *skb)				\
+	{									\
+		return hash_floor_lookup(&map, skb);				\
+	}									\
+	SEC("cgroup_skb/ingress")						\
+	int prefix##_ingress(struct __sk_buff *skb)				\
+	{									\
+		return hash_floor_lookup(&map, skb);				\
+	}									\
+	SEC("cgroup/sock_release")						\
+	int prefix##_sock_release(struct bpf_sock *sk)				\
+	{									\
+		return hash_floor_release(&map, sk);				\
+	}
+
+HASH_FLOOR_PROGS(hfloor, hfloor_flows)
+HASH_FLOOR_PROGS(pfloor, pfloor_flows)
 
 /* IPv4 only: the bench's traffic is (connect6 keeps the empty program) */
 SEC("cgroup/connect4")

@@ -17,6 +17,9 @@
 #   floor  the empty programs, but connect()    variant S (the storage floor: what any
 #          creates a tg_flow-sized sk_storage    design with per-flow sk_storage pays;
 #          value and every packet looks it up   workload 1 only)
+#   hfloor the storage floor of a state       variants H and P (BENCH_ONLY=stats and
+#   pfloor hash keyed by socket cookie         conn only): allocated on insert (H) or
+#          instead of sk_storage                preallocated (P), deleted at sock_release
 #   srv    the sink, never watched
 # and variant N is base with an equivalent nftables rule set loaded in the netns.
 # Variants of one workload alternate round by round (A B N, B N A, N A B, ...), so
@@ -34,12 +37,13 @@
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
-# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E/S x BENCH_ROUNDS);
-# BENCH_ONLY=conn runs workload 1 alone (A/B/E/S x BENCH_ROUNDS, CPU µs per connection and
+# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E/S/H/P x BENCH_ROUNDS);
+# BENCH_ONLY=conn runs workload 1 alone (A/B/E/S/H/P x BENCH_ROUNDS, CPU µs per connection and
 # conn/s per round, then the medians: for A/B work on the fast path, not for results);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
 # -g, e.g. "--call-graph dwarf") into FILE during the flood; with BENCH_ONLY=conn, the whole
-# machine during one more A and one more B round into FILE.A and FILE.B.
+# machine during one more round of each variant in BENCH_PERF_VARIANTS (default "A B") into
+# FILE.A, FILE.B, ...
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -125,7 +129,7 @@ cleanup()
 		rm -rf "$PIN"
 	fi
 	rm -rf "$EPIN"
-	for cg in base tg empty floor srv; do
+	for cg in base tg empty floor hfloor pfloor srv; do
 		for ((i = 0; i < 30; i++)); do
 			[[ -d "$CGP/$cg" ]] || break
 			rmdir "$CGP/$cg" 2>/dev/null && break
@@ -633,7 +637,7 @@ kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 setup()
 {
 	local cg
-	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,srv}, pins $PIN"
+	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,hfloor,pfloor,srv}, pins $PIN"
 	ip netns add "$NS" || die "ip netns add $NS"
 	ip -n "$NS" link set lo up
 	ip -n "$NS" addr add "$PROT/32" dev lo
@@ -642,7 +646,7 @@ setup()
 		net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192 ||
 		die "netns sysctls"
 	mkdir "$CGP" || die "mkdir $CGP"
-	for cg in base tg empty floor srv; do
+	for cg in base tg empty floor hfloor pfloor srv; do
 		mkdir "$CGP/$cg" || die "mkdir $CGP/$cg"
 	done
 
@@ -702,6 +706,8 @@ variant_cgroup()
 	B) echo tg ;;
 	E) echo empty ;;
 	S) echo floor ;;
+	H) echo hfloor ;;
+	P) echo pfloor ;;
 	*) die "unknown variant $1" ;;
 	esac
 }
@@ -878,10 +884,13 @@ attach_empty()
 		fi
 		bpftool cgroup attach "$CGP/empty" "$hook" pinned "$EPIN/empty_$hook" multi ||
 			die "attaching the empty $hook program"
-		local floor=$EPIN/empty_$hook
-		[[ -e "$EPIN/floor_$hook" ]] && floor=$EPIN/floor_$hook
-		bpftool cgroup attach "$CGP/floor" "$hook" pinned "$floor" multi ||
-			die "attaching the storage floor's $hook program"
+		local f prog
+		for f in floor hfloor pfloor; do
+			prog=$EPIN/empty_$hook
+			[[ -e "$EPIN/${f}_$hook" ]] && prog=$EPIN/${f}_$hook
+			bpftool cgroup attach "$CGP/$f" "$hook" pinned "$prog" multi ||
+				die "attaching the $f $hook program"
+		done
 	done
 	log "tlsguard hooks: $(progs "$CGP/tg"); yardstick: $(progs "$CGP/empty"); storage floor: $(progs "$CGP/floor")"
 }
@@ -907,6 +916,8 @@ stats_round()
 	case $v in
 	B) specs=$TG_PROGS ;;
 	S) specs=$FLOOR_PROGS ;;
+	H) specs=$HFLOOR_PROGS ;;
+	P) specs=$PFLOOR_PROGS ;;
 	*) specs=$EMPTY_PROGS ;;
 	esac
 	# shellcheck disable=SC2086 # one word per program
@@ -1215,7 +1226,7 @@ only_events()
 	grep '^note=' "$META" | cut -d= -f2-
 	exit 0
 }
-# bpf_stats of short connections to the protected destination alone (B/E/S alternating,
+# bpf_stats of short connections to the protected destination alone (B/E/S/H/P alternating,
 # BENCH_ROUNDS rounds): per program, ns per invocation and invocations per connection
 only_stats()
 {
@@ -1227,9 +1238,11 @@ only_stats()
 	TG_PROGS=$(progs "$CGP/tg")
 	EMPTY_PROGS=$(progs "$CGP/empty")
 	FLOOR_PROGS=$(progs "$CGP/floor")
+	HFLOOR_PROGS=$(progs "$CGP/hfloor")
+	PFLOOR_PROGS=$(progs "$CGP/pfloor")
 	stats_on
 	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" B E S); do
+		for v in $(rotate "$r" B E S H P); do
 			stats_round stats_conn_prot "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS"
 		done
 	done
@@ -1238,7 +1251,7 @@ only_stats()
 	awk -F'\t' '$1 == "stats_conn_prot" { print $2, "round", $3, $4 "=" $5 }' "$RAW"
 	exit 0
 }
-# workload 1 alone (A/B/E/S alternating, BENCH_ROUNDS rounds): per round and as medians,
+# workload 1 alone (A/B/E/S/H/P alternating, BENCH_ROUNDS rounds): per round and as medians,
 # CPU µs per connection (client + server cgroups) and conn/s
 only_conn()
 {
@@ -1248,14 +1261,14 @@ only_conn()
 	must_start_agent "$POLICY"
 	attach_empty
 	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" A B E S); do
+		for v in $(rotate "$r" A B E S H P); do
 			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
 			record_conn conn_prot "$v" "$r" "$out"
 			log "  round $r $v: $(per_conn "$out") µs/conn, $(kv "$out" rate) conn/s"
 		done
 	done
 	if [[ -n "${BENCH_PERF:-}" ]]; then
-		for v in A B; do
+		for v in ${BENCH_PERF_VARIANTS:-A B}; do
 			perf record -a ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$v" -- sleep "$SECS" >"$TMP/perf.log" 2>&1 &
 			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
 			wait $! || die "perf record failed: $(cat "$TMP/perf.log")"
