@@ -20,6 +20,8 @@
 #   hfloor the storage floor of a state       variants H and P (BENCH_ONLY=stats and
 #   pfloor hash keyed by socket cookie         conn only): allocated on insert (H) or
 #          instead of sk_storage                preallocated (P), deleted at sock_release
+#   nodns  tlsguard's programs but not the     variant D (BENCH_ONLY=stats and conn only):
+#          DNS observers (attached by id)       what running those separately costs
 #   srv    the sink, never watched
 # and variant N is base with an equivalent nftables rule set loaded in the netns.
 # Variants of one workload alternate round by round (A B N, B N A, N A B, ...), so
@@ -37,8 +39,8 @@
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
-# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/E/S/H/P x BENCH_ROUNDS);
-# BENCH_ONLY=conn runs workload 1 alone (A/B/E/S/H/P x BENCH_ROUNDS, CPU µs per connection and
+# BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/D/E/S/H/P x BENCH_ROUNDS);
+# BENCH_ONLY=conn runs workload 1 alone (A/B/D/E/S/H/P x BENCH_ROUNDS, CPU µs per connection and
 # conn/s per round, then the medians: for A/B work on the fast path, not for results);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
 # -g, e.g. "--call-graph dwarf") into FILE during the flood; with BENCH_ONLY=conn, the whole
@@ -129,7 +131,7 @@ cleanup()
 		rm -rf "$PIN"
 	fi
 	rm -rf "$EPIN"
-	for cg in base tg empty floor hfloor pfloor srv; do
+	for cg in base tg empty floor hfloor pfloor nodns srv; do
 		for ((i = 0; i < 30; i++)); do
 			[[ -d "$CGP/$cg" ]] || break
 			rmdir "$CGP/$cg" 2>/dev/null && break
@@ -637,7 +639,7 @@ kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 setup()
 {
 	local cg
-	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,hfloor,pfloor,srv}, pins $PIN"
+	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,hfloor,pfloor,nodns,srv}, pins $PIN"
 	ip netns add "$NS" || die "ip netns add $NS"
 	ip -n "$NS" link set lo up
 	ip -n "$NS" addr add "$PROT/32" dev lo
@@ -646,7 +648,7 @@ setup()
 		net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192 ||
 		die "netns sysctls"
 	mkdir "$CGP" || die "mkdir $CGP"
-	for cg in base tg empty floor hfloor pfloor srv; do
+	for cg in base tg empty floor hfloor pfloor nodns srv; do
 		mkdir "$CGP/$cg" || die "mkdir $CGP/$cg"
 	done
 
@@ -707,6 +709,7 @@ variant_cgroup()
 	E) echo empty ;;
 	S) echo floor ;;
 	H) echo hfloor ;;
+	D) echo nodns ;;
 	P) echo pfloor ;;
 	*) die "unknown variant $1" ;;
 	esac
@@ -893,6 +896,21 @@ attach_empty()
 		done
 	done
 	log "tlsguard hooks: $(progs "$CGP/tg"); yardstick: $(progs "$CGP/empty"); storage floor: $(progs "$CGP/floor")"
+	attach_nodns
+}
+
+# Variant D: the agent's own programs on a cgroup of their own, all but the DNS observers
+# (dnslearn's tg_dns_*), attached by id in the order the agent attached them: what DNS
+# answer learning adds to every packet as two programs of its own.
+attach_nodns()
+{
+	local spec hook name id
+	for spec in $(progs "$CGP/tg"); do
+		IFS=: read -r hook name id <<<"$spec"
+		[[ $name == tg_dns_* ]] && continue
+		bpftool cgroup attach "$CGP/nodns" "$hook" id "$id" multi ||
+			die "attaching $name to $CGP/nodns"
+	done
 }
 
 stats_on()
@@ -917,6 +935,7 @@ stats_round()
 	B) specs=$TG_PROGS ;;
 	S) specs=$FLOOR_PROGS ;;
 	H) specs=$HFLOOR_PROGS ;;
+	D) specs=$NODNS_PROGS ;;
 	P) specs=$PFLOOR_PROGS ;;
 	*) specs=$EMPTY_PROGS ;;
 	esac
@@ -1226,7 +1245,7 @@ only_events()
 	grep '^note=' "$META" | cut -d= -f2-
 	exit 0
 }
-# bpf_stats of short connections to the protected destination alone (B/E/S/H/P alternating,
+# bpf_stats of short connections to the protected destination alone (B/D/E/S/H/P alternating,
 # BENCH_ROUNDS rounds): per program, ns per invocation and invocations per connection
 only_stats()
 {
@@ -1240,9 +1259,10 @@ only_stats()
 	FLOOR_PROGS=$(progs "$CGP/floor")
 	HFLOOR_PROGS=$(progs "$CGP/hfloor")
 	PFLOOR_PROGS=$(progs "$CGP/pfloor")
+	NODNS_PROGS=$(progs "$CGP/nodns")
 	stats_on
 	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" B E S H P); do
+		for v in $(rotate "$r" B D E S H P); do
 			stats_round stats_conn_prot "$v" "$r" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS"
 		done
 	done
@@ -1251,7 +1271,7 @@ only_stats()
 	awk -F'\t' '$1 == "stats_conn_prot" { print $2, "round", $3, $4 "=" $5 }' "$RAW"
 	exit 0
 }
-# workload 1 alone (A/B/E/S/H/P alternating, BENCH_ROUNDS rounds): per round and as medians,
+# workload 1 alone (A/B/D/E/S/H/P alternating, BENCH_ROUNDS rounds): per round and as medians,
 # CPU µs per connection (client + server cgroups) and conn/s
 only_conn()
 {
@@ -1261,7 +1281,7 @@ only_conn()
 	must_start_agent "$POLICY"
 	attach_empty
 	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" A B E S H P); do
+		for v in $(rotate "$r" A B D E S H P); do
 			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
 			record_conn conn_prot "$v" "$r" "$out"
 			log "  round $r $v: $(per_conn "$out") µs/conn, $(kv "$out" rate) conn/s"
