@@ -287,6 +287,12 @@ static void sync_names(struct agent *a)
 			"policy's", strerror(-err));
 }
 
+/* workloads.kubernetes names namespaces or labels: pods outside them go to tg_skip_cgroups. */
+static bool selects_k8s_workloads(const struct tg_policy *p)
+{
+	return p->k8s_namespaces.n + p->nk8s_labels > 0;
+}
+
 /*
  * The runtime config map, including the heartbeat the kernel reads under
  * fail_mode open: rewritten at start, on reload and once a second.
@@ -309,6 +315,8 @@ static int write_config(struct agent *a)
 		if (a->policy->overrides[r].mode == TG_MODE_ENFORCE)
 			cfg.any_enforce = 1;
 	cfg.overrides = overrides_in_force(a);
+	/* written before start() attaches programs that read it (config.h) */
+	cfg.skip_cgroups = selects_k8s_workloads(a->policy);
 
 	cfg.heartbeat_ns = tg_mono_ns();	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
 
@@ -972,7 +980,7 @@ static int start_workloads(struct agent *a)
 	apply_overrides(a);
 	if (overrides_in_force(a))
 		write_config(a);	/* the kernel looks overrides up from now on */
-	if (a->loader.maps.skip_cgroups < 0 && a->policy->k8s_namespaces.n + a->policy->nk8s_labels)
+	if (a->loader.maps.skip_cgroups < 0 && selects_k8s_workloads(a->policy))
 		tg_warn("workloads.kubernetes: these BPF programs cannot skip pods outside the "
 			"selector; their findings are not reported, but in enforce mode their "
 			"plaintext is still blocked (and reported)");

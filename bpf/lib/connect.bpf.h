@@ -263,7 +263,7 @@ static __always_inline int tg_dns_wait_connect(struct bpf_sock_addr *ctx,
 	stamp = bpf_map_lookup_elem(&tg_dns_pending, &cgid);
 	if (!stamp || tg_dns_caught_ns() >= *stamp)
 		return 1;	/* the agent has learned all this cgroup was told */
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, &cgid) || !tg_gen_active())
+	if (tg_cgroup_skipped(&cgid) || !tg_gen_active())
 		return 1;
 	flow = tg_flow_create(ctx, &reason);
 	if (!flow)
@@ -359,7 +359,7 @@ static __always_inline int tg_on_connect(struct bpf_sock_addr *ctx, const struct
 	}
 	/* only for protected destinations: untracked traffic pays nothing more */
 	cgid = tg_current_cgid();
-	if (tg_have_current_cgroup && bpf_map_lookup_elem(&tg_skip_cgroups, &cgid)) {
+	if (tg_have_current_cgroup && tg_cgroup_skipped(&cgid)) {
 		tg_count(TG_CNT_SKIPPED_CGROUP);
 		return 1;
 	}

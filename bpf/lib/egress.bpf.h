@@ -512,7 +512,7 @@ static __always_inline const struct tg_class *tg_peer_class(struct __sk_buff *sk
 	if (!*class_id)
 		return NULL;
 	*cgid = bpf_skb_cgroup_id(skb);
-	if (bpf_map_lookup_elem(&tg_skip_cgroups, cgid))
+	if (tg_cgroup_skipped(cgid))
 		return NULL;
 	return bpf_map_lookup_elem(&tg_classes, class_id);
 }

@@ -16,7 +16,16 @@ struct tg_config {
 	__u32 fail_open_after_s;	/* heartbeat age after which enforcement degrades */
 	__u64 heartbeat_ns;		/* CLOCK_MONOTONIC of the agent's last heartbeat */
 	__u32 max_flows;		/* limits.max_tracked_flows; 0 (before the agent wrote it): no cap */
-	__u32 pad2;
+	/*
+	 * The policy selects Kubernetes workloads, so tg_skip_cgroups may list
+	 * cgroups: connect() looks it up only then. Taken from padding without
+	 * a layout bump: programs that predate it never read it, and 0 (what
+	 * they, or an agent that predates it, leave there) means "look nothing
+	 * up": every cgroup judged, the stricter side. The agent writes it
+	 * before it attaches programs that read it.
+	 */
+	__u8 skip_cgroups;
+	__u8 pad2[3];
 };
 _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 

@@ -2102,6 +2102,33 @@ static void test_flow_cap_slots(void **state)
 	set_config(f, 0);
 }
 
+/*
+ * tg_skip_cgroups (pods outside workloads.kubernetes) is looked up only when
+ * the agent says the policy selects workloads: a listed cgroup is left alone
+ * then, and judged when the flag is clear (the map is stale or empty).
+ */
+static void test_skip_cgroups_gated(void **state)
+{
+	struct fixture *f = *state;
+	int cfg_fd = bpf_map__fd(f->skel->maps.tg_config);
+	int skip_fd = bpf_map__fd(f->skel->maps.tg_skip_cgroups);
+	struct tg_config cfg = { .skip_cgroups = 1 };
+	__u64 cgid = 0x7e57c9;
+	__u32 key = 0;
+	__u8 one = 1;
+
+	f->skel->bss->test_skip_cgid = cgid;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &key, &cfg, 0), 0);
+	assert_int_equal(run_prog(f->skel->progs.test_cgroup_skipped), 0);	/* not listed */
+	assert_int_equal(bpf_map_update_elem(skip_fd, &cgid, &one, 0), 0);
+	assert_int_equal(run_prog(f->skel->progs.test_cgroup_skipped), 1);
+	cfg.skip_cgroups = 0;
+	assert_int_equal(bpf_map_update_elem(cfg_fd, &key, &cfg, 0), 0);
+	assert_int_equal(run_prog(f->skel->progs.test_cgroup_skipped), 0);	/* no selector */
+	assert_int_equal(bpf_map_delete_elem(skip_fd, &cgid), 0);
+	set_config(f, 0);
+}
+
 /* sock_release gives a counted flow's slot back once, and keeps the flow's verdict. */
 static void test_flow_cap_release_once(void **state)
 {
@@ -2391,6 +2418,7 @@ int main(void)
 		cmocka_unit_test(test_tds_freetds_client),
 		cmocka_unit_test(test_connect_tunnel),
 		cmocka_unit_test(test_fast_open_syn_data),
+		cmocka_unit_test(test_skip_cgroups_gated),
 		cmocka_unit_test(test_udp_quic_and_plaintext),
 		cmocka_unit_test(test_fake_hello_then_plaintext),
 		cmocka_unit_test(test_malformed_hello),

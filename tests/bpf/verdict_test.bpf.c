@@ -141,6 +141,17 @@ int test_release(struct __sk_buff *skb)
 	return TG_PASS;
 }
 
+/* The pods-outside-the-selector check of connect(): 1 when it leaves test_skip_cgid alone. */
+__u64 test_skip_cgid;
+
+SEC("cgroup_skb/egress")
+int test_cgroup_skipped(struct __sk_buff *skb)
+{
+	__u64 cgid = test_skip_cgid;
+
+	return tg_cgroup_skipped(&cgid);
+}
+
 /*
  * tg_name_class() on test_name_in's name, placed at .off in test_hs's buf
  * (tests/bpf/test_verdict.c compares it with a reference matcher): its
