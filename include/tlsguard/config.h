@@ -18,11 +18,9 @@ struct tg_config {
 	__u32 max_flows;		/* limits.max_tracked_flows; 0 (before the agent wrote it): no cap */
 	/*
 	 * The policy selects Kubernetes workloads, so tg_skip_cgroups may list
-	 * cgroups: connect() looks it up only then. Taken from padding without
-	 * a layout bump: programs that predate it never read it, and 0 (what
-	 * they, or an agent that predates it, leave there) means "look nothing
-	 * up": every cgroup judged, the stricter side. The agent writes it
-	 * before it attaches programs that read it.
+	 * cgroups: connect() looks it up only then. 0 (before the agent wrote
+	 * it) means "look nothing up": every cgroup judged, the stricter side.
+	 * The agent writes it before it attaches the programs.
 	 */
 	__u8 skip_cgroups;
 	__u8 pad2[3];
@@ -42,7 +40,7 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
  * build an "older" agent to upgrade from.
  */
 #ifndef TG_PIN_LAYOUT_VERSION
-#define TG_PIN_LAYOUT_VERSION	9	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
+#define TG_PIN_LAYOUT_VERSION	10	/* 2: handshake state, names, proxies; 3: heartbeat, skip cgroups;
 					 * 4: flow cap (tg_config.max_flows, tg_live_flows,
 					 * tg_flow.counted, the sock_release hook);
 					 * 5: generation handoff (handoff.h);
@@ -54,7 +52,9 @@ _Static_assert(sizeof(struct tg_config) == 24, "tg_config layout");
 					 * 8: tg_counters sized TG_CNT_SLOTS (it grew with
 					 * each counter: a layout 7 agent's pin cannot be
 					 * adopted by one with more counters);
-					 * 9: tg_dns_newest (the hold's one-look pass) */
+					 * 9: tg_dns_newest (the hold's one-look pass);
+					 * 10: tg_config.skip_cgroups (connect() looks
+					 * tg_skip_cgroups up only when it is set) */
 #endif
 
 #endif /* TLSGUARD_CONFIG_H */
