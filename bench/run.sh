@@ -901,7 +901,9 @@ attach_empty()
 
 # Variant D: the agent's own programs on a cgroup of their own, all but the DNS observers
 # (dnslearn's tg_dns_*), attached by id in the order the agent attached them: what DNS
-# answer learning adds to every packet as two programs of its own.
+# answer learning adds to every packet as two programs of its own. They are the same
+# programs as B's, so their bpf_stats count both cgroups: stats_round reads them around
+# one variant's round, while the other cgroup is idle.
 attach_nodns()
 {
 	local spec hook name id

@@ -9,7 +9,7 @@
  * Is @cgid one of the cgroups the agent wants left alone (pods outside the
  * policy's workloads.kubernetes selector, maps.bpf.h)? Looked up only when
  * the policy selects workloads: elsewhere the map is empty, and the lookup
- * was about 5 % of a protected connect() (a cache miss in a 64k-bucket hash).
+ * was 5.9 % of tg_connect4's perf samples on a protected connect().
  */
 static __always_inline int tg_cgroup_skipped(__u64 *cgid)
 {
