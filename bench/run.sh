@@ -36,12 +36,15 @@
 # flight), BENCH_QUICK=1 (2 rounds of 1 s: for working on the bench, not for results),
 # BENCH_PIN=0 leaves client and server unpinned (default: CPU 0 and CPU 1),
 # BENCH_KEEP_TMP=1 keeps the raw data and logs, BENCH_SPREAD_LIMIT_US (6) the spread of the
-# per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds.
+# per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds,
+# BENCH_BULK_PERF_ROUNDS (5) the rounds of workload 3 under perf (needs perf: linux-perf).
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
 # BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/D/E/S/H/P x BENCH_ROUNDS);
 # BENCH_ONLY=conn runs workload 1 alone (A/B/D/E/S/H/P x BENCH_ROUNDS, CPU µs per connection and
 # conn/s per round, then the medians: for A/B work on the fast path, not for results);
+# BENCH_ONLY=bulk runs workload 3 alone (A/B/E x BENCH_ROUNDS, CPU ms per GB and Gbit/s per
+# round, then the medians);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
 # -g, e.g. "--call-graph dwarf") into FILE during the flood; with BENCH_ONLY=conn, the whole
 # machine during one more round of each variant in BENCH_PERF_VARIANTS (default "A B") into
@@ -379,6 +382,13 @@ def cmd_report(raw, meta, out):
             spread(d[1], d[2], 2), verdict(ok)))
     trow(1, "short connections/s to a protected destination (ClientHello), ratio", "≥ 0.97", r1, 0.97)
     trow(2, "short connections/s to an unprotected destination, ratio", "≥ 0.99", r2, 0.99)
+    hb = data.vals("bulk_perf", "B", "hook_pct")
+    if hb:
+        share = med(hb)
+        ok = share <= 1.0
+        he, hd = data.median("bulk_perf", "E", "hook_pct"), data.median("bulk_perf", "D", "hook_pct")
+        w("| 3 | **bulk flow after its verdict: share of its CPU in the cgroup skb hook**, tlsguard (perf of client + server, same run; without tlsguard the hook does not run) (headline) | ≤ 1 %% (ratio ≥ 0.99) | %s %% (implied ratio %s; empty programs %s %%, tlsguard without the DNS observers %s %%) | %s | %s |" % (
+            fmt(share, 2), fmt(1 - share / 100, 4), fmt(he, 2), fmt(hd, 2), spread(min(hb), max(hb), 2), verdict(ok)))
     trow(3, "bulk throughput of one allowed TLS flow after its verdict, ratio", "≥ 0.99", r3, 0.99)
     lat = data.diff("latency", "B", "A", "connect_p50_us")
     lat99 = data.diff("latency", "B", "A", "connect_p99_us")
@@ -461,6 +471,31 @@ def cmd_report(raw, meta, out):
                                              fmt(med(steal), 0), fmt(max(steal) if steal else None, 0),
                                              ", ".join(map(str, stats)) or "–"))
     w("")
+
+    # ---- bulk: CPU per byte and the hook's share
+    if data.vals("bulk", "A", "cpu_ms_gb"):
+        w("### 3: the bulk flow's CPU")
+        w("")
+        w("CPU per GB moved (client + server cgroups' cpu.stat, the same rounds as the throughput above), and under")
+        w("`perf record -a -g` in rounds of their own: the share of the workload's samples whose call chain passes")
+        w("through `__cgroup_bpf_run_filter_skb` (program dispatch, programs, helpers) and that time per GB. One")
+        w("loopback flow is bound by the sender's CPU and its CPU per byte moves with throughput (±20 % a round here),")
+        w("so the ratio of CPU per GB cannot decide a 1 % target; the share in the hook is measured inside each run.")
+        w("")
+        w("| variant | CPU ms per GB | spread | rounds | hook share of the CPU (perf) | spread | ms per GB in the hook | spread | perf rounds |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for v, what in [("A", "without (A)"), ("B", "tlsguard (B)"), ("D", "tlsguard without the DNS observers (D)"),
+                        ("E", "empty programs (E)"), ("N", "nftables (N)")]:
+            c = data.vals("bulk", v, "cpu_ms_gb")
+            hp = data.vals("bulk_perf", v, "hook_pct")
+            hm = data.vals("bulk_perf", v, "hook_ms_gb")
+            if not c and not hp:
+                continue
+            w("| %s | %s | %s | %d | %s | %s | %s | %s | %d |" % (
+                what, fmt(med(c), 1), spread(min(c), max(c), 1) if c else "–", len(c),
+                ("%s %%" % fmt(med(hp), 2)) if hp else "–", spread(min(hp), max(hp), 2) if hp else "–",
+                fmt(med(hm), 2), spread(min(hm), max(hm), 2) if hm else "–", len(hp)))
+        w("")
 
     # ---- latency
     w("## 4: connection latency (µs, sequential connections to the protected destination)")
@@ -601,6 +636,13 @@ METHOD = """
   kernel.bpf_stats_enabled (the "Conditions" table); while the per-round difference tlsguard −
   none spans more than BENCH_SPREAD_LIMIT_US (6 µs) after BENCH_ROUNDS rounds, up to as many
   rounds again are run.
+- 3 (CPU): CPU per GB is the same cgroups' `usage_usec` over the round's bytes. The headline is
+  measured apart: BENCH_BULK_PERF_ROUNDS (5) rounds of A/B/D/E alternating, each under
+  `perf record -a -g -e cpu-clock -c 100000` (one sample per 0.1 ms of CPU); the share of
+  loadgen's samples (client and server, with the softirq work run in their context) whose call
+  chain holds `__cgroup_bpf_run_filter_skb`. Without tlsguard that function does not run, so the
+  share is what the hook adds, and 1 − share the ratio it implies. perf's
+  own work at each sample (the unwinding) is not sampled; it slows every variant alike.
 - 5: `kernel.bpf_stats_enabled=1` only for these rounds (restored afterwards). Per-invocation
   time = Δrun_time_ns/Δrun_cnt of each program over a round; tlsguard's and the empty programs'
   rounds alternate on the same workload; the difference removes the two clock reads bpf_stats adds.
@@ -1004,6 +1046,70 @@ conn_rounds()
 	done
 }
 
+# per_gb OUT → CPU ms per GB moved of a bulk run (client + server cgroups)
+per_gb() { awk -v c="$(kv "$1" cpu_us)" -v n="$(kv "$1" bytes)" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "" }'; }
+
+# bulk_rounds VARIANTS... → ROUNDS rounds of one bulk flow to the protected :8443, alternating:
+# Gbit/s and CPU ms per GB (the headline: one flow on loopback is bound by the sender's CPU,
+# where both ends' packet work and the programs run, so CPU per byte is the cost itself)
+bulk_rounds()
+{
+	local r v out
+	for ((r = 0; r < ROUNDS; r++)); do
+		for v in $(rotate "$r" "$@"); do
+			out=$(lg "$v" bulk -d "$PROT:8443" -t "$SECS")
+			record bulk "$v" "$r" gbit_s "$(kv "$out" gbit_s)"
+			record bulk "$v" "$r" cpu_ms_gb "$(per_gb "$out")"
+			record bulk "$v" "$r" steal_ms "$(kv "$out" steal_ms)"
+			[[ ${BENCH_ONLY:-} == bulk ]] && log "  round $r $v: $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
+		done
+	done
+	return 0
+}
+
+# hook_share PERFDATA → the share (%) of loadgen's samples (client and server, with the
+# softirq work that runs in their context) whose call chain passes through the cgroup skb hook
+hook_share()
+{
+	perf script -i "$1" -F comm,ip,sym 2>/dev/null | awk '
+		function fin() { if (comm == "loadgen") { n++; if (hit) h++ } insamp = 0 }
+		/^[^\t]/ { if (insamp) fin(); comm = $1; insamp = 1; hit = 0; next }
+		/^\t/ { if ($2 == "__cgroup_bpf_run_filter_skb") hit = 1; next }
+		/^$/ { if (insamp) fin() }
+		END { if (insamp) fin(); if (n) printf "%.4f %d %d\n", 100 * h / n, n, h }'
+}
+
+# bulk_perf_rounds VARIANTS... → BULK_PERF_ROUNDS rounds of the bulk flow under `perf record -a -g`:
+# the share of the workload's CPU spent in the cgroup skb hook (dispatch, programs, helpers).
+# One run measures both sides of the comparison (the hook against everything else on the
+# same CPUs), so it decides what the throughput ratio's ±20 % per round cannot.
+BULK_PERF_ROUNDS=${BENCH_BULK_PERF_ROUNDS:-5}
+bulk_perf_rounds()
+{
+	local r v out share pct n h
+	if ! command -v perf >/dev/null; then
+		meta note "perf is not installed: the bulk flow's CPU share in the hook (target 3's headline) was not measured."
+		return 0
+	fi
+	for ((r = 0; r < BULK_PERF_ROUNDS; r++)); do
+		for v in $(rotate "$r" "$@"); do
+			perf record -a -g -e cpu-clock -c 100000 -o "$TMP/bulk.perf" -- sleep "$SECS" >"$TMP/perf.log" 2>&1 &
+			out=$(lg "$v" bulk -d "$PROT:8443" -t "$SECS")
+			wait $! || die "perf record failed: $(cat "$TMP/perf.log")"
+			share=$(hook_share "$TMP/bulk.perf")
+			rm -f "$TMP/bulk.perf" "$TMP/bulk.perf.old"
+			[[ -n $share ]] || die "perf recorded no loadgen samples in the bulk round of $v"
+			read -r pct n h <<<"$share"
+			record bulk_perf "$v" "$r" hook_pct "$pct"
+			record bulk_perf "$v" "$r" samples "$n"
+			# ms in the hook per GB moved: one sample per 0.1 ms of CPU (-c 100000 ns) over the run's bytes
+			record bulk_perf "$v" "$r" hook_ms_gb "$(awk -v h="$h" -v b="$(kv "$out" bytes)" 'BEGIN { printf "%.3f", h * 0.1 / (b / 1e9) }')"
+			record bulk_perf "$v" "$r" cpu_ms_gb "$(per_gb "$out")"
+			[[ ${BENCH_ONLY:-} == bulk ]] && log "  perf round $r $v: $pct % of the workload's $n samples in the hook, $(awk -v h="$h" -v b="$(kv "$out" bytes)" 'BEGIN { printf "%.3f", h * 0.1 / (b / 1e9) }') ms/GB in it, $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
+		done
+	done
+}
+
 # the spread of the B−A CPU per connection that asks for more rounds (the targets are 1 and 3.5 µs)
 SPREAD_LIMIT_US=${BENCH_SPREAD_LIMIT_US:-6}
 
@@ -1014,13 +1120,10 @@ workload_throughput()
 	conn_rounds conn_prot "$PROT:443" A B N E S
 	log "workload 2: short connections to the unprotected destination (A/B/E x $ROUNDS+)"
 	conn_rounds conn_other "$OTHER:443" A B E
-	log "workloads 3 and 8: one bulk flow after its ClientHello (A/B/N x $ROUNDS)"
-	for ((r = 0; r < ROUNDS; r++)); do
-		for v in $(rotate "$r" A B N); do
-			out=$(lg "$v" bulk -d "$PROT:8443" -t "$SECS")
-			record bulk "$v" "$r" gbit_s "$(kv "$out" gbit_s)"
-		done
-	done
+	log "workloads 3 and 8: one bulk flow after its ClientHello (A/B/N/E x $ROUNDS)"
+	bulk_rounds A B N E
+	log "workload 3: the bulk flow's CPU in the cgroup skb hook, by perf (A/B/D/E x $BULK_PERF_ROUNDS)"
+	bulk_perf_rounds A B D E
 	log "workload 4: connect latency ($LAT_N sequential connections, A/B x $ROUNDS)"
 	for ((r = 0; r < ROUNDS; r++)); do
 		for v in $(rotate "$r" A B); do
@@ -1072,6 +1175,7 @@ workload_events()
 	log "workload 6: plaintext violations in audit mode -> events file (x $SMALL_ROUNDS, ${SECS}s)"
 	local perf_pid=""
 	if [[ -n "${BENCH_PERF:-}" ]]; then
+		# shellcheck disable=SC2086 # BENCH_PERF_OPTS is a list of perf options
 		perf record ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF" -p "$AGENT_PID" >"$TMP/perf.log" 2>&1 &
 		perf_pid=$!
 		sleep 0.5
@@ -1234,6 +1338,34 @@ meta mitigations "${mitig%; }"
 [[ "$(sysctl -n kernel.bpf_stats_enabled)" != 0 ]] &&
 	meta note "kernel.bpf_stats_enabled was already on when the run started (another user?): every BPF invocation paid two extra clock reads during the A/B rounds too."
 
+# profile_variants KEY MODE ARGS... → with BENCH_PERF=FILE, one more loadgen run of each variant
+# in BENCH_PERF_VARIANTS (default "A B") under `perf record -a` into FILE.VARIANT; logs KEY
+profile_variants()
+{
+	local key=$1 v out
+	shift
+	[[ -n "${BENCH_PERF:-}" ]] || return 0
+	for v in ${BENCH_PERF_VARIANTS:-A B}; do
+		# shellcheck disable=SC2086 # BENCH_PERF_OPTS is a list of perf options
+		perf record -a ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$v" -- sleep "$SECS" >"$TMP/perf.log" 2>&1 &
+		out=$(lg "$v" "$@")
+		wait $! || die "perf record failed: $(cat "$TMP/perf.log")"
+		log "  perf of $v (the whole machine): $BENCH_PERF.$v, $key=$(kv "$out" "$key")"
+	done
+}
+
+# print_medians WL KEY... → per variant and key, the median over the rounds of WL
+print_medians()
+{
+	local wl=$1
+	shift
+	awk -F'\t' -v wl="$wl" -v keys=" $* " '$1 == wl && index(keys, " " $4 " ") { print $2, $4, $5 }' "$RAW" |
+		sort -k1,1 -k2,2 -k3,3g | awk '
+		{ k = $1 " " $2; v[k, ++n[k]] = $3 }
+		END { for (k in n) { m = n[k]; med = m % 2 ? v[k, (m + 1) / 2] : (v[k, m / 2] + v[k, m / 2 + 1]) / 2
+			printf "median %s: %.3f (%d rounds)\n", k, med, m } }' | sort
+}
+
 # section 6 alone: its figures per round on stdout, RESULTS_MD untouched
 only_events()
 {
@@ -1289,20 +1421,25 @@ only_conn()
 			log "  round $r $v: $(per_conn "$out") µs/conn, $(kv "$out" rate) conn/s"
 		done
 	done
-	if [[ -n "${BENCH_PERF:-}" ]]; then
-		for v in ${BENCH_PERF_VARIANTS:-A B}; do
-			perf record -a ${BENCH_PERF_OPTS:--g} -o "$BENCH_PERF.$v" -- sleep "$SECS" >"$TMP/perf.log" 2>&1 &
-			out=$(lg "$v" conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS")
-			wait $! || die "perf record failed: $(cat "$TMP/perf.log")"
-			log "  perf of $v (the whole machine): $BENCH_PERF.$v, $(kv "$out" conns) connections"
-		done
-	fi
+	profile_variants conns conn -d "$PROT:443" "${CONN_ARGS[@]}" -t "$SECS"
 	stop_agent
-	awk -F'\t' '$1 == "conn_prot" && ($4 == "cpu_us_conn" || $4 == "rate") { print $2, $4, $5 }' "$RAW" |
-		sort -k1,1 -k2,2 -k3,3g | awk '
-		{ k = $1 " " $2; v[k, ++n[k]] = $3 }
-		END { for (k in n) { m = n[k]; med = m % 2 ? v[k, (m + 1) / 2] : (v[k, m / 2] + v[k, m / 2 + 1]) / 2
-			printf "median %s: %.2f (%d rounds)\n", k, med, m } }' | sort
+	print_medians conn_prot cpu_us_conn rate
+	exit 0
+}
+# workload 3 alone (A/B/E alternating, BENCH_ROUNDS rounds): per round and as medians,
+# CPU ms per GB (client + server cgroups) and Gbit/s
+only_bulk()
+{
+	setup
+	py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+	must_start_agent "$POLICY"
+	attach_empty
+	bulk_rounds A B E
+	bulk_perf_rounds A B D E
+	profile_variants gbit_s bulk -d "$PROT:8443" -t "$SECS"
+	stop_agent
+	print_medians bulk cpu_ms_gb gbit_s
+	print_medians bulk_perf hook_pct hook_ms_gb
 	exit 0
 }
 case "${BENCH_ONLY:-}" in
@@ -1310,7 +1447,8 @@ case "${BENCH_ONLY:-}" in
 events) only_events ;;
 stats) only_stats ;;
 conn) only_conn ;;
-*) die "BENCH_ONLY=$BENCH_ONLY: only 'events', 'stats' and 'conn' are known" ;;
+bulk) only_bulk ;;
+*) die "BENCH_ONLY=$BENCH_ONLY: only 'events', 'stats', 'conn' and 'bulk' are known" ;;
 esac
 
 setup

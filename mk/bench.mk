@@ -6,7 +6,7 @@
 # BENCH_QUICK=1 runs fewer, shorter rounds (for working on the bench, not for results).
 
 BENCH_DIR	:= $(BUILD)/bench
-BENCH_DEB_DEPS	:= iproute2 nftables procps python3 coreutils
+BENCH_DEB_DEPS	:= iproute2 nftables procps python3 coreutils linux-perf
 BENCH_RESULTS	?= bench/results.md
 
 $(BENCH_DIR)/loadgen: bench/loadgen.c
