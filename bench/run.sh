@@ -1061,10 +1061,11 @@ bulk_rounds()
 			record bulk "$v" "$r" gbit_s "$(kv "$out" gbit_s)"
 			record bulk "$v" "$r" cpu_ms_gb "$(per_gb "$out")"
 			record bulk "$v" "$r" steal_ms "$(kv "$out" steal_ms)"
-			[[ ${BENCH_ONLY:-} == bulk ]] && log "  round $r $v: $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
+			if [[ ${BENCH_ONLY:-} == bulk ]]; then
+				log "  round $r $v: $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
+			fi
 		done
 	done
-	return 0
 }
 
 # hook_share PERFDATA → the share (%) of loadgen's samples (client and server, with the
@@ -1086,7 +1087,7 @@ hook_share()
 BULK_PERF_ROUNDS=${BENCH_BULK_PERF_ROUNDS:-5}
 bulk_perf_rounds()
 {
-	local r v out share pct n h
+	local r v out share pct n h ms_gb
 	if ! command -v perf >/dev/null; then
 		meta note "perf is not installed: the bulk flow's CPU share in the hook (target 3's headline) was not measured."
 		return 0
@@ -1103,9 +1104,11 @@ bulk_perf_rounds()
 			record bulk_perf "$v" "$r" hook_pct "$pct"
 			record bulk_perf "$v" "$r" samples "$n"
 			# ms in the hook per GB moved: one sample per 0.1 ms of CPU (-c 100000 ns) over the run's bytes
-			record bulk_perf "$v" "$r" hook_ms_gb "$(awk -v h="$h" -v b="$(kv "$out" bytes)" 'BEGIN { printf "%.3f", h * 0.1 / (b / 1e9) }')"
+			ms_gb=$(awk -v h="$h" -v b="$(kv "$out" bytes)" 'BEGIN { printf "%.3f", h * 0.1 / (b / 1e9) }')
+			record bulk_perf "$v" "$r" hook_ms_gb "$ms_gb"
 			record bulk_perf "$v" "$r" cpu_ms_gb "$(per_gb "$out")"
-			[[ ${BENCH_ONLY:-} == bulk ]] && log "  perf round $r $v: $pct % of the workload's $n samples in the hook, $(awk -v h="$h" -v b="$(kv "$out" bytes)" 'BEGIN { printf "%.3f", h * 0.1 / (b / 1e9) }') ms/GB in it, $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
+			[[ ${BENCH_ONLY:-} == bulk ]] || continue
+			log "  perf round $r $v: $pct % of the workload's $n samples in the hook, $ms_gb ms/GB in it, $(per_gb "$out") CPU ms/GB, $(kv "$out" gbit_s) Gbit/s"
 		done
 	done
 }
