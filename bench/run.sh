@@ -355,6 +355,13 @@ def cmd_report(raw, meta, out):
         if k in m:
             w("| %s | %s |" % (label, m[k]))
     w("")
+    steal = [x for wl in ("conn_prot", "conn_other") for v in "ABNES" for x in data.vals(wl, v, "steal_ms")]
+    budget = float(m.get("secs", 0)) * 1000 * int(m.get("ncpu", 0))
+    if steal and budget and max(steal) > 0.05 * budget:
+        notes.append("The host took CPU time from this VM while it ran: steal in one %ss run of workloads 1–2 up to %s ms "
+                     "(median %s ms) of the %s CPU-ms there were. Figures that are not ratios within one run (the events' rates above "
+                     "all) are lower than on a quiet host, and the spreads are wider." % (
+                         m["secs"], fmt(max(steal), 0), fmt(med(steal), 0), fmt(budget, 0)))
     for n in notes:
         w("> " + n)
         w("")
@@ -1328,6 +1335,8 @@ if command -v git >/dev/null && git -C "$ROOT" rev-parse --git-dir >/dev/null 2>
 	[[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=" + uncommitted changes"
 	meta commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
 fi
+meta secs "$SECS"
+meta ncpu "$(nproc)"
 meta run "$ROUNDS rounds x ${SECS}s (growth and bpf_stats: $SMALL_ROUNDS x ${SMALL_SECS}s), $CONC connections in flight, IPv4 over lo in a netns"
 meta bpf_stats_before "$(sysctl -n kernel.bpf_stats_enabled)"
 meta spread_limit_us "$SPREAD_LIMIT_US"
