@@ -43,8 +43,8 @@
 # BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/D/E/S/H/P x BENCH_ROUNDS);
 # BENCH_ONLY=conn runs workload 1 alone (A/B/D/E/S/H/P x BENCH_ROUNDS, CPU µs per connection and
 # conn/s per round, then the medians: for A/B work on the fast path, not for results);
-# BENCH_ONLY=bulk runs workload 3 alone (A/B/E x BENCH_ROUNDS, CPU ms per GB and Gbit/s per
-# round, then the medians);
+# BENCH_ONLY=bulk runs workload 3 alone (A/B/E x BENCH_ROUNDS: CPU ms per GB and Gbit/s; then
+# A/B/D/E x BENCH_BULK_PERF_ROUNDS under perf: the hook's share; per round, then the medians);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
 # -g, e.g. "--call-graph dwarf") into FILE during the flood; with BENCH_ONLY=conn, the whole
 # machine during one more round of each variant in BENCH_PERF_VARIANTS (default "A B") into
@@ -486,8 +486,10 @@ def cmd_report(raw, meta, out):
         w("CPU per GB moved (client + server cgroups' cpu.stat, the same rounds as the throughput above), and under")
         w("`perf record -a -g` in rounds of their own: the share of the workload's samples whose call chain passes")
         w("through `__cgroup_bpf_run_filter_skb` (program dispatch, programs, helpers) and that time per GB. One")
-        w("loopback flow is bound by the sender's CPU and its CPU per byte moves with throughput (±20 % a round here),")
-        w("so the ratio of CPU per GB cannot decide a 1 % target; the share in the hook is measured inside each run.")
+        cvs = ", ".join("%s %s %%" % (v, fmt(data.cv("bulk", v, "cpu_ms_gb"), 0)) for v in "AB" if data.cv("bulk", v, "cpu_ms_gb") is not None)
+        w("loopback flow is bound by the sender's CPU, and its CPU per byte moves with throughput (CV over this run's")
+        w("rounds: %s), so the ratio of CPU per GB cannot decide a 1 %% target; the share in the hook is measured" % cvs)
+        w("inside each run.")
         w("")
         w("| variant | CPU ms per GB | spread | rounds | hook share of the CPU (perf) | spread | ms per GB in the hook | spread | perf rounds |")
         w("|---|---|---|---|---|---|---|---|---|")
@@ -1057,8 +1059,8 @@ conn_rounds()
 per_gb() { awk -v c="$(kv "$1" cpu_us)" -v n="$(kv "$1" bytes)" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "" }'; }
 
 # bulk_rounds VARIANTS... → ROUNDS rounds of one bulk flow to the protected :8443, alternating:
-# Gbit/s and CPU ms per GB (the headline: one flow on loopback is bound by the sender's CPU,
-# where both ends' packet work and the programs run, so CPU per byte is the cost itself)
+# Gbit/s and CPU ms per GB (what the flow costs; on this kind of VM both move by 20-30 % from
+# round to round, too much for a 1 % target: bulk_perf_rounds measures that one)
 bulk_rounds()
 {
 	local r v out
