@@ -20,8 +20,9 @@
 #   hfloor the storage floor of a state       variants H and P (BENCH_ONLY=stats and
 #   pfloor hash keyed by socket cookie         conn only): allocated on insert (H) or
 #          instead of sk_storage                preallocated (P), deleted at sock_release
-#   nodns  tlsguard's programs but not the     variant D (BENCH_ONLY=stats and conn only):
-#          DNS observers (attached by id)       what running those separately costs
+#   nodns  tlsguard's programs but not the     variant D: what running those separately
+#          DNS observers (attached by id)       costs (the same as B where the agent
+#                                               chains them: BENCH_DNS_HOOKS)
 #   srv    the sink, never watched
 # and variant N is base with an equivalent nftables rule set loaded in the netns.
 # Variants of one workload alternate round by round (A B N, B N A, N A B, ...), so
@@ -37,7 +38,9 @@
 # BENCH_PIN=0 leaves client and server unpinned (default: CPU 0 and CPU 1),
 # BENCH_KEEP_TMP=1 keeps the raw data and logs, BENCH_SPREAD_LIMIT_US (6) the spread of the
 # per-round CPU-per-connection difference above which workloads 1 and 2 run more rounds,
-# BENCH_BULK_PERF_ROUNDS (5) the rounds of workload 3 under perf (needs perf: linux-perf).
+# BENCH_BULK_PERF_ROUNDS (5) the rounds of workload 3 under perf (needs perf: linux-perf),
+# BENCH_DNS_HOOKS (auto) the agent's --dns-hooks: separate measures DNS learning as programs
+# of their own, as kernels that cannot chain them run it (variant D then shows their cost).
 # BENCH_ONLY=events runs section 6 alone (the event flood to the file, then bench/ai_sink)
 # and prints its per-round figures instead of writing RESULTS_MD (about a minute);
 # BENCH_ONLY=stats runs the bpf_stats rounds of workload 1 alone (B/D/E/S/H/P x BENCH_ROUNDS);
@@ -351,6 +354,7 @@ def cmd_report(raw, meta, out):
                      ("bpf_stats_before", "kernel.bpf_stats_enabled before the run"),
                      ("pinning", "CPU pinning of client and server"),
                      ("mitigations", "CPU mitigations (every BPF helper call and return pays them)"),
+                     ("dns_hooks", "DNS learning's programs (agent --dns-hooks)"),
                      ("duration", "duration")]:
         if k in m:
             w("| %s | %s |" % (label, m[k]))
@@ -849,7 +853,8 @@ start_agent()
 	AGENT_LOG=$TMP/agent.$AGENT_STARTS.log
 	t0=$(date +%s%N)
 	"$TLSGUARD" agent --config "$policy" --cgroup "$CGP/tg" --pin-path "$PIN" \
-		--events-file "$EVENTS" --socket "$SOCK" </dev/null >"$AGENT_LOG" 2>&1 &
+		--events-file "$EVENTS" --socket "$SOCK" --dns-hooks "${BENCH_DNS_HOOKS:-auto}" \
+		</dev/null >"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	for ((i = 0; i < 1200; i++)); do
 		if grep -q 'tlsguard: ready' "$AGENT_LOG" 2>/dev/null; then
@@ -952,7 +957,8 @@ attach_empty()
 
 # Variant D: the agent's own programs on a cgroup of their own, all but the DNS observers
 # (dnslearn's tg_dns_*), attached by id in the order the agent attached them: what DNS
-# answer learning adds to every packet as two programs of its own. They are the same
+# answer learning adds to every packet as two programs of its own. Where the agent chains
+# them into tg_egress/tg_ingress (--dns-hooks auto on x86-64) none is attached: D is B. They are the same
 # programs as B's, so their bpf_stats count both cgroups: stats_round reads them around
 # one variant's round, while the other cgroup is idle.
 attach_nodns()
@@ -1349,6 +1355,7 @@ for f in spectre_v2 retbleed spec_rstack_overflow; do
 		mitig+="$f: $(cut -c1-60 /sys/devices/system/cpu/vulnerabilities/$f); "
 done
 meta mitigations "${mitig%; }"
+meta dns_hooks "${BENCH_DNS_HOOKS:-auto} ($(if "$TLSGUARD" version | grep -q '^  tail calls with subprograms: *yes'; then echo "this kernel can chain"; else echo "this kernel cannot chain: separate"; fi))"
 [[ "$(sysctl -n kernel.bpf_stats_enabled)" != 0 ]] &&
 	meta note "kernel.bpf_stats_enabled was already on when the run started (another user?): every BPF invocation paid two extra clock reads during the A/B rounds too."
 

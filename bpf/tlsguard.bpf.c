@@ -5,6 +5,7 @@
  */
 #include "lib/connect.bpf.h"
 #include "lib/ingress.bpf.h"
+#include "tlsguard/dns.h"
 
 /* Handshake state lives in sk_storage next to the flow (see flow.h). */
 static __always_inline struct tg_hs *tg_hs_get(struct bpf_sock *sk, struct tg_flow *flow, int create)
@@ -85,16 +86,60 @@ static __always_inline int tg_on_skb(struct __sk_buff *skb, int dir)
 	return tg_flow_on_egress(skb, sk, flow);
 }
 
+/*
+ * DNS answer learning's programs (dns.bpf.c: tg_dns_egress, tg_dns_ingress),
+ * run from here when tg_dns_chained, instead of attached beside these: a
+ * program of its own costs every packet of the cgroup one more run of the
+ * kernel's dispatch (bench: a quarter of tlsguard's share of a bulk flow),
+ * while the test below costs two loads. The agent puts the programs in slot
+ * 0 (dnslearn.c) and pins these maps, so the slots outlive it: an array of
+ * programs is emptied when its last user reference goes.
+ */
+struct tg_dns_chain {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+struct tg_dns_chain tg_dns_chain_egress SEC(".maps");
+struct tg_dns_chain tg_dns_chain_ingress SEC(".maps");
+
+/*
+ * Set by the loader where the kernel allows a tail call from a program with
+ * BPF-to-BPF calls (x86-64 5.10+, arm64 6.0+). Off, the tail call is dead
+ * code the verifier removes unchecked, and dnslearn attaches its programs.
+ */
+const volatile __u8 tg_dns_chained = 0;
+
+/*
+ * A packet this program let through goes on to the DNS program when it may
+ * be DNS: its socket is connected to port 53, or not connected at all (the
+ * DNS program looks at the packet's port then). A dropped packet is never
+ * delivered: there is nothing to learn from it.
+ */
+static __always_inline int tg_then_dns(struct __sk_buff *skb, void *chain, int verdict)
+{
+	__u32 rport;
+
+	if (!tg_dns_chained || verdict != TG_PASS)
+		return verdict;
+	rport = skb->remote_port;	/* as tg_dns_ingress reads it (dns.bpf.c) */
+	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
+		return verdict;
+	bpf_tail_call(skb, chain, 0);
+	return verdict;	/* the slot is empty: no DNS learning on this kernel or yet */
+}
+
 SEC("cgroup_skb/egress")
 int tg_egress(struct __sk_buff *skb)
 {
-	return tg_on_skb(skb, TG_DIR_EGRESS);
+	return tg_then_dns(skb, &tg_dns_chain_egress, tg_on_skb(skb, TG_DIR_EGRESS));
 }
 
 SEC("cgroup_skb/ingress")
 int tg_ingress(struct __sk_buff *skb)
 {
-	return tg_on_skb(skb, TG_DIR_INGRESS);
+	return tg_then_dns(skb, &tg_dns_chain_ingress, tg_on_skb(skb, TG_DIR_INGRESS));
 }
 
 /*

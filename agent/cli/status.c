@@ -99,10 +99,12 @@ static void print_list(const struct style *st, json_object *o, const char *title
 static void print_hook(const struct style *st, json_object *h)
 {
 	int ok = !strcmp(s(h, "attached"), "true");
+	const char *in = s(h, "chained_in");	/* "-" when null or absent (an older agent) */
 
-	fprintf(st->out, "  %-11s %s%-12s%s cgroup %-24s prog %-6s %s\n", s(h, "name"),
+	fprintf(st->out, "  %-11s %s%-12s%s cgroup %-24s prog %-6s %s%s%s\n", s(h, "name"),
 	       ok ? st->green : st->red, ok ? "attached" : "NOT ATTACHED", st->reset,
-	       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"));
+	       s(h, "cgroup"), s(h, "prog_id"), s(h, "pinned"), strcmp(in, "-") ? " runs in " : "",
+	       strcmp(in, "-") ? in : "");
 }
 
 /* The backstop for addresses no name covers: which file, how old (a weekly download). */

@@ -896,9 +896,12 @@ static int start(struct agent *a)
 	/* another layout's pins are moved aside (retiring/) and stay attached */
 	err = handoff_prepare(&a->handoff, a->opts->pin_path, TG_PIN_LAYOUT_VERSION);
 	if (!err)
-		err = loader_load(&a->loader, a->opts->pin_path);
+		err = loader_load(&a->loader, a->opts->pin_path, a->opts->dns_hooks);
 	if (!err)
 		err = dnslearn_open(&a->dns, a->opts->pin_path, a->policy);
+	if (!err && a->loader.dns_chained)
+		err = dnslearn_chain(a->dns, a->loader.maps.dns_chain_ingress,
+				     a->loader.maps.dns_chain_egress);
 	if (err)
 		return err;
 	if (a->loader.adopted_maps) {
@@ -917,6 +920,12 @@ static int start(struct agent *a)
 		err = attach_all(a);
 	if (err)
 		return err;
+	/* attached: only this agent's DNS programs learn now, not a draining
+	 * generation's nor those a chained predecessor left in the slots */
+	if (a->handoff.retiring_layout)
+		dnslearn_unchain_dir(a->handoff.retiring_dir);
+	if (!a->loader.dns_chained)
+		dnslearn_unchain_dir(a->opts->pin_path);
 	/* attached everywhere: only now may this generation take over new connects */
 	err = handoff_switch(&a->handoff, a->loader.maps.handoff);
 	if (err)

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "loader.h"	/* enum tg_dns_hooks */
+
 #define TG_DEFAULT_CONFIG "/etc/tlsguard/tlsguard.yaml"
 
 struct tg_agent_opts {
@@ -15,6 +17,7 @@ struct tg_agent_opts {
 	const char *events_file;	/* overrides events.file */
 	const char *pin_path;
 	const char *socket_path;	/* --socket, overrides control.socket */
+	enum tg_dns_hooks dns_hooks;	/* --dns-hooks (loader.h) */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns a process exit code (commands.h). */

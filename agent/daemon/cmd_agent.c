@@ -15,7 +15,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tlsguard agent [--config FILE] [--cgroup PATH]... [--mode audit|enforce]\n"
-		"                      [--events-file FILE|-] [--pin-path DIR] [--socket PATH] [-v]\n\n"
+		"                      [--events-file FILE|-] [--pin-path DIR] [--socket PATH]\n"
+		"                      [--dns-hooks auto|chained|separate] [-v]\n\n"
 		"Run the enforcement daemon in the foreground.\n\n"
 		"  -c, --config FILE       policy file (default %s if present, else the\n"
 		"                          built-in policy: 'tlsguard policy show-default')\n"
@@ -28,6 +29,10 @@ static void usage(FILE *out)
 		"  -p, --pin-path DIR      bpffs directory for pinned maps and links (default %s)\n"
 		"  -s, --socket PATH       control socket for 'tlsguard status' and 'tlsguard events'\n"
 		"                          (default control.socket, else %s)\n"
+		"      --dns-hooks HOW     how DNS answer learning's programs run: 'chained' behind\n"
+		"                          the egress and ingress programs (one program run per\n"
+		"                          packet), 'separate' as programs of their own, 'auto'\n"
+		"                          (default) chained where the kernel allows it\n"
 		"  -v, --verbose           debug output, including the BPF verifier log\n"
 		"  -h, --help              this text\n\n"
 		"Before loading anything the agent checks its configuration as 'tlsguard policy\n"
@@ -62,6 +67,25 @@ static int set_mode(void *args, char *arg)
 	return 0;
 }
 
+static int set_dns_hooks(void *args, char *arg)
+{
+	static const char *const names[] = {
+		[TG_DNS_HOOKS_AUTO] = "auto",
+		[TG_DNS_HOOKS_CHAINED] = "chained",
+		[TG_DNS_HOOKS_SEPARATE] = "separate",
+	};
+	struct tg_agent_opts *opts = args;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(arg, names[i])) {
+			opts->dns_hooks = (enum tg_dns_hooks)i;
+			return 0;
+		}
+	}
+	tg_err("--dns-hooks must be auto, chained or separate, not '%s'", arg);
+	return TG_EXIT_USAGE;
+}
+
 static int set_verbose(void *args, char *arg)
 {
 	tg_verbose = true;
@@ -77,6 +101,7 @@ int cmd_agent(int argc, char **argv)
 		TG_OPT_STR("events-file", 'e', struct tg_agent_opts, events_file),
 		TG_OPT_STR("pin-path", 'p', struct tg_agent_opts, pin_path),
 		TG_OPT_STR("socket", 's', struct tg_agent_opts, socket_path),
+		TG_OPT_FN("dns-hooks", 0, set_dns_hooks),
 		TG_OPT_ACTION("verbose", 'v', set_verbose),
 		{ 0 },
 	};

@@ -34,6 +34,8 @@ int cmd_version(int argc, char **argv)
 	printf("optional (a fallback is used when absent):\n");
 	printf("  caller pid/comm at connect:  %s\n", features_str(f.current_task));
 	printf("  caller cgroup at connect:    %s\n", features_str(f.current_cgroup));
+	printf("  tail calls with subprograms: %s (else DNS learning runs as programs of its own)\n",
+	       features_str(f.tail_call_in_subprogs));
 	printf("  bpf_sock_destroy kfunc:      %s (not used: sock_diag SOCK_DESTROY everywhere)\n",
 	       features_str(f.sock_destroy_kfunc));
 	printf("  kernel BTF:                  %s (not needed: the programs use UAPI headers only)\n",

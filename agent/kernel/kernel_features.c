@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
@@ -31,6 +32,49 @@ static int probe_kfunc(const char *name)
 		return -errno;
 	ret = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
 	btf__free(btf);
+	return ret;
+}
+
+/*
+ * Can a program with a BPF-to-BPF call also tail-call? The verifier says so
+ * per architecture (x86-64 from 5.10, arm64 from 6.0), so ask it: a
+ * cgroup_skb program that calls a subprogram, then tail-calls into an empty
+ * program array. 1, 0 (refused) or -errno (could not ask).
+ */
+static int probe_tail_call_in_subprogs(void)
+{
+	int map_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, NULL, sizeof(__u32), sizeof(__u32), 1,
+				    NULL);
+	int fd, ret;
+
+	if (map_fd < 0)
+		return -errno;
+	{
+		const struct bpf_insn insns[] = {
+			/* r6 = ctx; call subprog (insn 9); r1 = r6; r2 = map; r3 = 0 */
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 },
+			{ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_CALL, .imm = 7 },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 },
+			{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_2,
+			  .src_reg = BPF_PSEUDO_MAP_FD, .imm = map_fd },
+			{ 0 },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 0 },
+			/* tail_call(ctx, map, 0); return 1 */
+			{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_tail_call },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+			{ .code = BPF_JMP | BPF_EXIT },
+			/* the subprogram: return 1 */
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+			{ .code = BPF_JMP | BPF_EXIT },
+		};
+
+		fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, NULL, "GPL", insns,
+				   sizeof(insns) / sizeof(insns[0]), NULL);
+	}
+	ret = fd >= 0 ? 1 : errno == EINVAL || errno == EACCES ? 0 : -errno;
+	if (fd >= 0)
+		close(fd);
+	close(map_fd);
 	return ret;
 }
 
@@ -66,6 +110,7 @@ void features_probe(struct tg_features *f)
 	f->current_cgroup = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
 						    BPF_FUNC_get_current_cgroup_id, NULL);
 	f->sock_destroy_kfunc = f->vmlinux_btf == 1 ? probe_kfunc("bpf_sock_destroy") : 0;
+	f->tail_call_in_subprogs = probe_tail_call_in_subprogs();
 }
 
 const char *features_str(int probe)

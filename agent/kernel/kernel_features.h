@@ -26,6 +26,7 @@ struct tg_features {
 	int current_task;		/* pid_tgid and comm helpers in cgroup/connect */
 	int current_cgroup;		/* current_cgroup_id helper in cgroup/connect */
 	int sock_destroy_kfunc;		/* bpf_sock_destroy (6.5+), else sock_diag */
+	int tail_call_in_subprogs;	/* DNS learning chained behind the skb programs, else attached beside */
 };
 
 /* Fill *f. Never fails: a probe that cannot run leaves its -errno. */

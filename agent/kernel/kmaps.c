@@ -15,7 +15,7 @@ void kmaps_none(struct tg_kmaps *km)
 	*km = (struct tg_kmaps){ .dests = -1, .classes = -1, .names = -1, .sipkey = -1,
 				 .proxies = -1, .config = -1, .counters = -1, .class_stats = -1,
 				 .live_flows = -1, .handoff = -1, .skip_cgroups = -1,
-				 .overrides = -1 };
+				 .overrides = -1, .dns_chain_ingress = -1, .dns_chain_egress = -1 };
 }
 
 int kmaps_percpu_sum(int fd, uint32_t first, size_t n, uint64_t *out)

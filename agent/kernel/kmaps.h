@@ -30,6 +30,8 @@ struct tg_kmaps {
 	int handoff;			/* which generation takes new connects (handoff.h) */
 	int skip_cgroups;		/* unwatched cgroup ids */
 	int overrides;			/* cgroup id → struct tg_override */
+	/* where DNS learning's programs go when chained (loader.h), else -1 */
+	int dns_chain_ingress, dns_chain_egress;
 };
 
 /* Every fd -1. */

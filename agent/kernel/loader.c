@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pins.h"
 #include "tlsguard/config.h"
+#include "tlsguard/dns.h"
 #include "tlsguard/event.h"
 #include "tlsguard/handoff.h"
 #include "tlsguard.skel.h"
@@ -97,6 +98,16 @@ static int set_map_pins(struct tg_loader *l)
 		if (err)
 			return err;
 	}
+	/* the generation's, not in its layout: made when absent (tlsguard.bpf.c) */
+	err = pins_path(path, sizeof(path), l->pin_dir, TG_DNS_CHAIN_PIN_INGRESS);
+	if (!err)
+		err = bpf_map__set_pin_path(l->skel->maps.tg_dns_chain_ingress, path);
+	if (!err)
+		err = pins_path(path, sizeof(path), l->pin_dir, TG_DNS_CHAIN_PIN_EGRESS);
+	if (!err)
+		err = bpf_map__set_pin_path(l->skel->maps.tg_dns_chain_egress, path);
+	if (err)
+		return err;
 	/* shared by every generation, under fixed names (handoff.h) */
 	err = pins_path(path, sizeof(path), l->pin_dir, TG_HANDOFF_PIN);
 	if (!err)
@@ -154,7 +165,23 @@ static int pin_census(struct tg_loader *l)
 	return bpf_program__pin(l->skel->progs.tg_census, path);
 }
 
-static void probe_features(struct tg_loader *l)
+/* Chained DNS hooks: as asked, where the kernel can. 0 or -ENOTSUP (logged). */
+static int pick_dns_hooks(struct tg_loader *l, int tail_call_in_subprogs)
+{
+	l->dns_chained = l->dns_hooks != TG_DNS_HOOKS_SEPARATE && tail_call_in_subprogs == 1;
+	if (l->dns_hooks == TG_DNS_HOOKS_CHAINED && !l->dns_chained) {
+		tg_err("--dns-hooks chained: this kernel does not allow tail calls from programs "
+		       "with BPF-to-BPF calls (x86-64 needs Linux 5.10+, arm64 6.0+); "
+		       "use --dns-hooks auto or separate");
+		return -ENOTSUP;
+	}
+	if (l->dns_hooks == TG_DNS_HOOKS_AUTO && !l->dns_chained)
+		tg_info("DNS learning runs as programs of its own: this kernel does not allow "
+			"tail calls from programs with BPF-to-BPF calls");
+	return 0;
+}
+
+static int probe_features(struct tg_loader *l)
 {
 	struct tg_features f;
 
@@ -164,6 +191,7 @@ static void probe_features(struct tg_loader *l)
 	if (!l->have_current_task)
 		tg_warn("kernel does not give cgroup/connect programs the caller's pid and comm; "
 			"events will not name the process");
+	return pick_dns_hooks(l, f.tail_call_in_subprogs);
 }
 
 /*
@@ -180,9 +208,12 @@ static int open_and_load(struct tg_loader *l, bool census)
 		tg_err("cannot open BPF object: %s", strerror(-err));
 		return err;
 	}
-	probe_features(l);
+	err = probe_features(l);
+	if (err)
+		return err;
 	l->skel->rodata->tg_have_current_task = l->have_current_task;
 	l->skel->rodata->tg_have_current_cgroup = l->have_current_cgroup;
+	l->skel->rodata->tg_dns_chained = l->dns_chained;
 	l->have_census = census;
 	bpf_program__set_autoload(l->skel->progs.tg_census, census);
 	err = set_map_pins(l);
@@ -220,15 +251,18 @@ static void fill_kmaps(struct tg_loader *l)
 		.handoff = bpf_map__fd(s->maps.tg_handoff),
 		.skip_cgroups = bpf_map__fd(s->maps.tg_skip_cgroups),
 		.overrides = bpf_map__fd(s->maps.tg_overrides),
+		.dns_chain_ingress = l->dns_chained ? bpf_map__fd(s->maps.tg_dns_chain_ingress) : -1,
+		.dns_chain_egress = l->dns_chained ? bpf_map__fd(s->maps.tg_dns_chain_egress) : -1,
 	};
 }
 
-int loader_load(struct tg_loader *l, const char *pin_dir)
+int loader_load(struct tg_loader *l, const char *pin_dir, enum tg_dns_hooks dns_hooks)
 {
 	bool census;
 	int err;
 
 	memset(l, 0, sizeof(*l));
+	l->dns_hooks = dns_hooks;
 	kmaps_none(&l->maps);
 	if (snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir) >= (int)sizeof(l->pin_dir))
 		return -ENAMETOOLONG;

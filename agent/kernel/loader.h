@@ -38,8 +38,17 @@ struct tg_attachment {
 	bool adopted[TG_HOOK__MAX];	/* was pinned before this agent started */
 };
 
+/* How DNS answer learning's programs run beside the verdict's (tlsguard.bpf.c). */
+enum tg_dns_hooks {
+	TG_DNS_HOOKS_AUTO = 0,		/* chained where the kernel allows it, else separate */
+	TG_DNS_HOOKS_CHAINED,		/* tail-called from egress/ingress: one program run per packet */
+	TG_DNS_HOOKS_SEPARATE,		/* attached as programs of their own */
+};
+
 struct tg_loader {
 	struct tlsguard_bpf *skel;
+	enum tg_dns_hooks dns_hooks;	/* asked for */
+	bool dns_chained;		/* the outcome: maps.dns_chain_* are the slots */
 	char pin_dir[4096];
 	bool adopted_maps;		/* maps came from existing pins */
 	struct tg_attachment *atts;
@@ -50,8 +59,11 @@ struct tg_loader {
 	struct tg_kmaps maps;		/* the loaded object's maps; all -1 before the load */
 };
 
-/* Open, probe, pin maps, load, fill l->maps. 0 or -errno, with the reason logged. */
-int loader_load(struct tg_loader *l, const char *pin_dir);
+/*
+ * Open, probe, pin maps, load, fill l->maps. 0 or -errno, with the reason
+ * logged (-ENOTSUP: chained DNS hooks asked for on a kernel without them).
+ */
+int loader_load(struct tg_loader *l, const char *pin_dir, enum tg_dns_hooks dns_hooks);
 
 /* Attach (or adopt) all hooks on one cgroup directory. */
 int loader_attach_cgroup(struct tg_loader *l, const char *abs_cgroup_path);

@@ -618,8 +618,7 @@ void learned_set_observer(struct tg_learned *t,
 
 #define DNS_PIN_SUBDIR		"dns"
 /* The dns object's programs on each cgroup: answers in, queries out. */
-enum dns_hook { DNS_HOOK_INGRESS, DNS_HOOK_EGRESS, DNS_HOOK__MAX };
-static const char *const dns_hook_names[DNS_HOOK__MAX] = { "dns_ingress", "dns_egress" };
+static const char *const dns_hook_names[TG_DNS_HOOK__MAX] = { "dns_ingress", "dns_egress" };
 #define STREAM_IDLE_NS		(30 * NS_PER_S)
 #define MIN_SCAN_INTERVAL_NS	NS_PER_S	/* expiry scans: at most one a second */
 #define QUERY_SWEEP_NS		(10 * NS_PER_S)
@@ -658,14 +657,15 @@ _Static_assert(TG_DNS_CNT__MAX <= 24, "dns counters fit the stats");
 
 struct dns_att {
 	uint64_t cgroup_id;
-	int link_fd[DNS_HOOK__MAX];
-	bool adopted[DNS_HOOK__MAX];
+	int link_fd[TG_DNS_HOOK__MAX];
+	bool adopted[TG_DNS_HOOK__MAX];
 };
 
 struct tg_dnslearn {
 	struct dns_bpf *skel;
 	char top[4096], dir[4200];
 	bool adopted;
+	int chain_fd[TG_DNS_HOOK__MAX];	/* dnslearn_chain()'s program arrays (not ours), else -1 */
 	struct dns_att *atts;
 	size_t natts;
 	struct ring_buffer *rb;
@@ -1164,6 +1164,7 @@ int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg
 		return -ENOMEM;
 	l->epfd = l->timerfd = l->learned_fd = l->catchup_timerfd = l->lazy_timerfd = -1;
 	l->old_learned_fd = l->old_queries_fd = -1;
+	l->chain_fd[TG_DNS_HOOK_INGRESS] = l->chain_fd[TG_DNS_HOOK_EGRESS] = -1;
 	l->table = learned_new();
 	l->ans = malloc(sizeof(*l->ans));
 	if (!l->table || !l->ans) {
@@ -1228,13 +1229,72 @@ fail:
 	return err;
 }
 
-static struct bpf_program *hook_prog(const struct tg_dnslearn *l, enum dns_hook h)
+static struct bpf_program *hook_prog(const struct tg_dnslearn *l, enum tg_dns_hook h)
 {
-	return h == DNS_HOOK_INGRESS ? l->skel->progs.tg_dns_ingress : l->skel->progs.tg_dns_egress;
+	return h == TG_DNS_HOOK_INGRESS ? l->skel->progs.tg_dns_ingress : l->skel->progs.tg_dns_egress;
+}
+
+int dnslearn_chain(struct tg_dnslearn *l, int ingress_fd, int egress_fd)
+{
+	const int fds[TG_DNS_HOOK__MAX] = { [TG_DNS_HOOK_INGRESS] = ingress_fd, [TG_DNS_HOOK_EGRESS] = egress_fd };
+	__u32 slot = 0;
+
+	for (int h = 0; h < TG_DNS_HOOK__MAX; h++) {
+		int prog_fd = bpf_program__fd(hook_prog(l, h));
+
+		if (bpf_map_update_elem(fds[h], &slot, &prog_fd, BPF_ANY) < 0) {
+			int err = -errno;
+
+			tg_err("dns: cannot chain %s behind the verdict's program: %s",
+			       dns_hook_names[h], strerror(-err));
+			return err;
+		}
+		l->chain_fd[h] = fds[h];
+	}
+	return 0;
+}
+
+void dnslearn_unchain_dir(const char *gen_dir)
+{
+	static const char *const pins[] = { TG_DNS_CHAIN_PIN_INGRESS, TG_DNS_CHAIN_PIN_EGRESS };
+	__u32 slot = 0;
+
+	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+		int fd = open_pinned_map(gen_dir, pins[i]);
+
+		if (fd < 0)
+			continue;
+		if (bpf_map_delete_elem(fd, &slot) < 0 && errno != ENOENT)
+			tg_warn("dns: cannot empty %s/%s: %s (answers are learned twice while "
+				"that generation drains)", gen_dir, pins[i], strerror(errno));
+		close(fd);
+	}
+}
+
+bool dnslearn_chained(const struct tg_dnslearn *l)
+{
+	return l && l->chain_fd[TG_DNS_HOOK_INGRESS] >= 0;
+}
+
+int dnslearn_chained_prog(const struct tg_dnslearn *l, int hook, bool *in_slot)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info), slot = 0, id = 0;
+	int fd;
+
+	*in_slot = false;
+	if (!dnslearn_chained(l) || hook < 0 || hook >= TG_DNS_HOOK__MAX)
+		return -1;
+	fd = bpf_program__fd(hook_prog(l, hook));
+	/* from user space a program array's slot reads back as its program's id */
+	if (!bpf_map_lookup_elem(l->chain_fd[hook], &slot, &id) &&
+	    !bpf_obj_get_info_by_fd(fd, &info, &len))
+		*in_slot = id == info.id;
+	return fd;
 }
 
 /* One hook's link on the cgroup: the pinned one adopted, or a new one pinned. */
-static int attach_hook(struct tg_dnslearn *l, struct dns_att *att, enum dns_hook h,
+static int attach_hook(struct tg_dnslearn *l, struct dns_att *att, enum tg_dns_hook h,
 		       const char *abs_cgroup_path)
 {
 	char path[4400];
@@ -1280,10 +1340,10 @@ int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path)
 		return -ENOMEM;
 	l->atts = grown;
 	att.cgroup_id = st.st_ino;
-	for (int h = 0; h < DNS_HOOK__MAX && !err; h++)
+	for (int h = 0; h < TG_DNS_HOOK__MAX && !err && !dnslearn_chained(l); h++)
 		err = attach_hook(l, &att, h, abs_cgroup_path);
 	if (err) {
-		for (int h = 0; h < DNS_HOOK__MAX; h++)
+		for (int h = 0; h < TG_DNS_HOOK__MAX; h++)
 			if (att.link_fd[h] >= 0)
 				close(att.link_fd[h]);
 		return err;
@@ -1300,7 +1360,7 @@ const char *dnslearn_hook_name(int hook)
 int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, char *pin, size_t len,
 		  bool *adopted)
 {
-	for (size_t i = 0; l && hook >= 0 && hook < DNS_HOOK__MAX && i < l->natts; i++) {
+	for (size_t i = 0; l && hook >= 0 && hook < TG_DNS_HOOK__MAX && i < l->natts; i++) {
 		if (l->atts[i].cgroup_id != cgroup_id)
 			continue;
 		pins_link_path(pin, len, l->dir, cgroup_id, dns_hook_names[hook]);
@@ -1312,7 +1372,9 @@ int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, cha
 
 int dnslearn_prune_links(struct tg_dnslearn *l)
 {
-	return pins_prune_links(l->dir, l->natts ? &l->atts[0].cgroup_id : NULL, l->natts,
+	size_t keep = dnslearn_chained(l) ? 0 : l->natts;
+
+	return pins_prune_links(l->dir, keep ? &l->atts[0].cgroup_id : NULL, keep,
 				sizeof(l->atts[0]));
 }
 
@@ -1356,8 +1418,9 @@ void dnslearn_close(struct tg_dnslearn *l)
 	if (l->old_queries_fd >= 0)
 		close(l->old_queries_fd);
 	for (size_t i = 0; i < l->natts; i++)
-		for (int h = 0; h < DNS_HOOK__MAX; h++)
-			close(l->atts[i].link_fd[h]);
+		for (int h = 0; h < TG_DNS_HOOK__MAX; h++)
+			if (l->atts[i].link_fd[h] >= 0)
+				close(l->atts[i].link_fd[h]);
 	free(l->atts);
 	learned_free(l->table);
 	dns_streams_free(&l->streams);

@@ -147,21 +147,54 @@ struct tg_dnslearn_stats {
  */
 int dnslearn_open(struct tg_dnslearn **out, const char *pin_dir, const struct tg_policy *p);
 
-/* Attach (or adopt) the ingress (answers) and egress (queries) programs on one cgroup directory. */
+/*
+ * Run the programs from the verdict's egress and ingress programs instead of
+ * attaching them (tlsguard.bpf.c, tg_dns_chain_*): each goes into slot 0 of
+ * the program array @ingress_fd / @egress_fd. Call before
+ * dnslearn_attach_cgroup(). 0 or -errno.
+ */
+int dnslearn_chain(struct tg_dnslearn *l, int ingress_fd, int egress_fd);
+
+/*
+ * Empty the slots of the program arrays pinned in @gen_dir (a retiring
+ * generation's): its programs would run the dns programs a second time on
+ * every answer while it drains. Missing pins are fine.
+ */
+void dnslearn_unchain_dir(const char *gen_dir);
+
+/* Were the programs chained (dnslearn_chain())? */
+bool dnslearn_chained(const struct tg_dnslearn *l);
+
+/*
+ * Attach (or adopt) the ingress (answers) and egress (queries) programs on
+ * one cgroup directory; chained, only remember the cgroup (for status).
+ */
 int dnslearn_attach_cgroup(struct tg_dnslearn *l, const char *abs_cgroup_path);
 
-/* Detach pinned links of cgroups not attached through this agent. */
+/*
+ * Detach pinned links of cgroups not attached through this agent; chained,
+ * every pinned link (an earlier agent's, which ran the programs separately).
+ */
 int dnslearn_prune_links(struct tg_dnslearn *l);
 
 /* The names of the maps the dns object pins under its own directory (its layout); *n of them. */
 const char *const *dnslearn_pinned_maps(size_t *n);
 
+/* The programs' hooks: answers in, queries out. */
+enum tg_dns_hook { TG_DNS_HOOK_INGRESS, TG_DNS_HOOK_EGRESS, TG_DNS_HOOK__MAX };
+
 /* The programs' hooks, 0 .. n-1: their names in status ("dns_ingress", "dns_egress"), NULL past. */
 const char *dnslearn_hook_name(int hook);
 
-/* A hook's link on a cgroup (-1: none) and its pin path; for status. */
+/* A hook's link on a cgroup (-1: none, or chained) and its pin path; for status. */
 int dnslearn_link(const struct tg_dnslearn *l, uint64_t cgroup_id, int hook, char *pin, size_t len,
 		  bool *adopted);
+
+/*
+ * Chained: the hook's program (its fd; -1 when not chained) and whether
+ * the slot it was put in still holds it (*in_slot), for status.
+ */
+int dnslearn_chained_prog(const struct tg_dnslearn *l, int hook, bool *in_slot);
 
 /* Readable when there is something for dnslearn_poll(): records or an expiry. */
 int dnslearn_fd(const struct tg_dnslearn *l);

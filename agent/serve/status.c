@@ -23,6 +23,7 @@
 #include "ai_sink.h"
 #include "status.h"
 #include "tally.h"
+#include "tlsguard/dns.h"
 #include "workload.h"
 
 /* Names of the kernel counters, as status and metrics show them. */
@@ -196,6 +197,38 @@ const char *status_rel_cgroup(const struct tg_status_view *v, const char *abs)
 	return !strncmp(abs, v->cg_mount, n) && abs[n] ? abs + n : "/";
 }
 
+/* A program's id and run stats (bpf_stats_enabled), into @h. */
+static void read_prog(int prog_fd, struct tg_hook_state *h)
+{
+	struct bpf_prog_info prog = { 0 };
+	__u32 len = sizeof(prog);
+
+	if (prog_fd < 0 || bpf_obj_get_info_by_fd(prog_fd, &prog, &len))
+		return;
+	h->prog_id = prog.id;
+	h->run_cnt = prog.run_cnt;
+	h->run_time_ns = prog.run_time_ns;
+}
+
+/*
+ * A DNS program run from the verdict's program of @host_hook: attached when
+ * that program is and the slot still holds this agent's program. The kernel
+ * counts a run only for the program it dispatched, so its runs are in the
+ * host hook's run_cnt and its own stay 0.
+ */
+static void dns_chained_state(const struct tg_status_view *v, const struct tg_attachment *att,
+			      int hook, enum tg_hook host_hook, struct tg_hook_state *st)
+{
+	struct tg_hook_state host;
+	bool in_slot;
+	int fd = dnslearn_chained_prog(v->dns, hook, &in_slot);
+
+	memset(st, 0, sizeof(*st));
+	status_read_hook(att->link_fd[host_hook], &host);
+	read_prog(fd, st);
+	st->attached = host.attached && in_slot;
+}
+
 /* DNS answer learning's programs on the same cgroup (dnslearn.h). */
 static void dns_hook_json(const struct tg_status_view *v, const struct tg_attachment *att, int hook,
 			  json_object *arr, int *missing)
@@ -203,13 +236,20 @@ static void dns_hook_json(const struct tg_status_view *v, const struct tg_attach
 	json_object *o;
 	struct tg_hook_state st;
 	char pin[4400] = "";
-	bool adopted = false;
+	bool adopted = false, chained = dnslearn_chained(v->dns);
+	enum tg_hook host_hook = hook == TG_DNS_HOOK_INGRESS ? TG_HOOK_INGRESS : TG_HOOK_EGRESS;
 	int fd;
 
 	if (!v->dns)
 		return;
-	fd = dnslearn_link(v->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
-	status_read_hook(fd, &st);
+	if (chained) {
+		dns_chained_state(v, att, hook, host_hook, &st);
+		snprintf(pin, sizeof(pin), "%s/%s", v->loader->pin_dir,
+			 host_hook == TG_HOOK_INGRESS ? TG_DNS_CHAIN_PIN_INGRESS : TG_DNS_CHAIN_PIN_EGRESS);
+	} else {
+		fd = dnslearn_link(v->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
+		status_read_hook(fd, &st);
+	}
 	if (!st.attached)
 		(*missing)++;
 	o = json_object_new_object();
@@ -221,6 +261,8 @@ static void dns_hook_json(const struct tg_status_view *v, const struct tg_attach
 	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
 	json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
 	json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
+	json_object_object_add(o, "chained_in",
+			       chained ? json_object_new_string(loader_hook_name(host_hook)) : NULL);
 	json_object_array_add(arr, o);
 }
 
@@ -250,6 +292,7 @@ static json_object *hooks_json(const struct tg_status_view *v, int *missing)
 			json_object_object_add(o, "adopted", json_object_new_boolean(att->adopted[h]));
 			json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
 			json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
+			json_object_object_add(o, "chained_in", NULL);	/* dispatched by the kernel */
 			json_object_array_add(arr, o);
 		}
 		for (int h = 0; dnslearn_hook_name(h); h++)

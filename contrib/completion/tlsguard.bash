@@ -51,6 +51,10 @@ _tlsguard()
 		mapfile -t COMPREPLY < <(compgen -W "audit enforce" -- "$cur")
 		return
 		;;
+	--dns-hooks)
+		mapfile -t COMPREPLY < <(compgen -W "auto chained separate" -- "$cur")
+		return
+		;;
 	-o | --output)
 		mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur")
 		return
@@ -67,7 +71,7 @@ _tlsguard()
 	local opts=""
 	case $cmd in
 	agent)
-		opts="--config --cgroup --mode --events-file --pin-path --socket --verbose --help"
+		opts="--config --cgroup --mode --events-file --pin-path --socket --dns-hooks --verbose --help"
 		;;
 	status)
 		opts="--socket --output --check --help"

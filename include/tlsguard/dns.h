@@ -15,6 +15,15 @@
 #include <linux/types.h>
 
 #define TG_DNS_PORT		53
+
+/*
+ * Where the kernel allows it the dns programs are not attached but run from
+ * the verdict programs (bpf/tlsguard.bpf.c), out of slot 0 of these program
+ * arrays: the verdict object's maps, pinned by a generation at the top of its
+ * pin directory (and moved with it into retiring/ by an upgrade).
+ */
+#define TG_DNS_CHAIN_PIN_INGRESS	"tg_dns_chain_ingress"
+#define TG_DNS_CHAIN_PIN_EGRESS		"tg_dns_chain_egress"
 #define TG_DNS_CHUNK		4096	/* payload bytes per record; a power of 2 */
 #define TG_DNS_TCP_MAX_CHUNKS	16	/* one TCP segment: up to 64 KiB in records */
 #define TG_DNS_RINGBUF_BYTES	(256 << 10)

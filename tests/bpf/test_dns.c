@@ -40,6 +40,7 @@
 #include "tlsguard/dns.h"
 #include "tlsguard/names.h"
 #include "dns.skel.h"
+#include "tlsguard.skel.h"
 
 #define MAX_RECS 64
 
@@ -1087,6 +1088,7 @@ static int client(void)
 static struct {
 	char cg[4200], orig[8200];
 	struct bpf_link *link;
+	struct tlsguard_bpf *verdict;	/* chained: the verdict object, only tg_ingress loaded */
 	int cg_fd;
 	int fds[8];
 	int nfds;
@@ -1109,6 +1111,8 @@ static int real_teardown(void **state)
 	real.nfds = 0;
 	bpf_link__destroy(real.link);
 	real.link = NULL;
+	tlsguard_bpf__destroy(real.verdict);
+	real.verdict = NULL;
 	if (real.cg_fd > 0)
 		close(real.cg_fd);
 	real.cg_fd = -1;
@@ -1118,7 +1122,30 @@ static int real_teardown(void **state)
 	return 0;
 }
 
-static void real_setup(struct fixture *f)
+/*
+ * The verdict's tg_ingress, as the agent loads it where the kernel allows
+ * chaining (loader.c): tg_dns_chained on, tg_dns_ingress in the slot. Its
+ * link on the test cgroup is the only one: what the DNS program sees, it
+ * sees through tg_ingress.
+ */
+static struct bpf_link *attach_chained(struct fixture *f, int cg_fd)
+{
+	struct bpf_program *p;
+	__u32 slot = 0;
+	int prog_fd = bpf_program__fd(f->skel->progs.tg_dns_ingress);
+
+	real.verdict = tlsguard_bpf__open();
+	assert_non_null(real.verdict);
+	bpf_object__for_each_program(p, real.verdict->obj)
+		bpf_program__set_autoload(p, p == real.verdict->progs.tg_ingress);
+	real.verdict->rodata->tg_dns_chained = 1;
+	assert_int_equal(tlsguard_bpf__load(real.verdict), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(real.verdict->maps.tg_dns_chain_ingress),
+					     &slot, &prog_fd, BPF_ANY), 0);
+	return bpf_program__attach_cgroup(real.verdict->progs.tg_ingress, cg_fd);
+}
+
+static void real_setup(struct fixture *f, bool chained)
 {
 	char cg_mount[4096], line[4096];
 	FILE *self;
@@ -1143,7 +1170,8 @@ static void real_setup(struct fixture *f)
 	}
 	real.cg_fd = open(real.cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(real.cg_fd >= 0);
-	real.link = bpf_program__attach_cgroup(f->skel->progs.tg_dns_ingress, real.cg_fd);
+	real.link = chained ? attach_chained(f, real.cg_fd) :
+		    bpf_program__attach_cgroup(f->skel->progs.tg_dns_ingress, real.cg_fd);
 	assert_non_null(real.link);
 	/* our own loopback: port 53 here is nobody else's */
 	assert_int_equal(unshare(CLONE_NEWNET), 0);
@@ -1155,16 +1183,15 @@ static void real_setup(struct fixture *f)
  * made before joining the test cgroup, the clients after, so only the
  * clients' ingress runs the program.
  */
-static void test_real_sockets(void **state)
+static void real_sockets(struct fixture *f, bool chained)
 {
-	struct fixture *f = *state;
 	struct sockaddr_in ta = { .sin_family = AF_INET, .sin_port = htons(53),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	static uint8_t msg[2 + 10000], buf[sizeof(msg)];
 	int srv53, srv5353, tsrv, c, a;
 	size_t got;
 
-	real_setup(f);
+	real_setup(f, chained);
 	srv53 = track(udp_server(53));
 	srv5353 = track(udp_server(5353));
 	tsrv = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -1248,6 +1275,18 @@ static void test_real_sockets(void **state)
 	assert_int_equal(counter(f, TG_DNS_CNT_ERR_RINGBUF), 0);
 }
 
+/* tg_dns_ingress attached to the cgroup: --dns-hooks separate. */
+static void test_real_sockets(void **state)
+{
+	real_sockets(*state, false);
+}
+
+/* The same packets through tg_ingress with tg_dns_ingress chained: the same records. */
+static void test_real_sockets_chained(void **state)
+{
+	real_sockets(*state, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1264,6 +1303,7 @@ int main(void)
 		cmocka_unit_test(test_unsolicited_answers),
 		cmocka_unit_test(test_query_slots_nested),
 		cmocka_unit_test_teardown(test_real_sockets, real_teardown),
+		cmocka_unit_test_teardown(test_real_sockets_chained, real_teardown),
 	};
 
 	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);

@@ -714,6 +714,44 @@ tg_write_policy_hosts()
 # tg_start_agent MODE POLICY [extra agent args] : background, waits for
 # "tlsguard: ready" on stderr; fails with the log shown when it does not come.
 # MODE "policy": no --mode flag (the policy's modes and overrides decide).
+# How tests run the agent's DNS programs (agent --dns-hooks): auto unless a
+# test asks for chained or separate.
+TG_DNS_HOOKS=${TG_DNS_HOOKS:-auto}
+
+# tg_dns_chained → success when the agent runs DNS learning inside its
+# egress/ingress programs (--dns-hooks, and for auto what `tlsguard version`
+# says of this kernel), so the cgroup carries one program per skb hook.
+tg_dns_chained()
+{
+	case $TG_DNS_HOOKS in
+	chained) return 0 ;;
+	separate) return 1 ;;
+	esac
+	"$TLSGUARD" version | grep -q '^  tail calls with subprograms: *yes'
+}
+
+# tg_skb_progs [GENERATIONS] → the programs one attach type of cgroup_skb
+# carries with GENERATIONS (1) agents' verdict programs on it: one more when
+# DNS learning runs as programs of its own (one, the newest agent's).
+tg_skb_progs()
+{
+	local gens=${1:-1}
+	if tg_dns_chained; then echo "$gens"; else echo $((gens + 1)); fi
+}
+
+# tg_chain_prog_id DIR MAP → the id of the program in slot 0 of the program array
+# pinned as DIR/MAP, or nothing (empty slot, no pin)
+tg_chain_prog_id()
+{
+	{ bpftool -j map lookup pinned "$1/$2" key 0 0 0 0 2>/dev/null || true; } | python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+v = json.loads(text).get("value") if text else None
+if isinstance(v, list):
+    v = int.from_bytes(bytes(int(b, 16) for b in v), "little")
+print(v or "")'
+}
+
 tg_start_agent()
 {
 	local mode=$1 policy=$2 i mode_args=()
@@ -731,7 +769,8 @@ tg_start_agent()
 	fi
 	# shellcheck disable=SC2086 # TG_AGENT_WRAPPER is a command line (e.g. valgrind ...)
 	${TG_AGENT_WRAPPER:-} "$TLSGUARD" agent --config "$policy" --cgroup "${TG_AGENT_CGROUP_ARG:-$TG_CG}" \
-		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" "${mode_args[@]}" -v "$@" \
+		--pin-path "$TG_PIN" --events-file "$TG_EVENTS" --socket "$TG_SOCK" "${mode_args[@]}" \
+		--dns-hooks "$TG_DNS_HOOKS" -v "$@" \
 		</dev/null >"$TG_AGENT_LOG" 2>&1 &
 	TG_AGENT_PID=$!
 	for ((i = 0; i < TG_AGENT_READY_TIMEOUT * 10; i++)); do
@@ -760,8 +799,8 @@ tg_start_agent()
 # tg_assert_one_prog_per_type WHAT → prints the "attach_type count" lines.
 # However often the agent was started over the same pins, the cgroup carries
 # each tlsguard program exactly once (two programs may share an attach type:
-# ingress and egress have the verdict's and DNS learning's), and connect4/6
-# and both egress programs.
+# ingress and egress have the verdict's and, unless chained, DNS learning's),
+# and connect4/6 and the egress programs (tg_skb_progs).
 tg_assert_one_prog_per_type()
 {
 	local what=$1 progs twice t
@@ -776,8 +815,8 @@ print(" ".join("%s/%s" % k for k, n in sorted(c.items()) if n != 1))')
 		bpftool cgroup show "$TG_CG" >&2
 		tg_fail "$what: expected each program once on $TG_CG, got: $(echo "$progs" | tr '\n' ' ')${twice:+ (more than once: $twice)}"
 	fi
-	# egress has two too: the verdict's and DNS learning's (the queries)
-	for t in "cgroup_inet4_connect 1" "cgroup_inet6_connect 1" "cgroup_inet_egress 2"; do
+	for t in "cgroup_inet4_connect 1" "cgroup_inet6_connect 1" \
+		"cgroup_inet_egress $(tg_skb_progs)" "cgroup_inet_ingress $(tg_skb_progs)"; do
 		# a here-string, not echo | grep -q: under pipefail grep's early exit fails echo (SIGPIPE)
 		grep -q "^$t$" <<<"$progs" || tg_fail "$what: expected '$t' on $TG_CG"
 	done

@@ -34,12 +34,23 @@ tg_start_dnsmasq "$TG_TMP/records.conf"
 tg_start_plain_server web "$TG_PROT4" 80
 tg_write_policy_hosts "$TG_TMP/policy.yaml" audit '["*.blob.core.windows.net"]'
 
-# dns_prog_ids → the ids of the dns programs on the cgroup, sorted, one line
+# dns_prog_ids → the ids of the dns programs that run on the cgroup, sorted,
+# one line: chained, those in the verdict programs' slots (and none may be
+# attached); else the attached ones
 dns_prog_ids()
 {
-	bpftool -j cgroup show "$TG_CG" | python3 -c '
+	local attached
+	attached=$(bpftool -j cgroup show "$TG_CG" | python3 -c '
 import json, sys
-print(" ".join(sorted(str(p["id"]) for p in json.load(sys.stdin) if p.get("name", "").startswith("tg_dns_"))))'
+print(" ".join(sorted(str(p["id"]) for p in json.load(sys.stdin) if p.get("name", "").startswith("tg_dns_"))))')
+	if tg_dns_chained; then
+		[[ -z "$attached" ]] || tg_fail "chained, yet dns programs attached to $TG_CG: $attached"
+		printf '%s\n' "$(tg_chain_prog_id "$TG_PIN" tg_dns_chain_ingress)" \
+			"$(tg_chain_prog_id "$TG_PIN" tg_dns_chain_egress)" | sort | tr '\n' ' ' | sed 's/ *$//'
+		echo
+	else
+		echo "$attached"
+	fi
 }
 
 tg_log "---- dns layout $OLD_DNS_LAYOUT learns $NAME"
@@ -73,9 +84,16 @@ new_learned=$(bpftool -j map show pinned "$TG_PIN/dns/tg_dns_learned" | python3 
 assert_ne "$old_learned" "$new_learned" "the learned map is a new one"
 new_ids=$(dns_prog_ids)
 tg_log "dns programs on $TG_CG: before $old_ids, after $new_ids"
+assert_eq 2 "$(wc -w <<<"$old_ids")" "dns programs of the old agent (ingress, egress)"
 assert_eq 2 "$(wc -w <<<"$new_ids")" "dns programs on the cgroup (ingress, egress)"
 [[ " $new_ids " != *" ${old_ids%% *} "* && " $new_ids " != *" ${old_ids##* } "* ]] ||
 	tg_fail "an old dns program is still attached: before $old_ids, after $new_ids"
+if tg_dns_chained && [[ -d "$TG_PIN/retiring" ]]; then
+	# the old generation drains with its verdict programs, but learns no more
+	for m in tg_dns_chain_ingress tg_dns_chain_egress; do
+		assert_eq "" "$(tg_chain_prog_id "$TG_PIN/retiring" "$m")" "retiring/$m emptied"
+	done
+fi
 
 tg_log "---- the carried address is judged and named at once, no answer in between"
 queries=$(grep -c "query\[.*$NAME" "$TG_TMP/dnsmasq.log") || true

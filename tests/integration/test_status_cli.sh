@@ -47,9 +47,12 @@ expect_event "$TG_EVENTS" "e.get('type') == 'plaintext'" 5 "plaintext event" >/d
 tg_capture status-json "$TLSGUARD" status --socket "$TG_SOCK" -o json
 assert_rc 0 "status -o json"
 cp "$TG_OUT" "$TG_TMP/status.json"
-python3 - "$TG_TMP/status.json" "$TG_AGENT_PID" "$TG_TMP/policy.yaml" "$TG_CG_REL" "$TG_PIN" "$TG_EVENTS" <<'PY' ||
+chained=false
+tg_dns_chained && chained=true
+python3 - "$TG_TMP/status.json" "$TG_AGENT_PID" "$TG_TMP/policy.yaml" "$TG_CG_REL" "$TG_PIN" "$TG_EVENTS" \
+	"$chained" <<'PY' ||
 import hashlib, json, sys
-path, pid, policy, cg, pin, events = sys.argv[1:]
+path, pid, policy, cg, pin, events, chained = sys.argv[1:]
 s = json.load(open(path))
 want = {
     "agent.pid": int(pid), "agent.mode": "enforce", "agent.fail_mode": "closed",
@@ -81,6 +84,10 @@ if sorted(h["name"] for h in hooks) != ["connect4", "connect6", "dns_egress", "d
 for h in hooks:
     if not h["attached"] or h["cgroup"] != cg or not h["pinned"].startswith(pin + "/"):
         bad.append(f"hook {h}")
+    # DNS learning runs inside the verdict program of its direction where the kernel allows it
+    want_in = h["name"][4:] if h["name"].startswith("dns_") and chained == "true" else None
+    if h.get("chained_in", "<missing>") != want_in:
+        bad.append(f"hook {h['name']}: chained_in {h.get('chained_in', '<missing>')!r}, expected {want_in!r}")
 cls = s["policy"]["classes"]
 if len(cls) != 1 or cls[0]["name"] != "storage" or cls[0]["ports"] != "80,443":
     bad.append(f"classes: {cls}")

@@ -155,6 +155,8 @@ static void set_feature_flags(struct tlsguard_bpf *skel, const struct tg_feature
 	/* exactly what agent/kernel/loader.c does between __open() and __load() */
 	skel->rodata->tg_have_current_task = f->current_task == 1;
 	skel->rodata->tg_have_current_cgroup = f->current_cgroup == 1;
+	/* --dns-hooks auto: the tail call into the DNS programs is verified where it will run */
+	skel->rodata->tg_dns_chained = f->tail_call_in_subprogs == 1;
 }
 
 /*
@@ -725,12 +727,13 @@ int main(int argc, char **argv)
 	features_probe(&f);
 	printf("KMATRIX-FEATURES kernel=%s btf=%s cgroup_sock_addr=%s cgroup_skb=%s sk_storage=%s "
 	       "ringbuf=%s lpm_trie=%s current_task=%s current_cgroup=%s sock_destroy_kfunc=%s "
-	       "sock_release_storage=%s\n",
+	       "sock_release_storage=%s tail_call_in_subprogs=%s\n",
 	       u.release, features_str(f.vmlinux_btf), features_str(f.prog_cgroup_sock_addr),
 	       features_str(f.prog_cgroup_skb), features_str(f.map_sk_storage),
 	       features_str(f.map_ringbuf), features_str(f.map_lpm_trie),
 	       features_str(f.current_task), features_str(f.current_cgroup),
-	       features_str(f.sock_destroy_kfunc), features_str(f.sock_storage));
+	       features_str(f.sock_destroy_kfunc), features_str(f.sock_storage),
+	       features_str(f.tail_call_in_subprogs));
 
 	loaded = load(&f, &skel, &nprogs);
 	if (skel) {
