@@ -752,6 +752,20 @@ if isinstance(v, list):
 print(v or "")'
 }
 
+# tg_resolve_learned NAME ADDR WHAT → the client resolves NAME (getent), and
+# ADDR is in the destination map within 5 s: learned from the answer
+tg_resolve_learned()
+{
+	local name=$1 addr=$2 what=$3 i
+	tg_client resolve getent ahostsv4 "$name"
+	assert_rc 0 "getent ahostsv4 $name"
+	for ((i = 0; i < 50; i++)); do
+		[[ -n "$(tg_lpm_entry "$addr")" ]] && break
+		sleep 0.1
+	done
+	assert_ne "" "$(tg_lpm_entry "$addr")" "$what"
+}
+
 tg_start_agent()
 {
 	local mode=$1 policy=$2 i mode_args=()

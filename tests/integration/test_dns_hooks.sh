@@ -77,13 +77,7 @@ phase()
 	st=$(status_json)
 	check_hooks "$st"
 	q0=$(json_get "$st" policy.dns.kernel.queries)
-	tg_client resolve getent ahostsv4 "$name"
-	assert_rc 0 "getent ahostsv4 $name"
-	for ((i = 0; i < 50; i++)); do
-		[[ -n "$(tg_lpm_entry "$ip")" ]] && break
-		sleep 0.1
-	done
-	assert_ne "" "$(tg_lpm_entry "$ip")" "$ip learned from the answer for $name"
+	tg_resolve_learned "$name" "$ip" "$ip learned from the answer for $name"
 	q1=$(json_get "$(status_json)" policy.dns.kernel.queries)
 	((q1 > q0)) || tg_fail "--dns-hooks $mode: the query for $name was not recorded (queries $q0 → $q1)"
 	tg_client curl curl -4 -sS --max-time 5 "http://$ip/"

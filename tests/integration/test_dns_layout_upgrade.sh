@@ -56,13 +56,7 @@ print(" ".join(sorted(str(p["id"]) for p in json.load(sys.stdin) if p.get("name"
 tg_log "---- dns layout $OLD_DNS_LAYOUT learns $NAME"
 TLSGUARD=$OLD_TLSGUARD tg_start_agent audit "$TG_TMP/policy.yaml"
 assert_eq "$OLD_DNS_LAYOUT" "$(tg_layout_of "$TG_PIN/dns")" "dns layout marker of the old agent's pins"
-tg_client resolve getent ahostsv4 "$NAME"
-assert_rc 0 "getent ahostsv4 $NAME"
-for ((i = 0; i < 50; i++)); do
-	[[ -n "$(tg_lpm_entry "$TG_PROT4")" ]] && break
-	sleep 0.1
-done
-assert_ne "" "$(tg_lpm_entry "$TG_PROT4")" "LPM entry for $TG_PROT4 learned by the old agent"
+tg_resolve_learned "$NAME" "$TG_PROT4" "LPM entry for $TG_PROT4 learned by the old agent"
 old_ids=$(dns_prog_ids)
 old_learned=$(bpftool -j map show pinned "$TG_PIN/dns/tg_dns_learned" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 tg_stop_agent
