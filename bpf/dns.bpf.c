@@ -39,6 +39,7 @@
 #include "tlsguard/names.h"
 #include "tlsguard/opaque.h"
 #include "lib/common.bpf.h"
+#include "lib/dns_port.bpf.h"
 #include "lib/shared_maps.bpf.h"
 
 #define OBSERVE 1
@@ -905,17 +906,9 @@ static __noinline int dns_copy(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int tg_dns_ingress(struct __sk_buff *skb)
 {
-	/*
-	 * __sk_buff->remote_port is the socket's peer port in network byte
-	 * order, in the upper 16 bits on little-endian hosts: bpf_htonl(53)
-	 * compares it whatever the host's byte order (tests/bpf/test_dns.c
-	 * checks this on real sockets). 0: the socket is not connected.
-	 */
-	__u32 rport = skb->remote_port;
-
-	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
+	if (!tg_skb_may_be_dns(skb))
 		return OBSERVE;	/* the fast path: connected, not to DNS */
-	if (!rport && dns_port_not_53(skb, 0))
+	if (tg_skb_unconnected(skb) && dns_port_not_53(skb, 0))
 		return dns_skip(TG_DNS_CNT_SKIP_NOT_DNS);
 	return dns_copy(skb);
 }
@@ -1010,11 +1003,9 @@ static __noinline int dns_record_query(struct __sk_buff *skb)
 SEC("cgroup_skb/egress")
 int tg_dns_egress(struct __sk_buff *skb)
 {
-	__u32 rport = skb->remote_port;
-
-	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
+	if (!tg_skb_may_be_dns(skb))
 		return OBSERVE;	/* the fast path, as on ingress */
-	if (!rport && dns_port_not_53(skb, 1))
+	if (tg_skb_unconnected(skb) && dns_port_not_53(skb, 1))
 		return OBSERVE;
 	return dns_record_query(skb);
 }

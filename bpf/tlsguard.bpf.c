@@ -5,6 +5,7 @@
  */
 #include "lib/connect.bpf.h"
 #include "lib/ingress.bpf.h"
+#include "lib/dns_port.bpf.h"
 #include "tlsguard/dns.h"
 
 /* Handshake state lives in sk_storage next to the flow (see flow.h). */
@@ -119,12 +120,7 @@ const volatile __u8 tg_dns_chained = 0;
  */
 static __always_inline int tg_then_dns(struct __sk_buff *skb, void *chain, int verdict)
 {
-	__u32 rport;
-
-	if (!tg_dns_chained || verdict != TG_PASS)
-		return verdict;
-	rport = skb->remote_port;	/* as tg_dns_ingress reads it (dns.bpf.c) */
-	if (rport != 0 && rport != bpf_htonl(TG_DNS_PORT))
+	if (!tg_dns_chained || verdict != TG_PASS || !tg_skb_may_be_dns(skb))
 		return verdict;
 	bpf_tail_call(skb, chain, 0);
 	return verdict;	/* the slot is empty: no DNS learning on this kernel or yet */

@@ -82,9 +82,27 @@ const char *const *loader_pinned_maps(size_t *n)
 	return pinned_maps;
 }
 
-static int set_map_pins(struct tg_loader *l)
+static int pin_map(struct tg_loader *l, struct bpf_map *m, const char *name)
 {
 	char path[4096];
+	int err = pins_path(path, sizeof(path), l->pin_dir, name);
+
+	return err ? err : bpf_map__set_pin_path(m, path);
+}
+
+static int set_map_pins(struct tg_loader *l)
+{
+	const struct {
+		struct bpf_map *map;
+		const char *name;
+	} outside_layout[] = {
+		/* the generation's, not in its layout: made when absent (tlsguard.bpf.c) */
+		{ l->skel->maps.tg_dns_chain_ingress, TG_DNS_CHAIN_PIN_INGRESS },
+		{ l->skel->maps.tg_dns_chain_egress, TG_DNS_CHAIN_PIN_EGRESS },
+		/* shared by every generation, under fixed names (handoff.h) */
+		{ l->skel->maps.tg_handoff, TG_HANDOFF_PIN },
+		{ l->skel->maps.tg_owner, TG_OWNER_PIN },
+	};
 	int err;
 
 	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
@@ -92,31 +110,27 @@ static int set_map_pins(struct tg_loader *l)
 
 		if (!m)
 			return -ENOENT;	/* a name this object lost: the table above is wrong */
-		err = pins_path(path, sizeof(path), l->pin_dir, pinned_maps[i]);
-		if (!err)
-			err = bpf_map__set_pin_path(m, path);
+		err = pin_map(l, m, pinned_maps[i]);
 		if (err)
 			return err;
 	}
-	/* the generation's, not in its layout: made when absent (tlsguard.bpf.c) */
-	err = pins_path(path, sizeof(path), l->pin_dir, TG_DNS_CHAIN_PIN_INGRESS);
-	if (!err)
-		err = bpf_map__set_pin_path(l->skel->maps.tg_dns_chain_ingress, path);
-	if (!err)
-		err = pins_path(path, sizeof(path), l->pin_dir, TG_DNS_CHAIN_PIN_EGRESS);
-	if (!err)
-		err = bpf_map__set_pin_path(l->skel->maps.tg_dns_chain_egress, path);
-	if (err)
-		return err;
-	/* shared by every generation, under fixed names (handoff.h) */
-	err = pins_path(path, sizeof(path), l->pin_dir, TG_HANDOFF_PIN);
-	if (!err)
-		err = bpf_map__set_pin_path(l->skel->maps.tg_handoff, path);
-	if (!err)
-		err = pins_path(path, sizeof(path), l->pin_dir, TG_OWNER_PIN);
-	if (!err)
-		err = bpf_map__set_pin_path(l->skel->maps.tg_owner, path);
-	return err;
+	for (size_t i = 0; i < sizeof(outside_layout) / sizeof(outside_layout[0]); i++) {
+		err = pin_map(l, outside_layout[i].map, outside_layout[i].name);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+const char *loader_dns_chain_pin(const struct tg_loader *l, enum tg_hook host_hook)
+{
+	const char *path;
+
+	if (!l->skel)
+		return "";
+	path = bpf_map__pin_path(host_hook == TG_HOOK_INGRESS ? l->skel->maps.tg_dns_chain_ingress
+							      : l->skel->maps.tg_dns_chain_egress);
+	return path ? path : "";
 }
 
 /*

@@ -79,6 +79,9 @@ int loader_uninstall(const char *pin_dir, bool *found);
 
 const char *loader_hook_name(enum tg_hook h);
 
+/* Where the DNS program run from @host_hook's program is pinned (its 1-slot program array). */
+const char *loader_dns_chain_pin(const struct tg_loader *l, enum tg_hook host_hook);
+
 /* The names of the maps a generation pins (its layout, with TG_PIN_LAYOUT_VERSION); *n of them. */
 const char *const *loader_pinned_maps(size_t *n);
 

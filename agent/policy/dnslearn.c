@@ -1234,6 +1234,11 @@ static struct bpf_program *hook_prog(const struct tg_dnslearn *l, enum tg_dns_ho
 	return h == TG_DNS_HOOK_INGRESS ? l->skel->progs.tg_dns_ingress : l->skel->progs.tg_dns_egress;
 }
 
+/*
+ * A failure after the ingress slot was filled leaves it filled, on purpose:
+ * over adopted pins the attached verdict programs go on learning through it
+ * while the failed start is looked into, and the next start overwrites it.
+ */
 int dnslearn_chain(struct tg_dnslearn *l, int ingress_fd, int egress_fd)
 {
 	const int fds[TG_DNS_HOOK__MAX] = { [TG_DNS_HOOK_INGRESS] = ingress_fd, [TG_DNS_HOOK_EGRESS] = egress_fd };

@@ -166,10 +166,22 @@ static json_object *agent_json(const struct tg_status_view *v)
 	return o;
 }
 
+/* A program's id and run stats (bpf_stats_enabled), into @h. */
+static void read_prog(int prog_fd, struct tg_hook_state *h)
+{
+	struct bpf_prog_info prog = { 0 };
+	__u32 len = sizeof(prog);
+
+	if (prog_fd < 0 || bpf_obj_get_info_by_fd(prog_fd, &prog, &len))
+		return;
+	h->prog_id = prog.id;
+	h->run_cnt = prog.run_cnt;
+	h->run_time_ns = prog.run_time_ns;
+}
+
 void status_read_hook(int link_fd, struct tg_hook_state *h)
 {
 	struct bpf_link_info link = { 0 };
-	struct bpf_prog_info prog = { 0 };
 	__u32 len = sizeof(link);
 	int fd;
 
@@ -182,11 +194,7 @@ void status_read_hook(int link_fd, struct tg_hook_state *h)
 	fd = bpf_prog_get_fd_by_id(link.prog_id);
 	if (fd < 0)
 		return;
-	len = sizeof(prog);
-	if (!bpf_obj_get_info_by_fd(fd, &prog, &len)) {
-		h->run_cnt = prog.run_cnt;
-		h->run_time_ns = prog.run_time_ns;
-	}
+	read_prog(fd, h);
 	close(fd);
 }
 
@@ -195,19 +203,6 @@ const char *status_rel_cgroup(const struct tg_status_view *v, const char *abs)
 	size_t n = strlen(v->cg_mount);
 
 	return !strncmp(abs, v->cg_mount, n) && abs[n] ? abs + n : "/";
-}
-
-/* A program's id and run stats (bpf_stats_enabled), into @h. */
-static void read_prog(int prog_fd, struct tg_hook_state *h)
-{
-	struct bpf_prog_info prog = { 0 };
-	__u32 len = sizeof(prog);
-
-	if (prog_fd < 0 || bpf_obj_get_info_by_fd(prog_fd, &prog, &len))
-		return;
-	h->prog_id = prog.id;
-	h->run_cnt = prog.run_cnt;
-	h->run_time_ns = prog.run_time_ns;
 }
 
 /*
@@ -229,11 +224,29 @@ static void dns_chained_state(const struct tg_status_view *v, const struct tg_at
 	st->attached = host.attached && in_slot;
 }
 
+/* One hook of one cgroup, as status lists it (DESIGN.md, docs/operations.md). */
+static json_object *hook_json(const struct tg_status_view *v, const struct tg_attachment *att,
+			      const char *name, const struct tg_hook_state *st, const char *pin,
+			      bool adopted, const char *chained_in)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "attached", json_object_new_boolean(st->attached));
+	json_object_object_add(o, "cgroup", tg_json_string(status_rel_cgroup(v, att->path)));
+	json_object_object_add(o, "pinned", tg_json_string(pin));
+	json_object_object_add(o, "prog_id", json_object_new_int64(st->prog_id));
+	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
+	json_object_object_add(o, "run_cnt", json_object_new_uint64(st->run_cnt));
+	json_object_object_add(o, "run_time_ns", json_object_new_uint64(st->run_time_ns));
+	json_object_object_add(o, "chained_in", chained_in ? json_object_new_string(chained_in) : NULL);
+	return o;
+}
+
 /* DNS answer learning's programs on the same cgroup (dnslearn.h). */
 static void dns_hook_json(const struct tg_status_view *v, const struct tg_attachment *att, int hook,
 			  json_object *arr, int *missing)
 {
-	json_object *o;
 	struct tg_hook_state st;
 	char pin[4400] = "";
 	bool adopted = false, chained = dnslearn_chained(v->dns);
@@ -244,26 +257,15 @@ static void dns_hook_json(const struct tg_status_view *v, const struct tg_attach
 		return;
 	if (chained) {
 		dns_chained_state(v, att, hook, host_hook, &st);
-		snprintf(pin, sizeof(pin), "%s/%s", v->loader->pin_dir,
-			 host_hook == TG_HOOK_INGRESS ? TG_DNS_CHAIN_PIN_INGRESS : TG_DNS_CHAIN_PIN_EGRESS);
+		snprintf(pin, sizeof(pin), "%s", loader_dns_chain_pin(v->loader, host_hook));
 	} else {
 		fd = dnslearn_link(v->dns, att->cgroup_id, hook, pin, sizeof(pin), &adopted);
 		status_read_hook(fd, &st);
 	}
 	if (!st.attached)
 		(*missing)++;
-	o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(dnslearn_hook_name(hook)));
-	json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-	json_object_object_add(o, "cgroup", tg_json_string(status_rel_cgroup(v, att->path)));
-	json_object_object_add(o, "pinned", tg_json_string(pin));
-	json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
-	json_object_object_add(o, "adopted", json_object_new_boolean(adopted));
-	json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
-	json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
-	json_object_object_add(o, "chained_in",
-			       chained ? json_object_new_string(loader_hook_name(host_hook)) : NULL);
-	json_object_array_add(arr, o);
+	json_object_array_add(arr, hook_json(v, att, dnslearn_hook_name(hook), &st, pin, adopted,
+					     chained ? loader_hook_name(host_hook) : NULL));
 }
 
 static json_object *hooks_json(const struct tg_status_view *v, int *missing)
@@ -275,7 +277,6 @@ static json_object *hooks_json(const struct tg_status_view *v, int *missing)
 		const struct tg_attachment *att = &v->loader->atts[i];
 
 		for (int h = 0; h < TG_HOOK__MAX; h++) {
-			json_object *o = json_object_new_object();
 			struct tg_hook_state st;
 			char pin[4400];
 
@@ -284,16 +285,9 @@ static json_object *hooks_json(const struct tg_status_view *v, int *missing)
 				(*missing)++;
 			snprintf(pin, sizeof(pin), "%s/links/%llu_%s", v->loader->pin_dir,
 				 (unsigned long long)att->cgroup_id, loader_hook_name(h));
-			json_object_object_add(o, "name", json_object_new_string(loader_hook_name(h)));
-			json_object_object_add(o, "attached", json_object_new_boolean(st.attached));
-			json_object_object_add(o, "cgroup", tg_json_string(status_rel_cgroup(v, att->path)));
-			json_object_object_add(o, "pinned", tg_json_string(pin));
-			json_object_object_add(o, "prog_id", json_object_new_int64(st.prog_id));
-			json_object_object_add(o, "adopted", json_object_new_boolean(att->adopted[h]));
-			json_object_object_add(o, "run_cnt", json_object_new_uint64(st.run_cnt));
-			json_object_object_add(o, "run_time_ns", json_object_new_uint64(st.run_time_ns));
-			json_object_object_add(o, "chained_in", NULL);	/* dispatched by the kernel */
-			json_object_array_add(arr, o);
+			/* chained_in null: the kernel dispatches these */
+			json_object_array_add(arr, hook_json(v, att, loader_hook_name(h), &st, pin,
+							     att->adopted[h], NULL));
 		}
 		for (int h = 0; dnslearn_hook_name(h); h++)
 			dns_hook_json(v, att, h, arr, missing);
