@@ -132,19 +132,22 @@ __attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct
 		ev->sport = seg->sport;
 		ev->segment_len = seg->payload_len;
 	}
-	if (hs) {
+	if (hs && !hs->tls_lazy) {
 		tg_tls_sum_copy(&ev->tls, &hs->tls);
 	} else if (flow->wflags & TG_WF_SUM_KEPT) {
-		/* after a good ClientHello judged in scratch (hsstate.bpf.h) */
+		/* after a good ClientHello judged in scratch, or a server's
+		 * segment that did not load it (tls_lazy: hsstate.bpf.h) */
 		const struct tg_tls_summary *sum = tg_hello_sum_find(flow);
 
-		if (sum) {
+		if (sum)
 			tg_tls_sum_copy(&ev->tls, sum);
-			if (!tg_hello_sum_still_ours(flow)) {
-				__builtin_memset(&ev->tls, 0, sizeof(ev->tls));
-				tg_count(TG_CNT_HELLO_SUMMARY_LOST);
-			}
+		if (!sum || !tg_hello_sum_still_ours(flow)) {
+			/* none, or rewritten for another flow meanwhile */
+			__builtin_memset(&ev->tls, 0, sizeof(ev->tls));
+			tg_count(TG_CNT_HELLO_SUMMARY_LOST);
 		}
+		if (hs && hs->tls.negotiated)	/* the server's hello, judged in @hs */
+			ev->tls.negotiated = hs->tls.negotiated;
 	}
 	if (pl_off == TG_PL_FIRST_BYTES && hs) {
 		if (hs->dir == 0) {

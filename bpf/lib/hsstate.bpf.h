@@ -62,17 +62,39 @@ static __always_inline struct tg_hs *tg_hs_stored(struct bpf_sock *sk, struct tg
 	return flow->hs_flags & TG_HSF_HS_STORED ? tg_hs_get(sk, flow, 0) : NULL;
 }
 
+/* Load the flow's kept ClientHello summary into @hs->tls (zeroed, and counted, when it is gone). */
+static __always_inline void tg_hs_load_summary(const struct tg_flow *flow, struct tg_hs *hs)
+{
+	struct tg_tls_summary *sum = tg_hello_sum_find(flow);
+
+	if (sum)
+		tg_tls_sum_copy(&hs->tls, sum);
+	if (!sum || !tg_hello_sum_still_ours(flow)) {
+		/* none, or rewritten for another flow meanwhile */
+		__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
+		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+	}
+	hs->tls_lazy = 0;
+}
+
 /*
  * Make slot @slot (at @hs) the flow's state: a copy of what was kept, or
  * fresh (zeroed as a new sk_storage value would be, as far as the parsers
  * read without writing first, with the flow's ClientHello summary). 0, or
  * -1 when the kept state could not be copied.
+ *
+ * The server's bytes (@dir TG_DIR_INGRESS) read nothing of the summary, and
+ * the summary was written on the CPU that sent the hello: copying its 404
+ * bytes in was the costliest line of a ServerHello's run (cache lines taken
+ * from the other CPU). So a fresh state for them is left with tls_lazy set:
+ * events take the kept summary themselves (tg_emit_flow_g()), and a state
+ * kept past its segment loads it first (tg_hs_scratch_end()), so a stored
+ * state is always whole. @dir is a constant in each caller.
  */
 static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flow *flow,
-					      struct tg_hs *hs, __u32 slot)
+					      struct tg_hs *hs, __u32 slot, int dir)
 {
 	struct tg_hs *stored = tg_hs_stored(sk, flow);
-	struct tg_tls_summary *sum;
 	__u32 key = slot;
 
 	if (stored)
@@ -80,27 +102,23 @@ static __always_inline int tg_hs_scratch_fill(struct bpf_sock *sk, struct tg_flo
 	__builtin_memset(hs, 0, __builtin_offsetof(struct tg_hs, name));
 	__builtin_memset(hs->buf, 0, TG_PAYLOAD_MAX);	/* events copy this much */
 	if (flow->wflags & TG_WF_SUM_KEPT) {
-		sum = tg_hello_sum_find(flow);
-		if (sum)
-			tg_tls_sum_copy(&hs->tls, sum);
-		if (!sum || !tg_hello_sum_still_ours(flow)) {
-			/* none, or rewritten for another flow meanwhile */
-			__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
-			tg_count(TG_CNT_HELLO_SUMMARY_LOST);
-		}
+		if (dir == TG_DIR_INGRESS)
+			hs->tls_lazy = 1;
+		else
+			tg_hs_load_summary(flow, hs);
 	}
 	return 0;
 }
 
 /* A taken slot ready for @flow's segment (*slot: which, to give back), or NULL. */
 static __always_inline struct tg_hs *tg_hs_scratch_open(struct bpf_sock *sk, struct tg_flow *flow,
-							__u32 *slot)
+							__u32 *slot, int dir)
 {
 	struct tg_hs *hs = tg_hs_scratch_take(slot);
 
 	if (!hs)
 		return NULL;
-	if (tg_hs_scratch_fill(sk, flow, hs, *slot) < 0) {
+	if (tg_hs_scratch_fill(sk, flow, hs, *slot, dir) < 0) {
 		tg_hs_scratch_give(*slot);
 		tg_count(TG_CNT_ERR_HS_STORAGE);
 		return NULL;
@@ -135,10 +153,17 @@ static __always_inline int tg_hs_needed(const struct tg_flow *flow, const struct
  * that cannot be kept holds the segment back in enforce (it comes again).
  */
 static __always_inline int tg_hs_scratch_end(struct bpf_sock *sk, struct tg_flow *flow,
-					     struct tg_hs *hs, __u32 slot, int r)
+					     struct tg_hs *hs, __u32 slot, int r, int dir)
 {
 	if (tg_hs_needed(flow, hs)) {
 		tg_count(TG_CNT_HS_KEPT);
+		/*
+		 * whole before it is kept: the next segment may be the client's.
+		 * The server's hello is not parsed yet (tg_hs_needed()), so
+		 * nothing of hs->tls was written that loading would overwrite.
+		 */
+		if (dir == TG_DIR_INGRESS && hs->tls_lazy)
+			tg_hs_load_summary(flow, hs);
 		if (tg_hs_store(sk, flow, hs) == 0) {
 			flow->hs_flags |= TG_HSF_HS_STORED;
 		} else {
@@ -174,7 +199,7 @@ static __always_inline int tg_hs_judge(struct __sk_buff *skb, struct bpf_sock *s
 				       int dir)
 {
 	__u32 slot = 0;
-	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot);
+	struct tg_hs *hs = tg_hs_scratch_open(sk, flow, &slot, dir);
 	int r;
 
 	if (!hs)
@@ -183,7 +208,7 @@ static __always_inline int tg_hs_judge(struct __sk_buff *skb, struct bpf_sock *s
 		r = tg_server_bytes(skb, sk, flow, hs, seg, rel);
 	else
 		r = tg_client_bytes(skb, sk, flow, hs, seg, rel);
-	return tg_hs_scratch_end(sk, flow, hs, slot, r);
+	return tg_hs_scratch_end(sk, flow, hs, slot, r, dir);
 }
 
 /* A good ClientHello: its summary outlives the scratch, for the flow's later events. */

@@ -170,7 +170,8 @@ _Static_assert(sizeof(struct tg_flow) == 112, "tg_flow layout");
 struct tg_hs {
 	__u16 have;			/* bytes of buf filled */
 	__u8 dir;			/* 0: client bytes, 1: server bytes */
-	__u8 pad[5];
+	__u8 tls_lazy;			/* 1: tls not loaded, the flow's kept summary stands for it */
+	__u8 pad[4];
 	/*
 	 * Parser results live here, not on the stack: read back from a map
 	 * value they are unknown numbers to the verifier, which keeps it from

@@ -1601,6 +1601,34 @@ static void test_hello_summary_slot(void **state)
 	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 1);
 }
 
+/*
+ * A server's hello split across segments: its state is kept past the first
+ * one, and a kept state carries the ClientHello's summary itself (the server's
+ * segments judge without loading it, hsstate.bpf.h). So the event of a later
+ * segment still names the SNI after another flow took the summary's slot.
+ */
+static void test_server_state_kept_whole(void **state)
+{
+	struct fixture *f = *state;
+	static const char rest[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+	__u32 slot = sum_slot(f, 81234);
+	__u64 other = 81234 + bpf_map__max_entries(f->skel->maps.tg_hello_sums);
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	/* a handshake record's first three bytes: need more, the state is kept */
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, hs_server_tls13, 3), PASS);
+	assert_true(get_flow(f).hs_flags & TG_HSF_HS_STORED);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot,
+					     &other, 0), 0);
+	assert_int_equal(run(f, AF_INET, SRV_SEQ + 3, rest, strlen(rest)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_int_equal(f->events[0].tls.sni_len, strlen("storage.test"));
+	assert_memory_equal(f->events[0].tls.sni, "storage.test", strlen("storage.test"));
+	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
+}
+
 /* The server answers the hello with plaintext (a plain HTTP server). */
 static void test_server_answers_plaintext(void **state)
 {
@@ -2398,6 +2426,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_client_hello),
 		cmocka_unit_test(test_log_tls_flows_emits_allowed_event),
 		cmocka_unit_test(test_hello_summary_slot),
+		cmocka_unit_test(test_server_state_kept_whole),
 		cmocka_unit_test(test_v6_client_hello_passes),
 		cmocka_unit_test(test_v6_http_blocked),
 		cmocka_unit_test(test_v6_http_flagged_in_audit),
