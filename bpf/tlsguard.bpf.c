@@ -35,29 +35,16 @@ static __always_inline int tg_gen_owns(struct bpf_sock *sk, struct tg_flow *flow
 }
 
 /* connect() and sendto(), both families: tg_on_sock_addr() (connect.bpf.h). */
-SEC("cgroup/connect4")
-int tg_connect4(struct bpf_sock_addr *ctx)
-{
-	return tg_on_sock_addr(ctx, AF_INET, TG_HOOK_CONNECT);
-}
+#define TG_SOCK_ADDR_PROG(name, family, hook)			\
+	int name(struct bpf_sock_addr *ctx)			\
+	{							\
+		return tg_on_sock_addr(ctx, family, hook);	\
+	}
 
-SEC("cgroup/connect6")
-int tg_connect6(struct bpf_sock_addr *ctx)
-{
-	return tg_on_sock_addr(ctx, AF_INET6, TG_HOOK_CONNECT);
-}
-
-SEC("cgroup/sendmsg4")
-int tg_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return tg_on_sock_addr(ctx, AF_INET, TG_HOOK_SENDMSG);
-}
-
-SEC("cgroup/sendmsg6")
-int tg_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return tg_on_sock_addr(ctx, AF_INET6, TG_HOOK_SENDMSG);
-}
+SEC("cgroup/connect4") TG_SOCK_ADDR_PROG(tg_connect4, AF_INET, TG_HOOK_CONNECT)
+SEC("cgroup/connect6") TG_SOCK_ADDR_PROG(tg_connect6, AF_INET6, TG_HOOK_CONNECT)
+SEC("cgroup/sendmsg4") TG_SOCK_ADDR_PROG(tg_sendmsg4, AF_INET, TG_HOOK_SENDMSG)
+SEC("cgroup/sendmsg6") TG_SOCK_ADDR_PROG(tg_sendmsg6, AF_INET6, TG_HOOK_SENDMSG)
 
 /* socket(): raw sockets are marked for judging on egress (Linux 5.11: sk_storage here). */
 SEC("cgroup/sock_create")
