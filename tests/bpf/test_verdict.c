@@ -120,6 +120,23 @@ static void forget_sum(struct fixture *f, __u64 cookie)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot, &none, 0), 0);
 }
 
+/* A later flow (the next cookie with the same slot) takes @cookie's summary slot. */
+static void give_sum_slot_away(struct fixture *f, __u64 cookie)
+{
+	__u32 slot = sum_slot(f, cookie);
+	__u64 other = cookie + bpf_map__max_entries(f->skel->maps.tg_hello_sums);
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot,
+					     &other, 0), 0);
+}
+
+/* The first event names @sni. */
+static void assert_event_sni(struct fixture *f, const char *sni)
+{
+	assert_int_equal(f->events[0].tls.sni_len, strlen(sni));
+	assert_memory_equal(f->events[0].tls.sni, sni, strlen(sni));
+}
+
 /* A fresh, undecided TLS flow (no minimum version) in the given mode; counters and events reset. */
 static void reset_flow(struct fixture *f, int mode, int family)
 {
@@ -1572,8 +1589,6 @@ static void test_hello_summary_slot(void **state)
 {
 	struct fixture *f = *state;
 	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
-	__u32 slot = sum_slot(f, 81234);
-	__u64 other = 81234 + bpf_map__max_entries(f->skel->maps.tg_hello_sums);
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
@@ -1586,14 +1601,12 @@ static void test_hello_summary_slot(void **state)
 	f->dir = TG_DIR_INGRESS;
 	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
-	assert_int_equal(f->events[0].tls.sni_len, strlen("storage.test"));
-	assert_memory_equal(f->events[0].tls.sni, "storage.test", strlen("storage.test"));
+	assert_event_sni(f, "storage.test");
 	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot,
-					     &other, 0), 0);
+	give_sum_slot_away(f, 81234);
 	f->dir = TG_DIR_INGRESS;
 	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
@@ -1611,8 +1624,6 @@ static void test_server_state_kept_whole(void **state)
 {
 	struct fixture *f = *state;
 	static const char rest[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
-	__u32 slot = sum_slot(f, 81234);
-	__u64 other = 81234 + bpf_map__max_entries(f->skel->maps.tg_hello_sums);
 
 	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
 	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
@@ -1620,12 +1631,10 @@ static void test_server_state_kept_whole(void **state)
 	/* a handshake record's first three bytes: need more, the state is kept */
 	assert_int_equal(run(f, AF_INET, SRV_SEQ, hs_server_tls13, 3), PASS);
 	assert_true(get_flow(f).hs_flags & TG_HSF_HS_STORED);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sum_owner), &slot,
-					     &other, 0), 0);
+	give_sum_slot_away(f, 81234);
 	assert_int_equal(run(f, AF_INET, SRV_SEQ + 3, rest, strlen(rest)), DROP);
 	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
-	assert_int_equal(f->events[0].tls.sni_len, strlen("storage.test"));
-	assert_memory_equal(f->events[0].tls.sni, "storage.test", strlen("storage.test"));
+	assert_event_sni(f, "storage.test");
 	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
 }
 
