@@ -52,6 +52,8 @@
 # conn/s per round, then the medians: for A/B work on the fast path, not for results);
 # BENCH_ONLY=pairs runs the concurrent pairs of workloads 1 and 2 alone (BENCH_PAIR_ROUNDS,
 # default 15, of BENCH_PAIR_SECS, default 3) and prints the per-pair differences;
+# BENCH_ONLY=pairs-calibrate the same with no program attached anywhere (every difference
+# should be 0 within its spread: the method's own bias);
 # BENCH_ONLY=bulk runs workload 3 alone (A/B/E x BENCH_ROUNDS: CPU ms per GB and Gbit/s; then
 # A/B/D/E x BENCH_BULK_PERF_ROUNDS under perf: the hook's share; per round, then the medians);
 # BENCH_PERF=FILE also records the agent with `perf record -g` (BENCH_PERF_OPTS replaces
@@ -706,7 +708,9 @@ METHOD = """
   its client's and its server's `usage_usec` over the round; figure = median of the per-round
   differences (ratios) against A in the same round, spread their min–max. The scheduler gives
   each client the same share of CPU 0, so a variant that costs more CPU per connection makes
-  fewer: the conn/s ratio is the CPU ratio seen from the other side.
+  fewer: the conn/s ratio is the CPU ratio seen from the other side. `BENCH_ONLY=pairs-calibrate`
+  runs the pairs with no program anywhere: its differences are the method's own bias (on the
+  reference host −0.14 to +0.15 µs, ratios 0.996–1.001, 15 rounds).
 - 3 (CPU): CPU per GB is the same cgroups' `usage_usec` over the round's bytes. The headline is
   measured apart: BENCH_BULK_PERF_ROUNDS (5) rounds of A/B/D/E alternating, each under
   `perf record -a -g -e cpu-clock -c 100000` (one sample per 0.1 ms of CPU); the share of
@@ -1588,15 +1592,20 @@ only_bulk()
 }
 # workloads 1 and 2 in concurrent pairs alone (BENCH_PAIR_ROUNDS rounds): per round, then
 # the medians of the per-round differences and ratios against A
+# (pairs-calibrate: the same with no program anywhere, so every variant is "without" and
+# the differences are the method's own bias between the clients' servers and addresses)
 only_pairs()
 {
+	local calibrate=$1
 	setup
-	py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
-	must_start_agent "$POLICY"
-	attach_empty
+	if ((!calibrate)); then
+		py policy "$POLICY" enforce "/$ID/tg" "$EVENTS" 1 "[443, 8443]" "$PROT"
+		must_start_agent "$POLICY"
+		attach_empty
+	fi
 	BENCH_VERBOSE=1 pair_rounds pair_prot "$PROT:443" A B E S
 	BENCH_VERBOSE=1 pair_rounds pair_other "$OTHER:443" A B E
-	stop_agent
+	((calibrate)) || stop_agent
 	py pairs "$RAW"
 	exit 0
 }
@@ -1606,8 +1615,9 @@ events) only_events ;;
 stats) only_stats ;;
 conn) only_conn ;;
 bulk) only_bulk ;;
-pairs) only_pairs ;;
-*) die "BENCH_ONLY=$BENCH_ONLY: only 'events', 'stats', 'conn', 'bulk' and 'pairs' are known" ;;
+pairs) only_pairs 0 ;;
+pairs-calibrate) only_pairs 1 ;;
+*) die "BENCH_ONLY=$BENCH_ONLY: only 'events', 'stats', 'conn', 'bulk', 'pairs' and 'pairs-calibrate' are known" ;;
 esac
 
 setup
