@@ -31,8 +31,9 @@
 # over the rounds, ratios median(B)/median(A), spread the min..max of the per-round
 # ratios. Workloads 1 and 2 also run as concurrent pairs (A, B, E, S at the same time,
 # each client with a server of its own): their figures are the medians of the per-round
-# differences and ratios, and they decide targets 1 and 2 (the report's method says why). bpf_stats is on only for the run-time rounds (it adds two clock reads to
-# every invocation) and its old value is restored on exit.
+# differences and ratios, and they decide targets 1 and 2 (the report's method says why).
+# bpf_stats is on only for the run-time rounds (it adds two clock reads to every
+# invocation) and its old value is restored on exit.
 #
 # Everything is named tg-bench-<pid>-<random> and removed on exit, also on failure.
 #
@@ -105,6 +106,12 @@ META=""
 AGENT_PID=""
 AGENT_LOG=""
 SINK_PIDS=()
+# the variants' cgroups (variant_cgroup) and the servers' (pair_server_cgroup)
+CGROUPS=(base tg empty floor hfloor pfloor nodns srv srvA srvE srvS)
+# IN_CG_NS CGROUP_DIR NETNS CMD... runs CMD in that cgroup (entered first: `ip netns exec`
+# mounts a /sys without the cgroup2 mount) and that network namespace
+# shellcheck disable=SC2016 # expanded by the inner shell
+IN_CG_NS=(sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2; exec ip netns exec "$ns" "$@"' in_cg_ns)
 STATS_OLD=""
 NFT_ON=0
 T_START=$(date +%s)
@@ -152,7 +159,7 @@ cleanup()
 		rm -rf "$PIN"
 	fi
 	rm -rf "$EPIN"
-	for cg in base tg empty floor hfloor pfloor nodns srv srvA srvE srvS; do
+	for cg in "${CGROUPS[@]}"; do
 		for ((i = 0; i < 30; i++)); do
 			[[ -d "$CGP/$cg" ]] || break
 			rmdir "$CGP/$cg" 2>/dev/null && break
@@ -710,7 +717,7 @@ METHOD = """
   each client the same share of CPU 0, so a variant that costs more CPU per connection makes
   fewer: the conn/s ratio is the CPU ratio seen from the other side. `BENCH_ONLY=pairs-calibrate`
   runs the pairs with no program anywhere: its differences are the method's own bias (on the
-  reference host −0.14 to +0.15 µs, ratios 0.996–1.001, 15 rounds).
+  Intel host of 2026-12-08: −0.14 to +0.15 µs, ratios 0.996–1.001, 15 rounds).
 - 3 (CPU): CPU per GB is the same cgroups' `usage_usec` over the round's bytes. The headline is
   measured apart: BENCH_BULK_PERF_ROUNDS (5) rounds of A/B/D/E alternating, each under
   `perf record -a -g -e cpu-clock -c 100000` (one sample per 0.1 ms of CPU); the share of
@@ -756,7 +763,7 @@ kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 setup()
 {
 	local cg a v
-	log "setting up netns $NS, cgroups $CGP/{base,tg,empty,floor,hfloor,pfloor,nodns,srv,srvA,srvE,srvS}, pins $PIN"
+	log "setting up netns $NS, cgroups $CGP/{$(IFS=,; echo "${CGROUPS[*]}")}, pins $PIN"
 	ip netns add "$NS" || die "ip netns add $NS"
 	ip -n "$NS" link set lo up
 	for a in "$PROT" "$OTHER" "${PAIR_ADDR[@]}"; do
@@ -766,7 +773,7 @@ setup()
 		net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192 ||
 		die "netns sysctls"
 	mkdir "$CGP" || die "mkdir $CGP"
-	for cg in base tg empty floor hfloor pfloor nodns srv srvA srvE srvS; do
+	for cg in "${CGROUPS[@]}"; do
 		mkdir "$CGP/$cg" || die "mkdir $CGP/$cg"
 	done
 
@@ -789,7 +796,7 @@ setup()
 	start_sink srv "$PROT:443/hello" "$OTHER:443/hello" "$PROT:80/hello" \
 		"$PROT:8443/drain" "$OTHER:8443/drain"
 	for v in "${!PAIR_ADDR[@]}"; do
-		start_sink "srv$v" "${PAIR_ADDR[$v]}:443/hello"
+		start_sink "$(pair_server_cgroup "$v")" "${PAIR_ADDR[$v]}:443/hello"
 	done
 }
 
@@ -798,8 +805,7 @@ start_sink()
 {
 	local cg=$1 pid i
 	shift
-	sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2; exec ip netns exec "$ns" "$@"' \
-		sink "$CGP/$cg" "$NS" "${PIN_SERVER[@]}" "$LOADGEN" sink --max-time 1800 "$@" \
+	"${IN_CG_NS[@]}" "$CGP/$cg" "$NS" "${PIN_SERVER[@]}" "$LOADGEN" sink --max-time 1800 "$@" \
 		>"$TMP/sink.$cg.out" 2>&1 </dev/null &
 	pid=$!
 	SINK_PIDS+=("$pid")
@@ -878,9 +884,8 @@ lg()
 	read -r load _ </proc/loadavg
 	s0=$(steal_ms)
 	u0=$(cg_usage_us "$CGP/$cg" "$CGP/srv")
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	out=$(timeout -k 5 900 sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2
-exec ip netns exec "$ns" "$@"' lg "$CGP/$cg" "$NS" "${PIN_CLIENT[@]}" "$LOADGEN" "$@" 2>"$TMP/lg.err") || rc=$?
+	out=$(timeout -k 5 900 "${IN_CG_NS[@]}" "$CGP/$cg" "$NS" "${PIN_CLIENT[@]}" "$LOADGEN" "$@" \
+		2>"$TMP/lg.err") || rc=$?
 	u1=$(cg_usage_us "$CGP/$cg" "$CGP/srv")
 	out="$out steal_ms=$(($(steal_ms) - s0)) load1=$load bpf_stats=$(sysctl -n kernel.bpf_stats_enabled)"
 	[[ $v == N ]] && nft_off
@@ -1129,6 +1134,12 @@ conn_rounds()
 	done
 }
 
+# pair_server_cgroup VARIANT → the cgroup of the variant's own server in the pairs
+pair_server_cgroup() { if [[ $1 == B ]]; then echo srv; else echo "srv$1"; fi; }
+
+# pair_usage_us VARIANT → usage_usec so far of the variant's client and server cgroups
+pair_usage_us() { cg_usage_us "$CGP/$(variant_cgroup "$1")" "$CGP/$(pair_server_cgroup "$1")"; }
+
 # pair_round WL BDEST ROUND VARIANTS... → one round of concurrent pairs: every variant's
 # client (its cgroup, CPU 0) and its own server (CPU 1) at the same time, B to BDEST, the
 # others to their own servers. The host's slowdowns (steal, a neighbour's cache traffic)
@@ -1136,23 +1147,20 @@ conn_rounds()
 # the scheduler gives each client an equal share of its CPU. Records as record_conn does.
 pair_round()
 {
-	local wl=$1 bdest=$2 r=$3 v load s0 s1 dest srv rc
+	local wl=$1 bdest=$2 r=$3 v load s0 s1 dest rc
 	shift 3
 	local -A u0 pid
 	read -r load _ </proc/loadavg
 	s0=$(steal_ms)
 	for v in "$@"; do
-		srv=srv$v
-		[[ $v == B ]] && srv=srv
-		u0[$v]=$(cg_usage_us "$CGP/$(variant_cgroup "$v")" "$CGP/$srv")
+		u0[$v]=$(pair_usage_us "$v")
 	done
 	for v in "$@"; do
 		dest=$bdest
 		[[ $v == B ]] || dest=${PAIR_ADDR[$v]}:443
-		# shellcheck disable=SC2016 # expanded by the inner shell
-		timeout -k 5 900 sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; ns=$2; shift 2
-exec ip netns exec "$ns" "$@"' lg "$CGP/$(variant_cgroup "$v")" "$NS" "${PIN_CLIENT[@]}" "$LOADGEN" \
-			conn -d "$dest" "${CONN_ARGS[@]}" -t "$PAIR_SECS" >"$TMP/pair.$v.out" 2>"$TMP/pair.$v.err" &
+		timeout -k 5 900 "${IN_CG_NS[@]}" "$CGP/$(variant_cgroup "$v")" "$NS" "${PIN_CLIENT[@]}" \
+			"$LOADGEN" conn -d "$dest" "${CONN_ARGS[@]}" -t "$PAIR_SECS" \
+			>"$TMP/pair.$v.out" 2>"$TMP/pair.$v.err" &
 		pid[$v]=$!
 	done
 	for v in "$@"; do
@@ -1162,11 +1170,8 @@ exec ip netns exec "$ns" "$@"' lg "$CGP/$(variant_cgroup "$v")" "$NS" "${PIN_CLI
 	done
 	s1=$(steal_ms)
 	for v in "$@"; do
-		srv=srv$v
-		[[ $v == B ]] && srv=srv
 		record_conn "$wl" "$v" "$r" "$(cat "$TMP/pair.$v.out") steal_ms=$((s1 - s0)) load1=$load \
-bpf_stats=$(sysctl -n kernel.bpf_stats_enabled) \
-cpu_us=$(($(cg_usage_us "$CGP/$(variant_cgroup "$v")" "$CGP/$srv") - ${u0[$v]}))"
+bpf_stats=$(sysctl -n kernel.bpf_stats_enabled) cpu_us=$(($(pair_usage_us "$v") - ${u0[$v]}))"
 	done
 }
 
