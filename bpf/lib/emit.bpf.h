@@ -101,6 +101,22 @@ static __always_inline int tg_hello_sum_still_ours(const struct tg_flow *flow)
 }
 
 /*
+ * The flow's kept ClientHello summary into @dst, or @dst zeroed (and counted)
+ * when a later flow took its slot, also while it was being read.
+ */
+static __always_inline void tg_hello_sum_load(const struct tg_flow *flow, struct tg_tls_summary *dst)
+{
+	const struct tg_tls_summary *sum = tg_hello_sum_find(flow);
+
+	if (sum)
+		tg_tls_sum_copy(dst, sum);
+	if (!sum || !tg_hello_sum_still_ours(flow)) {
+		__builtin_memset(dst, 0, sizeof(*dst));
+		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+	}
+}
+
+/*
  * Event for a judged flow: flow metadata, the workload's address as seen on
  * the wire (@seg), what the handshake showed (@hs), and payload bytes so the
  * agent can say what they were: with pl_off TG_PL_FIRST_BYTES the flow's
@@ -137,15 +153,7 @@ __attribute__((noinline)) int tg_emit_flow_g(struct __sk_buff *skb, const struct
 	} else if (flow->wflags & TG_WF_SUM_KEPT) {
 		/* after a good ClientHello judged in scratch, or a server's
 		 * segment that did not load it (tls_lazy: hsstate.bpf.h) */
-		const struct tg_tls_summary *sum = tg_hello_sum_find(flow);
-
-		if (sum)
-			tg_tls_sum_copy(&ev->tls, sum);
-		if (!sum || !tg_hello_sum_still_ours(flow)) {
-			/* none, or rewritten for another flow meanwhile */
-			__builtin_memset(&ev->tls, 0, sizeof(ev->tls));
-			tg_count(TG_CNT_HELLO_SUMMARY_LOST);
-		}
+		tg_hello_sum_load(flow, &ev->tls);
 		if (hs && hs->tls.negotiated)	/* the server's hello, judged in @hs */
 			ev->tls.negotiated = hs->tls.negotiated;
 	}

@@ -62,18 +62,10 @@ static __always_inline struct tg_hs *tg_hs_stored(struct bpf_sock *sk, struct tg
 	return flow->hs_flags & TG_HSF_HS_STORED ? tg_hs_get(sk, flow, 0) : NULL;
 }
 
-/* Load the flow's kept ClientHello summary into @hs->tls (zeroed, and counted, when it is gone). */
+/* Load the flow's kept ClientHello summary into @hs->tls (tg_hello_sum_load()). */
 static __always_inline void tg_hs_load_summary(const struct tg_flow *flow, struct tg_hs *hs)
 {
-	struct tg_tls_summary *sum = tg_hello_sum_find(flow);
-
-	if (sum)
-		tg_tls_sum_copy(&hs->tls, sum);
-	if (!sum || !tg_hello_sum_still_ours(flow)) {
-		/* none, or rewritten for another flow meanwhile */
-		__builtin_memset(&hs->tls, 0, sizeof(hs->tls));
-		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
-	}
+	tg_hello_sum_load(flow, &hs->tls);
 	hs->tls_lazy = 0;
 }
 
