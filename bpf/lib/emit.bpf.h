@@ -113,7 +113,10 @@ static __always_inline void tg_hello_sum_load(const struct tg_flow *flow, struct
 	if (!sum || !tg_hello_sum_still_ours(flow)) {
 		__builtin_memset(dst, 0, sizeof(*dst));
 		tg_count(TG_CNT_HELLO_SUMMARY_LOST);
+		return;
 	}
+	if (flow->sh_minor)	/* the ServerHello's version, kept in the flow (tg_hello_sum_negotiated()) */
+		dst->negotiated = 0x0300 | (__u16)(flow->sh_minor - 1);
 }
 
 /*

@@ -140,7 +140,7 @@ struct tg_flow {
 	__u8 counted;			/* enum tg_flow_counted: its slot in tg_live_flows */
 	__u8 rule;			/* 1 + the policy override that set ->mode, 0: the class did */
 	__u8 wflags;			/* enum tg_walk_flags */
-	__u8 pad[1];
+	__u8 sh_minor;			/* ServerHello version 0x03XX as XX + 1; 0: none, or kept in the summary */
 	char comm[16];
 	union {
 		struct {

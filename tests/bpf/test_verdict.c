@@ -1638,6 +1638,109 @@ static void test_server_state_kept_whole(void **state)
 	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
 }
 
+/* What an earlier flow left in @cookie's summary slot: every byte 0xaa, owned by nobody. */
+static void soil_sum_slot(struct fixture *f, __u64 cookie)
+{
+	struct tg_tls_summary junk;
+	__u32 slot = sum_slot(f, cookie);
+
+	memset(&junk, 0xaa, sizeof(junk));
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(f->skel->maps.tg_hello_sums), &slot, &junk, 0), 0);
+	forget_sum(f, cookie);
+}
+
+static void assert_zero_from(const void *p, size_t from, size_t size)
+{
+	for (size_t i = from; i < size; i++)
+		assert_int_equal(((const uint8_t *)p)[i], 0);
+}
+
+/*
+ * A summary slot an earlier flow filled to the brim: a later flow's event
+ * carries none of it, not in the name, the ALPN or the tunnel, and a proxy
+ * flow's tunnel comes whole.
+ */
+static void test_summary_slot_leftovers_never_read(void **state)
+{
+	struct fixture *f = *state;
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+	static const char req[] = "CONNECT acct.blob.core.windows.net:443 HTTP/1.1\r\n"
+				  "Host: acct.blob.core.windows.net:443\r\n\r\n";
+	static const char ok[] = "HTTP/1.0 200 Connection established\r\n\r\n";
+	const struct tg_event *ev = &f->events[0];
+	const char *tunnel = "acct.blob.core.windows.net";
+
+	reset_flow(f, TG_MODE_ENFORCE, AF_INET);
+	soil_sum_slot(f, 81234);
+	assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, SRV_SEQ, resp, strlen(resp)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_event_sni(f, "storage.test");
+	assert_zero_from(ev->tls.sni, strlen("storage.test"), sizeof(ev->tls.sni));
+	assert_zero_from(ev->tls.alpn, ev->tls.alpn_len, sizeof(ev->tls.alpn));
+	assert_zero_from(ev->tls.tunnel, 0, sizeof(ev->tls.tunnel));
+	assert_int_equal(ev->tls.tunnel_port, 0);
+	assert_int_equal(counter(f, TG_CNT_HELLO_SUMMARY_LOST), 0);
+
+	clear_names(f);
+	add_name(f, tunnel, 1);
+	set_class(f, 1, TG_MODE_ENFORCE, 3);
+	reset_flow(f, TG_MODE_AUDIT, AF_INET);
+	set_flow(f, TG_L7_CONNECT, 0, 0);
+	soil_sum_slot(f, 81234);
+	assert_int_equal(run(f, AF_INET, SEQ0, req, strlen(req)), PASS);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000, ok, strlen(ok)), PASS);
+	f->dir = TG_DIR_EGRESS;
+	assert_int_equal(run(f, AF_INET, SEQ0 + strlen(req), client_hello, CH_LEN), PASS);
+	assert_int_equal(get_flow(f).state, TG_FLOW_SERVER_HELLO);
+	f->dir = TG_DIR_INGRESS;
+	assert_int_equal(run(f, AF_INET, 9000 + strlen(ok), resp, strlen(resp)), DROP);
+	assert_plaintext(f, 1, TG_SIDE_SERVER, TG_PR_NOT_SERVER_HELLO);
+	assert_event_sni(f, "storage.test");
+	assert_int_equal(ev->tls.tunnel_port, 443);
+	assert_string_equal(ev->tls.tunnel, tunnel);
+	assert_zero_from(ev->tls.tunnel, strlen(tunnel), sizeof(ev->tls.tunnel));
+	assert_zero_from(ev->tls.sni, strlen("storage.test"), sizeof(ev->tls.sni));
+	clear_names(f);
+}
+
+/*
+ * The ServerHello's version reaches the flow's later events: a TLS version
+ * through the flow (sh_minor), any other through the summary.
+ */
+static void test_negotiated_version_in_later_event(void **state)
+{
+	static const uint16_t versions[] = { 0x0304, 0x0302, 0x7f1c, 0x03ff };
+	static const char plain[] = "GET / HTTP/1.1\r\n\r\n";
+	struct fixture *f = *state;
+	uint8_t srv[sizeof(hs_server_tls13)];
+	/* where hs_server_tls13's supported_versions says 0x0304 */
+	const size_t at = 85;
+
+	assert_int_equal(hs_server_tls13[at - 4], 0x00);
+	assert_int_equal(hs_server_tls13[at - 3], 0x2b);
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		uint16_t v = versions[i];
+
+		reset_flow(f, TG_MODE_AUDIT, AF_INET);
+		assert_int_equal(run(f, AF_INET, SEQ0, client_hello, CH_LEN), PASS);
+		memcpy(srv, hs_server_tls13, sizeof(srv));
+		srv[at] = v >> 8;
+		srv[at + 1] = v & 0xff;
+		f->dir = TG_DIR_INGRESS;
+		assert_int_equal(run(f, AF_INET, SRV_SEQ, srv, hs_server_tls13_len), PASS);
+		assert_true(get_flow(f).wflags & TG_WF_SH_DONE);
+		assert_int_equal(get_flow(f).sh_minor, v >> 8 == 3 && (v & 0xff) < 0xff ? (v & 0xff) + 1 : 0);
+		f->dir = TG_DIR_EGRESS;
+		assert_int_equal(run(f, AF_INET, SEQ0 + CH_LEN, plain, strlen(plain)), PASS);
+		assert_plaintext(f, 1, TG_SIDE_CLIENT, TG_PR_AFTER_HELLO);
+		assert_int_equal(f->events[0].tls.negotiated, v);
+		assert_event_sni(f, "storage.test");
+	}
+}
+
 /* The server answers the hello with plaintext (a plain HTTP server). */
 static void test_server_answers_plaintext(void **state)
 {
@@ -2436,6 +2539,8 @@ int main(void)
 		cmocka_unit_test(test_log_tls_flows_emits_allowed_event),
 		cmocka_unit_test(test_hello_summary_slot),
 		cmocka_unit_test(test_server_state_kept_whole),
+		cmocka_unit_test(test_summary_slot_leftovers_never_read),
+		cmocka_unit_test(test_negotiated_version_in_later_event),
 		cmocka_unit_test(test_v6_client_hello_passes),
 		cmocka_unit_test(test_v6_http_blocked),
 		cmocka_unit_test(test_v6_http_flagged_in_audit),
